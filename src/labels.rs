@@ -1,0 +1,1 @@
+//! Label names (stub: being written).

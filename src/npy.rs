@@ -1,0 +1,1 @@
+//! Minimal .npy reader/writer for f32 arrays (stub: being written).

@@ -1,0 +1,1 @@
+//! Liveness-based arena allocation (stub).

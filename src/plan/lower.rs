@@ -1,0 +1,1 @@
+//! ONNX nodes -> unfused steps (stub).

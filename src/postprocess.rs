@@ -1,0 +1,1 @@
+//! Softmax, top-k and labels (stub: being written).
