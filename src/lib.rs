@@ -14,3 +14,8 @@ pub mod postprocess;
 pub mod preprocess;
 
 pub use error::{Error, Result};
+
+/// Imports model bytes and compiles them into an execution plan.
+pub fn load_plan(model_bytes: &[u8], opts: &plan::CompileOptions) -> Result<plan::Plan> {
+    plan::compile(&model::import(model_bytes)?, opts)
+}

@@ -1,1 +1,245 @@
-fn main(){}
+//! `webresnet`: classify images, run raw inference, inspect models.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use webresnet::plan::{CompileOptions, Plan, Step};
+use webresnet::preprocess::ChannelOrder;
+use webresnet::{Error, Result};
+
+#[derive(Parser)]
+#[command(name = "webresnet", version, about = "ResNet-family image classification (CPU / WebGPU)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendKind {
+    Cpu,
+    Gpu,
+}
+
+#[derive(clap::Args)]
+struct PreprocessArgs {
+    /// Per-channel mean, in the model's channel order (e.g. 0.485,0.456,0.406).
+    #[arg(long, value_delimiter = ',', num_args = 3)]
+    mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation, in the model's channel order.
+    #[arg(long, value_delimiter = ',', num_args = 3)]
+    std: Option<Vec<f32>>,
+    /// Divide 0..255 pixels by this before mean/std (255 for 0..1 models, 1 for 0..255).
+    #[arg(long)]
+    pixel_divisor: Option<f32>,
+    /// Feed channels as BGR instead of RGB.
+    #[arg(long)]
+    bgr: bool,
+    /// Resize the shorter side to this before the centre crop.
+    #[arg(long)]
+    resize: Option<u32>,
+    /// Label names: a file with one per line, or a comma-separated list.
+    #[arg(long)]
+    labels: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Classify image files (JPEG, PNG, WebP).
+    Classify {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Model file (.onnx).
+        #[arg(long)]
+        model: PathBuf,
+        /// How many classes to print per image.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+        backend: BackendKind,
+        #[command(flatten)]
+        pre: PreprocessArgs,
+    },
+    /// Raw inference: float32 .npy in (the model's declared input layout), logits .npy out.
+    Infer {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+        backend: BackendKind,
+    },
+    /// Print the fused execution plan and its costs.
+    Inspect {
+        model: PathBuf,
+        /// Input shape to plan for, e.g. 1,3,224,224 (default: the declared one).
+        #[arg(long, value_delimiter = ',')]
+        input_shape: Option<Vec<usize>>,
+    },
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+fn load_plan(model: &Path, input_shape: Option<Vec<usize>>) -> Result<Plan> {
+    webresnet::load_plan(&read(model)?, &CompileOptions { input_shape })
+}
+
+fn run(plan: &Plan, backend: BackendKind, input: &[f32]) -> Result<Vec<f32>> {
+    match backend {
+        BackendKind::Cpu => webresnet::cpu::CpuBackend::new(plan)?.run(input),
+        BackendKind::Gpu => Err(Error::GpuUnavailable("this build has no GPU backend yet".into())),
+    }
+}
+
+fn apply_preprocess_args(plan: &mut Plan, args: &PreprocessArgs) -> Result<()> {
+    let cfg = &mut plan.preprocess;
+    if let Some(m) = &args.mean {
+        cfg.mean = [m[0], m[1], m[2]];
+    }
+    if let Some(s) = &args.std {
+        cfg.std = [s[0], s[1], s[2]];
+    }
+    if let Some(d) = args.pixel_divisor {
+        cfg.pixel_divisor = d;
+    }
+    if args.bgr {
+        cfg.channel_order = ChannelOrder::Bgr;
+    }
+    if let Some(r) = args.resize {
+        cfg.resize_shorter = r;
+    }
+    if let Some(l) = &args.labels {
+        let text = match std::fs::read_to_string(l) {
+            Ok(t) => t,
+            Err(_) if l.contains(',') => l.replace(',', "\n"),
+            Err(e) => return Err(Error::Io(format!("cannot read labels {l}: {e}"))),
+        };
+        plan.labels = Some(webresnet::labels::parse(&text));
+    }
+    Ok(())
+}
+
+fn classify(images: &[PathBuf], model: &Path, top: usize, json: bool, backend: BackendKind, pre: &PreprocessArgs) -> Result<()> {
+    let mut plan = load_plan(model, None)?;
+    apply_preprocess_args(&mut plan, pre)?;
+    if plan.input.shape[0] != 1 {
+        plan = load_plan(model, Some([&[1], &plan.input.shape[1..]].concat()))?;
+        apply_preprocess_args(&mut plan, pre)?;
+    }
+    let mut results = Vec::new();
+    for path in images {
+        let img = webresnet::preprocess::decode(&read(path)?)?;
+        let input = webresnet::preprocess::image_to_tensor(&img, &plan.preprocess)?;
+        let out = run(&plan, backend, &input)?;
+        let probs = if plan.output.is_probability { out } else { webresnet::postprocess::softmax(&out) };
+        let preds = webresnet::postprocess::top_k(&probs, top, plan.labels.as_deref());
+        if !json {
+            println!("{}", path.display());
+            for p in &preds {
+                println!("  {:>6.2}%  {:<4} {}", p.probability * 100.0, p.index, p.label);
+            }
+        }
+        results.push((path.display().to_string(), preds));
+    }
+    if json {
+        let v: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(path, preds)| {
+                let top: Vec<serde_json::Value> = preds
+                    .iter()
+                    .map(|p| serde_json::json!({"index": p.index, "label": p.label, "probability": p.probability}))
+                    .collect();
+                serde_json::json!({"image": path, "top": top})
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+    }
+    Ok(())
+}
+
+fn infer(model: &Path, input: &Path, output: &Path, backend: BackendKind) -> Result<()> {
+    let (shape, data) = webresnet::npy::read_f32(&read(input)?)?;
+    let plan = load_plan(model, Some(shape))?;
+    let out = run(&plan, backend, &data)?;
+    std::fs::write(output, webresnet::npy::write_f32(&plan.output.shape, &out))
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", output.display())))
+}
+
+fn describe(plan: &Plan, step: &Step) -> String {
+    let shape = |t: usize| format!("{:?}", plan.tensors[t].shape);
+    match step {
+        Step::Conv(c) => {
+            let mut s = format!(
+                "{}x{} s{} g{} {}->{}",
+                c.kernel[0], c.kernel[1], c.stride[0], c.groups, c.in_channels, c.out_channels
+            );
+            if c.pad != [0; 4] {
+                s += &format!(" pad{:?}", c.pad);
+            }
+            if c.dilation != [1, 1] {
+                s += &format!(" dil{:?}", c.dilation);
+            }
+            s += " +bias";
+            if c.residual.is_some() {
+                s += " +residual";
+            }
+            if c.activation != webresnet::plan::Activation::None {
+                s += &format!(" +{:?}", c.activation);
+            }
+            s
+        }
+        Step::Pool(p) => format!("{}x{} s{} pad{:?}", p.kernel[0], p.kernel[1], p.stride[0], p.pad),
+        Step::Dense(d) => format!("{}->{} {:?}", d.in_features, d.out_features, d.activation),
+        Step::Affine(a) => format!("{} ch {:?}", a.channels, a.activation),
+        Step::Add { activation, .. } => format!("{activation:?}"),
+        Step::Permute { perm, .. } => format!("perm {perm:?}"),
+        Step::Pad { pads, value, .. } => format!("{pads:?} value {value}"),
+        Step::GlobalAvgPool { input, .. } | Step::Softmax { input, .. } => shape(*input),
+    }
+}
+
+fn inspect(model: &Path, input_shape: Option<Vec<usize>>) -> Result<()> {
+    let plan = load_plan(model, input_shape)?;
+    println!("model: {}", model.display());
+    println!("input: {} {:?}   output: {} {:?}", plan.input.name, plan.input.shape, plan.output.name, plan.output.shape);
+    println!("steps after fusion:");
+    for (i, s) in plan.steps.iter().enumerate() {
+        let out = &plan.tensors[s.output()];
+        println!("  {i:>3} {:<13} {:<22} {}", s.kind(), format!("{:?}", out.shape), describe(&plan, s));
+    }
+    let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
+    println!("steps:                    {}", plan.steps.len());
+    println!("fused steps:              {} (absorbing {} graph nodes)", plan.fused_steps(), plan.fused_nodes);
+    println!("parameters:               {} ({:.2} M)", plan.params(), plan.params() as f64 / 1e6);
+    println!("MACs:                     {} ({:.3} G)", plan.macs(), plan.macs() as f64 / 1e9);
+    println!("peak activation bytes:    {} ({:.2} MiB)", plan.peak_activation_bytes(), mib(plan.peak_activation_bytes()));
+    println!("largest activation bytes: {} ({:.2} MiB)", plan.largest_activation_bytes(), mib(plan.largest_activation_bytes()));
+    println!("sum of activation bytes:  {} ({:.2} MiB)", plan.sum_activation_bytes(), mib(plan.sum_activation_bytes()));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // Errors are values here; a panic would be a bug, but still gets one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("webresnet: internal error: {info}");
+    }));
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Classify { images, model, top, json, backend, pre } => classify(images, model, *top, *json, *backend, pre),
+        Command::Infer { model, input, output, backend } => infer(model, input, output, *backend),
+        Command::Inspect { model, input_shape } => inspect(model, input_shape.clone()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("webresnet: error [{}]: {e}", e.code());
+            ExitCode::FAILURE
+        }
+    }
+}

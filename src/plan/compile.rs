@@ -1,7 +1,9 @@
-//! Graph -> Plan (stub: being written).
-use super::Plan;
-use crate::error::{Error, Result};
+//! Graph -> Plan: lower, fuse, allocate, then drop tensors nothing touches.
+
+use super::{alloc, fuse, lower, Plan, PlanInput, PlanOutput, Step, TensorId};
+use crate::error::Result;
 use crate::model::Graph;
+use crate::preprocess::{InputLayout, PreprocessConfig};
 
 /// Options for [`compile`].
 #[derive(Debug, Clone, Default)]
@@ -11,6 +13,91 @@ pub struct CompileOptions {
     pub input_shape: Option<Vec<usize>>,
 }
 
-pub fn compile(_graph: &Graph, _opts: &CompileOptions) -> Result<Plan> {
-    Err(Error::Backend("planner not implemented yet".into()))
+/// Rewrites every tensor id in a step through `map`.
+fn remap(step: &mut Step, map: &[TensorId]) {
+    let m = |t: &mut TensorId| *t = map[*t];
+    match step {
+        Step::Conv(c) => {
+            m(&mut c.input);
+            m(&mut c.output);
+            if let Some(r) = c.residual.as_mut() {
+                m(r);
+            }
+        }
+        Step::Pool(p) => {
+            m(&mut p.input);
+            m(&mut p.output);
+        }
+        Step::Dense(d) => {
+            m(&mut d.input);
+            m(&mut d.output);
+        }
+        Step::Affine(a) => {
+            m(&mut a.input);
+            m(&mut a.output);
+        }
+        Step::Add { a, b, output, .. } => {
+            m(a);
+            m(b);
+            m(output);
+        }
+        Step::GlobalAvgPool { input, output }
+        | Step::Softmax { input, output }
+        | Step::Permute { input, output, .. }
+        | Step::Pad { input, output, .. } => {
+            m(input);
+            m(output);
+        }
+    }
+}
+
+/// Default preprocessing for an image input of `shape`: ImageNet statistics,
+/// the layout read off where the 3 (or 1) channels sit, resize at 256/224 of the crop.
+fn default_preprocess(shape: &[usize]) -> PreprocessConfig {
+    let mut cfg = PreprocessConfig::default();
+    if let [_, a, b, c] = *shape {
+        let (layout, h, w) = if (a == 3 || a == 1) && c != 3 { (InputLayout::Nchw, b, c) } else { (InputLayout::Nhwc, a, b) };
+        cfg.layout = layout;
+        cfg.crop = [h as u32, w as u32];
+        cfg.resize_shorter = ((h.min(w) as f32) * 256.0 / 224.0).round() as u32;
+    }
+    cfg
+}
+
+pub fn compile(graph: &Graph, opts: &CompileOptions) -> Result<Plan> {
+    let mut draft = lower::lower(graph, opts.input_shape.as_deref())?;
+    let absorbed = fuse::fuse(&mut draft);
+    let arena_len = alloc::allocate(&mut draft);
+
+    // Keep only tensors a step, the input or the output refers to.
+    let mut used = vec![false; draft.tensors.len()];
+    used[draft.input] = true;
+    used[draft.output] = true;
+    for s in &draft.steps {
+        used[s.output()] = true;
+        s.inputs().into_iter().for_each(|t| used[t] = true);
+    }
+    let mut map = vec![usize::MAX; draft.tensors.len()];
+    let mut tensors = Vec::new();
+    for (t, info) in draft.tensors.iter().enumerate().filter(|(t, _)| used[*t]) {
+        map[t] = tensors.len();
+        tensors.push(info.clone());
+    }
+    let mut steps = draft.steps;
+    steps.iter_mut().for_each(|s| remap(s, &map));
+
+    let input_shape = draft.logical[draft.input].clone();
+    let output_shape = draft.logical[draft.output].clone();
+    let is_probability = steps.last().is_some_and(|s| matches!(s, Step::Softmax { .. }));
+    let classes = output_shape.last().copied().unwrap_or(0);
+    Ok(Plan {
+        preprocess: default_preprocess(&input_shape),
+        labels: (classes == 1000).then(crate::labels::imagenet1k),
+        input: PlanInput { name: draft.input_name, tensor: map[draft.input], shape: input_shape },
+        output: PlanOutput { name: draft.output_name, tensor: map[draft.output], shape: output_shape, is_probability },
+        tensors,
+        steps,
+        arena_len,
+        fused_nodes: draft.folded_nodes + absorbed,
+    })
 }

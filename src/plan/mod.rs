@@ -8,6 +8,8 @@
 
 mod alloc;
 mod compile;
+mod consts;
+mod fuse;
 mod lower;
 
 pub use compile::{compile, CompileOptions};

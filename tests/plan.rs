@@ -1,0 +1,188 @@
+//! Planner tests on hand-built graphs: folding, fusion, layout, liveness.
+
+use webresnet::model::{AttrValue, Constant, Dim, Graph, Node, ValueInfo};
+use webresnet::plan::{compile, Activation, CompileOptions, Layout, Plan, Step};
+
+fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&str, AttrValue)>) -> Node {
+    Node {
+        name: name.into(),
+        op: op.into(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        outputs: outputs.iter().map(|s| s.to_string()).collect(),
+        attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    }
+}
+
+fn ints(v: &[i64]) -> AttrValue {
+    AttrValue::Ints(v.to_vec())
+}
+
+struct Builder {
+    g: Graph,
+    n: usize,
+}
+
+impl Builder {
+    fn new(input_dims: &[usize]) -> Self {
+        let mut dims: Vec<Dim> = input_dims.iter().map(|&d| Dim::Fixed(d)).collect();
+        dims[0] = Dim::Symbolic("N".into());
+        let g = Graph {
+            inputs: vec![ValueInfo { name: "x".into(), dims: Some(dims) }],
+            outputs: vec![],
+            opset: 13,
+            ..Default::default()
+        };
+        Builder { g, n: 0 }
+    }
+    fn fresh(&mut self, p: &str) -> String {
+        self.n += 1;
+        format!("{p}{}", self.n)
+    }
+    fn init(&mut self, dims: &[usize]) -> String {
+        let name = self.fresh("w");
+        let len: usize = dims.iter().product();
+        let data = (0..len).map(|i| ((i * 7919 % 101) as f32 - 50.0) / 500.0 + 0.01).collect();
+        self.g.initializers.insert(name.clone(), Constant::f32(dims.to_vec(), data));
+        name
+    }
+    fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, AttrValue)>) -> String {
+        let out = self.fresh("v");
+        let name = self.fresh(op);
+        self.g.nodes.push(node(op, &name, inputs, &[&out], attrs));
+        out
+    }
+    fn conv_bn(&mut self, x: &str, cin: usize, cout: usize, k: usize, stride: i64) -> String {
+        let w = self.init(&[cout, cin, k, k]);
+        let p = (k / 2) as i64;
+        let c = self.op("Conv", &[x, &w], vec![("strides", ints(&[stride, stride])), ("pads", ints(&[p, p, p, p]))]);
+        let [g, b, m] = [0; 3].map(|_| self.init(&[cout]));
+        let v = self.fresh("var");
+        self.g.initializers.insert(v.clone(), Constant::f32(vec![cout], vec![0.9; cout]));
+        self.op("BatchNormalization", &[&c, &g, &b, &m, &v], vec![])
+    }
+    fn finish(mut self, out: &str) -> Graph {
+        self.g.outputs.push(ValueInfo { name: out.into(), dims: None });
+        self.g
+    }
+}
+
+/// Stem + one basic block with a projection shortcut + head.
+fn tiny_resnet() -> Graph {
+    let mut b = Builder::new(&[1, 3, 32, 32]);
+    let s = b.conv_bn("x", 3, 8, 3, 2);
+    let s = b.op("Relu", &[&s], vec![]);
+    let s = b.op("MaxPool", &[&s], vec![("kernel_shape", ints(&[3, 3])), ("strides", ints(&[2, 2])), ("pads", ints(&[1, 1, 1, 1]))]);
+    let a = b.conv_bn(&s, 8, 16, 3, 2);
+    let a = b.op("Relu", &[&a], vec![]);
+    let a = b.conv_bn(&a, 16, 16, 3, 1);
+    let sc = b.conv_bn(&s, 8, 16, 1, 2);
+    let y = b.op("Add", &[&a, &sc], vec![]);
+    let y = b.op("Relu", &[&y], vec![]);
+    let p = b.op("GlobalAveragePool", &[&y], vec![]);
+    // torch-style dynamic flatten: Shape -> Gather -> Unsqueeze -> Concat -> Reshape.
+    let shp = b.op("Shape", &[&p], vec![]);
+    let zero = b.fresh("c");
+    b.g.initializers.insert(zero.clone(), Constant::i64(vec![], vec![0]));
+    let n = b.op("Gather", &[&shp, &zero], vec![("axis", AttrValue::Int(0))]);
+    let axes = b.fresh("c");
+    b.g.initializers.insert(axes.clone(), Constant::i64(vec![1], vec![0]));
+    let n = b.op("Unsqueeze", &[&n, &axes], vec![]);
+    let minus1 = b.fresh("c");
+    b.g.initializers.insert(minus1.clone(), Constant::i64(vec![1], vec![-1]));
+    let target = b.op("Concat", &[&n, &minus1], vec![("axis", AttrValue::Int(0))]);
+    let f = b.op("Reshape", &[&p, &target], vec![]);
+    let w = b.init(&[10, 16]);
+    let bias = b.init(&[10]);
+    let out = b.op("Gemm", &[&f, &w, &bias], vec![("transB", AttrValue::Int(1))]);
+    b.finish(&out)
+}
+
+fn plan(g: &Graph, shape: Option<Vec<usize>>) -> Plan {
+    compile(g, &CompileOptions { input_shape: shape }).expect("compiles")
+}
+
+#[test]
+fn resnet_block_fuses_bn_relu_and_residual() {
+    let p = plan(&tiny_resnet(), None);
+    let kinds: Vec<&str> = p.steps.iter().map(Step::kind).collect();
+    assert_eq!(kinds, ["Permute", "Conv", "MaxPool", "Conv", "Conv", "Conv", "GlobalAvgPool", "Dense"], "{kinds:?}");
+    let convs: Vec<_> = p.steps.iter().filter_map(|s| if let Step::Conv(c) = s { Some(c) } else { None }).collect();
+    assert_eq!(convs[0].activation, Activation::Relu);
+    // The block's second conv carries the residual add and the final ReLU.
+    let fused = convs.iter().find(|c| c.residual.is_some()).expect("residual fused");
+    assert_eq!(fused.activation, Activation::Relu);
+    assert_eq!(p.output.shape, vec![1, 10]);
+    assert_eq!(p.tensors[p.output.tensor].layout, Layout::Plain);
+    // Stem conv output is NHWC [1,16,16,8].
+    assert_eq!(p.tensors[convs[0].output].shape, vec![1, 16, 16, 8]);
+}
+
+#[test]
+fn arena_is_far_below_sum_and_tensors_do_not_collide() {
+    let p = plan(&tiny_resnet(), None);
+    assert!(p.arena_len * 4 < p.sum_activation_bytes(), "{} vs {}", p.arena_len * 4, p.sum_activation_bytes());
+    // No step's inputs overlap its output, except an in-place residual.
+    for s in &p.steps {
+        let out = p.tensors[s.output()].range();
+        for t in s.inputs() {
+            let r = p.tensors[t].range();
+            let overlap = r.start < out.end && out.start < r.end;
+            let in_place = matches!(s, Step::Conv(c) if c.residual == Some(t) && r == out);
+            assert!(!overlap || in_place, "step {} input {t} overlaps output", s.kind());
+        }
+        assert!(out.end <= p.arena_len);
+    }
+}
+
+#[test]
+fn batch_and_size_can_change() {
+    let p = plan(&tiny_resnet(), Some(vec![3, 3, 48, 40]));
+    assert_eq!(p.output.shape, vec![3, 10]);
+    assert_eq!(p.input.shape, vec![3, 3, 48, 40]);
+}
+
+#[test]
+fn unsupported_op_names_op_and_node() {
+    let mut b = Builder::new(&[1, 3, 8, 8]);
+    let y = b.op("Erf", &["x"], vec![]);
+    let err = compile(&b.finish(&y), &CompileOptions::default()).unwrap_err();
+    assert_eq!(err.code(), "UNSUPPORTED_OP");
+    let msg = err.to_string();
+    assert!(msg.contains("Erf") && msg.contains("Erf2"), "{msg}");
+}
+
+#[test]
+fn cycle_and_undefined_values_are_errors() {
+    let mut b = Builder::new(&[1, 3, 8, 8]);
+    b.g.nodes.push(node("Relu", "r1", &["v2"], &["v1"], vec![]));
+    b.g.nodes.push(node("Relu", "r2", &["v1"], &["v2"], vec![]));
+    let err = compile(&b.finish("v2"), &CompileOptions::default()).unwrap_err();
+    assert_eq!(err.code(), "MODEL_FORMAT", "{err}");
+
+    let mut b = Builder::new(&[1, 3, 8, 8]);
+    let y = b.op("Relu", &["nope"], vec![]);
+    let err = compile(&b.finish(&y), &CompileOptions::default()).unwrap_err();
+    assert_eq!(err.code(), "MODEL_FORMAT", "{err}");
+}
+
+#[test]
+fn mismatched_shapes_are_errors() {
+    let mut b = Builder::new(&[1, 3, 8, 8]);
+    let w = b.init(&[4, 5, 3, 3]);
+    let y = b.op("Conv", &["x", &w], vec![]);
+    let err = compile(&b.finish(&y), &CompileOptions::default()).unwrap_err();
+    assert_eq!(err.code(), "SHAPE", "{err}");
+}
+
+#[test]
+fn nhwc_input_transpose_is_free() {
+    let mut b = Builder::new(&[1, 16, 16, 3]);
+    let t = b.op("Transpose", &["x"], vec![("perm", ints(&[0, 3, 1, 2]))]);
+    let w = b.init(&[4, 3, 3, 3]);
+    let y = b.op("Conv", &[&t, &w], vec![]);
+    let y = b.op("GlobalAveragePool", &[&y], vec![]);
+    let y = b.op("Flatten", &[&y], vec![]);
+    let p = plan(&b.finish(&y), None);
+    let kinds: Vec<&str> = p.steps.iter().map(Step::kind).collect();
+    assert_eq!(kinds, ["Conv", "GlobalAvgPool"]);
+}
