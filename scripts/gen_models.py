@@ -153,7 +153,7 @@ def bottleneck(g, x, cin, planes, stride, name, groups=1, width=None, expansion=
     out = g.relu(g.bn(g.conv(out, width, width, 3, stride, groups=groups, name=f"{name}.conv2"),
                       width, f"{name}.bn2"))
     out = g.bn(g.conv(out, width, cout, 1, pad=0, name=f"{name}.conv3"), cout, f"{name}.bn3",
-               gamma=(0.2, 0.5))
+               gamma=(0.1, 0.3))
     short = x
     if stride != 1 or cin != cout:
         short = g.bn(g.conv(x, cin, cout, 1, stride, pad=0, name=f"{name}.downsample.0"),
