@@ -36,11 +36,11 @@ IMAGENET_CLASSES = 1000
 class Graph:
     """A small ONNX graph builder: one float input, one output."""
 
-    def __init__(self, name, input_shape, seed=None):
+    def __init__(self, name, input_shape):
         self.name = name
         self.input_shape = input_shape  # strings are symbolic dims
         # Seeded from the name so each model is reproducible on its own.
-        self.rng = np.random.default_rng(zlib.crc32(name.encode()) if seed is None else seed)
+        self.rng = np.random.default_rng(zlib.crc32(name.encode()))
         self.nodes = []
         self.inits = []
         self.counter = 0
