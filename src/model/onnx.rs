@@ -165,19 +165,22 @@ fn convert_attr(a: proto::AttributeProto, node: &str) -> Result<(String, AttrVal
     if a.name.is_empty() {
         return Err(bad(format!("node '{node}' has an attribute with no name")));
     }
-    let what = || format!("attribute '{}' of node '{node}'", a.name);
+    // Move the value fields out (no copies of big tensors); `what` borrows
+    // only `name`.
     let kind = attr_kind(&a);
+    let proto::AttributeProto { name, f, i, s, t, floats, ints, strings, .. } = a;
+    let what = || format!("attribute '{name}' of node '{node}'");
     let value = match kind {
-        at::FLOAT => AttrValue::Float(a.f.unwrap_or(0.0)),
-        at::INT => AttrValue::Int(a.i.unwrap_or(0)),
-        at::STRING => AttrValue::Str(utf8(a.s.clone().unwrap_or_default(), &what)?),
+        at::FLOAT => AttrValue::Float(f.unwrap_or(0.0)),
+        at::INT => AttrValue::Int(i.unwrap_or(0)),
+        at::STRING => AttrValue::Str(utf8(s.unwrap_or_default(), &what)?),
         at::TENSOR => {
-            let t = a.t.clone().ok_or_else(|| bad(format!("{} has no tensor", what())))?;
+            let t = t.ok_or_else(|| bad(format!("{} has no tensor", what())))?;
             AttrValue::Tensor(convert_tensor(t, &what())?)
         }
-        at::FLOATS => AttrValue::Floats(a.floats.clone()),
-        at::INTS => AttrValue::Ints(a.ints.clone()),
-        at::STRINGS => AttrValue::Strs(a.strings.iter().map(|s| utf8(s.clone(), &what)).collect::<Result<Vec<_>>>()?),
+        at::FLOATS => AttrValue::Floats(floats),
+        at::INTS => AttrValue::Ints(ints),
+        at::STRINGS => AttrValue::Strs(strings.into_iter().map(|s| utf8(s, &what)).collect::<Result<Vec<_>>>()?),
         // Kinds the engine never evaluates: kept by kind name for error messages.
         at::GRAPH => AttrValue::Other("graph"),
         at::GRAPHS => AttrValue::Other("graphs"),
@@ -189,7 +192,7 @@ fn convert_attr(a: proto::AttributeProto, node: &str) -> Result<(String, AttrVal
         at::UNDEFINED => return Err(bad(format!("{} has no value", what()))),
         other => return Err(bad(format!("{} has unknown type {other}", what()))),
     };
-    Ok((a.name, value))
+    Ok((name, value))
 }
 
 fn dtype_name(code: i32) -> &'static str {
