@@ -450,27 +450,44 @@ impl<'g> Lowerer<'g> {
                 let shape = self.logical(x).to_vec();
                 let default_axis = if self.graph.opset < 13 { 1 } else { -1 };
                 let axis = norm_axis(node.int("axis", default_axis)?, shape.len(), node)?;
-                // Softmax runs over the innermost dimension; older opsets
-                // (and trailing 1-dims) make that the flattened tail.
-                if self.graph.opset >= 13 && shape[axis + 1..].iter().any(|&d| d != 1) {
-                    return Err(Error::unsupported(
-                        op,
-                        &node.name,
-                        format!("softmax over axis {axis} of {shape:?} (only the innermost)"),
-                    ));
-                }
                 let name = self.output_name(node)?.to_string();
-                let rows: usize = shape[..axis].iter().product();
-                let flat = self.view(x, vec![rows, shape[axis..].iter().product()], &(name.clone() + "/2d"))?;
-                let out2 =
-                    self.new_tensor(self.logical(flat).to_vec(), Layout::Plain, &(name.clone() + "/2d"), None)?;
-                self.push(Step::Softmax { input: flat, output: out2 });
-                let out = self.view(out2, shape, &name)?;
+                if self.graph.opset >= 13 && shape[axis + 1..].iter().any(|&d| d != 1) {
+                    // Softmax runs over the innermost dimension: move the axis there and back.
+                    let perm: Vec<usize> = (0..shape.len()).filter(|&d| d != axis).chain([axis]).collect();
+                    let inverse: Vec<usize> =
+                        (0..shape.len()).map(|d| perm.iter().position(|&p| p == d).unwrap_or(d)).collect();
+                    let moved = self.permute(x, &perm, &(name.clone() + "/moved"))?;
+                    let moved_shape = self.logical(moved).to_vec();
+                    let soft = self.softmax_tail(moved, moved_shape.len() - 1, &(name.clone() + "/moved"))?;
+                    let out = self.permute(soft, &inverse, &name)?;
+                    return self.define(node, Value::Act(out));
+                }
+                // Older opsets (and trailing 1-dims) normalise over the flattened tail.
+                let out = self.softmax_tail(x, axis, &name)?;
                 self.define(node, Value::Act(out))
             }
             "Pad" => self.lower_pad(node),
             _ => Err(Error::unsupported(op, &node.name, "operator not supported")),
         }
+    }
+
+    /// Softmax over the flattened dims `axis..` of `x`, as a plain tensor of `x`'s shape.
+    fn softmax_tail(&mut self, x: TensorId, axis: usize, name: &str) -> Result<TensorId> {
+        let shape = self.logical(x).to_vec();
+        let rows: usize = shape[..axis].iter().product();
+        let flat = self.view(x, vec![rows, shape[axis..].iter().product()], &format!("{name}/2d"))?;
+        let out = self.new_tensor(self.logical(flat).to_vec(), Layout::Plain, &format!("{name}/2d"), None)?;
+        self.push(Step::Softmax { input: flat, output: out });
+        self.view(out, shape, name)
+    }
+
+    /// A physical transpose of `x` (in plain layout) by `perm`.
+    fn permute(&mut self, x: TensorId, perm: &[usize], name: &str) -> Result<TensorId> {
+        let src = self.plain(x)?;
+        let shape = self.logical(src).to_vec();
+        let out = self.new_tensor(perm.iter().map(|&p| shape[p]).collect(), Layout::Plain, name, None)?;
+        self.push(Step::Permute { input: src, output: out, in_shape: shape, perm: perm.to_vec() });
+        Ok(out)
     }
 
     fn lower_transpose(&mut self, node: &Node) -> Result<()> {
@@ -484,12 +501,7 @@ impl<'g> Lowerer<'g> {
             (Layout::Plain, [0, 3, 1, 2]) => self.new_tensor(out_shape, Layout::Nhwc, &name, Some(x))?,
             // And back again.
             (Layout::Nhwc, [0, 2, 3, 1]) => self.new_tensor(out_shape, Layout::Plain, &name, Some(x))?,
-            _ => {
-                let src = self.plain(x)?;
-                let out = self.new_tensor(out_shape, Layout::Plain, &name, None)?;
-                self.push(Step::Permute { input: src, output: out, in_shape: shape, perm });
-                out
-            }
+            _ => self.permute(x, &perm, &name)?,
         };
         self.draft.folded_nodes += usize::from(self.draft.view_of[out].is_some());
         self.define(node, Value::Act(out))
