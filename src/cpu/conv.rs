@@ -72,7 +72,7 @@ impl ConvKernel {
             || c.in_channels == 0
         {
             return Err(Error::Backend(format!(
-                "groups {g} must divide in_channels {} and out_channels {}",
+                "in_channels {} and out_channels {} must be positive multiples of groups {g}",
                 c.in_channels, c.out_channels
             )));
         }
