@@ -107,7 +107,10 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     let bn4 = n0 / 4u + lid % S;
     let wbase = p.w_off + g * ktot * p.ocg4;
 
-    var acc: array<vec4<f32>, 4>;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < ktot; k0 += S) {
         var av = vec4<f32>(0.0);
         let k = k0 + ak;
@@ -176,10 +179,16 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
             let b1 = b_s[(kk + 1u) * S + tx];
             let b2 = b_s[(kk + 2u) * S + tx];
             let b3 = b_s[(kk + 3u) * S + tx];
-            for (var i = 0u; i < 4u; i++) {
-                let a = a_s[(ty * 4u + i) * (S / 4u) + kk / 4u];
-                acc[i] += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
-            }
+            // Rows ty * 4 .. ty * 4 + 3 of the A tile, S / 4 vec4 per row.
+            let ar = ty * S + kk / 4u;
+            let a0 = a_s[ar];
+            let a1 = a_s[ar + S / 4u];
+            let a2 = a_s[ar + 2u * (S / 4u)];
+            let a3 = a_s[ar + 3u * (S / 4u)];
+            acc0 += a0.x * b0 + a0.y * b1 + a0.z * b2 + a0.w * b3;
+            acc1 += a1.x * b0 + a1.y * b1 + a1.z * b2 + a1.w * b3;
+            acc2 += a2.x * b0 + a2.y * b1 + a2.z * b2 + a2.w * b3;
+            acc3 += a3.x * b0 + a3.y * b1 + a3.z * b2 + a3.w * b3;
         }
         workgroupBarrier();
     }
@@ -192,6 +201,7 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     let c = g * p.ocg + n;
     let count = min(4u, p.ocg - n);
     let aligned = ((p.oc | p.ocg) & 3u) == 0u;
+    let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
         let mm = m0 + ty * 4u + i;
         if (mm < p.m) {

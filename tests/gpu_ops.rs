@@ -669,33 +669,69 @@ fn conv_full_tiles() {
     );
 }
 
-/// Times one 56x56x64->64 3x3 conv (ResNet stage 1) after a warm-up run.
+/// Times ResNet-shaped convs after a warm-up run (the 56x56x64->64 3x3 of
+/// stage 1 first); prints the median of five runs.
 #[test]
-fn conv_56x56x64_timing() {
-    let cc = ConvCase {
+fn conv_timing() {
+    let stage1 = ConvCase {
         hw: [56, 56],
         ic: 64,
         oc: 64,
         act: Activation::Relu,
         ..BASE
     };
-    let (plan, input, want) = conv_case(cc, 56);
-    let Some(mut b) = gpu(&plan) else { return };
-    check("56x56x64", &b.run_blocking(&input).unwrap(), &want);
-    let mut times: Vec<f64> = (0..5)
-        .map(|_| {
-            let t = std::time::Instant::now();
-            b.run_blocking(&input).unwrap();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let gflops = 2.0 * plan.macs() as f64 / (times[2] * 1e-3) / 1e9;
-    println!(
-        "56x56x64->64 3x3 on {}: median {:.2} ms ({gflops:.1} GFLOP/s)",
-        b.adapter_info(),
-        times[2]
-    );
+    let cases = [
+        ("56x56x64->64 3x3", stage1),
+        (
+            "56x56x64->256 1x1",
+            ConvCase {
+                oc: 256,
+                k: [1, 1],
+                pad: [0; 4],
+                ..stage1
+            },
+        ),
+        (
+            "224x224x3->64 7x7 s2 stem",
+            ConvCase {
+                hw: [224, 224],
+                ic: 3,
+                k: [7, 7],
+                s: [2, 2],
+                pad: [3; 4],
+                ..stage1
+            },
+        ),
+        (
+            "112x112x32 3x3 depthwise",
+            ConvCase {
+                hw: [112, 112],
+                ic: 32,
+                oc: 32,
+                g: 32,
+                ..stage1
+            },
+        ),
+    ];
+    for (what, cc) in cases {
+        let (plan, input, want) = conv_case(cc, 56);
+        let Some(mut b) = gpu(&plan) else { return };
+        check(what, &b.run_blocking(&input).unwrap(), &want);
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                b.run_blocking(&input).unwrap();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let gflops = 2.0 * plan.macs() as f64 / (times[2] * 1e-3) / 1e9;
+        println!(
+            "{what} on {}: median {:.2} ms ({gflops:.2} GFLOP/s)",
+            b.adapter_info(),
+            times[2]
+        );
+    }
 }
 
 // ---------------------------------------------------------------- other steps
