@@ -1,0 +1,95 @@
+//! Adapter, device and the limits this backend depends on.
+
+use crate::error::{Error, Result};
+
+pub(crate) struct Context {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    /// The limits granted to `device`; kernels and buffer splits follow these.
+    pub limits: wgpu::Limits,
+}
+
+impl Context {
+    /// Opens the adapter's device, asking for WebGPU's defaults (or whatever
+    /// less the adapter has) plus storage bindings large enough for
+    /// `arena_bytes` and, if the adapter allows, for all `weight_bytes` in one binding.
+    pub async fn new(arena_bytes: u64, weight_bytes: u64) -> Result<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                Error::GpuUnavailable(format!(
+                    "no GPU adapter found ({e}). In a browser, WebGPU needs a recent \
+                     Chrome/Edge/Safari/Firefox in a secure context; natively, install a \
+                     Vulkan/Metal/DX12 driver (on Linux, Mesa's lavapipe works)"
+                ))
+            })?;
+        let info = adapter.get_info();
+        let available = adapter.limits();
+        if arena_bytes > available.max_storage_buffer_binding_size {
+            return Err(Error::Limit(format!(
+                "activations need a {arena_bytes}-byte storage buffer; the adapter allows {}",
+                available.max_storage_buffer_binding_size
+            )));
+        }
+        let mut wanted = wgpu::Limits::defaults().or_worse_values_from(&available);
+        let binding = arena_bytes
+            .max(weight_bytes)
+            .min(available.max_storage_buffer_binding_size);
+        wanted.max_storage_buffer_binding_size =
+            wanted.max_storage_buffer_binding_size.max(binding);
+        wanted.max_buffer_size = wanted
+            .max_buffer_size
+            .max(binding)
+            .min(available.max_buffer_size);
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("webresnet"),
+                required_limits: wanted,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                Error::GpuUnavailable(format!("{}: cannot open device: {e}", info.name))
+            })?;
+        let limits = device.limits();
+        Ok(Context {
+            device,
+            queue,
+            info,
+            limits,
+        })
+    }
+
+    /// Runs `f` inside error scopes so wgpu errors come back as
+    /// [`Error::Backend`] instead of reaching the uncaptured-error handler (a panic natively).
+    pub async fn checked<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let filters = [
+            wgpu::ErrorFilter::OutOfMemory,
+            wgpu::ErrorFilter::Validation,
+            wgpu::ErrorFilter::Internal,
+        ];
+        let mut scopes: Vec<_> = filters
+            .iter()
+            .map(|&k| self.device.push_error_scope(k))
+            .collect();
+        let out = f();
+        let mut failures = Vec::new();
+        while let Some(scope) = scopes.pop() {
+            if let Some(e) = scope.pop().await {
+                failures.push(e.to_string());
+            }
+        }
+        if failures.is_empty() {
+            Ok(out)
+        } else {
+            Err(Error::Backend(format!("{what}: {}", failures.join("; "))))
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! WebGPU backend: WGSL compute shaders (`shaders/*.wgsl`) driven through
+//! `wgpu`, in the browser on wasm32 and on Vulkan/Metal/DX12 natively.
+//!
+//! At load, every step becomes one dispatch with its pipeline and bind
+//! group fixed: activations live in one read_write arena buffer (each
+//! kernel gets element offsets through its uniform), weights are packed
+//! once into storage buffers, parameters into one uniform buffer. A run
+//! uploads the input, records all dispatches into one command encoder,
+//! submits once and reads back only the output.
+
+mod context;
+mod exec;
+mod pipelines;
+mod weights;
+
+use context::Context;
+use exec::Lowering;
+use pipelines::Pipelines;
+use weights::WeightPacker;
+
+use crate::error::{Error, Result};
+use crate::plan::{Plan, ARENA_ALIGN};
+
+/// Bytes reserved per step in the uniform buffer (covers every `Params`
+/// struct; raised to the device's offset alignment when that is larger).
+const PARAM_SLOT: u64 = 256;
+
+struct Pass {
+    pipeline: usize,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+pub struct GpuBackend {
+    ctx: Context,
+    pipelines: Pipelines,
+    passes: Vec<Pass>,
+    arena: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    /// Kept with the bind groups that reference them.
+    _weights: Vec<wgpu::Buffer>,
+    _params: wgpu::Buffer,
+    input_offset: u64,
+    input_len: usize,
+    output_offset: u64,
+    output_len: usize,
+}
+
+impl GpuBackend {
+    /// Opens a device, uploads the weights and creates every pipeline and bind group.
+    pub async fn new(plan: &Plan) -> Result<Self> {
+        let t = &plan.tensors;
+        let (input, output) = match (t.get(plan.input.tensor), t.get(plan.output.tensor)) {
+            (Some(i), Some(o)) => (i, o),
+            _ => return Err(Error::Shape("plan input/output tensor missing".into())),
+        };
+        if input.len() != plan.input_len() || output.len() != plan.output_len() {
+            return Err(Error::Shape(
+                "plan input/output shapes disagree with their tensors".into(),
+            ));
+        }
+        if let Some(bad) = t
+            .iter()
+            .find(|x| x.offset % ARENA_ALIGN != 0 || x.offset + x.len() > plan.arena_len)
+        {
+            return Err(Error::Shape(format!(
+                "tensor '{}' is misaligned or outside the arena",
+                bad.name
+            )));
+        }
+        // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
+        let arena_bytes = ((plan.arena_len.max(1) * 4) as u64).next_multiple_of(256);
+        let weight_bytes = plan
+            .steps
+            .iter()
+            .map(|s| s.params() as u64 * 4)
+            .sum::<u64>();
+        let ctx = Context::new(arena_bytes, weight_bytes).await?;
+        let lim = &ctx.limits;
+
+        // The conv tile is S x S invocations with 2 * S * S vec4 of workgroup memory.
+        let tile = if lim.max_compute_invocations_per_workgroup >= 256
+            && lim.max_compute_workgroup_size_x >= 16
+            && lim.max_compute_workgroup_size_y >= 16
+            && lim.max_compute_workgroup_storage_size >= 8192
+        {
+            16
+        } else {
+            8
+        };
+        let packer =
+            WeightPacker::new(lim.max_storage_buffer_binding_size.min(lim.max_buffer_size));
+        let mut lowering =
+            Lowering::new(plan, tile, lim.max_compute_workgroups_per_dimension, packer);
+        let dispatches = plan
+            .steps
+            .iter()
+            .map(|s| lowering.step(s))
+            .collect::<Result<Vec<_>>>()?;
+        let chunks = lowering.weights.chunks;
+
+        let slot = PARAM_SLOT.max(u64::from(lim.min_uniform_buffer_offset_alignment));
+        let device = &ctx.device;
+        let (pipelines, passes, arena, readback, weights, params) = ctx
+            .checked("creating GPU resources", || {
+                use wgpu::util::DeviceExt;
+                let arena = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("arena"),
+                    size: arena_bytes,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                let readback = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: (output.len().max(1) * 4) as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                let weights: Vec<wgpu::Buffer> = chunks
+                    .iter()
+                    .map(|c| {
+                        let mut bytes: Vec<u8> = bytemuck::cast_slice(c).to_vec();
+                        bytes.resize(bytes.len().max(16).next_multiple_of(16), 0);
+                        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                            label: Some("weights"),
+                            contents: &bytes,
+                            usage: wgpu::BufferUsages::STORAGE,
+                        })
+                    })
+                    .collect();
+                let mut words = vec![0u8; (slot as usize) * dispatches.len().max(1)];
+                for (i, d) in dispatches.iter().enumerate() {
+                    let bytes: &[u8] = bytemuck::cast_slice(&d.params);
+                    words[i * slot as usize..][..bytes.len()].copy_from_slice(bytes);
+                }
+                let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("step params"),
+                    contents: &words,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                let mut pipelines = Pipelines::new(device);
+                let passes = dispatches
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| Pass {
+                        pipeline: pipelines.get(device, &d.kernel),
+                        bind_group: device.create_bind_group(&wgpu::BindGroupDescriptor {
+                            label: None,
+                            layout: &pipelines.bind_group_layout,
+                            entries: &[
+                                wgpu::BindGroupEntry {
+                                    binding: 0,
+                                    resource: arena.as_entire_binding(),
+                                },
+                                wgpu::BindGroupEntry {
+                                    binding: 1,
+                                    resource: weights[d.chunk].as_entire_binding(),
+                                },
+                                wgpu::BindGroupEntry {
+                                    binding: 2,
+                                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                        buffer: &params,
+                                        offset: i as u64 * slot,
+                                        size: wgpu::BufferSize::new(PARAM_SLOT),
+                                    }),
+                                },
+                            ],
+                        }),
+                        groups: d.groups,
+                    })
+                    .collect();
+                (pipelines, passes, arena, readback, weights, params)
+            })
+            .await?;
+        Ok(GpuBackend {
+            input_offset: (input.offset * 4) as u64,
+            input_len: input.len(),
+            output_offset: (output.offset * 4) as u64,
+            output_len: output.len(),
+            ctx,
+            pipelines,
+            passes,
+            arena,
+            readback,
+            _weights: weights,
+            _params: params,
+        })
+    }
+
+    /// `input`: `plan.input_len()` f32 in the model's declared input layout.
+    /// Returns `plan.output_len()` f32.
+    pub async fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
+        if input.len() != self.input_len {
+            return Err(Error::InvalidInput(format!(
+                "expected {} input values, got {}",
+                self.input_len,
+                input.len()
+            )));
+        }
+        let ctx = &self.ctx;
+        ctx.checked("running the plan", || {
+            ctx.queue
+                .write_buffer(&self.arena, self.input_offset, bytemuck::cast_slice(input));
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                for p in &self.passes {
+                    pass.set_pipeline(&self.pipelines.list[p.pipeline]);
+                    pass.set_bind_group(0, &p.bind_group, &[]);
+                    pass.dispatch_workgroups(p.groups[0], p.groups[1], p.groups[2]);
+                }
+            }
+            let bytes = (self.output_len * 4) as u64;
+            encoder.copy_buffer_to_buffer(
+                &self.arena,
+                self.output_offset,
+                &self.readback,
+                0,
+                bytes,
+            );
+            ctx.queue.submit([encoder.finish()]);
+        })
+        .await?;
+
+        let slice = self.readback.slice(..);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            // The receiver only disappears if `run` was cancelled.
+            let _ = tx.send(r);
+        });
+        // Natively nothing drives the device unless polled; on the web the
+        // browser resolves the mapping on its own.
+        #[cfg(not(target_arch = "wasm32"))]
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))?;
+        rx.await
+            .map_err(|_| Error::Backend("GPU readback was dropped".into()))?
+            .map_err(|e| Error::Backend(format!("mapping the output: {e}")))?;
+        let out = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
+            bytemuck::cast_slice::<u8, f32>(&view)[..self.output_len].to_vec()
+        };
+        self.readback.unmap();
+        Ok(out)
+    }
+
+    /// Adapter name, backend, device type and driver.
+    pub fn adapter_info(&self) -> String {
+        let i = &self.ctx.info;
+        format!(
+            "{} ({:?}, {:?}, {} {})",
+            i.name, i.backend, i.device_type, i.driver, i.driver_info
+        )
+    }
+
+    /// Distinct compute pipelines (kernel variants) this plan uses.
+    pub fn pipeline_count(&self) -> usize {
+        self.pipelines.list.len()
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl GpuBackend {
+    /// [`GpuBackend::new`], blocking the current thread.
+    pub fn new_blocking(plan: &Plan) -> Result<Self> {
+        pollster::block_on(Self::new(plan))
+    }
+
+    /// [`GpuBackend::run`], blocking the current thread.
+    pub fn run_blocking(&mut self, input: &[f32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.run(input))
+    }
+}

@@ -1,0 +1,138 @@
+//! Shader modules and compute pipelines, created once at load. Every kernel
+//! family is one WGSL file; variants are pipeline-overridable constants, so
+//! the pipeline count grows with the kinds of steps, not with the steps.
+
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Family {
+    Conv,
+    Pool,
+    Head,
+    Eltwise,
+    Layout,
+}
+
+impl Family {
+    fn source(self) -> &'static str {
+        match self {
+            Family::Conv => include_str!("../../shaders/conv.wgsl"),
+            Family::Pool => include_str!("../../shaders/pool.wgsl"),
+            Family::Head => include_str!("../../shaders/head.wgsl"),
+            Family::Eltwise => include_str!("../../shaders/eltwise.wgsl"),
+            Family::Layout => include_str!("../../shaders/layout.wgsl"),
+        }
+    }
+}
+
+/// One pipeline: an entry point of a family with its override constants.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Kernel {
+    pub family: Family,
+    pub entry: &'static str,
+    pub constants: Vec<(&'static str, u32)>,
+}
+
+impl Kernel {
+    pub fn new(family: Family, entry: &'static str) -> Self {
+        Kernel {
+            family,
+            entry,
+            constants: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, name: &'static str, value: u32) -> Self {
+        self.constants.push((name, value));
+        self
+    }
+}
+
+pub(crate) struct Pipelines {
+    pub bind_group_layout: wgpu::BindGroupLayout,
+    layout: wgpu::PipelineLayout,
+    modules: HashMap<Family, wgpu::ShaderModule>,
+    index: HashMap<Kernel, usize>,
+    pub list: Vec<wgpu::ComputePipeline>,
+}
+
+fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+impl Pipelines {
+    /// One layout for every kernel: 0 = arena (read_write), 1 = weights, 2 = step parameters.
+    pub fn new(device: &wgpu::Device) -> Self {
+        let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("webresnet step"),
+            entries: &[
+                storage(0, false),
+                storage(1, true),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("webresnet"),
+            bind_group_layouts: &[Some(&bind_group_layout)],
+            immediate_size: 0,
+        });
+        Pipelines {
+            bind_group_layout,
+            layout,
+            modules: HashMap::new(),
+            index: HashMap::new(),
+            list: Vec::new(),
+        }
+    }
+
+    /// Index of the pipeline for `kernel`, compiling it on first use.
+    pub fn get(&mut self, device: &wgpu::Device, kernel: &Kernel) -> usize {
+        if let Some(&i) = self.index.get(kernel) {
+            return i;
+        }
+        let module = self.modules.entry(kernel.family).or_insert_with(|| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.entry),
+                source: wgpu::ShaderSource::Wgsl(kernel.family.source().into()),
+            })
+        });
+        let constants: Vec<(&str, f64)> = kernel
+            .constants
+            .iter()
+            .map(|&(k, v)| (k, f64::from(v)))
+            .collect();
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry),
+            layout: Some(&self.layout),
+            module,
+            entry_point: Some(kernel.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                // Every kernel writes its workgroup memory before reading it.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        self.list.push(pipeline);
+        self.index.insert(kernel.clone(), self.list.len() - 1);
+        self.list.len() - 1
+    }
+}
