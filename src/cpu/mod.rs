@@ -1,18 +1,234 @@
-//! Portable CPU backend (stub: being written). The numerical reference for every other backend.
-use crate::error::{Error, Result};
-use crate::plan::Plan;
+//! Portable CPU backend: the numerical reference for every other backend.
+//!
+//! [`CpuBackend::new`] validates every step against the plan's tensors and
+//! packs weights once into per-step kernels; [`CpuBackend::run`] then executes
+//! them in order over one owned f32 arena.
 
-pub struct CpuBackend {}
+mod conv;
+mod dense;
+mod elementwise;
+mod gemm;
+mod layout;
+mod pool;
+mod window;
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::plan::{Plan, Step, TensorId, TensorInfo};
+
+/// A prepared step: validated shapes, packed weights, resolved arena ranges.
+trait Kernel {
+    /// Runs the step over the arena; `scratch` is shared, reusable workspace
+    /// of at least [`Kernel::scratch_len`] elements.
+    fn run(&self, arena: &mut [f32], scratch: &mut [f32]) -> Result<()>;
+
+    fn scratch_len(&self) -> usize {
+        0
+    }
+}
+
+pub struct CpuBackend {
+    arena: Vec<f32>,
+    scratch: Vec<f32>,
+    kernels: Vec<Box<dyn Kernel>>,
+    input: Range<usize>,
+    output: Range<usize>,
+}
 
 impl CpuBackend {
     /// Packs the plan's weights once; allocates the activation arena.
-    pub fn new(_plan: &Plan) -> Result<Self> {
-        Err(Error::Backend("CPU backend not implemented yet".into()))
+    pub fn new(plan: &Plan) -> Result<Self> {
+        let tensors = Tensors {
+            infos: &plan.tensors,
+            arena_len: plan.arena_len,
+        };
+        let input = tensors.get(plan.input.tensor)?;
+        if input.len() != plan.input_len() {
+            return Err(Error::Backend(format!(
+                "input tensor '{}' holds {} values but the plan input has {}",
+                input.name,
+                input.len(),
+                plan.input_len()
+            )));
+        }
+        let output = tensors.get(plan.output.tensor)?;
+        if output.len() != plan.output_len() {
+            return Err(Error::Backend(format!(
+                "output tensor '{}' holds {} values but the plan output has {}",
+                output.name,
+                output.len(),
+                plan.output_len()
+            )));
+        }
+        let kernels = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                check_overlap(step, &tensors)
+                    .and_then(|()| prepare(step, &tensors))
+                    .map_err(|e| Error::Backend(format!("step {i} ({}): {e}", step.kind())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let scratch_len = kernels.iter().map(|k| k.scratch_len()).max().unwrap_or(0);
+        Ok(CpuBackend {
+            arena: vec![0.0; plan.arena_len],
+            scratch: vec![0.0; scratch_len],
+            kernels,
+            input: input.range(),
+            output: output.range(),
+        })
     }
 
     /// `input`: `plan.input_len()` f32 in the model's declared input layout.
     /// Returns `plan.output_len()` f32 (logits, or probabilities if the model ends in Softmax).
-    pub fn run(&mut self, _input: &[f32]) -> Result<Vec<f32>> {
-        Err(Error::Backend("CPU backend not implemented yet".into()))
+    pub fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
+        if input.len() != self.input.len() {
+            return Err(Error::InvalidInput(format!(
+                "input has {} values, the model expects {}",
+                input.len(),
+                self.input.len()
+            )));
+        }
+        self.arena[self.input.clone()].copy_from_slice(input);
+        for kernel in &self.kernels {
+            kernel.run(&mut self.arena, &mut self.scratch)?;
+        }
+        Ok(self.arena[self.output.clone()].to_vec())
+    }
+}
+
+fn prepare(step: &Step, t: &Tensors) -> Result<Box<dyn Kernel>> {
+    Ok(match step {
+        Step::Conv(c) => Box::new(conv::ConvKernel::new(c, t)?),
+        Step::Pool(p) => Box::new(pool::PoolKernel::new(p, t)?),
+        Step::GlobalAvgPool { input, output } => {
+            Box::new(pool::GlobalAvgPoolKernel::new(*input, *output, t)?)
+        }
+        Step::Dense(d) => Box::new(dense::DenseKernel::new(d, t)?),
+        Step::Affine(a) => Box::new(elementwise::AffineKernel::new(a, t)?),
+        Step::Add {
+            a,
+            b,
+            output,
+            activation,
+        } => Box::new(elementwise::AddKernel::new(
+            *a,
+            *b,
+            *output,
+            *activation,
+            t,
+        )?),
+        Step::Softmax { input, output } => {
+            Box::new(elementwise::SoftmaxKernel::new(*input, *output, t)?)
+        }
+        Step::Permute {
+            input,
+            output,
+            in_shape,
+            perm,
+        } => Box::new(layout::PermuteKernel::new(
+            *input, *output, in_shape, perm, t,
+        )?),
+        Step::Pad {
+            input,
+            output,
+            pads,
+            value,
+        } => Box::new(layout::PadKernel::new(*input, *output, pads, *value, t)?),
+    })
+}
+
+/// Inputs must not overlap the output, except a Conv's in-place residual
+/// (exactly the output's range), which the conv kernel reads before writing.
+fn check_overlap(step: &Step, t: &Tensors) -> Result<()> {
+    let out = t.get(step.output())?.range();
+    for id in step.inputs() {
+        let r = t.get(id)?.range();
+        let overlaps = !r.is_empty() && !out.is_empty() && r.start < out.end && out.start < r.end;
+        let in_place = r == out && matches!(step, Step::Conv(c) if c.residual == Some(id));
+        if overlaps && !in_place {
+            return Err(Error::Backend(format!(
+                "input '{}' overlaps the output in the arena",
+                t.get(id)?.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The plan's tensor table, with ids and arena bounds checked on lookup.
+struct Tensors<'a> {
+    infos: &'a [TensorInfo],
+    arena_len: usize,
+}
+
+impl Tensors<'_> {
+    fn get(&self, id: TensorId) -> Result<&TensorInfo> {
+        let t = self
+            .infos
+            .get(id)
+            .ok_or_else(|| Error::Backend(format!("tensor id {id} out of range")))?;
+        match t.offset.checked_add(t.len()) {
+            Some(end) if end <= self.arena_len => Ok(t),
+            _ => Err(Error::Backend(format!(
+                "tensor '{}' extends past the arena",
+                t.name
+            ))),
+        }
+    }
+
+    /// A 4-D NHWC tensor's shape.
+    fn nhwc(&self, id: TensorId) -> Result<[usize; 4]> {
+        let t = self.get(id)?;
+        <[usize; 4]>::try_from(t.shape.as_slice()).map_err(|_| {
+            Error::Backend(format!(
+                "tensor '{}' should be 4-D NHWC, has shape {:?}",
+                t.name, t.shape
+            ))
+        })
+    }
+}
+
+/// Splits the arena around one step's output: the output mutably, the rest
+/// readable through [`Reads`]. Reads may overlap each other but never the output.
+fn split<'a>(arena: &'a mut [f32], out: &Range<usize>) -> Result<(Reads<'a>, &'a mut [f32])> {
+    if out.end > arena.len() || out.start > out.end {
+        return Err(Error::Backend("output range outside the arena".into()));
+    }
+    let (below, rest) = arena.split_at_mut(out.start);
+    let (out_slice, above) = rest.split_at_mut(out.len());
+    Ok((
+        Reads {
+            below,
+            above,
+            above_start: out.end,
+        },
+        out_slice,
+    ))
+}
+
+/// The arena outside one step's output.
+struct Reads<'a> {
+    below: &'a [f32],
+    above: &'a [f32],
+    above_start: usize,
+}
+
+impl<'a> Reads<'a> {
+    /// A read-only input range; an error if it overlaps the output.
+    fn get(&self, r: &Range<usize>) -> Result<&'a [f32]> {
+        if r.is_empty() {
+            Ok(&[])
+        } else if r.end <= self.below.len() {
+            Ok(&self.below[r.clone()])
+        } else if r.start >= self.above_start && r.end - self.above_start <= self.above.len() {
+            Ok(&self.above[r.start - self.above_start..r.end - self.above_start])
+        } else {
+            Err(Error::Backend(format!(
+                "input range {r:?} overlaps the output or the arena end"
+            )))
+        }
     }
 }

@@ -1,0 +1,92 @@
+//! Fully connected layer: `out[r] = act(W · in[r] + bias)` as one GEMM.
+use std::ops::Range;
+
+use super::gemm::{bias_act, sgemm, transpose, MatMut, MatRef};
+use super::{split, Kernel, Tensors};
+use crate::error::{Error, Result};
+use crate::plan::{Activation, Dense};
+
+pub struct DenseKernel {
+    input: Range<usize>,
+    output: Range<usize>,
+    rows: usize,
+    in_f: usize,
+    out_f: usize,
+    /// `[in_features][out_features]`, so B is row-major.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    act: Activation,
+}
+
+impl DenseKernel {
+    pub fn new(d: &Dense, t: &Tensors) -> Result<Self> {
+        let (input, output) = (t.get(d.input)?, t.get(d.output)?);
+        let (in_f, out_f) = (d.in_features, d.out_features);
+        if in_f == 0 || out_f == 0 || input.len() % in_f != 0 {
+            return Err(Error::Backend(format!(
+                "input of {} values is not rows of {in_f} features",
+                input.len()
+            )));
+        }
+        let rows = input.len() / in_f;
+        if output.len() != rows * out_f {
+            return Err(Error::Backend(format!(
+                "output has {} values, expected {rows} x {out_f}",
+                output.len()
+            )));
+        }
+        if d.weight.len() != in_f * out_f || d.bias.len() != out_f {
+            return Err(Error::Backend(format!(
+                "weight has {} values (expected {}), bias {} (expected {out_f})",
+                d.weight.len(),
+                in_f * out_f,
+                d.bias.len()
+            )));
+        }
+        let weight = transpose(&d.weight, out_f, in_f);
+        Ok(DenseKernel {
+            input: input.range(),
+            output: output.range(),
+            rows,
+            in_f,
+            out_f,
+            weight,
+            bias: d.bias.clone(),
+            act: d.activation,
+        })
+    }
+}
+
+impl Kernel for DenseKernel {
+    fn run(&self, arena: &mut [f32], _scratch: &mut [f32]) -> Result<()> {
+        let (reads, out) = split(arena, &self.output)?;
+        let a = MatRef {
+            data: reads.get(&self.input)?,
+            offset: 0,
+            rs: self.in_f,
+            cs: 1,
+        };
+        let b = MatRef {
+            data: &self.weight,
+            offset: 0,
+            rs: self.out_f,
+            cs: 1,
+        };
+        sgemm(
+            self.rows,
+            self.in_f,
+            self.out_f,
+            a,
+            b,
+            0.0,
+            MatMut {
+                data: out,
+                offset: 0,
+                rs: self.out_f,
+                cs: 1,
+            },
+        )?;
+        bias_act(out, &self.bias, self.act);
+        Ok(())
+    }
+}
