@@ -6,17 +6,13 @@
 
 use webresnet::cpu::CpuBackend;
 use webresnet::plan::{
-    Activation, Affine, Conv, Dense, Layout, Plan, PlanInput, PlanOutput, Pool, PoolKind, Step,
-    TensorId, TensorInfo, ARENA_ALIGN,
+    Activation, Affine, Conv, Dense, Layout, Plan, PlanInput, PlanOutput, Pool, PoolKind, Step, TensorId, TensorInfo,
+    ARENA_ALIGN,
 };
 use webresnet::preprocess::PreprocessConfig;
 use webresnet::Error;
 
-const ACTS: [Activation; 3] = [
-    Activation::None,
-    Activation::Relu,
-    Activation::Clip { min: 0.0, max: 6.0 },
-];
+const ACTS: [Activation; 3] = [Activation::None, Activation::Relu, Activation::Clip { min: 0.0, max: 6.0 }];
 
 /// xorshift64*: deterministic test data without a rand dependency.
 struct Rng(u64);
@@ -55,18 +51,9 @@ impl Builder {
 
     /// A tensor at a chosen offset, e.g. reusing a dead tensor's memory.
     fn tensor_at(&mut self, shape: &[usize], offset: usize) -> TensorId {
-        let layout = if shape.len() == 4 {
-            Layout::Nhwc
-        } else {
-            Layout::Plain
-        };
+        let layout = if shape.len() == 4 { Layout::Nhwc } else { Layout::Plain };
         let id = self.tensors.len();
-        self.tensors.push(TensorInfo {
-            shape: shape.to_vec(),
-            layout,
-            offset,
-            name: format!("t{id}"),
-        });
+        self.tensors.push(TensorInfo { shape: shape.to_vec(), layout, offset, name: format!("t{id}") });
         self.end = self.end.max(offset + shape.iter().product::<usize>());
         id
     }
@@ -86,12 +73,7 @@ impl Builder {
     }
 
     fn plan(mut self, steps: Vec<Step>, output: TensorId) -> (Plan, Vec<f32>) {
-        let span = self
-            .inputs
-            .iter()
-            .map(|&(id, _)| self.tensors[id].range().end)
-            .max()
-            .unwrap_or(0);
+        let span = self.inputs.iter().map(|&(id, _)| self.tensors[id].range().end).max().unwrap_or(0);
         let mut data = vec![0.0; span];
         for (id, d) in &self.inputs {
             data[self.tensors[*id].range()].copy_from_slice(d);
@@ -99,17 +81,8 @@ impl Builder {
         let input = self.tensor_at(&[span], 0);
         let out_shape = self.tensors[output].shape.clone();
         let plan = Plan {
-            input: PlanInput {
-                name: "in".into(),
-                tensor: input,
-                shape: vec![span],
-            },
-            output: PlanOutput {
-                name: "out".into(),
-                tensor: output,
-                shape: out_shape,
-                is_probability: false,
-            },
+            input: PlanInput { name: "in".into(), tensor: input, shape: vec![span] },
+            output: PlanOutput { name: "out".into(), tensor: output, shape: out_shape, is_probability: false },
             tensors: self.tensors,
             steps,
             arena_len: self.end,
@@ -122,10 +95,7 @@ impl Builder {
 
     fn run(self, steps: Vec<Step>, output: TensorId) -> Vec<f32> {
         let (plan, data) = self.plan(steps, output);
-        CpuBackend::new(&plan)
-            .expect("plan accepted")
-            .run(&data)
-            .expect("run")
+        CpuBackend::new(&plan).expect("plan accepted").run(&data).expect("run")
     }
 }
 
@@ -135,21 +105,14 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
     let lo = want.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = want.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let tol = 1e-4 * (hi - lo).max(1.0);
-    let (i, diff) = got
-        .iter()
-        .zip(want)
-        .map(|(g, w)| (g - w).abs())
-        .enumerate()
-        .fold(
-            (0, 0.0f32),
-            |m, (i, d)| if d > m.1 || d.is_nan() { (i, d) } else { m },
-        );
-    assert!(
-        diff <= tol,
-        "{what}: max diff {diff} at {i} (got {}, want {}), tol {tol}",
-        got[i],
-        want[i]
-    );
+    let (i, diff) = got.iter().zip(want).map(|(g, w)| (g - w).abs()).enumerate().fold((0, 0.0f32), |m, (i, d)| {
+        if d > m.1 || d.is_nan() {
+            (i, d)
+        } else {
+            m
+        }
+    });
+    assert!(diff <= tol, "{what}: max diff {diff} at {i} (got {}, want {}), tol {tol}", got[i], want[i]);
 }
 
 fn act(a: Activation, x: f64) -> f64 {
@@ -170,15 +133,7 @@ fn coord(o: usize, k: usize, stride: usize, dil: usize, pad_before: usize) -> is
     (o * stride + k * dil) as isize - pad_before as isize
 }
 
-fn out_size(
-    size: usize,
-    k: usize,
-    s: usize,
-    before: usize,
-    after: usize,
-    d: usize,
-    ceil: bool,
-) -> usize {
+fn out_size(size: usize, k: usize, s: usize, before: usize, after: usize, d: usize, ceil: bool) -> usize {
     let span = size + before + after - (d * (k - 1) + 1);
     if ceil {
         span.div_ceil(s) + 1
@@ -212,24 +167,8 @@ struct ConvCase {
 
 impl ConvCase {
     fn out_shape(&self) -> [usize; 4] {
-        let oh = out_size(
-            self.h,
-            self.k[0],
-            self.s[0],
-            self.pad[0],
-            self.pad[2],
-            self.d[0],
-            false,
-        );
-        let ow = out_size(
-            self.w,
-            self.k[1],
-            self.s[1],
-            self.pad[1],
-            self.pad[3],
-            self.d[1],
-            false,
-        );
+        let oh = out_size(self.h, self.k[0], self.s[0], self.pad[0], self.pad[2], self.d[0], false);
+        let ow = out_size(self.w, self.k[1], self.s[1], self.pad[1], self.pad[3], self.d[1], false);
         [self.n, oh, ow, self.cout]
     }
 
@@ -260,14 +199,7 @@ impl ConvCase {
     }
 
     /// Direct convolution, logical NCHW loops; weight OHWI.
-    fn reference(
-        &self,
-        x: &[f32],
-        wt: &[f32],
-        bias: &[f32],
-        res: Option<&[f32]>,
-        a: Activation,
-    ) -> Vec<f32> {
+    fn reference(&self, x: &[f32], wt: &[f32], bias: &[f32], res: Option<&[f32]>, a: Activation) -> Vec<f32> {
         let ins = [self.n, self.h, self.w, self.cin];
         let os = self.out_shape();
         let (cin_g, cout_g) = (self.cin / self.groups, self.cout / self.groups);
@@ -283,17 +215,11 @@ impl ConvCase {
                                 for kx in 0..self.k[1] {
                                     let iy = coord(oy, ky, self.s[0], self.d[0], self.pad[0]);
                                     let ix = coord(ox, kx, self.s[1], self.d[1], self.pad[1]);
-                                    if iy < 0
-                                        || ix < 0
-                                        || iy >= self.h as isize
-                                        || ix >= self.w as isize
-                                    {
+                                    if iy < 0 || ix < 0 || iy >= self.h as isize || ix >= self.w as isize {
                                         continue;
                                     }
-                                    let xv =
-                                        x[nhwc(ins, n, g * cin_g + icg, iy as usize, ix as usize)];
-                                    let wv =
-                                        wt[((oc * self.k[0] + ky) * self.k[1] + kx) * cin_g + icg];
+                                    let xv = x[nhwc(ins, n, g * cin_g + icg, iy as usize, ix as usize)];
+                                    let wv = wt[((oc * self.k[0] + ky) * self.k[1] + kx) * cin_g + icg];
                                     acc += xv as f64 * wv as f64;
                                 }
                             }
@@ -314,10 +240,7 @@ impl ConvCase {
         let what = format!("{self:?} {res:?} {a:?}");
         let os = self.out_shape();
         let x = rng.vec(self.n * self.h * self.w * self.cin, 2.0);
-        let wt = rng.vec(
-            self.cout * self.k[0] * self.k[1] * self.cin / self.groups,
-            1.0,
-        );
+        let wt = rng.vec(self.cout * self.k[0] * self.k[1] * self.cin / self.groups, 1.0);
         let bias = rng.vec(self.cout, 1.0);
         let r = rng.vec(os.iter().product(), 2.0);
         let want = self.reference(&x, &wt, &bias, (res != Res::None).then_some(&r[..]), a);
@@ -332,10 +255,7 @@ impl ConvCase {
                 (Some(r), b.alias(r))
             }
         };
-        let got = b.run(
-            vec![self.step(input, output, residual, wt, bias, a)],
-            output,
-        );
+        let got = b.run(vec![self.step(input, output, residual, wt, bias, a)], output);
         assert_close(&got, &want, &what);
     }
 }
@@ -350,27 +270,13 @@ fn conv(
     d: usize,
     groups: usize,
 ) -> ConvCase {
-    ConvCase {
-        n,
-        h: hw[0],
-        w: hw[1],
-        cin: c[0],
-        cout: c[1],
-        k: [k, k],
-        s: [s, s],
-        pad,
-        d: [d, d],
-        groups,
-    }
+    ConvCase { n, h: hw[0], w: hw[1], cin: c[0], cout: c[1], k: [k, k], s: [s, s], pad, d: [d, d], groups }
 }
 
 fn check_all(cases: &[ConvCase]) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for (i, case) in cases.iter().enumerate() {
-        for (j, res) in [Res::None, Res::Separate, Res::InPlace]
-            .into_iter()
-            .enumerate()
-        {
+        for (j, res) in [Res::None, Res::Separate, Res::InPlace].into_iter().enumerate() {
             case.check(res, ACTS[(i + j) % 3], &mut rng);
         }
     }
@@ -454,24 +360,8 @@ struct PoolCase {
 
 impl PoolCase {
     fn out_shape(&self) -> [usize; 4] {
-        let oh = out_size(
-            self.h,
-            self.k[0],
-            self.s[0],
-            self.pad[0],
-            self.pad[2],
-            self.d[0],
-            self.ceil,
-        );
-        let ow = out_size(
-            self.w,
-            self.k[1],
-            self.s[1],
-            self.pad[1],
-            self.pad[3],
-            self.d[1],
-            self.ceil,
-        );
+        let oh = out_size(self.h, self.k[0], self.s[0], self.pad[0], self.pad[2], self.d[0], self.ceil);
+        let ow = out_size(self.w, self.k[1], self.s[1], self.pad[1], self.pad[3], self.d[1], self.ceil);
         [self.n, oh, ow, self.c]
     }
 
@@ -481,15 +371,13 @@ impl PoolCase {
         let ins = [self.n, self.h, self.w, self.c];
         let os = self.out_shape();
         let mut out = vec![0.0; os.iter().product()];
-        let padded = |i: isize, size: usize, before: usize, after: usize| {
-            i >= -(before as isize) && i < (size + after) as isize
-        };
+        let padded =
+            |i: isize, size: usize, before: usize, after: usize| i >= -(before as isize) && i < (size + after) as isize;
         for n in 0..self.n {
             for c in 0..self.c {
                 for oy in 0..os[1] {
                     for ox in 0..os[2] {
-                        let (mut max, mut sum, mut inside, mut in_pad) =
-                            (f64::NEG_INFINITY, 0.0, 0, 0);
+                        let (mut max, mut sum, mut inside, mut in_pad) = (f64::NEG_INFINITY, 0.0, 0, 0);
                         for ky in 0..self.k[0] {
                             for kx in 0..self.k[1] {
                                 let iy = coord(oy, ky, self.s[0], self.d[0], self.pad[0]);
@@ -500,11 +388,7 @@ impl PoolCase {
                                     continue;
                                 }
                                 in_pad += 1;
-                                if iy >= 0
-                                    && ix >= 0
-                                    && (iy as usize) < self.h
-                                    && (ix as usize) < self.w
-                                {
+                                if iy >= 0 && ix >= 0 && (iy as usize) < self.h && (ix as usize) < self.w {
                                     let v = x[nhwc(ins, n, c, iy as usize, ix as usize)] as f64;
                                     max = max.max(v);
                                     sum += v;
@@ -514,12 +398,8 @@ impl PoolCase {
                         }
                         out[nhwc(os, n, c, oy, ox)] = match self.kind {
                             PoolKind::Max => max,
-                            PoolKind::Avg {
-                                count_include_pad: true,
-                            } => sum / in_pad as f64,
-                            PoolKind::Avg {
-                                count_include_pad: false,
-                            } => sum / inside as f64,
+                            PoolKind::Avg { count_include_pad: true } => sum / in_pad as f64,
+                            PoolKind::Avg { count_include_pad: false } => sum / inside as f64,
                         } as f32;
                     }
                 }
@@ -550,15 +430,7 @@ impl PoolCase {
 #[test]
 fn pool_max_and_avg() {
     let mut rng = Rng(42);
-    let kinds = [
-        PoolKind::Max,
-        PoolKind::Avg {
-            count_include_pad: false,
-        },
-        PoolKind::Avg {
-            count_include_pad: true,
-        },
-    ];
+    let kinds = [PoolKind::Max, PoolKind::Avg { count_include_pad: false }, PoolKind::Avg { count_include_pad: true }];
     let geoms: [(usize, [usize; 4], usize, bool, [usize; 2]); 7] = [
         // (kernel, pad, dilation, ceil, [h, w])
         (3, [1; 4], 1, false, [11, 5]),
@@ -585,18 +457,8 @@ fn pool_max_and_avg() {
             };
             case.check(&mut rng);
         }
-        let rect = PoolCase {
-            n: 2,
-            h: 7,
-            w: 9,
-            c: 5,
-            kind,
-            k: [2, 3],
-            s: [1, 2],
-            pad: [0, 1, 1, 1],
-            d: [1, 1],
-            ceil: true,
-        };
+        let rect =
+            PoolCase { n: 2, h: 7, w: 9, c: 5, kind, k: [2, 3], s: [1, 2], pad: [0, 1, 1, 1], d: [1, 1], ceil: true };
         rect.check(&mut rng);
     }
 }
@@ -632,11 +494,7 @@ fn dense_ref(x: &[f32], wt: &[f32], bias: &[f32], in_f: usize, a: Activation) ->
     x.chunks(in_f)
         .flat_map(|row| {
             (0..out_f).map(move |o| {
-                let dot: f64 = row
-                    .iter()
-                    .zip(&wt[o * in_f..])
-                    .map(|(&x, &w)| x as f64 * w as f64)
-                    .sum();
+                let dot: f64 = row.iter().zip(&wt[o * in_f..]).map(|(&x, &w)| x as f64 * w as f64).sum();
                 act(a, dot + bias[o] as f64) as f32
             })
         })
@@ -646,13 +504,8 @@ fn dense_ref(x: &[f32], wt: &[f32], bias: &[f32], in_f: usize, a: Activation) ->
 #[test]
 fn dense() {
     let mut rng = Rng(11);
-    for (i, (in_shape, in_f, out_f)) in [
-        (vec![2, 13], 13, 7),
-        (vec![2, 1, 1, 13], 13, 5),
-        (vec![3, 5], 5, 1),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (in_shape, in_f, out_f)) in
+        [(vec![2, 13], 13, 7), (vec![2, 1, 1, 13], 13, 5), (vec![3, 5], 5, 1)].into_iter().enumerate()
     {
         let a = ACTS[i % 3];
         let x = rng.vec(in_shape.iter().product(), 2.0);
@@ -672,11 +525,7 @@ fn dense() {
             bias,
             activation: a,
         });
-        assert_close(
-            &b.run(vec![step], output),
-            &want,
-            &format!("dense {in_shape:?} -> {out_f}"),
-        );
+        assert_close(&b.run(vec![step], output), &want, &format!("dense {in_shape:?} -> {out_f}"));
     }
 }
 
@@ -700,14 +549,7 @@ fn affine() {
         let mut b = Builder::default();
         let input = b.input(&shape, x);
         let output = b.tensor(&shape);
-        let step = Step::Affine(Affine {
-            input,
-            output,
-            channels: 5,
-            scale,
-            shift,
-            activation: a,
-        });
+        let step = Step::Affine(Affine { input, output, channels: 5, scale, shift, activation: a });
         assert_close(&b.run(vec![step], output), &want, &format!("affine {a:?}"));
     }
 }
@@ -718,20 +560,11 @@ fn add() {
     let shape = [2, 11, 5, 3];
     for a in ACTS {
         let (x, y) = (rng.vec(330, 4.0), rng.vec(330, 4.0));
-        let want: Vec<f32> = x
-            .iter()
-            .zip(&y)
-            .map(|(&p, &q)| act(a, p as f64 + q as f64) as f32)
-            .collect();
+        let want: Vec<f32> = x.iter().zip(&y).map(|(&p, &q)| act(a, p as f64 + q as f64) as f32).collect();
         let mut b = Builder::default();
         let (ta, tb) = (b.input(&shape, x.clone()), b.input(&shape, y));
         let output = b.tensor(&shape);
-        let step = Step::Add {
-            a: ta,
-            b: tb,
-            output,
-            activation: a,
-        };
+        let step = Step::Add { a: ta, b: tb, output, activation: a };
         assert_close(&b.run(vec![step], output), &want, &format!("add {a:?}"));
     }
     // Both operands the same tensor.
@@ -740,12 +573,7 @@ fn add() {
     let want: Vec<f32> = x.iter().map(|v| 2.0 * v).collect();
     let t = b.input(&[5, 7], x);
     let output = b.tensor(&[5, 7]);
-    let step = Step::Add {
-        a: t,
-        b: t,
-        output,
-        activation: Activation::None,
-    };
+    let step = Step::Add { a: t, b: t, output, activation: Activation::None };
     assert_close(&b.run(vec![step], output), &want, "add x + x");
 }
 
@@ -817,17 +645,8 @@ fn permute() {
         let mut b = Builder::default();
         let input = b.input(&[n], x);
         let output = b.tensor(&out_shape);
-        let step = Step::Permute {
-            input,
-            output,
-            in_shape: in_shape.to_vec(),
-            perm: perm.to_vec(),
-        };
-        assert_eq!(
-            b.run(vec![step], output),
-            want,
-            "permute {in_shape:?} by {perm:?}"
-        );
+        let step = Step::Permute { input, output, in_shape: in_shape.to_vec(), perm: perm.to_vec() };
+        assert_eq!(b.run(vec![step], output), want, "permute {in_shape:?} by {perm:?}");
     }
 }
 
@@ -842,11 +661,7 @@ fn pad() {
     for (shape, pads) in cases {
         let n = shape.iter().product();
         let x = rng.vec(n, 1.0);
-        let out_shape: Vec<usize> = shape
-            .iter()
-            .zip(pads)
-            .map(|(&s, &(b, a))| s + b + a)
-            .collect();
+        let out_shape: Vec<usize> = shape.iter().zip(pads).map(|(&s, &(b, a))| s + b + a).collect();
         let want: Vec<f32> = (0..out_shape.iter().product())
             .map(|o| {
                 let oi = unravel(o, &out_shape);
@@ -862,12 +677,7 @@ fn pad() {
         let mut b = Builder::default();
         let input = b.input(shape, x);
         let output = b.tensor(&out_shape);
-        let step = Step::Pad {
-            input,
-            output,
-            pads: pads.to_vec(),
-            value: -1.5,
-        };
+        let step = Step::Pad { input, output, pads: pads.to_vec(), value: -1.5 };
         assert_eq!(b.run(vec![step], output), want, "pad {shape:?} by {pads:?}");
     }
 }
@@ -904,12 +714,7 @@ fn tiny_network() {
     let pw = conv(n, [d_shape[1], d_shape[2]], [8, 12], 1, 1, [0; 4], 1, 1);
     let weights: Vec<(Vec<f32>, Vec<f32>)> = [stem, block_a, block_b, dw, pw]
         .iter()
-        .map(|c| {
-            (
-                rng.vec(c.cout * c.k[0] * c.k[1] * c.cin / c.groups, 0.5),
-                rng.vec(c.cout, 0.5),
-            )
-        })
+        .map(|c| (rng.vec(c.cout * c.k[0] * c.k[1] * c.cin / c.groups, 0.5), rng.vec(c.cout, 0.5)))
         .collect();
     let (fc_w, fc_b) = (rng.vec(12 * 5, 0.5), rng.vec(5, 0.5));
     let relu = Activation::Relu;
@@ -924,21 +729,12 @@ fn tiny_network() {
     let p = pool.reference(&s);
     let a = block_a.reference(&p, &weights[1].0, &weights[1].1, None, relu);
     let r = block_b.reference(&a, &weights[2].0, &weights[2].1, Some(&p), relu);
-    let d = dw.reference(
-        &r,
-        &weights[3].0,
-        &weights[3].1,
-        None,
-        Activation::Clip { min: 0.0, max: 6.0 },
-    );
+    let d = dw.reference(&r, &weights[3].0, &weights[3].1, None, Activation::Clip { min: 0.0, max: 6.0 });
     let q = pw.reference(&d, &weights[4].0, &weights[4].1, None, Activation::None);
     let pixels = d_shape[1] * d_shape[2];
     let g: Vec<f32> = (0..n * 12)
         .map(|i| {
-            (0..pixels)
-                .map(|px| q[(i / 12 * pixels + px) * 12 + i % 12] as f64)
-                .sum::<f64>() as f32
-                / pixels as f32
+            (0..pixels).map(|px| q[(i / 12 * pixels + px) * 12 + i % 12] as f64).sum::<f64>() as f32 / pixels as f32
         })
         .collect();
     let logits = dense_ref(&g, &fc_w, &fc_b, 12, Activation::None);
@@ -970,12 +766,7 @@ fn tiny_network() {
     let mut next = || ws.next().unwrap();
     let (w0, w1, w2, w3, w4) = (next(), next(), next(), next(), next());
     let steps = vec![
-        Step::Permute {
-            input: t_in,
-            output: t_nhwc,
-            in_shape: vec![n, 3, h, w],
-            perm: vec![0, 2, 3, 1],
-        },
+        Step::Permute { input: t_in, output: t_nhwc, in_shape: vec![n, 3, h, w], perm: vec![0, 2, 3, 1] },
         stem.step(t_nhwc, t_s, None, w0.0, w0.1, relu),
         Step::Pool(Pool {
             input: t_s,
@@ -988,19 +779,9 @@ fn tiny_network() {
         }),
         block_a.step(t_p, t_a, None, w1.0, w1.1, relu),
         block_b.step(t_a, t_r, Some(t_p), w2.0, w2.1, relu),
-        dw.step(
-            t_r,
-            t_d,
-            None,
-            w3.0,
-            w3.1,
-            Activation::Clip { min: 0.0, max: 6.0 },
-        ),
+        dw.step(t_r, t_d, None, w3.0, w3.1, Activation::Clip { min: 0.0, max: 6.0 }),
         pw.step(t_d, t_q, None, w4.0, w4.1, Activation::None),
-        Step::GlobalAvgPool {
-            input: t_q,
-            output: t_g,
-        },
+        Step::GlobalAvgPool { input: t_q, output: t_g },
         Step::Dense(Dense {
             input: t_g,
             output: t_l,
@@ -1010,10 +791,7 @@ fn tiny_network() {
             bias: fc_b,
             activation: Activation::None,
         }),
-        Step::Softmax {
-            input: t_l,
-            output: t_o,
-        },
+        Step::Softmax { input: t_l, output: t_o },
     ];
     let (plan, data) = b.plan(steps, t_o);
     let mut backend = CpuBackend::new(&plan).unwrap();
@@ -1031,14 +809,7 @@ fn conv_plan(edit: impl FnOnce(&mut Plan)) -> (Plan, Vec<f32>) {
     let mut b = Builder::default();
     let input = b.input(&[1, 5, 5, 3], vec![0.5; 75]);
     let output = b.tensor(&case.out_shape());
-    let step = case.step(
-        input,
-        output,
-        None,
-        vec![0.1; 108],
-        vec![0.0; 4],
-        Activation::None,
-    );
+    let step = case.step(input, output, None, vec![0.1; 108], vec![0.0; 4], Activation::None);
     let (mut plan, data) = b.plan(vec![step], output);
     edit(&mut plan);
     (plan, data)
@@ -1066,10 +837,7 @@ fn errors() {
     let (plan, data) = conv_plan(|_| {});
     let mut backend = CpuBackend::new(&plan).unwrap();
     assert!(backend.run(&data).is_ok());
-    assert!(matches!(
-        backend.run(&data[1..]),
-        Err(Error::InvalidInput(_))
-    ));
+    assert!(matches!(backend.run(&data[1..]), Err(Error::InvalidInput(_))));
 
     assert_backend_error(|p| {
         conv_of(p).weight.pop();
@@ -1088,20 +856,10 @@ fn errors() {
         p.tensors[out].offset = 0;
     });
     assert_backend_error(|p| {
-        p.steps.push(Step::Pad {
-            input: 0,
-            output: 1,
-            pads: vec![(1, 1)],
-            value: 0.0,
-        });
+        p.steps.push(Step::Pad { input: 0, output: 1, pads: vec![(1, 1)], value: 0.0 });
     });
     assert_backend_error(|p| {
-        p.steps.push(Step::Permute {
-            input: 0,
-            output: 1,
-            in_shape: vec![5, 15],
-            perm: vec![0, 0],
-        });
+        p.steps.push(Step::Permute { input: 0, output: 1, in_shape: vec![5, 15], perm: vec![0, 0] });
     });
 }
 
@@ -1113,27 +871,14 @@ fn errors() {
 fn bench_conv() {
     let mut rng = Rng(1);
     for (name, case) in [
-        (
-            "56x56x64 -> 64, 3x3",
-            conv(1, [56, 56], [64, 64], 3, 1, [1; 4], 1, 1),
-        ),
-        (
-            "56x56x256 -> 64, 1x1",
-            conv(1, [56, 56], [256, 64], 1, 1, [0; 4], 1, 1),
-        ),
+        ("56x56x64 -> 64, 3x3", conv(1, [56, 56], [64, 64], 3, 1, [1; 4], 1, 1)),
+        ("56x56x256 -> 64, 1x1", conv(1, [56, 56], [256, 64], 1, 1, [0; 4], 1, 1)),
     ] {
         let mut b = Builder::default();
         let input = b.input(&[1, 56, 56, case.cin], rng.vec(56 * 56 * case.cin, 1.0));
         let output = b.tensor(&case.out_shape());
         let wt = rng.vec(case.cout * case.k[0] * case.k[1] * case.cin, 1.0);
-        let step = case.step(
-            input,
-            output,
-            None,
-            wt,
-            vec![0.0; case.cout],
-            Activation::Relu,
-        );
+        let step = case.step(input, output, None, wt, vec![0.0; case.cout], Activation::Relu);
         let macs = step.macs(&b.tensors);
         let (plan, data) = b.plan(vec![step], output);
         let mut backend = CpuBackend::new(&plan).unwrap();

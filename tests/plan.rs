@@ -71,7 +71,11 @@ fn tiny_resnet() -> Graph {
     let mut b = Builder::new(&[1, 3, 32, 32]);
     let s = b.conv_bn("x", 3, 8, 3, 2);
     let s = b.op("Relu", &[&s], vec![]);
-    let s = b.op("MaxPool", &[&s], vec![("kernel_shape", ints(&[3, 3])), ("strides", ints(&[2, 2])), ("pads", ints(&[1, 1, 1, 1]))]);
+    let s = b.op(
+        "MaxPool",
+        &[&s],
+        vec![("kernel_shape", ints(&[3, 3])), ("strides", ints(&[2, 2])), ("pads", ints(&[1, 1, 1, 1]))],
+    );
     let a = b.conv_bn(&s, 8, 16, 3, 2);
     let a = b.op("Relu", &[&a], vec![]);
     let a = b.conv_bn(&a, 16, 16, 3, 1);

@@ -125,7 +125,14 @@ fn apply_preprocess_args(plan: &mut Plan, args: &PreprocessArgs) -> Result<()> {
     Ok(())
 }
 
-fn classify(images: &[PathBuf], model: &Path, top: usize, json: bool, backend: BackendKind, pre: &PreprocessArgs) -> Result<()> {
+fn classify(
+    images: &[PathBuf],
+    model: &Path,
+    top: usize,
+    json: bool,
+    backend: BackendKind,
+    pre: &PreprocessArgs,
+) -> Result<()> {
     let mut plan = load_plan(model, None)?;
     apply_preprocess_args(&mut plan, pre)?;
     if plan.input.shape[0] != 1 {
@@ -167,7 +174,7 @@ fn infer(model: &Path, input: &Path, output: &Path, backend: BackendKind) -> Res
     let (shape, data) = webresnet::npy::read_f32(&read(input)?)?;
     let plan = load_plan(model, Some(shape))?;
     let out = run(&plan, backend, &data)?;
-    std::fs::write(output, webresnet::npy::write_f32(&plan.output.shape, &out))
+    std::fs::write(output, webresnet::npy::write_f32(&plan.output.shape, &out)?)
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", output.display())))
 }
 
@@ -207,7 +214,10 @@ fn describe(plan: &Plan, step: &Step) -> String {
 fn inspect(model: &Path, input_shape: Option<Vec<usize>>) -> Result<()> {
     let plan = load_plan(model, input_shape)?;
     println!("model: {}", model.display());
-    println!("input: {} {:?}   output: {} {:?}", plan.input.name, plan.input.shape, plan.output.name, plan.output.shape);
+    println!(
+        "input: {} {:?}   output: {} {:?}",
+        plan.input.name, plan.input.shape, plan.output.name, plan.output.shape
+    );
     println!("steps after fusion:");
     for (i, s) in plan.steps.iter().enumerate() {
         let out = &plan.tensors[s.output()];
@@ -218,8 +228,16 @@ fn inspect(model: &Path, input_shape: Option<Vec<usize>>) -> Result<()> {
     println!("fused steps:              {} (absorbing {} graph nodes)", plan.fused_steps(), plan.fused_nodes);
     println!("parameters:               {} ({:.2} M)", plan.params(), plan.params() as f64 / 1e6);
     println!("MACs:                     {} ({:.3} G)", plan.macs(), plan.macs() as f64 / 1e9);
-    println!("peak activation bytes:    {} ({:.2} MiB)", plan.peak_activation_bytes(), mib(plan.peak_activation_bytes()));
-    println!("largest activation bytes: {} ({:.2} MiB)", plan.largest_activation_bytes(), mib(plan.largest_activation_bytes()));
+    println!(
+        "peak activation bytes:    {} ({:.2} MiB)",
+        plan.peak_activation_bytes(),
+        mib(plan.peak_activation_bytes())
+    );
+    println!(
+        "largest activation bytes: {} ({:.2} MiB)",
+        plan.largest_activation_bytes(),
+        mib(plan.largest_activation_bytes())
+    );
     println!("sum of activation bytes:  {} ({:.2} MiB)", plan.sum_activation_bytes(), mib(plan.sum_activation_bytes()));
     Ok(())
 }
@@ -231,7 +249,9 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Classify { images, model, top, json, backend, pre } => classify(images, model, *top, *json, *backend, pre),
+        Command::Classify { images, model, top, json, backend, pre } => {
+            classify(images, model, *top, *json, *backend, pre)
+        }
         Command::Infer { model, input, output, backend } => infer(model, input, output, *backend),
         Command::Inspect { model, input_shape } => inspect(model, input_shape.clone()),
     };

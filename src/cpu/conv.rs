@@ -154,30 +154,12 @@ impl ConvKernel {
 
     /// B for group `g`: its `cout_g` columns of the packed weight.
     fn b(&self, g: usize) -> MatRef<'_> {
-        MatRef {
-            data: &self.weight,
-            offset: g * self.cout_g(),
-            rs: self.out_c,
-            cs: 1,
-        }
+        MatRef { data: &self.weight, offset: g * self.cout_g(), rs: self.out_c, cs: 1 }
     }
 
     /// Output pixels `[m0, m0+m)` of group `g` = `a · B_g (+ C)`.
-    fn gemm(
-        &self,
-        m: usize,
-        a: MatRef,
-        g: usize,
-        out: &mut [f32],
-        m0: usize,
-        beta: f32,
-    ) -> Result<()> {
-        let c = MatMut {
-            data: out,
-            offset: m0 * self.out_c + g * self.cout_g(),
-            rs: self.out_c,
-            cs: 1,
-        };
+    fn gemm(&self, m: usize, a: MatRef, g: usize, out: &mut [f32], m0: usize, beta: f32) -> Result<()> {
+        let c = MatMut { data: out, offset: m0 * self.out_c + g * self.cout_g(), rs: self.out_c, cs: 1 };
         sgemm(m, self.k(), self.cout_g(), a, self.b(g), beta, c)
     }
 
@@ -191,31 +173,16 @@ impl ConvKernel {
         for m0 in (0..total).step_by(chunk.max(1)) {
             let m = chunk.min(total - m0);
             let (a_start, rs) = if strided {
-                let (b, oy) = (
-                    m0 / (self.out_h * self.out_w),
-                    (m0 / self.out_w) % self.out_h,
-                );
-                (
-                    (b * self.h.size + oy * self.h.stride) * self.w.size * ic,
-                    self.w.stride * ic,
-                )
+                let (b, oy) = (m0 / (self.out_h * self.out_w), (m0 / self.out_w) % self.out_h);
+                ((b * self.h.size + oy * self.h.stride) * self.w.size * ic, self.w.stride * ic)
             } else {
                 (m0 * ic, ic)
             };
             for g in 0..self.groups {
-                let a = MatRef {
-                    data: input,
-                    offset: a_start + g * cin_g,
-                    rs,
-                    cs: 1,
-                };
+                let a = MatRef { data: input, offset: a_start + g * cin_g, rs, cs: 1 };
                 self.gemm(m, a, g, out, m0, beta)?;
             }
-            bias_act(
-                &mut out[m0 * self.out_c..(m0 + m) * self.out_c],
-                &self.bias,
-                self.act,
-            );
+            bias_act(&mut out[m0 * self.out_c..(m0 + m) * self.out_c], &self.bias, self.act);
         }
         Ok(())
     }
@@ -228,42 +195,26 @@ impl ConvKernel {
         let total = self.batch * self.out_h * self.out_w;
         for m0 in (0..total).step_by(rows) {
             let m = rows.min(total - m0);
-            let patches = scratch
-                .get_mut(..m * k)
-                .ok_or_else(|| Error::Backend("im2col scratch too small".into()))?;
+            let patches = scratch.get_mut(..m * k).ok_or_else(|| Error::Backend("im2col scratch too small".into()))?;
             for g in 0..self.groups {
                 for (r, row) in patches.chunks_exact_mut(k).enumerate() {
                     let p = m0 + r;
-                    let (b, oy, ox) = (
-                        p / (self.out_h * self.out_w),
-                        (p / self.out_w) % self.out_h,
-                        p % self.out_w,
-                    );
+                    let (b, oy, ox) = (p / (self.out_h * self.out_w), (p / self.out_w) % self.out_h, p % self.out_w);
                     for (tap, dst) in row.chunks_exact_mut(cin_g).enumerate() {
                         let (ky, kx) = (tap / self.w.kernel, tap % self.w.kernel);
                         match (self.h.inside(oy, ky), self.w.inside(ox, kx)) {
                             (Some(iy), Some(ix)) => {
-                                let src = ((b * self.h.size + iy) * self.w.size + ix) * self.in_c
-                                    + g * cin_g;
+                                let src = ((b * self.h.size + iy) * self.w.size + ix) * self.in_c + g * cin_g;
                                 dst.copy_from_slice(&input[src..src + cin_g]);
                             }
                             _ => dst.fill(0.0),
                         }
                     }
                 }
-                let a = MatRef {
-                    data: patches,
-                    offset: 0,
-                    rs: k,
-                    cs: 1,
-                };
+                let a = MatRef { data: patches, offset: 0, rs: k, cs: 1 };
                 self.gemm(m, a, g, out, m0, beta)?;
             }
-            bias_act(
-                &mut out[m0 * self.out_c..(m0 + m) * self.out_c],
-                &self.bias,
-                self.act,
-            );
+            bias_act(&mut out[m0 * self.out_c..(m0 + m) * self.out_c], &self.bias, self.act);
         }
         Ok(())
     }

@@ -23,17 +23,11 @@ impl DenseKernel {
         let (input, output) = (t.get(d.input)?, t.get(d.output)?);
         let (in_f, out_f) = (d.in_features, d.out_features);
         if in_f == 0 || out_f == 0 || input.len() % in_f != 0 {
-            return Err(Error::Backend(format!(
-                "input of {} values is not rows of {in_f} features",
-                input.len()
-            )));
+            return Err(Error::Backend(format!("input of {} values is not rows of {in_f} features", input.len())));
         }
         let rows = input.len() / in_f;
         if output.len() != rows * out_f {
-            return Err(Error::Backend(format!(
-                "output has {} values, expected {rows} x {out_f}",
-                output.len()
-            )));
+            return Err(Error::Backend(format!("output has {} values, expected {rows} x {out_f}", output.len())));
         }
         if d.weight.len() != in_f * out_f || d.bias.len() != out_f {
             return Err(Error::Backend(format!(
@@ -60,32 +54,9 @@ impl DenseKernel {
 impl Kernel for DenseKernel {
     fn run(&self, arena: &mut [f32], _scratch: &mut [f32]) -> Result<()> {
         let (reads, out) = split(arena, &self.output)?;
-        let a = MatRef {
-            data: reads.get(&self.input)?,
-            offset: 0,
-            rs: self.in_f,
-            cs: 1,
-        };
-        let b = MatRef {
-            data: &self.weight,
-            offset: 0,
-            rs: self.out_f,
-            cs: 1,
-        };
-        sgemm(
-            self.rows,
-            self.in_f,
-            self.out_f,
-            a,
-            b,
-            0.0,
-            MatMut {
-                data: out,
-                offset: 0,
-                rs: self.out_f,
-                cs: 1,
-            },
-        )?;
+        let a = MatRef { data: reads.get(&self.input)?, offset: 0, rs: self.in_f, cs: 1 };
+        let b = MatRef { data: &self.weight, offset: 0, rs: self.out_f, cs: 1 };
+        sgemm(self.rows, self.in_f, self.out_f, a, b, 0.0, MatMut { data: out, offset: 0, rs: self.out_f, cs: 1 })?;
         bias_act(out, &self.bias, self.act);
         Ok(())
     }

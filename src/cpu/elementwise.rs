@@ -29,9 +29,7 @@ impl AffineKernel {
         let expand = |v: &[f32], what: &str| match v.len() {
             1 => Ok(vec![v[0]; c]),
             n if n == c => Ok(v.to_vec()),
-            n => Err(Error::Backend(format!(
-                "{what} has {n} values, expected 1 or {c}"
-            ))),
+            n => Err(Error::Backend(format!("{what} has {n} values, expected 1 or {c}"))),
         };
         Ok(AffineKernel {
             input: input.range(),
@@ -66,13 +64,7 @@ pub struct AddKernel {
 }
 
 impl AddKernel {
-    pub fn new(
-        a: TensorId,
-        b: TensorId,
-        output: TensorId,
-        act: Activation,
-        t: &Tensors,
-    ) -> Result<Self> {
+    pub fn new(a: TensorId, b: TensorId, output: TensorId, act: Activation, t: &Tensors) -> Result<Self> {
         let (ta, tb, to) = (t.get(a)?, t.get(b)?, t.get(output)?);
         if ta.shape != tb.shape || ta.len() != to.len() {
             return Err(Error::Backend(format!(
@@ -80,12 +72,7 @@ impl AddKernel {
                 ta.shape, tb.shape, to.shape
             )));
         }
-        Ok(AddKernel {
-            a: ta.range(),
-            b: tb.range(),
-            output: to.range(),
-            act,
-        })
+        Ok(AddKernel { a: ta.range(), b: tb.range(), output: to.range(), act })
     }
 }
 
@@ -112,16 +99,9 @@ impl SoftmaxKernel {
         let (ti, to) = (t.get(input)?, t.get(output)?);
         let dim = ti.shape.last().copied().unwrap_or(1);
         if dim == 0 || ti.len() != to.len() {
-            return Err(Error::Backend(format!(
-                "softmax {:?} -> {:?}",
-                ti.shape, to.shape
-            )));
+            return Err(Error::Backend(format!("softmax {:?} -> {:?}", ti.shape, to.shape)));
         }
-        Ok(SoftmaxKernel {
-            input: ti.range(),
-            output: to.range(),
-            dim,
-        })
+        Ok(SoftmaxKernel { input: ti.range(), output: to.range(), dim })
     }
 }
 
@@ -129,10 +109,7 @@ impl Kernel for SoftmaxKernel {
     fn run(&self, arena: &mut [f32], _scratch: &mut [f32]) -> Result<()> {
         let (reads, out) = split(arena, &self.output)?;
         let input = reads.get(&self.input)?;
-        for (o, x) in out
-            .chunks_exact_mut(self.dim)
-            .zip(input.chunks_exact(self.dim))
-        {
+        for (o, x) in out.chunks_exact_mut(self.dim).zip(input.chunks_exact(self.dim)) {
             let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0.0;
             for (o, &x) in o.iter_mut().zip(x) {

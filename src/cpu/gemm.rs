@@ -20,42 +20,20 @@ pub struct MatMut<'a> {
 }
 
 /// Checks that every element of a `rows x cols` view lies inside `len`.
-fn check(
-    what: &str,
-    len: usize,
-    offset: usize,
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-) -> Result<()> {
+fn check(what: &str, len: usize, offset: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<()> {
     let last = (rows.max(1) - 1)
         .checked_mul(rs)
-        .and_then(|r| {
-            (cols.max(1) - 1)
-                .checked_mul(cs)
-                .and_then(|c| r.checked_add(c))
-        })
+        .and_then(|r| (cols.max(1) - 1).checked_mul(cs).and_then(|c| r.checked_add(c)))
         .and_then(|x| x.checked_add(offset));
     match last {
         Some(last) if last < len && isize::try_from(rs.max(cs)).is_ok() => Ok(()),
-        _ => Err(Error::Backend(format!(
-            "gemm: {what} view ({rows}x{cols}) out of bounds"
-        ))),
+        _ => Err(Error::Backend(format!("gemm: {what} view ({rows}x{cols}) out of bounds"))),
     }
 }
 
 /// `C <- A·B + beta·C` with `A: m x k`, `B: k x n`, `C: m x n`.
 /// With `beta == 0`, C is write-only (its old contents are never read).
-pub fn sgemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: MatRef,
-    b: MatRef,
-    beta: f32,
-    c: MatMut,
-) -> Result<()> {
+pub fn sgemm(m: usize, k: usize, n: usize, a: MatRef, b: MatRef, beta: f32, c: MatMut) -> Result<()> {
     if m == 0 || n == 0 {
         return Ok(());
     }

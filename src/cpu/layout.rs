@@ -34,20 +34,11 @@ impl StridedCopy {
         if self.shape.contains(&0) {
             return;
         }
-        let (inner, si, di) = (
-            self.shape[rank - 1],
-            self.src_strides[rank - 1],
-            self.dst_strides[rank - 1],
-        );
+        let (inner, si, di) = (self.shape[rank - 1], self.src_strides[rank - 1], self.dst_strides[rank - 1]);
         let mut idx = vec![0usize; rank - 1];
         loop {
-            let at = |off: usize, strides: &[usize]| {
-                off + idx.iter().zip(strides).map(|(i, s)| i * s).sum::<usize>()
-            };
-            let (s0, d0) = (
-                at(self.src_off, &self.src_strides),
-                at(self.dst_off, &self.dst_strides),
-            );
+            let at = |off: usize, strides: &[usize]| off + idx.iter().zip(strides).map(|(i, s)| i * s).sum::<usize>();
+            let (s0, d0) = (at(self.src_off, &self.src_strides), at(self.dst_off, &self.dst_strides));
             if si == 1 && di == 1 {
                 dst[d0..d0 + inner].copy_from_slice(&src[s0..s0 + inner]);
             } else {
@@ -80,19 +71,11 @@ pub struct PermuteKernel {
 }
 
 impl PermuteKernel {
-    pub fn new(
-        input: TensorId,
-        output: TensorId,
-        in_shape: &[usize],
-        perm: &[usize],
-        t: &Tensors,
-    ) -> Result<Self> {
+    pub fn new(input: TensorId, output: TensorId, in_shape: &[usize], perm: &[usize], t: &Tensors) -> Result<Self> {
         let (ti, to) = (t.get(input)?, t.get(output)?);
         let mut seen = vec![false; perm.len()];
         let valid = perm.len() == in_shape.len()
-            && perm
-                .iter()
-                .all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true));
+            && perm.iter().all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true));
         let n: usize = in_shape.iter().product();
         if !valid || n != ti.len() || n != to.len() {
             return Err(Error::Backend(format!(
@@ -112,11 +95,7 @@ impl PermuteKernel {
             dst_strides: strides(&out_shape),
             shape: out_shape,
         };
-        Ok(PermuteKernel {
-            input: ti.range(),
-            output: to.range(),
-            copy,
-        })
+        Ok(PermuteKernel { input: ti.range(), output: to.range(), copy })
     }
 }
 
@@ -137,20 +116,9 @@ pub struct PadKernel {
 }
 
 impl PadKernel {
-    pub fn new(
-        input: TensorId,
-        output: TensorId,
-        pads: &[(usize, usize)],
-        value: f32,
-        t: &Tensors,
-    ) -> Result<Self> {
+    pub fn new(input: TensorId, output: TensorId, pads: &[(usize, usize)], value: f32, t: &Tensors) -> Result<Self> {
         let (ti, to) = (t.get(input)?, t.get(output)?);
-        let padded: Vec<usize> = ti
-            .shape
-            .iter()
-            .zip(pads)
-            .map(|(&s, &(b, a))| s + b + a)
-            .collect();
+        let padded: Vec<usize> = ti.shape.iter().zip(pads).map(|(&s, &(b, a))| s + b + a).collect();
         if pads.len() != ti.shape.len() || padded != to.shape {
             return Err(Error::Backend(format!(
                 "padding {:?} by {pads:?} gives {padded:?}, output is {:?}",
@@ -161,20 +129,11 @@ impl PadKernel {
         let copy = StridedCopy {
             src_off: 0,
             src_strides: strides(&ti.shape),
-            dst_off: pads
-                .iter()
-                .zip(&dst_strides)
-                .map(|(&(b, _), s)| b * s)
-                .sum(),
+            dst_off: pads.iter().zip(&dst_strides).map(|(&(b, _), s)| b * s).sum(),
             dst_strides,
             shape: ti.shape.clone(),
         };
-        Ok(PadKernel {
-            input: ti.range(),
-            output: to.range(),
-            value,
-            copy,
-        })
+        Ok(PadKernel { input: ti.range(), output: to.range(), value, copy })
     }
 }
 

@@ -39,10 +39,7 @@ pub struct CpuBackend {
 impl CpuBackend {
     /// Packs the plan's weights once; allocates the activation arena.
     pub fn new(plan: &Plan) -> Result<Self> {
-        let tensors = Tensors {
-            infos: &plan.tensors,
-            arena_len: plan.arena_len,
-        };
+        let tensors = Tensors { infos: &plan.tensors, arena_len: plan.arena_len };
         let input = tensors.get(plan.input.tensor)?;
         if input.len() != plan.input_len() {
             return Err(Error::Backend(format!(
@@ -103,40 +100,17 @@ fn prepare(step: &Step, t: &Tensors) -> Result<Box<dyn Kernel>> {
     Ok(match step {
         Step::Conv(c) => Box::new(conv::ConvKernel::new(c, t)?),
         Step::Pool(p) => Box::new(pool::PoolKernel::new(p, t)?),
-        Step::GlobalAvgPool { input, output } => {
-            Box::new(pool::GlobalAvgPoolKernel::new(*input, *output, t)?)
-        }
+        Step::GlobalAvgPool { input, output } => Box::new(pool::GlobalAvgPoolKernel::new(*input, *output, t)?),
         Step::Dense(d) => Box::new(dense::DenseKernel::new(d, t)?),
         Step::Affine(a) => Box::new(elementwise::AffineKernel::new(a, t)?),
-        Step::Add {
-            a,
-            b,
-            output,
-            activation,
-        } => Box::new(elementwise::AddKernel::new(
-            *a,
-            *b,
-            *output,
-            *activation,
-            t,
-        )?),
-        Step::Softmax { input, output } => {
-            Box::new(elementwise::SoftmaxKernel::new(*input, *output, t)?)
+        Step::Add { a, b, output, activation } => {
+            Box::new(elementwise::AddKernel::new(*a, *b, *output, *activation, t)?)
         }
-        Step::Permute {
-            input,
-            output,
-            in_shape,
-            perm,
-        } => Box::new(layout::PermuteKernel::new(
-            *input, *output, in_shape, perm, t,
-        )?),
-        Step::Pad {
-            input,
-            output,
-            pads,
-            value,
-        } => Box::new(layout::PadKernel::new(*input, *output, pads, *value, t)?),
+        Step::Softmax { input, output } => Box::new(elementwise::SoftmaxKernel::new(*input, *output, t)?),
+        Step::Permute { input, output, in_shape, perm } => {
+            Box::new(layout::PermuteKernel::new(*input, *output, in_shape, perm, t)?)
+        }
+        Step::Pad { input, output, pads, value } => Box::new(layout::PadKernel::new(*input, *output, pads, *value, t)?),
     })
 }
 
@@ -149,10 +123,7 @@ fn check_overlap(step: &Step, t: &Tensors) -> Result<()> {
         let overlaps = !r.is_empty() && !out.is_empty() && r.start < out.end && out.start < r.end;
         let in_place = r == out && matches!(step, Step::Conv(c) if c.residual == Some(id));
         if overlaps && !in_place {
-            return Err(Error::Backend(format!(
-                "input '{}' overlaps the output in the arena",
-                t.get(id)?.name
-            )));
+            return Err(Error::Backend(format!("input '{}' overlaps the output in the arena", t.get(id)?.name)));
         }
     }
     Ok(())
@@ -166,28 +137,18 @@ struct Tensors<'a> {
 
 impl Tensors<'_> {
     fn get(&self, id: TensorId) -> Result<&TensorInfo> {
-        let t = self
-            .infos
-            .get(id)
-            .ok_or_else(|| Error::Backend(format!("tensor id {id} out of range")))?;
+        let t = self.infos.get(id).ok_or_else(|| Error::Backend(format!("tensor id {id} out of range")))?;
         match t.offset.checked_add(t.len()) {
             Some(end) if end <= self.arena_len => Ok(t),
-            _ => Err(Error::Backend(format!(
-                "tensor '{}' extends past the arena",
-                t.name
-            ))),
+            _ => Err(Error::Backend(format!("tensor '{}' extends past the arena", t.name))),
         }
     }
 
     /// A 4-D NHWC tensor's shape.
     fn nhwc(&self, id: TensorId) -> Result<[usize; 4]> {
         let t = self.get(id)?;
-        <[usize; 4]>::try_from(t.shape.as_slice()).map_err(|_| {
-            Error::Backend(format!(
-                "tensor '{}' should be 4-D NHWC, has shape {:?}",
-                t.name, t.shape
-            ))
-        })
+        <[usize; 4]>::try_from(t.shape.as_slice())
+            .map_err(|_| Error::Backend(format!("tensor '{}' should be 4-D NHWC, has shape {:?}", t.name, t.shape)))
     }
 }
 
@@ -199,14 +160,7 @@ fn split<'a>(arena: &'a mut [f32], out: &Range<usize>) -> Result<(Reads<'a>, &'a
     }
     let (below, rest) = arena.split_at_mut(out.start);
     let (out_slice, above) = rest.split_at_mut(out.len());
-    Ok((
-        Reads {
-            below,
-            above,
-            above_start: out.end,
-        },
-        out_slice,
-    ))
+    Ok((Reads { below, above, above_start: out.end }, out_slice))
 }
 
 /// The arena outside one step's output.
@@ -226,9 +180,7 @@ impl<'a> Reads<'a> {
         } else if r.start >= self.above_start && r.end - self.above_start <= self.above.len() {
             Ok(&self.above[r.start - self.above_start..r.end - self.above_start])
         } else {
-            Err(Error::Backend(format!(
-                "input range {r:?} overlaps the output or the arena end"
-            )))
+            Err(Error::Backend(format!("input range {r:?} overlaps the output or the arena end")))
         }
     }
 }

@@ -72,20 +72,14 @@ impl Kernel for PoolKernel {
                             let src = ((b * self.h.size + iy) * self.w.size + ix) * c;
                             let x = &input[src..src + c];
                             match self.kind {
-                                PoolKind::Max => {
-                                    acc.iter_mut().zip(x).for_each(|(a, &v)| *a = a.max(v))
-                                }
-                                PoolKind::Avg { .. } => {
-                                    acc.iter_mut().zip(x).for_each(|(a, &v)| *a += v)
-                                }
+                                PoolKind::Max => acc.iter_mut().zip(x).for_each(|(a, &v)| *a = a.max(v)),
+                                PoolKind::Avg { .. } => acc.iter_mut().zip(x).for_each(|(a, &v)| *a += v),
                             }
                             cells += 1;
                         }
                     }
                     let divisor = match self.kind {
-                        PoolKind::Avg {
-                            count_include_pad: true,
-                        } => self.h.padded_taps(oy) * self.w.padded_taps(ox),
+                        PoolKind::Avg { count_include_pad: true } => self.h.padded_taps(oy) * self.w.padded_taps(ox),
                         _ => cells,
                     };
                     if cells == 0 {
@@ -114,17 +108,9 @@ impl GlobalAvgPoolKernel {
         let [n, h, w, c] = t.nhwc(input)?;
         let out = t.get(output)?;
         if out.len() != n * c || c == 0 || h * w == 0 {
-            return Err(Error::Backend(format!(
-                "output shape {:?} is not [{n},1,1,{c}]",
-                out.shape
-            )));
+            return Err(Error::Backend(format!("output shape {:?} is not [{n},1,1,{c}]", out.shape)));
         }
-        Ok(GlobalAvgPoolKernel {
-            input: t.get(input)?.range(),
-            output: out.range(),
-            pixels: h * w,
-            c,
-        })
+        Ok(GlobalAvgPoolKernel { input: t.get(input)?.range(), output: out.range(), pixels: h * w, c })
     }
 }
 
@@ -133,10 +119,7 @@ impl Kernel for GlobalAvgPoolKernel {
         let (reads, out) = split(arena, &self.output)?;
         let input = reads.get(&self.input)?;
         let inv = 1.0 / self.pixels.max(1) as f32;
-        for (acc, image) in out
-            .chunks_exact_mut(self.c)
-            .zip(input.chunks_exact((self.pixels * self.c).max(1)))
-        {
+        for (acc, image) in out.chunks_exact_mut(self.c).zip(input.chunks_exact((self.pixels * self.c).max(1))) {
             acc.fill(0.0);
             for x in image.chunks_exact(self.c) {
                 acc.iter_mut().zip(x).for_each(|(a, &v)| *a += v);

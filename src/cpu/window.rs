@@ -31,9 +31,7 @@ impl Axis {
             dilation: dilation[axis],
         };
         if a.kernel == 0 || a.stride == 0 || a.dilation == 0 {
-            return Err(Error::Backend(
-                "kernel, stride and dilation must be positive".into(),
-            ));
+            return Err(Error::Backend("kernel, stride and dilation must be positive".into()));
         }
         Ok(a)
     }
@@ -49,16 +47,12 @@ impl Axis {
 
     /// Output size with floor rounding (None if the kernel doesn't fit).
     pub fn out_floor(&self) -> Option<usize> {
-        self.padded()
-            .checked_sub(self.extent())
-            .map(|d| d / self.stride + 1)
+        self.padded().checked_sub(self.extent()).map(|d| d / self.stride + 1)
     }
 
     /// Output size with ceil rounding (pooling's `ceil_mode`).
     pub fn out_ceil(&self) -> Option<usize> {
-        self.padded()
-            .checked_sub(self.extent())
-            .map(|d| d.div_ceil(self.stride) + 1)
+        self.padded().checked_sub(self.extent()).map(|d| d.div_ceil(self.stride) + 1)
     }
 
     /// Signed input coordinate of tap `k` for output position `o`.
@@ -83,8 +77,6 @@ impl Axis {
     /// Taps of output `o` inside the padded extent (image plus padding).
     pub fn padded_taps(&self, o: usize) -> usize {
         let hi = (self.size + self.pad_after) as isize;
-        (0..self.kernel)
-            .filter(|&k| (-(self.pad_before as isize)..hi).contains(&self.coord(o, k)))
-            .count()
+        (0..self.kernel).filter(|&k| (-(self.pad_before as isize)..hi).contains(&self.coord(o, k))).count()
     }
 }

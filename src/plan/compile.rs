@@ -56,7 +56,8 @@ fn remap(step: &mut Step, map: &[TensorId]) {
 fn default_preprocess(shape: &[usize]) -> PreprocessConfig {
     let mut cfg = PreprocessConfig::default();
     if let [_, a, b, c] = *shape {
-        let (layout, h, w) = if (a == 3 || a == 1) && c != 3 { (InputLayout::Nchw, b, c) } else { (InputLayout::Nhwc, a, b) };
+        let (layout, h, w) =
+            if (a == 3 || a == 1) && c != 3 { (InputLayout::Nchw, b, c) } else { (InputLayout::Nhwc, a, b) };
         cfg.layout = layout;
         cfg.crop = [h as u32, w as u32];
         cfg.resize_shorter = ((h.min(w) as f32) * 256.0 / 224.0).round() as u32;

@@ -86,7 +86,9 @@ fn broadcast_indices(dims: &[usize], out: &[usize]) -> Vec<usize> {
     let mut idx = Vec::with_capacity(n);
     let mut coord = vec![0usize; out.len()];
     for _ in 0..n {
-        idx.push(coord.iter().zip(&padded).zip(&src_strides).map(|((&c, &d), &s)| if d == 1 { 0 } else { c * s }).sum());
+        idx.push(
+            coord.iter().zip(&padded).zip(&src_strides).map(|((&c, &d), &s)| if d == 1 { 0 } else { c * s }).sum(),
+        );
         for d in (0..coord.len()).rev() {
             coord[d] += 1;
             if coord[d] < out[d] {
@@ -101,7 +103,10 @@ fn broadcast_indices(dims: &[usize], out: &[usize]) -> Vec<usize> {
 pub(super) fn to_dims(values: &[i64], node: &Node) -> Result<Vec<usize>> {
     values
         .iter()
-        .map(|&v| usize::try_from(v).map_err(|_| Error::Shape(format!("node '{}' ({}): negative dimension {v}", node.name, node.op))))
+        .map(|&v| {
+            usize::try_from(v)
+                .map_err(|_| Error::Shape(format!("node '{}' ({}): negative dimension {v}", node.name, node.op)))
+        })
         .collect()
 }
 
@@ -116,12 +121,17 @@ pub(super) fn reshape_dims(input: &[usize], target: &[i64], allow_zero: bool, no
                 infer = Some(i);
                 out.push(1);
             }
-            0 if !allow_zero => out.push(*input.get(i).ok_or_else(|| Error::Shape(format!("node '{}': Reshape 0 at axis {i} beyond input rank", node.name)))?),
+            0 if !allow_zero => out.push(*input.get(i).ok_or_else(|| {
+                Error::Shape(format!("node '{}': Reshape 0 at axis {i} beyond input rank", node.name))
+            })?),
             t if t >= 0 => out.push(t as usize),
             _ => return Err(Error::Shape(format!("node '{}': invalid Reshape target {target:?}", node.name))),
         }
     }
-    let known = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| Error::Shape(format!("node '{}': Reshape overflow", node.name)))?;
+    let known = out
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Error::Shape(format!("node '{}': Reshape overflow", node.name)))?;
     if let Some(i) = infer {
         if known == 0 || total % known != 0 {
             return Err(Error::Shape(format!("node '{}': cannot reshape {input:?} to {target:?}", node.name)));
@@ -144,7 +154,9 @@ fn binary(node: &Node, a: &Constant, b: &Constant) -> Result<Constant> {
                     "Add" => Ok(p.wrapping_add(q)),
                     "Sub" => Ok(p.wrapping_sub(q)),
                     "Mul" => Ok(p.wrapping_mul(q)),
-                    _ => p.checked_div(q).ok_or_else(|| Error::Shape(format!("node '{}': integer division by zero", node.name))),
+                    _ => p
+                        .checked_div(q)
+                        .ok_or_else(|| Error::Shape(format!("node '{}': integer division by zero", node.name))),
                 }
             };
             TensorData::I64(ia.iter().zip(&ib).map(|(&i, &j)| f(x[i], y[j])).collect::<Result<_>>()?)
@@ -175,7 +187,14 @@ fn unary(node: &Node, a: &Constant) -> Constant {
     }
 }
 
-fn slice(node: &Node, data: &Constant, starts: &[i64], ends: &[i64], axes: Option<Vec<i64>>, steps: Option<Vec<i64>>) -> Result<Constant> {
+fn slice(
+    node: &Node,
+    data: &Constant,
+    starts: &[i64],
+    ends: &[i64],
+    axes: Option<Vec<i64>>,
+    steps: Option<Vec<i64>>,
+) -> Result<Constant> {
     let rank = data.dims.len();
     let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
@@ -274,7 +293,8 @@ pub(super) fn eval(node: &Node, inputs: &[Option<&Constant>], opset: i64) -> Res
                     flat.extend((0..inner).map(|k| (o * data.dims[axis] + j) * inner + k));
                 }
             }
-            let dims: Vec<usize> = data.dims[..axis].iter().chain(&indices.dims).chain(&data.dims[axis + 1..]).copied().collect();
+            let dims: Vec<usize> =
+                data.dims[..axis].iter().chain(&indices.dims).chain(&data.dims[axis + 1..]).copied().collect();
             Constant { dims, data: take(&data.data, &flat) }
         }
         "Unsqueeze" | "Squeeze" => {

@@ -68,9 +68,11 @@ fn absorb_affine(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
         Step::Affine(prev) if prev.activation == Activation::None && prev.channels == a.channels => {
             let c = a.channels;
             let pick = |v: &[f32], o: usize| v[if v.len() == 1 { 0 } else { o }];
-            let n = if prev.scale.len().max(prev.shift.len()).max(a.scale.len()).max(a.shift.len()) == 1 { 1 } else { c };
+            let n =
+                if prev.scale.len().max(prev.shift.len()).max(a.scale.len()).max(a.shift.len()) == 1 { 1 } else { c };
             let scale: Vec<f32> = (0..n).map(|o| pick(&prev.scale, o) * pick(&a.scale, o)).collect();
-            let shift: Vec<f32> = (0..n).map(|o| pick(&prev.shift, o) * pick(&a.scale, o) + pick(&a.shift, o)).collect();
+            let shift: Vec<f32> =
+                (0..n).map(|o| pick(&prev.shift, o) * pick(&a.scale, o) + pick(&a.shift, o)).collect();
             prev.scale = scale;
             prev.shift = shift;
             prev.activation = a.activation;

@@ -74,7 +74,11 @@ fn window(node: &Node, in_hw: [usize; 2], kernel: [usize; 2], ceil_mode: bool) -
         "NOTSET" => {
             if let Some(p) = node.ints("pads")? {
                 if p.len() != 4 || p.iter().any(|&x| !(0..=1 << 16).contains(&x)) {
-                    return Err(Error::unsupported(&node.op, &node.name, format!("pads {p:?} (only 2-D, non-negative)")));
+                    return Err(Error::unsupported(
+                        &node.op,
+                        &node.name,
+                        format!("pads {p:?} (only 2-D, non-negative)"),
+                    ));
                 }
                 pad = [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize];
             }
@@ -85,7 +89,8 @@ fn window(node: &Node, in_hw: [usize; 2], kernel: [usize; 2], ceil_mode: bool) -
                 let out = in_hw[i].div_ceil(stride[i]);
                 let total = ((out - 1) * stride[i] + extent(i)).saturating_sub(in_hw[i]);
                 let small = total / 2;
-                let (begin, end) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                let (begin, end) =
+                    if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
                 pad[i] = begin;
                 pad[i + 2] = end;
             }
@@ -109,7 +114,13 @@ fn window(node: &Node, in_hw: [usize; 2], kernel: [usize; 2], ceil_mode: bool) -
 }
 
 impl<'g> Lowerer<'g> {
-    fn new_tensor(&mut self, logical: Vec<usize>, layout: Layout, name: &str, view_of: Option<TensorId>) -> Result<TensorId> {
+    fn new_tensor(
+        &mut self,
+        logical: Vec<usize>,
+        layout: Layout,
+        name: &str,
+        view_of: Option<TensorId>,
+    ) -> Result<TensorId> {
         let n = logical.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if n.is_none_or(|n| n > MAX_ACTIVATION_ELEMENTS) {
             return Err(Error::Limit(format!("activation '{name}' of shape {logical:?} is too large")));
@@ -191,21 +202,29 @@ impl<'g> Lowerer<'g> {
     }
 
     fn input(&self, node: &Node, i: usize) -> Result<Value> {
-        let name = node.input(i).ok_or_else(|| Error::unsupported(&node.op, &node.name, format!("missing input {i}")))?;
-        self.values.get(name).cloned().ok_or_else(|| Error::ModelFormat(format!("node '{}' reads undefined value '{name}'", node.name)))
+        let name =
+            node.input(i).ok_or_else(|| Error::unsupported(&node.op, &node.name, format!("missing input {i}")))?;
+        self.values
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::ModelFormat(format!("node '{}' reads undefined value '{name}'", node.name)))
     }
 
     fn act(&self, node: &Node, i: usize) -> Result<TensorId> {
         match self.input(node, i)? {
             Value::Act(t) => Ok(t),
-            Value::Const(_) => Err(Error::unsupported(&node.op, &node.name, format!("input {i} must not be constant here"))),
+            Value::Const(_) => {
+                Err(Error::unsupported(&node.op, &node.name, format!("input {i} must not be constant here")))
+            }
         }
     }
 
     fn constant(&self, node: &Node, i: usize) -> Result<Constant> {
         match self.input(node, i)? {
             Value::Const(c) => Ok(c),
-            Value::Act(_) => Err(Error::unsupported(&node.op, &node.name, format!("input {i} must be a constant (initializer)"))),
+            Value::Act(_) => {
+                Err(Error::unsupported(&node.op, &node.name, format!("input {i} must be a constant (initializer)")))
+            }
         }
     }
 
@@ -217,7 +236,11 @@ impl<'g> Lowerer<'g> {
     }
 
     fn output_name<'n>(&self, node: &'n Node) -> Result<&'n str> {
-        node.outputs.first().map(String::as_str).filter(|s| !s.is_empty()).ok_or_else(|| Error::ModelFormat(format!("node '{}' has no output", node.name)))
+        node.outputs
+            .first()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::ModelFormat(format!("node '{}' has no output", node.name)))
     }
 
     fn define(&mut self, node: &Node, v: Value) -> Result<()> {
@@ -227,12 +250,23 @@ impl<'g> Lowerer<'g> {
     }
 
     /// Emits `act(x * scale + shift)` per channel; NHWC for 4-D inputs.
-    fn affine(&mut self, node: &Node, x: TensorId, scale: Vec<f32>, shift: Vec<f32>, activation: Activation) -> Result<()> {
-        let x = if self.logical(x).len() == 4 && (scale.len() > 1 || shift.len() > 1) { self.nhwc(x, node)? } else { x };
+    fn affine(
+        &mut self,
+        node: &Node,
+        x: TensorId,
+        scale: Vec<f32>,
+        shift: Vec<f32>,
+        activation: Activation,
+    ) -> Result<()> {
+        let x =
+            if self.logical(x).len() == 4 && (scale.len() > 1 || shift.len() > 1) { self.nhwc(x, node)? } else { x };
         let channels = *self.draft.tensors[x].shape.last().unwrap_or(&1);
         for v in [&scale, &shift] {
             if v.len() != 1 && v.len() != channels {
-                return Err(shape_err(node, format!("per-channel constant of length {} for {channels} channels", v.len())));
+                return Err(shape_err(
+                    node,
+                    format!("per-channel constant of length {} for {channels} channels", v.len()),
+                ));
             }
         }
         let out = self.new_tensor(self.logical(x).to_vec(), self.layout(x), self.output_name(node)?, None)?;
@@ -253,10 +287,18 @@ impl<'g> Lowerer<'g> {
         let ok = k <= shape.len()
             && c.dims.iter().enumerate().all(|(i, &d)| {
                 let ax = shape.len() - k + i;
-                if ax == axis { d == shape[axis] } else { d == 1 }
+                if ax == axis {
+                    d == shape[axis]
+                } else {
+                    d == 1
+                }
             });
         if !ok {
-            return Err(Error::unsupported(&node.op, &node.name, format!("constant of shape {:?} does not broadcast per channel over {shape:?}", c.dims)));
+            return Err(Error::unsupported(
+                &node.op,
+                &node.name,
+                format!("constant of shape {:?} does not broadcast per channel over {shape:?}", c.dims),
+            ));
         }
         Ok(v)
     }
@@ -271,10 +313,14 @@ impl<'g> Lowerer<'g> {
             return self.define(node, Value::Const(c));
         }
         // Fold when every present input is constant.
-        let consts: Vec<Option<Constant>> = node.inputs.iter().map(|i| match self.values.get(i) {
-            Some(Value::Const(c)) => Some(c.clone()),
-            _ => None,
-        }).collect();
+        let consts: Vec<Option<Constant>> = node
+            .inputs
+            .iter()
+            .map(|i| match self.values.get(i) {
+                Some(Value::Const(c)) => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
         if node.op != "Shape" && node.inputs.iter().zip(&consts).all(|(i, c)| i.is_empty() || c.is_some()) {
             let refs: Vec<Option<&Constant>> = consts.iter().map(Option::as_ref).collect();
             if let Some(c) = consts::eval(node, &refs, self.graph.opset)? {
@@ -298,7 +344,8 @@ impl<'g> Lowerer<'g> {
                     Value::Const(c) => c.dims,
                 };
                 let fake = Constant::f32(dims, Vec::new());
-                let c = consts::eval(node, &[Some(&fake)], self.graph.opset)?.ok_or_else(|| Error::unsupported(op, &node.name, "shape"))?;
+                let c = consts::eval(node, &[Some(&fake)], self.graph.opset)?
+                    .ok_or_else(|| Error::unsupported(op, &node.name, "shape"))?;
                 self.draft.folded_nodes += 1;
                 self.define(node, Value::Const(c))
             }
@@ -371,7 +418,8 @@ impl<'g> Lowerer<'g> {
                     }
                 };
                 let (min, max) = (bound("min", 1, f32::NEG_INFINITY)?, bound("max", 2, f32::INFINITY)?);
-                let activation = if min == 0.0 && max == f32::INFINITY { Activation::Relu } else { Activation::Clip { min, max } };
+                let activation =
+                    if min == 0.0 && max == f32::INFINITY { Activation::Relu } else { Activation::Clip { min, max } };
                 self.affine(node, x, vec![1.0], vec![0.0], activation)
             }
             "Add" | "Sub" | "Mul" | "Div" => self.lower_arith(node),
@@ -385,7 +433,15 @@ impl<'g> Lowerer<'g> {
                 self.push(if op == "GlobalAveragePool" {
                     Step::GlobalAvgPool { input: x, output: out }
                 } else {
-                    Step::Pool(Pool { input: x, output: out, kind: PoolKind::Max, kernel: [s[2], s[3]], stride: [1, 1], pad: [0; 4], dilation: [1, 1] })
+                    Step::Pool(Pool {
+                        input: x,
+                        output: out,
+                        kind: PoolKind::Max,
+                        kernel: [s[2], s[3]],
+                        stride: [1, 1],
+                        pad: [0; 4],
+                        dilation: [1, 1],
+                    })
                 });
                 self.define(node, Value::Act(out))
             }
@@ -394,22 +450,44 @@ impl<'g> Lowerer<'g> {
                 let shape = self.logical(x).to_vec();
                 let default_axis = if self.graph.opset < 13 { 1 } else { -1 };
                 let axis = norm_axis(node.int("axis", default_axis)?, shape.len(), node)?;
-                // Softmax runs over the innermost dimension; older opsets
-                // (and trailing 1-dims) make that the flattened tail.
-                if self.graph.opset >= 13 && shape[axis + 1..].iter().any(|&d| d != 1) {
-                    return Err(Error::unsupported(op, &node.name, format!("softmax over axis {axis} of {shape:?} (only the innermost)")));
-                }
                 let name = self.output_name(node)?.to_string();
-                let rows: usize = shape[..axis].iter().product();
-                let flat = self.view(x, vec![rows, shape[axis..].iter().product()], &(name.clone() + "/2d"))?;
-                let out2 = self.new_tensor(self.logical(flat).to_vec(), Layout::Plain, &(name.clone() + "/2d"), None)?;
-                self.push(Step::Softmax { input: flat, output: out2 });
-                let out = self.view(out2, shape, &name)?;
+                if self.graph.opset >= 13 && shape[axis + 1..].iter().any(|&d| d != 1) {
+                    // Softmax runs over the innermost dimension: move the axis there and back.
+                    let perm: Vec<usize> = (0..shape.len()).filter(|&d| d != axis).chain([axis]).collect();
+                    let inverse: Vec<usize> =
+                        (0..shape.len()).map(|d| perm.iter().position(|&p| p == d).unwrap_or(d)).collect();
+                    let moved = self.permute(x, &perm, &(name.clone() + "/moved"))?;
+                    let moved_shape = self.logical(moved).to_vec();
+                    let soft = self.softmax_tail(moved, moved_shape.len() - 1, &(name.clone() + "/moved"))?;
+                    let out = self.permute(soft, &inverse, &name)?;
+                    return self.define(node, Value::Act(out));
+                }
+                // Older opsets (and trailing 1-dims) normalise over the flattened tail.
+                let out = self.softmax_tail(x, axis, &name)?;
                 self.define(node, Value::Act(out))
             }
             "Pad" => self.lower_pad(node),
             _ => Err(Error::unsupported(op, &node.name, "operator not supported")),
         }
+    }
+
+    /// Softmax over the flattened dims `axis..` of `x`, as a plain tensor of `x`'s shape.
+    fn softmax_tail(&mut self, x: TensorId, axis: usize, name: &str) -> Result<TensorId> {
+        let shape = self.logical(x).to_vec();
+        let rows: usize = shape[..axis].iter().product();
+        let flat = self.view(x, vec![rows, shape[axis..].iter().product()], &format!("{name}/2d"))?;
+        let out = self.new_tensor(self.logical(flat).to_vec(), Layout::Plain, &format!("{name}/2d"), None)?;
+        self.push(Step::Softmax { input: flat, output: out });
+        self.view(out, shape, name)
+    }
+
+    /// A physical transpose of `x` (in plain layout) by `perm`.
+    fn permute(&mut self, x: TensorId, perm: &[usize], name: &str) -> Result<TensorId> {
+        let src = self.plain(x)?;
+        let shape = self.logical(src).to_vec();
+        let out = self.new_tensor(perm.iter().map(|&p| shape[p]).collect(), Layout::Plain, name, None)?;
+        self.push(Step::Permute { input: src, output: out, in_shape: shape, perm: perm.to_vec() });
+        Ok(out)
     }
 
     fn lower_transpose(&mut self, node: &Node) -> Result<()> {
@@ -423,12 +501,7 @@ impl<'g> Lowerer<'g> {
             (Layout::Plain, [0, 3, 1, 2]) => self.new_tensor(out_shape, Layout::Nhwc, &name, Some(x))?,
             // And back again.
             (Layout::Nhwc, [0, 2, 3, 1]) => self.new_tensor(out_shape, Layout::Plain, &name, Some(x))?,
-            _ => {
-                let src = self.plain(x)?;
-                let out = self.new_tensor(out_shape, Layout::Plain, &name, None)?;
-                self.push(Step::Permute { input: src, output: out, in_shape: shape, perm });
-                out
-            }
+            _ => self.permute(x, &perm, &name)?,
         };
         self.draft.folded_nodes += usize::from(self.draft.view_of[out].is_some());
         self.define(node, Value::Act(out))
@@ -440,9 +513,16 @@ impl<'g> Lowerer<'g> {
         let x = self.nhwc(x, node)?;
         let s = self.logical(x).to_vec();
         if w.dims.len() != 4 {
-            return Err(Error::unsupported("Conv", &node.name, format!("weight of rank {} (only 2-D convolution)", w.dims.len())));
+            return Err(Error::unsupported(
+                "Conv",
+                &node.name,
+                format!("weight of rank {} (only 2-D convolution)", w.dims.len()),
+            ));
         }
-        let groups = usize::try_from(node.int("group", 1)?).ok().filter(|&g| g >= 1).ok_or_else(|| shape_err(node, "group < 1"))?;
+        let groups = usize::try_from(node.int("group", 1)?)
+            .ok()
+            .filter(|&g| g >= 1)
+            .ok_or_else(|| shape_err(node, "group < 1"))?;
         let (cout, cin_g, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3]);
         if cin_g * groups != s[1] || cout % groups != 0 || kh == 0 || kw == 0 {
             return Err(shape_err(node, format!("weight {:?} with group {groups} does not fit input {s:?}", w.dims)));
@@ -470,7 +550,8 @@ impl<'g> Lowerer<'g> {
                 }
             }
         }
-        let out = self.new_tensor(vec![s[0], cout, win.out[0], win.out[1]], Layout::Nhwc, self.output_name(node)?, None)?;
+        let out =
+            self.new_tensor(vec![s[0], cout, win.out[0], win.out[1]], Layout::Nhwc, self.output_name(node)?, None)?;
         self.push(Step::Conv(Conv {
             input: x,
             output: out,
@@ -503,8 +584,17 @@ impl<'g> Lowerer<'g> {
         } else {
             PoolKind::Avg { count_include_pad: node.int("count_include_pad", 0)? != 0 }
         };
-        let out = self.new_tensor(vec![s[0], s[1], win.out[0], win.out[1]], Layout::Nhwc, self.output_name(node)?, None)?;
-        self.push(Step::Pool(Pool { input: x, output: out, kind, kernel: win.kernel, stride: win.stride, pad: win.pad, dilation: win.dilation }));
+        let out =
+            self.new_tensor(vec![s[0], s[1], win.out[0], win.out[1]], Layout::Nhwc, self.output_name(node)?, None)?;
+        self.push(Step::Pool(Pool {
+            input: x,
+            output: out,
+            kind,
+            kernel: win.kernel,
+            stride: win.stride,
+            pad: win.pad,
+            dilation: win.dilation,
+        }));
         self.define(node, Value::Act(out))
     }
 
@@ -513,16 +603,24 @@ impl<'g> Lowerer<'g> {
         match (self.input(node, 0)?, self.input(node, 1)?) {
             (Value::Act(a), Value::Act(b)) => {
                 if op != "Add" {
-                    return Err(Error::unsupported(op, &node.name, "both operands are activations (only Add supported)"));
+                    return Err(Error::unsupported(
+                        op,
+                        &node.name,
+                        "both operands are activations (only Add supported)",
+                    ));
                 }
                 if self.logical(a) != self.logical(b) {
-                    return Err(shape_err(node, format!("operand shapes {:?} and {:?} differ (no broadcasting between activations)", self.logical(a), self.logical(b))));
+                    return Err(shape_err(
+                        node,
+                        format!(
+                            "operand shapes {:?} and {:?} differ (no broadcasting between activations)",
+                            self.logical(a),
+                            self.logical(b)
+                        ),
+                    ));
                 }
-                let (a, b) = if self.layout(a) == self.layout(b) {
-                    (a, b)
-                } else {
-                    (self.nhwc(a, node)?, self.nhwc(b, node)?)
-                };
+                let (a, b) =
+                    if self.layout(a) == self.layout(b) { (a, b) } else { (self.nhwc(a, node)?, self.nhwc(b, node)?) };
                 let out = self.new_tensor(self.logical(a).to_vec(), self.layout(a), self.output_name(node)?, None)?;
                 self.push(Step::Add { a, b, output: out, activation: Activation::None });
                 self.define(node, Value::Act(out))
@@ -547,7 +645,9 @@ impl<'g> Lowerer<'g> {
                 };
                 self.affine(node, x, scale, shift, Activation::None)
             }
-            (Value::Const(_), Value::Const(_)) => Err(Error::unsupported(op, &node.name, "constant operands were not folded")),
+            (Value::Const(_), Value::Const(_)) => {
+                Err(Error::unsupported(op, &node.name, "constant operands were not folded"))
+            }
         }
     }
 
@@ -561,7 +661,11 @@ impl<'g> Lowerer<'g> {
             return Err(Error::unsupported("Gemm", &node.name, "A must be a 2-D activation without transA"));
         }
         if b.dims.len() != 2 || shape.is_empty() {
-            return Err(Error::unsupported(&node.op, &node.name, format!("weight of shape {:?} (only 2-D constants)", b.dims)));
+            return Err(Error::unsupported(
+                &node.op,
+                &node.name,
+                format!("weight of shape {:?} (only 2-D constants)", b.dims),
+            ));
         }
         let trans_b = gemm && node.int("transB", 0)? != 0;
         let (k, m) = if trans_b { (b.dims[1], b.dims[0]) } else { (b.dims[0], b.dims[1]) };
@@ -578,13 +682,23 @@ impl<'g> Lowerer<'g> {
         let bias = match if gemm { self.opt_constant(node, 2)? } else { None } {
             None => vec![0.0; m],
             Some(c) if c.len() == 1 => vec![beta * c.to_f32()[0]; m],
-            Some(c) if c.len() == m && c.dims.iter().rev().skip(1).all(|&d| d == 1) => c.to_f32().iter().map(|v| beta * v).collect(),
+            Some(c) if c.len() == m && c.dims.iter().rev().skip(1).all(|&d| d == 1) => {
+                c.to_f32().iter().map(|v| beta * v).collect()
+            }
             Some(c) => return Err(Error::unsupported("Gemm", &node.name, format!("bias of shape {:?}", c.dims))),
         };
         let mut out_shape = shape.clone();
         *out_shape.last_mut().unwrap_or(&mut 0) = m;
         let out = self.new_tensor(out_shape, Layout::Plain, self.output_name(node)?, None)?;
-        self.push(Step::Dense(Dense { input: x, output: out, in_features: k, out_features: m, weight, bias, activation: Activation::None }));
+        self.push(Step::Dense(Dense {
+            input: x,
+            output: out,
+            in_features: k,
+            out_features: m,
+            weight,
+            bias,
+            activation: Activation::None,
+        }));
         self.define(node, Value::Act(out))
     }
 
@@ -606,7 +720,11 @@ impl<'g> Lowerer<'g> {
         let shape = self.logical(x).to_vec();
         let r = shape.len();
         if pads.len() != 2 * r || pads.iter().any(|&p| !(0..=1 << 16).contains(&p)) {
-            return Err(Error::unsupported("Pad", &node.name, format!("pads {pads:?} (need {} non-negative values)", 2 * r)));
+            return Err(Error::unsupported(
+                "Pad",
+                &node.name,
+                format!("pads {pads:?} (need {} non-negative values)", 2 * r),
+            ));
         }
         let logical_pads: Vec<(usize, usize)> = (0..r).map(|i| (pads[i] as usize, pads[i + r] as usize)).collect();
         let out_shape: Vec<usize> = shape.iter().zip(&logical_pads).map(|(d, (a, b))| d + a + b).collect();
@@ -665,7 +783,12 @@ fn topo_order<'g>(graph: &'g Graph, known: &HashMap<String, Value>) -> Result<Ve
                     users[p].push(i);
                 }
                 None if known.contains_key(inp) => {}
-                None => return Err(Error::ModelFormat(format!("node '{}' reads '{inp}', which no node, input or initializer defines", n.name))),
+                None => {
+                    return Err(Error::ModelFormat(format!(
+                        "node '{}' reads '{inp}', which no node, input or initializer defines",
+                        n.name
+                    )))
+                }
             }
         }
     }
@@ -681,7 +804,8 @@ fn topo_order<'g>(graph: &'g Graph, known: &HashMap<String, Value>) -> Result<Ve
         }
     }
     if order.len() != graph.nodes.len() {
-        let stuck = graph.nodes.iter().zip(&pending).find(|(_, &p)| p > 0).map(|(n, _)| n.name.clone()).unwrap_or_default();
+        let stuck =
+            graph.nodes.iter().zip(&pending).find(|(_, &p)| p > 0).map(|(n, _)| n.name.clone()).unwrap_or_default();
         return Err(Error::ModelFormat(format!("the graph has a cycle (at node '{stuck}')")));
     }
     Ok(order)
@@ -692,13 +816,21 @@ fn input_shape(graph: &Graph, requested: Option<&[usize]>) -> Result<(String, Ve
     let input = match graph.inputs.as_slice() {
         [one] => one,
         [] => return Err(Error::ModelFormat("the model has no input".into())),
-        many => return Err(Error::unsupported("Graph", "inputs", format!("{} inputs; one image input is supported", many.len()))),
+        many => {
+            return Err(Error::unsupported(
+                "Graph",
+                "inputs",
+                format!("{} inputs; one image input is supported", many.len()),
+            ))
+        }
     };
     let declared: Option<Vec<Option<usize>>> = input.dims.as_ref().map(|d| {
-        d.iter().map(|d| match d {
-            Dim::Fixed(v) if *v > 0 => Some(*v),
-            _ => None,
-        }).collect()
+        d.iter()
+            .map(|d| match d {
+                Dim::Fixed(v) if *v > 0 => Some(*v),
+                _ => None,
+            })
+            .collect()
     });
     let shape = match (requested, declared) {
         (Some(r), Some(d)) if r.len() != d.len() => {

@@ -12,8 +12,8 @@ mod consts;
 mod fuse;
 mod lower;
 
-pub use compile::{compile, CompileOptions};
 use crate::preprocess::PreprocessConfig;
+pub use compile::{compile, CompileOptions};
 
 pub type TensorId = usize;
 
@@ -58,7 +58,10 @@ pub enum Activation {
     None,
     Relu,
     /// Clip(min, max); ReLU6 is `Clip { min: 0, max: 6 }`.
-    Clip { min: f32, max: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
 }
 
 impl Activation {
@@ -102,7 +105,9 @@ pub struct Conv {
 pub enum PoolKind {
     Max,
     /// Average; `count_include_pad` counts padded positions in the divisor.
-    Avg { count_include_pad: bool },
+    Avg {
+        count_include_pad: bool,
+    },
 }
 
 /// Windowed pooling over NHWC. Windows are clipped to the padded extent
@@ -153,18 +158,39 @@ pub enum Step {
     Conv(Conv),
     Pool(Pool),
     /// NHWC `[n,h,w,c]` -> `[n,1,1,c]` mean over h and w.
-    GlobalAvgPool { input: TensorId, output: TensorId },
+    GlobalAvgPool {
+        input: TensorId,
+        output: TensorId,
+    },
     Dense(Dense),
     Affine(Affine),
     /// Elementwise `out = act(a + b)`; same shapes and layouts.
-    Add { a: TensorId, b: TensorId, output: TensorId, activation: Activation },
+    Add {
+        a: TensorId,
+        b: TensorId,
+        output: TensorId,
+        activation: Activation,
+    },
     /// Softmax over the innermost physical dimension.
-    Softmax { input: TensorId, output: TensorId },
+    Softmax {
+        input: TensorId,
+        output: TensorId,
+    },
     /// Physical transpose: `out` has shape `in_shape` permuted by `perm`
     /// (`out_shape[i] = in_shape[perm[i]]`).
-    Permute { input: TensorId, output: TensorId, in_shape: Vec<usize>, perm: Vec<usize> },
+    Permute {
+        input: TensorId,
+        output: TensorId,
+        in_shape: Vec<usize>,
+        perm: Vec<usize>,
+    },
     /// Constant padding of a physical tensor: `pads[i] = (before, after)` per physical dim.
-    Pad { input: TensorId, output: TensorId, pads: Vec<(usize, usize)>, value: f32 },
+    Pad {
+        input: TensorId,
+        output: TensorId,
+        pads: Vec<(usize, usize)>,
+        value: f32,
+    },
 }
 
 impl Step {
