@@ -51,6 +51,9 @@ struct View<'a> {
     stride: &'a [i64],
 }
 
+/// A storage: key, little-endian bytes, element count.
+type Storage<'a> = (&'a str, Vec<u8>, usize);
+
 fn state_dict_pickle(views: &[View]) -> Vec<u8> {
     let mut p = Pk::default();
     p.op(b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01(");
@@ -71,7 +74,7 @@ fn state_dict_pickle(views: &[View]) -> Vec<u8> {
 }
 
 /// Legacy torch.save: five pickles, then each storage as int64 count + data.
-fn legacy_file(views: &[View], storages: &[(&str, Vec<u8>, usize)]) -> Vec<u8> {
+fn legacy_file(views: &[View], storages: &[Storage]) -> Vec<u8> {
     let mut f = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.".to_vec();
     f.extend_from_slice(b"\x80\x02M\xe9\x03.");
     let mut info = Pk::default();
@@ -93,7 +96,7 @@ fn legacy_file(views: &[View], storages: &[(&str, Vec<u8>, usize)]) -> Vec<u8> {
     f
 }
 
-fn zip_file(views: &[View], storages: &[(&str, Vec<u8>, usize)], method: zip::CompressionMethod) -> Vec<u8> {
+fn zip_file(views: &[View], storages: &[Storage], method: zip::CompressionMethod) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default().compression_method(method);
     w.start_file("archive/data.pkl", opts).unwrap();
@@ -132,7 +135,7 @@ fn safetensors_file(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
 
 /// Storage "0": 0..12 as f32. "w" views it as a transposed [3, 4] (stride [1, 3]);
 /// "b" is the 3 elements at offset 9. Storage "1" is f16 [1.0, -2.0].
-fn sample_views() -> (Vec<View<'static>>, Vec<(&'static str, Vec<u8>, usize)>) {
+fn sample_views() -> (Vec<View<'static>>, Vec<Storage<'static>>) {
     let views = vec![
         View { name: "w", key: "0", class: "FloatStorage", numel: 12, offset: 0, size: &[3, 4], stride: &[1, 3] },
         View { name: "b", key: "0", class: "FloatStorage", numel: 12, offset: 9, size: &[3], stride: &[1] },

@@ -121,12 +121,10 @@ pub fn element(bytes: &[u8], dtype: DType, i: usize) -> f32 {
 }
 
 /// Keeps a running total of elements across a file within [`MAX_ELEMENTS`].
+#[derive(Default)]
 pub struct Budget(usize);
 
 impl Budget {
-    pub fn new() -> Self {
-        Budget(0)
-    }
     pub fn spend(&mut self, n: usize) -> Result<()> {
         self.0 = self.0.saturating_add(n);
         if self.0 > MAX_ELEMENTS {
@@ -140,7 +138,7 @@ fn read_safetensors(bytes: &[u8]) -> Result<StateDict> {
     use safetensors::Dtype as S;
     let st =
         safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::ModelFormat(format!("safetensors: {e}")))?;
-    let mut budget = Budget::new();
+    let mut budget = Budget::default();
     let mut tensors = Vec::new();
     // The header is a JSON map, so its order is lost; sort for a stable listing.
     let mut names = st.names();

@@ -129,7 +129,7 @@ fn gather(spec: &Spec, data: &[u8], numel: u64, budget: &mut Budget) -> Result<T
 }
 
 fn assemble(specs: &[Spec], storages: &HashMap<String, (u64, &[u8])>) -> Result<StateDict> {
-    let mut budget = Budget::new();
+    let mut budget = Budget::default();
     let mut tensors = Vec::with_capacity(specs.len());
     for spec in specs {
         let &(numel, data) = storages
