@@ -7,6 +7,8 @@ use webresnet::error::Error;
 use webresnet::model::state_dict::{read, sniff, Format, StateDict};
 use webresnet::model::{import, Graph};
 use webresnet::plan::{compile, CompileOptions};
+use webresnet::postprocess;
+use webresnet::preprocess::{self, PreprocessConfig};
 
 // ---- a tiny pickle writer (protocol 2, the opcodes torch.save emits) ----
 
@@ -477,6 +479,7 @@ fn efficientnet_lite_checks_the_table() {
 fn real_efficientnet_lite0_when_present() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/models/efficientnet-lite0-57934424.pth");
     let Ok(bytes) = std::fs::read(path) else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{path} is missing in CI");
         eprintln!("skipping: {path} is missing (scripts/setup.sh fetches it)");
         return;
     };
@@ -488,4 +491,22 @@ fn real_efficientnet_lite0_when_present() {
     assert_eq!(plan.output.shape, [1, 1000]);
     // torch counts 4,652,008 parameters; BN folding leaves conv biases instead of 2 vectors per BN.
     assert!((4_600_000..4_700_000).contains(&plan.params()), "{}", plan.params());
+
+    // The scikit-image photos, with the model's own preprocessing: (x - 127) / 128.
+    let cfg =
+        PreprocessConfig { pixel_divisor: 1.0, mean: [127.0; 3], std: [128.0; 3], ..PreprocessConfig::imagenet() };
+    let mut cpu = webresnet::cpu::CpuBackend::new(&plan).unwrap();
+    let mut top = |photo: &str| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/photos/").to_string() + photo;
+        let img = preprocess::decode(&std::fs::read(path).unwrap()).unwrap();
+        let probs = postprocess::softmax(&cpu.run(&preprocess::image_to_tensor(&img, &cfg).unwrap()).unwrap());
+        postprocess::top_k(&probs, 5, plan.labels.as_deref()).iter().map(|p| p.index).collect::<Vec<_>>()
+    };
+    let chelsea = top("chelsea.png");
+    // tabby 281, tiger cat 282, Egyptian cat 285.
+    let mut cats = chelsea[..3].to_vec();
+    cats.sort();
+    assert_eq!(cats, [281, 282, 285], "chelsea top-5 {chelsea:?}");
+    let coffee = top("coffee.png");
+    assert_eq!(coffee[0], 967, "coffee top-5 {coffee:?} (967 = espresso)");
 }
