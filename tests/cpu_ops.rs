@@ -260,17 +260,18 @@ impl ConvCase {
     }
 }
 
-fn conv(
-    n: usize,
-    hw: [usize; 2],
-    c: [usize; 2],
-    k: usize,
-    s: usize,
-    pad: [usize; 4],
-    d: usize,
-    groups: usize,
-) -> ConvCase {
-    ConvCase { n, h: hw[0], w: hw[1], cin: c[0], cout: c[1], k: [k, k], s: [s, s], pad, d: [d, d], groups }
+/// A square-kernel case; chain [`ConvCase::dil`] / [`ConvCase::groups`] for the rest.
+fn conv(n: usize, hw: [usize; 2], c: [usize; 2], k: usize, s: usize, pad: [usize; 4]) -> ConvCase {
+    ConvCase { n, h: hw[0], w: hw[1], cin: c[0], cout: c[1], k: [k, k], s: [s, s], pad, d: [1, 1], groups: 1 }
+}
+
+impl ConvCase {
+    fn dil(self, d: usize) -> Self {
+        ConvCase { d: [d, d], ..self }
+    }
+    fn groups(self, groups: usize) -> Self {
+        ConvCase { groups, ..self }
+    }
 }
 
 fn check_all(cases: &[ConvCase]) {
@@ -285,21 +286,21 @@ fn check_all(cases: &[ConvCase]) {
 #[test]
 fn conv_general_kxk() {
     check_all(&[
-        conv(1, [7, 9], [5, 7], 3, 1, [1; 4], 1, 1),
-        conv(2, [11, 5], [3, 13], 3, 2, [1; 4], 1, 1),
-        conv(2, [7, 9], [7, 5], 3, 2, [0, 0, 1, 1], 1, 1),
-        conv(1, [11, 5], [5, 3], 3, 1, [2, 0, 1, 3], 1, 1),
-        conv(2, [9, 7], [3, 5], 3, 1, [2; 4], 2, 1),
-        conv(1, [11, 9], [5, 7], 3, 2, [1, 2, 0, 1], 2, 1),
-        conv(2, [11, 9], [3, 5], 7, 2, [3; 4], 1, 1),
-        conv(1, [5, 7], [4, 4], 5, 1, [0; 4], 1, 1),
+        conv(1, [7, 9], [5, 7], 3, 1, [1; 4]),
+        conv(2, [11, 5], [3, 13], 3, 2, [1; 4]),
+        conv(2, [7, 9], [7, 5], 3, 2, [0, 0, 1, 1]),
+        conv(1, [11, 5], [5, 3], 3, 1, [2, 0, 1, 3]),
+        conv(2, [9, 7], [3, 5], 3, 1, [2; 4]).dil(2),
+        conv(1, [11, 9], [5, 7], 3, 2, [1, 2, 0, 1]).dil(2),
+        conv(2, [11, 9], [3, 5], 7, 2, [3; 4]),
+        conv(1, [5, 7], [4, 4], 5, 1, [0; 4]),
         // 1x1 with padding can't take the direct path.
-        conv(1, [5, 7], [5, 3], 1, 1, [1, 0, 0, 2], 1, 1),
+        conv(1, [5, 7], [5, 3], 1, 1, [1, 0, 0, 2]),
         // Larger than one im2col scratch chunk.
-        conv(1, [40, 40], [64, 5], 3, 1, [1; 4], 1, 1),
+        conv(1, [40, 40], [64, 5], 3, 1, [1; 4]),
     ]);
     let mut rng = Rng(7);
-    let mut rect = conv(2, [7, 9], [5, 3], 1, 1, [0, 1, 0, 1], 1, 1);
+    let mut rect = conv(2, [7, 9], [5, 3], 1, 1, [0, 1, 0, 1]);
     (rect.k, rect.s, rect.d) = ([1, 3], [1, 2], [1, 2]);
     rect.check(Res::Separate, Activation::Relu, &mut rng);
     (rect.k, rect.s, rect.d) = ([3, 1], [2, 1], [1, 1]);
@@ -309,36 +310,36 @@ fn conv_general_kxk() {
 #[test]
 fn conv_grouped() {
     check_all(&[
-        conv(1, [7, 9], [6, 10], 3, 1, [1; 4], 1, 2),
-        conv(2, [11, 5], [9, 6], 3, 2, [1, 0, 1, 2], 1, 3),
-        conv(1, [9, 7], [6, 9], 3, 1, [2; 4], 2, 3),
-        conv(2, [7, 9], [10, 4], 1, 1, [0; 4], 1, 2),
-        conv(1, [11, 5], [9, 15], 1, 2, [0; 4], 1, 3),
+        conv(1, [7, 9], [6, 10], 3, 1, [1; 4]).groups(2),
+        conv(2, [11, 5], [9, 6], 3, 2, [1, 0, 1, 2]).groups(3),
+        conv(1, [9, 7], [6, 9], 3, 1, [2; 4]).dil(2).groups(3),
+        conv(2, [7, 9], [10, 4], 1, 1, [0; 4]).groups(2),
+        conv(1, [11, 5], [9, 15], 1, 2, [0; 4]).groups(3),
         // Depthwise with channel multiplier 2: grouped GEMM, not the depthwise kernel.
-        conv(1, [7, 9], [5, 10], 3, 1, [1; 4], 1, 5),
+        conv(1, [7, 9], [5, 10], 3, 1, [1; 4]).groups(5),
     ]);
 }
 
 #[test]
 fn conv_depthwise() {
     check_all(&[
-        conv(1, [7, 9], [13, 13], 3, 1, [1; 4], 1, 13),
-        conv(2, [11, 5], [7, 7], 3, 2, [1; 4], 1, 7),
-        conv(1, [11, 9], [5, 5], 3, 2, [0, 0, 1, 1], 1, 5),
-        conv(2, [9, 7], [3, 3], 3, 1, [2; 4], 2, 3),
-        conv(1, [11, 9], [13, 13], 5, 2, [2, 1, 2, 3], 1, 13),
+        conv(1, [7, 9], [13, 13], 3, 1, [1; 4]).groups(13),
+        conv(2, [11, 5], [7, 7], 3, 2, [1; 4]).groups(7),
+        conv(1, [11, 9], [5, 5], 3, 2, [0, 0, 1, 1]).groups(5),
+        conv(2, [9, 7], [3, 3], 3, 1, [2; 4]).dil(2).groups(3),
+        conv(1, [11, 9], [13, 13], 5, 2, [2, 1, 2, 3]).groups(13),
     ]);
 }
 
 #[test]
 fn conv_pointwise() {
     check_all(&[
-        conv(2, [7, 9], [13, 7], 1, 1, [0; 4], 1, 1),
-        conv(1, [11, 5], [5, 13], 1, 2, [0; 4], 1, 1),
-        conv(2, [7, 9], [3, 5], 1, 2, [0; 4], 1, 1),
-        conv(1, [9, 7], [7, 3], 1, 3, [0; 4], 1, 1),
+        conv(2, [7, 9], [13, 7], 1, 1, [0; 4]),
+        conv(1, [11, 5], [5, 13], 1, 2, [0; 4]),
+        conv(2, [7, 9], [3, 5], 1, 2, [0; 4]),
+        conv(1, [9, 7], [7, 3], 1, 3, [0; 4]),
         // More rows than one epilogue chunk.
-        conv(1, [20, 21], [13, 7], 1, 1, [0; 4], 1, 1),
+        conv(1, [20, 21], [13, 7], 1, 1, [0; 4]),
     ]);
 }
 
@@ -427,12 +428,14 @@ impl PoolCase {
     }
 }
 
+/// (kernel, pad, dilation, ceil mode, [h, w])
+type PoolGeom = (usize, [usize; 4], usize, bool, [usize; 2]);
+
 #[test]
 fn pool_max_and_avg() {
     let mut rng = Rng(42);
     let kinds = [PoolKind::Max, PoolKind::Avg { count_include_pad: false }, PoolKind::Avg { count_include_pad: true }];
-    let geoms: [(usize, [usize; 4], usize, bool, [usize; 2]); 7] = [
-        // (kernel, pad, dilation, ceil, [h, w])
+    let geoms: [PoolGeom; 7] = [
         (3, [1; 4], 1, false, [11, 5]),
         (3, [0; 4], 1, true, [8, 8]),
         (3, [1; 4], 1, true, [11, 9]),
@@ -650,10 +653,13 @@ fn permute() {
     }
 }
 
+/// (shape, pads)
+type PadCase = (&'static [usize], &'static [(usize, usize)]);
+
 #[test]
 fn pad() {
     let mut rng = Rng(10);
-    let cases: [(&[usize], &[(usize, usize)]); 3] = [
+    let cases: [PadCase; 3] = [
         (&[2, 5, 7, 3], &[(0, 0), (1, 2), (0, 3), (0, 0)]),
         (&[2, 5, 7, 3], &[(1, 0), (0, 0), (2, 1), (1, 2)]),
         (&[5, 7], &[(0, 1), (3, 0)]),
@@ -692,7 +698,7 @@ fn tiny_network() {
     let mut rng = Rng(12);
     let (n, h, w) = (2, 11, 9);
     let x_nchw = rng.vec(n * 3 * h * w, 2.0);
-    let stem = conv(n, [h, w], [3, 8], 3, 2, [1; 4], 1, 1);
+    let stem = conv(n, [h, w], [3, 8], 3, 2, [1; 4]);
     let s_shape = stem.out_shape(); // [2,6,5,8]
     let pool = PoolCase {
         n,
@@ -707,11 +713,11 @@ fn tiny_network() {
         ceil: false,
     };
     let p_shape = pool.out_shape(); // [2,3,3,8]
-    let block_a = conv(n, [p_shape[1], p_shape[2]], [8, 8], 3, 1, [1; 4], 1, 1);
+    let block_a = conv(n, [p_shape[1], p_shape[2]], [8, 8], 3, 1, [1; 4]);
     let block_b = block_a;
-    let dw = conv(n, [p_shape[1], p_shape[2]], [8, 8], 3, 2, [1; 4], 1, 8);
+    let dw = conv(n, [p_shape[1], p_shape[2]], [8, 8], 3, 2, [1; 4]).groups(8);
     let d_shape = dw.out_shape();
-    let pw = conv(n, [d_shape[1], d_shape[2]], [8, 12], 1, 1, [0; 4], 1, 1);
+    let pw = conv(n, [d_shape[1], d_shape[2]], [8, 12], 1, 1, [0; 4]);
     let weights: Vec<(Vec<f32>, Vec<f32>)> = [stem, block_a, block_b, dw, pw]
         .iter()
         .map(|c| (rng.vec(c.cout * c.k[0] * c.k[1] * c.cin / c.groups, 0.5), rng.vec(c.cout, 0.5)))
@@ -805,7 +811,7 @@ fn tiny_network() {
 
 /// A valid one-conv plan, handed to `edit` to break.
 fn conv_plan(edit: impl FnOnce(&mut Plan)) -> (Plan, Vec<f32>) {
-    let case = conv(1, [5, 5], [3, 4], 3, 1, [1; 4], 1, 1);
+    let case = conv(1, [5, 5], [3, 4], 3, 1, [1; 4]);
     let mut b = Builder::default();
     let input = b.input(&[1, 5, 5, 3], vec![0.5; 75]);
     let output = b.tensor(&case.out_shape());
@@ -871,8 +877,8 @@ fn errors() {
 fn bench_conv() {
     let mut rng = Rng(1);
     for (name, case) in [
-        ("56x56x64 -> 64, 3x3", conv(1, [56, 56], [64, 64], 3, 1, [1; 4], 1, 1)),
-        ("56x56x256 -> 64, 1x1", conv(1, [56, 56], [256, 64], 1, 1, [0; 4], 1, 1)),
+        ("56x56x64 -> 64, 3x3", conv(1, [56, 56], [64, 64], 3, 1, [1; 4])),
+        ("56x56x256 -> 64, 1x1", conv(1, [56, 56], [256, 64], 1, 1, [0; 4])),
     ] {
         let mut b = Builder::default();
         let input = b.input(&[1, 56, 56, case.cin], rng.vec(56 * 56 * case.cin, 1.0));

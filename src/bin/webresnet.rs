@@ -23,10 +23,10 @@ enum BackendKind {
 #[derive(clap::Args)]
 struct PreprocessArgs {
     /// Per-channel mean, in the model's channel order (e.g. 0.485,0.456,0.406).
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_delimiter = ',')]
     mean: Option<Vec<f32>>,
     /// Per-channel standard deviation, in the model's channel order.
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_delimiter = ',')]
     std: Option<Vec<f32>>,
     /// Divide 0..255 pixels by this before mean/std (255 for 0..1 models, 1 for 0..255).
     #[arg(long)]
@@ -98,12 +98,15 @@ fn run(plan: &Plan, backend: BackendKind, input: &[f32]) -> Result<Vec<f32>> {
 }
 
 fn apply_preprocess_args(plan: &mut Plan, args: &PreprocessArgs) -> Result<()> {
+    let triple = |flag: &str, v: &[f32]| -> Result<[f32; 3]> {
+        <[f32; 3]>::try_from(v).map_err(|_| Error::InvalidInput(format!("--{flag} needs 3 comma-separated values")))
+    };
     let cfg = &mut plan.preprocess;
     if let Some(m) = &args.mean {
-        cfg.mean = [m[0], m[1], m[2]];
+        cfg.mean = triple("mean", m)?;
     }
     if let Some(s) = &args.std {
-        cfg.std = [s[0], s[1], s[2]];
+        cfg.std = triple("std", s)?;
     }
     if let Some(d) = args.pixel_divisor {
         cfg.pixel_divisor = d;
@@ -114,6 +117,7 @@ fn apply_preprocess_args(plan: &mut Plan, args: &PreprocessArgs) -> Result<()> {
     if let Some(r) = args.resize {
         cfg.resize_shorter = r;
     }
+    cfg.validate()?;
     if let Some(l) = &args.labels {
         let text = match std::fs::read_to_string(l) {
             Ok(t) => t,

@@ -65,9 +65,9 @@ impl ConvKernel {
         let h = Axis::new(0, ih, c.kernel, c.stride, c.pad, c.dilation)?;
         let w = Axis::new(1, iw, c.kernel, c.stride, c.pad, c.dilation)?;
         let g = c.groups;
-        if g == 0 || c.in_channels % g != 0 || c.out_channels % g != 0 || c.out_channels == 0 {
+        if g == 0 || c.in_channels % g != 0 || c.out_channels % g != 0 || c.out_channels == 0 || c.in_channels == 0 {
             return Err(Error::Backend(format!(
-                "groups {g} must divide in_channels {} and out_channels {}",
+                "in_channels {} and out_channels {} must be positive multiples of groups {g}",
                 c.in_channels, c.out_channels
             )));
         }

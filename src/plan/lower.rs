@@ -59,7 +59,7 @@ struct Window {
 fn pair(node: &Node, name: &str, default: usize) -> Result<[usize; 2]> {
     match node.ints(name)? {
         None => Ok([default; 2]),
-        Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 1 && x <= 1 << 16) => Ok([v[0] as usize, v[1] as usize]),
+        Some(v) if v.len() == 2 && v.iter().all(|&x| (1..=1 << 16).contains(&x)) => Ok([v[0] as usize, v[1] as usize]),
         Some(v) => Err(Error::unsupported(&node.op, &node.name, format!("{name} {v:?} (only 2-D, positive)"))),
     }
 }
@@ -840,7 +840,7 @@ fn input_shape(graph: &Graph, requested: Option<&[usize]>) -> Result<(String, Ve
         (None, Some(d)) => d.iter().map(|v| v.unwrap_or(1)).collect(),
         (None, None) => return Err(Error::Shape(format!("input '{}' declares no shape; give one", input.name))),
     };
-    if shape.iter().any(|&d| d == 0) {
+    if shape.contains(&0) {
         return Err(Error::Shape(format!("input shape {shape:?} has a zero dimension")));
     }
     Ok((input.name.clone(), shape))
