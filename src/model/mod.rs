@@ -3,8 +3,18 @@
 //! The graph is ONNX-shaped (named values, ops with attributes, constant
 //! initializers) because every importer can express itself that way; the
 //! planner (`crate::plan`) is the only consumer.
+//!
+//! Weight files (torch `.pth`, `.safetensors`) hold no graph: `state_dict`
+//! reads them and the architecture builders (`resnet`, `efficientnet`) emit
+//! the nodes an ONNX export of the same network would have.
 
+mod builder;
+mod efficientnet;
 pub mod onnx;
+mod pickle;
+mod resnet;
+pub mod state_dict;
+mod torch;
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -154,7 +164,12 @@ pub struct Graph {
     pub opset: i64,
 }
 
-/// Import model bytes, sniffing the format.
+/// Import model bytes, sniffing the format: torch `.pth` (legacy or zip) or
+/// `.safetensors` weights with torchvision/timm ResNet or EfficientNet-Lite
+/// names; anything else is parsed as ONNX.
 pub fn import(bytes: &[u8]) -> Result<Graph> {
-    onnx::import(bytes)
+    match state_dict::sniff(bytes) {
+        Some(format) => state_dict::to_graph(state_dict::read(bytes, format)?),
+        None => onnx::import(bytes),
+    }
 }

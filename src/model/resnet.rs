@@ -1,0 +1,91 @@
+//! torchvision/timm ResNet, ResNeXt and Wide-ResNet from their state-dict
+//! names (`conv1`, `bn1`, `layerL.B.convN`, `layerL.B.downsample.{0,1}`, `fc`).
+//!
+//! Everything but the strides is read off the weights: basic or bottleneck
+//! blocks (`conv3` present), depth (blocks per layer), width and groups (from
+//! `conv2`'s weight against its input channels). Strides follow torchvision:
+//! 2 at the first block of layers 2-4, on the 3x3 conv (ResNet v1.5).
+
+use super::builder::{bad, Builder, Pad, INPUT};
+use super::state_dict::StateDict;
+use super::Graph;
+use crate::error::{Error, Result};
+
+const BN_EPS: f32 = 1e-5;
+
+pub fn build(sd: StateDict) -> Result<Graph> {
+    let mut b = Builder::new(sd)?;
+    let stem = b.conv(INPUT, "conv1", 3, 2, Pad::Half)?;
+    let x = b.bn(&stem.out, "bn1", stem.cout, BN_EPS)?;
+    let x = b.relu(&x, "bn1");
+    let mut x = b.max_pool(&x, 3, 2, 1);
+    let mut c = stem.cout;
+    let bottleneck = b.has("layer1.0.conv3.weight");
+    let mut layer = 1;
+    while b.has(&format!("layer{layer}.0.conv1.weight")) {
+        let mut block = 0;
+        loop {
+            let p = format!("layer{layer}.{block}");
+            if !b.has(&format!("{p}.conv1.weight")) {
+                break;
+            }
+            let stride = if layer > 1 && block == 0 { 2 } else { 1 };
+            (x, c) = if bottleneck {
+                bottleneck_block(&mut b, &x, c, stride, &p)?
+            } else {
+                basic_block(&mut b, &x, c, stride, &p)?
+            };
+            block += 1;
+        }
+        layer += 1;
+    }
+    b.classifier(&x, "fc", c)?;
+    b.finish()
+}
+
+/// The projection shortcut if the block has one; else the identity, which
+/// needs the block to keep its shape.
+fn shortcut(b: &mut Builder, x: &str, cin: usize, cout: usize, stride: usize, p: &str) -> Result<String> {
+    let ds = format!("{p}.downsample.0");
+    let wname = format!("{ds}.weight");
+    if b.has(&wname) {
+        let w = b.peek(&wname)?;
+        if w.dims != [cout, cin, 1, 1] {
+            return Err(bad(&wname, w, format!("[{cout}, {cin}, 1, 1]")));
+        }
+        let conv = b.conv(x, &ds, cin, stride, Pad::Half)?;
+        return b.bn(&conv.out, &format!("{p}.downsample.1"), cout, BN_EPS);
+    }
+    if stride != 1 || cin != cout {
+        return Err(Error::ModelFormat(format!(
+            "missing tensor '{wname}': block {p} changes shape ({cin} -> {cout} channels, stride {stride})"
+        )));
+    }
+    Ok(x.to_string())
+}
+
+fn basic_block(b: &mut Builder, x: &str, cin: usize, stride: usize, p: &str) -> Result<(String, usize)> {
+    let c1 = b.conv(x, &format!("{p}.conv1"), cin, stride, Pad::Half)?;
+    let y = b.bn(&c1.out, &format!("{p}.bn1"), c1.cout, BN_EPS)?;
+    let y = b.relu(&y, p);
+    let c2 = b.conv(&y, &format!("{p}.conv2"), c1.cout, 1, Pad::Half)?;
+    let y = b.bn(&c2.out, &format!("{p}.bn2"), c2.cout, BN_EPS)?;
+    let short = shortcut(b, x, cin, c2.cout, stride, p)?;
+    let sum = b.add(&y, &short, p);
+    Ok((b.relu(&sum, p), c2.cout))
+}
+
+fn bottleneck_block(b: &mut Builder, x: &str, cin: usize, stride: usize, p: &str) -> Result<(String, usize)> {
+    let c1 = b.conv(x, &format!("{p}.conv1"), cin, 1, Pad::Half)?;
+    let y = b.bn(&c1.out, &format!("{p}.bn1"), c1.cout, BN_EPS)?;
+    let y = b.relu(&y, p);
+    // ResNeXt: conv2 is grouped; its weight's input dim is width / groups.
+    let c2 = b.conv(&y, &format!("{p}.conv2"), c1.cout, stride, Pad::Half)?;
+    let y = b.bn(&c2.out, &format!("{p}.bn2"), c2.cout, BN_EPS)?;
+    let y = b.relu(&y, p);
+    let c3 = b.conv(&y, &format!("{p}.conv3"), c2.cout, 1, Pad::Half)?;
+    let y = b.bn(&c3.out, &format!("{p}.bn3"), c3.cout, BN_EPS)?;
+    let short = shortcut(b, x, cin, c3.cout, stride, p)?;
+    let sum = b.add(&y, &short, p);
+    Ok((b.relu(&sum, p), c3.cout))
+}
