@@ -58,3 +58,23 @@ impl WeightPacker {
         Ok(Placed { chunk, offsets })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_at_the_binding_limit_and_aligns_parts() {
+        // Room for 256 floats per chunk.
+        let mut p = WeightPacker::new(1024);
+        let a = p.push(&[&[1.0; 100], &[2.0; 3]]).unwrap();
+        assert_eq!((a.chunk, a.offsets.clone()), (0, vec![0, 128]));
+        let b = p.push(&[&[3.0; 64]]).unwrap();
+        assert_eq!((b.chunk, b.offsets.clone()), (0, vec![192]));
+        let c = p.push(&[&[4.0; 65]]).unwrap();
+        assert_eq!((c.chunk, c.offsets), (1, vec![0]));
+        assert_eq!(p.chunks[0][128], 2.0);
+        assert_eq!(p.chunks[0][192], 3.0);
+        assert!(matches!(p.push(&[&[0.0; 257]]), Err(Error::Limit(_))));
+    }
+}
