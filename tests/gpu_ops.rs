@@ -4,8 +4,8 @@
 
 use webresnet::gpu::GpuBackend;
 use webresnet::plan::{
-    Activation, Conv, Dense, Layout, Plan, PlanInput, PlanOutput, Pool, PoolKind, Step, TensorId,
-    TensorInfo, ARENA_ALIGN,
+    Activation, Conv, Dense, Layout, Plan, PlanInput, PlanOutput, Pool, PoolKind, Step, TensorId, TensorInfo,
+    ARENA_ALIGN,
 };
 use webresnet::Error;
 
@@ -16,10 +16,7 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
     fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
@@ -38,41 +35,22 @@ struct Net {
 
 impl Net {
     fn new() -> Self {
-        Net {
-            tensors: Vec::new(),
-            steps: Vec::new(),
-            end: 0,
-            input: None,
-        }
+        Net { tensors: Vec::new(), steps: Vec::new(), end: 0, input: None }
     }
 
     fn t(&mut self, shape: &[usize]) -> TensorId {
         let offset = self.end;
         self.end = (offset + shape.iter().product::<usize>()).next_multiple_of(ARENA_ALIGN);
-        let layout = if shape.len() == 4 {
-            Layout::Nhwc
-        } else {
-            Layout::Plain
-        };
+        let layout = if shape.len() == 4 { Layout::Nhwc } else { Layout::Plain };
         let name = format!("t{}", self.tensors.len());
-        self.tensors.push(TensorInfo {
-            shape: shape.to_vec(),
-            layout,
-            offset,
-            name,
-        });
+        self.tensors.push(TensorInfo { shape: shape.to_vec(), layout, offset, name });
         self.tensors.len() - 1
     }
 
     /// Ends the operand section: the plan input spans every tensor so far.
     fn seal(&mut self) {
         let name = "input".to_string();
-        self.tensors.push(TensorInfo {
-            shape: vec![self.end],
-            layout: Layout::Plain,
-            offset: 0,
-            name,
-        });
+        self.tensors.push(TensorInfo { shape: vec![self.end], layout: Layout::Plain, offset: 0, name });
         self.input = Some(self.tensors.len() - 1);
     }
 
@@ -93,11 +71,7 @@ impl Net {
     fn plan(self, output: TensorId) -> Plan {
         let input = self.input.expect("seal() before plan()");
         Plan {
-            input: PlanInput {
-                name: "input".into(),
-                tensor: input,
-                shape: self.tensors[input].shape.clone(),
-            },
+            input: PlanInput { name: "input".into(), tensor: input, shape: self.tensors[input].shape.clone() },
             output: PlanOutput {
                 name: "output".into(),
                 tensor: output,
@@ -139,24 +113,14 @@ fn check(what: &str, got: &[f32], want: &[f32]) {
     let lo = want.iter().cloned().fold(f32::INFINITY, f32::min);
     let hi = want.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let tol = 1e-3 * (hi - lo).max(1.0);
-    let (worst, at) = got
-        .iter()
-        .zip(want)
-        .map(|(g, w)| (g - w).abs())
-        .enumerate()
-        .fold((0.0f32, 0), |acc, (i, d)| {
-            if d > acc.0 || d.is_nan() {
-                (d, i)
-            } else {
-                acc
-            }
-        });
-    assert!(
-        worst <= tol,
-        "{what}: max abs diff {worst} at {at} (got {}, want {}), tol {tol}",
-        got[at],
-        want[at]
-    );
+    let (worst, at) = got.iter().zip(want).map(|(g, w)| (g - w).abs()).enumerate().fold((0.0f32, 0), |acc, (i, d)| {
+        if d > acc.0 || d.is_nan() {
+            (d, i)
+        } else {
+            acc
+        }
+    });
+    assert!(worst <= tol, "{what}: max abs diff {worst} at {at} (got {}, want {}), tol {tol}", got[at], want[at]);
 }
 
 fn out_dim(i: usize, k: usize, s: usize, p0: usize, p1: usize, d: usize) -> usize {
@@ -179,17 +143,13 @@ fn conv_ref(x: &[f32], xs: &[usize], c: &Conv, ys: &[usize], res: Option<&[f32]>
                     let mut acc = c.bias[o];
                     for ky in 0..kh {
                         for kx in 0..kw {
-                            let yy = (oy * c.stride[0] + ky * c.dilation[0]) as isize
-                                - c.pad[0] as isize;
-                            let xx = (ox * c.stride[1] + kx * c.dilation[1]) as isize
-                                - c.pad[1] as isize;
+                            let yy = (oy * c.stride[0] + ky * c.dilation[0]) as isize - c.pad[0] as isize;
+                            let xx = (ox * c.stride[1] + kx * c.dilation[1]) as isize - c.pad[1] as isize;
                             if yy < 0 || xx < 0 || yy >= ih as isize || xx >= iw as isize {
                                 continue;
                             }
                             for ci in 0..icg {
-                                let xv = x[((b * ih + yy as usize) * iw + xx as usize) * ic
-                                    + g * icg
-                                    + ci];
+                                let xv = x[((b * ih + yy as usize) * iw + xx as usize) * ic + g * icg + ci];
                                 acc += xv * c.weight[((o * kh + ky) * kw + kx) * icg + ci];
                             }
                         }
@@ -216,11 +176,9 @@ fn pool_ref(x: &[f32], xs: &[usize], p: &Pool, ys: &[usize]) -> Vec<f32> {
                 for ch in 0..c {
                     let (mut best, mut sum, mut inside, mut cells) = (f32::NEG_INFINITY, 0.0, 0, 0);
                     for ky in 0..p.kernel[0] {
-                        let yy =
-                            (oy * p.stride[0] + ky * p.dilation[0]) as isize - p.pad[0] as isize;
+                        let yy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - p.pad[0] as isize;
                         for kx in 0..p.kernel[1] {
-                            let xx = (ox * p.stride[1] + kx * p.dilation[1]) as isize
-                                - p.pad[1] as isize;
+                            let xx = (ox * p.stride[1] + kx * p.dilation[1]) as isize - p.pad[1] as isize;
                             if yy >= (ih + p.pad[2]) as isize || xx >= (iw + p.pad[3]) as isize {
                                 continue;
                             }
@@ -251,8 +209,7 @@ fn dense_ref(x: &[f32], d: &Dense) -> Vec<f32> {
         .flat_map(|row| {
             (0..d.out_features).map(move |o| {
                 let w = &d.weight[o * d.in_features..][..d.in_features];
-                d.activation
-                    .apply(d.bias[o] + row.iter().zip(w).map(|(a, b)| a * b).sum::<f32>())
+                d.activation.apply(d.bias[o] + row.iter().zip(w).map(|(a, b)| a * b).sum::<f32>())
             })
         })
         .collect()
@@ -387,13 +344,7 @@ fn conv_case(cc: ConvCase, seed: u64) -> (Plan, Vec<f32>, Vec<f32>) {
         activation: cc.act,
     };
     let input = net.data(&mut r);
-    let want = conv_ref(
-        net.of(&input, x),
-        &net.shape(x),
-        &conv,
-        &net.shape(y),
-        res.map(|t| net.of(&input, t)),
-    );
+    let want = conv_ref(net.of(&input, x), &net.shape(x), &conv, &net.shape(y), res.map(|t| net.of(&input, t)));
     net.steps.push(Step::Conv(conv));
     (net.plan(y), input, want)
 }
@@ -416,104 +367,32 @@ fn conv_generic_odd_channels() {
             oc: 3,
             s: [2, 2],
             pad: [0, 1, 1, 0],
-            act: Activation::Clip {
-                min: -0.5,
-                max: 0.7,
-            },
+            act: Activation::Clip { min: -0.5, max: 0.7 },
             ..BASE
         },
     );
     conv_check(
         "5x3 s(2,1) 7->5 relu",
-        ConvCase {
-            ic: 7,
-            oc: 5,
-            k: [5, 3],
-            s: [2, 1],
-            pad: [2, 0, 1, 1],
-            act: Activation::Relu,
-            ..BASE
-        },
+        ConvCase { ic: 7, oc: 5, k: [5, 3], s: [2, 1], pad: [2, 0, 1, 1], act: Activation::Relu, ..BASE },
     );
 }
 
 #[test]
 fn conv_dilation_and_vec4() {
-    conv_check(
-        "dil 2 8->12",
-        ConvCase {
-            hw: [10, 9],
-            ic: 8,
-            oc: 12,
-            pad: [2, 2, 2, 2],
-            d: [2, 2],
-            ..BASE
-        },
-    );
+    conv_check("dil 2 8->12", ConvCase { hw: [10, 9], ic: 8, oc: 12, pad: [2, 2, 2, 2], d: [2, 2], ..BASE });
     conv_check(
         "dil (2,1) 3->5 relu",
-        ConvCase {
-            ic: 3,
-            oc: 5,
-            pad: [2, 1, 1, 0],
-            d: [2, 1],
-            act: Activation::Relu,
-            ..BASE
-        },
+        ConvCase { ic: 3, oc: 5, pad: [2, 1, 1, 0], d: [2, 1], act: Activation::Relu, ..BASE },
     );
-    conv_check(
-        "3x3 s2 16->20",
-        ConvCase {
-            hw: [15, 15],
-            ic: 16,
-            oc: 20,
-            s: [2, 2],
-            ..BASE
-        },
-    );
+    conv_check("3x3 s2 16->20", ConvCase { hw: [15, 15], ic: 16, oc: 20, s: [2, 2], ..BASE });
 }
 
 #[test]
 fn conv_groups() {
-    conv_check(
-        "groups 2 6->10",
-        ConvCase {
-            ic: 6,
-            oc: 10,
-            g: 2,
-            ..BASE
-        },
-    );
-    conv_check(
-        "groups 3 12->9 s2",
-        ConvCase {
-            ic: 12,
-            oc: 9,
-            g: 3,
-            s: [2, 2],
-            act: Activation::Relu,
-            ..BASE
-        },
-    );
-    conv_check(
-        "groups 2 16->16 residual",
-        ConvCase {
-            ic: 16,
-            oc: 16,
-            g: 2,
-            res: Res::Separate,
-            ..BASE
-        },
-    );
-    conv_check(
-        "channel multiplier 2",
-        ConvCase {
-            ic: 5,
-            oc: 10,
-            g: 5,
-            ..BASE
-        },
-    );
+    conv_check("groups 2 6->10", ConvCase { ic: 6, oc: 10, g: 2, ..BASE });
+    conv_check("groups 3 12->9 s2", ConvCase { ic: 12, oc: 9, g: 3, s: [2, 2], act: Activation::Relu, ..BASE });
+    conv_check("groups 2 16->16 residual", ConvCase { ic: 16, oc: 16, g: 2, res: Res::Separate, ..BASE });
+    conv_check("channel multiplier 2", ConvCase { ic: 5, oc: 10, g: 5, ..BASE });
 }
 
 #[test]
@@ -530,69 +409,22 @@ fn conv_depthwise() {
         act,
         ..BASE
     };
-    conv_check(
-        "dw 13 3x3 s2",
-        dw(13, 3, 2, [1, 1, 1, 1], Res::None, Activation::Relu),
-    );
-    conv_check(
-        "dw 16 5x5 s1",
-        dw(
-            16,
-            5,
-            1,
-            [2, 2, 2, 2],
-            Res::None,
-            Activation::Clip { min: 0.0, max: 6.0 },
-        ),
-    );
-    conv_check(
-        "dw 12 3x3 s2 asym",
-        dw(12, 3, 2, [0, 0, 1, 1], Res::Separate, Activation::None),
-    );
-    conv_check(
-        "dw 7 in-place residual",
-        dw(7, 3, 1, [1, 1, 1, 1], Res::InPlace, Activation::Relu),
-    );
+    conv_check("dw 13 3x3 s2", dw(13, 3, 2, [1, 1, 1, 1], Res::None, Activation::Relu));
+    conv_check("dw 16 5x5 s1", dw(16, 5, 1, [2, 2, 2, 2], Res::None, Activation::Clip { min: 0.0, max: 6.0 }));
+    conv_check("dw 12 3x3 s2 asym", dw(12, 3, 2, [0, 0, 1, 1], Res::Separate, Activation::None));
+    conv_check("dw 7 in-place residual", dw(7, 3, 1, [1, 1, 1, 1], Res::InPlace, Activation::Relu));
 }
 
 #[test]
 fn conv_pointwise() {
-    let pw = |ic, oc, s| ConvCase {
-        hw: [9, 7],
-        ic,
-        oc,
-        k: [1, 1],
-        s: [s, s],
-        pad: [0; 4],
-        ..BASE
-    };
+    let pw = |ic, oc, s| ConvCase { hw: [9, 7], ic, oc, k: [1, 1], s: [s, s], pad: [0; 4], ..BASE };
     conv_check("1x1 s1 64->24", pw(64, 24, 1));
     conv_check("1x1 s2 64->24", pw(64, 24, 2));
     conv_check("1x1 s1 7->5", pw(7, 5, 1));
     conv_check("1x1 s2 13->3", pw(13, 3, 2));
-    conv_check(
-        "1x1 s1 residual relu",
-        ConvCase {
-            res: Res::Separate,
-            act: Activation::Relu,
-            ..pw(32, 16, 1)
-        },
-    );
-    conv_check(
-        "1x1 s1 in-place",
-        ConvCase {
-            res: Res::InPlace,
-            n: 2,
-            ..pw(8, 12, 1)
-        },
-    );
-    conv_check(
-        "1x1 padded",
-        ConvCase {
-            pad: [1, 0, 0, 1],
-            ..pw(8, 8, 1)
-        },
-    );
+    conv_check("1x1 s1 residual relu", ConvCase { res: Res::Separate, act: Activation::Relu, ..pw(32, 16, 1) });
+    conv_check("1x1 s1 in-place", ConvCase { res: Res::InPlace, n: 2, ..pw(8, 12, 1) });
+    conv_check("1x1 padded", ConvCase { pad: [1, 0, 0, 1], ..pw(8, 8, 1) });
 }
 
 #[test]
@@ -615,103 +447,29 @@ fn conv_stem_batch2() {
 
 #[test]
 fn conv_residuals_batch2() {
-    let c = ConvCase {
-        n: 2,
-        ic: 8,
-        oc: 8,
-        act: Activation::Relu,
-        ..BASE
-    };
-    conv_check(
-        "separate residual",
-        ConvCase {
-            res: Res::Separate,
-            ..c
-        },
-    );
-    conv_check(
-        "in-place residual",
-        ConvCase {
-            res: Res::InPlace,
-            ..c
-        },
-    );
-    conv_check(
-        "in-place residual odd",
-        ConvCase {
-            ic: 5,
-            oc: 7,
-            res: Res::InPlace,
-            ..c
-        },
-    );
+    let c = ConvCase { n: 2, ic: 8, oc: 8, act: Activation::Relu, ..BASE };
+    conv_check("separate residual", ConvCase { res: Res::Separate, ..c });
+    conv_check("in-place residual", ConvCase { res: Res::InPlace, ..c });
+    conv_check("in-place residual odd", ConvCase { ic: 5, oc: 7, res: Res::InPlace, ..c });
 }
 
 #[test]
 fn conv_full_tiles() {
-    let c = ConvCase {
-        hw: [28, 28],
-        ic: 64,
-        oc: 64,
-        act: Activation::Relu,
-        res: Res::Separate,
-        ..BASE
-    };
+    let c = ConvCase { hw: [28, 28], ic: 64, oc: 64, act: Activation::Relu, res: Res::Separate, ..BASE };
     conv_check("28x28x64->64", c);
-    conv_check(
-        "28x28x64->80 s2",
-        ConvCase {
-            oc: 80,
-            s: [2, 2],
-            res: Res::None,
-            ..c
-        },
-    );
+    conv_check("28x28x64->80 s2", ConvCase { oc: 80, s: [2, 2], res: Res::None, ..c });
 }
 
 /// Times ResNet-shaped convs after a warm-up run (the 56x56x64->64 3x3 of
 /// stage 1 first); prints the median of five runs.
 #[test]
 fn conv_timing() {
-    let stage1 = ConvCase {
-        hw: [56, 56],
-        ic: 64,
-        oc: 64,
-        act: Activation::Relu,
-        ..BASE
-    };
+    let stage1 = ConvCase { hw: [56, 56], ic: 64, oc: 64, act: Activation::Relu, ..BASE };
     let cases = [
         ("56x56x64->64 3x3", stage1),
-        (
-            "56x56x64->256 1x1",
-            ConvCase {
-                oc: 256,
-                k: [1, 1],
-                pad: [0; 4],
-                ..stage1
-            },
-        ),
-        (
-            "224x224x3->64 7x7 s2 stem",
-            ConvCase {
-                hw: [224, 224],
-                ic: 3,
-                k: [7, 7],
-                s: [2, 2],
-                pad: [3; 4],
-                ..stage1
-            },
-        ),
-        (
-            "112x112x32 3x3 depthwise",
-            ConvCase {
-                hw: [112, 112],
-                ic: 32,
-                oc: 32,
-                g: 32,
-                ..stage1
-            },
-        ),
+        ("56x56x64->256 1x1", ConvCase { oc: 256, k: [1, 1], pad: [0; 4], ..stage1 }),
+        ("224x224x3->64 7x7 s2 stem", ConvCase { hw: [224, 224], ic: 3, k: [7, 7], s: [2, 2], pad: [3; 4], ..stage1 }),
+        ("112x112x32 3x3 depthwise", ConvCase { hw: [112, 112], ic: 32, oc: 32, g: 32, ..stage1 }),
     ];
     for (what, cc) in cases {
         let (plan, input, want) = conv_case(cc, 56);
@@ -726,11 +484,7 @@ fn conv_timing() {
             .collect();
         times.sort_by(f64::total_cmp);
         let gflops = 2.0 * plan.macs() as f64 / (times[2] * 1e-3) / 1e9;
-        println!(
-            "{what} on {}: median {:.2} ms ({gflops:.2} GFLOP/s)",
-            b.adapter_info(),
-            times[2]
-        );
+        println!("{what} on {}: median {:.2} ms ({gflops:.2} GFLOP/s)", b.adapter_info(), times[2]);
     }
 }
 
@@ -755,15 +509,7 @@ fn pool_check(what: &str, xs: [usize; 4], kind: PoolKind, win: Window, extra: us
     let oh = out_dim(xs[1], k, s, pad[0], pad[2], d) + extra;
     let ow = out_dim(xs[2], k, s, pad[1], pad[3], d) + extra;
     let y = net.t(&[xs[0], oh, ow, xs[3]]);
-    let p = Pool {
-        input: x,
-        output: y,
-        kind,
-        kernel: [k, k],
-        stride: [s, s],
-        pad,
-        dilation: [d, d],
-    };
+    let p = Pool { input: x, output: y, kind, kernel: [k, k], stride: [s, s], pad, dilation: [d, d] };
     let input = net.data(&mut Rng(xs.iter().product::<usize>() as u64));
     let want = pool_ref(net.of(&input, x), &xs, &p, &net.shape(y));
     net.steps.push(Step::Pool(p));
@@ -773,42 +519,14 @@ fn pool_check(what: &str, xs: [usize; 4], kind: PoolKind, win: Window, extra: us
 #[test]
 fn pools() {
     let max = PoolKind::Max;
-    let avg = PoolKind::Avg {
-        count_include_pad: false,
-    };
-    let avg_pad = PoolKind::Avg {
-        count_include_pad: true,
-    };
+    let avg = PoolKind::Avg { count_include_pad: false };
+    let avg_pad = PoolKind::Avg { count_include_pad: true };
     pool_check("max 3x3 s2 p1", [2, 9, 9, 5], max, (3, 2, [1; 4], 1), 0);
     pool_check("max dil 2", [1, 11, 10, 7], max, (3, 1, [0, 1, 2, 0], 2), 0);
-    pool_check(
-        "avg asym pad",
-        [2, 8, 7, 13],
-        avg,
-        (3, 2, [0, 1, 1, 0], 1),
-        0,
-    );
-    pool_check(
-        "avg include pad",
-        [1, 8, 7, 3],
-        avg_pad,
-        (3, 2, [1; 4], 1),
-        0,
-    );
-    pool_check(
-        "avg ceil-mode window",
-        [1, 8, 8, 4],
-        avg_pad,
-        (3, 2, [1, 1, 0, 0], 1),
-        1,
-    );
-    pool_check(
-        "max ceil-mode window",
-        [1, 8, 8, 4],
-        max,
-        (3, 2, [1, 1, 0, 0], 1),
-        1,
-    );
+    pool_check("avg asym pad", [2, 8, 7, 13], avg, (3, 2, [0, 1, 1, 0], 1), 0);
+    pool_check("avg include pad", [1, 8, 7, 3], avg_pad, (3, 2, [1; 4], 1), 0);
+    pool_check("avg ceil-mode window", [1, 8, 8, 4], avg_pad, (3, 2, [1, 1, 0, 0], 1), 1);
+    pool_check("max ceil-mode window", [1, 8, 8, 4], max, (3, 2, [1, 1, 0, 0], 1), 1);
 }
 
 #[test]
@@ -820,23 +538,15 @@ fn global_avg_pool() {
     let input = net.data(&mut Rng(3));
     let xv = net.of(&input, x);
     let want: Vec<f32> = (0..2)
-        .flat_map(|b| {
-            (0..13).map(move |c| (0..35).map(|p| xv[(b * 35 + p) * 13 + c]).sum::<f32>() / 35.0)
-        })
+        .flat_map(|b| (0..13).map(move |c| (0..35).map(|p| xv[(b * 35 + p) * 13 + c]).sum::<f32>() / 35.0))
         .collect();
-    net.steps.push(Step::GlobalAvgPool {
-        input: x,
-        output: y,
-    });
+    net.steps.push(Step::GlobalAvgPool { input: x, output: y });
     single(net, &input, y, &want, "gap");
 }
 
 #[test]
 fn dense() {
-    for (rows, kin, kout, act) in [
-        (2, 13, 7, Activation::Relu),
-        (1, 64, 1000, Activation::None),
-    ] {
+    for (rows, kin, kout, act) in [(2, 13, 7, Activation::Relu), (1, 64, 1000, Activation::None)] {
         let mut r = Rng(kout as u64);
         let mut net = Net::new();
         let x = net.t(&[rows, kin]);
@@ -860,16 +570,7 @@ fn dense() {
 
 #[test]
 fn affine() {
-    for (scale_n, act) in [
-        (5, Activation::None),
-        (
-            1,
-            Activation::Clip {
-                min: -0.2,
-                max: 0.4,
-            },
-        ),
-    ] {
+    for (scale_n, act) in [(5, Activation::None), (1, Activation::Clip { min: -0.2, max: 0.4 })] {
         let mut r = Rng(scale_n as u64);
         let mut net = Net::new();
         let x = net.t(&[2, 3, 7, 5]);
@@ -883,14 +584,7 @@ fn affine() {
             .enumerate()
             .map(|(i, v)| act.apply(v * scale[if scale_n == 1 { 0 } else { i % 5 }] + shift[i % 5]))
             .collect();
-        let a = webresnet::plan::Affine {
-            input: x,
-            output: y,
-            channels: 5,
-            scale,
-            shift,
-            activation: act,
-        };
+        let a = webresnet::plan::Affine { input: x, output: y, channels: 5, scale, shift, activation: act };
         net.steps.push(Step::Affine(a));
         single(net, &input, y, &want, "affine");
     }
@@ -905,18 +599,8 @@ fn add() {
         net.seal();
         let y = if in_place { a } else { net.t(&[1, 5, 3, 13]) };
         let input = net.data(&mut Rng(9));
-        let want: Vec<f32> = net
-            .of(&input, a)
-            .iter()
-            .zip(net.of(&input, b))
-            .map(|(x, y)| act.apply(x + y))
-            .collect();
-        net.steps.push(Step::Add {
-            a,
-            b,
-            output: y,
-            activation: act,
-        });
+        let want: Vec<f32> = net.of(&input, a).iter().zip(net.of(&input, b)).map(|(x, y)| act.apply(x + y)).collect();
+        net.steps.push(Step::Add { a, b, output: y, activation: act });
         single(net, &input, y, &want, "add");
     }
 }
@@ -930,20 +614,14 @@ fn softmax() {
         let y = if in_place { x } else { net.t(&shape) };
         let input: Vec<f32> = net.data(&mut Rng(11)).iter().map(|v| v * 8.0).collect();
         let want = softmax_ref(net.of(&input, x), *shape.last().unwrap());
-        net.steps.push(Step::Softmax {
-            input: x,
-            output: y,
-        });
+        net.steps.push(Step::Softmax { input: x, output: y });
         single(net, &input, y, &want, "softmax");
     }
 }
 
 #[test]
 fn permute() {
-    for (in_shape, perm) in [
-        (vec![2, 3, 5, 7], vec![0, 2, 3, 1]),
-        (vec![3, 4, 5], vec![2, 0, 1]),
-    ] {
+    for (in_shape, perm) in [(vec![2, 3, 5, 7], vec![0, 2, 3, 1]), (vec![3, 4, 5], vec![2, 0, 1])] {
         let mut net = Net::new();
         let x = net.t(&in_shape);
         net.seal();
@@ -951,22 +629,15 @@ fn permute() {
         let y = net.t(&out);
         let input = net.data(&mut Rng(5));
         let want = permute_ref(net.of(&input, x), &in_shape, &perm);
-        net.steps.push(Step::Permute {
-            input: x,
-            output: y,
-            in_shape,
-            perm,
-        });
+        net.steps.push(Step::Permute { input: x, output: y, in_shape, perm });
         single(net, &input, y, &want, "permute");
     }
 }
 
 #[test]
 fn pad() {
-    let cases = [
-        (vec![1, 5, 4, 3], vec![(0, 0), (1, 2), (0, 1), (0, 0)], -1.0),
-        (vec![3, 7], vec![(2, 0), (1, 3)], 0.5),
-    ];
+    let cases =
+        [(vec![1, 5, 4, 3], vec![(0, 0), (1, 2), (0, 1), (0, 0)], -1.0), (vec![3, 7], vec![(2, 0), (1, 3)], 0.5)];
     for (xs, pads, value) in cases {
         let mut net = Net::new();
         let x = net.t(&xs);
@@ -975,12 +646,7 @@ fn pad() {
         let y = net.t(&ys);
         let input = net.data(&mut Rng(13));
         let want = pad_ref(net.of(&input, x), &xs, &pads, value);
-        net.steps.push(Step::Pad {
-            input: x,
-            output: y,
-            pads,
-            value,
-        });
+        net.steps.push(Step::Pad { input: x, output: y, pads, value });
         single(net, &input, y, &want, "pad");
     }
 }
@@ -1058,25 +724,14 @@ fn chained_plan() {
     let want = softmax_ref(&dense_ref(&e, &fc), 10);
 
     net.steps = vec![
-        Step::Permute {
-            input: x,
-            output: nhwc,
-            in_shape: vec![2, 3, 17, 17],
-            perm: vec![0, 2, 3, 1],
-        },
+        Step::Permute { input: x, output: nhwc, in_shape: vec![2, 3, 17, 17], perm: vec![0, 2, 3, 1] },
         Step::Conv(stem),
         Step::Pool(pool),
         Step::Conv(pw),
         Step::Conv(body),
-        Step::GlobalAvgPool {
-            input: p1,
-            output: g,
-        },
+        Step::GlobalAvgPool { input: p1, output: g },
         Step::Dense(fc),
-        Step::Softmax {
-            input: logits,
-            output: probs,
-        },
+        Step::Softmax { input: logits, output: probs },
     ];
     let mut plan = net.plan(probs);
     assert_eq!(plan.input.tensor, input);
@@ -1095,14 +750,8 @@ fn wrong_input_length_is_an_error() {
     let x = net.t(&[4]);
     net.seal();
     let y = net.t(&[4]);
-    net.steps.push(Step::Softmax {
-        input: x,
-        output: y,
-    });
+    net.steps.push(Step::Softmax { input: x, output: y });
     let plan = net.plan(y);
     let Some(mut b) = gpu(&plan) else { return };
-    assert!(matches!(
-        b.run_blocking(&[1.0; 3]),
-        Err(Error::InvalidInput(_))
-    ));
+    assert!(matches!(b.run_blocking(&[1.0; 3]), Err(Error::InvalidInput(_))));
 }

@@ -15,8 +15,7 @@ impl Context {
     /// less the adapter has) plus storage bindings large enough for
     /// `arena_bytes` and, if the adapter allows, for all `weight_bytes` in one binding.
     pub async fn new(arena_bytes: u64, weight_bytes: u64) -> Result<Self> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -39,15 +38,9 @@ impl Context {
             )));
         }
         let mut wanted = wgpu::Limits::defaults().or_worse_values_from(&available);
-        let binding = arena_bytes
-            .max(weight_bytes)
-            .min(available.max_storage_buffer_binding_size);
-        wanted.max_storage_buffer_binding_size =
-            wanted.max_storage_buffer_binding_size.max(binding);
-        wanted.max_buffer_size = wanted
-            .max_buffer_size
-            .max(binding)
-            .min(available.max_buffer_size);
+        let binding = arena_bytes.max(weight_bytes).min(available.max_storage_buffer_binding_size);
+        wanted.max_storage_buffer_binding_size = wanted.max_storage_buffer_binding_size.max(binding);
+        wanted.max_buffer_size = wanted.max_buffer_size.max(binding).min(available.max_buffer_size);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("webresnet"),
@@ -55,30 +48,16 @@ impl Context {
                 ..Default::default()
             })
             .await
-            .map_err(|e| {
-                Error::GpuUnavailable(format!("{}: cannot open device: {e}", info.name))
-            })?;
+            .map_err(|e| Error::GpuUnavailable(format!("{}: cannot open device: {e}", info.name)))?;
         let limits = device.limits();
-        Ok(Context {
-            device,
-            queue,
-            info,
-            limits,
-        })
+        Ok(Context { device, queue, info, limits })
     }
 
     /// Runs `f` inside error scopes so wgpu errors come back as
     /// [`Error::Backend`] instead of reaching the uncaptured-error handler (a panic natively).
     pub async fn checked<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
-        let filters = [
-            wgpu::ErrorFilter::OutOfMemory,
-            wgpu::ErrorFilter::Validation,
-            wgpu::ErrorFilter::Internal,
-        ];
-        let mut scopes: Vec<_> = filters
-            .iter()
-            .map(|&k| self.device.push_error_scope(k))
-            .collect();
+        let filters = [wgpu::ErrorFilter::OutOfMemory, wgpu::ErrorFilter::Validation, wgpu::ErrorFilter::Internal];
+        let mut scopes: Vec<_> = filters.iter().map(|&k| self.device.push_error_scope(k)).collect();
         let out = f();
         let mut failures = Vec::new();
         while let Some(scope) = scopes.pop() {

@@ -73,19 +73,11 @@ fn shape_err(step: &Step, msg: impl std::fmt::Display) -> Error {
 
 impl<'a> Lowering<'a> {
     pub fn new(plan: &'a Plan, tile: usize, max_groups: u32, weights: WeightPacker) -> Self {
-        Lowering {
-            plan,
-            tile,
-            max_groups,
-            weights,
-        }
+        Lowering { plan, tile, max_groups, weights }
     }
 
     fn t(&self, id: usize) -> Result<&'a TensorInfo> {
-        self.plan
-            .tensors
-            .get(id)
-            .ok_or_else(|| Error::Shape(format!("GPU backend: no tensor {id}")))
+        self.plan.tensors.get(id).ok_or_else(|| Error::Shape(format!("GPU backend: no tensor {id}")))
     }
 
     /// Grid for `n` workgroups, folded into y when x would exceed the device limit.
@@ -94,26 +86,13 @@ impl<'a> Lowering<'a> {
         let x = n.clamp(1, max);
         let y = n.div_ceil(x);
         if y > max {
-            return Err(Error::Limit(format!(
-                "{n} workgroups exceed the device's dispatch limit"
-            )));
+            return Err(Error::Limit(format!("{n} workgroups exceed the device's dispatch limit")));
         }
         Ok([x as u32, y as u32, 1])
     }
 
-    fn flat(
-        &self,
-        kernel: Kernel,
-        params: Words,
-        chunk: usize,
-        elements: usize,
-    ) -> Result<Dispatch> {
-        Ok(Dispatch {
-            kernel,
-            params: params.0,
-            chunk,
-            groups: self.grid(elements.div_ceil(FLAT_WG))?,
-        })
+    fn flat(&self, kernel: Kernel, params: Words, chunk: usize, elements: usize) -> Result<Dispatch> {
+        Ok(Dispatch { kernel, params: params.0, chunk, groups: self.grid(elements.div_ceil(FLAT_WG))? })
     }
 
     pub fn step(&mut self, step: &Step) -> Result<Dispatch> {
@@ -128,9 +107,7 @@ impl<'a> Lowering<'a> {
                 let pool = Pool {
                     input: *input,
                     output: *output,
-                    kind: PoolKind::Avg {
-                        count_include_pad: false,
-                    },
+                    kind: PoolKind::Avg { count_include_pad: false },
                     kernel: [h, w],
                     stride: [1, 1],
                     pad: [0; 4],
@@ -150,10 +127,7 @@ impl<'a> Lowering<'a> {
                 }
                 for v in [&a.scale, &a.shift] {
                     if v.len() != 1 && v.len() != c {
-                        return Err(shape_err(
-                            step,
-                            "scale/shift length is neither 1 nor channels",
-                        ));
+                        return Err(shape_err(step, "scale/shift length is neither 1 nor channels"));
                     }
                 }
                 let placed = self.weights.push(&[&a.scale, &a.shift])?;
@@ -168,39 +142,15 @@ impl<'a> Lowering<'a> {
                     .u(a.scale.len())
                     .u(a.shift.len())
                     .act(a.activation);
-                self.flat(
-                    Kernel::new(Family::Eltwise, "affine"),
-                    w,
-                    placed.chunk,
-                    x.len(),
-                )
+                self.flat(Kernel::new(Family::Eltwise, "affine"), w, placed.chunk, x.len())
             }
-            Step::Add {
-                a,
-                b,
-                output,
-                activation,
-            } => {
+            Step::Add { a, b, output, activation } => {
                 let (a, b, y) = (self.t(*a)?, self.t(*b)?, self.t(*output)?);
                 if a.len() != b.len() || a.len() != y.len() {
                     return Err(shape_err(step, "operands differ in size"));
                 }
-                let w = Words::default()
-                    .u(a.offset)
-                    .u(b.offset)
-                    .u(y.offset)
-                    .u(y.len())
-                    .u(0)
-                    .u(0)
-                    .u(0)
-                    .u(0)
-                    .u(0);
-                self.flat(
-                    Kernel::new(Family::Eltwise, "add"),
-                    w.act(*activation),
-                    0,
-                    y.len(),
-                )
+                let w = Words::default().u(a.offset).u(b.offset).u(y.offset).u(y.len()).u(0).u(0).u(0).u(0).u(0);
+                self.flat(Kernel::new(Family::Eltwise, "add"), w.act(*activation), 0, y.len())
             }
             Step::Softmax { input, output } => {
                 let (x, y) = (self.t(*input)?, self.t(*output)?);
@@ -209,16 +159,7 @@ impl<'a> Lowering<'a> {
                     return Err(shape_err(step, "input/output disagree"));
                 }
                 let rows = x.len() / cols;
-                let w = Words::default()
-                    .u(x.offset)
-                    .u(y.offset)
-                    .u(0)
-                    .u(0)
-                    .u(rows)
-                    .u(cols)
-                    .u(0)
-                    .f(0.0)
-                    .f(0.0);
+                let w = Words::default().u(x.offset).u(y.offset).u(0).u(0).u(rows).u(cols).u(0).f(0.0).f(0.0);
                 // One workgroup per row.
                 Ok(Dispatch {
                     kernel: Kernel::new(Family::Head, "softmax"),
@@ -227,12 +168,7 @@ impl<'a> Lowering<'a> {
                     groups: self.grid(rows)?,
                 })
             }
-            Step::Permute {
-                input,
-                output,
-                in_shape,
-                perm,
-            } => {
+            Step::Permute { input, output, in_shape, perm } => {
                 let (x, y) = (self.t(*input)?, self.t(*output)?);
                 let rank = in_shape.len();
                 let mut sorted = perm.clone();
@@ -251,41 +187,19 @@ impl<'a> Lowering<'a> {
                 }
                 let out_dims: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
                 let src: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
-                let w = Words::default()
-                    .u(x.offset)
-                    .u(y.offset)
-                    .u(y.len())
-                    .u(rank)
-                    .f(0.0)
-                    .align16();
+                let w = Words::default().u(x.offset).u(y.offset).u(y.len()).u(rank).f(0.0).align16();
                 let w = w.array8(&out_dims).array8(&src).array8(&[]);
                 self.flat(Kernel::new(Family::Layout, "permute"), w, 0, y.len())
             }
-            Step::Pad {
-                input,
-                output,
-                pads,
-                value,
-            } => {
+            Step::Pad { input, output, pads, value } => {
                 let (x, y) = (self.t(*input)?, self.t(*output)?);
                 let rank = x.shape.len();
-                let expect: Vec<usize> = x
-                    .shape
-                    .iter()
-                    .zip(pads)
-                    .map(|(&d, &(b, a))| d + b + a)
-                    .collect();
+                let expect: Vec<usize> = x.shape.iter().zip(pads).map(|(&d, &(b, a))| d + b + a).collect();
                 if rank > MAX_RANK || pads.len() != rank || expect != y.shape {
                     return Err(shape_err(step, "pads do not match the shapes"));
                 }
                 let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
-                let w = Words::default()
-                    .u(x.offset)
-                    .u(y.offset)
-                    .u(y.len())
-                    .u(rank)
-                    .f(*value)
-                    .align16();
+                let w = Words::default().u(x.offset).u(y.offset).u(y.len()).u(rank).f(*value).align16();
                 let w = w.array8(&y.shape).array8(&x.shape).array8(&before);
                 self.flat(Kernel::new(Family::Layout, "pad"), w, 0, y.len())
             }
@@ -299,26 +213,13 @@ impl<'a> Lowering<'a> {
         };
         let [kh, kw] = c.kernel;
         let g = c.groups;
-        if n != on
-            || ic != c.in_channels
-            || oc != c.out_channels
-            || g == 0
-            || ic % g != 0
-            || oc % g != 0
-        {
+        if n != on || ic != c.in_channels || oc != c.out_channels || g == 0 || ic % g != 0 || oc % g != 0 {
             return Err(shape_err(step, "channels, groups or batch disagree"));
         }
         let (icg, ocg) = (ic / g, oc / g);
         let k = kh * kw * icg;
-        if c.weight.len() != oc * k
-            || c.bias.len() != oc
-            || c.stride.contains(&0)
-            || c.dilation.contains(&0)
-        {
-            return Err(shape_err(
-                step,
-                "weight/bias size or stride/dilation invalid",
-            ));
+        if c.weight.len() != oc * k || c.bias.len() != oc || c.stride.contains(&0) || c.dilation.contains(&0) {
+            return Err(shape_err(step, "weight/bias size or stride/dilation invalid"));
         }
         let res_off = match c.residual {
             Some(r) => {
@@ -373,9 +274,7 @@ impl<'a> Lowering<'a> {
             let t = 4 * self.tile;
             let dims = [(n * oh * ow).div_ceil(t), ocg.div_ceil(t), g];
             if dims.iter().any(|&d| d > self.max_groups as usize) {
-                return Err(Error::Limit(format!(
-                    "conv grid {dims:?} exceeds the device's dispatch limit"
-                )));
+                return Err(Error::Limit(format!("conv grid {dims:?} exceeds the device's dispatch limit")));
             }
             groups = dims.map(|d| d as u32);
         }
@@ -407,12 +306,7 @@ impl<'a> Lowering<'a> {
             .u(c.dilation[0])
             .u(c.dilation[1])
             .act(c.activation);
-        Ok(Dispatch {
-            kernel,
-            params: w.0,
-            chunk: placed.chunk,
-            groups,
-        })
+        Ok(Dispatch { kernel, params: w.0, chunk: placed.chunk, groups })
     }
 
     fn pool(&mut self, step: &Step, p: &Pool) -> Result<Dispatch> {
@@ -421,19 +315,12 @@ impl<'a> Lowering<'a> {
             return Err(shape_err(step, "input or output is not 4-D"));
         };
         if n != on || c != oc || p.stride.contains(&0) || p.dilation.contains(&0) {
-            return Err(shape_err(
-                step,
-                "batch/channels disagree or stride/dilation is 0",
-            ));
+            return Err(shape_err(step, "batch/channels disagree or stride/dilation is 0"));
         }
         let mode = match p.kind {
             PoolKind::Max => 0,
-            PoolKind::Avg {
-                count_include_pad: false,
-            } => 1,
-            PoolKind::Avg {
-                count_include_pad: true,
-            } => 2,
+            PoolKind::Avg { count_include_pad: false } => 1,
+            PoolKind::Avg { count_include_pad: true } => 2,
         };
         let w = Words::default()
             .u(x.offset)

@@ -55,26 +55,14 @@ impl GpuBackend {
             _ => return Err(Error::Shape("plan input/output tensor missing".into())),
         };
         if input.len() != plan.input_len() || output.len() != plan.output_len() {
-            return Err(Error::Shape(
-                "plan input/output shapes disagree with their tensors".into(),
-            ));
+            return Err(Error::Shape("plan input/output shapes disagree with their tensors".into()));
         }
-        if let Some(bad) = t
-            .iter()
-            .find(|x| x.offset % ARENA_ALIGN != 0 || x.offset + x.len() > plan.arena_len)
-        {
-            return Err(Error::Shape(format!(
-                "tensor '{}' is misaligned or outside the arena",
-                bad.name
-            )));
+        if let Some(bad) = t.iter().find(|x| x.offset % ARENA_ALIGN != 0 || x.offset + x.len() > plan.arena_len) {
+            return Err(Error::Shape(format!("tensor '{}' is misaligned or outside the arena", bad.name)));
         }
         // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
         let arena_bytes = ((plan.arena_len.max(1) * 4) as u64).next_multiple_of(256);
-        let weight_bytes = plan
-            .steps
-            .iter()
-            .map(|s| s.params() as u64 * 4)
-            .sum::<u64>();
+        let weight_bytes = plan.steps.iter().map(|s| s.params() as u64 * 4).sum::<u64>();
         let ctx = Context::new(arena_bytes, weight_bytes).await?;
         let lim = &ctx.limits;
 
@@ -88,15 +76,9 @@ impl GpuBackend {
         } else {
             8
         };
-        let packer =
-            WeightPacker::new(lim.max_storage_buffer_binding_size.min(lim.max_buffer_size));
-        let mut lowering =
-            Lowering::new(plan, tile, lim.max_compute_workgroups_per_dimension, packer);
-        let dispatches = plan
-            .steps
-            .iter()
-            .map(|s| lowering.step(s))
-            .collect::<Result<Vec<_>>>()?;
+        let packer = WeightPacker::new(lim.max_storage_buffer_binding_size.min(lim.max_buffer_size));
+        let mut lowering = Lowering::new(plan, tile, lim.max_compute_workgroups_per_dimension, packer);
+        let dispatches = plan.steps.iter().map(|s| lowering.step(s)).collect::<Result<Vec<_>>>()?;
         let chunks = lowering.weights.chunks;
 
         let slot = PARAM_SLOT.max(u64::from(lim.min_uniform_buffer_offset_alignment));
@@ -107,9 +89,7 @@ impl GpuBackend {
                 let arena = device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("arena"),
                     size: arena_bytes,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: false,
                 });
                 let readback = device.create_buffer(&wgpu::BufferDescriptor {
@@ -150,14 +130,8 @@ impl GpuBackend {
                             label: None,
                             layout: &pipelines.bind_group_layout,
                             entries: &[
-                                wgpu::BindGroupEntry {
-                                    binding: 0,
-                                    resource: arena.as_entire_binding(),
-                                },
-                                wgpu::BindGroupEntry {
-                                    binding: 1,
-                                    resource: weights[d.chunk].as_entire_binding(),
-                                },
+                                wgpu::BindGroupEntry { binding: 0, resource: arena.as_entire_binding() },
+                                wgpu::BindGroupEntry { binding: 1, resource: weights[d.chunk].as_entire_binding() },
                                 wgpu::BindGroupEntry {
                                     binding: 2,
                                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -193,19 +167,12 @@ impl GpuBackend {
     /// Returns `plan.output_len()` f32.
     pub async fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
         if input.len() != self.input_len {
-            return Err(Error::InvalidInput(format!(
-                "expected {} input values, got {}",
-                self.input_len,
-                input.len()
-            )));
+            return Err(Error::InvalidInput(format!("expected {} input values, got {}", self.input_len, input.len())));
         }
         let ctx = &self.ctx;
         ctx.checked("running the plan", || {
-            ctx.queue
-                .write_buffer(&self.arena, self.input_offset, bytemuck::cast_slice(input));
-            let mut encoder = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            ctx.queue.write_buffer(&self.arena, self.input_offset, bytemuck::cast_slice(input));
+            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
                 for p in &self.passes {
@@ -215,13 +182,7 @@ impl GpuBackend {
                 }
             }
             let bytes = (self.output_len * 4) as u64;
-            encoder.copy_buffer_to_buffer(
-                &self.arena,
-                self.output_offset,
-                &self.readback,
-                0,
-                bytes,
-            );
+            encoder.copy_buffer_to_buffer(&self.arena, self.output_offset, &self.readback, 0, bytes);
             ctx.queue.submit([encoder.finish()]);
         })
         .await?;
@@ -242,9 +203,7 @@ impl GpuBackend {
             .map_err(|_| Error::Backend("GPU readback was dropped".into()))?
             .map_err(|e| Error::Backend(format!("mapping the output: {e}")))?;
         let out = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
+            let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
             bytemuck::cast_slice::<u8, f32>(&view)[..self.output_len].to_vec()
         };
         self.readback.unmap();
@@ -254,10 +213,7 @@ impl GpuBackend {
     /// Adapter name, backend, device type and driver.
     pub fn adapter_info(&self) -> String {
         let i = &self.ctx.info;
-        format!(
-            "{} ({:?}, {:?}, {} {})",
-            i.name, i.backend, i.device_type, i.driver, i.driver_info
-        )
+        format!("{} ({:?}, {:?}, {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
     }
 
     /// Distinct compute pipelines (kernel variants) this plan uses.

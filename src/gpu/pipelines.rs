@@ -35,11 +35,7 @@ pub(crate) struct Kernel {
 
 impl Kernel {
     pub fn new(family: Family, entry: &'static str) -> Self {
-        Kernel {
-            family,
-            entry,
-            constants: Vec::new(),
-        }
+        Kernel { family, entry, constants: Vec::new() }
     }
 
     pub fn with(mut self, name: &'static str, value: u32) -> Self {
@@ -94,13 +90,7 @@ impl Pipelines {
             bind_group_layouts: &[Some(&bind_group_layout)],
             immediate_size: 0,
         });
-        Pipelines {
-            bind_group_layout,
-            layout,
-            modules: HashMap::new(),
-            index: HashMap::new(),
-            list: Vec::new(),
-        }
+        Pipelines { bind_group_layout, layout, modules: HashMap::new(), index: HashMap::new(), list: Vec::new() }
     }
 
     /// Index of the pipeline for `kernel`, compiling it on first use.
@@ -114,11 +104,7 @@ impl Pipelines {
                 source: wgpu::ShaderSource::Wgsl(kernel.family.source().into()),
             })
         });
-        let constants: Vec<(&str, f64)> = kernel
-            .constants
-            .iter()
-            .map(|&(k, v)| (k, f64::from(v)))
-            .collect();
+        let constants: Vec<(&str, f64)> = kernel.constants.iter().map(|&(k, v)| (k, f64::from(v))).collect();
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(kernel.entry),
             layout: Some(&self.layout),

@@ -25,12 +25,8 @@ fn align(n: usize) -> usize {
 
 impl WeightPacker {
     pub fn new(max_binding_bytes: u64) -> Self {
-        let max_floats =
-            usize::try_from(max_binding_bytes / 4).unwrap_or(usize::MAX) / ALIGN * ALIGN;
-        WeightPacker {
-            max_floats,
-            chunks: vec![Vec::new()],
-        }
+        let max_floats = usize::try_from(max_binding_bytes / 4).unwrap_or(usize::MAX) / ALIGN * ALIGN;
+        WeightPacker { max_floats, chunks: vec![Vec::new()] }
     }
 
     /// Appends `parts` contiguously (each aligned) to one chunk, starting a
