@@ -48,7 +48,7 @@ enum Command {
     Classify {
         #[arg(required = true)]
         images: Vec<PathBuf>,
-        /// Model file (.onnx).
+        /// Model file (.onnx, torchvision/timm .pth or .safetensors state dict).
         #[arg(long)]
         model: PathBuf,
         /// How many classes to print per image.
@@ -79,6 +79,9 @@ enum Command {
         /// Input shape to plan for, e.g. 1,3,224,224 (default: the declared one).
         #[arg(long, value_delimiter = ',')]
         input_shape: Option<Vec<usize>>,
+        /// Also build the GPU backend and report its adapter and pipeline count.
+        #[arg(long)]
+        gpu: bool,
     },
 }
 
@@ -90,10 +93,25 @@ fn load_plan(model: &Path, input_shape: Option<Vec<usize>>) -> Result<Plan> {
     webresnet::load_plan(&read(model)?, &CompileOptions { input_shape })
 }
 
-fn run(plan: &Plan, backend: BackendKind, input: &[f32]) -> Result<Vec<f32>> {
-    match backend {
-        BackendKind::Cpu => webresnet::cpu::CpuBackend::new(plan)?.run(input),
-        BackendKind::Gpu => Err(Error::GpuUnavailable("this build has no GPU backend yet".into())),
+/// A backend built once per plan and run per input.
+enum Engine {
+    Cpu(webresnet::cpu::CpuBackend),
+    Gpu(Box<webresnet::gpu::GpuBackend>),
+}
+
+impl Engine {
+    fn new(plan: &Plan, backend: BackendKind) -> Result<Self> {
+        Ok(match backend {
+            BackendKind::Cpu => Engine::Cpu(webresnet::cpu::CpuBackend::new(plan)?),
+            BackendKind::Gpu => Engine::Gpu(Box::new(webresnet::gpu::GpuBackend::new_blocking(plan)?)),
+        })
+    }
+
+    fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
+        match self {
+            Engine::Cpu(b) => b.run(input),
+            Engine::Gpu(b) => b.run_blocking(input),
+        }
     }
 }
 
@@ -143,11 +161,12 @@ fn classify(
         plan = load_plan(model, Some([&[1], &plan.input.shape[1..]].concat()))?;
         apply_preprocess_args(&mut plan, pre)?;
     }
+    let mut engine = Engine::new(&plan, backend)?;
     let mut results = Vec::new();
     for path in images {
         let img = webresnet::preprocess::decode(&read(path)?)?;
         let input = webresnet::preprocess::image_to_tensor(&img, &plan.preprocess)?;
-        let out = run(&plan, backend, &input)?;
+        let out = engine.run(&input)?;
         let probs = if plan.output.is_probability { out } else { webresnet::postprocess::softmax(&out) };
         let preds = webresnet::postprocess::top_k(&probs, top, plan.labels.as_deref());
         if !json {
@@ -177,7 +196,7 @@ fn classify(
 fn infer(model: &Path, input: &Path, output: &Path, backend: BackendKind) -> Result<()> {
     let (shape, data) = webresnet::npy::read_f32(&read(input)?)?;
     let plan = load_plan(model, Some(shape))?;
-    let out = run(&plan, backend, &data)?;
+    let out = Engine::new(&plan, backend)?.run(&data)?;
     std::fs::write(output, webresnet::npy::write_f32(&plan.output.shape, &out)?)
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", output.display())))
 }
@@ -215,7 +234,7 @@ fn describe(plan: &Plan, step: &Step) -> String {
     }
 }
 
-fn inspect(model: &Path, input_shape: Option<Vec<usize>>) -> Result<()> {
+fn inspect(model: &Path, input_shape: Option<Vec<usize>>, gpu: bool) -> Result<()> {
     let plan = load_plan(model, input_shape)?;
     println!("model: {}", model.display());
     println!(
@@ -243,6 +262,11 @@ fn inspect(model: &Path, input_shape: Option<Vec<usize>>) -> Result<()> {
         mib(plan.largest_activation_bytes())
     );
     println!("sum of activation bytes:  {} ({:.2} MiB)", plan.sum_activation_bytes(), mib(plan.sum_activation_bytes()));
+    if gpu {
+        let backend = webresnet::gpu::GpuBackend::new_blocking(&plan)?;
+        println!("gpu adapter:              {}", backend.adapter_info());
+        println!("gpu pipelines:            {}", backend.pipeline_count());
+    }
     Ok(())
 }
 
@@ -257,7 +281,7 @@ fn main() -> ExitCode {
             classify(images, model, *top, *json, *backend, pre)
         }
         Command::Infer { model, input, output, backend } => infer(model, input, output, *backend),
-        Command::Inspect { model, input_shape } => inspect(model, input_shape.clone()),
+        Command::Inspect { model, input_shape, gpu } => inspect(model, input_shape.clone(), *gpu),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
