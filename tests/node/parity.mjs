@@ -1,0 +1,58 @@
+// The wasm CPU path in Node 20 against the native CLI, on seeded inputs.
+// Usage: node tests/node/parity.mjs   (after `make pkg` and `cargo build --release`)
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, MODELS, ROOT, compare, nativeInfer, seededInput } from "./common.mjs";
+
+const pkg = join(ROOT, "pkg");
+const { initSync, Session } = await import(join(pkg, "webresnet.js"));
+// `--target web` glue fetches the wasm by URL by default; Node has no file://
+// fetch for it, so hand it the bytes.
+initSync({ module: readFileSync(join(pkg, "webresnet_bg.wasm")) });
+
+// resnet18.onnx has symbolic height and width: give it 224x224, which also
+// exercises infer's re-plan on a new shape.
+const MODELS_TO_CHECK = [
+  ["resnet18.onnx", [1, 3, 224, 224]],
+  ["mobilenet_small.onnx", null],
+  ["opennsfw.onnx", null],
+];
+const REL_TOL = 1e-4;
+
+if (!existsSync(CLI)) throw new Error(`${CLI} missing: run cargo build --release`);
+
+let failures = 0;
+for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
+  const path = join(MODELS, name);
+  const session = await Session.create(readFileSync(path), "cpu");
+  const shape = fixedShape ?? Array.from(session.inputShape());
+  const input = seededInput(shape.reduce((a, b) => a * b, 1), 1000 + i);
+  const t0 = performance.now();
+  const got = await session.infer(input, shape);
+  const ms = performance.now() - t0;
+  session.free();
+  const want = nativeInfer(path, shape, input);
+  const r = compare(want, got, REL_TOL);
+  console.log(
+    `${r.ok ? "ok  " : "FAIL"} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +
+      `(${r.rel?.toExponential(2)} of range ${r.range?.toFixed(3)}, limit ${REL_TOL}) ` +
+      `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`,
+  );
+  if (!r.ok) failures++;
+}
+
+// Errors cross as Error objects with a stable code.
+try {
+  await Session.create(new Uint8Array([1, 2, 3]), "cpu");
+  console.log("FAIL garbage model was accepted");
+  failures++;
+} catch (e) {
+  const ok = e instanceof Error && e.code === "MODEL_FORMAT";
+  console.log(`${ok ? "ok  " : "FAIL"} garbage model rejects with code ${e.code}: ${e.message}`);
+  if (!ok) failures++;
+}
+
+if (failures) {
+  console.error(`${failures} check(s) failed`);
+  process.exit(1);
+}
