@@ -227,14 +227,21 @@ pub struct Session {
 #[wasm_bindgen]
 impl Session {
     /// Imports and compiles `model` (ONNX, project model file or torch/safetensors
-    /// weights) and builds the backend: `"webgpu"` or `"cpu"`. The input shape is
-    /// the model's declared one, symbolic dimensions set to 1.
-    pub async fn create(model: Vec<u8>, backend: String) -> std::result::Result<Session, JsValue> {
+    /// weights) and builds the backend: `"webgpu"` or `"cpu"`. `shape` is the
+    /// input shape to plan for; by default the model's declared one, symbolic
+    /// dimensions set to 1. Giving it spares `infer` a re-plan (GPU pipelines
+    /// and all) on the first call.
+    pub async fn create(
+        model: Vec<u8>,
+        backend: String,
+        shape: Option<Vec<u32>>,
+    ) -> std::result::Result<Session, JsValue> {
         install_panic_hook();
         let kind = BackendKind::parse(&backend)?;
         let graph = crate::model::import(&model)?;
         drop(model);
-        let plan = crate::plan::compile(&graph, &CompileOptions::default())?;
+        let input_shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
+        let plan = crate::plan::compile(&graph, &CompileOptions { input_shape })?;
         let engine = Engine::new(&plan, kind).await?;
         let adapter_info = match &engine {
             Engine::Gpu(g) => g.adapter_info(),

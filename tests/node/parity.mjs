@@ -1,5 +1,6 @@
 // The wasm CPU path in Node 20 against the native CLI, on seeded inputs.
 // Usage: node tests/node/parity.mjs   (after `make pkg` and `cargo build --release`)
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, MODELS, ROOT, compare, nativeInfer, seededInput } from "./common.mjs";
@@ -39,6 +40,25 @@ for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
       `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`,
   );
   if (!r.ok) failures++;
+}
+
+// classifyBytes (decode, resize, crop, normalise, softmax, top-k inside the
+// wasm) against the CLI's `classify` on a real photo.
+{
+  const model = join(MODELS, "mobilenet_small.onnx");
+  const photo = join(ROOT, ".cache", "photos", "chelsea.png");
+  const session = await Session.create(readFileSync(model), "cpu");
+  const got = await session.classifyBytes(readFileSync(photo), 5);
+  session.free();
+  const cli = JSON.parse(execFileSync(CLI, ["classify", photo, "--model", model, "--top", "5", "--json"]))[0].top;
+  const maxP = Math.max(...got.map((p, i) => Math.abs(p.probability - (cli[i]?.probability ?? NaN))));
+  const ok = got.map((p) => p.index).join() === cli.map((p) => p.index).join() && maxP <= 1e-4;
+  console.log(
+    `${ok ? "ok  " : "FAIL"} classifyBytes chelsea.png on mobilenet_small: ` +
+      `${got.map((p) => `${p.index} ${p.label} ${p.probability.toFixed(4)}`).join("; ")} ` +
+      `(CLI ${cli.map((p) => p.index)}, max |dp| ${maxP.toExponential(2)})`,
+  );
+  if (!ok) failures++;
 }
 
 // Errors cross as Error objects with a stable code.
