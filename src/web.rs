@@ -85,14 +85,14 @@ impl BackendKind {
 
 enum Engine {
     Cpu(CpuBackend),
-    Gpu(GpuBackend),
+    Gpu(Box<GpuBackend>),
 }
 
 impl Engine {
     async fn new(plan: &Plan, kind: BackendKind) -> Result<Self> {
         Ok(match kind {
             BackendKind::Cpu => Engine::Cpu(CpuBackend::new(plan)?),
-            BackendKind::WebGpu => Engine::Gpu(GpuBackend::new(plan).await?),
+            BackendKind::WebGpu => Engine::Gpu(Box::new(GpuBackend::new(plan).await?)),
         })
     }
     async fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
