@@ -39,4 +39,24 @@ window.runCase = async ({ model, backend, shape, seed }) => {
   }
 };
 
+// classifyRgba on a photo decoded by the browser, as a page would hand over
+// canvas pixels. Colour conversion is off so the pixels equal the PNG's.
+window.classifyPhoto = async ({ model, backend, photo, topK }) => {
+  try {
+    const blob = await (await fetch(photo)).blob();
+    const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(bitmap, 0, 0);
+    const { data, width, height } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+    const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
+    const session = await Session.create(bytes, backend);
+    const top = await session.classifyRgba(data, width, height, topK);
+    session.free();
+    return { top };
+  } catch (e) {
+    return { error: { code: e?.code ?? null, name: e?.name, message: String(e?.message ?? e) } };
+  }
+};
+
 window.ready = true;

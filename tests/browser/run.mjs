@@ -4,8 +4,9 @@
 //
 // With CI=true a missing browser, navigator.gpu or adapter FAILS the test;
 // elsewhere it is reported and the WebGPU case is skipped.
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { MODELS, compare, nativeInfer } from "../node/common.mjs";
+import { CLI, MODELS, ROOT, compare, nativeInfer } from "../node/common.mjs";
 import { serve } from "./server.mjs";
 import { openPage } from "./chromium.mjs";
 
@@ -67,6 +68,27 @@ try {
       `(limit ${TOL[backend]}); top5 ${c.topGot} vs native ${c.topWant}`;
     if (c.ok) console.log(`ok   ${line}`);
     else fail(line);
+  }
+
+  // classifyRgba from canvas pixels (CPU backend, a real photo) against the CLI's classify.
+  {
+    const photo = join(ROOT, ".cache", "photos", "chelsea.png");
+    const model = join(MODELS, "mobilenet_small.onnx");
+    const cli = JSON.parse(execFileSync(CLI, ["classify", photo, "--model", model, "--top", "5", "--json"]))[0].top;
+    const r = await page.evaluate((c) => window.classifyPhoto(c), {
+      model: "/.cache/models/mobilenet_small.onnx",
+      backend: "cpu",
+      photo: "/.cache/photos/chelsea.png",
+      topK: 5,
+    });
+    if (r.error) fail(`classifyRgba: ${r.error.code} ${r.error.message}`);
+    else {
+      const got = r.top.map((p) => p.index).join();
+      const want = cli.map((p) => p.index).join();
+      const line = `classifyRgba chelsea.png (canvas pixels) top5 ${got} vs CLI ${want} (${r.top[0].label} ${r.top[0].probability.toFixed(4)})`;
+      if (got === want) console.log(`ok   ${line}`);
+      else fail(line);
+    }
   }
 
   // An error crosses the boundary with its code.
