@@ -88,11 +88,36 @@ enum Engine {
     Gpu(Box<GpuBackend>),
 }
 
+/// wgpu 30 *panics* (and a panic traps the whole wasm instance) when asked
+/// for WebGPU outside a window or dedicated worker, e.g. in Node. Check first
+/// and return an error the caller can fall back on.
+fn check_webgpu_reachable() -> Result<()> {
+    let global = js_sys::global();
+    let get =
+        |obj: &JsValue, key: &str| Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+    if get(&global, "navigator").and_then(|n| get(&n, "gpu")).is_none() {
+        return Err(Error::GpuUnavailable(
+            "navigator.gpu is missing (no WebGPU in this runtime, or not a secure context)".into(),
+        ));
+    }
+    let scope = get(&global, "constructor").and_then(|c| get(&c, "name")).and_then(|n| n.as_string());
+    match scope.as_deref() {
+        Some("Window") | Some("DedicatedWorkerGlobalScope") => Ok(()),
+        other => Err(Error::GpuUnavailable(format!(
+            "WebGPU through wgpu needs a window or a dedicated worker, not {}",
+            other.unwrap_or("this global scope")
+        ))),
+    }
+}
+
 impl Engine {
     async fn new(plan: &Plan, kind: BackendKind) -> Result<Self> {
         Ok(match kind {
             BackendKind::Cpu => Engine::Cpu(CpuBackend::new(plan)?),
-            BackendKind::WebGpu => Engine::Gpu(Box::new(GpuBackend::new(plan).await?)),
+            BackendKind::WebGpu => {
+                check_webgpu_reachable()?;
+                Engine::Gpu(Box::new(GpuBackend::new(plan).await?))
+            }
         })
     }
     async fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {

@@ -72,6 +72,27 @@ try {
   if (!ok) failures++;
 }
 
+// Node has no WebGPU: asking for it must reject with WEBGPU_UNAVAILABLE (so
+// a caller can fall back to "cpu"), not trap the wasm instance.
+try {
+  await Session.create(readFileSync(join(MODELS, "mobilenet_small.onnx")), "webgpu");
+  console.log("FAIL webgpu session created in Node?");
+  failures++;
+} catch (e) {
+  const ok = e.code === "WEBGPU_UNAVAILABLE";
+  console.log(`${ok ? "ok  " : "FAIL"} webgpu in Node rejects with ${e.code}: ${e.message}`);
+  if (!ok) failures++;
+}
+// ... and the module still works afterwards.
+{
+  const s = await Session.create(readFileSync(join(MODELS, "mobilenet_small.onnx")), "cpu");
+  const out = await s.infer(seededInput(3 * 224 * 224, 5), [1, 3, 224, 224]);
+  s.free();
+  const ok = out.length === 1000 && out.every(Number.isFinite);
+  console.log(`${ok ? "ok  " : "FAIL"} cpu session after the webgpu rejection`);
+  if (!ok) failures++;
+}
+
 if (failures) {
   console.error(`${failures} check(s) failed`);
   process.exit(1);
