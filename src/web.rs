@@ -152,6 +152,8 @@ impl Turnstile {
             self.waiting.borrow_mut().push_back(tx);
             // The sender lives in `waiting` until a release hands over, so this
             // only errs if the lock itself is gone, which can't happen while borrowed.
+            // (A waiter dropped after the hand-over would leave the lock held; the
+            // futures behind JS promises are always run to completion, so none is.)
             let _ = rx.await;
         }
         Turn(self)
@@ -294,7 +296,8 @@ impl Session {
         self.inner.adapter_info.borrow().clone()
     }
 
-    /// The current plan's input shape (the model's declared layout).
+    /// The current plan's input shape (the model's declared layout);
+    /// `undefined` while a call is running on the session.
     #[wasm_bindgen(js_name = inputShape)]
     pub fn input_shape(&self) -> Option<Vec<u32>> {
         let c = self.inner.compiled.borrow();
