@@ -16,7 +16,7 @@ demo: setup build
 	  --model $(MODELS)/opennsfw.onnx --bgr --mean 104,117,123 --std 1,1,1 --pixel-divisor 1 --labels SFW,NSFW --top 2
 
 ## Every test: lint, native unit/integration tests, wasm build, ONNX Runtime parity, CLI error behaviour.
-test: setup lint build wasm unit parity
+test: setup lint build wasm unit parity node-test browser-test
 
 setup:
 	scripts/setup.sh
@@ -40,3 +40,35 @@ parity: build
 
 clean-cache:
 	rm -rf $(CACHE)
+
+## ---- wasm package, JS tests and browser benchmarks ----
+
+NODE_DEPS := node_modules/.installed
+
+.PHONY: pkg node-test browser-test bench-gpu bench-cpu
+
+# npm ci only when the lock file changed: CI starts from a clean clone, and
+# a developer's rerun should not reinstall.
+$(NODE_DEPS): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+## wasm + JS glue (wasm-bindgen --target web) into pkg/.
+pkg:
+	scripts/build_wasm.sh
+
+## The wasm CPU path in Node 20 against the native CLI.
+node-test: pkg build setup
+	node tests/node/parity.mjs
+
+## WebGPU (SwiftShader) and CPU in headless Chromium against the native CLI.
+browser-test: pkg build setup $(NODE_DEPS)
+	node tests/browser/run.mjs
+
+## Ours vs ONNX Runtime Web's WebGPU backend in headless Chromium (not a test).
+bench-gpu: pkg build setup $(NODE_DEPS)
+	node bench/gpu.mjs
+
+## Ours vs ONNX Runtime Web's wasm backend (1 thread) in Node 20 (not a test).
+bench-cpu: pkg setup $(NODE_DEPS)
+	node bench/cpu.mjs

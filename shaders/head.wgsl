@@ -60,7 +60,7 @@ fn softmax(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id)
     let src = p.in_off + select(0u, row, live) * p.cols;
     let dst = p.out_off + row * p.cols;
 
-    var mx = -3.4028235e38;
+    var mx = bitcast<f32>(0xff7fffffu); // -f32 max; Tint rejects the literal -3.4028235e38 as out of range
     for (var i = lid; i < p.cols; i += SM_WG) {
         mx = max(mx, arena[src + i]);
     }

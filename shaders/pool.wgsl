@@ -34,7 +34,7 @@ fn pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let y0 = i32(oh * p.sh) - i32(p.pt);
     let x0 = i32(ow * p.sw) - i32(p.pl);
 
-    var best = -3.4028235e38;
+    var best = bitcast<f32>(0xff7fffffu); // -f32 max; Tint rejects the literal -3.4028235e38 as out of range
     var sum = 0.0;
     var inside = 0u;
     var cells = 0u;

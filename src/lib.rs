@@ -13,6 +13,8 @@ pub mod npy;
 pub mod plan;
 pub mod postprocess;
 pub mod preprocess;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{Error, Result};
 

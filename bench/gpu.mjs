@@ -1,0 +1,66 @@
+// make bench-gpu: our WebGPU path against ONNX Runtime Web's WebGPU backend,
+// in headless Chromium (SwiftShader here), on the same ONNX files. Engines
+// alternate within one browser run. Prints time to first result (create +
+// first inference), steady-state median, and ours/theirs. Not a test.
+import { existsSync, readdirSync } from "node:fs";
+import { MODELS } from "../tests/node/common.mjs";
+import { serve } from "../tests/browser/server.mjs";
+import { openPage } from "../tests/browser/chromium.mjs";
+import { fmtMs, median, row } from "./common.mjs";
+
+const RUNS = Number(process.env.RUNS ?? 3);
+const cases = [
+  ["resnet18.onnx", [1, 3, 224, 224]],
+  ["mobilenet_small.onnx", [1, 3, 224, 224]],
+];
+// The default ImageNet model, when setup has produced one.
+for (const f of existsSync(MODELS) ? readdirSync(MODELS) : []) {
+  if (f.startsWith("default") && f.endsWith(".onnx")) cases.push([f, [1, 3, 224, 224]]);
+}
+if (process.env.MODELS_ONLY) {
+  const only = process.env.MODELS_ONLY.split(",");
+  cases.splice(0, cases.length, ...cases.filter(([f]) => only.includes(f)));
+}
+
+const { server, origin } = await serve();
+const { page, close } = await openPage(`${origin}/bench/gpu.html`);
+const call = (fn, ...args) => page.evaluate(([f, a]) => window[f](...a), [fn, args]);
+
+try {
+  console.log(`adapter: ${await call("adapterInfo")}; steady state = median of ${RUNS} alternating runs`);
+  const W = [22, 14, 12, 12, 10];
+  const results = [];
+  for (const [file, shape] of cases) {
+    const url = `/.cache/models/${file}`;
+    // Ours first on one model, theirs first on the next: neither always
+    // gets the cold (or the warm) browser.
+    const order = results.length % 2 ? ["theirs", "ours"] : ["ours", "theirs"];
+    const firsts = {};
+    const top1 = {};
+    for (const e of order) {
+      const r = await call("first", e, url, shape);
+      if (r.error) throw new Error(`${e} ${file}: ${r.error}`);
+      firsts[e] = r.ms;
+      top1[e] = r.top1;
+      console.log(`  ${file}: ${e} first result ${fmtMs(r.ms)} (top-1 ${r.top1})`);
+    }
+    const steady = { ours: [], theirs: [] };
+    for (let i = 0; i < RUNS; i++) {
+      for (const e of order) steady[e].push((await call("again", e, url)).ms);
+    }
+    for (const e of order) await call("release", e, url);
+    results.push({ file, firsts, steady, top1 });
+    console.log(`  ${file}: steady ours ${steady.ours.map(fmtMs).join(", ")}; theirs ${steady.theirs.map(fmtMs).join(", ")}`);
+  }
+  console.log(row(["model", "metric", "ours", "ORT webgpu", "ours/ORT"], W));
+  for (const r of results) {
+    const so = median(r.steady.ours);
+    const st = median(r.steady.theirs);
+    console.log(row([r.file, "first result", fmtMs(r.firsts.ours), fmtMs(r.firsts.theirs), (r.firsts.ours / r.firsts.theirs).toFixed(2)], W));
+    console.log(row(["", "steady median", fmtMs(so), fmtMs(st), (so / st).toFixed(2)], W));
+    if (r.top1.ours !== r.top1.theirs) console.log(`  note: top-1 differs (ours ${r.top1.ours}, ORT ${r.top1.theirs})`);
+  }
+} finally {
+  await close();
+  server.close();
+}

@@ -1,0 +1,81 @@
+// Benchmark page: both engines on the same origin, same model bytes and the
+// same seeded input. Sessions are kept in `live` between calls so the driver
+// can alternate engines run by run.
+import init, { Session } from "/pkg/webresnet.js";
+import * as ort from "/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
+import { seededInput } from "/tests/node/seeded.mjs";
+
+await init({ module_or_path: "/pkg/webresnet_bg.wasm" });
+// ORT fetches its own wasm next to the module; serve it from node_modules.
+ort.env.wasm.wasmPaths = "/node_modules/onnxruntime-web/dist/";
+ort.env.wasm.numThreads = 1;
+
+const live = new Map();
+const inputs = new Map();
+
+function inputFor(shape) {
+  const key = shape.join("x");
+  if (!inputs.has(key)) inputs.set(key, seededInput(shape.reduce((a, b) => a * b, 1), 11));
+  return inputs.get(key);
+}
+
+async function fetchModel(url) {
+  return new Uint8Array(await (await fetch(url)).arrayBuffer());
+}
+
+// Time to first result: create (compile, upload, pipelines) + first inference.
+// The model bytes are fetched before the clock starts, for both engines.
+window.first = async (engine, url, shape) => {
+  try {
+    const bytes = await fetchModel(url);
+    const input = inputFor(shape);
+    const t0 = performance.now();
+    let run;
+    if (engine === "ours") {
+      const s = await Session.create(bytes, "webgpu", shape);
+      run = () => s.infer(input, shape);
+      live.set(`${engine} ${url}`, { run, free: () => s.free(), info: s.adapterInfo() });
+    } else {
+      const s = await ort.InferenceSession.create(bytes, { executionProviders: ["webgpu"] });
+      const feeds = { [s.inputNames[0]]: new ort.Tensor("float32", input, shape) };
+      // Read the output back to the CPU, as ours does, so both include the readback.
+      run = async () => {
+        const out = await s.run(feeds);
+        return out[s.outputNames[0]].getData();
+      };
+      live.set(`${engine} ${url}`, { run, free: () => s.release(), info: "" });
+    }
+    const out = await run();
+    const ms = performance.now() - t0;
+    return { ms, top1: argmax(out) };
+  } catch (e) {
+    return { error: `${e?.code ?? ""} ${e?.message ?? e}` };
+  }
+};
+
+window.again = async (engine, url) => {
+  const s = live.get(`${engine} ${url}`);
+  const t0 = performance.now();
+  const out = await s.run();
+  return { ms: performance.now() - t0, top1: argmax(out) };
+};
+
+window.release = async (engine, url) => {
+  const key = `${engine} ${url}`;
+  const s = live.get(key);
+  live.delete(key);
+  await s?.free();
+};
+
+window.adapterInfo = async () => {
+  const a = await navigator.gpu?.requestAdapter();
+  return a ? `${a.info.vendor} ${a.info.architecture} ${a.info.description}`.trim() : null;
+};
+
+function argmax(xs) {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
+  return best;
+}
+
+window.ready = true;

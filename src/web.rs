@@ -1,0 +1,374 @@
+//! The JavaScript API (wasm32 only), through wasm-bindgen.
+//!
+//! ```js
+//! const s = await Session.create(modelBytes, "webgpu");   // or "cpu"
+//! const logits = await s.infer(float32Input, [1, 3, 224, 224]);
+//! const top = await s.classifyBytes(jpegBytes, 5);        // [{ index, label, probability }]
+//! s.free();
+//! ```
+//!
+//! Every failure is a rejected promise of a JS `Error` whose `code` is
+//! [`Error::code`], so callers can branch on it without parsing messages.
+//! A failed call leaves the session as it was.
+//!
+//! Calls on one session run one at a time, in call order: the GPU backend
+//! owns one arena and one readback buffer, and a second `infer` awaiting
+//! the first's readback would otherwise find both in use.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Once;
+
+use futures_channel::oneshot;
+use js_sys::{Array, Float32Array, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use crate::cpu::CpuBackend;
+use crate::error::{Error, Result};
+use crate::gpu::GpuBackend;
+use crate::model::Graph;
+use crate::plan::{CompileOptions, Plan};
+use crate::postprocess::{softmax, top_k, Prediction};
+use crate::preprocess::{decode, image_to_tensor, rgba_to_tensor};
+
+/// The name JS sees on our errors, so `err.name` tells them apart from
+/// errors thrown by the browser.
+const ERROR_NAME: &str = "WebResnetError";
+
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(console_error_panic_hook::hook)));
+}
+
+/// A JS `Error` carrying the stable `code`.
+fn js_error(code: &str, message: &str) -> JsValue {
+    let err = js_sys::Error::new(message);
+    err.set_name(ERROR_NAME);
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = Reflect::set(&err, &"code".into(), &code.into());
+    err.into()
+}
+
+impl From<Error> for JsValue {
+    fn from(e: Error) -> JsValue {
+        js_error(e.code(), &e.to_string())
+    }
+}
+
+/// Errors that only the JS boundary can produce (wrong argument types).
+fn invalid(message: impl Into<String>) -> JsValue {
+    Error::InvalidInput(message.into()).into()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BackendKind {
+    Cpu,
+    WebGpu,
+}
+
+impl BackendKind {
+    fn parse(name: &str) -> Result<Self> {
+        match name {
+            "cpu" => Ok(Self::Cpu),
+            "webgpu" | "gpu" => Ok(Self::WebGpu),
+            other => Err(Error::InvalidInput(format!("backend must be \"webgpu\" or \"cpu\", not {other:?}"))),
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::WebGpu => "webgpu",
+        }
+    }
+}
+
+enum Engine {
+    Cpu(CpuBackend),
+    Gpu(Box<GpuBackend>),
+}
+
+/// wgpu 30 *panics* (and a panic traps the whole wasm instance) when asked
+/// for WebGPU outside a window or dedicated worker, e.g. in Node. Check first
+/// and return an error the caller can fall back on.
+fn check_webgpu_reachable() -> Result<()> {
+    let global = js_sys::global();
+    let get =
+        |obj: &JsValue, key: &str| Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+    if get(&global, "navigator").and_then(|n| get(&n, "gpu")).is_none() {
+        return Err(Error::GpuUnavailable(
+            "navigator.gpu is missing (no WebGPU in this runtime, or not a secure context)".into(),
+        ));
+    }
+    let scope = get(&global, "constructor").and_then(|c| get(&c, "name")).and_then(|n| n.as_string());
+    match scope.as_deref() {
+        Some("Window") | Some("DedicatedWorkerGlobalScope") => Ok(()),
+        other => Err(Error::GpuUnavailable(format!(
+            "WebGPU through wgpu needs a window or a dedicated worker, not {}",
+            other.unwrap_or("this global scope")
+        ))),
+    }
+}
+
+impl Engine {
+    async fn new(plan: &Plan, kind: BackendKind) -> Result<Self> {
+        Ok(match kind {
+            BackendKind::Cpu => Engine::Cpu(CpuBackend::new(plan)?),
+            BackendKind::WebGpu => {
+                check_webgpu_reachable()?;
+                Engine::Gpu(Box::new(GpuBackend::new(plan).await?))
+            }
+        })
+    }
+    async fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
+        match self {
+            Engine::Cpu(c) => c.run(input),
+            Engine::Gpu(g) => g.run(input).await,
+        }
+    }
+}
+
+/// The compiled model and the backend built from it. Kept together so a
+/// re-plan swaps both or neither.
+struct Compiled {
+    plan: Plan,
+    engine: Engine,
+}
+
+/// A FIFO async lock: `acquire` resolves once every earlier holder released.
+/// (wasm32 is single-threaded, so `Cell`/`RefCell` suffice.)
+#[derive(Default)]
+struct Turnstile {
+    busy: Cell<bool>,
+    waiting: RefCell<VecDeque<oneshot::Sender<()>>>,
+}
+
+struct Turn<'a>(&'a Turnstile);
+
+impl Turnstile {
+    async fn acquire(&self) -> Turn<'_> {
+        if self.busy.replace(true) {
+            let (tx, rx) = oneshot::channel();
+            self.waiting.borrow_mut().push_back(tx);
+            // The sender lives in `waiting` until a release hands over, so this
+            // only errs if the lock itself is gone, which can't happen while borrowed.
+            // (A waiter dropped after the hand-over would leave the lock held; the
+            // futures behind JS promises are always run to completion, so none is.)
+            let _ = rx.await;
+        }
+        Turn(self)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        // Hand the lock straight to the next live waiter (busy stays true);
+        // a waiter whose future was dropped fails `send`, so try the next one.
+        let mut waiting = self.0.waiting.borrow_mut();
+        while let Some(tx) = waiting.pop_front() {
+            if tx.send(()).is_ok() {
+                return;
+            }
+        }
+        self.0.busy.set(false);
+    }
+}
+
+struct Inner {
+    kind: BackendKind,
+    graph: Graph,
+    /// `None` only while a call has taken it out to run.
+    compiled: RefCell<Option<Compiled>>,
+    adapter_info: RefCell<String>,
+    /// Class names set from JS; they outlive re-plans, which rebuild `Plan::labels`.
+    labels: RefCell<Option<Vec<String>>>,
+    turnstile: Turnstile,
+}
+
+impl Inner {
+    /// Runs `f` on the compiled model, exclusively. The model is taken out of
+    /// its cell for the duration so no `RefCell` borrow lives across an await.
+    async fn with_compiled<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut Compiled, &Inner) -> Result<T>,
+    ) -> std::result::Result<T, JsValue> {
+        let _turn = self.turnstile.acquire().await;
+        let mut c = self
+            .compiled
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| js_error("BACKEND", "an earlier call on this session failed irrecoverably"))?;
+        let out = f(&mut c, self).await;
+        *self.compiled.borrow_mut() = Some(c);
+        Ok(out?)
+    }
+
+    /// Compiles the graph for `shape` and builds a fresh backend; `c` is
+    /// replaced only when both succeed.
+    async fn replan(&self, c: &mut Compiled, shape: Vec<usize>) -> Result<()> {
+        let plan = crate::plan::compile(&self.graph, &CompileOptions { input_shape: Some(shape) })?;
+        let engine = Engine::new(&plan, self.kind).await?;
+        if let Engine::Gpu(g) = &engine {
+            *self.adapter_info.borrow_mut() = g.adapter_info();
+        }
+        *c = Compiled { plan, engine };
+        Ok(())
+    }
+
+    /// Makes sure the plan takes one image (batch 1), as classification needs.
+    async fn ensure_single(&self, c: &mut Compiled) -> Result<()> {
+        if c.plan.input.shape.first() != Some(&1) {
+            let shape = [&[1], &c.plan.input.shape[1..]].concat();
+            self.replan(c, shape).await?;
+        }
+        Ok(())
+    }
+
+    async fn classify_tensor(&self, c: &mut Compiled, input: Vec<f32>, k: usize) -> Result<Vec<Prediction>> {
+        let out = c.engine.run(&input).await?;
+        let probs = if c.plan.output.is_probability { out } else { softmax(&out) };
+        let labels = self.labels.borrow();
+        Ok(top_k(&probs, k, labels.as_deref().or(c.plan.labels.as_deref())))
+    }
+}
+
+fn predictions_to_js(preds: &[Prediction]) -> JsValue {
+    let arr = Array::new();
+    for p in preds {
+        let o = Object::new();
+        // Plain objects accept any property; these sets cannot fail.
+        let _ = Reflect::set(&o, &"index".into(), &(p.index as u32).into());
+        let _ = Reflect::set(&o, &"label".into(), &p.label.as_str().into());
+        let _ = Reflect::set(&o, &"probability".into(), &p.probability.into());
+        arr.push(&o);
+    }
+    arr.into()
+}
+
+/// A model loaded onto one backend. Create it with `Session.create`.
+#[wasm_bindgen]
+pub struct Session {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Imports and compiles `model` (ONNX, project model file or torch/safetensors
+    /// weights) and builds the backend: `"webgpu"` or `"cpu"`. `shape` is the
+    /// input shape to plan for; by default the model's declared one, symbolic
+    /// dimensions set to 1. Giving it spares `infer` a re-plan (GPU pipelines
+    /// and all) on the first call.
+    pub async fn create(
+        model: Vec<u8>,
+        backend: String,
+        shape: Option<Vec<u32>>,
+    ) -> std::result::Result<Session, JsValue> {
+        install_panic_hook();
+        let kind = BackendKind::parse(&backend)?;
+        let graph = crate::model::import(&model)?;
+        drop(model);
+        let input_shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
+        let plan = crate::plan::compile(&graph, &CompileOptions { input_shape })?;
+        let engine = Engine::new(&plan, kind).await?;
+        let adapter_info = match &engine {
+            Engine::Gpu(g) => g.adapter_info(),
+            Engine::Cpu(_) => String::new(),
+        };
+        let inner = Inner {
+            kind,
+            graph,
+            compiled: RefCell::new(Some(Compiled { plan, engine })),
+            adapter_info: RefCell::new(adapter_info),
+            labels: RefCell::new(None),
+            turnstile: Turnstile::default(),
+        };
+        Ok(Session { inner: Rc::new(inner) })
+    }
+
+    /// `"webgpu"` or `"cpu"`.
+    pub fn backend(&self) -> String {
+        self.inner.kind.name().to_string()
+    }
+
+    /// The WebGPU adapter's description; empty on the CPU backend.
+    #[wasm_bindgen(js_name = adapterInfo)]
+    pub fn adapter_info(&self) -> String {
+        self.inner.adapter_info.borrow().clone()
+    }
+
+    /// The current plan's input shape (the model's declared layout);
+    /// `undefined` while a call is running on the session.
+    #[wasm_bindgen(js_name = inputShape)]
+    pub fn input_shape(&self) -> Option<Vec<u32>> {
+        let c = self.inner.compiled.borrow();
+        c.as_ref().map(|c| c.plan.input.shape.iter().map(|&d| d as u32).collect())
+    }
+
+    /// Raw inference: `input` holds `shape`'s product of f32 in the model's
+    /// declared layout; returns the model's output (logits or probabilities).
+    /// A shape other than the current plan's compiles a new plan first.
+    pub async fn infer(&self, input: Float32Array, shape: Vec<u32>) -> std::result::Result<Float32Array, JsValue> {
+        let shape: Vec<usize> = shape.into_iter().map(|d| d as usize).collect();
+        let data = input.to_vec();
+        if shape.iter().product::<usize>() != data.len() {
+            return Err(invalid(format!(
+                "shape {shape:?} needs {} values, got {}",
+                shape.iter().product::<usize>(),
+                data.len()
+            )));
+        }
+        let inner = self.inner.clone();
+        let out = inner
+            .with_compiled(async |c, inner| {
+                if c.plan.input.shape != shape {
+                    inner.replan(c, shape).await?;
+                }
+                c.engine.run(&data).await
+            })
+            .await?;
+        Ok(Float32Array::from(out.as_slice()))
+    }
+
+    /// Classifies one RGBA frame (`width * height * 4` bytes, e.g. `ImageData.data`),
+    /// resized and normalised per the model's preprocessing.
+    /// Resolves to `[{ index, label, probability }]`, best first.
+    #[wasm_bindgen(js_name = classifyRgba)]
+    pub async fn classify_rgba(
+        &self,
+        rgba: Vec<u8>,
+        width: u32,
+        height: u32,
+        top_k: u32,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let inner = self.inner.clone();
+        let preds = inner
+            .with_compiled(async |c, inner| {
+                inner.ensure_single(c).await?;
+                let input = rgba_to_tensor(&rgba, width, height, &c.plan.preprocess)?;
+                inner.classify_tensor(c, input, top_k as usize).await
+            })
+            .await?;
+        Ok(predictions_to_js(&preds))
+    }
+
+    /// Classifies encoded image bytes (JPEG, PNG or WebP).
+    #[wasm_bindgen(js_name = classifyBytes)]
+    pub async fn classify_bytes(&self, encoded: Vec<u8>, top_k: u32) -> std::result::Result<JsValue, JsValue> {
+        let inner = self.inner.clone();
+        let preds = inner
+            .with_compiled(async |c, inner| {
+                inner.ensure_single(c).await?;
+                let img = decode(&encoded)?;
+                let input = image_to_tensor(&img, &c.plan.preprocess)?;
+                inner.classify_tensor(c, input, top_k as usize).await
+            })
+            .await?;
+        Ok(predictions_to_js(&preds))
+    }
+
+    /// Replaces the class names used by `classify*` (index i names class i).
+    #[wasm_bindgen(js_name = setLabels)]
+    pub fn set_labels(&self, labels: Vec<String>) {
+        *self.inner.labels.borrow_mut() = Some(labels);
+    }
+}

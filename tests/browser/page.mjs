@@ -1,0 +1,62 @@
+// Test page: loads pkg/ and exposes window.runCase for the Playwright driver.
+// Every result, error included, comes back as plain data, because a rejected
+// page.evaluate loses the error's `code`.
+import init, { Session } from "/pkg/webresnet.js";
+import { seededInput } from "/tests/node/seeded.mjs";
+
+await init({ module_or_path: "/pkg/webresnet_bg.wasm" });
+
+// What the browser offers before we ask wgpu, so a missing adapter is
+// reported as such and not as some later failure.
+window.probeWebGpu = async () => {
+  if (!("gpu" in navigator)) return { gpu: false, adapter: false };
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) return { gpu: true, adapter: false };
+  const info = adapter.info ?? {};
+  return { gpu: true, adapter: true, info: `${info.vendor} ${info.architecture} ${info.description}`.trim() };
+};
+
+window.runCase = async ({ model, backend, shape, seed }) => {
+  try {
+    const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
+    const t0 = performance.now();
+    const session = await Session.create(bytes, backend, shape);
+    const t1 = performance.now();
+    const input = seededInput(shape.reduce((a, b) => a * b, 1), seed);
+    const logits = await session.infer(input, shape);
+    const t2 = performance.now();
+    const result = {
+      logits: Array.from(logits),
+      backend: session.backend(),
+      adapter: session.adapterInfo(),
+      createMs: t1 - t0,
+      inferMs: t2 - t1,
+    };
+    session.free();
+    return result;
+  } catch (e) {
+    return { error: { code: e?.code ?? null, name: e?.name, message: String(e?.message ?? e) } };
+  }
+};
+
+// classifyRgba on a photo decoded by the browser, as a page would hand over
+// canvas pixels. Colour conversion is off so the pixels equal the PNG's.
+window.classifyPhoto = async ({ model, backend, photo, topK }) => {
+  try {
+    const blob = await (await fetch(photo)).blob();
+    const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(bitmap, 0, 0);
+    const { data, width, height } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+    const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
+    const session = await Session.create(bytes, backend);
+    const top = await session.classifyRgba(data, width, height, topK);
+    session.free();
+    return { top };
+  } catch (e) {
+    return { error: { code: e?.code ?? null, name: e?.name, message: String(e?.message ?? e) } };
+  }
+};
+
+window.ready = true;

@@ -1,0 +1,99 @@
+// The wasm CPU path in Node 20 against the native CLI, on seeded inputs.
+// Usage: node tests/node/parity.mjs   (after `make pkg` and `cargo build --release`)
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, MODELS, ROOT, compare, nativeInfer, seededInput } from "./common.mjs";
+
+const pkg = join(ROOT, "pkg");
+const { initSync, Session } = await import(join(pkg, "webresnet.js"));
+// `--target web` glue fetches the wasm by URL by default; Node has no file://
+// fetch for it, so hand it the bytes.
+initSync({ module: readFileSync(join(pkg, "webresnet_bg.wasm")) });
+
+// resnet18.onnx has symbolic height and width: give it 224x224, which also
+// exercises infer's re-plan on a new shape.
+const MODELS_TO_CHECK = [
+  ["resnet18.onnx", [1, 3, 224, 224]],
+  ["mobilenet_small.onnx", null],
+  ["opennsfw.onnx", null],
+];
+const REL_TOL = 1e-4;
+
+if (!existsSync(CLI)) throw new Error(`${CLI} missing: run cargo build --release`);
+
+let failures = 0;
+for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
+  const path = join(MODELS, name);
+  const session = await Session.create(readFileSync(path), "cpu");
+  const shape = fixedShape ?? Array.from(session.inputShape());
+  const input = seededInput(shape.reduce((a, b) => a * b, 1), 1000 + i);
+  const t0 = performance.now();
+  const got = await session.infer(input, shape);
+  const ms = performance.now() - t0;
+  session.free();
+  const want = nativeInfer(path, shape, input);
+  const r = compare(want, got, REL_TOL);
+  console.log(
+    `${r.ok ? "ok  " : "FAIL"} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +
+      `(${r.rel?.toExponential(2)} of range ${r.range?.toFixed(3)}, limit ${REL_TOL}) ` +
+      `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`,
+  );
+  if (!r.ok) failures++;
+}
+
+// classifyBytes (decode, resize, crop, normalise, softmax, top-k inside the
+// wasm) against the CLI's `classify` on a real photo.
+{
+  const model = join(MODELS, "mobilenet_small.onnx");
+  const photo = join(ROOT, ".cache", "photos", "chelsea.png");
+  const session = await Session.create(readFileSync(model), "cpu");
+  const got = await session.classifyBytes(readFileSync(photo), 5);
+  session.free();
+  const cli = JSON.parse(execFileSync(CLI, ["classify", photo, "--model", model, "--top", "5", "--json"]))[0].top;
+  const maxP = Math.max(...got.map((p, i) => Math.abs(p.probability - (cli[i]?.probability ?? NaN))));
+  const ok = got.map((p) => p.index).join() === cli.map((p) => p.index).join() && maxP <= 1e-4;
+  console.log(
+    `${ok ? "ok  " : "FAIL"} classifyBytes chelsea.png on mobilenet_small: ` +
+      `${got.map((p) => `${p.index} ${p.label} ${p.probability.toFixed(4)}`).join("; ")} ` +
+      `(CLI ${cli.map((p) => p.index)}, max |dp| ${maxP.toExponential(2)})`,
+  );
+  if (!ok) failures++;
+}
+
+// Errors cross as Error objects with a stable code.
+try {
+  await Session.create(new Uint8Array([1, 2, 3]), "cpu");
+  console.log("FAIL garbage model was accepted");
+  failures++;
+} catch (e) {
+  const ok = e instanceof Error && e.code === "MODEL_FORMAT";
+  console.log(`${ok ? "ok  " : "FAIL"} garbage model rejects with code ${e.code}: ${e.message}`);
+  if (!ok) failures++;
+}
+
+// Node has no WebGPU: asking for it must reject with WEBGPU_UNAVAILABLE (so
+// a caller can fall back to "cpu"), not trap the wasm instance.
+try {
+  await Session.create(readFileSync(join(MODELS, "mobilenet_small.onnx")), "webgpu");
+  console.log("FAIL webgpu session created in Node?");
+  failures++;
+} catch (e) {
+  const ok = e.code === "WEBGPU_UNAVAILABLE";
+  console.log(`${ok ? "ok  " : "FAIL"} webgpu in Node rejects with ${e.code}: ${e.message}`);
+  if (!ok) failures++;
+}
+// ... and the module still works afterwards.
+{
+  const s = await Session.create(readFileSync(join(MODELS, "mobilenet_small.onnx")), "cpu");
+  const out = await s.infer(seededInput(3 * 224 * 224, 5), [1, 3, 224, 224]);
+  s.free();
+  const ok = out.length === 1000 && out.every(Number.isFinite);
+  console.log(`${ok ? "ok  " : "FAIL"} cpu session after the webgpu rejection`);
+  if (!ok) failures++;
+}
+
+if (failures) {
+  console.error(`${failures} check(s) failed`);
+  process.exit(1);
+}
