@@ -140,7 +140,7 @@ def damaged(bin_path, models, tmp):
     header_len = int.from_bytes(good[:8], "little")
     flipped = bytearray(good)
     flipped[8 + header_len + 12345] ^= 0x01
-    version = good.replace(b'"version":"1"', b'"version":"99"', 1)
+    version = good.replace(b'"version":"1"', b'"version":"9"', 1)  # same length: the header stays valid
     cases = {
         "flipped payload byte": bytes(flipped),
         "edited label (hash mismatch)": good.replace(b"NSFW", b"NSFX", 1),
