@@ -12,8 +12,8 @@ CARGO   := cargo
 
 ## Build, fetch the models, and classify the sample photos.
 demo: setup build
-	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png \
-	  --model $(MODELS)/opennsfw.onnx --bgr --mean 104,117,123 --std 1,1,1 --pixel-divisor 1 --labels SFW,NSFW --top 2
+	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png
+	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png --model $(MODELS)/opennsfw.wrn --top 2
 
 ## Every test: lint, native unit/integration tests, wasm build, ONNX Runtime parity, CLI error behaviour.
 test: setup lint build wasm unit parity node-test browser-test
@@ -37,6 +37,7 @@ unit:
 parity: build
 	$(PY) tests/parity.py --bin $(BIN) --models-dir $(MODELS)
 	$(PY) tests/malformed.py --bin $(BIN) --models-dir $(MODELS)
+	$(PY) tests/models.py --bin $(BIN) --models-dir $(MODELS)
 
 clean-cache:
 	rm -rf $(CACHE)

@@ -192,9 +192,31 @@ step_models() {
     printf '%s\n' "$want" >"$stamp"
 }
 
+# The project's model files: the ImageNet default (EfficientNet-Lite0, with its
+# licence inside) and opennsfw with its Caffe preprocessing and labels, so that
+# `classify` needs no flags. `inspect` refuses a missing, damaged or
+# older-version file, which is when they are (re)converted.
+step_convert() {
+    local bin="$ROOT/target/release/webresnet"
+    log "convert: building the CLI"
+    (cd "$ROOT" && cargo build --release --bins --quiet)
+    if ! "$bin" inspect "$MODELS/default.wrn" >/dev/null 2>&1; then
+        log "convert: $MODELS/default.wrn"
+        "$bin" convert "$MODELS/efficientnet-lite0-57934424.pth" "$MODELS/default.wrn" \
+            --license "$MODELS/efficientnet-lite0.LICENSE" \
+            --source "PyPI $EFFNET_PKG: efficientnet-lite0-57934424.pth (EfficientNet-Lite0, ImageNet-1k)" >&2
+    fi
+    if ! "$bin" inspect "$MODELS/opennsfw.wrn" >/dev/null 2>&1; then
+        log "convert: $MODELS/opennsfw.wrn"
+        "$bin" convert "$MODELS/opennsfw.onnx" "$MODELS/opennsfw.wrn" \
+            --bgr --mean 104,117,123 --std 1,1,1 --pixel-divisor 1 --labels SFW,NSFW \
+            --source "PyPI $OPENNSFW_PKG: open-nsfw.onnx (Yahoo open_nsfw ResNet-50, BSD-2-Clause)" >&2
+    fi
+}
+
 main() {
     local steps=("$@")
-    ((${#steps[@]})) || steps=(apt rust wasm-bindgen python assets models)
+    ((${#steps[@]})) || steps=(apt rust wasm-bindgen python assets models convert)
     local s
     for s in "${steps[@]}"; do
         case "$s" in
@@ -205,7 +227,8 @@ main() {
             # Both need the venv's pip/numpy/onnx.
             assets) step_python; step_assets ;;
             models) step_python; step_models ;;
-            *) log "unknown step '$s' (steps: apt rust wasm-bindgen python assets models)"; exit 2 ;;
+            convert) step_python; step_assets; step_convert ;;
+            *) log "unknown step '$s' (steps: apt rust wasm-bindgen python assets models convert)"; exit 2 ;;
         esac
     done
 }

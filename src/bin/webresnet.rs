@@ -3,8 +3,10 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+use webresnet::model::format;
 use webresnet::plan::{CompileOptions, Plan, Step};
-use webresnet::preprocess::ChannelOrder;
+use webresnet::preprocess::{ChannelOrder, PreprocessConfig};
 use webresnet::{Error, Result};
 
 #[derive(Parser)]
@@ -48,9 +50,10 @@ enum Command {
     Classify {
         #[arg(required = true)]
         images: Vec<PathBuf>,
-        /// Model file (.onnx, torchvision/timm .pth or .safetensors state dict).
+        /// Model file (.wrn, .onnx, torchvision/timm .pth or .safetensors state dict).
+        /// Default: $WEBRESNET_MODEL, else the ImageNet model scripts/setup.sh converts.
         #[arg(long)]
-        model: PathBuf,
+        model: Option<PathBuf>,
         /// How many classes to print per image.
         #[arg(long, default_value_t = 5)]
         top: usize,
@@ -72,6 +75,23 @@ enum Command {
         output: PathBuf,
         #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
         backend: BackendKind,
+    },
+    /// Write the project's model file (.wrn) from any model or weights file,
+    /// with its preprocessing and labels (flags override what the source says).
+    Convert {
+        input: PathBuf,
+        output: PathBuf,
+        /// Store weights (tensors of 2+ dimensions) as f16, about half the size.
+        #[arg(long)]
+        f16: bool,
+        /// A licence file whose text the model file carries.
+        #[arg(long)]
+        license: Option<PathBuf>,
+        /// Where the weights come from (free text kept in the file).
+        #[arg(long)]
+        source: Option<String>,
+        #[command(flatten)]
+        pre: PreprocessArgs,
     },
     /// Print the fused execution plan and its costs.
     Inspect {
@@ -115,11 +135,14 @@ impl Engine {
     }
 }
 
-fn apply_preprocess_args(plan: &mut Plan, args: &PreprocessArgs) -> Result<()> {
+fn apply_preprocess_args(
+    cfg: &mut PreprocessConfig,
+    labels: &mut Option<Vec<String>>,
+    args: &PreprocessArgs,
+) -> Result<()> {
     let triple = |flag: &str, v: &[f32]| -> Result<[f32; 3]> {
         <[f32; 3]>::try_from(v).map_err(|_| Error::InvalidInput(format!("--{flag} needs 3 comma-separated values")))
     };
-    let cfg = &mut plan.preprocess;
     if let Some(m) = &args.mean {
         cfg.mean = triple("mean", m)?;
     }
@@ -142,8 +165,61 @@ fn apply_preprocess_args(plan: &mut Plan, args: &PreprocessArgs) -> Result<()> {
             Err(_) if l.contains(',') => l.replace(',', "\n"),
             Err(e) => return Err(Error::Io(format!("cannot read labels {l}: {e}"))),
         };
-        plan.labels = Some(webresnet::labels::parse(&text));
+        *labels = Some(webresnet::labels::parse(&text));
     }
+    Ok(())
+}
+
+/// Where `classify` looks without `--model`: `$WEBRESNET_MODEL`, else the
+/// default that scripts/setup.sh converts into this checkout.
+fn default_model() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("WEBRESNET_MODEL") {
+        return Ok(PathBuf::from(p));
+    }
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/models/default.wrn"));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::Io(format!(
+            "no --model given and the default model {} is missing: run `make demo` or scripts/setup.sh \
+             (or pass --model / set WEBRESNET_MODEL)",
+            path.display()
+        )))
+    }
+}
+
+fn convert(
+    input: &Path,
+    output: &Path,
+    f16: bool,
+    license: Option<&Path>,
+    source: Option<&str>,
+    pre: &PreprocessArgs,
+) -> Result<()> {
+    let mut graph = webresnet::model::import(&read(input)?)?;
+    // Compiling checks that the engine runs the model, and resolves the
+    // preprocessing the file will carry (the source's, else the default).
+    let mut plan = webresnet::plan::compile(&graph, &CompileOptions::default())?;
+    apply_preprocess_args(&mut plan.preprocess, &mut plan.labels, pre)?;
+    graph.preprocess = Some(plan.preprocess);
+    graph.labels = plan.labels;
+    let license = match license {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display())))?)
+        }
+        None => None,
+    };
+    let opts = format::WriteOptions { f16, license, source: source.map(str::to_string) };
+    let bytes = format::write(&graph, &opts)?;
+    std::fs::write(output, &bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", output.display())))?;
+    println!(
+        "{} -> {} ({} bytes, {} weights, {} tensors)",
+        input.display(),
+        output.display(),
+        bytes.len(),
+        if f16 { "f16" } else { "f32" },
+        graph.initializers.len()
+    );
     Ok(())
 }
 
@@ -156,11 +232,10 @@ fn classify(
     pre: &PreprocessArgs,
 ) -> Result<()> {
     let mut plan = load_plan(model, None)?;
-    apply_preprocess_args(&mut plan, pre)?;
     if plan.input.shape[0] != 1 {
         plan = load_plan(model, Some([&[1], &plan.input.shape[1..]].concat()))?;
-        apply_preprocess_args(&mut plan, pre)?;
     }
+    apply_preprocess_args(&mut plan.preprocess, &mut plan.labels, pre)?;
     let mut engine = Engine::new(&plan, backend)?;
     let mut results = Vec::new();
     for path in images {
@@ -235,8 +310,30 @@ fn describe(plan: &Plan, step: &Step) -> String {
 }
 
 fn inspect(model: &Path, input_shape: Option<Vec<usize>>, gpu: bool) -> Result<()> {
-    let plan = load_plan(model, input_shape)?;
+    let bytes = read(model)?;
+    let start = Instant::now();
+    let graph = webresnet::model::import(&bytes)?;
+    let import_ms = start.elapsed().as_secs_f64() * 1e3;
+    let plan = webresnet::plan::compile(&graph, &CompileOptions { input_shape })?;
+    let load_ms = start.elapsed().as_secs_f64() * 1e3;
     println!("model: {}", model.display());
+    println!("load (bytes -> plan):     {load_ms:.1} ms ({import_ms:.1} ms import) for {} bytes", bytes.len());
+    if format::sniff(&bytes) {
+        let info = format::info(&bytes)?;
+        println!("model file:               version {}, sha256 {}", info.version, info.sha256);
+        if let Some(s) = &info.source {
+            println!("source:                   {s}");
+        }
+        if let Some(l) = &info.license {
+            println!("license:                  {}", l.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim());
+        }
+    }
+    let p = &plan.preprocess;
+    println!(
+        "preprocess:               resize {} crop {:?} (x/{} - {:?}) / {:?} {:?} {:?}",
+        p.resize_shorter, p.crop, p.pixel_divisor, p.mean, p.std, p.channel_order, p.layout
+    );
+    println!("labels:                   {}", plan.labels.as_ref().map_or(0, Vec::len));
     println!(
         "input: {} {:?}   output: {} {:?}",
         plan.input.name, plan.input.shape, plan.output.name, plan.output.shape
@@ -278,7 +375,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Classify { images, model, top, json, backend, pre } => {
-            classify(images, model, *top, *json, *backend, pre)
+            match model.clone().map_or_else(default_model, Ok) {
+                Ok(model) => classify(images, &model, *top, *json, *backend, pre),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Convert { input, output, f16, license, source, pre } => {
+            convert(input, output, *f16, license.as_deref(), source.as_deref(), pre)
         }
         Command::Infer { model, input, output, backend } => infer(model, input, output, *backend),
         Command::Inspect { model, input_shape, gpu } => inspect(model, input_shape.clone(), *gpu),

@@ -4,6 +4,7 @@
 use super::state_dict::{StateDict, Tensor};
 use super::{AttrValue, Constant, Dim, Graph, Node, ValueInfo};
 use crate::error::{Error, Result};
+use crate::preprocess::PreprocessConfig;
 use std::collections::HashMap;
 
 /// Default input size declared by built graphs; the planner accepts any other.
@@ -191,7 +192,9 @@ impl Builder {
 
     /// The graph, once every weight has found its place. BatchNorm's
     /// `num_batches_tracked` counters are training state and are dropped.
-    pub fn finish(self) -> Result<Graph> {
+    /// The graph, carrying `preprocess` (how the network was trained to see
+    /// images) and, for 1000 classes, the ImageNet-1k names.
+    pub fn finish(mut self, preprocess: PreprocessConfig) -> Result<Graph> {
         let left: Vec<&String> = self
             .order
             .iter()
@@ -203,6 +206,10 @@ impl Builder {
                 left.len()
             )));
         }
+        let imagenet =
+            self.graph.outputs.iter().any(|o| o.dims.as_ref().and_then(|d| d.last()) == Some(&Dim::Fixed(1000)));
+        self.graph.labels = imagenet.then(crate::labels::imagenet1k);
+        self.graph.preprocess = Some(preprocess);
         Ok(self.graph)
     }
 }

@@ -13,6 +13,7 @@ use super::builder::{bad, missing, Builder, Pad, INPUT};
 use super::state_dict::StateDict;
 use super::Graph;
 use crate::error::{Error, Result};
+use crate::preprocess::PreprocessConfig;
 
 /// TensorFlow's BatchNorm epsilon, kept by the conversion.
 const BN_EPS: f32 = 1e-3;
@@ -85,5 +86,6 @@ pub fn build(sd: StateDict) -> Result<Graph> {
     let x = b.bn(&head.out, "_bn1", head.cout, BN_EPS)?;
     let x = b.relu6(&x, "_bn1");
     b.classifier(&x, "_fc", head.cout)?;
-    b.finish()
+    // The TensorFlow-trained Lite models scale pixels to [-1, 1] as (x - 127) / 128.
+    b.finish(PreprocessConfig { pixel_divisor: 1.0, mean: [127.0; 3], std: [128.0; 3], ..PreprocessConfig::imagenet() })
 }

@@ -10,6 +10,7 @@
 
 mod builder;
 mod efficientnet;
+pub mod format;
 pub mod onnx;
 mod pickle;
 mod resnet;
@@ -17,6 +18,7 @@ pub mod state_dict;
 mod torch;
 
 use crate::error::{Error, Result};
+use crate::preprocess::PreprocessConfig;
 use std::collections::HashMap;
 
 /// Constant tensor data. Integer types are widened to i64, float types to f32.
@@ -162,12 +164,21 @@ pub struct Graph {
     pub initializers: HashMap<String, Constant>,
     /// Default-domain opset version (affects a few attribute-vs-input conventions).
     pub opset: i64,
+    /// How images become the input, when the source says (weight files of a
+    /// known network, the project's model file); the planner's default otherwise.
+    pub preprocess: Option<PreprocessConfig>,
+    /// Class names in output order, when the source says.
+    pub labels: Option<Vec<String>>,
 }
 
-/// Import model bytes, sniffing the format: torch `.pth` (legacy or zip) or
-/// `.safetensors` weights with torchvision/timm ResNet or EfficientNet-Lite
-/// names; anything else is parsed as ONNX.
+/// Import model bytes, sniffing the format: the project's model file
+/// ([`format`], itself a safetensors file, so it is tried first), torch `.pth`
+/// (legacy or zip) or `.safetensors` weights with torchvision/timm ResNet or
+/// EfficientNet-Lite names; anything else is parsed as ONNX.
 pub fn import(bytes: &[u8]) -> Result<Graph> {
+    if format::sniff(bytes) {
+        return format::read(bytes);
+    }
     match state_dict::sniff(bytes) {
         Some(format) => state_dict::to_graph(state_dict::read(bytes, format)?),
         None => onnx::import(bytes),

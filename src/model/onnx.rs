@@ -85,7 +85,7 @@ fn convert_graph(g: proto::GraphProto, opset: i64) -> Result<Graph> {
 
     let nodes = g.node.into_iter().enumerate().map(|(i, n)| convert_node(n, i)).collect::<Result<Vec<_>>>()?;
 
-    Ok(Graph { inputs, outputs, nodes, initializers, opset })
+    Ok(Graph { inputs, outputs, nodes, initializers, opset, preprocess: None, labels: None })
 }
 
 fn convert_value_info(v: proto::ValueInfoProto, role: &str) -> Result<ValueInfo> {

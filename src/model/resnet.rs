@@ -10,6 +10,7 @@ use super::builder::{bad, Builder, Pad, INPUT};
 use super::state_dict::StateDict;
 use super::Graph;
 use crate::error::{Error, Result};
+use crate::preprocess::PreprocessConfig;
 
 const BN_EPS: f32 = 1e-5;
 
@@ -40,7 +41,8 @@ pub fn build(sd: StateDict) -> Result<Graph> {
         layer += 1;
     }
     b.classifier(&x, "fc", c)?;
-    b.finish()
+    // torchvision's and timm's ResNets are trained on ImageNet statistics.
+    b.finish(PreprocessConfig::imagenet())
 }
 
 /// The projection shortcut if the block has one; else the identity, which

@@ -65,6 +65,21 @@ fn default_preprocess(shape: &[usize]) -> PreprocessConfig {
     cfg
 }
 
+/// The model's own preprocessing where it has one, else the default. The crop
+/// always follows the planned input shape; when that differs from the
+/// model's crop, the resize keeps its ratio to the crop.
+fn model_preprocess(graph: &Graph, shape: &[usize]) -> PreprocessConfig {
+    let planned = default_preprocess(shape);
+    let Some(model) = &graph.preprocess else { return planned };
+    let mut cfg = model.clone();
+    if cfg.crop != planned.crop {
+        let scale = planned.crop[0].min(planned.crop[1]) as f32 / cfg.crop[0].min(cfg.crop[1]).max(1) as f32;
+        cfg.resize_shorter = ((cfg.resize_shorter as f32 * scale).round() as u32).max(1);
+        cfg.crop = planned.crop;
+    }
+    cfg
+}
+
 pub fn compile(graph: &Graph, opts: &CompileOptions) -> Result<Plan> {
     let mut draft = lower::lower(graph, opts.input_shape.as_deref())?;
     let absorbed = fuse::fuse(&mut draft);
@@ -92,8 +107,8 @@ pub fn compile(graph: &Graph, opts: &CompileOptions) -> Result<Plan> {
     let is_probability = steps.last().is_some_and(|s| matches!(s, Step::Softmax { .. }));
     let classes = output_shape.last().copied().unwrap_or(0);
     Ok(Plan {
-        preprocess: default_preprocess(&input_shape),
-        labels: (classes == 1000).then(crate::labels::imagenet1k),
+        preprocess: model_preprocess(graph, &input_shape),
+        labels: graph.labels.clone().or_else(|| (classes == 1000).then(crate::labels::imagenet1k)),
         input: PlanInput { name: draft.input_name, tensor: map[draft.input], shape: input_shape },
         output: PlanOutput { name: draft.output_name, tensor: map[draft.output], shape: output_shape, is_probability },
         tensors,

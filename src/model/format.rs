@@ -1,0 +1,475 @@
+//! The project's model file (`.wrn`): one self-describing file that loads
+//! without protobuf parsing or architecture inference.
+//!
+//! It is a plain safetensors file, so any safetensors tool can list its
+//! weights. The tensors are the graph's initializers (f32, or f16 for
+//! `--f16`; i64 shape tensors stay i64). `__metadata__` holds three strings:
+//!
+//! - `format`: [`FORMAT`], which is how [`sniff`] tells it from other safetensors;
+//! - `version`: [`VERSION`]; a reader refuses versions it doesn't know;
+//! - `model`: a JSON document with the graph (nodes, attributes, input and
+//!   output names and dims, opset), the input size and layout, the
+//!   preprocessing, the label names, licence and source texts, and `sha256`.
+//!
+//! `sha256` covers everything else the file says: the `model` document
+//! without the hash, then every tensor's name, dtype, shape and bytes in name
+//! order. Hashing that rather than the raw data section also catches a
+//! tampered shape or dtype, which the safetensors offsets alone would not.
+
+use super::state_dict::{element, element_count, Budget};
+use super::{pickle::DType, AttrValue, Constant, Dim, Graph, Node, TensorData, ValueInfo};
+use crate::error::{Error, Result};
+use crate::preprocess::{ChannelOrder, InputLayout, PreprocessConfig};
+use safetensors::{Dtype, SafeTensors};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// The `format` tag in `__metadata__`.
+pub const FORMAT: &str = "webresnet-model";
+/// The layout version this build writes and reads.
+pub const VERSION: u32 = 1;
+/// The file extension the CLI uses for this format.
+pub const EXTENSION: &str = "wrn";
+
+/// What [`write`] adds beyond the graph.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Store float tensors of two or more dimensions as f16.
+    pub f16: bool,
+    /// Licence text of the weights, carried verbatim.
+    pub license: Option<String>,
+    /// Where the weights came from (free text).
+    pub source: Option<String>,
+}
+
+/// Header facts of a model file, without its tensors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Info {
+    pub version: u32,
+    pub license: Option<String>,
+    pub source: Option<String>,
+    pub sha256: String,
+}
+
+fn bad(msg: impl std::fmt::Display) -> Error {
+    Error::ModelFormat(format!("{FORMAT} file: {msg}"))
+}
+
+/// True when `bytes` start with a safetensors header whose metadata carries our
+/// format tag. Only the header is parsed; [`read`] checks the rest.
+pub fn sniff(bytes: &[u8]) -> bool {
+    let Some(len) = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap())) else { return false };
+    let Some(header) = usize::try_from(len).ok().and_then(|n| bytes.get(8..8usize.checked_add(n)?)) else {
+        // A header longer than the file: still ours if the tag is in what is there,
+        // so that a truncated model file gets this format's error, not ONNX's.
+        return bytes.len() > 8 && bytes[8] == b'{' && contains(&bytes[8..], FORMAT.as_bytes());
+    };
+    serde_json::from_slice::<Value>(header)
+        .ok()
+        .and_then(|h| h.get("__metadata__")?.get("format")?.as_str().map(|f| f == FORMAT))
+        .unwrap_or(false)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Stored form of one tensor: its safetensors dtype and little-endian bytes.
+struct Stored {
+    name: String,
+    dtype: Dtype,
+    dims: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl safetensors::View for &Stored {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.dims
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        (&self.bytes[..]).into()
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// f16 bits (round to nearest, ties to even) for every value, or None when a
+/// finite value would overflow f16's range; such a tensor stays f32.
+fn to_f16(values: &[f32]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(values.len() * 2);
+    for &v in values {
+        let h = half::f16::from_f32(v);
+        if h.is_infinite() && v.is_finite() {
+            return None;
+        }
+        out.extend_from_slice(&h.to_bits().to_le_bytes());
+    }
+    Some(out)
+}
+
+fn store(name: &str, c: &Constant, f16: bool) -> Stored {
+    let (dtype, bytes) = match &c.data {
+        TensorData::I64(v) => (Dtype::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        // 1-D tensors (biases, BatchNorm statistics) are a tiny share of the bytes,
+        // and a BatchNorm variance can sit below f16's normal range: keep them f32.
+        TensorData::F32(v) => match (f16 && c.dims.len() >= 2).then(|| to_f16(v)).flatten() {
+            Some(b) => (Dtype::F16, b),
+            None => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        },
+    };
+    Stored { name: name.to_string(), dtype, dims: c.dims.clone(), bytes }
+}
+
+fn dtype_tag(d: Dtype) -> &'static str {
+    match d {
+        Dtype::F16 => "F16",
+        Dtype::F32 => "F32",
+        Dtype::I64 => "I64",
+        _ => "other",
+    }
+}
+
+/// The payload hash: the document, then each tensor (sorted by name) with
+/// length prefixes so that no two different payloads feed the same bytes.
+fn payload_hash<'a>(doc: &str, tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
+    let mut h = Sha256::new();
+    let mut field = |b: &[u8]| {
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    field(doc.as_bytes());
+    for (name, dtype, dims, bytes) in tensors {
+        field(name.as_bytes());
+        field(dtype_tag(dtype).as_bytes());
+        field(&dims.iter().flat_map(|&d| (d as u64).to_le_bytes()).collect::<Vec<u8>>());
+        field(bytes);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Serialises a graph (which should carry its preprocessing and labels) into a model file.
+pub fn write(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
+    let mut stored: Vec<Stored> = graph.initializers.iter().map(|(n, c)| store(n, c, opts.f16)).collect();
+    stored.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut doc = graph_to_json(graph)?;
+    doc["license"] = json!(opts.license);
+    doc["source"] = json!(opts.source);
+    let unsigned = doc.to_string();
+    let sha = payload_hash(&unsigned, stored.iter().map(|s| (s.name.as_str(), s.dtype, &s.dims[..], &s.bytes[..])));
+    doc["sha256"] = json!(sha);
+    let metadata = [
+        ("format".to_string(), FORMAT.to_string()),
+        ("version".to_string(), VERSION.to_string()),
+        ("model".to_string(), doc.to_string()),
+    ];
+    safetensors::serialize(stored.iter().map(|s| (s.name.as_str(), s)), Some(metadata.into_iter().collect()))
+        .map_err(|e| bad(format!("cannot serialise: {e}")))
+}
+
+/// Parses and verifies a model file's container, version and hash.
+fn open(bytes: &[u8]) -> Result<(SafeTensors<'_>, Value, Info)> {
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("truncated or malformed safetensors container ({e})")))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("malformed header ({e})")))?;
+    let meta = meta.metadata().as_ref().ok_or_else(|| bad("no __metadata__"))?;
+    let get = |k: &str| meta.get(k).ok_or_else(|| bad(format!("__metadata__ lacks '{k}'")));
+    if get("format")? != FORMAT {
+        return Err(bad(format!("format tag is '{}'", get("format")?)));
+    }
+    let version = get("version")?;
+    let version: u32 = version.parse().map_err(|_| bad(format!("bad version '{version}'")))?;
+    if version != VERSION {
+        return Err(bad(format!("version {version} is not readable by this build (it reads version {VERSION})")));
+    }
+    let mut doc: Value = serde_json::from_str(get("model")?).map_err(|e| bad(format!("metadata JSON: {e}")))?;
+    let obj = doc.as_object_mut().ok_or_else(|| bad("metadata 'model' is not a JSON object"))?;
+    let want = match obj.remove("sha256") {
+        Some(Value::String(s)) => s,
+        _ => return Err(bad("metadata lacks the payload sha256")),
+    };
+    let mut names = st.names();
+    names.sort();
+    let views: Vec<_> = names
+        .iter()
+        .map(|n| st.tensor(n).map(|v| (*n, v)))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad(format!("tensor table: {e}")))?;
+    let got = payload_hash(&doc.to_string(), views.iter().map(|(n, v)| (*n, v.dtype(), v.shape(), v.data())));
+    if got != want {
+        return Err(bad(format!(
+            "SHA-256 mismatch: the file is corrupted or was modified (recorded {want}, computed {got})"
+        )));
+    }
+    let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+    let info = Info { version, license: text("license"), source: text("source"), sha256: want };
+    Ok((st, doc, info))
+}
+
+/// Header facts (version, licence, source, hash) after verifying the file.
+pub fn info(bytes: &[u8]) -> Result<Info> {
+    open(bytes).map(|(_, _, info)| info)
+}
+
+/// Reads a model file into a graph, refusing it unless the hash matches.
+pub fn read(bytes: &[u8]) -> Result<Graph> {
+    let (st, doc, _) = open(bytes)?;
+    let mut graph = graph_from_json(&doc)?;
+    let mut budget = Budget::default();
+    for (name, view) in st.iter() {
+        let dims = view.shape().to_vec();
+        let n = element_count(&dims, name)?;
+        budget.spend(n)?;
+        let data = view.data();
+        let c = match view.dtype() {
+            Dtype::F32 => {
+                Constant::f32(dims, data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+            }
+            Dtype::F16 => Constant::f32(dims, (0..n).map(|i| element(data, DType::F16, i)).collect()),
+            Dtype::I64 => {
+                Constant::i64(dims, data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect())
+            }
+            other => return Err(bad(format!("tensor '{name}' has dtype {other:?} (expected F32, F16 or I64)"))),
+        };
+        graph.initializers.insert(name.to_string(), c);
+    }
+    Ok(graph)
+}
+
+// ---- JSON <-> graph ----
+
+/// JSON has no NaN or infinity; attributes spell them as strings.
+fn num(v: f32) -> Value {
+    if v.is_finite() {
+        json!(v)
+    } else {
+        json!(v.to_string())
+    }
+}
+
+fn unnum(v: &Value) -> Result<f32> {
+    match v {
+        Value::Number(n) => n.as_f64().map(|x| x as f32).ok_or_else(|| bad(format!("bad number {n}"))),
+        Value::String(s) => s.parse().map_err(|_| bad(format!("bad float '{s}'"))),
+        _ => Err(bad(format!("expected a number, got {v}"))),
+    }
+}
+
+fn constant_to_json(c: &Constant) -> Value {
+    match &c.data {
+        TensorData::F32(v) => json!({"dims": c.dims, "f32": v.iter().map(|&x| num(x)).collect::<Vec<_>>()}),
+        TensorData::I64(v) => json!({"dims": c.dims, "i64": v}),
+    }
+}
+
+fn attr_to_json(node: &Node, name: &str, a: &AttrValue) -> Result<Value> {
+    Ok(match a {
+        AttrValue::Int(v) => json!({"int": v}),
+        AttrValue::Float(v) => json!({"float": num(*v)}),
+        AttrValue::Ints(v) => json!({"ints": v}),
+        AttrValue::Floats(v) => json!({"floats": v.iter().map(|&x| num(x)).collect::<Vec<_>>()}),
+        AttrValue::Str(v) => json!({"str": v}),
+        AttrValue::Strs(v) => json!({"strs": v}),
+        AttrValue::Tensor(c) => json!({"tensor": constant_to_json(c)}),
+        AttrValue::Other(kind) => {
+            return Err(Error::unsupported(&node.op, &node.name, format!("attribute '{name}' of kind {kind}")))
+        }
+    })
+}
+
+fn dims_to_json(dims: &Option<Vec<Dim>>) -> Value {
+    match dims {
+        None => Value::Null,
+        Some(d) => d
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => json!(n),
+                Dim::Symbolic(s) => json!(s),
+            })
+            .collect(),
+    }
+}
+
+fn preprocess_to_json(p: &PreprocessConfig) -> Value {
+    json!({
+        "resize_shorter": p.resize_shorter,
+        "crop": p.crop,
+        "pixel_divisor": p.pixel_divisor,
+        "mean": p.mean,
+        "std": p.std,
+        "channel_order": match p.channel_order { ChannelOrder::Rgb => "rgb", ChannelOrder::Bgr => "bgr" },
+        "layout": layout_name(p.layout),
+    })
+}
+
+fn layout_name(l: InputLayout) -> &'static str {
+    match l {
+        InputLayout::Nchw => "nchw",
+        InputLayout::Nhwc => "nhwc",
+    }
+}
+
+fn graph_to_json(g: &Graph) -> Result<Value> {
+    let values = |v: &[ValueInfo]| -> Vec<Value> {
+        v.iter().map(|i| json!({"name": i.name, "dims": dims_to_json(&i.dims)})).collect()
+    };
+    let mut nodes = Vec::with_capacity(g.nodes.len());
+    for n in &g.nodes {
+        let attrs: Vec<Value> =
+            n.attrs.iter().map(|(k, a)| Ok(json!([k, attr_to_json(n, k, a)?]))).collect::<Result<_>>()?;
+        nodes.push(json!({"name": n.name, "op": n.op, "inputs": n.inputs, "outputs": n.outputs, "attrs": attrs}));
+    }
+    // Input size and layout restate the preprocessing's crop and layout for
+    // readers that only want to size an image.
+    let input = g.preprocess.as_ref().map(|p| json!({"size": p.crop, "layout": layout_name(p.layout)}));
+    Ok(json!({
+        "graph": {"opset": g.opset, "inputs": values(&g.inputs), "outputs": values(&g.outputs), "nodes": nodes},
+        "input": input,
+        "preprocess": g.preprocess.as_ref().map(preprocess_to_json),
+        "labels": g.labels,
+    }))
+}
+
+fn field<'a>(v: &'a Value, k: &str) -> Result<&'a Value> {
+    v.get(k).ok_or_else(|| bad(format!("metadata lacks '{k}'")))
+}
+
+fn string(v: &Value) -> Result<String> {
+    v.as_str().map(str::to_string).ok_or_else(|| bad(format!("expected a string, got {v}")))
+}
+
+fn array(v: &Value) -> Result<&Vec<Value>> {
+    v.as_array().ok_or_else(|| bad(format!("expected an array, got {v}")))
+}
+
+fn strings(v: &Value) -> Result<Vec<String>> {
+    array(v)?.iter().map(string).collect()
+}
+
+fn int(v: &Value) -> Result<i64> {
+    v.as_i64().ok_or_else(|| bad(format!("expected an integer, got {v}")))
+}
+
+fn size(v: &Value) -> Result<usize> {
+    v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| bad(format!("expected a size, got {v}")))
+}
+
+fn triple(v: &Value) -> Result<[f32; 3]> {
+    let v: Vec<f32> = array(v)?.iter().map(unnum).collect::<Result<_>>()?;
+    v.try_into().map_err(|_| bad("expected 3 values"))
+}
+
+fn constant_from_json(v: &Value) -> Result<Constant> {
+    let dims: Vec<usize> = array(field(v, "dims")?)?.iter().map(size).collect::<Result<_>>()?;
+    let n = element_count(&dims, "attribute tensor")?;
+    let c = if let Some(f) = v.get("f32") {
+        Constant::f32(dims, array(f)?.iter().map(unnum).collect::<Result<_>>()?)
+    } else {
+        Constant::i64(dims, array(field(v, "i64")?)?.iter().map(int).collect::<Result<_>>()?)
+    };
+    if c.len() != n {
+        return Err(bad(format!("attribute tensor of shape {:?} holds {} values", c.dims, c.len())));
+    }
+    Ok(c)
+}
+
+fn attr_from_json(v: &Value) -> Result<AttrValue> {
+    let (kind, x) = v.as_object().and_then(|o| o.iter().next()).ok_or_else(|| bad(format!("bad attribute {v}")))?;
+    Ok(match kind.as_str() {
+        "int" => AttrValue::Int(int(x)?),
+        "float" => AttrValue::Float(unnum(x)?),
+        "ints" => AttrValue::Ints(array(x)?.iter().map(int).collect::<Result<_>>()?),
+        "floats" => AttrValue::Floats(array(x)?.iter().map(unnum).collect::<Result<_>>()?),
+        "str" => AttrValue::Str(string(x)?),
+        "strs" => AttrValue::Strs(strings(x)?),
+        "tensor" => AttrValue::Tensor(constant_from_json(x)?),
+        other => return Err(bad(format!("unknown attribute kind '{other}'"))),
+    })
+}
+
+fn values_from_json(v: &Value) -> Result<Vec<ValueInfo>> {
+    array(v)?
+        .iter()
+        .map(|i| {
+            let dims = match field(i, "dims")? {
+                Value::Null => None,
+                d => Some(
+                    array(d)?
+                        .iter()
+                        .map(|d| match d {
+                            Value::String(s) => Ok(Dim::Symbolic(s.clone())),
+                            n => size(n).map(Dim::Fixed),
+                        })
+                        .collect::<Result<_>>()?,
+                ),
+            };
+            Ok(ValueInfo { name: string(field(i, "name")?)?, dims })
+        })
+        .collect()
+}
+
+fn preprocess_from_json(v: &Value) -> Result<PreprocessConfig> {
+    let crop: Vec<usize> = array(field(v, "crop")?)?.iter().map(size).collect::<Result<_>>()?;
+    let side = |n: usize| u32::try_from(n).map_err(|_| bad(format!("preprocess size {n} too large")));
+    let [h, w] = crop[..] else { return Err(bad("preprocess crop needs [h, w]")) };
+    let cfg = PreprocessConfig {
+        resize_shorter: side(size(field(v, "resize_shorter")?)?)?,
+        crop: [side(h)?, side(w)?],
+        pixel_divisor: unnum(field(v, "pixel_divisor")?)?,
+        mean: triple(field(v, "mean")?)?,
+        std: triple(field(v, "std")?)?,
+        channel_order: match field(v, "channel_order")?.as_str() {
+            Some("rgb") => ChannelOrder::Rgb,
+            Some("bgr") => ChannelOrder::Bgr,
+            _ => return Err(bad("preprocess channel_order must be \"rgb\" or \"bgr\"")),
+        },
+        layout: match field(v, "layout")?.as_str() {
+            Some("nchw") => InputLayout::Nchw,
+            Some("nhwc") => InputLayout::Nhwc,
+            _ => return Err(bad("preprocess layout must be \"nchw\" or \"nhwc\"")),
+        },
+    };
+    cfg.validate().map_err(|e| bad(format!("preprocess: {e}")))?;
+    Ok(cfg)
+}
+
+fn graph_from_json(doc: &Value) -> Result<Graph> {
+    let g = field(doc, "graph")?;
+    let mut nodes = Vec::new();
+    for n in array(field(g, "nodes")?)? {
+        let attrs = array(field(n, "attrs")?)?
+            .iter()
+            .map(|a| match a.as_array().map(Vec::as_slice) {
+                Some([k, v]) => Ok((string(k)?, attr_from_json(v)?)),
+                _ => Err(bad(format!("bad attribute entry {a}"))),
+            })
+            .collect::<Result<_>>()?;
+        nodes.push(Node {
+            name: string(field(n, "name")?)?,
+            op: string(field(n, "op")?)?,
+            inputs: strings(field(n, "inputs")?)?,
+            outputs: strings(field(n, "outputs")?)?,
+            attrs,
+        });
+    }
+    let preprocess = match doc.get("preprocess") {
+        None | Some(Value::Null) => None,
+        Some(p) => Some(preprocess_from_json(p)?),
+    };
+    let labels = match doc.get("labels") {
+        None | Some(Value::Null) => None,
+        Some(l) => Some(strings(l)?),
+    };
+    Ok(Graph {
+        inputs: values_from_json(field(g, "inputs")?)?,
+        outputs: values_from_json(field(g, "outputs")?)?,
+        nodes,
+        initializers: Default::default(),
+        opset: int(field(g, "opset")?)?,
+        preprocess,
+        labels,
+    })
+}

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""The shipped models and the project's model file (.wrn), through the CLI.
+
+    .cache/venv/bin/python tests/models.py [--bin target/release/webresnet]
+        [--models-dir .cache/models] [--photos-dir .cache/photos]
+
+Checks (all files but the photos and the setup-made ones are written to a
+temporary directory):
+
+  * `classify` with no --model uses the ImageNet default (default.wrn, the
+    EfficientNet-Lite0 weights): chelsea's top 3 are the three cats, coffee's
+    top 1 is espresso;
+  * `convert --f16` of the same weights: at most 52% of the f32 file, the same
+    top-1 on the photos, and logits within 1e-2 of the f32 logits' range
+    (on a seeded random input through `infer`);
+  * opennsfw.wrn classifies with no flags exactly as opennsfw.onnx does with
+    its preprocessing flags;
+  * resnet18.onnx converted to .wrn matches ONNX Runtime on resnet18.onnx
+    within tests/parity.py's tolerance;
+  * damaged files (a flipped payload byte, truncations, an edited label, an
+    unknown version) are refused with MODEL_FORMAT, a non-zero exit and no panic;
+  * it prints load times (bytes -> plan) of resnet50.onnx and its .wrn.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).parent))
+from parity import run_case  # noqa: E402  (the same tolerance and verdicts as parity.py)
+
+CATS = {"Egyptian cat", "tabby", "tiger cat"}
+PANIC_MARKERS = ("panicked", "RUST_BACKTRACE", "internal error")
+
+failures = []
+
+
+def check(ok, what):
+    print(f"  {'ok  ' if ok else 'FAIL'} {what}")
+    if not ok:
+        failures.append(what)
+
+
+def run(bin_path, *args, env=None):
+    return subprocess.run([str(bin_path), *map(str, args)], capture_output=True, text=True, timeout=600,
+                          env=env)
+
+
+def classify(bin_path, photos, *extra, env=None):
+    proc = run(bin_path, "classify", *photos, "--json", *extra, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"classify failed: {proc.stderr.strip()}")
+    return {Path(r["image"]).stem: r["top"] for r in json.loads(proc.stdout)}
+
+
+def infer(bin_path, model, x, workdir):
+    np.save(workdir / "x.npy", x)
+    proc = run(bin_path, "infer", "--model", model, "--input", workdir / "x.npy", "--output", workdir / "y.npy")
+    if proc.returncode != 0:
+        raise RuntimeError(f"infer failed: {proc.stderr.strip()}")
+    return np.load(workdir / "y.npy").astype(np.float64)
+
+
+def convert(bin_path, src, dst, *extra):
+    proc = run(bin_path, "convert", src, dst, *extra)
+    if proc.returncode != 0:
+        raise RuntimeError(f"convert failed: {proc.stderr.strip()}")
+    return dst.stat().st_size
+
+
+def load_ms(bin_path, model):
+    out = run(bin_path, "inspect", model).stdout
+    m = re.search(r"load \(bytes -> plan\):\s+([\d.]+) ms \(([\d.]+) ms import\)", out)
+    return (float(m.group(1)), float(m.group(2))) if m else (float("nan"), float("nan"))
+
+
+def default_model(bin_path, photos, tmp):
+    print("default model (no --model):")
+    env = {k: v for k, v in os.environ.items() if k != "WEBRESNET_MODEL"}
+    res = classify(bin_path, photos, env=env)
+    for name, top in res.items():
+        print(f"    {name}: " + ", ".join(f"{p['label']} {p['probability']:.3f}" for p in top))
+    check({p["label"] for p in res["chelsea"][:3]} == CATS, "chelsea: the top 3 are Egyptian cat, tabby, tiger cat")
+    check(res["coffee"][0]["label"] == "espresso", "coffee: top 1 is espresso")
+    proc = run(bin_path, "classify", photos[0], env={**env, "WEBRESNET_MODEL": str(tmp / "absent.wrn")})
+    check(proc.returncode != 0 and "absent.wrn" in proc.stderr, "a missing $WEBRESNET_MODEL is a clear error")
+    return res
+
+
+def f16_file(bin_path, models, photos, tmp, res32):
+    print("f16 model file:")
+    pth = models / "efficientnet-lite0-57934424.pth"
+    f32, f16 = tmp / "lite0.wrn", tmp / "lite0-f16.wrn"
+    n32, n16 = convert(bin_path, pth, f32), convert(bin_path, pth, f16, "--f16")
+    print(f"    sizes: f32 {n32} bytes, f16 {n16} bytes ({100 * n16 / n32:.1f}%)")
+    check(n16 <= 0.52 * n32, "f16 file is at most 52% of the f32 file")
+    res16 = classify(bin_path, photos, "--model", f16)
+    check(all(res16[k][0]["label"] == res32[k][0]["label"] for k in res32), "f16 top-1 equals f32 on the photos")
+    x = np.random.default_rng(7).standard_normal((1, 3, 224, 224), dtype=np.float32)
+    y32, y16 = infer(bin_path, f32, x, tmp), infer(bin_path, f16, x, tmp)
+    ratio = np.max(np.abs(y32 - y16)) / (y32.max() - y32.min())
+    print(f"    random input: max |f16 - f32| / range = {ratio:.2e}")
+    check(ratio <= 1e-2, "f16 logits within 1e-2 of the f32 logits' range")
+
+
+def opennsfw(bin_path, models, photos):
+    print("opennsfw.wrn:")
+    ours = classify(bin_path, photos, "--model", models / "opennsfw.wrn", "--top", "2")
+    ref = classify(bin_path, photos, "--model", models / "opennsfw.onnx", "--top", "2", "--bgr", "--mean",
+                   "104,117,123", "--std", "1,1,1", "--pixel-divisor", "1", "--labels", "SFW,NSFW")
+    same = all([(p["label"], round(p["probability"], 5)) for p in ours[k]]
+               == [(p["label"], round(p["probability"], 5)) for p in ref[k]] for k in ref)
+    check(same, "no flags needed: same result as the .onnx with the preprocessing flags")
+
+
+def resnet18_parity(bin_path, models, tmp):
+    print("resnet18.onnx -> .wrn vs ONNX Runtime:")
+    onnx_path, wrn = models / "resnet18.onnx", tmp / "resnet18.wrn"
+    convert(bin_path, onnx_path, wrn)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(18).standard_normal((1, 3, 224, 224), dtype=np.float32)
+    passed, msg = run_case(bin_path, wrn, sess, x, tmp)
+    print(f"    {msg}")
+    check(passed, "converted ResNet-18 matches ONNX Runtime")
+
+
+def damaged(bin_path, models, tmp):
+    print("damaged model files:")
+    good = (models / "opennsfw.wrn").read_bytes()
+    header_len = int.from_bytes(good[:8], "little")
+    flipped = bytearray(good)
+    flipped[8 + header_len + 12345] ^= 0x01
+    version = good.replace(b'"version":"1"', b'"version":"9"', 1)  # same length: the header stays valid
+    cases = {
+        "flipped payload byte": bytes(flipped),
+        "edited label (hash mismatch)": good.replace(b"NSFW", b"NSFX", 1),
+        "unknown version": version,
+        "truncated in the payload": good[: len(good) // 2],
+        "truncated in the header": good[: 8 + header_len // 2],
+        "truncated to 12 bytes": good[:12],
+    }
+    for name, data in cases.items():
+        path = tmp / "damaged.wrn"
+        path.write_bytes(data)
+        proc = run(bin_path, "classify", "--model", path, models.parent / "photos" / "chelsea.png")
+        err = proc.stderr.strip()
+        clean = proc.returncode != 0 and "MODEL_FORMAT" in err and not any(m in err for m in PANIC_MARKERS)
+        check(clean, f"{name}: {err.splitlines()[-1] if err else '(no stderr)'}")
+
+
+def load_times(bin_path, models, tmp):
+    print("load time, bytes -> plan (import), best of 3:")
+    onnx_path, wrn = models / "resnet50.onnx", tmp / "resnet50.wrn"
+    convert(bin_path, onnx_path, wrn)
+    for p in (onnx_path, wrn):
+        best = min((load_ms(bin_path, p) for _ in range(3)), key=lambda t: t[0])
+        print(f"    {p.name}: {best[0]:.0f} ms ({best[1]:.0f} ms import), {p.stat().st_size} bytes")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", type=Path, default=Path("target/release/webresnet"))
+    ap.add_argument("--models-dir", type=Path, default=Path(".cache/models"))
+    ap.add_argument("--photos-dir", type=Path, default=None)
+    args = ap.parse_args()
+    photos_dir = args.photos_dir or args.models_dir.parent / "photos"
+    photos = [photos_dir / "chelsea.png", photos_dir / "coffee.png"]
+    needed = [args.bin, *photos] + [args.models_dir / f for f in (
+        "default.wrn", "opennsfw.wrn", "opennsfw.onnx", "efficientnet-lite0-57934424.pth", "resnet18.onnx",
+        "resnet50.onnx")]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        print(f"models: missing {missing} (run scripts/setup.sh and cargo build --release)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="models-") as t:
+        tmp = Path(t)
+        res32 = default_model(args.bin, photos, tmp)
+        f16_file(args.bin, args.models_dir, photos, tmp, res32)
+        opennsfw(args.bin, args.models_dir, photos)
+        resnet18_parity(args.bin, args.models_dir, tmp)
+        damaged(args.bin, args.models_dir, tmp)
+        load_times(args.bin, args.models_dir, tmp)
+    print(f"models: {len(failures)} failed" if failures else "models: all passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
