@@ -40,3 +40,8 @@ parity: build
 
 clean-cache:
 	rm -rf $(CACHE)
+
+.PHONY: bench-gpu-native
+## Native wgpu (lavapipe here): matmul ceiling, then ResNet-50 batch-1 latency and GFLOP/s.
+bench-gpu-native: setup
+	$(CARGO) bench --bench gpu_native
