@@ -66,10 +66,17 @@ node-test: pkg build setup
 browser-test: pkg build setup $(NODE_DEPS)
 	node tests/browser/run.mjs
 
-## Ours vs ONNX Runtime Web's WebGPU backend in headless Chromium (not a test).
+## Ours vs ONNX Runtime Web's WebGPU backend in headless Chromium, then
+## native wgpu (lavapipe here) on ResNet-50 (not a test).
 bench-gpu: pkg build setup $(NODE_DEPS)
 	node bench/gpu.mjs
+	$(MAKE) bench-gpu-native
 
 ## Ours vs ONNX Runtime Web's wasm backend (1 thread) in Node 20 (not a test).
 bench-cpu: pkg setup $(NODE_DEPS)
 	node bench/cpu.mjs
+
+.PHONY: bench-gpu-native
+## Native wgpu (lavapipe here): matmul ceiling, then ResNet-50 batch-1 latency and GFLOP/s.
+bench-gpu-native: setup
+	$(CARGO) bench --bench gpu_native

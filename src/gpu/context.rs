@@ -1,5 +1,7 @@
 //! Adapter, device and the limits this backend depends on.
 
+use std::sync::{Arc, Mutex};
+
 use crate::error::{Error, Result};
 
 pub(crate) struct Context {
@@ -8,6 +10,11 @@ pub(crate) struct Context {
     pub info: wgpu::AdapterInfo,
     /// The limits granted to `device`; kernels and buffer splits follow these.
     pub limits: wgpu::Limits,
+    /// Set once the device is lost; every later call fails with it.
+    lost: Arc<Mutex<Option<String>>>,
+    /// A wgpu error outside our error scopes. Natively wgpu's default
+    /// handler panics on these; callers get [`Error::Backend`] instead.
+    uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 impl Context {
@@ -50,7 +57,29 @@ impl Context {
             .await
             .map_err(|e| Error::GpuUnavailable(format!("{}: cannot open device: {e}", info.name)))?;
         let limits = device.limits();
-        Ok(Context { device, queue, info, limits })
+        let lost = Arc::new(Mutex::new(None));
+        let uncaptured = Arc::new(Mutex::new(None));
+        let on_lost = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, msg| {
+            *on_lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{reason:?}: {msg}"));
+        });
+        let on_error = Arc::clone(&uncaptured);
+        device.on_uncaptured_error(Arc::new(move |e| {
+            on_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| e.to_string());
+        }));
+        Ok(Context { device, queue, info, limits, lost, uncaptured })
+    }
+
+    /// Fails if the device was lost ([`Error::GpuUnavailable`], so callers
+    /// can fall back to the CPU) or raised an error outside a scope since the last call.
+    pub fn health(&self) -> Result<()> {
+        if let Some(why) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Err(Error::GpuUnavailable(format!("{}: GPU device lost ({why})", self.info.name)));
+        }
+        match self.uncaptured.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(e) => Err(Error::Backend(format!("GPU error: {e}"))),
+            None => Ok(()),
+        }
     }
 
     /// Runs `f` inside error scopes so wgpu errors come back as

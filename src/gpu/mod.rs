@@ -170,6 +170,7 @@ impl GpuBackend {
             return Err(Error::InvalidInput(format!("expected {} input values, got {}", self.input_len, input.len())));
         }
         let ctx = &self.ctx;
+        ctx.health()?;
         ctx.checked("running the plan", || {
             ctx.queue.write_buffer(&self.arena, self.input_offset, bytemuck::cast_slice(input));
             let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
@@ -193,20 +194,28 @@ impl GpuBackend {
             // The receiver only disappears if `run` was cancelled.
             let _ = tx.send(r);
         });
+        // Unmaps on every exit from here on, including this future being
+        // dropped while the mapping is pending (that cancels it), so the next
+        // `run` finds the buffer unmapped.
+        let mut guard = Unmap { buffer: &self.readback, armed: true };
         // Natively nothing drives the device unless polled; on the web the
         // browser resolves the mapping on its own.
         #[cfg(not(target_arch = "wasm32"))]
         ctx.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))?;
-        rx.await
-            .map_err(|_| Error::Backend("GPU readback was dropped".into()))?
-            .map_err(|e| Error::Backend(format!("mapping the output: {e}")))?;
-        let out = {
-            let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
-            bytemuck::cast_slice::<u8, f32>(&view)[..self.output_len].to_vec()
-        };
-        self.readback.unmap();
+        let mapped = rx.await.map_err(|_| Error::Backend("GPU readback was dropped".into()))?;
+        if let Err(e) = mapped {
+            // A failed mapping leaves the buffer unmapped already.
+            guard.armed = false;
+            ctx.health()?;
+            return Err(Error::Backend(format!("mapping the output: {e}")));
+        }
+        let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
+        let out = bytemuck::cast_slice::<u8, f32>(&view)[..self.output_len].to_vec();
+        drop(view);
+        drop(guard);
+        ctx.health()?;
         Ok(out)
     }
 
@@ -222,6 +231,20 @@ impl GpuBackend {
     }
 }
 
+/// Unmaps a readback buffer when dropped, if `armed`.
+struct Unmap<'a> {
+    buffer: &'a wgpu::Buffer,
+    armed: bool,
+}
+
+impl Drop for Unmap<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.buffer.unmap();
+        }
+    }
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 impl GpuBackend {
     /// [`GpuBackend::new`], blocking the current thread.
@@ -232,5 +255,41 @@ impl GpuBackend {
     /// [`GpuBackend::run`], blocking the current thread.
     pub fn run_blocking(&mut self, input: &[f32]) -> Result<Vec<f32>> {
         pollster::block_on(self.run(input))
+    }
+
+    /// Profiling aid: runs the plan with every step in its own submit and
+    /// waits for each, returning wall seconds per plan step (same order as
+    /// `plan.steps`). Slower than [`GpuBackend::run`] in total, but it shows
+    /// which steps dominate on adapters without timestamp queries.
+    pub fn step_seconds_blocking(&mut self, input: &[f32]) -> Result<Vec<f64>> {
+        if input.len() != self.input_len {
+            return Err(Error::InvalidInput(format!("expected {} input values, got {}", self.input_len, input.len())));
+        }
+        let ctx = &self.ctx;
+        ctx.health()?;
+        let wait = || {
+            ctx.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map(|_| ())
+                .map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))
+        };
+        ctx.queue.write_buffer(&self.arena, self.input_offset, bytemuck::cast_slice(input));
+        ctx.queue.submit([]);
+        wait()?;
+        let mut times = Vec::with_capacity(self.passes.len());
+        for p in &self.passes {
+            let t = std::time::Instant::now();
+            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                pass.set_pipeline(&self.pipelines.list[p.pipeline]);
+                pass.set_bind_group(0, &p.bind_group, &[]);
+                pass.dispatch_workgroups(p.groups[0], p.groups[1], p.groups[2]);
+            }
+            ctx.queue.submit([encoder.finish()]);
+            wait()?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+        Ok(times)
     }
 }

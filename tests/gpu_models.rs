@@ -1,0 +1,142 @@
+//! Whole models through the GPU backend against the CPU reference, same
+//! seeded input: the largest logit difference stays within 1e-3 of the CPU
+//! logit range and every batch row keeps its top-5 (argmax for 2 classes).
+//!
+//! Models come from `.cache/models` (`scripts/setup.sh`). A missing model or
+//! GPU adapter is a loud skip, or a failure when `CI=true`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use webresnet::cpu::CpuBackend;
+use webresnet::gpu::GpuBackend;
+use webresnet::plan::{CompileOptions, Plan};
+use webresnet::Error;
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+fn skip(why: String) {
+    if ci() {
+        panic!("CI=true: {why}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPING GPU MODEL TEST: {why} !!!!!!!!\n");
+}
+
+fn load(file: &str, input_shape: Option<Vec<usize>>) -> Option<Plan> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/models").join(file);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            skip(format!("{} unreadable ({e}); run scripts/setup.sh", path.display()));
+            return None;
+        }
+    };
+    Some(webresnet::load_plan(&bytes, &CompileOptions { input_shape }).expect("model compiles"))
+}
+
+/// Deterministic values in [-scale, scale).
+fn input(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// Class indices of `row`, largest first, first `k` only.
+fn top(row: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..row.len()).collect();
+    idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+    idx.truncate(k);
+    idx
+}
+
+/// Runs `file` at `input_shape` on both backends and checks the f32 criterion.
+fn parity(file: &str, input_shape: Option<Vec<usize>>, scale: f32) {
+    let Some(plan) = load(file, input_shape) else { return };
+    let x = input(plan.input_len(), 0x5eed ^ plan.input_len() as u64, scale);
+    let want = CpuBackend::new(&plan).expect("CPU backend").run(&x).expect("CPU run");
+
+    let t = Instant::now();
+    let mut gpu = match GpuBackend::new_blocking(&plan) {
+        Ok(b) => b,
+        Err(Error::GpuUnavailable(msg)) => return skip(format!("no GPU adapter ({msg})")),
+        Err(e) => panic!("{file}: GPU backend failed to load: {e}"),
+    };
+    let load_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let got = gpu.run_blocking(&x).expect("GPU run");
+    let run_s = t.elapsed().as_secs_f64();
+    assert_eq!(got.len(), want.len(), "{file}: output length");
+    assert!(got.iter().all(|v| v.is_finite()), "{file}: non-finite GPU logits");
+
+    let (lo, hi) = want.iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let range = hi - lo;
+    let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let ratio = diff / range;
+    println!(
+        "{file} {:?}: max|gpu-cpu| {diff:.3e}, CPU logit range {range:.3e}, ratio {ratio:.2e} \
+         (GPU load {load_s:.2} s, run {run_s:.2} s, {} pipelines)",
+        plan.input.shape,
+        gpu.pipeline_count()
+    );
+    assert!(range > 0.0, "{file}: constant CPU logits make the check meaningless");
+    assert!(ratio <= 1e-3, "{file}: max diff {diff} exceeds 1e-3 x logit range {range}");
+
+    let classes = *plan.output.shape.last().expect("output rank >= 1");
+    let k = if classes <= 2 { 1 } else { classes.min(5) };
+    for (r, (g, c)) in got.chunks(classes).zip(want.chunks(classes)).enumerate() {
+        assert_eq!(top(g, k), top(c, k), "{file}: top-{k} of batch row {r} differs");
+    }
+}
+
+#[test]
+fn resnet18_224() {
+    parity("resnet18.onnx", Some(vec![1, 3, 224, 224]), 1.0);
+}
+
+#[test]
+fn resnet18_batch2() {
+    parity("resnet18.onnx", Some(vec![2, 3, 224, 224]), 1.0);
+}
+
+#[test]
+fn resnet18_non_square() {
+    parity("resnet18.onnx", Some(vec![1, 3, 160, 192]), 1.0);
+}
+
+#[test]
+fn preact_resnet() {
+    parity("preact_resnet.onnx", None, 1.0);
+}
+
+#[test]
+fn resnext_small_groups() {
+    parity("resnext_small.onnx", None, 1.0);
+}
+
+#[test]
+fn mobilenet_small_depthwise() {
+    parity("mobilenet_small.onnx", None, 1.0);
+}
+
+/// Real weights, NHWC input in BGR-minus-mean units.
+#[test]
+fn opennsfw_nhwc() {
+    parity("opennsfw.onnx", Some(vec![1, 224, 224, 3]), 120.0);
+}
+
+/// Real ImageNet weights from a legacy torch pickle.
+#[test]
+fn efficientnet_lite0_pth() {
+    parity("efficientnet-lite0-57934424.pth", None, 1.0);
+}
+
+#[test]
+fn resnet50() {
+    parity("resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0);
+}
