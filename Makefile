@@ -8,15 +8,16 @@ MODELS  := $(CACHE)/models
 PHOTOS  := $(CACHE)/photos
 CARGO   := cargo
 
-.PHONY: demo test setup build wasm lint unit parity clean-cache
+.PHONY: demo test setup build lint unit parity clean-cache
 
 ## Build, fetch the models, and classify the sample photos.
 demo: setup build
 	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png
 	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png --model $(MODELS)/opennsfw.wrn --top 2
 
-## Every test: lint, native unit/integration tests, wasm build, ONNX Runtime parity, CLI error behaviour.
-test: setup lint build wasm unit parity node-test browser-test
+## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
+## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium.
+test: setup lint build unit parity node-test browser-test
 
 setup:
 	scripts/setup.sh
@@ -24,12 +25,10 @@ setup:
 build:
 	$(CARGO) build --release --bins
 
-wasm:
-	$(CARGO) build --release --lib --target wasm32-unknown-unknown --no-default-features
-
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
 
 unit:
 	$(CARGO) test --release
