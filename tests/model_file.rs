@@ -1,0 +1,74 @@
+//! The project's model file without downloaded assets: a round trip keeps the
+//! graph exactly, f16 rounds to nearest even, and damage is refused cleanly.
+
+use webresnet::model::{format, AttrValue, Constant, Dim, Graph, Node, ValueInfo};
+use webresnet::preprocess::PreprocessConfig;
+use webresnet::Error;
+
+fn tiny() -> Graph {
+    let mut g = Graph {
+        inputs: vec![ValueInfo {
+            name: "x".into(),
+            dims: Some(vec![Dim::Symbolic("N".into()), Dim::Fixed(3), Dim::Fixed(4), Dim::Fixed(4)]),
+        }],
+        outputs: vec![ValueInfo { name: "y".into(), dims: None }],
+        opset: 17,
+        preprocess: Some(PreprocessConfig::caffe_bgr()),
+        labels: Some(vec!["a".into(), "b".into()]),
+        ..Graph::default()
+    };
+    // 1 + 2^-11 lies halfway between two f16 values: it must round to the even one, 1.0;
+    // 1 + 3 * 2^-11 rounds up to 1 + 2^-9.
+    let w = vec![1.0 + 2f32.powi(-11), 1.0 + 3.0 * 2f32.powi(-11), -0.5, 1e-3, 0.0, 2.0];
+    g.initializers.insert("w".into(), Constant::f32(vec![2, 3, 1, 1], w));
+    g.initializers.insert("b".into(), Constant::f32(vec![2], vec![0.1, f32::MIN_POSITIVE]));
+    g.nodes.push(Node {
+        name: "conv".into(),
+        op: "Conv".into(),
+        inputs: vec!["x".into(), "w".into(), "b".into()],
+        outputs: vec!["y".into()],
+        attrs: vec![
+            ("kernel_shape".into(), AttrValue::Ints(vec![1, 1])),
+            ("alpha".into(), AttrValue::Float(f32::INFINITY)),
+            ("value".into(), AttrValue::Tensor(Constant::i64(vec![2], vec![-1, 7]))),
+        ],
+    });
+    g
+}
+
+#[test]
+fn round_trip_is_exact_in_f32() {
+    let g = tiny();
+    let bytes = format::write(&g, &format::WriteOptions::default()).unwrap();
+    assert!(format::sniff(&bytes));
+    assert_eq!(webresnet::model::import(&bytes).unwrap(), g);
+}
+
+#[test]
+fn f16_rounds_to_nearest_even_and_keeps_1d_tensors_f32() {
+    let opts = format::WriteOptions { f16: true, ..Default::default() };
+    let g = webresnet::model::import(&format::write(&tiny(), &opts).unwrap()).unwrap();
+    let w = g.initializers["w"].to_f32();
+    assert_eq!(&w[..3], &[1.0, 1.0 + 2f32.powi(-9), -0.5]);
+    assert_eq!(g.initializers["b"], tiny().initializers["b"]);
+}
+
+#[test]
+fn damage_is_refused_without_panic() {
+    let good = format::write(&tiny(), &format::WriteOptions::default()).unwrap();
+    let is_format_error = |b: &[u8]| matches!(webresnet::model::import(b), Err(Error::ModelFormat(_)));
+    for cut in (0..good.len()).step_by(7) {
+        assert!(is_format_error(&good[..cut]), "truncated to {cut} bytes");
+    }
+    let mut flipped = good.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    assert!(is_format_error(&flipped));
+    // The label "a" inside the header's escaped JSON document becomes "c".
+    let mut tampered = good.clone();
+    let at = good.windows(6).position(|w| w == b"[\\\"a\\\"").expect("label in header");
+    tampered[at + 3] = b'c';
+    match webresnet::model::import(&tampered) {
+        Err(Error::ModelFormat(m)) => assert!(m.contains("SHA-256"), "{m}"),
+        other => panic!("tampered label accepted: {other:?}"),
+    }
+}
