@@ -1,6 +1,20 @@
 //! `webresnet`: classify images, run raw inference, inspect models.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+
+/// `println!` that treats a closed stdout (`webresnet inspect M | head`) as the
+/// normal end of output instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            return Err(Error::Io(format!("cannot write output: {e}")));
+        }
+    };
+}
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -212,7 +226,7 @@ fn convert(
     let opts = format::WriteOptions { f16, license, source: source.map(str::to_string) };
     let bytes = format::write(&graph, &opts)?;
     std::fs::write(output, &bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", output.display())))?;
-    println!(
+    say!(
         "{} -> {} ({} bytes, {} weights, {} tensors)",
         input.display(),
         output.display(),
@@ -245,9 +259,9 @@ fn classify(
         let probs = if plan.output.is_probability { out } else { webresnet::postprocess::softmax(&out) };
         let preds = webresnet::postprocess::top_k(&probs, top, plan.labels.as_deref());
         if !json {
-            println!("{}", path.display());
+            say!("{}", path.display());
             for p in &preds {
-                println!("  {:>6.2}%  {:<4} {}", p.probability * 100.0, p.index, p.label);
+                say!("  {:>6.2}%  {:<4} {}", p.probability * 100.0, p.index, p.label);
             }
         }
         results.push((path.display().to_string(), preds));
@@ -263,7 +277,7 @@ fn classify(
                 serde_json::json!({"image": path, "top": top})
             })
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        say!("{}", serde_json::Value::Array(v));
     }
     Ok(())
 }
@@ -316,53 +330,52 @@ fn inspect(model: &Path, input_shape: Option<Vec<usize>>, gpu: bool) -> Result<(
     let import_ms = start.elapsed().as_secs_f64() * 1e3;
     let plan = webresnet::plan::compile(&graph, &CompileOptions { input_shape })?;
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
-    println!("model: {}", model.display());
-    println!("load (bytes -> plan):     {load_ms:.1} ms ({import_ms:.1} ms import) for {} bytes", bytes.len());
+    say!("model: {}", model.display());
+    say!("load (bytes -> plan):     {load_ms:.1} ms ({import_ms:.1} ms import) for {} bytes", bytes.len());
     if format::sniff(&bytes) {
         let info = format::info(&bytes)?;
-        println!("model file:               version {}, sha256 {}", info.version, info.sha256);
+        say!("model file:               version {}, sha256 {}", info.version, info.sha256);
         if let Some(s) = &info.source {
-            println!("source:                   {s}");
+            say!("source:                   {s}");
         }
         if let Some(l) = &info.license {
-            println!("license:                  {}", l.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim());
+            say!("license:                  {}", l.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim());
         }
     }
     let p = &plan.preprocess;
-    println!(
+    say!(
         "preprocess:               resize {} crop {:?} (x/{} - {:?}) / {:?} {:?} {:?}",
-        p.resize_shorter, p.crop, p.pixel_divisor, p.mean, p.std, p.channel_order, p.layout
+        p.resize_shorter,
+        p.crop,
+        p.pixel_divisor,
+        p.mean,
+        p.std,
+        p.channel_order,
+        p.layout
     );
-    println!("labels:                   {}", plan.labels.as_ref().map_or(0, Vec::len));
-    println!(
-        "input: {} {:?}   output: {} {:?}",
-        plan.input.name, plan.input.shape, plan.output.name, plan.output.shape
-    );
-    println!("steps after fusion:");
+    say!("labels:                   {}", plan.labels.as_ref().map_or(0, Vec::len));
+    say!("input: {} {:?}   output: {} {:?}", plan.input.name, plan.input.shape, plan.output.name, plan.output.shape);
+    say!("steps after fusion:");
     for (i, s) in plan.steps.iter().enumerate() {
         let out = &plan.tensors[s.output()];
-        println!("  {i:>3} {:<13} {:<22} {}", s.kind(), format!("{:?}", out.shape), describe(&plan, s));
+        say!("  {i:>3} {:<13} {:<22} {}", s.kind(), format!("{:?}", out.shape), describe(&plan, s));
     }
     let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
-    println!("steps:                    {}", plan.steps.len());
-    println!("fused steps:              {} (absorbing {} graph nodes)", plan.fused_steps(), plan.fused_nodes);
-    println!("parameters:               {} ({:.2} M)", plan.params(), plan.params() as f64 / 1e6);
-    println!("MACs:                     {} ({:.3} G)", plan.macs(), plan.macs() as f64 / 1e9);
-    println!(
-        "peak activation bytes:    {} ({:.2} MiB)",
-        plan.peak_activation_bytes(),
-        mib(plan.peak_activation_bytes())
-    );
-    println!(
+    say!("steps:                    {}", plan.steps.len());
+    say!("fused steps:              {} (absorbing {} graph nodes)", plan.fused_steps(), plan.fused_nodes);
+    say!("parameters:               {} ({:.2} M)", plan.params(), plan.params() as f64 / 1e6);
+    say!("MACs:                     {} ({:.3} G)", plan.macs(), plan.macs() as f64 / 1e9);
+    say!("peak activation bytes:    {} ({:.2} MiB)", plan.peak_activation_bytes(), mib(plan.peak_activation_bytes()));
+    say!(
         "largest activation bytes: {} ({:.2} MiB)",
         plan.largest_activation_bytes(),
         mib(plan.largest_activation_bytes())
     );
-    println!("sum of activation bytes:  {} ({:.2} MiB)", plan.sum_activation_bytes(), mib(plan.sum_activation_bytes()));
+    say!("sum of activation bytes:  {} ({:.2} MiB)", plan.sum_activation_bytes(), mib(plan.sum_activation_bytes()));
     if gpu {
         let backend = webresnet::gpu::GpuBackend::new_blocking(&plan)?;
-        println!("gpu adapter:              {}", backend.adapter_info());
-        println!("gpu pipelines:            {}", backend.pipeline_count());
+        say!("gpu adapter:              {}", backend.adapter_info());
+        say!("gpu pipelines:            {}", backend.pipeline_count());
     }
     Ok(())
 }

@@ -46,7 +46,9 @@ fn is_identity(a: &Affine) -> bool {
 
 /// Tries to absorb Affine step `i` into the producer of its input. Returns true on success.
 fn absorb_affine(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
-    let Step::Affine(a) = d.steps[i].clone() else { return false };
+    // Match before cloning: most steps are convs with large weights.
+    let Step::Affine(a) = &d.steps[i] else { return false };
+    let a = a.clone();
     if d.view_of[a.input].is_some() || uses[a.input] != 1 || a.input == d.input {
         return false;
     }
@@ -94,7 +96,8 @@ fn absorb_affine(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
 
 /// Folds a zero Pad over H/W into the single Conv (or count-including AvgPool) that reads it.
 fn absorb_pad(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
-    let Step::Pad { input, output, pads, value } = d.steps[i].clone() else { return false };
+    let Step::Pad { input, output, pads, value } = &d.steps[i] else { return false };
+    let (input, output, pads, value) = (*input, *output, pads.clone(), *value);
     let spatial_only = pads.len() == 4 && pads[0] == (0, 0) && pads[3] == (0, 0);
     if value != 0.0 || !spatial_only || d.tensors[output].layout != Layout::Nhwc || uses[output] != 1 {
         return false;
@@ -121,7 +124,7 @@ fn absorb_pad(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
 
 /// Turns `Add(a, b)` into a Conv residual epilogue when `a` or `b` is a plain conv output used only here.
 fn absorb_add(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
-    let Step::Add { a, b, output, activation } = d.steps[i].clone() else { return false };
+    let Step::Add { a, b, output, activation } = d.steps[i] else { return false };
     let candidate = |t: TensorId| -> Option<usize> {
         if d.view_of[t].is_some() || uses[t] != 1 {
             return None;
@@ -137,11 +140,12 @@ fn absorb_add(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
         (None, None) => None,
     };
     let Some((p, other)) = choice else { return false };
-    let Step::Conv(mut conv) = d.steps[p].clone() else { return false };
+    // The fused step runs where the Add ran, when both operands exist.
+    let placeholder = Step::Softmax { input: output, output };
+    let Step::Conv(mut conv) = std::mem::replace(&mut d.steps[p], placeholder) else { return false };
     conv.residual = Some(other);
     conv.output = output;
     conv.activation = activation;
-    // The fused step runs where the Add ran, when both operands exist.
     d.steps[i] = Step::Conv(conv);
     d.steps.remove(p);
     true

@@ -313,16 +313,16 @@ impl<'g> Lowerer<'g> {
             return self.define(node, Value::Const(c));
         }
         // Fold when every present input is constant.
-        let consts: Vec<Option<Constant>> = node
+        // Fold when every present input is constant (borrowed: weights are large).
+        let refs: Vec<Option<&Constant>> = node
             .inputs
             .iter()
             .map(|i| match self.values.get(i) {
-                Some(Value::Const(c)) => Some(c.clone()),
+                Some(Value::Const(c)) => Some(c),
                 _ => None,
             })
             .collect();
-        if node.op != "Shape" && node.inputs.iter().zip(&consts).all(|(i, c)| i.is_empty() || c.is_some()) {
-            let refs: Vec<Option<&Constant>> = consts.iter().map(Option::as_ref).collect();
+        if node.op != "Shape" && node.inputs.iter().zip(&refs).all(|(i, c)| i.is_empty() || c.is_some()) {
             if let Some(c) = consts::eval(node, &refs, self.graph.opset)? {
                 self.draft.folded_nodes += 1;
                 return self.define(node, Value::Const(c));
