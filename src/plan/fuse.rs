@@ -140,14 +140,13 @@ fn absorb_add(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
         (None, None) => None,
     };
     let Some((p, other)) = choice else { return false };
-    // The fused step runs where the Add ran, when both operands exist.
-    let placeholder = Step::Softmax { input: output, output };
-    let Step::Conv(mut conv) = std::mem::replace(&mut d.steps[p], placeholder) else { return false };
+    let Step::Conv(conv) = &mut d.steps[p] else { return false };
     conv.residual = Some(other);
     conv.output = output;
     conv.activation = activation;
-    d.steps[i] = Step::Conv(conv);
-    d.steps.remove(p);
+    // The fused conv takes the Add's place (p < i), where both operands exist.
+    let fused = d.steps.remove(p);
+    d.steps[i - 1] = fused;
     true
 }
 
