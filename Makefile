@@ -17,7 +17,7 @@ demo: setup build
 
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium.
-test: setup lint build unit parity node-test browser-test
+test: setup lint build unit parity wasm-test node-test browser-test
 
 setup:
 	scripts/setup.sh
@@ -57,6 +57,14 @@ $(NODE_DEPS): package.json package-lock.json
 pkg:
 	scripts/build_wasm.sh
 
+## The wasm SIMD128 kernels against the portable ones on odd shapes, in Node
+## (wasm-bindgen-test; shares the pkg build's target dir and flags).
+.PHONY: wasm-test
+wasm-test: setup
+	RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-simd \
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	$(CARGO) test --release --target wasm32-unknown-unknown --no-default-features --test simd_kernels
+
 ## The wasm CPU path in Node 20 against the native CLI.
 node-test: pkg build setup
 	node tests/node/parity.mjs
@@ -71,9 +79,11 @@ bench-gpu: pkg build setup $(NODE_DEPS)
 	node bench/gpu.mjs
 	$(MAKE) bench-gpu-native
 
-## Ours vs ONNX Runtime Web's wasm backend (1 thread) in Node 20 (not a test).
-bench-cpu: pkg setup $(NODE_DEPS)
-	node bench/cpu.mjs
+## Ours (SIMD128 and relaxed-SIMD builds) vs ONNX Runtime Web's wasm backend
+## (1 thread) in Node 20, with GFLOP/s against a measured SIMD peak (not a test).
+## Node 20 has relaxed SIMD behind a flag; the CLI counts each model's MACs.
+bench-cpu: pkg build setup $(NODE_DEPS)
+	node --experimental-wasm-relaxed-simd bench/cpu.mjs
 
 .PHONY: bench-gpu-native
 ## Native wgpu (lavapipe here): matmul ceiling, then ResNet-50 batch-1 latency and GFLOP/s.

@@ -17,6 +17,8 @@ const MODELS_TO_CHECK = [
   ["resnet18.onnx", [1, 3, 224, 224]],
   ["mobilenet_small.onnx", null],
   ["opennsfw.onnx", null],
+  // The default model (EfficientNet-Lite0 in the project's format): depthwise convs.
+  ["default.wrn", null],
 ];
 const REL_TOL = 1e-4;
 
