@@ -37,7 +37,7 @@ if [ "${WASM_RELAXED:-1}" = 1 ]; then
   tmp=$(mktemp -d)
   "$bindgen" --target web --out-dir "$tmp" --out-name webresnet_relaxed \
     $rdir/wasm32-unknown-unknown/release/webresnet.wasm
-  if ! sed 's/webresnet_relaxed_bg/webresnet_bg/g' "$tmp/webresnet_relaxed.js" | cmp -s - pkg/webresnet.js; then
+  if ! sed 's/webresnet_relaxed/webresnet/g' "$tmp/webresnet_relaxed.js" | cmp -s - pkg/webresnet.js; then
     echo "relaxed-SIMD build's JS glue differs from pkg/webresnet.js" >&2
     exit 1
   fi
