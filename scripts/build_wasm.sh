@@ -35,13 +35,14 @@ if [ "${WASM_RELAXED:-1}" = 1 ]; then
   rdir=target/wasm-relaxed
   build $rdir ",+relaxed-simd"
   tmp=$(mktemp -d)
-  "$bindgen" --target web --out-dir "$tmp" --out-name webresnet_relaxed \
+  # Same out-name: the wasm's import module names derive from it.
+  "$bindgen" --target web --out-dir "$tmp" --out-name webresnet \
     $rdir/wasm32-unknown-unknown/release/webresnet.wasm
-  if ! sed 's/webresnet_relaxed/webresnet/g' "$tmp/webresnet_relaxed.js" | cmp -s - pkg/webresnet.js; then
+  if ! cmp -s "$tmp/webresnet.js" pkg/webresnet.js; then
     echo "relaxed-SIMD build's JS glue differs from pkg/webresnet.js" >&2
     exit 1
   fi
-  cp "$tmp/webresnet_relaxed_bg.wasm" pkg/
+  cp "$tmp/webresnet_bg.wasm" pkg/webresnet_relaxed_bg.wasm
   rm -rf "$tmp"
 fi
 
