@@ -91,7 +91,9 @@ fn conv_general() {
         case([13, 11], [3, 64], 7, 2, 3),
         Case { n: 2, ..case([9, 7], [6, 10], 3, 1, 2) },
         Case { d: 2, ..case([11, 9], [5, 9], 3, 2, 2) },
-        // More rows than one row block (96) and several K blocks (K = 9 * 100).
+        // Short taps gathered into rows, over several row blocks (96 rows each).
+        case([21, 19], [3, 10], 3, 1, 1),
+        // More rows than one row block and several K blocks (K = 9 * 100).
         case([15, 13], [100, 17], 3, 1, 1),
     ]);
 }

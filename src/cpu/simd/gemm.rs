@@ -25,6 +25,10 @@ const MR: usize = 4;
 const KC: usize = 512;
 /// Rows per block, a multiple of `MR`.
 const MC: usize = 96;
+/// Segments shorter than this (a first conv's 3 channels per tap) are
+/// gathered into contiguous rows first: run per segment, the microkernel
+/// would spend its time on loop overhead.
+const GATHER_BELOW: usize = 16;
 
 /// B (`k x n`, plus a bias per column) packed as `ceil(n / NR)` panels of
 /// `[k][NR]`, zero padded past `n`.
@@ -124,6 +128,9 @@ fn k_blocks(segs: usize, seg_len: usize) -> Vec<KBlock> {
 pub fn gemm<'a>(rows: &'a impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
     let (segs, seg_len) = (rows.segs(), rows.seg_len());
     debug_assert_eq!(segs * seg_len, b.k);
+    if seg_len < GATHER_BELOW && segs > 1 {
+        return gather(rows, m, b, act, out);
+    }
     let act = Act::new(act);
     let blocks = k_blocks(segs, seg_len);
     let mut a: Vec<&'a [f32]> = Vec::new();
@@ -164,6 +171,23 @@ pub fn gemm<'a>(rows: &'a impl Rows, m: usize, b: &PackedB, act: Activation, out
                 }
             }
         }
+    }
+}
+
+/// [`gemm`] over row blocks gathered into a contiguous `[MC][k]` matrix.
+fn gather(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
+    let (segs, seg_len, k) = (rows.segs(), rows.seg_len(), b.k);
+    let mut block = vec![0.0; MC.min(m) * k];
+    for m0 in (0..m).step_by(MC) {
+        let mc = MC.min(m - m0);
+        for (r, row) in block.chunks_exact_mut(k).take(mc).enumerate() {
+            for (s, dst) in row.chunks_exact_mut(seg_len).enumerate().take(segs) {
+                dst.copy_from_slice(rows.seg(m0 + r, s, 0..seg_len));
+            }
+        }
+        let a = Matrix { data: &block[..mc * k], cols: k };
+        let data = &mut out.data[m0 * out.ld..];
+        gemm(&a, mc, b, act, Out { data, ld: out.ld, col: out.col, accumulate: out.accumulate });
     }
 }
 
