@@ -31,7 +31,7 @@ models.forEach((m, i) => {
     const y = y0 + j * barH;
     const w = Math.max(1, (r.cpu_ms / max) * width);
     parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${COLORS[e] ?? "#718096"}"/>`);
-    parts.push(`<text x="${left + w + 4}" y="${y + barH - 5}">${r.cpu_ms.toFixed(0)} ms</text>`);
+    parts.push(`<text x="${(left + w + 4).toFixed(1)}" y="${y + barH - 5}">${r.cpu_ms.toFixed(0)} ms</text>`);
   });
 });
 const ly = height - 14;
