@@ -65,9 +65,9 @@ wasm-test: setup
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	$(CARGO) test --release --target wasm32-unknown-unknown --no-default-features --test simd_kernels
 
-## The wasm CPU path in Node 20 against the native CLI.
+## The wasm CPU path (SIMD128 and relaxed-SIMD builds) in Node 20 against the native CLI.
 node-test: pkg build setup
-	node tests/node/parity.mjs
+	node --experimental-wasm-relaxed-simd tests/node/parity.mjs
 
 ## WebGPU (SwiftShader) and CPU in headless Chromium against the native CLI.
 browser-test: pkg build setup $(NODE_DEPS)
