@@ -113,6 +113,20 @@ try {
   }
   const nodeFeatures = await node.embed(readFileSync(join(PHOTOS, "chelsea.png")));
   node.dispose();
+  {
+    // Options in Node: labels, SHA-256 over bytes, and worker mode refused (no Web Workers).
+    const bytes = readFileSync(MODEL);
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    const labels = Array.from({ length: 1000 }, (_, i) => `class ${i}`);
+    const named = await Classifier.create({ model: bytes, sha256, labels });
+    const [top] = await named.classify(readFileSync(join(PHOTOS, "coffee.png")), { topK: 1 });
+    named.dispose();
+    check(top.label === `class ${ESPRESSO}`, `Node: labels option names the classes (${top.index} ${top.label}); sha256 over model bytes accepted`);
+    const codeOf = (p) => p.then(() => "resolved", (e) => e.code);
+    const wrongHash = await codeOf(Classifier.create({ model: bytes, sha256: "f".repeat(64) }));
+    const worker = await codeOf(Classifier.create({ worker: true }));
+    check(wrongHash === "INTEGRITY" && worker === "INVALID_INPUT", `Node: wrong sha256 rejects with ${wrongHash}, worker mode with ${worker}`);
+  }
 
   // ---- vite build, served by vite preview ----
   const { build, preview } = await import("vite");
