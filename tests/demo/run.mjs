@@ -1,0 +1,194 @@
+// The demo page end to end in headless Chromium, served by the demo's own
+// server (CSP, COOP/COEP). The oracle for "the expected label" is the native
+// CLI on the same photo and model. Screenshots go to artifacts/.
+//
+// With CI=true a browser that does not start FAILS the test; elsewhere it is
+// reported and the test is skipped.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CLI, MODELS, ROOT } from "../node/common.mjs";
+import { DEMO_CSP, DEMO_MOUNTS, serve } from "../../scripts/serve.mjs";
+import { openPage } from "../browser/chromium.mjs";
+import { y4m } from "./y4m.mjs";
+import { labelledControls, tabStops, waitForBars, waitForError } from "./page_checks.mjs";
+
+const CI = process.env.CI === "true";
+const PHOTOS = join(ROOT, ".cache", "photos");
+const ARTIFACTS = join(ROOT, "artifacts");
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 375, height: 812 };
+
+let failures = 0;
+const ok = (msg) => console.log(`ok   ${msg}`);
+const fail = (msg) => {
+  console.log(`FAIL ${msg}`);
+  failures++;
+};
+const check = (cond, msg) => (cond ? ok(msg) : fail(msg));
+
+// The CLI's best label for a photo under the default model.
+const cliTop1 = (photo) =>
+  JSON.parse(
+    execFileSync(CLI, ["classify", join(PHOTOS, photo), "--model", join(MODELS, "default.wrn"), "--top", "1", "--json"]),
+  )[0].top[0].label;
+const COFFEE = cliTop1("coffee.png");
+const CAT = cliTop1("chelsea.png");
+
+mkdirSync(ARTIFACTS, { recursive: true });
+const tmp = mkdtempSync(join(tmpdir(), "webresnet-demo-"));
+const { server, origin } = await serve({ mounts: DEMO_MOUNTS, csp: DEMO_CSP });
+
+// Every request any page of a session makes, workers' included, is checked
+// here; one bound elsewhere is aborted and counted as a failure.
+const foreign = [];
+const sameOrigin = (url) => url.startsWith(`${origin}/`) || url.startsWith("data:") || url.startsWith("blob:");
+const guard = async (context) => {
+  await context.route("**/*", (route) => {
+    const url = route.request().url();
+    if (sameOrigin(url)) return route.continue();
+    foreign.push(url);
+    return route.abort();
+  });
+};
+
+// Opens the demo with `query` and runs `body(page)`; the page is ready once
+// its first model has loaded (or failed to).
+async function session(name, query, options, body) {
+  console.log(`-- ${name}`);
+  let browser;
+  try {
+    browser = await openPage(`${origin}/${query}`, {
+      viewport: DESKTOP,
+      beforeGoto: guard,
+      ready: () => document.body?.dataset.model !== "loading",
+      ...options,
+    });
+  } catch (e) {
+    if (CI) fail(`${name}: browser did not start: ${e.message}`);
+    else console.log(`SKIP ${name}: browser did not start: ${e.message}`);
+    return;
+  }
+  try {
+    const { page } = browser;
+    const state = await page.evaluate(() => document.body.dataset.model);
+    if (state !== "ready") throw new Error(`the model did not load: ${await page.textContent("#error")}`);
+    await body(page);
+  } catch (e) {
+    fail(`${name}: ${e.message.split("\n")[0]}`);
+  } finally {
+    await browser.close();
+  }
+}
+
+const upload = (page, photo) => page.setInputFiles("#file", join(PHOTOS, photo));
+
+// ---- CPU path: inputs, errors, keyboard, layout; also grabs the webcam frames ----
+let cameraFile = null;
+await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
+  ok(`model ready; running on: ${await page.textContent("#backend")}`);
+
+  await upload(page, "coffee.png");
+  let top = await waitForBars(page, "#image-top", "coffee.png");
+  check(top.includes(COFFEE), `upload coffee.png: CLI's "${COFFEE}" in top-5 [${top.join(", ")}]`);
+  const first = await page.textContent("#first-result");
+  check(/\d/.test(first), `time to first result shown: ${first}; latency ${await page.textContent("#latency")}`);
+
+  await page.setInputFiles("#file", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a picture") });
+  const msg = await waitForError(page, /not an image/);
+  ok(`non-image file: "${msg}"`);
+  await upload(page, "chelsea.png");
+  top = await waitForBars(page, "#image-top", "chelsea.png");
+  const cleared = await page.isHidden("#error");
+  check(top.includes(CAT) && cleared, `good file after the bad one: "${CAT}" in [${top.join(", ")}], error cleared: ${cleared}`);
+
+  // A model file that is no model: a readable message, and the old model stays.
+  await page.selectOption("#model", "own");
+  await page.setInputFiles("#own-model", { name: "broken.onnx", mimeType: "application/octet-stream", buffer: Buffer.alloc(4096, 7) });
+  const modelMsg = await waitForError(page, /not a model/);
+  ok(`bad model file: "${modelMsg}"`);
+  check((await page.inputValue("#model")) === "default", "model picker back on the model in use");
+
+  // Keyboard alone: Tab reaches every control, Enter on a sample classifies it.
+  const stops = await tabStops(page, 40);
+  const want = ["model", "backend:cpu", "file", "sample:coffee.png", "camera-toggle"];
+  const missing = want.filter((w) => !stops.includes(w));
+  check(missing.length === 0, `Tab reaches ${want.join(", ")}${missing.length ? `; missing ${missing}` : ""}`);
+  await page.focus('button[data-photo="coffee.png"]');
+  await page.keyboard.press("Enter");
+  top = await waitForBars(page, "#image-top", "coffee.png");
+  check(top.includes(COFFEE), `Enter on the coffee sample: "${COFFEE}" in top-5`);
+  const unlabelled = await labelledControls(page);
+  check(unlabelled.length === 0, `every control has a label${unlabelled.length ? `; not: ${unlabelled}` : ""}`);
+
+  // No camera in this browser: a message, and the page goes on working.
+  await page.click("#camera-toggle");
+  const camMsg = await waitForError(page, /camera/i);
+  ok(`camera unavailable: "${camMsg}"`);
+  check((await page.textContent("#camera-toggle")) === "Start camera", "camera button back to Start");
+
+  for (const [name, size] of [["1280", DESKTOP], ["375", PHONE]]) {
+    await page.setViewportSize(size);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(width <= size.width, `at ${size.width} px nothing overflows sideways (page width ${width})`);
+    await page.screenshot({ path: join(ARTIFACTS, `demo-${name}.png`), fullPage: true });
+  }
+  ok(`screenshots: artifacts/demo-1280.png, artifacts/demo-375.png`);
+
+  // The fake camera's picture: coffee.png, cropped to 4:3 as a camera would see it.
+  const frame = await page.evaluate(async () => {
+    const bitmap = await createImageBitmap(await (await fetch("/photos/coffee.png")).blob());
+    const [w, h] = [640, 480];
+    const scale = Math.max(w / bitmap.width, h / bitmap.height);
+    const canvas = new OffscreenCanvas(w, h);
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(bitmap, (w - bitmap.width * scale) / 2, (h - bitmap.height * scale) / 2, bitmap.width * scale, bitmap.height * scale);
+    const rgba = ctx.getImageData(0, 0, w, h).data;
+    let s = "";
+    for (let i = 0; i < rgba.length; i += 0x8000) s += String.fromCharCode(...rgba.subarray(i, i + 0x8000));
+    return { w, h, b64: btoa(s) };
+  });
+  cameraFile = join(tmp, "coffee.y4m");
+  writeFileSync(cameraFile, y4m(Buffer.from(frame.b64, "base64"), frame.w, frame.h, 2));
+});
+
+// ---- fake webcam ----
+if (cameraFile) {
+  const args = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    `--use-file-for-fake-video-capture=${cameraFile}`,
+  ];
+  await session("live camera (fake device showing coffee.png)", "?backend=cpu", { args }, async (page) => {
+    await page.click("#camera-toggle");
+    const top = await waitForBars(page, "#camera-top", null, COFFEE);
+    ok(`live top-5 shows "${COFFEE}": [${top.join(", ")}]`);
+    await page.waitForFunction(() => Number.parseFloat(document.getElementById("fps").textContent) > 0, null, {
+      timeout: 120_000,
+    });
+    ok(`FPS ${await page.textContent("#fps")}, latency per frame ${await page.textContent("#frame-latency")}`);
+    await page.screenshot({ path: join(ARTIFACTS, "demo-camera-1280.png"), fullPage: true });
+    await page.click("#camera-toggle");
+    check((await page.textContent("#camera-toggle")) === "Start camera", "camera stops");
+  });
+} else fail("no webcam file was written, so the camera was not tested");
+
+// ---- no WebGPU adapter: "auto" falls back to the CPU and says why ----
+await session("WebGPU unavailable", "", { webgpu: false }, async (page) => {
+  const backend = await page.textContent("#backend");
+  check(/CPU/.test(backend), `auto without an adapter runs on: ${backend}`);
+  const notice = (await page.isVisible("#notice")) ? await page.textContent("#notice") : "";
+  check(/WebGPU is unavailable/.test(notice), `notice: "${notice}"`);
+  await upload(page, "coffee.png");
+  const top = await waitForBars(page, "#image-top", "coffee.png");
+  check(top.includes(COFFEE), `CPU fallback classifies coffee.png: "${COFFEE}" in [${top.join(", ")}]`);
+});
+
+server.close();
+rmSync(tmp, { recursive: true, force: true });
+check(foreign.length === 0, `no request left ${origin}${foreign.length ? `: ${foreign.join(", ")}` : ""}`);
+if (failures) {
+  console.error(`${failures} demo check(s) failed`);
+  process.exit(1);
+}
