@@ -44,8 +44,9 @@ export class Engine {
       onProgress,
     });
     const loadMs = performance.now() - t0;
+    const adapter = clf.backend === "webgpu" ? await browserAdapterName() : null;
     const old = this.#current;
-    this.#current = { clf, loadMs, firstMs: null };
+    this.#current = { clf, loadMs, firstMs: null, adapter };
     old?.clf.dispose();
     const name = typeof model === "string" ? MODELS[model].name : model.name;
     return { ...this.describe(), name, loadMs };
@@ -77,16 +78,22 @@ export class Engine {
     if (!clf) return { backend: null, text: "none", fallbackReason: null };
     const b = clf.backend;
     let text;
-    if (b === "webgpu") text = `WebGPU${clf.adapter ? ` on ${adapterName(clf.adapter)}` : ""}`;
+    if (b === "webgpu") text = `WebGPU on ${this.#current.adapter ?? clf.adapter ?? "an unnamed adapter"}`;
     else if (b === "cpu-simd-threads") text = `CPU, wasm SIMD, ${clf.threads ?? "several"} threads`;
     else text = "CPU, wasm SIMD, 1 thread";
     return { backend: b, text, fallbackReason: clf.fallbackReason ?? null };
   }
 }
 
-function adapterName(info) {
-  if (typeof info === "string") return info;
-  return [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "an unnamed adapter";
+// The adapter as the browser names it ("google swiftshader", "nvidia
+// ampere"). What wgpu reports from inside the browser often has no name.
+async function browserAdapterName() {
+  try {
+    const info = (await navigator.gpu.requestAdapter())?.info;
+    return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || null;
+  } catch {
+    return null;
+  }
 }
 
 // A sentence for the page from any error the package (or the browser) throws.

@@ -71,10 +71,7 @@ async function session(name, query, options, body) {
     return;
   }
   try {
-    const { page } = browser;
-    const state = await page.evaluate(() => document.body.dataset.model);
-    if (state !== "ready") throw new Error(`the model did not load: ${await page.textContent("#error")}`);
-    await body(page);
+    await body(browser.page);
   } catch (e) {
     fail(`${name}: ${e.message.split("\n")[0]}`);
   } finally {
@@ -82,11 +79,18 @@ async function session(name, query, options, body) {
   }
 }
 
+// Throws with the page's message unless the first model loaded.
+async function modelLoaded(page) {
+  const state = await page.evaluate(() => document.body.dataset.model);
+  if (state !== "ready") throw new Error(`the model did not load: ${await page.textContent("#error")}`);
+}
+
 const upload = (page, photo) => page.setInputFiles("#file", join(PHOTOS, photo));
 
 // ---- CPU path: inputs, errors, keyboard, layout; also grabs the webcam frames ----
 let cameraFile = null;
 await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
+  await modelLoaded(page);
   ok(`model ready; running on: ${await page.textContent("#backend")}`);
 
   await upload(page, "coffee.png");
@@ -161,6 +165,7 @@ if (cameraFile) {
     `--use-file-for-fake-video-capture=${cameraFile}`,
   ];
   await session("live camera (fake device showing coffee.png)", "?backend=cpu", { args }, async (page) => {
+    await modelLoaded(page);
     await page.click("#camera-toggle");
     const top = await waitForBars(page, "#camera-top", null, COFFEE);
     ok(`live top-5 shows "${COFFEE}": [${top.join(", ")}]`);
@@ -174,8 +179,24 @@ if (cameraFile) {
   });
 } else fail("no webcam file was written, so the camera was not tested");
 
+// ---- WebGPU (SwiftShader here): the status names the adapter ----
+await session("WebGPU", "?backend=webgpu", {}, async (page) => {
+  const error = (await page.isVisible("#error")) ? await page.textContent("#error") : "";
+  if (!CI && /WebGPU cannot be used/.test(error)) {
+    console.log(`SKIP WebGPU: ${error}`);
+    return;
+  }
+  await modelLoaded(page);
+  const backend = await page.textContent("#backend");
+  check(/^WebGPU on \S/.test(backend), `running on: ${backend}; model ready in ${await page.textContent("#load-time")}`);
+  await upload(page, "coffee.png");
+  const top = await waitForBars(page, "#image-top", "coffee.png");
+  check(top.includes(COFFEE), `WebGPU classifies coffee.png: "${COFFEE}" in [${top.join(", ")}]`);
+});
+
 // ---- no WebGPU adapter: "auto" falls back to the CPU and says why ----
 await session("WebGPU unavailable", "", { webgpu: false }, async (page) => {
+  await modelLoaded(page);
   const backend = await page.textContent("#backend");
   check(/CPU/.test(backend), `auto without an adapter runs on: ${backend}`);
   const notice = (await page.isVisible("#notice")) ? await page.textContent("#notice") : "";
