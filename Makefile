@@ -57,9 +57,11 @@ $(NODE_DEPS): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-## wasm + JS glue (wasm-bindgen --target web) into pkg/.
-pkg:
+## The npm package `webresnet` in pkg/: wasm + JS glue (wasm-bindgen --target web),
+## the wrapper from src/js/, package.json, README and the default model (f16).
+pkg: setup build
 	scripts/build_wasm.sh
+	scripts/assemble_pkg.sh
 
 ## The wasm CPU path in Node 20 against the native CLI.
 node-test: pkg build setup
