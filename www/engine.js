@@ -4,7 +4,8 @@
 import { Classifier } from "/pkg/index.js";
 
 export const MODELS = {
-  default: { url: "/models/default.wrn", name: "EfficientNet-Lite0, ImageNet-1k" },
+  // The package's own default (EfficientNet-Lite0 stored as f16, half the download).
+  default: { url: undefined, name: "EfficientNet-Lite0, ImageNet-1k" },
   opennsfw: { url: "/models/opennsfw.wrn", name: "open_nsfw ResNet-50, SFW/NSFW" },
 };
 
