@@ -28,11 +28,10 @@ const fail = (msg) => {
 };
 const check = (cond, msg) => (cond ? ok(msg) : fail(msg));
 
-// The CLI's best label for a photo under the default model.
-const cliTop1 = (photo) =>
-  JSON.parse(
-    execFileSync(CLI, ["classify", join(PHOTOS, photo), "--model", join(MODELS, "default.wrn"), "--top", "1", "--json"]),
-  )[0].top[0].label;
+// The CLI's best label for a photo.
+const cliTop1 = (photo, model = "default.wrn") =>
+  JSON.parse(execFileSync(CLI, ["classify", join(PHOTOS, photo), "--model", join(MODELS, model), "--top", "1", "--json"]))[0]
+    .top[0].label;
 const COFFEE = cliTop1("coffee.png");
 const CAT = cliTop1("chelsea.png");
 
@@ -42,14 +41,22 @@ const { server, origin } = await serve({ mounts: DEMO_MOUNTS, csp: DEMO_CSP });
 
 // Every request any page of a session makes, workers' included, is checked
 // here; one bound elsewhere is aborted and counted as a failure.
+// `seen` shows the guard covers workers too: the model is fetched in one.
+// CSP violations are caught from the console, where Chromium reports them.
 const foreign = [];
+const seen = new Set();
+const cspViolations = new Set();
 const sameOrigin = (url) => url.startsWith(`${origin}/`) || url.startsWith("data:") || url.startsWith("blob:");
 const guard = async (context) => {
   await context.route("**/*", (route) => {
     const url = route.request().url();
+    seen.add(new URL(url).pathname);
     if (sameOrigin(url)) return route.continue();
     foreign.push(url);
     return route.abort();
+  });
+  context.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.add(m.text());
   });
 };
 
@@ -155,6 +162,26 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   });
   cameraFile = join(tmp, "coffee.y4m");
   writeFileSync(cameraFile, y4m(Buffer.from(frame.b64, "base64"), frame.w, frame.h, 2));
+
+  // The real ResNet-50: its download shows progress, then it classifies.
+  await page.evaluate(() => {
+    window.progressTexts = [];
+    const label = document.getElementById("progress-label");
+    new MutationObserver(() => window.progressTexts.push(label.textContent)).observe(label, { childList: true });
+  });
+  await page.selectOption("#model", "opennsfw");
+  await page.waitForFunction(() => document.body.dataset.model !== "loading", null, { timeout: 5 * 60_000 });
+  await modelLoaded(page);
+  const texts = await page.evaluate(() => window.progressTexts);
+  const download = texts.filter((t) => /^Downloading the model \(\d+\.\d of \d+\.\d MB\)/.test(t));
+  check(
+    download.length > 0 && texts.some((t) => t.startsWith("Warming up")),
+    `opennsfw progress: ${download.length} download steps (last "${download.at(-1)}"), then ${[...new Set(texts.filter((t) => !download.includes(t)))].join(", ")}`,
+  );
+  const sfw = cliTop1("chelsea.png", "opennsfw.wrn");
+  await upload(page, "chelsea.png");
+  top = await waitForBars(page, "#image-top", "chelsea.png");
+  check(top[0] === sfw, `opennsfw on chelsea.png: top-1 "${top[0]}", CLI "${sfw}"; ${await page.textContent("#backend")}`);
 });
 
 // ---- fake webcam ----
@@ -208,7 +235,9 @@ await session("WebGPU unavailable", "", { webgpu: false }, async (page) => {
 
 server.close();
 rmSync(tmp, { recursive: true, force: true });
+check(seen.has("/pkg/model/default.wrn"), "the request guard saw the model fetched by the worker");
 check(foreign.length === 0, `no request left ${origin}${foreign.length ? `: ${foreign.join(", ")}` : ""}`);
+check(cspViolations.size === 0, `no CSP violation${cspViolations.size ? `: ${[...cspViolations].join(" | ")}` : ""}`);
 if (failures) {
   console.error(`${failures} demo check(s) failed`);
   process.exit(1);
