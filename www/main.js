@@ -158,11 +158,13 @@ async function startCamera(deviceId) {
   button.disabled = true;
   try {
     await camera.start(deviceId);
+    video.parentElement.classList.add("live");
     say($("error"), "");
     await fillCameraList();
     frames.start();
   } catch (e) {
     camera.stop();
+    video.parentElement.classList.remove("live");
     showError(explainCameraError(e));
   } finally {
     button.disabled = false;
@@ -174,6 +176,7 @@ async function startCamera(deviceId) {
 function stopCamera() {
   frames.stop();
   camera.stop();
+  video.parentElement.classList.remove("live");
   $("camera-top").replaceChildren();
   $("fps").textContent = "—";
   $("frame-latency").textContent = "—";

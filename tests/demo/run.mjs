@@ -133,12 +133,6 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   const unlabelled = await labelledControls(page);
   check(unlabelled.length === 0, `every control has a label${unlabelled.length ? `; not: ${unlabelled}` : ""}`);
 
-  // No camera in this browser: a message, and the page goes on working.
-  await page.click("#camera-toggle");
-  const camMsg = await waitForError(page, /camera/i);
-  ok(`camera unavailable: "${camMsg}"`);
-  check((await page.textContent("#camera-toggle")) === "Start camera", "camera button back to Start");
-
   for (const [name, size] of [["1280", DESKTOP], ["375", PHONE]]) {
     await page.setViewportSize(size);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
@@ -146,6 +140,12 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
     await page.screenshot({ path: join(ARTIFACTS, `demo-${name}.png`), fullPage: true });
   }
   ok(`screenshots: artifacts/demo-1280.png, artifacts/demo-375.png`);
+
+  // No camera in this browser: a message, and the page goes on working.
+  await page.click("#camera-toggle");
+  const camMsg = await waitForError(page, /camera/i);
+  ok(`camera unavailable: "${camMsg}"`);
+  check((await page.textContent("#camera-toggle")) === "Start camera", "camera button back to Start");
 
   // The fake camera's picture: coffee.png, cropped to 4:3 as a camera would see it.
   const frame = await page.evaluate(async () => {
