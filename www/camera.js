@@ -48,7 +48,10 @@ export function explainCameraError(e) {
   switch (e?.name) {
     case "NotAllowedError":
     case "SecurityError":
-      return "Camera access was denied. Allow the camera for this page in the browser's site settings, then press Start camera again.";
+      return (
+        "Camera access was denied. Allow the camera for this page in the browser's site settings, " +
+        "then press Start camera again."
+      );
     case "NotFoundError":
     case "OverconstrainedError":
       return "No camera was found. Plug one in, or classify a photo instead.";

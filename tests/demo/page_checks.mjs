@@ -31,7 +31,8 @@ export async function waitForBars(page, list, forName, want = null) {
 
 const bars = (page, list) => page.$$eval(`${list} .label`, (els) => els.map((e) => e.textContent));
 
-const visibleError = async (page) => ((await page.isVisible("#error")) ? await page.textContent("#error") : "(no error)");
+const visibleError = async (page) =>
+  (await page.isVisible("#error")) ? await page.textContent("#error") : "(no error)";
 
 // The error message once one matching `pattern` shows.
 export async function waitForError(page, pattern) {

@@ -29,9 +29,10 @@ const fail = (msg) => {
 const check = (cond, msg) => (cond ? ok(msg) : fail(msg));
 
 // The CLI's best label for a photo.
-const cliTop1 = (photo, model = "default.wrn") =>
-  JSON.parse(execFileSync(CLI, ["classify", join(PHOTOS, photo), "--model", join(MODELS, model), "--top", "1", "--json"]))[0]
-    .top[0].label;
+function cliTop1(photo, model = "default.wrn") {
+  const args = ["classify", join(PHOTOS, photo), "--model", join(MODELS, model), "--top", "1", "--json"];
+  return JSON.parse(execFileSync(CLI, args))[0].top[0].label;
+}
 const COFFEE = cliTop1("coffee.png");
 const CAT = cliTop1("chelsea.png");
 
@@ -60,8 +61,7 @@ const guard = async (context) => {
   });
 };
 
-// Opens the demo with `query` and runs `body(page)`; the page is ready once
-// its first model has loaded (or failed to).
+// Opens the demo with `query` and runs `body(page)`.
 async function session(name, query, options, body) {
   console.log(`-- ${name}`);
   let browser;
@@ -69,7 +69,7 @@ async function session(name, query, options, body) {
     browser = await openPage(`${origin}/${query}`, {
       viewport: DESKTOP,
       beforeGoto: guard,
-      ready: () => document.body?.dataset.model !== "loading",
+      ready: () => document.readyState === "complete",
       ...options,
     });
   } catch (e) {
@@ -86,11 +86,31 @@ async function session(name, query, options, body) {
   }
 }
 
-// Throws with the page's message unless the first model loaded.
+// Waits for the model load in progress to end; throws with the page's
+// message unless a model is ready.
 async function modelLoaded(page) {
+  await page.waitForFunction(() => document.body.dataset.model !== "loading", null, { timeout: 5 * 60_000 });
   const state = await page.evaluate(() => document.body.dataset.model);
   if (state !== "ready") throw new Error(`the model did not load: ${await page.textContent("#error")}`);
 }
+
+// Hands the page a photo the way a drop or a paste does: a DataTransfer
+// holding the file, on the event the page listens for.
+const dispatchPhoto = (page, photo, how) =>
+  page.evaluate(
+    async ({ photo, how }) => {
+      const blob = await (await fetch(`/photos/${photo}`)).blob();
+      const data = new DataTransfer();
+      data.items.add(new File([blob], photo, { type: blob.type }));
+      const init = { bubbles: true, cancelable: true };
+      const event =
+        how === "drop"
+          ? new DragEvent("drop", { ...init, dataTransfer: data })
+          : new ClipboardEvent("paste", { ...init, clipboardData: data });
+      (how === "drop" ? document.getElementById("drop") : document).dispatchEvent(event);
+    },
+    { photo, how },
+  );
 
 const upload = (page, photo) => page.setInputFiles("#file", join(PHOTOS, photo));
 
@@ -106,17 +126,26 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   const first = await page.textContent("#first-result");
   check(/\d/.test(first), `time to first result shown: ${first}; latency ${await page.textContent("#latency")}`);
 
-  await page.setInputFiles("#file", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a picture") });
+  const notes = { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a picture") };
+  await page.setInputFiles("#file", notes);
   const msg = await waitForError(page, /not an image/);
   ok(`non-image file: "${msg}"`);
   await upload(page, "chelsea.png");
   top = await waitForBars(page, "#image-top", "chelsea.png");
   const cleared = await page.isHidden("#error");
-  check(top.includes(CAT) && cleared, `good file after the bad one: "${CAT}" in [${top.join(", ")}], error cleared: ${cleared}`);
+  check(top.includes(CAT) && cleared, `good file after the bad one: "${CAT}" in [${top}], error cleared: ${cleared}`);
+
+  await dispatchPhoto(page, "coffee.png", "drop");
+  top = await waitForBars(page, "#image-top", "coffee.png");
+  check(top.includes(COFFEE), `dropped coffee.png: "${COFFEE}" in top-5`);
+  await dispatchPhoto(page, "chelsea.png", "paste");
+  top = await waitForBars(page, "#image-top", "pasted image");
+  check(top.includes(CAT), `pasted chelsea.png: "${CAT}" in top-5`);
 
   // A model file that is no model: a readable message, and the old model stays.
   await page.selectOption("#model", "own");
-  await page.setInputFiles("#own-model", { name: "broken.onnx", mimeType: "application/octet-stream", buffer: Buffer.alloc(4096, 7) });
+  const broken = { name: "broken.onnx", mimeType: "application/octet-stream", buffer: Buffer.alloc(4096, 7) };
+  await page.setInputFiles("#own-model", broken);
   const modelMsg = await waitForError(page, /not a model/);
   ok(`bad model file: "${modelMsg}"`);
   check((await page.inputValue("#model")) === "default", "model picker back on the model in use");
@@ -154,7 +183,8 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
     const scale = Math.max(w / bitmap.width, h / bitmap.height);
     const canvas = new OffscreenCanvas(w, h);
     const ctx = canvas.getContext("2d");
-    ctx.drawImage(bitmap, (w - bitmap.width * scale) / 2, (h - bitmap.height * scale) / 2, bitmap.width * scale, bitmap.height * scale);
+    const [sw, sh] = [bitmap.width * scale, bitmap.height * scale];
+    ctx.drawImage(bitmap, (w - sw) / 2, (h - sh) / 2, sw, sh);
     const rgba = ctx.getImageData(0, 0, w, h).data;
     let s = "";
     for (let i = 0; i < rgba.length; i += 0x8000) s += String.fromCharCode(...rgba.subarray(i, i + 0x8000));
@@ -170,18 +200,19 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
     new MutationObserver(() => window.progressTexts.push(label.textContent)).observe(label, { childList: true });
   });
   await page.selectOption("#model", "opennsfw");
-  await page.waitForFunction(() => document.body.dataset.model !== "loading", null, { timeout: 5 * 60_000 });
   await modelLoaded(page);
   const texts = await page.evaluate(() => window.progressTexts);
   const download = texts.filter((t) => /^Downloading the model \(\d+\.\d of \d+\.\d MB\)/.test(t));
   check(
     download.length > 0 && texts.some((t) => t.startsWith("Warming up")),
-    `opennsfw progress: ${download.length} download steps (last "${download.at(-1)}"), then ${[...new Set(texts.filter((t) => !download.includes(t)))].join(", ")}`,
+    `opennsfw progress: ${download.length} download steps (last "${download.at(-1)}"), ` +
+      `then ${[...new Set(texts.filter((t) => !download.includes(t)))].join(", ")}`,
   );
   const sfw = cliTop1("chelsea.png", "opennsfw.wrn");
   await upload(page, "chelsea.png");
   top = await waitForBars(page, "#image-top", "chelsea.png");
-  check(top[0] === sfw, `opennsfw on chelsea.png: top-1 "${top[0]}", CLI "${sfw}"; ${await page.textContent("#backend")}`);
+  const backend = await page.textContent("#backend");
+  check(top[0] === sfw, `opennsfw on chelsea.png: top-1 "${top[0]}", CLI "${sfw}"; ${backend}`);
 });
 
 // ---- fake webcam ----
@@ -208,6 +239,7 @@ if (cameraFile) {
 
 // ---- WebGPU (SwiftShader here): the status names the adapter ----
 await session("WebGPU", "?backend=webgpu", {}, async (page) => {
+  await page.waitForFunction(() => document.body.dataset.model !== "loading", null, { timeout: 5 * 60_000 });
   const error = (await page.isVisible("#error")) ? await page.textContent("#error") : "";
   if (!CI && /WebGPU cannot be used/.test(error)) {
     console.log(`SKIP WebGPU: ${error}`);
@@ -215,7 +247,8 @@ await session("WebGPU", "?backend=webgpu", {}, async (page) => {
   }
   await modelLoaded(page);
   const backend = await page.textContent("#backend");
-  check(/^WebGPU on \S/.test(backend), `running on: ${backend}; model ready in ${await page.textContent("#load-time")}`);
+  const loadTime = await page.textContent("#load-time");
+  check(/^WebGPU on \S/.test(backend), `running on: ${backend}; model ready in ${loadTime}`);
   await upload(page, "coffee.png");
   const top = await waitForBars(page, "#image-top", "coffee.png");
   check(top.includes(COFFEE), `WebGPU classifies coffee.png: "${COFFEE}" in [${top.join(", ")}]`);
