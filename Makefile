@@ -20,8 +20,8 @@ demo: setup build pkg
 
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
-## the demo page in headless Chromium.
-test: setup lint build unit parity node-test browser-test demo-test
+## the npm package installed into a Vite app, the demo page in headless Chromium.
+test: setup lint build unit parity node-test browser-test package-test demo-test
 
 setup:
 	scripts/setup.sh
@@ -49,7 +49,7 @@ clean-cache:
 
 NODE_DEPS := node_modules/.installed
 
-.PHONY: pkg node-test browser-test bench-gpu bench-cpu
+.PHONY: pkg node-test browser-test package-test bench-gpu bench-cpu
 
 # npm ci only when the lock file changed: CI starts from a clean clone, and
 # a developer's rerun should not reinstall.
@@ -70,6 +70,11 @@ node-test: pkg build setup
 ## WebGPU (SwiftShader) and CPU in headless Chromium against the native CLI.
 browser-test: pkg build setup $(NODE_DEPS)
 	node tests/browser/run.mjs
+
+## The npm package as users get it: npm pack, installed into a fresh Vite app,
+## tsc on a TypeScript consumer, Node vs the CLI, the built app in headless Chromium.
+package-test: pkg build setup $(NODE_DEPS)
+	node tests/package/run.mjs
 
 .PHONY: demo-test
 ## The demo page in headless Chromium, served as `make demo` serves it: photos,

@@ -82,7 +82,7 @@ async function download(url, { sha256, cache, report }) {
       report(bytes.length, bytes.length);
       return bytes;
     }
-    await store.delete(url.href); // stale or damaged copy: fetch it again
+    // Stale or damaged: fetch again; the copy is replaced only by one that matches.
   }
   let response;
   try {
