@@ -213,6 +213,16 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   top = await waitForBars(page, "#image-top", "chelsea.png");
   const backend = await page.textContent("#backend");
   check(top[0] === sfw, `opennsfw on chelsea.png: top-1 "${top[0]}", CLI "${sfw}"; ${backend}`);
+
+  // "Load your own": an ONNX file from disk (a random-weight test model, so
+  // only that it loads and answers is checked).
+  await page.selectOption("#model", "own");
+  await page.setInputFiles("#own-model", join(MODELS, "mobilenet_small.onnx"));
+  await modelLoaded(page);
+  const name = await page.textContent("#model-name");
+  await upload(page, "coffee.png");
+  top = await waitForBars(page, "#image-top", "coffee.png");
+  check(name === "mobilenet_small.onnx" && top.length === 5, `own model ${name}: top-5 [${top}]`);
 });
 
 // ---- fake webcam ----
