@@ -71,6 +71,7 @@ export function explainCameraError(e) {
 export class FrameLoop {
   #busy = false;
   #running = false;
+  #gen = 0; // a restart ends the earlier callback chain and drops its results
   #done = []; // completion times of recent results, for the FPS
 
   constructor(video, classify, onResult, onError) {
@@ -83,34 +84,38 @@ export class FrameLoop {
   start() {
     this.#running = true;
     this.#done = [];
-    this.#next();
+    this.#next(++this.#gen);
   }
 
   stop() {
     this.#running = false;
   }
 
-  #next() {
-    if (!this.#running) return;
-    const v = this.video;
-    if ("requestVideoFrameCallback" in v) v.requestVideoFrameCallback(() => this.#frame());
-    else requestAnimationFrame(() => this.#frame());
+  #live(gen) {
+    return this.#running && gen === this.#gen;
   }
 
-  #frame() {
-    if (!this.#running) return;
+  #next(gen) {
+    if (!this.#live(gen)) return;
+    const v = this.video;
+    if ("requestVideoFrameCallback" in v) v.requestVideoFrameCallback(() => this.#frame(gen));
+    else requestAnimationFrame(() => this.#frame(gen));
+  }
+
+  #frame(gen) {
+    if (!this.#live(gen)) return;
     if (!this.#busy && this.video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA) {
       this.#busy = true;
       this.classify(this.video)
         .then((r) => {
-          if (this.#running) this.onResult(r, this.#tick());
+          if (this.#live(gen)) this.onResult(r, this.#tick());
         })
-        .catch((e) => this.#running && this.onError(e))
+        .catch((e) => this.#live(gen) && this.onError(e))
         .finally(() => {
           this.#busy = false;
         });
     }
-    this.#next();
+    this.#next(gen);
   }
 
   // Results per second over the last few results; null until there are two.

@@ -156,6 +156,7 @@ const frames = new FrameLoop(
 async function startCamera(deviceId) {
   const button = $("camera-toggle");
   button.disabled = true;
+  $("camera-top").replaceChildren();
   try {
     await camera.start(deviceId);
     video.parentElement.classList.add("live");

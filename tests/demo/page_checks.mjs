@@ -5,8 +5,9 @@ const SLOW = 5 * 60_000; // a model load or inference under SwiftShader or a bus
 const QUICK = 60_000;
 
 // The labels in the bar list `list` once it shows the result for the image
-// named `forName` (photos), or once `want` is among them (the camera). A
-// photo that failed leaves the list empty and throws with the page's message.
+// named `forName` (photos), or, for the camera (forName null), once it shows
+// any result, or one with `want` among them. A photo that failed leaves the
+// list empty and throws with the page's message.
 export async function waitForBars(page, list, forName, want = null) {
   try {
     const handle = await page.waitForFunction(
@@ -14,6 +15,7 @@ export async function waitForBars(page, list, forName, want = null) {
         const el = document.querySelector(list);
         if (forName !== null && el.dataset.for !== forName) return false;
         const labels = [...el.querySelectorAll(".label")].map((e) => e.textContent);
+        if (forName === null && labels.length === 0) return false;
         if (want !== null && !labels.includes(want)) return false;
         return labels;
       },

@@ -265,7 +265,9 @@ await session("WebGPU", "?backend=webgpu", {}, async (page) => {
 });
 
 // ---- no WebGPU adapter: "auto" falls back to the CPU and says why ----
-await session("WebGPU unavailable", "", { webgpu: false }, async (page) => {
+// The same browser has two synthetic fake cameras (a file gives only one), for the camera selector.
+const twoCameras = ["--use-fake-device-for-media-stream=device-count=2", "--use-fake-ui-for-media-stream"];
+await session("WebGPU unavailable; two cameras", "", { webgpu: false, args: twoCameras }, async (page) => {
   await modelLoaded(page);
   const backend = await page.textContent("#backend");
   check(/CPU/.test(backend), `auto without an adapter runs on: ${backend}`);
@@ -274,6 +276,19 @@ await session("WebGPU unavailable", "", { webgpu: false }, async (page) => {
   await upload(page, "coffee.png");
   const top = await waitForBars(page, "#image-top", "coffee.png");
   check(top.includes(COFFEE), `CPU fallback classifies coffee.png: "${COFFEE}" in [${top.join(", ")}]`);
+
+  await page.click("#camera-toggle");
+  await waitForBars(page, "#camera-top", null);
+  const cams = await page.$$eval("#camera-select option", (os) => os.map((o) => o.value));
+  check(cams.length === 2 && (await page.isVisible("#camera-select")), `camera selector offers ${cams.length} cameras`);
+  const current = await page.inputValue("#camera-select");
+  const other = cams.find((c) => c !== current);
+  await page.selectOption("#camera-select", other);
+  await waitForBars(page, "#camera-top", null);
+  const using = await page.evaluate(
+    () => document.querySelector("video").srcObject.getVideoTracks()[0].getSettings().deviceId,
+  );
+  check(using === other, `switched to the other camera, and it is classified live`);
 });
 
 server.close();
