@@ -3,7 +3,7 @@
 // error codes into sentences a person can act on.
 import { Classifier } from "/pkg/index.js";
 
-export const MODELS = {
+const MODELS = {
   // The package's own default (EfficientNet-Lite0 stored as f16, half the download).
   default: { url: undefined, name: "EfficientNet-Lite0, ImageNet-1k" },
   opennsfw: { url: "/models/opennsfw.wrn", name: "open_nsfw ResNet-50, SFW/NSFW" },

@@ -18,9 +18,12 @@ function showError(e) {
   say($("error"), typeof e === "string" ? e : explain(e));
 }
 
-function showLatency(ms, firstMs) {
+// Also refreshes the backend: under "auto" the package moves to the CPU when
+// the GPU device is lost for good.
+function showTimes(ms, firstMs) {
   $("latency").textContent = fmtMs(ms);
   if (firstMs !== null) $("first-result").textContent = fmtMs(firstMs);
+  $("backend").textContent = engine.describe().text;
 }
 
 // ---- model and backend ----
@@ -116,11 +119,13 @@ async function classifyImage(blob, name) {
     renderTop(list, r.top);
     list.dataset.for = name;
     $("image-name").textContent = name;
-    showLatency(r.ms, r.firstMs);
+    showTimes(r.ms, r.firstMs);
   } catch (e) {
     list.dataset.for = name;
     $("image-name").textContent = name;
     showError(e);
+  } finally {
+    bitmap.close();
   }
 }
 
@@ -136,16 +141,25 @@ wireInputs({
 
 const video = $("video");
 const camera = new Camera(video);
-// One frame grabbed at once as an ImageBitmap: it can be handed to the worker
-// without a copy, and the video goes on playing meanwhile.
+// One frame grabbed at once as an ImageBitmap: it is handed to the worker
+// without a copy (closing it afterwards is then a no-op), and the video goes
+// on playing meanwhile.
+async function classifyFrame(v) {
+  const bitmap = await createImageBitmap(v);
+  try {
+    return await engine.classify(bitmap);
+  } finally {
+    bitmap.close();
+  }
+}
 const frames = new FrameLoop(
   video,
-  async (v) => engine.classify(await createImageBitmap(v)),
+  classifyFrame,
   (r, fps) => {
     renderTop($("camera-top"), r.top);
     $("frame-latency").textContent = fmtMs(r.ms);
     if (fps !== null) $("fps").textContent = fps.toFixed(fps < 10 ? 1 : 0);
-    showLatency(r.ms, r.firstMs);
+    showTimes(r.ms, r.firstMs);
   },
   (e) => {
     // A frame caught in a model switch is simply dropped.
