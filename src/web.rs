@@ -423,6 +423,15 @@ impl Session {
         self.embed(Picture::Encoded(encoded)).await
     }
 
+    /// Replaces the class names used by `classify*` (index i names class i).
+    #[wasm_bindgen(js_name = setLabels)]
+    pub fn set_labels(&self, labels: Vec<String>) {
+        *self.inner.labels.borrow_mut() = Some(labels);
+    }
+}
+
+// The shared bodies of the exported calls (not exported themselves).
+impl Session {
     async fn classify(&self, picture: Picture, top_k: u32) -> std::result::Result<JsValue, JsValue> {
         let inner = self.inner.clone();
         let preds = inner.with_compiled(async |c, inner| inner.classify(c, &picture, top_k as usize).await).await?;
@@ -433,11 +442,5 @@ impl Session {
         let inner = self.inner.clone();
         let out = inner.with_compiled(async |c, inner| inner.embed(c, &picture).await).await?;
         Ok(Float32Array::from(out.as_slice()))
-    }
-
-    /// Replaces the class names used by `classify*` (index i names class i).
-    #[wasm_bindgen(js_name = setLabels)]
-    pub fn set_labels(&self, labels: Vec<String>) {
-        *self.inner.labels.borrow_mut() = Some(labels);
     }
 }

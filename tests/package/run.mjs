@@ -170,23 +170,36 @@ async function browserChecks(page, nodeFeatures) {
   const kinds = ["image", "bytes", "arraybuffer", "blob", "file", "bitmap", "imagedata", "canvas", "offscreen"];
   const items = [...kinds.map((k) => ["chelsea", k]), ["coffee", "image"], ["coffee", "video"]];
 
-  const main = await call("classifyCase", { options: { backend: "cpu" }, items });
-  if (report("cpu, main thread", main, TOL["cpu-simd"])) check(main.backend === "cpu-simd", `cpu backend reports ${main.backend}`);
+  // embed(chelsea) in the page against Node's (the same wasm on the same pixels).
+  const checkEmbed = (r) => {
+    const rel = maxRelDiff(Array.from(nodeFeatures), r.features);
+    const tol = r.backend === "webgpu" ? 1e-3 : 1e-5;
+    check(rel <= tol, `embed(chelsea) on ${r.backend}: ${r.features.length} features, max |diff| vs Node ${rel.toExponential(2)} of range (limit ${tol})`);
+  };
 
-  const worker = await call("classifyCase", { options: { backend: "cpu", worker: true }, items });
+  const main = await call("classifyCase", { options: { backend: "cpu" }, items, embed: true });
+  if (report("cpu, main thread", main, TOL["cpu-simd"])) {
+    check(main.backend === "cpu-simd", `cpu backend reports ${main.backend}`);
+    checkEmbed(main);
+  }
+
+  const worker = await call("classifyCase", { options: { backend: "cpu", worker: true }, items, embed: true });
   if (report("cpu, worker", worker, TOL["cpu-simd"]) && !main.error) {
     const same = worker.results.every((w, i) => w.kind === "video" || JSON.stringify(w.top) === JSON.stringify(main.results[i].top));
     check(same, "worker mode gives exactly the main thread's results for every source");
+    check(JSON.stringify(worker.features) === JSON.stringify(main.features), "worker mode's embed equals the main thread's");
   }
 
   if (gpu) {
     const g = await call("classifyCase", {
       options: { backend: "auto" },
       items: [["chelsea", "image"], ["coffee", "image"]],
+      embed: true,
       afterLoss: ["lose", "lose-and-refuse"],
     });
     if (report("auto (WebGPU), main thread", g, TOL.webgpu)) {
       check(g.backend === "webgpu" && !!g.adapter, `auto picks webgpu when there is an adapter (${g.backend}, ${g.adapter})`);
+      checkEmbed(g);
       const [lost, refused] = g.afterLoss;
       check(
         lost.backend === "webgpu" && lost.top[0].index === ESPRESSO,
@@ -208,17 +221,6 @@ async function browserChecks(page, nodeFeatures) {
       !fb.gpuVisible && fb.backend === "cpu-simd" && fb.top[0].index === ESPRESSO,
       `navigator.gpu removed: auto runs on ${fb.backend} (${fb.fallbackReason}): ${fmt(fb.top)}`,
     );
-  }
-
-  for (const backend of gpu ? ["cpu", "webgpu"] : ["cpu"]) {
-    const e = await call("embedCase", { options: { backend } });
-    if (e.error) {
-      check(false, `embed on ${backend}: ${e.error.code} ${e.error.message}`);
-      continue;
-    }
-    const rel = maxRelDiff(Array.from(nodeFeatures), e.features);
-    const tol = backend === "cpu" ? 1e-5 : 1e-3;
-    check(rel <= tol, `embed(chelsea) on ${e.backend}: ${e.features.length} features, max |diff| vs Node ${rel.toExponential(2)} of range (limit ${tol})`);
   }
 
   const sha256 = createHash("sha256").update(readFileSync(MODEL)).digest("hex");

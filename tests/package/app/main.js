@@ -106,9 +106,9 @@ async function loseDevices() {
   }
 }
 
-// Creates a classifier, classifies each photo as each kind of source, and
-// optionally loses the GPU device and classifies again.
-window.classifyCase = wrap(async ({ options, items, afterLoss }) => {
+// Creates a classifier, classifies each photo as each kind of source,
+// optionally embeds chelsea, then optionally loses the GPU device and classifies again.
+window.classifyCase = wrap(async ({ options, items, embed, afterLoss }) => {
   const phases = [];
   const t0 = performance.now();
   const clf = await Classifier.create({ ...options, onProgress: (p) => phases.push(p.phase) });
@@ -120,7 +120,8 @@ window.classifyCase = wrap(async ({ options, items, afterLoss }) => {
     const top = simple(await clf.classify(src, { topK: 5 }));
     results.push({ photo, kind, top, ms: performance.now() - t });
   }
-  const out = { backend: clf.backend, adapter: clf.adapter, fallbackReason: clf.fallbackReason, createMs, phases: [...new Set(phases)], results, afterLoss: [] };
+  const features = embed ? Array.from(await clf.embed(await source("chelsea", "image"))) : null;
+  const out = { backend: clf.backend, adapter: clf.adapter, fallbackReason: clf.fallbackReason, createMs, phases: [...new Set(phases)], results, features, afterLoss: [] };
   for (const step of afterLoss ?? []) {
     refuseAdapters = step === "lose-and-refuse";
     await loseDevices();
@@ -130,14 +131,6 @@ window.classifyCase = wrap(async ({ options, items, afterLoss }) => {
   refuseAdapters = false;
   clf.dispose();
   return out;
-});
-
-window.embedCase = wrap(async ({ options }) => {
-  const clf = await Classifier.create(options);
-  const features = Array.from(await clf.embed(await source("chelsea", "image")));
-  const backend = clf.backend;
-  clf.dispose();
-  return { backend, features };
 });
 
 // "auto" without WebGPU: navigator.gpu removed for the duration.
