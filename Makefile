@@ -10,15 +10,18 @@ CARGO   := cargo
 
 .PHONY: demo test setup build lint unit parity clean-cache
 
-## Build, fetch the models, and classify the sample photos.
-demo: setup build
+## Build, fetch the models, classify the sample photos, then serve the demo
+## page on http://127.0.0.1:$(DEMO_PORT) until Ctrl-C.
+DEMO_PORT ?= 8080
+demo: setup build pkg
 	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png
 	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png --model $(MODELS)/opennsfw.wrn --top 2
+	node scripts/serve.mjs $(DEMO_PORT)
 
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
-## the npm package installed into a Vite app.
-test: setup lint build unit parity node-test browser-test package-test
+## the npm package installed into a Vite app, the demo page in headless Chromium.
+test: setup lint build unit parity node-test browser-test package-test demo-test
 
 setup:
 	scripts/setup.sh
@@ -72,6 +75,13 @@ browser-test: pkg build setup $(NODE_DEPS)
 ## tsc on a TypeScript consumer, Node vs the CLI, the built app in headless Chromium.
 package-test: pkg build setup $(NODE_DEPS)
 	node tests/package/run.mjs
+
+.PHONY: demo-test
+## The demo page in headless Chromium, served as `make demo` serves it: photos,
+## fake webcam, CPU fallback, errors, keyboard, layout, no request off-origin.
+## Screenshots go to artifacts/.
+demo-test: pkg build setup $(NODE_DEPS)
+	node tests/demo/run.mjs
 
 ## Ours vs ONNX Runtime Web's WebGPU backend in headless Chromium, then
 ## native wgpu (lavapipe here) on ResNet-50 (not a test).
