@@ -13,17 +13,22 @@ const engine = new Engine();
 let ownModel = null; // { name, bytes }: a model file picked from disk
 let active = null; // { model, backend } the classifier in use was made with
 let loading = Promise.resolve(); // loads run one after another; classifying waits
+let shownBackend = null; // the backend the status line names
 
 function showError(e) {
   say($("error"), typeof e === "string" ? e : explain(e));
 }
 
 // Also refreshes the backend: under "auto" the package moves to the CPU when
-// the GPU device is lost for good.
+// the GPU device is lost and no new one can be opened. The person is told,
+// since the page then answers more slowly.
 function showTimes(ms, firstMs) {
   $("latency").textContent = fmtMs(ms);
   if (firstMs !== null) $("first-result").textContent = fmtMs(firstMs);
-  $("backend").textContent = engine.describe().text;
+  const now = engine.describe();
+  $("backend").textContent = now.text;
+  if (now.backend !== shownBackend) say($("notice"), describeChange(now));
+  shownBackend = now.backend;
 }
 
 // ---- model and backend ----
@@ -47,6 +52,16 @@ async function describeFallback(requested, { backend, fallbackReason }) {
   return `WebGPU is unavailable, so the CPU path is in use: ${why}.`;
 }
 
+// The notice for a model that moved off the GPU (the only change the package
+// makes on its own).
+function describeChange({ fallbackReason }) {
+  const details = fallbackReason ? ` Details: ${fallbackReason}.` : "";
+  return (
+    "The GPU stopped working, so the model now runs on the CPU: the page goes on working, more slowly. " +
+    `Choose WebGPU above to try the GPU again.${details}`
+  );
+}
+
 async function load(model, backend) {
   document.body.dataset.model = "loading";
   $("progress-field").hidden = false;
@@ -55,6 +70,7 @@ async function load(model, backend) {
     const info = await engine.load(model, backend, onProgress);
     active = { model, backend };
     $("backend").textContent = info.text;
+    shownBackend = info.backend;
     $("model-name").textContent = info.name;
     $("load-time").textContent = fmtMs(info.loadMs);
     $("first-result").textContent = "—";
