@@ -1,6 +1,7 @@
 // The demo page end to end in headless Chromium, served by the demo's own
 // server (CSP, COOP/COEP). The oracle for "the expected label" is the native
-// CLI on the same photo and model. Screenshots go to artifacts/.
+// CLI on the same photo and model. Screenshots go to artifacts/. Test hooks
+// (instrument.mjs) are put in from outside; the page carries no test code.
 //
 // No browser installed: with CI=true that FAILS the test; elsewhere it is
 // reported and the test is skipped. A browser that is there but fails to
@@ -60,10 +61,11 @@ for (const path of ["/", "/pkg/worker.js"]) {
   const scripts = [...html.matchAll(/<script\b([^>]*)>([^]*?)<\/script>/gi)];
   const inline = scripts.filter(([, attrs, body]) => !/\ssrc=/.test(attrs) || body.trim() !== "");
   const handlers = html.match(/\son[a-z]+\s*=/gi) ?? [];
+  const jsUrls = html.match(/javascript:/gi) ?? [];
   check(
-    scripts.length > 0 && inline.length + handlers.length === 0 && !/javascript:/i.test(html),
-    `index.html: ${scripts.length} script(s), all from files; ${inline.length} inline, ` +
-      `${handlers.length} event-handler attributes, no javascript: URL`,
+    scripts.length > 0 && inline.length + handlers.length + jsUrls.length === 0,
+    `index.html: ${scripts.length} script(s) from files; ${inline.length} inline, ` +
+      `${handlers.length} event-handler attributes, ${jsUrls.length} javascript: URLs`,
   );
 }
 
