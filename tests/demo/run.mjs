@@ -116,6 +116,33 @@ async function session(name, query, options, body) {
   }
 }
 
+// The package's worker runs under the CSP (a string is not run as code
+// there), and its violations reach the console, so the last check covers the
+// worker too. The eval runs in a later task: code the test evaluates directly
+// is exempt from the page's policy. The probe's own report is taken out again.
+async function probeWorkerCsp(page) {
+  const outcome = await packageWorker(page).evaluate(
+    () =>
+      new Promise((done) =>
+        setTimeout(() => {
+          try {
+            eval("1");
+            done("it ran");
+          } catch (e) {
+            done(e.name);
+          }
+        }),
+      ),
+  );
+  const report = "Content Security Policy violation in the worker: script-src eval";
+  let reported = false;
+  for (let i = 0; i < 100 && !reported; i++) {
+    await new Promise((tick) => setTimeout(tick, 50));
+    reported = cspViolations.delete(report);
+  }
+  check(outcome === "EvalError" && reported, `eval in the worker: ${outcome}; reported: ${reported}`);
+}
+
 // Waits for the model load in progress to end; throws with the page's
 // message unless a model is ready.
 async function modelLoaded(page) {
@@ -155,6 +182,7 @@ let cameraFile = null;
 await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   await modelLoaded(page);
   ok(`model ready; running on: ${await page.textContent("#backend")}, in ${packageWorker(page).url()}`);
+  await probeWorkerCsp(page);
 
   await upload(page, "coffee.png");
   let top = await waitForBars(page, "#image-top", "coffee.png");
