@@ -9,26 +9,31 @@ const $ = (id) => document.getElementById(id);
 const backendRadios = () => [...document.querySelectorAll("input[name=backend]")];
 const chosenBackend = () => backendRadios().find((r) => r.checked).value;
 
-const engine = new Engine();
+const engine = new Engine(onBackendChange);
 let ownModel = null; // { name, bytes }: a model file picked from disk
 let active = null; // { model, backend } the classifier in use was made with
 let loading = Promise.resolve(); // loads run one after another; classifying waits
-let shownBackend = null; // the backend the status line names
 
 function showError(e) {
   say($("error"), typeof e === "string" ? e : explain(e));
 }
 
-// Also refreshes the backend: under "auto" the package moves to the CPU when
-// the GPU device is lost and no new one can be opened. The person is told,
-// since the page then answers more slowly.
 function showTimes(ms, firstMs) {
   $("latency").textContent = fmtMs(ms);
   if (firstMs !== null) $("first-result").textContent = fmtMs(firstMs);
-  const now = engine.describe();
-  $("backend").textContent = now.text;
-  if (now.backend !== shownBackend) say($("notice"), describeChange(now));
-  shownBackend = now.backend;
+}
+
+// The GPU device was lost under the model in use, and the package moved on:
+// to a new device, or (under "auto", with none to be had) to the CPU. The
+// person is told, since the page may pause or answer more slowly.
+function onBackendChange({ backend, text, reason }) {
+  $("backend").textContent = text;
+  const news =
+    backend === "webgpu"
+      ? "The GPU device was lost and a new one was opened: the model still runs on the GPU."
+      : "The GPU stopped working and no new GPU device could be opened, so the model now runs on the CPU: " +
+        "the page carries on, more slowly. Choose WebGPU above to try the GPU again.";
+  say($("notice"), `${news} Details: ${reason}.`);
 }
 
 // ---- model and backend ----
@@ -52,16 +57,6 @@ async function describeFallback(requested, { backend, fallbackReason }) {
   return `WebGPU is unavailable, so the CPU path is in use: ${why}.`;
 }
 
-// The notice for a model that moved off the GPU (the only change the package
-// makes on its own).
-function describeChange({ fallbackReason }) {
-  const details = fallbackReason ? ` Details: ${fallbackReason}.` : "";
-  return (
-    "The GPU stopped working, so the model now runs on the CPU: the page goes on working, more slowly. " +
-    `Choose WebGPU above to try the GPU again.${details}`
-  );
-}
-
 async function load(model, backend) {
   document.body.dataset.model = "loading";
   $("progress-field").hidden = false;
@@ -70,7 +65,6 @@ async function load(model, backend) {
     const info = await engine.load(model, backend, onProgress);
     active = { model, backend };
     $("backend").textContent = info.text;
-    shownBackend = info.backend;
     $("model-name").textContent = info.name;
     $("load-time").textContent = fmtMs(info.loadMs);
     $("first-result").textContent = "—";
@@ -137,6 +131,8 @@ async function classifyImage(blob, name) {
     $("image-name").textContent = name;
     showTimes(r.ms, r.firstMs);
   } catch (e) {
+    // The model was replaced while this photo was on it: ask the new one.
+    if (e?.code === "DISPOSED") return classifyImage(blob, name);
     list.dataset.for = name;
     $("image-name").textContent = name;
     showError(e);

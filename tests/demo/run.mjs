@@ -14,7 +14,7 @@ import { CLI, MODELS, ROOT } from "../node/common.mjs";
 import { DEMO_CSP, DEMO_MOUNTS, serve } from "../../scripts/serve.mjs";
 import { CHROMIUM, openPage } from "../browser/chromium.mjs";
 import { y4m } from "./y4m.mjs";
-import { labelledControls, tabStops, waitForBars, waitForError } from "./page_checks.mjs";
+import { labelledControls, tabStops, waitForBars, waitForError, waitForNotice } from "./page_checks.mjs";
 import { instrument, packageWorker } from "./instrument.mjs";
 
 const CI = process.env.CI === "true";
@@ -372,7 +372,7 @@ await session("WebGPU; camera permission denied; GPU device lost", "", { args: d
   let cleared = await page.isHidden("#error");
   check(top.includes(COFFEE) && cleared, `then a photo: "${COFFEE}" in [${top.join(", ")}], error cleared: ${cleared}`);
 
-  // The device is lost; a new one opens.
+  // The device is lost; a new one opens, and the page says so.
   const loseGpu = (refuseAdapters) => packageWorker(page).evaluate((r) => self.loseGpu(r), refuseAdapters);
   let lost = await loseGpu(false);
   await upload(page, "chelsea.png");
@@ -382,6 +382,7 @@ await session("WebGPU; camera permission denied; GPU device lost", "", { args: d
     lost > 0 && top.includes(CAT) && /^WebGPU on/.test(now),
     `${lost} GPU device(s) lost: the next photo gets "${CAT}" [${top.join(", ")}] on a new device (${now})`,
   );
+  ok(`notice: "${await waitForNotice(page, /new one was opened/)}"`);
 
   // Lost again, and no adapter is left: the CPU takes over, and the page says so.
   lost = await loseGpu(true);
@@ -392,9 +393,9 @@ await session("WebGPU; camera permission denied; GPU device lost", "", { args: d
     lost > 0 && top.includes(COFFEE) && /^CPU/.test(now),
     `lost with no GPU left: "${COFFEE}" in [${top.join(", ")}], status now "${now}"`,
   );
-  const notice = (await page.isVisible("#notice")) ? await page.textContent("#notice") : "(none)";
+  const told = await waitForNotice(page, /GPU stopped working.*runs on the CPU/);
   cleared = await page.isHidden("#error");
-  check(/GPU stopped working.*runs on the CPU/.test(notice) && cleared, `notice: "${notice}"; no error shown`);
+  check(cleared, `notice: "${told}"; no error shown`);
   await page.screenshot({ path: join(ARTIFACTS, "demo-gpu-lost-1280.png"), fullPage: true });
   await page.click('button[data-photo="chelsea.png"]');
   top = await waitForBars(page, "#image-top", "chelsea.png");
