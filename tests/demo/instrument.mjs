@@ -13,10 +13,12 @@ function reportCspViolations(scope, where) {
 
 // Page init script: reports CSP violations; counts the classify messages
 // posted to any Worker that have no reply yet (window.workerCalls: inFlight,
-// max), and fires "classify-posted" on the document as each one leaves.
+// max, and atDispose: the most a worker had when told to dispose, after
+// which their replies no longer count), and fires "classify-posted" on the
+// document as each one leaves.
 function pageHooks(report) {
   report(document, "page");
-  const calls = { inFlight: 0, max: 0 };
+  const calls = { inFlight: 0, max: 0, atDispose: 0 };
   window.workerCalls = calls;
   window.Worker = class extends window.Worker {
     #waiting = new Set();
@@ -28,6 +30,11 @@ function pageHooks(report) {
     }
     postMessage(message, transfer) {
       super.postMessage(message, transfer);
+      if (message?.op === "dispose") {
+        calls.atDispose = Math.max(calls.atDispose, this.#waiting.size);
+        calls.inFlight -= this.#waiting.size;
+        this.#waiting.clear();
+      }
       if (message?.op !== "classify") return;
       this.#waiting.add(message.id);
       calls.inFlight++;

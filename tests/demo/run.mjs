@@ -323,6 +323,40 @@ async function photoDuringFrames(page) {
   );
 }
 
+// Models switched while the camera runs: the classifier being replaced is
+// disposed under a frame, which is dropped without a word, and the camera
+// goes on with the new model. It switches until a disposal meets a frame in
+// flight (the first almost always does: the camera is seldom idle).
+async function switchModelsDuringFrames(page) {
+  const models = [
+    ["own", "mobilenet_small.onnx"],
+    ["default", "EfficientNet-Lite0, ImageNet-1k"],
+  ];
+  let switches = 0;
+  let atDispose = 0;
+  const names = [];
+  while (atDispose === 0 && switches < 4) {
+    const [key, name] = models[switches % 2];
+    await page.selectOption("#model", key);
+    if (switches++ === 0) await page.setInputFiles("#own-model", join(MODELS, name));
+    await page.waitForFunction(
+      (name) => document.body.dataset.model === "ready" && document.getElementById("model-name").textContent === name,
+      name,
+      { timeout: 5 * 60_000 },
+    );
+    const n = await page.evaluate(() => window.cameraTops.length);
+    await page.waitForFunction((n) => window.cameraTops.length > n, n, { timeout: 120_000 });
+    atDispose = await page.evaluate(() => window.workerCalls.atDispose);
+    names.push(name);
+  }
+  const error = (await page.isVisible("#error")) ? await page.textContent("#error") : "";
+  check(
+    atDispose > 0 && error === "",
+    `switched to ${names.join(", then ")} during live frames: ${atDispose} frame(s) in flight on the disposed ` +
+      `classifier, the camera answers on the new one, no error shown${error ? `; error: ${error}` : ""}`,
+  );
+}
+
 // ---- fake webcam ----
 if (cameraFile) {
   const args = [
@@ -344,6 +378,7 @@ if (cameraFile) {
     check(alone === 1, `the camera alone keeps one frame in flight (at most ${alone} classify calls at once)`);
     await photoDuringFrames(page);
     await page.screenshot({ path: join(ARTIFACTS, "demo-camera-1280.png"), fullPage: true });
+    await switchModelsDuringFrames(page);
     await page.click("#camera-toggle");
     check((await page.textContent("#camera-toggle")) === "Start camera", "camera stops");
   });
