@@ -49,30 +49,20 @@ function wellFormed(top, k) {
   );
 }
 
-function destroyDevices() {
-  const lost = spy.devices.splice(0).map((d) => {
-    d.destroy();
-    return d.lost;
-  });
-  return Promise.all(lost);
-}
-
-// 1. GPU loss: the device destroyed under a live classifier, twice: once with
-// a new adapter to be had (a new device), once with none (the CPU, under "auto").
-window.lossCase = wrap(async ({ model }) => {
-  const changes = [];
-  const clf = await Classifier.create({ model, backend: "auto", onBackendChange: (c) => changes.push(c) });
-  const img = await photo("coffee");
-  const out = { start: clf.backend, before: simple(await clf.classify(img)), steps: [] };
-  for (const refuse of [false, true]) {
-    spy.refuseAdapters = refuse;
-    await destroyDevices();
-    const top = simple(await clf.classify(img));
-    await sleep(0); // the change is told in a microtask after the call
-    out.steps.push({ refuse, top, backend: clf.backend, fallbackReason: clf.fallbackReason, changes: changes.splice(0) });
-  }
-  spy.refuseAdapters = false;
-  clf.dispose();
+// 1. GPU loss. The driver destroys the device (in the page, or in the worker
+// in worker mode) between lossOpen and each lossStep.
+let lossClf;
+let lossChanges;
+window.lossOpen = wrap(async ({ model, worker }) => {
+  lossChanges = [];
+  lossClf = await Classifier.create({ model, backend: "auto", worker, onBackendChange: (c) => lossChanges.push(c) });
+  return { backend: lossClf.backend, top: simple(await lossClf.classify(await photo("coffee"))) };
+});
+window.lossStep = wrap(async ({ last }) => {
+  const top = simple(await lossClf.classify(await photo("coffee")));
+  await sleep(0); // the change is told in a microtask after the call (worker mode: a message before its reply)
+  const out = { top, backend: lossClf.backend, fallbackReason: lossClf.fallbackReason, changes: lossChanges.splice(0) };
+  if (last) lossClf.dispose();
   return out;
 });
 

@@ -13,7 +13,7 @@
 // default model where results are compared. With CI=true a missing browser
 // or WebGPU adapter FAILS; elsewhere the WebGPU checks are skipped, said so.
 // Usage: node tests/hardening/run.mjs [--soak N]   (after `make pkg`)
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../node/common.mjs";
 import { TEST_MOUNTS, serve } from "../../scripts/serve.mjs";
@@ -48,13 +48,19 @@ for (const need of ["pkg/index.js", "pkg/webresnet_bg.wasm", "pkg/model/default.
   if (!existsSync(join(ROOT, need))) throw new Error(`${need} missing: run make pkg`);
 }
 
+// The GPU spy goes into the page as an init script, and into each worker as
+// soon as it starts (before the package in it asks for a device).
+const SPY = join(ROOT, "tests", "hardening", "gpu_spy.js");
+const workers = [];
 const { server, origin } = await serve({ mounts: { ...TEST_MOUNTS, "/tests/hardening/": "tests/hardening" } });
 let browser;
 try {
   browser = await openPage(`${origin}/tests/hardening/page.html`, {
     args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
-    beforeGoto: (context) => context.addInitScript({ path: join(ROOT, "tests", "hardening", "gpu_spy.js") }),
+    beforeGoto: (context) => context.addInitScript({ path: SPY }),
   });
+  const spySource = readFileSync(SPY, "utf8").trim().replace(/;$/, "");
+  browser.page.on("worker", (w) => workers.push(w.evaluate(spySource).then(() => w)));
 } catch (e) {
   server.close();
   check(!CI, `browser did not start: ${e.message}`);
@@ -71,7 +77,8 @@ try {
   const gpu = await page.evaluate(async () => !!globalThis.gpuSpy && !!(await navigator.gpu?.requestAdapter()));
   if (!gpu) check(!CI, "no WebGPU adapter in headless Chromium" + (CI ? " (CI=true)" : ": WebGPU checks skipped"));
 
-  if (gpu) await gpuLoss();
+  if (gpu) await gpuLoss(false);
+  if (gpu) await gpuLoss(true);
   await soak({ what: "CPU, main thread", model: SOAK_MODEL, backend: "cpu", n: SOAK, kind: "cpu" });
   if (gpu) await soak({ what: "WebGPU, main thread", model: SMALL, backend: "webgpu", n: GPU_SOAK, kind: "webgpu" });
   await concurrency({ what: "CPU, main thread (default model)", backend: "cpu", worker: false });
@@ -88,20 +95,40 @@ try {
   server.close();
 }
 
-async function gpuLoss() {
-  const r = await call("lossCase", { model: SMALL });
-  if (failed("GPU loss", r)) return;
-  const [renewed, refused] = r.steps;
-  const close = (top, tol) => top.every((p, i) => p.index === r.before[i].index && Math.abs(p.probability - r.before[i].probability) <= tol);
+// Destroys every GPU device the spy saw in `target` (the page or a worker),
+// with new adapters refused or not.
+function destroyDevices(target, refuse) {
+  return target.evaluate(async (r) => {
+    gpuSpy.refuseAdapters = r;
+    const devices = gpuSpy.devices.splice(0);
+    await Promise.all(devices.map((d) => (d.destroy(), d.lost)));
+    return devices.length;
+  }, refuse);
+}
+
+async function gpuLoss(worker) {
+  const where = worker ? "worker" : "main thread";
+  const before = await call("lossOpen", { model: SMALL, worker });
+  if (failed(`GPU loss (${where})`, before)) return;
+  const target = worker ? await workers.at(-1) : page;
+  const steps = [];
+  for (const refuse of [false, true]) {
+    const destroyed = await destroyDevices(target, refuse);
+    steps.push({ destroyed, ...(await call("lossStep", { last: refuse })) });
+  }
+  if (!worker) await page.evaluate(() => (gpuSpy.refuseAdapters = false)); // the worker is gone with its spy
+  if (steps.some((s) => failed(`GPU loss (${where})`, s))) return;
+  const [renewed, refused] = steps;
+  const close = (top, tol) => top.every((p, i) => p.index === before.top[i].index && Math.abs(p.probability - before.top[i].probability) <= tol);
   const told = (s, backend) => s.changes.length === 1 && s.changes[0].backend === backend && s.changes[0].previous === "webgpu" && !!s.changes[0].reason;
-  console.log(`     before the loss on ${r.start}: ${fmt(r.before)}`);
+  console.log(`     ${where}, before the loss on ${before.backend}: ${fmt(before.top)}`);
   check(
-    renewed.backend === "webgpu" && close(renewed.top, 1e-6) && told(renewed, "webgpu"),
-    `device destroyed: next classify on a new device (${renewed.backend}): ${fmt(renewed.top)}; onBackendChange ${JSON.stringify(renewed.changes)}`,
+    before.backend === "webgpu" && renewed.destroyed >= 1 && renewed.backend === "webgpu" && close(renewed.top, 1e-6) && told(renewed, "webgpu"),
+    `GPU loss (${where}): ${renewed.destroyed} device(s) destroyed; the next classify runs on a new device (${renewed.backend}): ${fmt(renewed.top)}; onBackendChange ${JSON.stringify(renewed.changes)}`,
   );
   check(
-    refused.backend === "cpu-simd" && close(refused.top, GPU_TOL) && told(refused, "cpu-simd") && !!refused.fallbackReason,
-    `device destroyed, no adapter left: next classify on ${refused.backend} (fallbackReason: ${refused.fallbackReason}): ${fmt(refused.top)}; onBackendChange ${JSON.stringify(refused.changes)}`,
+    refused.destroyed >= 1 && refused.backend === "cpu-simd" && close(refused.top, GPU_TOL) && told(refused, "cpu-simd") && !!refused.fallbackReason,
+    `GPU loss (${where}), no adapter left: the next classify runs on ${refused.backend} (fallbackReason: ${refused.fallbackReason}): ${fmt(refused.top)}; onBackendChange ${JSON.stringify(refused.changes)}`,
   );
 }
 
