@@ -29,6 +29,7 @@ const GPU_SOAK = 40;
 const WARMUP = { cpu: 50, webgpu: 10 }; // calls before the heap and buffers must stay flat
 const DRIFT_WINDOW = { cpu: 50, webgpu: 10 }; // first vs last calls after warm-up, by median
 const DRIFT_FACTOR = 3; // generous: the machine is shared; a leak-driven slowdown grows without bound
+if (!(SOAK >= WARMUP.cpu + 2 * DRIFT_WINDOW.cpu)) throw new Error(`--soak needs at least ${WARMUP.cpu + 2 * DRIFT_WINDOW.cpu} calls`);
 const STUCK_MS = 120_000; // a call unsettled this long is reported as pending (hang detector)
 const SMALL = "/.cache/models/torch_plumbing.onnx"; // 10 classes, 64x48 input: quick on SwiftShader
 const SOAK_MODEL = "/.cache/models/mobilenet_small.onnx"; // 224x224, 1000 classes
