@@ -120,8 +120,12 @@ async function gpuLoss(worker) {
   if (!worker) await page.evaluate(() => (gpuSpy.refuseAdapters = false)); // the worker is gone with its spy
   if (steps.some((s) => failed(`GPU loss (${where})`, s))) return;
   const [renewed, refused] = steps;
-  const close = (top, tol) => top.every((p, i) => p.index === before.top[i].index && Math.abs(p.probability - before.top[i].probability) <= tol);
-  const told = (s, backend) => s.changes.length === 1 && s.changes[0].backend === backend && s.changes[0].previous === "webgpu" && !!s.changes[0].reason;
+  // Same classes as before the loss, probabilities within `tol`.
+  const close = (top, tol) =>
+    top.every((p, i) => p.index === before.top[i].index && Math.abs(p.probability - before.top[i].probability) <= tol);
+  // One onBackendChange, from WebGPU to `backend`, with a reason.
+  const told = ({ changes: c }, backend) =>
+    c.length === 1 && c[0].backend === backend && c[0].previous === "webgpu" && !!c[0].reason;
   console.log(`     ${where}, before the loss on ${before.backend}: ${fmt(before.top)}`);
   check(
     before.backend === "webgpu" && renewed.destroyed >= 1 && renewed.backend === "webgpu" && close(renewed.top, 1e-6) && told(renewed, "webgpu"),
