@@ -20,7 +20,8 @@ demo: setup build pkg
 
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
-## the npm package installed into a Vite app, the demo page in headless Chromium.
+## the npm package installed into a Vite app, the demo page in headless Chromium,
+## the package under stress (GPU loss, soak, overlapping calls, dispose).
 test: setup lint build unit parity node-test browser-test package-test demo-test hardening-test
 
 setup:
