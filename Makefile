@@ -10,14 +10,18 @@ CARGO   := cargo
 
 .PHONY: demo test setup build lint unit parity clean-cache
 
-## Build, fetch the models, and classify the sample photos.
-demo: setup build
+## Build, fetch the models, classify the sample photos, then serve the demo
+## page on http://127.0.0.1:$(DEMO_PORT) until Ctrl-C.
+DEMO_PORT ?= 8080
+demo: setup build pkg
 	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png
 	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png --model $(MODELS)/opennsfw.wrn --top 2
+	node scripts/serve.mjs $(DEMO_PORT)
 
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
-## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium.
-test: setup lint build unit parity node-test browser-test
+## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
+## the npm package installed into a Vite app, the demo page in headless Chromium.
+test: setup lint build unit parity node-test browser-test package-test demo-test
 
 setup:
 	scripts/setup.sh
@@ -45,7 +49,7 @@ clean-cache:
 
 NODE_DEPS := node_modules/.installed
 
-.PHONY: pkg node-test browser-test bench-gpu bench-cpu
+.PHONY: pkg node-test browser-test package-test bench-gpu bench-cpu
 
 # npm ci only when the lock file changed: CI starts from a clean clone, and
 # a developer's rerun should not reinstall.
@@ -53,9 +57,11 @@ $(NODE_DEPS): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-## wasm + JS glue (wasm-bindgen --target web) into pkg/.
-pkg:
+## The npm package `webresnet` in pkg/: wasm + JS glue (wasm-bindgen --target web),
+## the wrapper from src/js/, package.json, README and the default model (f16).
+pkg: setup build
 	scripts/build_wasm.sh
+	scripts/assemble_pkg.sh
 
 ## The wasm CPU path in Node 20 against the native CLI.
 node-test: pkg build setup
@@ -64,6 +70,18 @@ node-test: pkg build setup
 ## WebGPU (SwiftShader) and CPU in headless Chromium against the native CLI.
 browser-test: pkg build setup $(NODE_DEPS)
 	node tests/browser/run.mjs
+
+## The npm package as users get it: npm pack, installed into a fresh Vite app,
+## tsc on a TypeScript consumer, Node vs the CLI, the built app in headless Chromium.
+package-test: pkg build setup $(NODE_DEPS)
+	node tests/package/run.mjs
+
+.PHONY: demo-test
+## The demo page in headless Chromium, served as `make demo` serves it: photos,
+## fake webcam, CPU fallback, errors, keyboard, layout, no request off-origin.
+## Screenshots go to artifacts/.
+demo-test: pkg build setup $(NODE_DEPS)
+	node tests/demo/run.mjs
 
 ## Ours vs ONNX Runtime Web's WebGPU backend in headless Chromium, then
 ## native wgpu (lavapipe here) on ResNet-50 (not a test).
