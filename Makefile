@@ -21,7 +21,7 @@ demo: setup build pkg
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
 ## the npm package installed into a Vite app, the demo page in headless Chromium.
-test: setup lint build unit parity node-test browser-test package-test demo-test
+test: setup lint build unit parity node-test browser-test package-test demo-test hardening-test
 
 setup:
 	scripts/setup.sh
@@ -75,6 +75,16 @@ browser-test: pkg build setup $(NODE_DEPS)
 ## tsc on a TypeScript consumer, Node vs the CLI, the built app in headless Chromium.
 package-test: pkg build setup $(NODE_DEPS)
 	node tests/package/run.mjs
+
+.PHONY: hardening-test bench-load
+## The package under stress in headless Chromium: a lost GPU device, a 500-call soak on the
+## fake webcam (wasm heap, live GPU buffers, latency), overlapping calls, dispose mid-inference.
+hardening-test: pkg setup $(NODE_DEPS)
+	node tests/hardening/run.mjs
+
+## Model load time in headless Chromium (CPU backend): .wrn vs .onnx of the same weights (not a test).
+bench-load: pkg setup $(NODE_DEPS)
+	node bench/load.mjs
 
 .PHONY: demo-test
 ## The demo page in headless Chromium, served as `make demo` serves it: photos,

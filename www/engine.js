@@ -27,22 +27,34 @@ export async function webgpuProblem() {
 
 // Holds the classifier in use. A new model or backend replaces it only once
 // the new one works, so a bad file or a failed backend leaves the page as it
-// was.
+// was. `onBackendChange({ reason, ...describe() })` hears when the classifier
+// in use met a lost GPU device and moved on: to a new device, or to the CPU.
 export class Engine {
   #current = null;
+  #onBackendChange;
+
+  constructor(onBackendChange) {
+    this.#onBackendChange = onBackendChange;
+  }
 
   // `model`: a key of MODELS, or { name, bytes } for a file picked from disk.
   // Resolves to describe()'s fields, the model's name and loadMs.
   async load(model, backend, onProgress) {
     const source = typeof model === "string" ? MODELS[model].url : model.bytes.slice(0);
     const t0 = performance.now();
-    const clf = await Classifier.create({
+    let clf = null;
+    const onBackendChange = ({ reason }) => {
+      // Only the classifier in use speaks; one being replaced is no news.
+      if (this.#current?.clf === clf) this.#onBackendChange({ reason, ...this.describe() });
+    };
+    clf = await Classifier.create({
       model: source,
       backend,
       // Off the main thread, so the page and the video stay smooth while the
       // CPU path works.
       worker: true,
       onProgress,
+      onBackendChange,
     });
     const loadMs = performance.now() - t0;
     const adapter = clf.backend === "webgpu" ? await browserAdapterName() : null;

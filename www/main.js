@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 const backendRadios = () => [...document.querySelectorAll("input[name=backend]")];
 const chosenBackend = () => backendRadios().find((r) => r.checked).value;
 
-const engine = new Engine();
+const engine = new Engine(onBackendChange);
 let ownModel = null; // { name, bytes }: a model file picked from disk
 let active = null; // { model, backend } the classifier in use was made with
 let loading = Promise.resolve(); // loads run one after another; classifying waits
@@ -18,12 +18,22 @@ function showError(e) {
   say($("error"), typeof e === "string" ? e : explain(e));
 }
 
-// Also refreshes the backend: under "auto" the package moves to the CPU when
-// the GPU device is lost for good.
 function showTimes(ms, firstMs) {
   $("latency").textContent = fmtMs(ms);
   if (firstMs !== null) $("first-result").textContent = fmtMs(firstMs);
-  $("backend").textContent = engine.describe().text;
+}
+
+// The GPU device was lost under the model in use, and the package moved on:
+// to a new device, or (under "auto", with none to be had) to the CPU. The
+// person is told, since the page may pause or answer more slowly.
+function onBackendChange({ backend, text, reason }) {
+  $("backend").textContent = text;
+  const news =
+    backend === "webgpu"
+      ? "The GPU device was lost and a new one was opened: the model still runs on the GPU."
+      : "The GPU stopped working and no new GPU device could be opened, so the model now runs on the CPU: " +
+        "the page carries on, more slowly. Choose WebGPU above to try the GPU again.";
+  say($("notice"), `${news} Details: ${reason}.`);
 }
 
 // ---- model and backend ----
@@ -121,6 +131,8 @@ async function classifyImage(blob, name) {
     $("image-name").textContent = name;
     showTimes(r.ms, r.firstMs);
   } catch (e) {
+    // The model was replaced while this photo was on it: ask the new one.
+    if (e?.code === "DISPOSED") return classifyImage(blob, name);
     list.dataset.for = name;
     $("image-name").textContent = name;
     showError(e);

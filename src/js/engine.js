@@ -1,7 +1,7 @@
 // One loaded model on one backend, in the thread that runs the wasm (the
 // page, or the worker in worker mode). Calls run one at a time, in order.
 import { WebResnetError, toWebResnetError } from "./errors.js";
-import { loadWasm } from "./wasm.js";
+import { loadWasm, wasmMemoryBytes } from "./wasm.js";
 import { loadModelBytes } from "./model.js";
 import { toPicture } from "./source.js";
 
@@ -20,8 +20,10 @@ export function checkOptions(options) {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
     throw new WebResnetError("INVALID_INPUT", `threads must be a positive integer, not ${threads}`);
   }
-  if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
-    throw new WebResnetError("INVALID_INPUT", "onProgress must be a function");
+  for (const name of ["onProgress", "onBackendChange"]) {
+    if (options[name] !== undefined && typeof options[name] !== "function") {
+      throw new WebResnetError("INVALID_INPUT", `${name} must be a function`);
+    }
   }
   return backend;
 }
@@ -62,9 +64,12 @@ async function browserAdapterInfo() {
   }
 }
 
+export const disposedError = () => new WebResnetError("DISPOSED", "the classifier was disposed");
+
 export class Engine {
   #session;
   #mode;
+  #onBackendChange;
   #queue = Promise.resolve();
   #disposed = false;
   /** "webgpu" | "cpu-simd" (the only CPU build so far is single-threaded SIMD128). */
@@ -74,10 +79,11 @@ export class Engine {
   /** Why "auto" is not on WebGPU (null when it is, or was not asked to be). */
   fallbackReason = null;
 
-  constructor(session, mode, fallbackReason) {
+  constructor(session, mode, fallbackReason, onBackendChange) {
     this.#session = session;
     this.#mode = mode;
     this.fallbackReason = fallbackReason;
+    this.#onBackendChange = onBackendChange;
   }
 
   // Kept as plain fields: they stay readable after the session is freed.
@@ -99,7 +105,7 @@ export class Engine {
       const { session, fallback } = await openSession(Session, bytes, mode);
       if (options.labels) session.setLabels(options.labels.map(String));
       progress("compile", 1, 1);
-      const engine = new Engine(session, mode, fallback);
+      const engine = new Engine(session, mode, fallback, options.onBackendChange);
       await engine.#noteBackend();
       // One inference now: pipelines compile and buffers settle here, not in the first classify.
       progress("warmup", 0, 1);
@@ -115,11 +121,12 @@ export class Engine {
     }
   }
 
-  // Runs `fn(session)` after every earlier call (callers stop calling once
-  // disposed). A lost GPU device is replaced (a new device, or the CPU under
-  // "auto") and the call retried once.
+  // Runs `fn(session)` after every earlier call; once disposed, calls still
+  // queued don't run. A lost GPU device is replaced (a new device, or the CPU
+  // under "auto") and the call retried once.
   #call(fn) {
     const run = this.#queue.then(async () => {
+      if (this.#disposed) throw disposedError();
       try {
         return await fn(this.#session);
       } catch (e) {
@@ -133,6 +140,7 @@ export class Engine {
   }
 
   async #recover(lost) {
+    const previous = this.backend;
     try {
       await this.#session.setBackend("webgpu");
     } catch (e) {
@@ -142,6 +150,10 @@ export class Engine {
     } finally {
       await this.#noteBackend();
     }
+    // Told after the call that met the loss has its new backend; a throwing
+    // handler surfaces as the page's error, not as this call's.
+    const change = { backend: this.backend, previous, reason: lost.message };
+    if (this.#onBackendChange) queueMicrotask(() => this.#onBackendChange(change));
   }
 
   async classify(source, topK = 5) {
@@ -166,7 +178,12 @@ export class Engine {
     return this.#call((s) => s.infer(input, shape));
   }
 
-  /** Frees the wasm side once the calls already queued have finished. */
+  /** The wasm heap's size in bytes (this realm's, shared by its classifiers). */
+  async stats() {
+    return { wasmMemoryBytes: wasmMemoryBytes() };
+  }
+
+  /** Frees the wasm side once the call running now has finished; queued calls reject with DISPOSED. */
   dispose() {
     if (this.#disposed) return this.#queue;
     this.#disposed = true;

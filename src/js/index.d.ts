@@ -30,6 +30,20 @@ export interface Progress {
   total: number | undefined;
 }
 
+/** Told when a lost GPU device moved the classifier: to a new device (`backend` stays "webgpu") or, under "auto", to the CPU. */
+export interface BackendChange {
+  backend: Backend;
+  previous: Backend;
+  /** Why: the loss as the browser reported it. */
+  reason: string;
+}
+
+/** Diagnostics. */
+export interface Stats {
+  /** Bytes in the wasm heap of the thread running the model (the worker's in worker mode), shared by the classifiers there. */
+  wasmMemoryBytes: number;
+}
+
 export interface ClassifierOptions {
   /** A URL (resolved against the page), model bytes, or omitted for the default ImageNet model (EfficientNet-Lite0). `.onnx` or `.wrn`. */
   model?: string | URL | ArrayBuffer | ArrayBufferView;
@@ -46,6 +60,8 @@ export interface ClassifierOptions {
   /** Class names, index i naming class i; default: the model's own (ImageNet-1k for 1000 classes). */
   labels?: string[];
   onProgress?: (progress: Progress) => void;
+  /** Called after the call that met a lost GPU device has moved on (the page may show a notice). */
+  onBackendChange?: (change: BackendChange) => void;
 }
 
 export interface Prediction {
@@ -61,6 +77,7 @@ export type ImageSource =
   | HTMLCanvasElement
   | OffscreenCanvas
   | ImageBitmap
+  | VideoFrame
   | ImageData
   | Blob
   | ArrayBuffer
@@ -84,6 +101,8 @@ export class Classifier {
   embed(source: ImageSource): Promise<Float32Array>;
   /** Raw model output for a tensor in the model's own layout (NCHW for most), without preprocessing. */
   infer(input: Float32Array, shape: number[]): Promise<Float32Array>;
-  /** Frees the model once calls already made finish; later calls reject with DISPOSED. */
+  /** Diagnostics: the wasm heap's size. */
+  stats(): Promise<Stats>;
+  /** Frees the model (and the worker); every call not yet settled, and every later one, rejects with DISPOSED. */
   dispose(): void;
 }

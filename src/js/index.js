@@ -5,7 +5,7 @@
 //   const clf = await Classifier.create();            // the default ImageNet model
 //   const top = await clf.classify(imageElement);     // [{ label, index, probability }]
 import { WebResnetError, toWebResnetError } from "./errors.js";
-import { Engine } from "./engine.js";
+import { Engine, disposedError } from "./engine.js";
 import { WorkerEngine } from "./worker_client.js";
 
 export { WebResnetError };
@@ -46,9 +46,14 @@ export class Classifier {
     return this.#engine.fallbackReason;
   }
 
+  // A call that settles after dispose() rejects with DISPOSED, whatever it
+  // would have given: the page has let the classifier go.
   #run(call) {
-    if (this.#disposed) return Promise.reject(new WebResnetError("DISPOSED", "the classifier was disposed"));
-    return call().catch((e) => Promise.reject(toWebResnetError(e)));
+    if (this.#disposed) return Promise.reject(disposedError());
+    return call().then(
+      (value) => (this.#disposed ? Promise.reject(disposedError()) : value),
+      (e) => Promise.reject(this.#disposed ? disposedError() : toWebResnetError(e)),
+    );
   }
 
   /** Top-k classes for one image: `[{ label, index, probability }]`, best first. */
@@ -66,7 +71,12 @@ export class Classifier {
     return this.#run(() => this.#engine.infer(input, shape));
   }
 
-  /** Frees the model (and the worker) once the calls already made finish; later calls reject with DISPOSED. */
+  /** Diagnostics: `{ wasmMemoryBytes }`, the wasm heap of the thread running the model. */
+  stats() {
+    return this.#run(() => this.#engine.stats());
+  }
+
+  /** Frees the model (and the worker); every call not yet settled, and every later one, rejects with DISPOSED. */
   dispose() {
     if (this.#disposed) return;
     this.#disposed = true;

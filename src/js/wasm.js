@@ -22,17 +22,19 @@ function relaxedSimdProbe() {
 }
 
 let loading;
+let memory; // the instance's WebAssembly.Memory, once loaded
+
+/** Bytes in this realm's wasm heap (shared by every classifier in the realm); 0 before loading. */
+export const wasmMemoryBytes = () => memory?.buffer.byteLength ?? 0;
 
 // Resolves to the wasm-bindgen `Session` class once the module is instantiated.
 export function loadWasm() {
   loading ??= (async () => {
     const url = relaxedWasmUrl && WebAssembly.validate(relaxedSimdProbe()) ? relaxedWasmUrl() : plainWasmUrl();
     try {
-      if (url.protocol === "file:") {
-        initSync({ module: await readLocalFile(url) });
-      } else {
-        await init({ module_or_path: url });
-      }
+      const exports =
+        url.protocol === "file:" ? initSync({ module: await readLocalFile(url) }) : await init({ module_or_path: url });
+      memory = exports.memory;
     } catch (e) {
       loading = undefined; // a later create may retry (e.g. after a network error)
       throw new WebResnetError("WASM_LOAD", `cannot load ${url}: ${e?.message ?? e}`, { cause: e });

@@ -1,6 +1,7 @@
 // Worker mode's other half: the Engine in a dedicated worker, driven by
-// messages from WorkerEngine (index.js). Replies carry the backend, which
-// can change when a lost GPU device makes "auto" fall back.
+// messages from WorkerEngine (worker_client.js). Replies carry the backend,
+// which can change when a lost GPU device makes "auto" fall back; the change
+// itself is posted as it happens.
 import { Engine } from "./engine.js";
 import { errorToData, toWebResnetError } from "./errors.js";
 
@@ -9,7 +10,11 @@ let engine;
 async function handle(id, op, args) {
   switch (op) {
     case "create":
-      engine = await Engine.create({ ...args, onProgress: (p) => self.postMessage({ id, progress: p }) });
+      engine = await Engine.create({
+        ...args,
+        onProgress: (p) => self.postMessage({ id, progress: p }),
+        onBackendChange: (change) => self.postMessage({ backendChange: change }),
+      });
       return { value: null };
     case "classify":
       try {
@@ -28,6 +33,8 @@ async function handle(id, op, args) {
       const value = await engine.infer(args.input, args.shape);
       return { value, transfer: [value.buffer] };
     }
+    case "stats":
+      return { value: await engine.stats() };
     case "dispose":
       await engine?.dispose();
       return { value: null };

@@ -1,7 +1,7 @@
 // Worker mode, page side: the same calls as Engine, sent to worker.js.
 // Frames cross as transferred ImageBitmaps; results come back transferred.
 import { WebResnetError, errorFromData } from "./errors.js";
-import { checkInfer, checkOptions, checkTopK } from "./engine.js";
+import { checkInfer, checkOptions, checkTopK, disposedError } from "./engine.js";
 import { resolveModelUrl } from "./model.js";
 import { isEncoded, isImageData, toBitmap } from "./source.js";
 
@@ -18,30 +18,37 @@ export class WorkerEngine {
   #worker;
   #pending = new Map();
   #nextId = 0;
+  #onBackendChange;
+  #disposed = false;
   backend = null;
   adapter = null;
   fallbackReason = null;
 
-  constructor(worker) {
+  constructor(worker, onBackendChange) {
     this.#worker = worker;
+    this.#onBackendChange = onBackendChange;
     worker.onmessage = ({ data }) => this.#receive(data);
     // The worker script failed to load or threw outside a call: every
     // pending call fails, and so does every later one.
     worker.onerror = (event) => {
       event.preventDefault?.();
-      const error = new WebResnetError("WASM_LOAD", `the worker failed: ${event.message ?? "script error"}`);
-      for (const { reject } of this.#pending.values()) reject(error);
-      this.#pending.clear();
+      this.#rejectAll(new WebResnetError("WASM_LOAD", `the worker failed: ${event.message ?? "script error"}`));
     };
+  }
+
+  #rejectAll(error) {
+    for (const { reject } of this.#pending.values()) reject(error);
+    this.#pending.clear();
   }
 
   static async create(options = {}) {
     checkOptions(options);
     if (typeof Worker !== "function") throw new WebResnetError("INVALID_INPUT", "worker mode needs Web Workers");
-    const { onProgress, model, ...rest } = options;
+    const { onProgress, onBackendChange, model, ...rest } = options;
     // Relative URLs mean the page's, not the worker script's; URL objects don't clone.
     const args = { ...rest, model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model };
-    const engine = new WorkerEngine(new Worker(new URL("./worker.js", import.meta.url), { type: "module" }));
+    const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+    const engine = new WorkerEngine(worker, onBackendChange);
     try {
       await engine.#send("create", args, [], onProgress);
     } catch (e) {
@@ -52,6 +59,9 @@ export class WorkerEngine {
   }
 
   #send(op, args, transfer = [], onProgress) {
+    // A call that got here after dispose() (it was still preparing its frame)
+    // must not wait on a stopped worker.
+    if (this.#disposed && op !== "dispose") return Promise.reject(disposedError());
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
       this.#pending.set(id, { resolve, reject, onProgress });
@@ -59,7 +69,11 @@ export class WorkerEngine {
     });
   }
 
-  #receive({ id, value, error, progress, state }) {
+  #receive({ id, value, error, progress, state, backendChange }) {
+    if (backendChange) {
+      this.backend = backendChange.backend;
+      return this.#onBackendChange?.(backendChange);
+    }
     const call = this.#pending.get(id);
     if (!call) return;
     if (progress) return call.onProgress?.(progress);
@@ -85,7 +99,15 @@ export class WorkerEngine {
     return this.#send("infer", { input, shape });
   }
 
+  async stats() {
+    return this.#send("stats", {});
+  }
+
+  // Calls in flight reject now; the worker finishes the one it is running,
+  // frees the model, and is then stopped.
   async dispose() {
+    this.#disposed = true;
+    this.#rejectAll(disposedError());
     try {
       await this.#send("dispose", {});
     } finally {

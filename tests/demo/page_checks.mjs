@@ -33,25 +33,30 @@ export async function waitForBars(page, list, forName, want = null) {
 
 const bars = (page, list) => page.$$eval(`${list} .label`, (els) => els.map((e) => e.textContent));
 
-const visibleError = async (page) =>
-  (await page.isVisible("#error")) ? await page.textContent("#error") : "(no error)";
+const visibleText = async (page, id) =>
+  (await page.isVisible(`#${id}`)) ? await page.textContent(`#${id}`) : "(nothing)";
+const visibleError = (page) => visibleText(page, "error");
 
-// The error message once one matching `pattern` shows.
-export async function waitForError(page, pattern) {
+// The text of the message area `id` ("error", "notice") once it shows one
+// matching `pattern`.
+async function waitForMessage(page, id, pattern) {
   try {
     await page.waitForFunction(
-      (source) => {
-        const el = document.getElementById("error");
+      ({ id, source }) => {
+        const el = document.getElementById(id);
         return !el.hidden && new RegExp(source).test(el.textContent);
       },
-      pattern.source,
+      { id, source: pattern.source },
       { timeout: QUICK },
     );
   } catch {
-    throw new Error(`no error message matching ${pattern}; page says: ${await visibleError(page)}`);
+    throw new Error(`no ${id} matching ${pattern}; it says: ${await visibleText(page, id)}`);
   }
-  return page.textContent("#error");
+  return page.textContent(`#${id}`);
 }
+
+export const waitForError = (page, pattern) => waitForMessage(page, "error", pattern);
+export const waitForNotice = (page, pattern) => waitForMessage(page, "notice", pattern);
 
 // The controls that Tab visits, from the top of the page, `n` presses at most:
 // ids, "backend:VALUE" for the radios, "sample:FILE" for the sample photos.

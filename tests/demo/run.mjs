@@ -1,6 +1,7 @@
 // The demo page end to end in headless Chromium, served by the demo's own
 // server (CSP, COOP/COEP). The oracle for "the expected label" is the native
-// CLI on the same photo and model. Screenshots go to artifacts/.
+// CLI on the same photo and model. Screenshots go to artifacts/. Test hooks
+// (instrument.mjs) are put in from outside; the page carries no test code.
 //
 // No browser installed: with CI=true that FAILS the test; elsewhere it is
 // reported and the test is skipped. A browser that is there but fails to
@@ -13,7 +14,8 @@ import { CLI, MODELS, ROOT } from "../node/common.mjs";
 import { DEMO_CSP, DEMO_MOUNTS, serve } from "../../scripts/serve.mjs";
 import { CHROMIUM, openPage } from "../browser/chromium.mjs";
 import { y4m } from "./y4m.mjs";
-import { labelledControls, tabStops, waitForBars, waitForError } from "./page_checks.mjs";
+import { labelledControls, tabStops, waitForBars, waitForError, waitForNotice } from "./page_checks.mjs";
+import { instrument, packageWorker } from "./instrument.mjs";
 
 const CI = process.env.CI === "true";
 const PHOTOS = join(ROOT, ".cache", "photos");
@@ -46,10 +48,32 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const tmp = mkdtempSync(join(tmpdir(), "webresnet-demo-"));
 const { server, origin } = await serve({ mounts: DEMO_MOUNTS, csp: DEMO_CSP });
 
+// ---- what the server sends: the policy of issue 8 (spelled out here, not
+// taken from serve.mjs, so that loosening it there fails), on the page and
+// on the worker script, which runs under its own response's policy ----
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:";
+for (const path of ["/", "/pkg/worker.js"]) {
+  const got = (await fetch(`${origin}${path}`)).headers.get("content-security-policy");
+  check(got === CSP, `${path} is served with the CSP "${CSP}"${got === CSP ? "" : `; got "${got}"`}`);
+}
+{
+  const html = await (await fetch(`${origin}/`)).text();
+  const scripts = [...html.matchAll(/<script\b([^>]*)>([^]*?)<\/script>/gi)];
+  const inline = scripts.filter(([, attrs, body]) => !/\ssrc=/.test(attrs) || body.trim() !== "");
+  const handlers = html.match(/\son[a-z]+\s*=/gi) ?? [];
+  const jsUrls = html.match(/javascript:/gi) ?? [];
+  check(
+    scripts.length > 0 && inline.length + handlers.length + jsUrls.length === 0,
+    `index.html: ${scripts.length} script(s) from files; ${inline.length} inline, ` +
+      `${handlers.length} event-handler attributes, ${jsUrls.length} javascript: URLs`,
+  );
+}
+
 // Every request any page of a session makes, workers' included, is checked
 // here; one bound elsewhere is aborted and counted as a failure.
 // `seen` shows the guard covers workers too: the model is fetched in one.
-// CSP violations are caught from the console, where Chromium reports them.
+// CSP violations are caught from the console, where Chromium reports a
+// page's and the hooks (instrument.mjs) report the worker's too.
 const foreign = [];
 const seen = new Set();
 const cspViolations = new Set();
@@ -62,6 +86,7 @@ const guard = async (context) => {
     foreign.push(url);
     return route.abort();
   });
+  await instrument(context, origin, (url) => seen.add(new URL(url).pathname));
   context.on("console", (m) => {
     if (/Content Security Policy/i.test(m.text())) cspViolations.add(m.text());
   });
@@ -91,6 +116,33 @@ async function session(name, query, options, body) {
   }
 }
 
+// The package's worker runs under the CSP (a string is not run as code
+// there), and its violations reach the console, so the last check covers the
+// worker too. The eval runs in a later task: code the test evaluates directly
+// is exempt from the page's policy. The probe's own report is taken out again.
+async function probeWorkerCsp(page) {
+  const outcome = await packageWorker(page).evaluate(
+    () =>
+      new Promise((done) =>
+        setTimeout(() => {
+          try {
+            eval("1");
+            done("it ran");
+          } catch (e) {
+            done(e.name);
+          }
+        }),
+      ),
+  );
+  const report = "Content Security Policy violation in the worker: script-src eval";
+  let reported = false;
+  for (let i = 0; i < 100 && !reported; i++) {
+    await new Promise((tick) => setTimeout(tick, 50));
+    reported = cspViolations.delete(report);
+  }
+  check(outcome === "EvalError" && reported, `eval in the worker: ${outcome}; reported: ${reported}`);
+}
+
 // Waits for the model load in progress to end; throws with the page's
 // message unless a model is ready.
 async function modelLoaded(page) {
@@ -100,13 +152,19 @@ async function modelLoaded(page) {
 }
 
 // Hands the page a photo the way a drop or a paste does: a DataTransfer
-// holding the file, on the event the page listens for.
-const dispatchPhoto = (page, photo, how) =>
+// holding the file (called `name`), on the event the page listens for.
+// `duringFrame`: only once the camera has just sent a frame to be
+// classified, counting the calls in flight afresh from there.
+const dispatchPhoto = (page, photo, how, { name = photo, duringFrame = false } = {}) =>
   page.evaluate(
-    async ({ photo, how }) => {
+    async ({ photo, how, name, duringFrame }) => {
       const blob = await (await fetch(`/photos/${photo}`)).blob();
+      if (duringFrame) {
+        await new Promise((posted) => document.addEventListener("classify-posted", posted, { once: true }));
+        window.workerCalls.max = window.workerCalls.inFlight;
+      }
       const data = new DataTransfer();
-      data.items.add(new File([blob], photo, { type: blob.type }));
+      data.items.add(new File([blob], name, { type: blob.type }));
       const init = { bubbles: true, cancelable: true };
       const event =
         how === "drop"
@@ -114,7 +172,7 @@ const dispatchPhoto = (page, photo, how) =>
           : new ClipboardEvent("paste", { ...init, clipboardData: data });
       (how === "drop" ? document.getElementById("drop") : document).dispatchEvent(event);
     },
-    { photo, how },
+    { photo, how, name, duringFrame },
   );
 
 const upload = (page, photo) => page.setInputFiles("#file", join(PHOTOS, photo));
@@ -123,7 +181,8 @@ const upload = (page, photo) => page.setInputFiles("#file", join(PHOTOS, photo))
 let cameraFile = null;
 await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   await modelLoaded(page);
-  ok(`model ready; running on: ${await page.textContent("#backend")}`);
+  ok(`model ready; running on: ${await page.textContent("#backend")}, in ${packageWorker(page).url()}`);
+  await probeWorkerCsp(page);
 
   await upload(page, "coffee.png");
   let top = await waitForBars(page, "#image-top", "coffee.png");
@@ -230,6 +289,74 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   check(name === "mobilenet_small.onnx" && top.length === 5, `own model ${name}: top-5 [${top}]`);
 });
 
+// A photo dropped while the camera runs: its classify call overlaps a
+// frame's in the worker, and each gets its own answer. The drop follows a
+// frame's departure, so the two overlap unless the photo's decoding outlasts
+// the frame's inference; a later try covers that.
+async function photoDuringFrames(page) {
+  await page.evaluate(() => {
+    const list = document.getElementById("camera-top");
+    window.cameraTops = [];
+    const labels = () => [...list.querySelectorAll(".label")].map((e) => e.textContent);
+    new MutationObserver(() => window.cameraTops.push(labels())).observe(list, { childList: true });
+  });
+  const photoTops = [];
+  let overlap = 0;
+  for (let i = 1; i <= 3 && overlap < 2; i++) {
+    const name = `chelsea-${i}.png`; // a new name each time: the bars show which photo they answer
+    await dispatchPhoto(page, "chelsea.png", "drop", { name, duringFrame: true });
+    photoTops.push(await waitForBars(page, "#image-top", name));
+    overlap = await page.evaluate(() => window.workerCalls.max);
+  }
+  // The camera goes on afterwards.
+  const n = await page.evaluate(() => window.cameraTops.length);
+  await page.waitForFunction((n) => window.cameraTops.length > n, n, { timeout: 120_000 });
+  const cameraTops = await page.evaluate(() => window.cameraTops);
+  check(overlap >= 2, `a photo dropped during live frames: ${overlap} classify calls in flight at once`);
+  check(
+    photoTops.every((t) => t.includes(CAT)),
+    `the photo's answer, ${photoTops.length} time(s): "${CAT}" in [${photoTops.at(-1).join(", ")}]`,
+  );
+  check(
+    cameraTops.every((t) => t.includes(COFFEE) && !t.includes(CAT)),
+    `the camera's ${cameraTops.length} answers meanwhile all show "${COFFEE}", none "${CAT}"`,
+  );
+}
+
+// Models switched while the camera runs: the classifier being replaced is
+// disposed under a frame, which is dropped without a word, and the camera
+// goes on with the new model. It switches until a disposal meets a frame in
+// flight (the first almost always does: the camera is seldom idle).
+async function switchModelsDuringFrames(page) {
+  const models = [
+    ["own", "mobilenet_small.onnx"],
+    ["default", "EfficientNet-Lite0, ImageNet-1k"],
+  ];
+  let switches = 0;
+  let atDispose = 0;
+  const names = [];
+  while (atDispose === 0 && switches < 4) {
+    const [key, name] = models[switches % 2];
+    await page.selectOption("#model", key);
+    if (switches++ === 0) await page.setInputFiles("#own-model", join(MODELS, name));
+    await page.waitForFunction(
+      (name) => document.body.dataset.model === "ready" && document.getElementById("model-name").textContent === name,
+      name,
+      { timeout: 5 * 60_000 },
+    );
+    const n = await page.evaluate(() => window.cameraTops.length);
+    await page.waitForFunction((n) => window.cameraTops.length > n, n, { timeout: 120_000 });
+    atDispose = await page.evaluate(() => window.workerCalls.atDispose);
+    names.push(name);
+  }
+  const error = (await page.isVisible("#error")) ? await page.textContent("#error") : "";
+  check(
+    atDispose > 0 && error === "",
+    `switched to ${names.join(", then ")} during live frames: ${atDispose} frame(s) in flight on the disposed ` +
+      `classifier, the camera answers on the new one, no error shown${error ? `; error: ${error}` : ""}`,
+  );
+}
+
 // ---- fake webcam ----
 if (cameraFile) {
   const args = [
@@ -247,27 +374,67 @@ if (cameraFile) {
       timeout: 120_000,
     });
     ok(`FPS ${await page.textContent("#fps")}, latency per frame ${await page.textContent("#frame-latency")}`);
+    const alone = await page.evaluate(() => window.workerCalls.max);
+    check(alone === 1, `the camera alone keeps one frame in flight (at most ${alone} classify calls at once)`);
+    await photoDuringFrames(page);
     await page.screenshot({ path: join(ARTIFACTS, "demo-camera-1280.png"), fullPage: true });
+    await switchModelsDuringFrames(page);
     await page.click("#camera-toggle");
     check((await page.textContent("#camera-toggle")) === "Start camera", "camera stops");
   });
 } else fail("no webcam file was written, so the camera was not tested");
 
-// ---- WebGPU (SwiftShader here): the status names the adapter ----
-await session("WebGPU", "?backend=webgpu", {}, async (page) => {
-  await page.waitForFunction(() => document.body.dataset.model !== "loading", null, { timeout: 5 * 60_000 });
-  const error = (await page.isVisible("#error")) ? await page.textContent("#error") : "";
-  if (!CI && /WebGPU cannot be used/.test(error)) {
-    console.log(`SKIP WebGPU: ${error}`);
-    return;
-  }
+// ---- WebGPU (SwiftShader here) under "auto": the status names the adapter;
+// the camera is refused; the GPU device is lost, then lost for good ----
+// A (fake) camera is there, but the permission prompt is answered "no".
+const denyCamera = ["--use-fake-device-for-media-stream", "--deny-permission-prompts"];
+await session("WebGPU; camera permission denied; GPU device lost", "", { args: denyCamera }, async (page) => {
   await modelLoaded(page);
   const backend = await page.textContent("#backend");
+  if (!CI && /^CPU/.test(backend)) {
+    console.log(`SKIP WebGPU: ${await page.textContent("#notice")}`);
+    return;
+  }
   const loadTime = await page.textContent("#load-time");
-  check(/^WebGPU on \S/.test(backend), `running on: ${backend}; model ready in ${loadTime}`);
+  check(/^WebGPU on \S/.test(backend), `auto runs on: ${backend}; model ready in ${loadTime}`);
+
+  await page.click("#camera-toggle");
+  const denied = await waitForError(page, /denied/);
+  ok(`camera permission denied: "${denied}"`);
+  check((await page.textContent("#camera-toggle")) === "Start camera", "camera button back to Start");
   await upload(page, "coffee.png");
-  const top = await waitForBars(page, "#image-top", "coffee.png");
-  check(top.includes(COFFEE), `WebGPU classifies coffee.png: "${COFFEE}" in [${top.join(", ")}]`);
+  let top = await waitForBars(page, "#image-top", "coffee.png");
+  let cleared = await page.isHidden("#error");
+  check(top.includes(COFFEE) && cleared, `then a photo: "${COFFEE}" in [${top.join(", ")}], error cleared: ${cleared}`);
+
+  // The device is lost; a new one opens, and the page says so.
+  const loseGpu = (refuseAdapters) => packageWorker(page).evaluate((r) => self.loseGpu(r), refuseAdapters);
+  let lost = await loseGpu(false);
+  await upload(page, "chelsea.png");
+  top = await waitForBars(page, "#image-top", "chelsea.png");
+  let now = await page.textContent("#backend");
+  check(
+    lost > 0 && top.includes(CAT) && /^WebGPU on/.test(now),
+    `${lost} GPU device(s) lost: the next photo gets "${CAT}" [${top.join(", ")}] on a new device (${now})`,
+  );
+  ok(`notice: "${await waitForNotice(page, /new one was opened/)}"`);
+
+  // Lost again, and no adapter is left: the CPU takes over, and the page says so.
+  lost = await loseGpu(true);
+  await upload(page, "coffee.png");
+  top = await waitForBars(page, "#image-top", "coffee.png");
+  now = await page.textContent("#backend");
+  check(
+    lost > 0 && top.includes(COFFEE) && /^CPU/.test(now),
+    `lost with no GPU left: "${COFFEE}" in [${top.join(", ")}], status now "${now}"`,
+  );
+  const told = await waitForNotice(page, /GPU stopped working.*runs on the CPU/);
+  cleared = await page.isHidden("#error");
+  check(cleared, `notice: "${told}"; no error shown`);
+  await page.screenshot({ path: join(ARTIFACTS, "demo-gpu-lost-1280.png"), fullPage: true });
+  await page.click('button[data-photo="chelsea.png"]');
+  top = await waitForBars(page, "#image-top", "chelsea.png");
+  check(top.includes(CAT), `the page goes on: the cat sample gets "${CAT}" on the CPU`);
 });
 
 // ---- no WebGPU adapter: "auto" falls back to the CPU and says why ----

@@ -1,12 +1,13 @@
 // A TypeScript user of the package: must type-check against the shipped
 // .d.ts (tsc --noEmit), and the @ts-expect-error lines prove the types are
 // not `any` (an unused @ts-expect-error is itself an error).
-import { Classifier, WebResnetError, type Prediction, type Progress } from "webresnet";
+import { Classifier, WebResnetError, type BackendChange, type Prediction, type Progress } from "webresnet";
 
 export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Promise<string> {
   const clf = await Classifier.create({
     backend: "auto",
     onProgress: (p: Progress) => console.log(p.phase, p.loaded, p.total),
+    onBackendChange: (c: BackendChange) => console.log(c.previous, "->", c.backend, c.reason),
   });
   const top: Prediction[] = await clf.classify(img, { topK: 3 });
   const frame: Prediction[] = await clf.classify(video);
@@ -14,6 +15,8 @@ export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Prom
   const logits: Float32Array = await clf.infer(new Float32Array(3 * 224 * 224), [1, 3, 224, 224]);
   const backend: "webgpu" | "cpu-simd" | "cpu-simd-threads" = clf.backend;
   const adapter: string | null = clf.adapter;
+  const heap: number = (await clf.stats()).wasmMemoryBytes;
+  const fromFrame: Prediction[] = await clf.classify(new VideoFrame(video));
   clf.dispose();
 
   const fromBytes = await Classifier.create({ model: new Uint8Array(8), worker: true, sha256: "ab" });
@@ -34,5 +37,5 @@ export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Prom
   // @ts-expect-error: not a code the package uses
   const code: WebResnetError["code"] = "OOPS";
 
-  return `${top[0].label} ${frame[0].probability} ${features.length} ${logits.length} ${backend} ${adapter} ${code}`;
+  return `${top[0].label} ${frame[0].probability} ${features.length} ${logits.length} ${backend} ${adapter} ${code} ${heap} ${fromFrame.length}`;
 }
