@@ -21,8 +21,8 @@ demo: setup build pkg
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
 ## the npm package installed into a Vite app, the demo page in headless Chromium,
-## the package under stress (GPU loss, soak, overlapping calls, dispose).
-test: setup lint build unit parity node-test browser-test package-test demo-test hardening-test
+## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing.
+test: setup lint build unit parity fuzz node-test browser-test package-test demo-test hardening-test
 
 setup:
 	scripts/setup.sh
@@ -42,6 +42,11 @@ parity: build
 	$(PY) tests/parity.py --bin $(BIN) --models-dir $(MODELS)
 	$(PY) tests/malformed.py --bin $(BIN) --models-dir $(MODELS)
 	$(PY) tests/models.py --bin $(BIN) --models-dir $(MODELS)
+
+## Bounded coverage-guided fuzzing of model import and image decoding (FUZZ_SECONDS each).
+.PHONY: fuzz
+fuzz: setup
+	scripts/fuzz.sh
 
 clean-cache:
 	rm -rf $(CACHE)
