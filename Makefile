@@ -33,7 +33,7 @@ build:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
+	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
 
 unit:
 	$(CARGO) test --release

@@ -18,7 +18,7 @@ fi
 # would otherwise force a full rebuild every time either ran.
 dir=target/wasm-simd
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128" CARGO_TARGET_DIR=$dir \
-  cargo build --release --lib --target wasm32-unknown-unknown --no-default-features
+  cargo build --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu
 
 rm -rf pkg
 "$bindgen" --target web --out-dir pkg --out-name webresnet \
