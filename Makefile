@@ -10,14 +10,19 @@ CARGO   := cargo
 
 .PHONY: demo test setup build lint unit parity clean-cache
 
-## Build, fetch the models, and classify the sample photos.
-demo: setup build
+## Build, fetch the models, classify the sample photos, then serve the demo
+## page on http://127.0.0.1:$(DEMO_PORT) until Ctrl-C.
+DEMO_PORT ?= 8080
+demo: setup build pkg
 	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png
 	$(BIN) classify $(PHOTOS)/chelsea.png $(PHOTOS)/coffee.png --model $(MODELS)/opennsfw.wrn --top 2
+	node scripts/serve.mjs $(DEMO_PORT)
 
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
-## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium.
-test: setup lint build unit parity wasm-test node-test browser-test
+## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
+## the npm package installed into a Vite app, the demo page in headless Chromium,
+## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing.
+test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test
 
 setup:
 	scripts/setup.sh
@@ -28,7 +33,7 @@ build:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
+	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
 
 unit:
 	$(CARGO) test --release
@@ -38,6 +43,11 @@ parity: build
 	$(PY) tests/malformed.py --bin $(BIN) --models-dir $(MODELS)
 	$(PY) tests/models.py --bin $(BIN) --models-dir $(MODELS)
 
+## Bounded coverage-guided fuzzing of model import and image decoding (FUZZ_SECONDS each).
+.PHONY: fuzz
+fuzz: setup
+	scripts/fuzz.sh
+
 clean-cache:
 	rm -rf $(CACHE)
 
@@ -45,7 +55,7 @@ clean-cache:
 
 NODE_DEPS := node_modules/.installed
 
-.PHONY: pkg node-test browser-test bench-gpu bench-cpu
+.PHONY: pkg node-test browser-test package-test bench-gpu bench-cpu
 
 # npm ci only when the lock file changed: CI starts from a clean clone, and
 # a developer's rerun should not reinstall.
@@ -53,9 +63,11 @@ $(NODE_DEPS): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-## wasm + JS glue (wasm-bindgen --target web) into pkg/.
-pkg:
+## The npm package `webresnet` in pkg/: wasm + JS glue (wasm-bindgen --target web),
+## the wrapper from src/js/, package.json, README and the default model (f16).
+pkg: setup build
 	scripts/build_wasm.sh
+	scripts/assemble_pkg.sh
 
 ## The wasm SIMD128 kernels against the portable ones on odd shapes, in Node
 ## (wasm-bindgen-test; shares the pkg build's target dir and flags).
@@ -63,7 +75,7 @@ pkg:
 wasm-test: setup
 	RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-simd \
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-	$(CARGO) test --release --target wasm32-unknown-unknown --no-default-features --test simd_kernels
+	$(CARGO) test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test simd_kernels
 
 ## The wasm CPU path (SIMD128 and relaxed-SIMD builds) in Node 20 against the native CLI.
 node-test: pkg build setup
@@ -72,6 +84,28 @@ node-test: pkg build setup
 ## WebGPU (SwiftShader) and CPU in headless Chromium against the native CLI.
 browser-test: pkg build setup $(NODE_DEPS)
 	node tests/browser/run.mjs
+
+## The npm package as users get it: npm pack, installed into a fresh Vite app,
+## tsc on a TypeScript consumer, Node vs the CLI, the built app in headless Chromium.
+package-test: pkg build setup $(NODE_DEPS)
+	node tests/package/run.mjs
+
+.PHONY: hardening-test bench-load
+## The package under stress in headless Chromium: a lost GPU device, a 500-call soak on the
+## fake webcam (wasm heap, live GPU buffers, latency), overlapping calls, dispose mid-inference.
+hardening-test: pkg setup $(NODE_DEPS)
+	node tests/hardening/run.mjs
+
+## Model load time in headless Chromium (CPU backend): .wrn vs .onnx of the same weights (not a test).
+bench-load: pkg setup $(NODE_DEPS)
+	node bench/load.mjs
+
+.PHONY: demo-test
+## The demo page in headless Chromium, served as `make demo` serves it: photos,
+## fake webcam, CPU fallback, errors, keyboard, layout, no request off-origin.
+## Screenshots go to artifacts/.
+demo-test: pkg build setup $(NODE_DEPS)
+	node tests/demo/run.mjs
 
 ## Ours vs ONNX Runtime Web's WebGPU backend in headless Chromium, then
 ## native wgpu (lavapipe here) on ResNet-50 (not a test).

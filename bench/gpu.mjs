@@ -4,7 +4,7 @@
 // first inference), steady-state median, and ours/theirs. Not a test.
 import { existsSync, readdirSync } from "node:fs";
 import { MODELS } from "../tests/node/common.mjs";
-import { serve } from "../tests/browser/server.mjs";
+import { serve } from "../scripts/serve.mjs";
 import { openPage } from "../tests/browser/chromium.mjs";
 import { fmtMs, median, row } from "./common.mjs";
 

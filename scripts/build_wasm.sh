@@ -18,7 +18,7 @@ fi
 # different RUSTFLAGS in one dir would force a full rebuild every time.
 build() { # target dir, extra target features
   RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128$2" CARGO_TARGET_DIR=$1 \
-    cargo build --release --lib --target wasm32-unknown-unknown --no-default-features
+    cargo build --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu
 }
 dir=target/wasm-simd
 build $dir ""

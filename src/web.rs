@@ -120,6 +120,13 @@ impl Engine {
             }
         })
     }
+    /// The WebGPU adapter's description; empty on the CPU.
+    fn adapter_info(&self) -> String {
+        match self {
+            Engine::Cpu(_) => String::new(),
+            Engine::Gpu(g) => g.adapter_info(),
+        }
+    }
     async fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
         match self {
             Engine::Cpu(c) => c.run(input),
@@ -133,6 +140,24 @@ impl Engine {
 struct Compiled {
     plan: Plan,
     engine: Engine,
+    /// The plan cut at the global pooling, and its engine: built on the
+    /// first `embed*` call (most callers never embed), dropped on re-plan.
+    features: Option<(Plan, Engine)>,
+}
+
+/// An image as it crosses the boundary: an RGBA frame or encoded bytes.
+enum Picture {
+    Rgba { rgba: Vec<u8>, width: u32, height: u32 },
+    Encoded(Vec<u8>),
+}
+
+impl Picture {
+    fn to_tensor(&self, plan: &Plan) -> Result<Vec<f32>> {
+        match self {
+            Picture::Rgba { rgba, width, height } => rgba_to_tensor(rgba, *width, *height, &plan.preprocess),
+            Picture::Encoded(bytes) => image_to_tensor(&decode(bytes)?, &plan.preprocess),
+        }
+    }
 }
 
 /// A FIFO async lock: `acquire` resolves once every earlier holder released.
@@ -175,7 +200,7 @@ impl Drop for Turn<'_> {
 }
 
 struct Inner {
-    kind: BackendKind,
+    kind: Cell<BackendKind>,
     graph: Graph,
     /// `None` only while a call has taken it out to run.
     compiled: RefCell<Option<Compiled>>,
@@ -207,11 +232,9 @@ impl Inner {
     /// replaced only when both succeed.
     async fn replan(&self, c: &mut Compiled, shape: Vec<usize>) -> Result<()> {
         let plan = crate::plan::compile(&self.graph, &CompileOptions { input_shape: Some(shape) })?;
-        let engine = Engine::new(&plan, self.kind).await?;
-        if let Engine::Gpu(g) = &engine {
-            *self.adapter_info.borrow_mut() = g.adapter_info();
-        }
-        *c = Compiled { plan, engine };
+        let engine = Engine::new(&plan, self.kind.get()).await?;
+        *self.adapter_info.borrow_mut() = engine.adapter_info();
+        *c = Compiled { plan, engine, features: None };
         Ok(())
     }
 
@@ -224,11 +247,28 @@ impl Inner {
         Ok(())
     }
 
-    async fn classify_tensor(&self, c: &mut Compiled, input: Vec<f32>, k: usize) -> Result<Vec<Prediction>> {
-        let out = c.engine.run(&input).await?;
+    async fn classify(&self, c: &mut Compiled, picture: &Picture, k: usize) -> Result<Vec<Prediction>> {
+        self.ensure_single(c).await?;
+        let out = c.engine.run(&picture.to_tensor(&c.plan)?).await?;
         let probs = if c.plan.output.is_probability { out } else { softmax(&out) };
         let labels = self.labels.borrow();
         Ok(top_k(&probs, k, labels.as_deref().or(c.plan.labels.as_deref())))
+    }
+
+    async fn embed(&self, c: &mut Compiled, picture: &Picture) -> Result<Vec<f32>> {
+        self.ensure_single(c).await?;
+        let input = picture.to_tensor(&c.plan)?;
+        let mut features = match c.features.take() {
+            Some(f) => f,
+            None => {
+                let plan = c.plan.features()?;
+                let engine = Engine::new(&plan, self.kind.get()).await?;
+                (plan, engine)
+            }
+        };
+        let out = features.1.run(&input).await;
+        c.features = Some(features);
+        out
     }
 }
 
@@ -270,14 +310,11 @@ impl Session {
         let input_shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
         let plan = crate::plan::compile(&graph, &CompileOptions { input_shape })?;
         let engine = Engine::new(&plan, kind).await?;
-        let adapter_info = match &engine {
-            Engine::Gpu(g) => g.adapter_info(),
-            Engine::Cpu(_) => String::new(),
-        };
+        let adapter_info = engine.adapter_info();
         let inner = Inner {
-            kind,
+            kind: Cell::new(kind),
             graph,
-            compiled: RefCell::new(Some(Compiled { plan, engine })),
+            compiled: RefCell::new(Some(Compiled { plan, engine, features: None })),
             adapter_info: RefCell::new(adapter_info),
             labels: RefCell::new(None),
             turnstile: Turnstile::default(),
@@ -287,7 +324,26 @@ impl Session {
 
     /// `"webgpu"` or `"cpu"`.
     pub fn backend(&self) -> String {
-        self.inner.kind.name().to_string()
+        self.inner.kind.get().name().to_string()
+    }
+
+    /// Rebuilds the backend as `"webgpu"` or `"cpu"` from the model already
+    /// loaded (no re-import): after a lost GPU device, `"webgpu"` opens a new
+    /// device and `"cpu"` falls back. On failure the session keeps its old backend.
+    #[wasm_bindgen(js_name = setBackend)]
+    pub async fn set_backend(&self, backend: String) -> std::result::Result<(), JsValue> {
+        let kind = BackendKind::parse(&backend)?;
+        let inner = self.inner.clone();
+        inner
+            .with_compiled(async |c, inner| {
+                let engine = Engine::new(&c.plan, kind).await?;
+                *inner.adapter_info.borrow_mut() = engine.adapter_info();
+                inner.kind.set(kind);
+                c.engine = engine;
+                c.features = None;
+                Ok(())
+            })
+            .await
     }
 
     /// The WebGPU adapter's description; empty on the CPU backend.
@@ -340,35 +396,51 @@ impl Session {
         height: u32,
         top_k: u32,
     ) -> std::result::Result<JsValue, JsValue> {
-        let inner = self.inner.clone();
-        let preds = inner
-            .with_compiled(async |c, inner| {
-                inner.ensure_single(c).await?;
-                let input = rgba_to_tensor(&rgba, width, height, &c.plan.preprocess)?;
-                inner.classify_tensor(c, input, top_k as usize).await
-            })
-            .await?;
-        Ok(predictions_to_js(&preds))
+        self.classify(Picture::Rgba { rgba, width, height }, top_k).await
     }
 
     /// Classifies encoded image bytes (JPEG, PNG or WebP).
     #[wasm_bindgen(js_name = classifyBytes)]
     pub async fn classify_bytes(&self, encoded: Vec<u8>, top_k: u32) -> std::result::Result<JsValue, JsValue> {
-        let inner = self.inner.clone();
-        let preds = inner
-            .with_compiled(async |c, inner| {
-                inner.ensure_single(c).await?;
-                let img = decode(&encoded)?;
-                let input = image_to_tensor(&img, &c.plan.preprocess)?;
-                inner.classify_tensor(c, input, top_k as usize).await
-            })
-            .await?;
-        Ok(predictions_to_js(&preds))
+        self.classify(Picture::Encoded(encoded), top_k).await
+    }
+
+    /// The pooled features before the classifier head (the output of the
+    /// last global pooling) for one RGBA frame, preprocessed as for `classifyRgba`.
+    #[wasm_bindgen(js_name = embedRgba)]
+    pub async fn embed_rgba(
+        &self,
+        rgba: Vec<u8>,
+        width: u32,
+        height: u32,
+    ) -> std::result::Result<Float32Array, JsValue> {
+        self.embed(Picture::Rgba { rgba, width, height }).await
+    }
+
+    /// As `embedRgba`, for encoded image bytes (JPEG, PNG or WebP).
+    #[wasm_bindgen(js_name = embedBytes)]
+    pub async fn embed_bytes(&self, encoded: Vec<u8>) -> std::result::Result<Float32Array, JsValue> {
+        self.embed(Picture::Encoded(encoded)).await
     }
 
     /// Replaces the class names used by `classify*` (index i names class i).
     #[wasm_bindgen(js_name = setLabels)]
     pub fn set_labels(&self, labels: Vec<String>) {
         *self.inner.labels.borrow_mut() = Some(labels);
+    }
+}
+
+// The shared bodies of the exported calls (not exported themselves).
+impl Session {
+    async fn classify(&self, picture: Picture, top_k: u32) -> std::result::Result<JsValue, JsValue> {
+        let inner = self.inner.clone();
+        let preds = inner.with_compiled(async |c, inner| inner.classify(c, &picture, top_k as usize).await).await?;
+        Ok(predictions_to_js(&preds))
+    }
+
+    async fn embed(&self, picture: Picture) -> std::result::Result<Float32Array, JsValue> {
+        let inner = self.inner.clone();
+        let out = inner.with_compiled(async |c, inner| inner.embed(c, &picture).await).await?;
+        Ok(Float32Array::from(out.as_slice()))
     }
 }

@@ -10,16 +10,26 @@ the wrong shape or format, a non-image passed to `classify`) and requires:
 a non-zero exit within the time limit, exactly one non-empty line on stderr,
 and no Rust panic text ("panicked", "RUST_BACKTRACE").
 
+Hostile model files (ONNX and the project's .wrn) go through `inspect`, which
+imports and plans: truncated at every 1/64 of a real file, random bytes, absurd
+and negative dimensions, a cycle, a missing initializer, mismatched shapes, a
+wrong dtype, duplicate names and size products that overflow. Each must fail
+with a typed error code, and the process's peak memory (its max RSS, from
+wait4) must stay within a constant plus a multiple of the file's size.
+
 The broken files are made here; `classify` also needs a working classifier,
 taken from MODELS_DIR (resnet18.onnx, from scripts/setup.sh).
 """
 
 import argparse
+import itertools
 import os
+import resource
 import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 from pathlib import Path
 
@@ -28,6 +38,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 RUN_TIMEOUT_S = 120
 PANIC_MARKERS = ("panicked", "RUST_BACKTRACE")
+ERROR_CODES = ("MODEL_FORMAT", "UNSUPPORTED_OP", "SHAPE", "IMAGE_DECODE", "INVALID_INPUT", "LIMIT", "IO")
+# Peak memory allowed for a bad model: the CLI's own baseline (measured on a
+# valid tiny model) plus this many times the file's size (decoded protobuf
+# structures and f32 weights are at most a few copies of the bytes).
+RSS_PER_FILE_BYTE = 6
+RSS_SLACK_BYTES = 16 << 20
 
 
 def tiny_conv_model(op="Conv"):
@@ -53,6 +69,72 @@ def tiny_png():
     raw = b"".join(b"\x00" + bytes([200, 30, 30] * 2) for _ in range(2))  # filter 0 per row
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def graph_model(nodes, inputs, outputs, inits=(), opset=17):
+    """A model from onnx.helper parts, with no checker run (these are broken on purpose)."""
+    graph = helper.make_graph(list(nodes), "hostile", list(inputs), list(outputs), list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def dims_only(name, dims, dtype=TensorProto.FLOAT):
+    """An initializer that declares `dims` and carries no data at all."""
+    t = TensorProto()
+    t.name, t.data_type = name, dtype
+    t.dims.extend(dims)
+    return t
+
+
+def hostile_models():
+    """name -> bytes of an ONNX model that must be refused with a typed error."""
+    f = TensorProto.FLOAT
+    x = helper.make_tensor_value_info("input", f, ["N", 3, 8, 8])
+    y = helper.make_tensor_value_info("output", f, None)
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    conv = helper.make_node("Conv", ["input", "w"], ["output"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    relu = lambda i, o: helper.make_node("Relu", [i], [o])  # noqa: E731
+    rng = np.random.default_rng(7)
+    out = {f"random_{n}.onnx": rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in (1, 97, 4096, 1 << 20)}
+    out.update({
+        "dims_2pow40_channels.onnx": graph_model([conv], [x], [y], [dims_only("w", [4, 1 << 40, 3, 3])]),
+        "dims_negative.onnx": graph_model([conv], [x], [y], [dims_only("w", [4, -3, 3, 3])]),
+        "input_2pow40_channels.onnx": graph_model(
+            [conv], [helper.make_tensor_value_info("input", f, [1, 1 << 40, 8, 8])], [y], [w]),
+        "input_negative_height.onnx": graph_model(
+            [conv], [helper.make_tensor_value_info("input", f, [1, 3, -8, 8])], [y], [w]),
+        # Each dim fits in i64, their product does not (nor in usize).
+        "dims_product_overflow.onnx": graph_model([conv], [x], [y], [dims_only("w", [1 << 31] * 4)]),
+        "reshape_product_overflow.onnx": graph_model(
+            [helper.make_node("Reshape", ["input", "shape"], ["output"])], [x], [y],
+            [numpy_helper.from_array(np.array([1 << 40, 1 << 40, 1 << 40], np.int64), "shape")]),
+        "cycle.onnx": graph_model([relu("input", "a"), helper.make_node("Add", ["a", "c"], ["b"]),
+                                   relu("b", "c"), relu("c", "output")], [x], [y]),
+        "missing_initializer.onnx": graph_model([conv], [x], [y]),
+        "mismatched_conv_channels.onnx": graph_model(
+            [conv], [x], [y], [numpy_helper.from_array(np.ones((4, 5, 3, 3), np.float32), "w")]),
+        "mismatched_add.onnx": graph_model(
+            [conv, helper.make_node("Add", ["output", "b"], ["sum"])], [x],
+            [helper.make_tensor_value_info("sum", f, None)],
+            [w, numpy_helper.from_array(np.ones(3, np.float32), "b")]),
+        "wrong_dtype_input.onnx": graph_model(
+            [conv], [helper.make_tensor_value_info("input", TensorProto.STRING, ["N", 3, 8, 8])], [y], [w]),
+        "wrong_dtype_weight.onnx": graph_model(
+            [conv], [x], [y], [numpy_helper.from_array(np.ones((4, 3, 3, 3), np.bool_), "w")]),
+        "duplicate_outputs.onnx": graph_model([conv, relu("input", "output")], [x], [y], [w]),
+        "duplicate_inputs.onnx": graph_model([conv], [x, x], [y], [w]),
+        "duplicate_initializers.onnx": graph_model([conv], [x], [y], [w, w]),
+    })
+    return out
+
+
+def truncations(path):
+    """(name, the file cut at every 1/64 of its length), the empty prefix included.
+    One at a time: a child's peak RSS counts the parent's at fork time."""
+    data = path.read_bytes()
+    for k in range(64):
+        yield f"{path.stem}_cut{k:02d}of64{path.suffix}", data[: len(data) * k // 64]
 
 
 def make_files(d):
@@ -110,25 +192,51 @@ def cases(p, out, classifier):
     yield "classify missing file", ["classify", str(p["missing_image"]), "--model", str(classifier)]
 
 
-def check(bin_path, argv):
+def run(bin_path, argv):
+    """Runs the CLI; returns (returncode or None on timeout, stderr, peak RSS in bytes)."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([str(bin_path)] + argv, stdout=subprocess.DEVNULL, stderr=err,
+                                stdin=subprocess.DEVNULL, env={**os.environ, "RUST_BACKTRACE": "0"})
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        # wait4, not wait: it also returns the child's own peak RSS.
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                return None, "", 0
+            time.sleep(0.01)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return proc.returncode, err.read().decode(errors="replace"), usage.ru_maxrss * 1024
+
+
+def parent_peak_rss():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def check(bin_path, argv, rss_limit=None):
     """Returns (passed, detail)."""
-    try:
-        proc = subprocess.run([str(bin_path)] + argv, capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL,
-                              env={**os.environ, "RUST_BACKTRACE": "0"})
-    except subprocess.TimeoutExpired:
+    code, stderr, rss = run(bin_path, argv)
+    if code is None:
         return False, f"hung for {RUN_TIMEOUT_S}s"
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
     first = lines[0] if lines else "(no stderr)"
-    if proc.returncode == 0:
+    if code == 0:
         return False, "exit 0 on bad input"
-    if proc.returncode < 0:
-        return False, f"killed by signal {-proc.returncode}: {first}"
-    if any(m in proc.stderr for m in PANIC_MARKERS):
+    if code < 0:
+        return False, f"killed by signal {-code}: {first}"
+    if any(m in stderr for m in PANIC_MARKERS):
         return False, f"panic: {first}"
     if len(lines) != 1:
         return False, f"{len(lines)} stderr lines, want 1: {first}"
-    return True, f"exit {proc.returncode}: {first}"
+    if not any(f"error [{c}]" in first for c in ERROR_CODES):
+        return False, f"no typed error code: {first}"
+    if rss_limit is not None and rss > rss_limit:
+        return False, f"peak RSS {rss >> 20} MiB over the {rss_limit >> 20} MiB bound: {first}"
+    return True, f"exit {code}, {rss >> 20} MiB: {first[:110]}"
 
 
 def main():
@@ -162,6 +270,31 @@ def main():
             print(f"{'PASS' if good else 'FAIL'} {name:36s} {detail}", flush=True)
             passed += good
             failed += not good
+
+        # Hostile model files through `inspect` (import and plan), under a memory bound.
+        # A child's max RSS starts from the parent's at fork, so the bound is the
+        # parent's peak so far plus what the CLI itself needs for a valid tiny model.
+        base_code, base_err, base_rss = run(args.bin, ["inspect", str(paths["good.onnx"])])
+        base_rss -= parent_peak_rss()
+        if base_code != 0:
+            print(f"FAIL control: inspect on a valid model failed: {base_err.strip()[:300]}")
+            failed += 1
+        hostile = hostile_models()
+        cuts = itertools.chain(*(truncations(args.models_dir / m) for m in ("mobilenet_small.onnx", "default.wrn")))
+        tried = 0
+        for name, data in itertools.chain(hostile.items(), cuts):
+            path = d / name
+            path.write_bytes(data)
+            bound = parent_peak_rss() + base_rss + RSS_SLACK_BYTES + RSS_PER_FILE_BYTE * len(data)
+            good, detail = check(args.bin, ["inspect", str(path)], bound)
+            path.unlink()
+            # 128 truncations pass alike: print only their failures.
+            if name in hostile or not good:
+                print(f"{'PASS' if good else 'FAIL'} inspect {name:32s} {detail}", flush=True)
+            passed += good
+            failed += not good
+            tried += 1
+        print(f"hostile models: {tried} tried; the CLI's own baseline peak RSS {base_rss >> 20} MiB")
     print(f"malformed: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

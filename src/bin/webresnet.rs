@@ -104,6 +104,11 @@ enum Command {
         /// Where the weights come from (free text kept in the file).
         #[arg(long)]
         source: Option<String>,
+        /// For weight files: the network they must hold (resnet18/34/50/101/152,
+        /// resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2,
+        /// wide_resnet101_2, efficientnet_lite0). Default: read off the names and shapes.
+        #[arg(long)]
+        arch: Option<String>,
         #[command(flatten)]
         pre: PreprocessArgs,
     },
@@ -202,15 +207,17 @@ fn default_model() -> Result<PathBuf> {
     }
 }
 
-fn convert(
-    input: &Path,
-    output: &Path,
+#[derive(Clone, Copy)]
+struct ConvertOptions<'a> {
     f16: bool,
-    license: Option<&Path>,
-    source: Option<&str>,
-    pre: &PreprocessArgs,
-) -> Result<()> {
-    let mut graph = webresnet::model::import(&read(input)?)?;
+    license: Option<&'a Path>,
+    source: Option<&'a str>,
+    arch: Option<&'a str>,
+}
+
+fn convert(input: &Path, output: &Path, opts: &ConvertOptions, pre: &PreprocessArgs) -> Result<()> {
+    let ConvertOptions { f16, license, source, arch } = *opts;
+    let mut graph = webresnet::model::import_as(&read(input)?, arch)?;
     // Compiling checks that the engine runs the model, and resolves the
     // preprocessing the file will carry (the source's, else the default).
     let mut plan = webresnet::plan::compile(&graph, &CompileOptions::default())?;
@@ -393,8 +400,14 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
-        Command::Convert { input, output, f16, license, source, pre } => {
-            convert(input, output, *f16, license.as_deref(), source.as_deref(), pre)
+        Command::Convert { input, output, f16, license, source, arch, pre } => {
+            let opts = ConvertOptions {
+                f16: *f16,
+                license: license.as_deref(),
+                source: source.as_deref(),
+                arch: arch.as_deref(),
+            };
+            convert(input, output, &opts, pre)
         }
         Command::Infer { model, input, output, backend } => infer(model, input, output, *backend),
         Command::Inspect { model, input_shape, gpu } => inspect(model, input_shape.clone(), *gpu),

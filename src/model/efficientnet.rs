@@ -9,6 +9,7 @@
 //! kernels come from the weights; strides, which weights cannot show, come
 //! from the seven-stage block table, and the weights are checked against it.
 
+use super::arch::Arch;
 use super::builder::{bad, missing, Builder, Pad, INPUT};
 use super::state_dict::StateDict;
 use super::Graph;
@@ -22,7 +23,8 @@ const BN_EPS: f32 = 1e-3;
 const STAGES: [(usize, usize, usize); 7] =
     [(3, 1, 1), (3, 2, 6), (5, 2, 6), (3, 2, 6), (5, 1, 6), (5, 2, 6), (3, 1, 6)];
 
-pub fn build(sd: StateDict) -> Result<Graph> {
+/// The network, and what it is (for `--arch`).
+pub fn build(sd: StateDict) -> Result<(Graph, Arch)> {
     let mut b = Builder::new(sd)?;
     let stem = b.conv(INPUT, "_conv_stem", 3, 2, Pad::SameUpper)?;
     let x = b.bn(&stem.out, "_bn0", stem.cout, BN_EPS)?;
@@ -87,5 +89,11 @@ pub fn build(sd: StateDict) -> Result<Graph> {
     let x = b.relu6(&x, "_bn1");
     b.classifier(&x, "_fc", head.cout)?;
     // The TensorFlow-trained Lite models scale pixels to [-1, 1] as (x - 127) / 128.
-    b.finish(PreprocessConfig { pixel_divisor: 1.0, mean: [127.0; 3], std: [128.0; 3], ..PreprocessConfig::imagenet() })
+    let graph = b.finish(PreprocessConfig {
+        pixel_divisor: 1.0,
+        mean: [127.0; 3],
+        std: [128.0; 3],
+        ..PreprocessConfig::imagenet()
+    })?;
+    Ok((graph, Arch::EfficientNetLite { blocks: n, head: head.cout }))
 }

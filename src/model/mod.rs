@@ -8,6 +8,7 @@
 //! reads them and the architecture builders (`resnet`, `efficientnet`) emit
 //! the nodes an ONNX export of the same network would have.
 
+pub mod arch;
 mod builder;
 mod efficientnet;
 pub mod format;
@@ -176,11 +177,23 @@ pub struct Graph {
 /// (legacy or zip) or `.safetensors` weights with torchvision/timm ResNet or
 /// EfficientNet-Lite names; anything else is parsed as ONNX.
 pub fn import(bytes: &[u8]) -> Result<Graph> {
-    if format::sniff(bytes) {
-        return format::read(bytes);
+    import_as(bytes, None)
+}
+
+/// [`import`], checking that a weights file holds the named architecture
+/// ([`arch`]); other formats carry their graph, so naming one is an error.
+pub fn import_as(bytes: &[u8], arch: Option<&str>) -> Result<Graph> {
+    if let Some(format) = state_dict::sniff(bytes).filter(|_| !format::sniff(bytes)) {
+        return state_dict::to_graph(state_dict::read(bytes, format)?, arch);
     }
-    match state_dict::sniff(bytes) {
-        Some(format) => state_dict::to_graph(state_dict::read(bytes, format)?),
-        None => onnx::import(bytes),
+    if let Some(name) = arch {
+        return Err(Error::InvalidInput(format!(
+            "--arch {name} applies to weight files (.pth, .safetensors); this model carries its own graph"
+        )));
+    }
+    if format::sniff(bytes) {
+        format::read(bytes)
+    } else {
+        onnx::import(bytes)
     }
 }

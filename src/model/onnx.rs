@@ -92,7 +92,17 @@ fn convert_value_info(v: proto::ValueInfoProto, role: &str) -> Result<ValueInfo>
     if v.name.is_empty() {
         return Err(bad(format!("a graph {role} has no name")));
     }
-    let shape = v.r#type.and_then(|t| t.tensor_type).and_then(|t| t.shape);
+    let tensor_type = v.r#type.and_then(|t| t.tensor_type);
+    // The engine computes in f32: an image input of another type (0 = unset) is a
+    // different model, not one to feed floats to. Outputs may be declared loosely.
+    if let Some(t) = tensor_type.as_ref().filter(|t| role == "input" && ![0, dt::FLOAT].contains(&t.elem_type)) {
+        return Err(bad(format!(
+            "graph input '{}' has element type {}; only FLOAT inputs are supported",
+            v.name,
+            dtype_name(t.elem_type)
+        )));
+    }
+    let shape = tensor_type.and_then(|t| t.shape);
     let dims = match shape {
         None => None,
         Some(s) => Some(s.dim.into_iter().map(|d| convert_dim(d, &v.name, role)).collect::<Result<Vec<_>>>()?),

@@ -6,6 +6,7 @@
 //! `conv2`'s weight against its input channels). Strides follow torchvision:
 //! 2 at the first block of layers 2-4, on the 3x3 conv (ResNet v1.5).
 
+use super::arch::Arch;
 use super::builder::{bad, Builder, Pad, INPUT};
 use super::state_dict::StateDict;
 use super::Graph;
@@ -14,8 +15,16 @@ use crate::preprocess::PreprocessConfig;
 
 const BN_EPS: f32 = 1e-5;
 
-pub fn build(sd: StateDict) -> Result<Graph> {
+/// The network, and what it is (for `--arch`).
+pub fn build(sd: StateDict) -> Result<(Graph, Arch)> {
     let mut b = Builder::new(sd)?;
+    // Layer 1's first 3x3 conv is `width` wide in `groups` groups; its weight
+    // is [width, width / groups, 3, 3] whatever the block type.
+    let (groups, width_per_group) = match b.peek("layer1.0.conv2.weight")?.dims.as_slice() {
+        &[width, per_group, ..] if per_group > 0 => (width / per_group, per_group),
+        _ => (0, 0),
+    };
+    let mut depths = Vec::new();
     let stem = b.conv(INPUT, "conv1", 3, 2, Pad::Half)?;
     let x = b.bn(&stem.out, "bn1", stem.cout, BN_EPS)?;
     let x = b.relu(&x, "bn1");
@@ -38,11 +47,13 @@ pub fn build(sd: StateDict) -> Result<Graph> {
             };
             block += 1;
         }
+        depths.push(block);
         layer += 1;
     }
     b.classifier(&x, "fc", c)?;
     // torchvision's and timm's ResNets are trained on ImageNet statistics.
-    b.finish(PreprocessConfig::imagenet())
+    let graph = b.finish(PreprocessConfig::imagenet())?;
+    Ok((graph, Arch::ResNet { bottleneck, depths, groups, width_per_group }))
 }
 
 /// The projection shortcut if the block has one; else the identity, which

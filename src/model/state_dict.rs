@@ -2,6 +2,7 @@
 //! files (legacy and zip) or `.safetensors`, and turned into a [`Graph`] by
 //! the architecture builders.
 
+use super::arch::{self, Arch};
 use super::pickle::DType;
 use super::{efficientnet, resnet, torch, Graph};
 use crate::error::{Error, Result};
@@ -61,8 +62,17 @@ pub fn read(bytes: &[u8], format: Format) -> Result<StateDict> {
     }
 }
 
-/// Builds the network a state dict describes, recognised by its tensor names.
-pub fn to_graph(sd: StateDict) -> Result<Graph> {
+/// Builds the network a state dict describes, recognised by its tensor
+/// names; with `arch`, also checks that it is that named network.
+pub fn to_graph(sd: StateDict, arch: Option<&str>) -> Result<Graph> {
+    let (graph, found) = build(sd)?;
+    if let Some(name) = arch {
+        arch::check(name, &found)?;
+    }
+    Ok(graph)
+}
+
+fn build(sd: StateDict) -> Result<(Graph, Arch)> {
     let has = |n: &str| sd.tensors.iter().any(|(k, _)| k == n);
     if has("_conv_stem.weight") {
         efficientnet::build(sd)

@@ -8,7 +8,7 @@
 use super::consts::{self, norm_axis};
 use super::{Activation, Affine, Conv, Dense, Layout, Pool, PoolKind, Step, TensorId, TensorInfo};
 use crate::error::{Error, Result};
-use crate::model::{Constant, Dim, Graph, Node};
+use crate::model::{Constant, Dim, Graph, Node, TensorData};
 use std::collections::{HashMap, VecDeque};
 
 /// Limit on any single activation, in elements; protects against hostile shapes.
@@ -235,6 +235,26 @@ impl<'g> Lowerer<'g> {
         self.constant(node, i).map(Some)
     }
 
+    /// A constant that holds learned values: integers there are a wrong
+    /// dtype (a broken export), not numbers to convert silently.
+    fn weight(&self, node: &Node, i: usize) -> Result<Constant> {
+        let c = self.constant(node, i)?;
+        match c.data {
+            TensorData::F32(_) => Ok(c),
+            TensorData::I64(_) => Err(Error::ModelFormat(format!(
+                "node '{}' ({}): input {i} has an integer dtype where float weights belong",
+                node.name, node.op
+            ))),
+        }
+    }
+
+    fn opt_weight(&self, node: &Node, i: usize) -> Result<Option<Constant>> {
+        if node.input(i).is_none() {
+            return Ok(None);
+        }
+        self.weight(node, i).map(Some)
+    }
+
     fn output_name<'n>(&self, node: &'n Node) -> Result<&'n str> {
         node.outputs
             .first()
@@ -390,7 +410,7 @@ impl<'g> Lowerer<'g> {
                 }
                 let x = self.act(node, 0)?;
                 let eps = node.float("epsilon", 1e-5)?;
-                let [gamma, beta, mean, var] = [1, 2, 3, 4].map(|i| self.constant(node, i).map(|c| c.to_f32()));
+                let [gamma, beta, mean, var] = [1, 2, 3, 4].map(|i| self.weight(node, i).map(|c| c.to_f32()));
                 let (gamma, beta, mean, var) = (gamma?, beta?, mean?, var?);
                 let c = gamma.len();
                 if beta.len() != c || mean.len() != c || var.len() != c {
@@ -509,7 +529,7 @@ impl<'g> Lowerer<'g> {
 
     fn lower_conv(&mut self, node: &Node) -> Result<()> {
         let x = self.act(node, 0)?;
-        let w = self.constant(node, 1)?;
+        let w = self.weight(node, 1)?;
         let x = self.nhwc(x, node)?;
         let s = self.logical(x).to_vec();
         if w.dims.len() != 4 {
@@ -533,7 +553,7 @@ impl<'g> Lowerer<'g> {
             }
         }
         let win = window(node, [s[2], s[3]], [kh, kw], false)?;
-        let bias = match self.opt_constant(node, 2)? {
+        let bias = match self.opt_weight(node, 2)? {
             Some(b) if b.len() == cout => b.to_f32(),
             Some(_) => return Err(shape_err(node, "bias length differs from output channels")),
             None => vec![0.0; cout],
@@ -653,7 +673,7 @@ impl<'g> Lowerer<'g> {
 
     fn lower_dense(&mut self, node: &Node) -> Result<()> {
         let x = self.act(node, 0)?;
-        let b = self.constant(node, 1)?;
+        let b = self.weight(node, 1)?;
         let x = self.plain(x)?;
         let shape = self.logical(x).to_vec();
         let gemm = node.op == "Gemm";
@@ -679,7 +699,7 @@ impl<'g> Lowerer<'g> {
             .flat_map(|o| (0..k).map(move |i| (o, i)))
             .map(|(o, i)| alpha * if trans_b { src[o * k + i] } else { src[i * m + o] })
             .collect();
-        let bias = match if gemm { self.opt_constant(node, 2)? } else { None } {
+        let bias = match if gemm { self.opt_weight(node, 2)? } else { None } {
             None => vec![0.0; m],
             Some(c) if c.len() == 1 => vec![beta * c.to_f32()[0]; m],
             Some(c) if c.len() == m && c.dims.iter().rev().skip(1).all(|&d| d == 1) => {

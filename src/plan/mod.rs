@@ -9,6 +9,7 @@
 mod alloc;
 mod compile;
 mod consts;
+mod features;
 mod fuse;
 mod lower;
 

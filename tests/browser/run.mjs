@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { CLI, MODELS, ROOT, compare, nativeInfer } from "../node/common.mjs";
-import { serve } from "./server.mjs";
+import { serve } from "../../scripts/serve.mjs";
 import { openPage } from "./chromium.mjs";
 
 const CI = process.env.CI === "true";

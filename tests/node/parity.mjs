@@ -110,6 +110,20 @@ try {
   console.log(`${ok ? "ok  " : "FAIL"} cpu session after the webgpu rejection`);
   if (!ok) failures++;
 }
+// A failed setBackend (the Classifier's lost-device recovery) keeps the old backend working.
+{
+  const s = await Session.create(readFileSync(join(MODELS, "mobilenet_small.onnx")), "cpu");
+  const code = await s.setBackend("webgpu").then(
+    () => "resolved",
+    (e) => e.code,
+  );
+  const out = await s.infer(seededInput(3 * 224 * 224, 5), [1, 3, 224, 224]);
+  const backend = s.backend();
+  s.free();
+  const ok = code === "WEBGPU_UNAVAILABLE" && backend === "cpu" && out.length === 1000 && out.every(Number.isFinite);
+  console.log(`${ok ? "ok  " : "FAIL"} setBackend("webgpu") in Node rejects with ${code}; the session still infers on the CPU`);
+  if (!ok) failures++;
+}
 
 if (failures) {
   console.error(`${failures} check(s) failed`);

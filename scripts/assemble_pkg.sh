@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Turns pkg/ (the wasm-bindgen output of build_wasm.sh) into the npm package
+# `webresnet`: the hand-written wrapper from src/js/, package.json, the npm
+# README, and the default model (EfficientNet-Lite0 as f16 .wrn) with its licence.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${BIN:-target/release/webresnet}
+models=${MODELS:-.cache/models}
+[ -f pkg/webresnet_bg.wasm ] || { echo "pkg/webresnet_bg.wasm missing: run scripts/build_wasm.sh first" >&2; exit 1; }
+
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+cp src/js/*.js src/js/*.d.ts pkg/
+cp src/js/README.md pkg/README.md
+sed "s/\"version\": \"0.0.0\"/\"version\": \"$version\"/" src/js/package.json > pkg/package.json
+
+# A relaxed-SIMD build (same JS glue) is offered only when one was built.
+if [ -f pkg/webresnet_relaxed_bg.wasm ]; then
+  sed 's|^export const relaxedWasmUrl = null;|export const relaxedWasmUrl = () => new URL("./webresnet_relaxed_bg.wasm", import.meta.url);|' \
+    src/js/variants.js > pkg/variants.js
+fi
+
+mkdir -p pkg/model
+"$bin" convert --f16 "$models/default.wrn" pkg/model/default.wrn > /dev/null
+cp "$models/efficientnet-lite0.LICENSE" pkg/model/LICENSE
+
+size() { printf '%s bytes raw, %s gzipped' "$(cat "$@" | wc -c)" "$(cat "$@" | gzip -9 | wc -c)"; }
+echo "pkg/: webresnet $version"
+for w in pkg/*.wasm; do echo "  $w: $(size "$w")"; done
+echo "  JS (pkg/*.js): $(size pkg/*.js)"
+echo "  default model: $(size pkg/model/default.wrn)"

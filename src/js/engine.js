@@ -1,0 +1,193 @@
+// One loaded model on one backend, in the thread that runs the wasm (the
+// page, or the worker in worker mode). Calls run one at a time, in order.
+import { WebResnetError, toWebResnetError } from "./errors.js";
+import { loadWasm, wasmMemoryBytes } from "./wasm.js";
+import { loadModelBytes } from "./model.js";
+import { toPicture } from "./source.js";
+
+const BACKENDS = ["auto", "webgpu", "cpu"];
+
+// Errors that say WebGPU (not the model) failed: "auto" falls back on these.
+const GPU_FAILURES = new Set(["WEBGPU_UNAVAILABLE", "BACKEND"]);
+
+export function checkOptions(options) {
+  if (options === null || typeof options !== "object") throw new WebResnetError("INVALID_INPUT", "options must be an object");
+  const backend = options.backend ?? "auto";
+  if (!BACKENDS.includes(backend)) {
+    throw new WebResnetError("INVALID_INPUT", `backend must be one of ${BACKENDS.join(", ")}, not ${JSON.stringify(backend)}`);
+  }
+  const { threads } = options;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
+    throw new WebResnetError("INVALID_INPUT", `threads must be a positive integer, not ${threads}`);
+  }
+  for (const name of ["onProgress", "onBackendChange"]) {
+    if (options[name] !== undefined && typeof options[name] !== "function") {
+      throw new WebResnetError("INVALID_INPUT", `${name} must be a function`);
+    }
+  }
+  return backend;
+}
+
+export function checkTopK(topK) {
+  if (!(Number.isInteger(topK) && topK >= 1)) throw new WebResnetError("INVALID_INPUT", `topK must be a positive integer, not ${topK}`);
+  return topK;
+}
+
+export function checkInfer(input, shape) {
+  if (!(input instanceof Float32Array)) throw new WebResnetError("INVALID_INPUT", "infer: input must be a Float32Array");
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new WebResnetError("INVALID_INPUT", "infer: shape must be an array of positive integers");
+  }
+}
+
+async function openSession(Session, bytes, backend) {
+  if (backend !== "auto") return { session: await Session.create(bytes, backend), fallback: null };
+  if (!globalThis.navigator?.gpu) {
+    return { session: await Session.create(bytes, "cpu"), fallback: "navigator.gpu is missing" };
+  }
+  try {
+    return { session: await Session.create(bytes, "webgpu"), fallback: null };
+  } catch (e) {
+    if (!GPU_FAILURES.has(e?.code)) throw e;
+    return { session: await Session.create(bytes, "cpu"), fallback: e.message };
+  }
+}
+
+// The browser names its adapter better than wgpu can see from inside wasm
+// (wgpu reports only "BrowserWebGpu"): ask it directly.
+async function browserAdapterInfo() {
+  try {
+    const info = (await globalThis.navigator.gpu.requestAdapter())?.info;
+    return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || null;
+  } catch {
+    return null;
+  }
+}
+
+export const disposedError = () => new WebResnetError("DISPOSED", "the classifier was disposed");
+
+export class Engine {
+  #session;
+  #mode;
+  #onBackendChange;
+  #queue = Promise.resolve();
+  #disposed = false;
+  /** "webgpu" | "cpu-simd" (the only CPU build so far is single-threaded SIMD128). */
+  backend;
+  /** The WebGPU adapter's description, or null on the CPU. */
+  adapter;
+  /** Why "auto" is not on WebGPU (null when it is, or was not asked to be). */
+  fallbackReason = null;
+
+  constructor(session, mode, fallbackReason, onBackendChange) {
+    this.#session = session;
+    this.#mode = mode;
+    this.fallbackReason = fallbackReason;
+    this.#onBackendChange = onBackendChange;
+  }
+
+  // Kept as plain fields: they stay readable after the session is freed.
+  async #noteBackend() {
+    const gpu = this.#session.backend() === "webgpu";
+    this.backend = gpu ? "webgpu" : "cpu-simd";
+    this.adapter = gpu ? ((await browserAdapterInfo()) ?? this.#session.adapterInfo()) : null;
+  }
+
+  static async create(options = {}) {
+    const mode = checkOptions(options);
+    const progress = (phase, loaded, total) => options.onProgress?.({ phase, loaded, total });
+    try {
+      const [Session, bytes] = await Promise.all([
+        loadWasm(),
+        loadModelBytes(options.model, { sha256: options.sha256, cache: options.cache, onProgress: options.onProgress }),
+      ]);
+      progress("compile", 0, 1);
+      const { session, fallback } = await openSession(Session, bytes, mode);
+      if (options.labels) session.setLabels(options.labels.map(String));
+      progress("compile", 1, 1);
+      const engine = new Engine(session, mode, fallback, options.onBackendChange);
+      await engine.#noteBackend();
+      // One inference now: pipelines compile and buffers settle here, not in the first classify.
+      progress("warmup", 0, 1);
+      const shape = [1, ...Array.from(session.inputShape()).slice(1)];
+      await engine.infer(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape).catch((e) => {
+        engine.dispose();
+        throw e;
+      });
+      progress("warmup", 1, 1);
+      return engine;
+    } catch (e) {
+      throw toWebResnetError(e);
+    }
+  }
+
+  // Runs `fn(session)` after every earlier call; once disposed, calls still
+  // queued don't run. A lost GPU device is replaced (a new device, or the CPU
+  // under "auto") and the call retried once.
+  #call(fn) {
+    const run = this.#queue.then(async () => {
+      if (this.#disposed) throw disposedError();
+      try {
+        return await fn(this.#session);
+      } catch (e) {
+        if (e?.code !== "WEBGPU_UNAVAILABLE" || this.#session.backend() !== "webgpu") throw toWebResnetError(e);
+        await this.#recover(e);
+        return await fn(this.#session).catch((e2) => Promise.reject(toWebResnetError(e2)));
+      }
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #recover(lost) {
+    const previous = this.backend;
+    try {
+      await this.#session.setBackend("webgpu");
+    } catch (e) {
+      if (this.#mode !== "auto") throw toWebResnetError(e);
+      await this.#session.setBackend("cpu");
+      this.fallbackReason = lost.message;
+    } finally {
+      await this.#noteBackend();
+    }
+    // Told after the call that met the loss has its new backend; a throwing
+    // handler surfaces as the page's error, not as this call's.
+    const change = { backend: this.backend, previous, reason: lost.message };
+    if (this.#onBackendChange) queueMicrotask(() => this.#onBackendChange(change));
+  }
+
+  async classify(source, topK = 5) {
+    checkTopK(topK);
+    const picture = await toPicture(source);
+    return this.#call((s) =>
+      picture.encoded
+        ? s.classifyBytes(picture.encoded, topK)
+        : s.classifyRgba(picture.rgba, picture.width, picture.height, topK),
+    );
+  }
+
+  async embed(source) {
+    const picture = await toPicture(source);
+    return this.#call((s) =>
+      picture.encoded ? s.embedBytes(picture.encoded) : s.embedRgba(picture.rgba, picture.width, picture.height),
+    );
+  }
+
+  async infer(input, shape) {
+    checkInfer(input, shape);
+    return this.#call((s) => s.infer(input, shape));
+  }
+
+  /** The wasm heap's size in bytes (this realm's, shared by its classifiers). */
+  async stats() {
+    return { wasmMemoryBytes: wasmMemoryBytes() };
+  }
+
+  /** Frees the wasm side once the call running now has finished; queued calls reject with DISPOSED. */
+  dispose() {
+    if (this.#disposed) return this.#queue;
+    this.#disposed = true;
+    this.#queue = this.#queue.then(() => this.#session.free());
+    return this.#queue;
+  }
+}

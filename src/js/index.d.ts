@@ -1,0 +1,108 @@
+// Types for the `webresnet` package.
+
+/** Stable error codes: branch on these, not on messages. */
+export type WebResnetErrorCode =
+  | "MODEL_FORMAT" // the model bytes are not a model this package reads
+  | "UNSUPPORTED_OP" // the model uses an op (or attribute) the engine lacks
+  | "SHAPE" // shapes disagree, or the model can't take this input shape
+  | "IMAGE_DECODE" // the image can't be decoded (or a video has no frame yet)
+  | "INVALID_INPUT" // a bad argument or option
+  | "LIMIT" // an image or tensor over the size limits
+  | "WEBGPU_UNAVAILABLE" // no WebGPU, no adapter/device, or the device was lost
+  | "BACKEND" // any other backend failure
+  | "IO"
+  | "NETWORK" // the model could not be fetched or read
+  | "INTEGRITY" // the model's SHA-256 differs from `sha256`
+  | "WASM_LOAD" // the wasm module (or the worker) failed to load
+  | "DISPOSED"; // the classifier was disposed
+
+export class WebResnetError extends Error {
+  readonly name: "WebResnetError";
+  readonly code: WebResnetErrorCode;
+  constructor(code: WebResnetErrorCode, message: string, options?: { cause?: unknown });
+}
+
+/** Where `create` is: the model download, then compile (import + plan + backend), then one warm-up inference. */
+export interface Progress {
+  phase: "download" | "compile" | "warmup";
+  loaded: number;
+  /** Bytes (download; undefined when the server sends no length) or steps. */
+  total: number | undefined;
+}
+
+/** Told when a lost GPU device moved the classifier: to a new device (`backend` stays "webgpu") or, under "auto", to the CPU. */
+export interface BackendChange {
+  backend: Backend;
+  previous: Backend;
+  /** Why: the loss as the browser reported it. */
+  reason: string;
+}
+
+/** Diagnostics. */
+export interface Stats {
+  /** Bytes in the wasm heap of the thread running the model (the worker's in worker mode), shared by the classifiers there. */
+  wasmMemoryBytes: number;
+}
+
+export interface ClassifierOptions {
+  /** A URL (resolved against the page), model bytes, or omitted for the default ImageNet model (EfficientNet-Lite0). `.onnx` or `.wrn`. */
+  model?: string | URL | ArrayBuffer | ArrayBufferView;
+  /** "auto" (default): WebGPU when it works, else the CPU. */
+  backend?: "auto" | "webgpu" | "cpu";
+  /** CPU threads for a threaded build under cross-origin isolation; the current build runs one. */
+  threads?: number;
+  /** Run everything in a Web Worker (browsers only); same API. */
+  worker?: boolean;
+  /** Hex SHA-256 of the model file; a mismatch rejects with INTEGRITY. */
+  sha256?: string;
+  /** Keep downloaded models in the Cache API (default true). */
+  cache?: boolean;
+  /** Class names, index i naming class i; default: the model's own (ImageNet-1k for 1000 classes). */
+  labels?: string[];
+  onProgress?: (progress: Progress) => void;
+  /** Called after the call that met a lost GPU device has moved on (the page may show a notice). */
+  onBackendChange?: (change: BackendChange) => void;
+}
+
+export interface Prediction {
+  label: string;
+  index: number;
+  probability: number;
+}
+
+/** Anything that holds one image; encoded bytes are JPEG, PNG or WebP (in browsers, whatever they decode). */
+export type ImageSource =
+  | HTMLImageElement
+  | HTMLVideoElement
+  | HTMLCanvasElement
+  | OffscreenCanvas
+  | ImageBitmap
+  | VideoFrame
+  | ImageData
+  | Blob
+  | ArrayBuffer
+  | ArrayBufferView;
+
+export type Backend = "webgpu" | "cpu-simd" | "cpu-simd-threads";
+
+export class Classifier {
+  private constructor();
+  /** Loads the wasm and the model, picks the backend and runs one warm-up inference. */
+  static create(options?: ClassifierOptions): Promise<Classifier>;
+  /** The backend in use; "auto" moves to the CPU if the GPU device is lost and can't be replaced. */
+  readonly backend: Backend;
+  /** The WebGPU adapter (vendor, architecture, description); null on the CPU. */
+  readonly adapter: string | null;
+  /** Why "auto" runs on the CPU; null on WebGPU or when the CPU was asked for. */
+  readonly fallbackReason: string | null;
+  /** Top-k classes, best first (topK defaults to 5). */
+  classify(source: ImageSource, options?: { topK?: number }): Promise<Prediction[]>;
+  /** The pooled features before the classifier head (e.g. 1280 for EfficientNet-Lite0). */
+  embed(source: ImageSource): Promise<Float32Array>;
+  /** Raw model output for a tensor in the model's own layout (NCHW for most), without preprocessing. */
+  infer(input: Float32Array, shape: number[]): Promise<Float32Array>;
+  /** Diagnostics: the wasm heap's size. */
+  stats(): Promise<Stats>;
+  /** Frees the model (and the worker); every call not yet settled, and every later one, rejects with DISPOSED. */
+  dispose(): void;
+}

@@ -1,0 +1,85 @@
+// webresnet: image classification in the browser (WebGPU, or wasm SIMD on
+// the CPU) and in Node (CPU).
+//
+//   import { Classifier } from "webresnet";
+//   const clf = await Classifier.create();            // the default ImageNet model
+//   const top = await clf.classify(imageElement);     // [{ label, index, probability }]
+import { WebResnetError, toWebResnetError } from "./errors.js";
+import { Engine, disposedError } from "./engine.js";
+import { WorkerEngine } from "./worker_client.js";
+
+export { WebResnetError };
+
+const CONSTRUCT = Symbol("Classifier.create");
+
+export class Classifier {
+  #engine;
+  #disposed = false;
+
+  /** Use `Classifier.create`. */
+  constructor(token, engine) {
+    if (token !== CONSTRUCT) throw new TypeError("use Classifier.create(options)");
+    this.#engine = engine;
+  }
+
+  static async create(options = {}) {
+    try {
+      const engine = options?.worker ? await WorkerEngine.create(options) : await Engine.create(options);
+      return new Classifier(CONSTRUCT, engine);
+    } catch (e) {
+      throw toWebResnetError(e);
+    }
+  }
+
+  /** "webgpu" | "cpu-simd" | "cpu-simd-threads"; may change to the CPU if the GPU device is lost under "auto". */
+  get backend() {
+    return this.#engine.backend;
+  }
+
+  /** The WebGPU adapter's description; null on the CPU. */
+  get adapter() {
+    return this.#engine.adapter;
+  }
+
+  /** Why "auto" runs on the CPU (null when on WebGPU, or when the CPU was asked for). */
+  get fallbackReason() {
+    return this.#engine.fallbackReason;
+  }
+
+  // A call that settles after dispose() rejects with DISPOSED, whatever it
+  // would have given: the page has let the classifier go.
+  #run(call) {
+    if (this.#disposed) return Promise.reject(disposedError());
+    return call().then(
+      (value) => (this.#disposed ? Promise.reject(disposedError()) : value),
+      (e) => Promise.reject(this.#disposed ? disposedError() : toWebResnetError(e)),
+    );
+  }
+
+  /** Top-k classes for one image: `[{ label, index, probability }]`, best first. */
+  classify(source, { topK = 5 } = {}) {
+    return this.#run(() => this.#engine.classify(source, topK));
+  }
+
+  /** Pooled features before the classifier head, as a Float32Array. */
+  embed(source) {
+    return this.#run(() => this.#engine.embed(source));
+  }
+
+  /** The model's raw output for an input tensor in its own layout (NCHW for most), no preprocessing. */
+  infer(input, shape) {
+    return this.#run(() => this.#engine.infer(input, shape));
+  }
+
+  /** Diagnostics: `{ wasmMemoryBytes }`, the wasm heap of the thread running the model. */
+  stats() {
+    return this.#run(() => this.#engine.stats());
+  }
+
+  /** Frees the model (and the worker); every call not yet settled, and every later one, rejects with DISPOSED. */
+  dispose() {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#engine.dispose().catch(() => {});
+  }
+}

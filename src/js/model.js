@@ -1,0 +1,127 @@
+// Model bytes from a URL (through the Cache API), a file (Node) or memory,
+// with an optional SHA-256 check.
+import { WebResnetError } from "./errors.js";
+import { readLocalFile } from "./local_file.js";
+
+const CACHE_NAME = "webresnet-models";
+
+// The default ImageNet model shipped in the package (EfficientNet-Lite0, f16).
+export const defaultModelUrl = () => new URL("./model/default.wrn", import.meta.url);
+
+// Resolves a string against the page (or, in Node, the working directory),
+// so "models/x.onnx" and "/x.onnx" mean what they mean in a <script>.
+export function resolveModelUrl(model) {
+  if (model instanceof URL) return model;
+  const base = globalThis.location?.href ?? `file://${globalThis.process?.cwd?.() ?? ""}/`;
+  try {
+    return new URL(model, base);
+  } catch {
+    throw new WebResnetError("INVALID_INPUT", `model: not a URL: ${model}`);
+  }
+}
+
+async function sha256Hex(bytes) {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) throw new WebResnetError("INTEGRITY", "cannot check sha256: crypto.subtle is missing (not a secure context?)");
+  const digest = new Uint8Array(await subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function matchesHash(bytes, sha256) {
+  return !sha256 || (await sha256Hex(bytes)) === sha256.toLowerCase();
+}
+
+async function verified(bytes, sha256, what) {
+  if (!(await matchesHash(bytes, sha256))) {
+    throw new WebResnetError("INTEGRITY", `${what}: SHA-256 differs from the expected ${sha256}`);
+  }
+  return bytes;
+}
+
+// Reads a response body, reporting progress as chunks arrive.
+async function readBody(response, report) {
+  const total = Number(response.headers.get("content-length")) || undefined;
+  if (!response.body) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    report(bytes.length, total ?? bytes.length);
+    return bytes;
+  }
+  const chunks = [];
+  let loaded = 0;
+  report(0, total);
+  for (const reader = response.body.getReader(); ; ) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    report(loaded, total);
+  }
+  const bytes = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
+}
+
+async function openCache() {
+  try {
+    return globalThis.caches ? await globalThis.caches.open(CACHE_NAME) : null;
+  } catch {
+    return null; // e.g. opaque origins and some private modes refuse the Cache API
+  }
+}
+
+async function download(url, { sha256, cache, report }) {
+  const store = cache ? await openCache() : null;
+  const hit = store && (await store.match(url.href));
+  if (hit) {
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    if (await matchesHash(bytes, sha256)) {
+      report(bytes.length, bytes.length);
+      return bytes;
+    }
+    // Stale or damaged: fetch again; the copy is replaced only by one that matches.
+  }
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new WebResnetError("NETWORK", `cannot fetch ${url.href}: ${e?.message ?? e}`, { cause: e });
+  }
+  if (!response.ok) throw new WebResnetError("NETWORK", `cannot fetch ${url.href}: HTTP ${response.status}`);
+  const bytes = await verified(await readBody(response, report), sha256, url.href);
+  if (store) {
+    // A full or refusing cache must not fail the load.
+    await store.put(url.href, new Response(bytes, { headers: { "content-type": "application/octet-stream" } })).catch(() => {});
+  }
+  return bytes;
+}
+
+// `model`: URL/string, ArrayBuffer, a typed array, or undefined (the default model).
+export async function loadModelBytes(model, { sha256, cache = true, onProgress } = {}) {
+  const report = (loaded, total) => onProgress?.({ phase: "download", loaded, total });
+  if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
+    const view = ArrayBuffer.isView(model) ? new Uint8Array(model.buffer, model.byteOffset, model.byteLength) : null;
+    const bytes = await verified(view ?? new Uint8Array(model), sha256, "model bytes");
+    report(bytes.length, bytes.length);
+    return bytes;
+  }
+  if (model !== undefined && typeof model !== "string" && !(model instanceof URL)) {
+    throw new WebResnetError("INVALID_INPUT", "model must be a URL, an ArrayBuffer, a Uint8Array or omitted");
+  }
+  const url = model === undefined ? defaultModelUrl() : resolveModelUrl(model);
+  if (url.protocol === "file:") {
+    let bytes;
+    try {
+      bytes = await readLocalFile(url);
+    } catch (e) {
+      throw new WebResnetError("NETWORK", `cannot read ${url.href}: ${e.message}`, { cause: e });
+    }
+    await verified(bytes, sha256, url.href);
+    report(bytes.length, bytes.length);
+    return bytes;
+  }
+  return download(url, { sha256, cache, report });
+}

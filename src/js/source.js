@@ -1,0 +1,87 @@
+// Image sources -> what the wasm takes: `{ rgba, width, height }` pixels,
+// or `{ encoded }` bytes where the runtime has no image decoder (Node).
+import { WebResnetError } from "./errors.js";
+
+// Pixels exactly as stored in the file: the native CLI sees the same ones,
+// so results agree across the CLI, Node and the browser.
+const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
+
+const is = (value, name) => typeof globalThis[name] === "function" && value instanceof globalThis[name];
+const canDecode = () => typeof globalThis.createImageBitmap === "function";
+
+function decodeError(e, what) {
+  return new WebResnetError("IMAGE_DECODE", `cannot decode ${what}: ${e?.message ?? e}`, { cause: e });
+}
+
+export function isImageData(source) {
+  return (
+    is(source, "ImageData") ||
+    (source?.data instanceof Uint8ClampedArray && Number.isInteger(source.width) && Number.isInteger(source.height))
+  );
+}
+
+export function isEncoded(source) {
+  return source instanceof ArrayBuffer || ArrayBuffer.isView(source);
+}
+
+function bytesOf(source) {
+  return source instanceof ArrayBuffer
+    ? new Uint8Array(source)
+    : new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+}
+
+// Waits until an element has pixels to give, or says why it never will.
+async function ready(source) {
+  if (is(source, "HTMLImageElement")) {
+    if (!source.complete || !source.naturalWidth) {
+      await source.decode().catch((e) => {
+        throw decodeError(e, `image ${source.currentSrc || source.src}`);
+      });
+    }
+  } else if (is(source, "HTMLVideoElement") && source.readyState < 2 /* HAVE_CURRENT_DATA */) {
+    throw new WebResnetError("IMAGE_DECODE", "the video has no current frame yet (wait for 'loadeddata')");
+  }
+}
+
+// Any drawable source (elements, canvases, ImageBitmap, VideoFrame, Blob)
+// as a new ImageBitmap, which the caller owns (and may transfer).
+export async function toBitmap(source) {
+  if (!canDecode()) throw new WebResnetError("INVALID_INPUT", "this runtime has no createImageBitmap: pass encoded bytes");
+  await ready(source);
+  try {
+    return await createImageBitmap(source, BITMAP_OPTIONS);
+  } catch (e) {
+    if (e?.name === "TypeError") throw new WebResnetError("INVALID_INPUT", `not an image source: ${e.message}`, { cause: e });
+    throw decodeError(e, "the image");
+  }
+}
+
+export function bitmapPixels(bitmap) {
+  const { width, height } = bitmap;
+  const canvas =
+    typeof OffscreenCanvas === "function"
+      ? new OffscreenCanvas(width, height)
+      : Object.assign(document.createElement("canvas"), { width, height });
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  return { rgba: ctx.getImageData(0, 0, width, height).data, width, height };
+}
+
+// Any supported source -> a picture for the wasm. An ImageBitmap is read,
+// not closed: it stays the caller's.
+export async function toPicture(source) {
+  if (source == null) throw new WebResnetError("INVALID_INPUT", "no image given");
+  if (isImageData(source)) return { rgba: source.data, width: source.width, height: source.height };
+  if (is(source, "ImageBitmap")) return bitmapPixels(source);
+  const encoded = isEncoded(source);
+  if (!canDecode() && (encoded || is(source, "Blob"))) {
+    return { encoded: encoded ? bytesOf(source) : new Uint8Array(await source.arrayBuffer()) };
+  }
+  // Bytes go through the browser's decoder: more formats than the wasm's (AVIF, GIF...).
+  const bitmap = await toBitmap(encoded ? new Blob([bytesOf(source)]) : source);
+  try {
+    return bitmapPixels(bitmap);
+  } finally {
+    bitmap.close();
+  }
+}

@@ -1,0 +1,4 @@
+// The wasm builds in this package. `make pkg` rewrites this file to list
+// only the builds it packed (a missing file would break bundlers).
+export const plainWasmUrl = () => new URL("./webresnet_bg.wasm", import.meta.url);
+export const relaxedWasmUrl = null;

@@ -1,0 +1,117 @@
+// Worker mode, page side: the same calls as Engine, sent to worker.js.
+// Frames cross as transferred ImageBitmaps; results come back transferred.
+import { WebResnetError, errorFromData } from "./errors.js";
+import { checkInfer, checkOptions, checkTopK, disposedError } from "./engine.js";
+import { resolveModelUrl } from "./model.js";
+import { isEncoded, isImageData, toBitmap } from "./source.js";
+
+// What the worker can take as is. Anything drawable becomes an ImageBitmap
+// here, because only this thread can read an element's pixels.
+async function transferable(source) {
+  if (source == null) throw new WebResnetError("INVALID_INPUT", "no image given");
+  if (isImageData(source) || isEncoded(source) || source instanceof Blob) return { source, transfer: [] };
+  const bitmap = await toBitmap(source);
+  return { source: bitmap, transfer: [bitmap] };
+}
+
+export class WorkerEngine {
+  #worker;
+  #pending = new Map();
+  #nextId = 0;
+  #onBackendChange;
+  #disposed = false;
+  backend = null;
+  adapter = null;
+  fallbackReason = null;
+
+  constructor(worker, onBackendChange) {
+    this.#worker = worker;
+    this.#onBackendChange = onBackendChange;
+    worker.onmessage = ({ data }) => this.#receive(data);
+    // The worker script failed to load or threw outside a call: every
+    // pending call fails, and so does every later one.
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      this.#rejectAll(new WebResnetError("WASM_LOAD", `the worker failed: ${event.message ?? "script error"}`));
+    };
+  }
+
+  #rejectAll(error) {
+    for (const { reject } of this.#pending.values()) reject(error);
+    this.#pending.clear();
+  }
+
+  static async create(options = {}) {
+    checkOptions(options);
+    if (typeof Worker !== "function") throw new WebResnetError("INVALID_INPUT", "worker mode needs Web Workers");
+    const { onProgress, onBackendChange, model, ...rest } = options;
+    // Relative URLs mean the page's, not the worker script's; URL objects don't clone.
+    const args = { ...rest, model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model };
+    const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+    const engine = new WorkerEngine(worker, onBackendChange);
+    try {
+      await engine.#send("create", args, [], onProgress);
+    } catch (e) {
+      engine.#worker.terminate();
+      throw e;
+    }
+    return engine;
+  }
+
+  #send(op, args, transfer = [], onProgress) {
+    // A call that got here after dispose() (it was still preparing its frame)
+    // must not wait on a stopped worker.
+    if (this.#disposed && op !== "dispose") return Promise.reject(disposedError());
+    return new Promise((resolve, reject) => {
+      const id = this.#nextId++;
+      this.#pending.set(id, { resolve, reject, onProgress });
+      this.#worker.postMessage({ id, op, args }, transfer);
+    });
+  }
+
+  #receive({ id, value, error, progress, state, backendChange }) {
+    if (backendChange) {
+      this.backend = backendChange.backend;
+      return this.#onBackendChange?.(backendChange);
+    }
+    const call = this.#pending.get(id);
+    if (!call) return;
+    if (progress) return call.onProgress?.(progress);
+    this.#pending.delete(id);
+    if (state) Object.assign(this, state);
+    if (error) call.reject(errorFromData(error));
+    else call.resolve(value);
+  }
+
+  async classify(source, topK = 5) {
+    checkTopK(topK);
+    const t = await transferable(source);
+    return this.#send("classify", { source: t.source, topK }, t.transfer);
+  }
+
+  async embed(source) {
+    const t = await transferable(source);
+    return this.#send("embed", { source: t.source }, t.transfer);
+  }
+
+  async infer(input, shape) {
+    checkInfer(input, shape);
+    return this.#send("infer", { input, shape });
+  }
+
+  async stats() {
+    return this.#send("stats", {});
+  }
+
+  // Calls in flight reject now; the worker finishes the one it is running,
+  // frees the model, and is then stopped.
+  async dispose() {
+    this.#disposed = true;
+    this.#rejectAll(disposedError());
+    try {
+      await this.#send("dispose", {});
+    } finally {
+      this.#worker.terminate();
+    }
+  }
+}

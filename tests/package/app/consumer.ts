@@ -1,0 +1,41 @@
+// A TypeScript user of the package: must type-check against the shipped
+// .d.ts (tsc --noEmit), and the @ts-expect-error lines prove the types are
+// not `any` (an unused @ts-expect-error is itself an error).
+import { Classifier, WebResnetError, type BackendChange, type Prediction, type Progress } from "webresnet";
+
+export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Promise<string> {
+  const clf = await Classifier.create({
+    backend: "auto",
+    onProgress: (p: Progress) => console.log(p.phase, p.loaded, p.total),
+    onBackendChange: (c: BackendChange) => console.log(c.previous, "->", c.backend, c.reason),
+  });
+  const top: Prediction[] = await clf.classify(img, { topK: 3 });
+  const frame: Prediction[] = await clf.classify(video);
+  const features: Float32Array = await clf.embed(await createImageBitmap(img));
+  const logits: Float32Array = await clf.infer(new Float32Array(3 * 224 * 224), [1, 3, 224, 224]);
+  const backend: "webgpu" | "cpu-simd" | "cpu-simd-threads" = clf.backend;
+  const adapter: string | null = clf.adapter;
+  const heap: number = (await clf.stats()).wasmMemoryBytes;
+  const fromFrame: Prediction[] = await clf.classify(new VideoFrame(video));
+  clf.dispose();
+
+  const fromBytes = await Classifier.create({ model: new Uint8Array(8), worker: true, sha256: "ab" });
+  try {
+    await fromBytes.classify(new Blob([]));
+  } catch (e) {
+    if (e instanceof WebResnetError && e.code === "IMAGE_DECODE") console.log(e.message);
+  }
+
+  // @ts-expect-error: no such backend
+  await Classifier.create({ backend: "tpu" });
+  // @ts-expect-error: topK is a number
+  await clf.classify(img, { topK: "5" });
+  // @ts-expect-error: a string is not an image source
+  await clf.classify("cat.jpg");
+  // @ts-expect-error: made by Classifier.create only
+  new Classifier();
+  // @ts-expect-error: not a code the package uses
+  const code: WebResnetError["code"] = "OOPS";
+
+  return `${top[0].label} ${frame[0].probability} ${features.length} ${logits.length} ${backend} ${adapter} ${code} ${heap} ${fromFrame.length}`;
+}

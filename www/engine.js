@@ -1,0 +1,131 @@
+// The one place the page talks to the webresnet package: loading a model on a
+// backend, classifying, describing the backend, and turning the package's
+// error codes into sentences a person can act on.
+import { Classifier } from "/pkg/index.js";
+
+const MODELS = {
+  // The package's own default (EfficientNet-Lite0 stored as f16, half the download).
+  default: { url: undefined, name: "EfficientNet-Lite0, ImageNet-1k" },
+  opennsfw: { url: "/models/opennsfw.wrn", name: "open_nsfw ResNet-50, SFW/NSFW" },
+};
+
+const TOP_K = 5;
+
+// Why WebGPU can't be used here, or null when an adapter is on offer. Asked
+// before the package is, so the notice names the cause and not just the fact.
+export async function webgpuProblem() {
+  if (!window.isSecureContext) return "the page is not a secure context (serve it over https or from localhost)";
+  if (!("gpu" in navigator)) return "this browser does not offer WebGPU (navigator.gpu is missing)";
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    if (!adapter) return "the browser found no usable GPU adapter (blocklisted driver, or GPU access disabled)";
+  } catch (e) {
+    return `asking for a GPU adapter failed: ${e.message}`;
+  }
+  return null;
+}
+
+// Holds the classifier in use. A new model or backend replaces it only once
+// the new one works, so a bad file or a failed backend leaves the page as it
+// was. `onBackendChange({ reason, ...describe() })` hears when the classifier
+// in use met a lost GPU device and moved on: to a new device, or to the CPU.
+export class Engine {
+  #current = null;
+  #onBackendChange;
+
+  constructor(onBackendChange) {
+    this.#onBackendChange = onBackendChange;
+  }
+
+  // `model`: a key of MODELS, or { name, bytes } for a file picked from disk.
+  // Resolves to describe()'s fields, the model's name and loadMs.
+  async load(model, backend, onProgress) {
+    const source = typeof model === "string" ? MODELS[model].url : model.bytes.slice(0);
+    const t0 = performance.now();
+    let clf = null;
+    const onBackendChange = ({ reason }) => {
+      // Only the classifier in use speaks; one being replaced is no news.
+      if (this.#current?.clf === clf) this.#onBackendChange({ reason, ...this.describe() });
+    };
+    clf = await Classifier.create({
+      model: source,
+      backend,
+      // Off the main thread, so the page and the video stay smooth while the
+      // CPU path works.
+      worker: true,
+      onProgress,
+      onBackendChange,
+    });
+    const loadMs = performance.now() - t0;
+    const adapter = clf.backend === "webgpu" ? await browserAdapterName() : null;
+    const old = this.#current;
+    this.#current = { clf, loadMs, firstMs: null, adapter };
+    old?.clf.dispose();
+    const name = typeof model === "string" ? MODELS[model].name : model.name;
+    return { ...this.describe(), name, loadMs };
+  }
+
+  get ready() {
+    return this.#current !== null;
+  }
+
+  // `source`: anything the package classifies (an ImageBitmap here).
+  // Resolves to { top, ms, firstMs }. firstMs, on the model's first result
+  // only, is the load (download, compile, warm-up) plus this inference: what
+  // a person waits for before the first answer, whenever they ask.
+  async classify(source) {
+    const cur = this.#current;
+    if (!cur) throw Object.assign(new Error("no model is loaded"), { code: "NO_MODEL" });
+    const t0 = performance.now();
+    const top = await cur.clf.classify(source, { topK: TOP_K });
+    const t1 = performance.now();
+    let firstMs = null;
+    if (cur.firstMs === null) firstMs = cur.firstMs = cur.loadMs + (t1 - t0);
+    return { top, ms: t1 - t0, firstMs };
+  }
+
+  // { backend: "webgpu" | "cpu-simd" | "cpu-simd-threads", text, fallbackReason }:
+  // fallbackReason is the package's word on why "auto" is not on WebGPU.
+  describe() {
+    const clf = this.#current?.clf;
+    if (!clf) return { backend: null, text: "none", fallbackReason: null };
+    const b = clf.backend;
+    let text;
+    if (b === "webgpu") text = `WebGPU on ${this.#current.adapter ?? clf.adapter ?? "an unnamed adapter"}`;
+    else if (b === "cpu-simd-threads") text = "CPU, wasm SIMD, multi-threaded";
+    else text = "CPU, wasm SIMD, 1 thread";
+    return { backend: b, text, fallbackReason: clf.fallbackReason ?? null };
+  }
+}
+
+// The adapter as the browser names it ("google swiftshader", "nvidia
+// ampere"). What wgpu reports from inside the browser often has no name.
+async function browserAdapterName() {
+  try {
+    const info = (await navigator.gpu.requestAdapter())?.info;
+    return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || null;
+  } catch {
+    return null;
+  }
+}
+
+// A sentence for the page from any error the package (or the browser) throws.
+export function explain(e) {
+  const detail = e?.message ?? String(e);
+  switch (e?.code) {
+    case "MODEL_FORMAT":
+      return `That file is not a model webresnet can read (ONNX, .wrn, .pth or .safetensors): ${detail}`;
+    case "UNSUPPORTED_OP":
+      return `That model uses an operation webresnet does not support yet: ${detail}`;
+    case "SHAPE":
+      return `That model's shapes don't fit an image classifier: ${detail}`;
+    case "IMAGE_DECODE":
+      return `That file is not an image the browser can decode: ${detail}`;
+    case "WEBGPU_UNAVAILABLE":
+      return `WebGPU cannot be used here: ${detail}. Choose "Auto" or "CPU".`;
+    case "NO_MODEL":
+      return "No model is loaded: choose one under \"Model and backend\".";
+    default:
+      return detail;
+  }
+}

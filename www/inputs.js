@@ -1,0 +1,51 @@
+// Every way an image reaches the page: the file picker, drag-and-drop onto
+// the drop zone, paste from the clipboard, and the sample photos. Each ends
+// in `onImage(blob, name)`; a sample that can't be fetched in `onError(e)`.
+
+export function wireInputs({ fileInput, dropZone, samples, onImage, onError }) {
+  fileInput.addEventListener("change", () => {
+    const file = fileInput.files[0];
+    if (file) onImage(file, file.name);
+    // The same file picked twice in a row must fire `change` again.
+    fileInput.value = "";
+  });
+
+  // dragover must be cancelled, or the browser opens the dropped file itself.
+  for (const type of ["dragenter", "dragover"]) {
+    dropZone.addEventListener(type, (e) => {
+      e.preventDefault();
+      dropZone.classList.add("dragging");
+    });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    dropZone.addEventListener(type, () => dropZone.classList.remove("dragging"));
+  }
+  dropZone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer.files[0];
+    if (file) onImage(file, file.name);
+  });
+  // A file dropped beside the zone would otherwise navigate away from the page.
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => e.preventDefault());
+
+  document.addEventListener("paste", (e) => {
+    const item = [...e.clipboardData.items].find((i) => i.kind === "file");
+    if (!item) return;
+    e.preventDefault();
+    onImage(item.getAsFile(), "pasted image");
+  });
+
+  for (const button of samples.querySelectorAll("button[data-photo]")) {
+    button.addEventListener("click", async () => {
+      const url = `/photos/${button.dataset.photo}`;
+      try {
+        const res = await fetch(url);
+        if (!res.ok) throw new Error(`the sample ${url} could not be loaded (HTTP ${res.status})`);
+        onImage(await res.blob(), button.dataset.photo);
+      } catch (e) {
+        onError(e);
+      }
+    });
+  }
+}

@@ -1,0 +1,244 @@
+// The demo page: wires the controls to the engine, the inputs and the camera.
+// `?model=default|opennsfw` and `?backend=auto|webgpu|cpu` preset the choices.
+import { Engine, explain, webgpuProblem } from "./engine.js";
+import { Camera, FrameLoop, explainCameraError, listCameras } from "./camera.js";
+import { wireInputs } from "./inputs.js";
+import { drawPreview, fmtMs, renderTop, say } from "./view.js";
+
+const $ = (id) => document.getElementById(id);
+const backendRadios = () => [...document.querySelectorAll("input[name=backend]")];
+const chosenBackend = () => backendRadios().find((r) => r.checked).value;
+
+const engine = new Engine(onBackendChange);
+let ownModel = null; // { name, bytes }: a model file picked from disk
+let active = null; // { model, backend } the classifier in use was made with
+let loading = Promise.resolve(); // loads run one after another; classifying waits
+
+function showError(e) {
+  say($("error"), typeof e === "string" ? e : explain(e));
+}
+
+function showTimes(ms, firstMs) {
+  $("latency").textContent = fmtMs(ms);
+  if (firstMs !== null) $("first-result").textContent = fmtMs(firstMs);
+}
+
+// The GPU device was lost under the model in use, and the package moved on:
+// to a new device, or (under "auto", with none to be had) to the CPU. The
+// person is told, since the page may pause or answer more slowly.
+function onBackendChange({ backend, text, reason }) {
+  $("backend").textContent = text;
+  const news =
+    backend === "webgpu"
+      ? "The GPU device was lost and a new one was opened: the model still runs on the GPU."
+      : "The GPU stopped working and no new GPU device could be opened, so the model now runs on the CPU: " +
+        "the page carries on, more slowly. Choose WebGPU above to try the GPU again.";
+  say($("notice"), `${news} Details: ${reason}.`);
+}
+
+// ---- model and backend ----
+
+function onProgress({ loaded, total, phase }) {
+  const bar = $("progress");
+  const words = { download: "Downloading the model", compile: "Compiling", warmup: "Warming up" };
+  let text = words[phase] ?? "Loading the model";
+  if (phase === "download" && total) {
+    bar.value = loaded / total;
+    text += ` (${(loaded / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB)`;
+  } else {
+    bar.removeAttribute("value"); // indeterminate: no byte count for this phase
+  }
+  $("progress-label").textContent = `${text}…`;
+}
+
+async function describeFallback(requested, { backend, fallbackReason }) {
+  if (backend === "webgpu" || requested === "cpu") return "";
+  const why = (await webgpuProblem()) ?? fallbackReason ?? "WebGPU failed to start on this GPU";
+  return `WebGPU is unavailable, so the CPU path is in use: ${why}.`;
+}
+
+async function load(model, backend) {
+  document.body.dataset.model = "loading";
+  $("progress-field").hidden = false;
+  onProgress({ phase: "download" });
+  try {
+    const info = await engine.load(model, backend, onProgress);
+    active = { model, backend };
+    $("backend").textContent = info.text;
+    $("model-name").textContent = info.name;
+    $("load-time").textContent = fmtMs(info.loadMs);
+    $("first-result").textContent = "—";
+    say($("notice"), await describeFallback(backend, info));
+    say($("error"), "");
+  } catch (e) {
+    showError(e);
+    restoreControls();
+  } finally {
+    $("progress-field").hidden = true;
+    document.body.dataset.model = engine.ready ? "ready" : "failed";
+  }
+}
+
+// After a failed load the controls show what is actually running again.
+function restoreControls() {
+  if (!active) return;
+  $("model").value = typeof active.model === "string" ? active.model : "own";
+  $("own-model-field").hidden = $("model").value !== "own";
+  for (const r of backendRadios()) r.checked = r.value === active.backend;
+}
+
+function reload() {
+  const key = $("model").value;
+  $("own-model-field").hidden = key !== "own";
+  const model = key === "own" ? ownModel : key;
+  if (!model) return; // "own" chosen, no file picked yet
+  const backend = chosenBackend();
+  loading = loading.then(() => load(model, backend));
+}
+
+$("model").addEventListener("change", reload);
+for (const r of backendRadios()) r.addEventListener("change", reload);
+$("own-model").addEventListener("change", async () => {
+  const file = $("own-model").files[0];
+  if (!file) return;
+  ownModel = { name: file.name, bytes: await file.arrayBuffer() };
+  $("own-model").value = "";
+  reload();
+});
+
+// ---- photos ----
+
+async function classifyImage(blob, name) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none" });
+  } catch {
+    const type = blob.type ? ` (its type is ${blob.type})` : "";
+    showError(`"${name}" is not an image the browser can decode${type}. Try a JPEG, PNG, WebP or GIF.`);
+    return;
+  }
+  say($("error"), "");
+  drawPreview($("preview"), bitmap, name);
+  const list = $("image-top");
+  list.replaceChildren();
+  delete list.dataset.for;
+  $("image-name").textContent = `${name}: classifying…`;
+  await loading;
+  try {
+    const r = await engine.classify(bitmap);
+    renderTop(list, r.top);
+    list.dataset.for = name;
+    $("image-name").textContent = name;
+    showTimes(r.ms, r.firstMs);
+  } catch (e) {
+    // The model was replaced while this photo was on it: ask the new one.
+    if (e?.code === "DISPOSED") return classifyImage(blob, name);
+    list.dataset.for = name;
+    $("image-name").textContent = name;
+    showError(e);
+  } finally {
+    bitmap.close();
+  }
+}
+
+wireInputs({
+  fileInput: $("file"),
+  dropZone: $("drop"),
+  samples: $("samples"),
+  onImage: classifyImage,
+  onError: showError,
+});
+
+// ---- camera ----
+
+const video = $("video");
+const camera = new Camera(video);
+// One frame grabbed at once as an ImageBitmap: it is handed to the worker
+// without a copy (closing it afterwards is then a no-op), and the video goes
+// on playing meanwhile.
+async function classifyFrame(v) {
+  const bitmap = await createImageBitmap(v);
+  try {
+    return await engine.classify(bitmap);
+  } finally {
+    bitmap.close();
+  }
+}
+const frames = new FrameLoop(
+  video,
+  classifyFrame,
+  (r, fps) => {
+    renderTop($("camera-top"), r.top);
+    $("frame-latency").textContent = fmtMs(r.ms);
+    if (fps !== null) $("fps").textContent = fps.toFixed(fps < 10 ? 1 : 0);
+    showTimes(r.ms, r.firstMs);
+  },
+  (e) => {
+    // A frame caught in a model switch is simply dropped.
+    if (e?.code !== "DISPOSED" && e?.code !== "NO_MODEL") showError(e);
+  },
+);
+
+async function startCamera(deviceId) {
+  const button = $("camera-toggle");
+  button.disabled = true;
+  $("camera-top").replaceChildren();
+  try {
+    await camera.start(deviceId);
+    video.parentElement.classList.add("live");
+    say($("error"), "");
+    await fillCameraList();
+    frames.start();
+  } catch (e) {
+    camera.stop();
+    video.parentElement.classList.remove("live");
+    showError(explainCameraError(e));
+  } finally {
+    button.disabled = false;
+    button.textContent = camera.running ? "Stop camera" : "Start camera";
+    button.setAttribute("aria-pressed", String(camera.running));
+  }
+}
+
+function stopCamera() {
+  frames.stop();
+  camera.stop();
+  video.parentElement.classList.remove("live");
+  $("camera-top").replaceChildren();
+  $("fps").textContent = "—";
+  $("frame-latency").textContent = "—";
+  $("camera-toggle").textContent = "Start camera";
+  $("camera-toggle").setAttribute("aria-pressed", "false");
+}
+
+// Device labels are only readable once permission is granted, so the list
+// is filled after the first start. The selector shows when there is a choice.
+async function fillCameraList() {
+  const cams = await listCameras();
+  const select = $("camera-select");
+  select.replaceChildren(
+    ...cams.map((c, i) => {
+      const o = document.createElement("option");
+      o.value = c.deviceId;
+      o.textContent = c.label || `Camera ${i + 1}`;
+      return o;
+    }),
+  );
+  select.value = camera.deviceId ?? "";
+  $("camera-field").hidden = cams.length < 2;
+}
+
+$("camera-toggle").addEventListener("click", () => (camera.running ? stopCamera() : startCamera()));
+$("camera-select").addEventListener("change", () => {
+  frames.stop();
+  startCamera($("camera-select").value);
+});
+
+// ---- start ----
+
+const params = new URLSearchParams(location.search);
+if (["default", "opennsfw"].includes(params.get("model"))) $("model").value = params.get("model");
+for (const r of backendRadios()) {
+  if (r.value === params.get("backend")) r.checked = true;
+}
+reload();
