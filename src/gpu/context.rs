@@ -64,6 +64,8 @@ impl Context {
             .await
             .map_err(|e| Error::GpuUnavailable(format!("{}: cannot open device: {e}", info.name)))?;
         let limits = device.limits();
+        #[cfg(target_arch = "wasm32")]
+        let info = wgpu::AdapterInfo { name: browser_adapter_name(&device).unwrap_or(info.name), ..info };
         let lost = Arc::new(Mutex::new(None));
         let uncaptured = Arc::new(Mutex::new(None));
         let on_lost = Arc::clone(&lost);
@@ -107,4 +109,20 @@ impl Context {
             Err(Error::Backend(format!("{what}: {}", failures.join("; "))))
         }
     }
+}
+
+/// The browser's own words for the adapter: vendor, architecture, device and
+/// description of `GPUDevice.adapterInfo`. wgpu keeps only the description,
+/// which Chromium often leaves empty. Read through `Reflect` so a browser
+/// without `adapterInfo` gives `None` instead of a JS exception.
+#[cfg(target_arch = "wasm32")]
+fn browser_adapter_name(device: &wgpu::Device) -> Option<String> {
+    use js_sys::Reflect;
+    let info = Reflect::get(device.as_webgpu()?.as_ref(), &"adapterInfo".into()).ok().filter(|v| v.is_object())?;
+    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
+        .iter()
+        .filter_map(|k| Reflect::get(&info, &(*k).into()).ok()?.as_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
 }

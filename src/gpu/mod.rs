@@ -89,16 +89,7 @@ impl GpuBackend {
         let lim = &ctx.limits;
         let precision = if ctx.f16 { Precision::F16 } else { Precision::F32 };
 
-        // The conv tile is S x S invocations with 2 * S * S vec4 of workgroup memory.
-        let tile = if lim.max_compute_invocations_per_workgroup >= 256
-            && lim.max_compute_workgroup_size_x >= 16
-            && lim.max_compute_workgroup_size_y >= 16
-            && lim.max_compute_workgroup_storage_size >= 8192
-        {
-            16
-        } else {
-            8
-        };
+        let tile = conv_tile(lim)?;
         let elem_bytes = if ctx.f16 { 2 } else { 4 };
         let packer = WeightPacker::new(lim.max_storage_buffer_binding_size.min(lim.max_buffer_size), elem_bytes);
         let mut lowering = Lowering::new(plan, tile, lim.max_compute_workgroups_per_dimension, packer);
@@ -241,10 +232,15 @@ impl GpuBackend {
         Ok(out)
     }
 
-    /// Adapter name, backend, device type and driver.
+    /// Adapter name, backend, device type and driver (browsers name no driver).
     pub fn adapter_info(&self) -> String {
         let i = &self.ctx.info;
-        format!("{} ({:?}, {:?}, {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
+        let driver = format!("{} {}", i.driver, i.driver_info);
+        let mut out = format!("{} ({:?}, {:?}", i.name, i.backend, i.device_type);
+        if !driver.trim().is_empty() {
+            out += &format!(", {}", driver.trim());
+        }
+        out + ")"
     }
 
     /// The weight precision in use.
@@ -255,6 +251,29 @@ impl GpuBackend {
     /// Distinct compute pipelines (kernel variants) this plan uses.
     pub fn pipeline_count(&self) -> usize {
         self.pipelines.list.len()
+    }
+}
+
+/// Side S of the conv workgroup: S x S invocations and 2 * S * S vec4 of
+/// workgroup memory. WebGPU guarantees 16; smaller native adapters get 8.
+/// The flat kernels need 256 invocations in x.
+fn conv_tile(lim: &wgpu::Limits) -> Result<usize> {
+    let fits = |s: u32| {
+        lim.max_compute_invocations_per_workgroup >= s * s
+            && lim.max_compute_workgroup_size_x >= s
+            && lim.max_compute_workgroup_size_y >= s
+            && lim.max_compute_workgroup_storage_size >= 2 * s * s * 16
+    };
+    let flat = lim.max_compute_invocations_per_workgroup >= 256 && lim.max_compute_workgroup_size_x >= 256;
+    match [16, 8].into_iter().find(|&s| fits(s)) {
+        Some(s) if flat => Ok(s as usize),
+        _ => Err(Error::Limit(format!(
+            "compute workgroups of at most {} invocations ({}x{}) and {} bytes of workgroup memory are too small",
+            lim.max_compute_invocations_per_workgroup,
+            lim.max_compute_workgroup_size_x,
+            lim.max_compute_workgroup_size_y,
+            lim.max_compute_workgroup_storage_size
+        ))),
     }
 }
 
@@ -334,5 +353,41 @@ impl GpuBackend {
             times.push(t.elapsed().as_secs_f64());
         }
         Ok(times)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conv_tile_follows_the_limits() {
+        let webgpu = wgpu::Limits::defaults();
+        assert_eq!(conv_tile(&webgpu).unwrap(), 16);
+        let small_storage = wgpu::Limits { max_compute_workgroup_storage_size: 4096, ..webgpu.clone() };
+        assert_eq!(conv_tile(&small_storage).unwrap(), 8);
+        let narrow_y = wgpu::Limits { max_compute_workgroup_size_y: 8, ..webgpu.clone() };
+        assert_eq!(conv_tile(&narrow_y).unwrap(), 8);
+        let tiny = wgpu::Limits { max_compute_invocations_per_workgroup: 128, ..webgpu.clone() };
+        assert!(matches!(conv_tile(&tiny), Err(Error::Limit(_))));
+        assert!(matches!(conv_tile(&wgpu::Limits::downlevel_webgl2_defaults()), Err(Error::Limit(_))));
+    }
+
+    #[test]
+    fn f16_range_check() {
+        let dense = |w: f32| {
+            Step::Dense(crate::plan::Dense {
+                input: 0,
+                output: 1,
+                in_features: 1,
+                out_features: 1,
+                weight: vec![w],
+                bias: vec![0.0],
+                activation: crate::plan::Activation::None,
+            })
+        };
+        assert!(fits_f16(&dense(-65504.0)));
+        assert!(!fits_f16(&dense(70000.0)));
+        assert!(!fits_f16(&dense(f32::NAN)));
     }
 }
