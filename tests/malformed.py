@@ -294,7 +294,8 @@ def main():
             passed += good
             failed += not good
             tried += 1
-        print(f"hostile models: {tried} tried; the CLI's own baseline peak RSS {base_rss >> 20} MiB")
+        print(f"hostile models: {tried} tried, each under a peak-RSS bound of the parent's peak "
+              f"+ {(base_rss + RSS_SLACK_BYTES) >> 20} MiB + {RSS_PER_FILE_BYTE}x the file's size")
     print(f"malformed: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
