@@ -1,57 +1,121 @@
-// make bench-cpu: our wasm CPU path against ONNX Runtime Web's wasm backend
-// (one thread) in Node 20, on the same ONNX files and the same seeded input.
-// Runs alternate ours/theirs so machine load hits both alike. Not a test.
-import { existsSync, readFileSync } from "node:fs";
+// make bench-cpu: our wasm CPU path (the SIMD128 build, and the relaxed-SIMD
+// build where the runtime has it) against ONNX Runtime Web's wasm backend (one
+// thread) in Node 20, on the same ONNX files and the same seeded input. Runs
+// alternate so machine load hits all alike. Not a test.
+//
+// Times are per-process CPU time (process.cpuUsage), which other processes on
+// a shared machine don't inflate the way they do wall time; wall medians are
+// printed too. GFLOP/s = 2 * MACs (from the CLI's plan) / our CPU time, as a
+// fraction of bench/peak.mjs's SIMD peak measured in this run.
+// Writes .cache/bench/cpu.json for bench/plot_cpu.mjs.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-web";
-import { MODELS, ROOT, seededInput } from "../tests/node/common.mjs";
+import { CLI, MODELS, ROOT, seededInput } from "../tests/node/common.mjs";
 import { fmtMs, median, row } from "./common.mjs";
+import { cpuMs, measurePeak } from "./peak.mjs";
 
 const RUNS = Number(process.env.RUNS ?? 5);
+const SHAPE = [1, 3, 224, 224];
 const CASES = [
-  ["resnet18.onnx", [1, 3, 224, 224]],
-  ["resnet50.onnx", [1, 3, 224, 224]],
-  ["mobilenet_small.onnx", [1, 3, 224, 224]],
+  ["ResNet-18 (random)", "resnet18.onnx"],
+  ["ResNet-50 (random)", "resnet50.onnx"],
+  ["EfficientNet-Lite0 (default)", "efficientnet_lite0.onnx"],
 ];
 
-const { initSync, Session } = await import(join(ROOT, "pkg", "webresnet.js"));
-initSync({ module: readFileSync(join(ROOT, "pkg", "webresnet_bg.wasm")) });
-// One thread on both sides: ours is single-threaded in Node.
+/// One instance of the wasm-bindgen glue per binary: a query string makes
+/// Node load the module afresh.
+async function load(wasm, tag) {
+  const path = join(ROOT, "pkg", wasm);
+  if (!existsSync(path)) return null;
+  const glue = await import(`${join(ROOT, "pkg", "webresnet.js")}?${tag}`);
+  try {
+    glue.initSync({ module: readFileSync(path) });
+  } catch (e) {
+    if (e instanceof WebAssembly.CompileError) return null; // no relaxed SIMD here
+    throw e;
+  }
+  return glue.Session;
+}
+
+const variants = [
+  ["ours SIMD128", await load("webresnet_bg.wasm", "simd")],
+  ["ours relaxed", await load("webresnet_relaxed_bg.wasm", "relaxed")],
+].filter(([, s]) => s);
 ort.env.wasm.numThreads = 1;
 
-const W = [22, 12, 12, 10];
-console.log(`wasm CPU, Node ${process.version}, median of ${RUNS} alternating runs after one warm-up each`);
-console.log(row(["model", "ours", "ORT wasm", "ours/ORT"], W));
-for (const [name, shape] of CASES) {
-  const path = join(MODELS, name);
-  if (!existsSync(path)) continue;
-  const bytes = readFileSync(path);
-  const input = seededInput(shape.reduce((a, b) => a * b, 1), 7);
+const macs = (path) => {
+  const out = execFileSync(CLI, ["inspect", path, "--input-shape", SHAPE.join(",")]).toString();
+  return Number(/^MACs:\s+(\d+)/m.exec(out)[1]);
+};
 
-  const ours = await Session.create(bytes, "cpu", shape);
-  const theirs = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
-  const feeds = { [theirs.inputNames[0]]: new ort.Tensor("float32", input, shape) };
-
-  const runOurs = async () => {
-    const t = performance.now();
-    await ours.infer(input, shape);
-    return performance.now() - t;
-  };
-  const runTheirs = async () => {
-    const t = performance.now();
-    await theirs.run(feeds);
-    return performance.now() - t;
-  };
-  await runOurs();
-  await runTheirs();
-  const a = [];
-  const b = [];
-  for (let i = 0; i < RUNS; i++) {
-    a.push(await runOurs());
-    b.push(await runTheirs());
-  }
-  const [ma, mb] = [median(a), median(b)];
-  console.log(row([name, fmtMs(ma), fmtMs(mb), (ma / mb).toFixed(2)], W));
-  ours.free();
-  await theirs.release();
+/// [cpu ms, wall ms] of one call.
+async function timed(f) {
+  const [c, w] = [cpuMs(), performance.now()];
+  await f();
+  return [cpuMs() - c, performance.now() - w];
 }
+
+const peak = { simd: measurePeak(), relaxed: measurePeak({ relaxed: true }) };
+console.log(
+  `wasm CPU, Node ${process.version}, one thread, median of ${RUNS} alternating runs after one warm-up each; ` +
+    `SIMD peak ${peak.simd.toFixed(1)} GFLOP/s` +
+    (peak.relaxed ? `, relaxed-SIMD madd peak ${peak.relaxed.toFixed(1)} GFLOP/s` : ""),
+);
+const W = [30, 14, 11, 11, 10, 10, 9, 9];
+console.log(row(["model", "engine", "cpu", "wall", "cpu/ORT", "wall/ORT", "GFLOP/s", "of peak"], W));
+const results = [];
+for (const [label, file] of CASES) {
+  const path = join(MODELS, file);
+  if (!existsSync(path)) {
+    console.log(`${label}: ${path} missing (make setup), skipped`);
+    continue;
+  }
+  const bytes = readFileSync(path);
+  const input = seededInput(SHAPE.reduce((a, b) => a * b, 1), 7);
+  const flop = 2 * macs(path);
+  const engines = [];
+  for (const [name, Session] of variants) {
+    const s = await Session.create(bytes, "cpu", SHAPE);
+    engines.push({ name, run: () => s.infer(input, SHAPE), free: () => s.free() });
+  }
+  const theirs = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+  const feeds = { [theirs.inputNames[0]]: new ort.Tensor("float32", input, SHAPE) };
+  engines.push({ name: "ORT wasm", run: () => theirs.run(feeds), free: () => theirs.release() });
+
+  for (const e of engines) await e.run();
+  const times = engines.map(() => []);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [j, e] of engines.entries()) times[j].push(await timed(e.run));
+  }
+  const med = times.map((t) => [median(t.map((x) => x[0])), median(t.map((x) => x[1]))]);
+  const ortT = med[med.length - 1];
+  for (const [j, e] of engines.entries()) {
+    const [cpu, wall] = med[j];
+    const ours = e.name !== "ORT wasm";
+    const gflops = flop / cpu / 1e6;
+    const pk = e.name === "ours relaxed" ? peak.relaxed : peak.simd;
+    console.log(
+      row(
+        [
+          j ? "" : label,
+          e.name,
+          fmtMs(cpu),
+          fmtMs(wall),
+          ours ? (cpu / ortT[0]).toFixed(2) : "",
+          ours ? (wall / ortT[1]).toFixed(2) : "",
+          gflops.toFixed(1),
+          `${((100 * gflops) / pk).toFixed(0)}%`,
+        ],
+        W,
+      ),
+    );
+    results.push({ model: label, engine: e.name, cpu_ms: cpu, wall_ms: wall, gflops, peak_gflops: pk });
+    await e.free();
+  }
+}
+const dir = join(ROOT, ".cache", "bench");
+mkdirSync(dir, { recursive: true });
+writeFileSync(join(dir, "cpu.json"), JSON.stringify({ node: process.version, runs: RUNS, peak, results }, null, 2));
+console.log(`wrote ${join(dir, "cpu.json")} (plot: node bench/plot_cpu.mjs)`);

@@ -1,13 +1,14 @@
 //! Native GPU benchmark (`make bench-gpu-native`): the adapter's ceiling
 //! from a tiled 512^3 WGSL matmul, then ResNet-50 batch-1 inference through
-//! `GpuBackend` against it, and the slowest steps timed one by one.
+//! `GpuBackend` against it (f32 weights, then f16 where the adapter has
+//! `shader-f16`), and the slowest steps timed one by one.
 //!
 //! Usage: `cargo bench --bench gpu_native [-- MODEL.onnx]` (default
 //! `.cache/models/resnet50.onnx`). `RUNS` sets the timed runs (default 5).
 
 use std::time::Instant;
 
-use webresnet::gpu::GpuBackend;
+use webresnet::gpu::{GpuBackend, Precision};
 use webresnet::plan::CompileOptions;
 
 const N: u32 = 512;
@@ -109,37 +110,48 @@ fn main() {
     println!("matmul {N}^3 ceiling: {ceiling:.2} GFLOP/s");
 
     let bytes = std::fs::read(&model).unwrap_or_else(|e| panic!("{model}: {e} (run scripts/setup.sh)"));
+    let t = Instant::now();
     let mut plan = webresnet::load_plan(&bytes, &CompileOptions::default()).expect("model compiles");
     if plan.input.shape[0] != 1 {
         let shape = [&[1], &plan.input.shape[1..]].concat();
         plan = webresnet::load_plan(&bytes, &CompileOptions { input_shape: Some(shape) }).expect("model compiles");
     }
-    let t = Instant::now();
-    let mut gpu = GpuBackend::new_blocking(&plan).expect("GPU backend");
-    let load = t.elapsed().as_secs_f64();
+    println!("{model}: import + plan {:.2} s", t.elapsed().as_secs_f64());
     let x: Vec<f32> = (0..plan.input_len()).map(|i| ((i * 31) % 255) as f32 / 255.0 - 0.5).collect();
-    let t = Instant::now();
-    gpu.run_blocking(&x).expect("GPU run");
-    let first = t.elapsed().as_secs_f64();
-    let times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            gpu.run_blocking(&x).expect("GPU run");
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    let lat = median(times);
-    let gflops = 2.0 * plan.macs() as f64 / lat / 1e9;
-    println!(
-        "{model} {:?}: load {load:.2} s, first run {first:.2} s, median of {runs} {:.1} ms, {gflops:.2} GFLOP/s \
-         ({:.0}% of the matmul ceiling; target >= 50%), {} pipelines",
-        plan.input.shape,
-        lat * 1e3,
-        100.0 * gflops / ceiling,
-        gpu.pipeline_count()
-    );
+    let mut gpu = None;
+    for want in [Precision::F32, Precision::F16] {
+        let t = Instant::now();
+        let mut g = GpuBackend::with_precision_blocking(&plan, want).expect("GPU backend");
+        let load = t.elapsed().as_secs_f64();
+        if g.precision() != want {
+            println!("{want:?} weights: not offered by this adapter");
+            continue;
+        }
+        let t = Instant::now();
+        g.run_blocking(&x).expect("GPU run");
+        let first = t.elapsed().as_secs_f64();
+        let times: Vec<f64> = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                g.run_blocking(&x).expect("GPU run");
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        let lat = median(times);
+        let gflops = 2.0 * plan.macs() as f64 / lat / 1e9;
+        println!(
+            "{want:?} weights {:?}: load {load:.2} s, first run {first:.2} s, median of {runs} {:.1} ms, \
+             {gflops:.2} GFLOP/s ({:.0}% of the matmul ceiling; target >= 50%), {} pipelines",
+            plan.input.shape,
+            lat * 1e3,
+            100.0 * gflops / ceiling,
+            g.pipeline_count()
+        );
+        gpu.get_or_insert(g);
+    }
+    let mut gpu = gpu.expect("the f32 backend loaded");
 
-    // Where the time goes: every step submitted and waited on alone.
+    // Where the time goes (f32 weights): every step submitted and waited on alone.
     let secs = gpu.step_seconds_blocking(&x).expect("GPU profile");
     let total: f64 = secs.iter().sum();
     let mut rows: Vec<(f64, usize)> = secs.iter().copied().zip(0..).collect();

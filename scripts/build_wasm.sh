@@ -13,17 +13,40 @@ if [ "$have" != "$want" ]; then
   exit 1
 fi
 
-# simd128 is in every browser with WebGPU and in Node 20, and lets LLVM vectorise
-# the CPU kernels. Its own target dir: other RUSTFLAGS in target/ (`make wasm`)
-# would otherwise force a full rebuild every time either ran.
+# simd128 is in every browser with WebGPU and in Node 20, and selects the
+# SIMD128 CPU kernels (src/cpu/simd/). Each variant has its own target dir:
+# different RUSTFLAGS in one dir would force a full rebuild every time.
+build() { # target dir, extra target features
+  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128$2" CARGO_TARGET_DIR=$1 \
+    cargo build --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu
+}
 dir=target/wasm-simd
-RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128" CARGO_TARGET_DIR=$dir \
-  cargo build --release --lib --target wasm32-unknown-unknown --no-default-features
+build $dir ""
 
 rm -rf pkg
 "$bindgen" --target web --out-dir pkg --out-name webresnet \
   $dir/wasm32-unknown-unknown/release/webresnet.wasm
 
-raw=$(stat -c %s pkg/webresnet_bg.wasm)
-gz=$(gzip -9 -c pkg/webresnet_bg.wasm | wc -c)
-echo "pkg/webresnet_bg.wasm: $raw bytes raw, $gz bytes gzipped"
+# The relaxed-SIMD variant (fused multiply-add in the GEMM and depthwise
+# kernels): pkg/webresnet_relaxed_bg.wasm, for a loader that picks it when
+# WebAssembly.validate accepts relaxed SIMD. Same Rust, so the same exports
+# and imports: it runs under pkg/webresnet.js, which is checked here.
+if [ "${WASM_RELAXED:-1}" = 1 ]; then
+  rdir=target/wasm-relaxed
+  build $rdir ",+relaxed-simd"
+  tmp=$(mktemp -d)
+  # Same out-name: the wasm's import module names derive from it.
+  "$bindgen" --target web --out-dir "$tmp" --out-name webresnet \
+    $rdir/wasm32-unknown-unknown/release/webresnet.wasm
+  if ! cmp -s "$tmp/webresnet.js" pkg/webresnet.js; then
+    echo "relaxed-SIMD build's JS glue differs from pkg/webresnet.js" >&2
+    exit 1
+  fi
+  cp "$tmp/webresnet_bg.wasm" pkg/webresnet_relaxed_bg.wasm
+  rm -rf "$tmp"
+fi
+
+for f in pkg/webresnet_bg.wasm pkg/webresnet_relaxed_bg.wasm; do
+  [ -f $f ] || continue
+  echo "$f: $(stat -c %s $f) bytes raw, $(gzip -9 -c $f | wc -c) bytes gzipped"
+done

@@ -6,7 +6,7 @@
 #   scripts/setup.sh              everything
 #   scripts/setup.sh STEP...      only these steps, in the order given
 #
-# Steps: apt rust wasm-bindgen python assets models
+# Steps: apt rust wasm-bindgen fuzz python assets models convert
 # Everything downloaded or generated goes under .cache/ (git-ignored).
 set -euo pipefail
 
@@ -80,6 +80,19 @@ step_wasm_bindgen() {
         # dependency pinned in wasm-bindgen-cli's lock file.
         log "wasm-bindgen-cli: installing $want (have: ${have:-none}; takes minutes)"
         cargo install wasm-bindgen-cli --version "$want"
+    fi
+}
+
+# Fuzzing (scripts/fuzz.sh) needs nightly (for -Z sanitizer flags) and cargo-fuzz.
+CARGO_FUZZ_VERSION="0.13.2"
+step_fuzz() {
+    if ! rustup toolchain list | grep -q '^nightly'; then
+        log "fuzz: installing the nightly toolchain"
+        rustup toolchain install nightly --profile minimal
+    fi
+    if [[ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]]; then
+        log "fuzz: installing cargo-fuzz $CARGO_FUZZ_VERSION (takes minutes)"
+        cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
     fi
 }
 
@@ -216,19 +229,20 @@ step_convert() {
 
 main() {
     local steps=("$@")
-    ((${#steps[@]})) || steps=(apt rust wasm-bindgen python assets models convert)
+    ((${#steps[@]})) || steps=(apt rust wasm-bindgen fuzz python assets models convert)
     local s
     for s in "${steps[@]}"; do
         case "$s" in
             apt) step_apt ;;
             rust) step_rust ;;
             wasm-bindgen) step_wasm_bindgen ;;
+            fuzz) step_fuzz ;;
             python) step_python ;;
             # Both need the venv's pip/numpy/onnx.
             assets) step_python; step_assets ;;
             models) step_python; step_models ;;
             convert) step_python; step_assets; step_convert ;;
-            *) log "unknown step '$s' (steps: apt rust wasm-bindgen python assets models convert)"; exit 2 ;;
+            *) log "unknown step '$s' (steps: apt rust wasm-bindgen fuzz python assets models convert)"; exit 2 ;;
         esac
     done
 }

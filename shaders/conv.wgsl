@@ -27,8 +27,9 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> arena: array<vec4<f32>>;
 // Packed weights (vec4 units): conv [g][k][ocg4 * 4], depthwise [kh][kw][c4 * 4];
-// bias [g][ocg4 * 4]; padding lanes are zero.
-@group(0) @binding(1) var<storage, read> wts: array<vec4<f32>>;
+// bias [g][ocg4 * 4]; padding lanes are zero. `W` (f32 or f16) comes from
+// the prelude (src/gpu/pipelines.rs); arithmetic stays f32 either way.
+@group(0) @binding(1) var<storage, read> wts: array<vec4<W>>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 // Workgroup side; must be a multiple of 4. 16 fits WebGPU's guaranteed
@@ -169,7 +170,7 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
         let kb = k0 + bk;
         var bv = vec4<f32>(0.0);
         if (kb < ktot && bn4 < p.ocg4) {
-            bv = wts[wbase + kb * p.ocg4 + bn4];
+            bv = vec4<f32>(wts[wbase + kb * p.ocg4 + bn4]);
         }
         b_s[bk * S + lid % S] = bv;
         workgroupBarrier();
@@ -197,7 +198,7 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     if (n >= p.ocg) {
         return;
     }
-    let bias = wts[p.b_off + g * p.ocg4 + n / 4u];
+    let bias = vec4<f32>(wts[p.b_off + g * p.ocg4 + n / 4u]);
     let c = g * p.ocg + n;
     let count = min(4u, p.ocg - n);
     let aligned = ((p.oc | p.ocg) & 3u) == 0u;
@@ -242,9 +243,9 @@ fn depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
                         v[j] = ld(e + j);
                     }
                 }
-                acc += v * wts[p.w_off + (ky * p.kw + kx) * p.ocg4 + c4];
+                acc += v * vec4<f32>(wts[p.w_off + (ky * p.kw + kx) * p.ocg4 + c4]);
             }
         }
     }
-    epilogue(m * p.ic + c, acc + wts[p.b_off + c4], count, VEC_A);
+    epilogue(m * p.ic + c, acc + vec4<f32>(wts[p.b_off + c4]), count, VEC_A);
 }

@@ -10,7 +10,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read_write> arena: array<f32>;
-@group(0) @binding(1) var<storage, read> wts: array<f32>;
+// `W` (f32 or f16) comes from the prelude (src/gpu/pipelines.rs).
+@group(0) @binding(1) var<storage, read> wts: array<W>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 fn flat_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -30,8 +31,8 @@ fn affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let i = flat_id(gid, nwg);
     if (i < p.total) {
         let c = i % p.channels;
-        let sc = wts[p.scale_off + select(0u, c, p.scale_n > 1u)];
-        let sh = wts[p.shift_off + select(0u, c, p.shift_n > 1u)];
+        let sc = f32(wts[p.scale_off + select(0u, c, p.scale_n > 1u)]);
+        let sh = f32(wts[p.shift_off + select(0u, c, p.shift_n > 1u)]);
         arena[p.out_off + i] = clamp(arena[p.a_off + i] * sc + sh, p.lo, p.hi);
     }
 }

@@ -12,8 +12,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read_write> arena: array<f32>;
-// weight [kout][kin], then bias [kout].
-@group(0) @binding(1) var<storage, read> wts: array<f32>;
+// weight [kout][kin], then bias [kout]; `W` (f32 or f16) comes from the
+// prelude (src/gpu/pipelines.rs).
+@group(0) @binding(1) var<storage, read> wts: array<W>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
@@ -27,9 +28,9 @@ fn dense(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let w = p.w_off + o * p.cols;
     var acc = 0.0;
     for (var k = 0u; k < p.cols; k++) {
-        acc += arena[x + k] * wts[w + k];
+        acc += arena[x + k] * f32(wts[w + k]);
     }
-    arena[p.out_off + idx] = clamp(acc + wts[p.b_off + o], p.lo, p.hi);
+    arena[p.out_off + idx] = clamp(acc + f32(wts[p.b_off + o]), p.lo, p.hi);
 }
 
 const SM_WG: u32 = 64u;

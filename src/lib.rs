@@ -6,6 +6,7 @@
 
 pub mod cpu;
 pub mod error;
+#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod labels;
 pub mod model;
@@ -13,7 +14,7 @@ pub mod npy;
 pub mod plan;
 pub mod postprocess;
 pub mod preprocess;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "gpu"))]
 pub mod web;
 
 pub use error::{Error, Result};

@@ -4,116 +4,14 @@
 //! References are written in logical NCHW terms with f64 accumulation and
 //! only translate indices to the NHWC storage at the edges.
 
+mod common;
+
+use common::{assert_close, Builder, Rng};
 use webresnet::cpu::CpuBackend;
-use webresnet::plan::{
-    Activation, Affine, Conv, Dense, Layout, Plan, PlanInput, PlanOutput, Pool, PoolKind, Step, TensorId, TensorInfo,
-    ARENA_ALIGN,
-};
-use webresnet::preprocess::PreprocessConfig;
+use webresnet::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId};
 use webresnet::Error;
 
 const ACTS: [Activation; 3] = [Activation::None, Activation::Relu, Activation::Clip { min: 0.0, max: 6.0 }];
-
-/// xorshift64*: deterministic test data without a rand dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in `[-scale, scale)`.
-    fn uniform(&mut self, scale: f32) -> f32 {
-        ((self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-    }
-    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.uniform(scale)).collect()
-    }
-}
-
-/// Lays tensors out in an arena. The plan's input is one Plain tensor
-/// spanning every tensor created by [`Builder::input`], so a single-input
-/// plan can feed any number of step operands.
-#[derive(Default)]
-struct Builder {
-    tensors: Vec<TensorInfo>,
-    end: usize,
-    inputs: Vec<(TensorId, Vec<f32>)>,
-}
-
-impl Builder {
-    fn tensor(&mut self, shape: &[usize]) -> TensorId {
-        let offset = self.end.next_multiple_of(ARENA_ALIGN);
-        self.tensor_at(shape, offset)
-    }
-
-    /// A tensor at a chosen offset, e.g. reusing a dead tensor's memory.
-    fn tensor_at(&mut self, shape: &[usize], offset: usize) -> TensorId {
-        let layout = if shape.len() == 4 { Layout::Nhwc } else { Layout::Plain };
-        let id = self.tensors.len();
-        self.tensors.push(TensorInfo { shape: shape.to_vec(), layout, offset, name: format!("t{id}") });
-        self.end = self.end.max(offset + shape.iter().product::<usize>());
-        id
-    }
-
-    /// An operand with data; must be created before any non-input tensor.
-    fn input(&mut self, shape: &[usize], data: Vec<f32>) -> TensorId {
-        assert_eq!(data.len(), shape.iter().product::<usize>());
-        let id = self.tensor(shape);
-        self.inputs.push((id, data));
-        id
-    }
-
-    /// A second tensor id over the same arena range as `of`.
-    fn alias(&mut self, of: TensorId) -> TensorId {
-        let t = self.tensors[of].clone();
-        self.tensor_at(&t.shape, t.offset)
-    }
-
-    fn plan(mut self, steps: Vec<Step>, output: TensorId) -> (Plan, Vec<f32>) {
-        let span = self.inputs.iter().map(|&(id, _)| self.tensors[id].range().end).max().unwrap_or(0);
-        let mut data = vec![0.0; span];
-        for (id, d) in &self.inputs {
-            data[self.tensors[*id].range()].copy_from_slice(d);
-        }
-        let input = self.tensor_at(&[span], 0);
-        let out_shape = self.tensors[output].shape.clone();
-        let plan = Plan {
-            input: PlanInput { name: "in".into(), tensor: input, shape: vec![span] },
-            output: PlanOutput { name: "out".into(), tensor: output, shape: out_shape, is_probability: false },
-            tensors: self.tensors,
-            steps,
-            arena_len: self.end,
-            fused_nodes: 0,
-            preprocess: PreprocessConfig::default(),
-            labels: None,
-        };
-        (plan, data)
-    }
-
-    fn run(self, steps: Vec<Step>, output: TensorId) -> Vec<f32> {
-        let (plan, data) = self.plan(steps, output);
-        CpuBackend::new(&plan).expect("plan accepted").run(&data).expect("run")
-    }
-}
-
-#[track_caller]
-fn assert_close(got: &[f32], want: &[f32], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let lo = want.iter().copied().fold(f32::INFINITY, f32::min);
-    let hi = want.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let tol = 1e-4 * (hi - lo).max(1.0);
-    let (i, diff) = got.iter().zip(want).map(|(g, w)| (g - w).abs()).enumerate().fold((0, 0.0f32), |m, (i, d)| {
-        if d > m.1 || d.is_nan() {
-            (i, d)
-        } else {
-            m
-        }
-    });
-    assert!(diff <= tol, "{what}: max diff {diff} at {i} (got {}, want {}), tol {tol}", got[i], want[i]);
-}
 
 fn act(a: Activation, x: f64) -> f64 {
     match a {

@@ -1,15 +1,17 @@
 //! Whole models through the GPU backend against the CPU reference, same
 //! seeded input: the largest logit difference stays within 1e-3 of the CPU
-//! logit range and every batch row keeps its top-5 (argmax for 2 classes).
+//! logit range and every batch row keeps its top-5 (argmax for 2 classes);
+//! with f16 weights, within 2e-2 and the same top-1.
 //!
 //! Models come from `.cache/models` (`scripts/setup.sh`). A missing model or
-//! GPU adapter is a loud skip, or a failure when `CI=true`.
+//! GPU adapter, or an adapter without `shader-f16` for the f16 runs (the
+//! lavapipe that setup installs has it), is a loud skip, or a failure when `CI=true`.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use webresnet::cpu::CpuBackend;
-use webresnet::gpu::GpuBackend;
+use webresnet::gpu::{GpuBackend, Precision};
 use webresnet::plan::{CompileOptions, Plan};
 use webresnet::Error;
 
@@ -57,13 +59,19 @@ fn top(row: &[f32], k: usize) -> Vec<usize> {
 
 /// Runs `file` at `input_shape` on both backends and checks the f32 criterion.
 fn parity(file: &str, input_shape: Option<Vec<usize>>, scale: f32) {
+    parity_at(file, input_shape, scale, Precision::F32);
+}
+
+/// Runs `file` on both backends, the GPU with `precision` weights, and checks that precision's criterion.
+fn parity_at(file: &str, input_shape: Option<Vec<usize>>, scale: f32, precision: Precision) {
     let Some(plan) = load(file, input_shape) else { return };
     let x = input(plan.input_len(), 0x5eed ^ plan.input_len() as u64, scale);
     let want = CpuBackend::new(&plan).expect("CPU backend").run(&x).expect("CPU run");
 
     let t = Instant::now();
-    let mut gpu = match GpuBackend::new_blocking(&plan) {
-        Ok(b) => b,
+    let mut gpu = match GpuBackend::with_precision_blocking(&plan, precision) {
+        Ok(b) if b.precision() == precision => b,
+        Ok(b) => return skip(format!("{} gave {:?} weights, not {precision:?}", b.adapter_info(), b.precision())),
         Err(Error::GpuUnavailable(msg)) => return skip(format!("no GPU adapter ({msg})")),
         Err(e) => panic!("{file}: GPU backend failed to load: {e}"),
     };
@@ -79,16 +87,20 @@ fn parity(file: &str, input_shape: Option<Vec<usize>>, scale: f32) {
     let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     let ratio = diff / range;
     println!(
-        "{file} {:?}: max|gpu-cpu| {diff:.3e}, CPU logit range {range:.3e}, ratio {ratio:.2e} \
+        "{file} {:?} {precision:?}: max|gpu-cpu| {diff:.3e}, CPU logit range {range:.3e}, ratio {ratio:.2e} \
          (GPU load {load_s:.2} s, run {run_s:.2} s, {} pipelines)",
         plan.input.shape,
         gpu.pipeline_count()
     );
     assert!(range > 0.0, "{file}: constant CPU logits make the check meaningless");
-    assert!(ratio <= 1e-3, "{file}: max diff {diff} exceeds 1e-3 x logit range {range}");
+    let (bound, k) = match precision {
+        Precision::F32 => (1e-3, 5),
+        Precision::F16 => (2e-2, 1),
+    };
+    assert!(ratio <= bound, "{file}: max diff {diff} exceeds {bound:e} x logit range {range}");
 
     let classes = *plan.output.shape.last().expect("output rank >= 1");
-    let k = if classes <= 2 { 1 } else { classes.min(5) };
+    let k = if classes <= 2 { 1 } else { classes.min(k) };
     for (r, (g, c)) in got.chunks(classes).zip(want.chunks(classes)).enumerate() {
         assert_eq!(top(g, k), top(c, k), "{file}: top-{k} of batch row {r} differs");
     }
@@ -139,4 +151,24 @@ fn efficientnet_lite0_pth() {
 #[test]
 fn resnet50() {
     parity("resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0);
+}
+
+#[test]
+fn resnet18_f16() {
+    parity_at("resnet18.onnx", Some(vec![1, 3, 224, 224]), 1.0, Precision::F16);
+}
+
+#[test]
+fn mobilenet_small_f16() {
+    parity_at("mobilenet_small.onnx", None, 1.0, Precision::F16);
+}
+
+#[test]
+fn efficientnet_lite0_f16() {
+    parity_at("efficientnet-lite0-57934424.pth", None, 1.0, Precision::F16);
+}
+
+#[test]
+fn resnet50_f16() {
+    parity_at("resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0, Precision::F16);
 }

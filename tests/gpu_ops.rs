@@ -1,8 +1,10 @@
 //! Every GPU step kind against naive loops, on small hand-built plans with
 //! awkward shapes. Needs a GPU adapter (natively, Mesa's lavapipe is enough):
-//! without one the tests print a loud skip, or fail when `CI=true`.
+//! without one the tests print a loud skip, or fail when `CI=true`. Steps
+//! with weights also run with f16 weights, which needs `shader-f16`
+//! (lavapipe has it); its absence is the same loud skip or CI failure.
 
-use webresnet::gpu::GpuBackend;
+use webresnet::gpu::{GpuBackend, Precision};
 use webresnet::plan::{
     Activation, Conv, Dense, Layout, Plan, PlanInput, PlanOutput, Pool, PoolKind, Step, TensorId, TensorInfo,
     ARENA_ALIGN,
@@ -88,31 +90,56 @@ impl Net {
     }
 }
 
-/// Loads and runs `plan`; `None` when there is no adapter (a skip, except under CI).
-fn gpu(plan: &Plan) -> Option<GpuBackend> {
-    match GpuBackend::new_blocking(plan) {
-        Ok(b) => Some(b),
+fn skip(why: String) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true: {why}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPING GPU TEST: {why} !!!!!!!!\n");
+}
+
+/// Loads `plan` with `precision` weights; `None` when there is no adapter,
+/// or f16 was asked for and the adapter lacks `shader-f16` (a skip, except under CI).
+fn gpu_at(plan: &Plan, precision: Precision) -> Option<GpuBackend> {
+    match GpuBackend::with_precision_blocking(plan, precision) {
+        Ok(b) if b.precision() == precision => Some(b),
+        Ok(b) => {
+            skip(format!("{} gave {:?} weights, not {precision:?}", b.adapter_info(), b.precision()));
+            None
+        }
         Err(Error::GpuUnavailable(msg)) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("CI=true but no GPU adapter: {msg}");
-            }
-            eprintln!("\n!!!!!!!! SKIPPING GPU TEST: no GPU adapter ({msg}) !!!!!!!!\n");
+            skip(format!("no GPU adapter ({msg})"));
             None
         }
         Err(e) => panic!("GPU backend failed to load: {e}"),
     }
 }
 
-fn run(plan: &Plan, input: &[f32]) -> Option<Vec<f32>> {
-    let mut b = gpu(plan)?;
-    Some(b.run_blocking(input).expect("GPU run"))
+fn gpu(plan: &Plan) -> Option<GpuBackend> {
+    gpu_at(plan, Precision::F32)
 }
 
-fn check(what: &str, got: &[f32], want: &[f32]) {
+/// Both weight precisions, for steps that have weights.
+const BOTH: &[Precision] = &[Precision::F32, Precision::F16];
+
+/// Runs `plan` at each precision and checks against `want`.
+fn run_check(what: &str, plan: &Plan, input: &[f32], want: &[f32], precisions: &[Precision]) {
+    for &p in precisions {
+        if let Some(mut b) = gpu_at(plan, p) {
+            check(&format!("{what} ({p:?})"), &b.run_blocking(input).expect("GPU run"), want, p);
+        }
+    }
+}
+
+/// Max abs difference within 1e-3 (f32 weights) or 2e-2 (f16) of the reference's range.
+fn check(what: &str, got: &[f32], want: &[f32], precision: Precision) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let lo = want.iter().cloned().fold(f32::INFINITY, f32::min);
     let hi = want.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let tol = 1e-3 * (hi - lo).max(1.0);
+    let rel = match precision {
+        Precision::F32 => 1e-3,
+        Precision::F16 => 2e-2,
+    };
+    let tol = rel * (hi - lo).max(1.0);
     let (worst, at) = got.iter().zip(want).map(|(g, w)| (g - w).abs()).enumerate().fold((0.0f32, 0), |acc, (i, d)| {
         if d > acc.0 || d.is_nan() {
             (d, i)
@@ -351,9 +378,7 @@ fn conv_case(cc: ConvCase, seed: u64) -> (Plan, Vec<f32>, Vec<f32>) {
 
 fn conv_check(what: &str, cc: ConvCase) {
     let (plan, input, want) = conv_case(cc, what.len() as u64 * 7919);
-    if let Some(got) = run(&plan, &input) {
-        check(what, &got, &want);
-    }
+    run_check(what, &plan, &input, &want, BOTH);
 }
 
 #[test]
@@ -474,7 +499,7 @@ fn conv_timing() {
     for (what, cc) in cases {
         let (plan, input, want) = conv_case(cc, 56);
         let Some(mut b) = gpu(&plan) else { return };
-        check(what, &b.run_blocking(&input).unwrap(), &want);
+        check(what, &b.run_blocking(&input).unwrap(), &want, Precision::F32);
         let mut times: Vec<f64> = (0..5)
             .map(|_| {
                 let t = std::time::Instant::now();
@@ -490,11 +515,8 @@ fn conv_timing() {
 
 // ---------------------------------------------------------------- other steps
 
-fn single(net: Net, input: &[f32], out: TensorId, want: &[f32], what: &str) {
-    let plan = net.plan(out);
-    if let Some(got) = run(&plan, input) {
-        check(what, &got, want);
-    }
+fn single(net: Net, input: &[f32], out: TensorId, want: &[f32], what: &str, precisions: &[Precision]) {
+    run_check(what, &net.plan(out), input, want, precisions);
 }
 
 /// Window of a pool case: kernel, stride, pad, dilation (square kernels).
@@ -513,7 +535,7 @@ fn pool_check(what: &str, xs: [usize; 4], kind: PoolKind, win: Window, extra: us
     let input = net.data(&mut Rng(xs.iter().product::<usize>() as u64));
     let want = pool_ref(net.of(&input, x), &xs, &p, &net.shape(y));
     net.steps.push(Step::Pool(p));
-    single(net, &input, y, &want, what);
+    single(net, &input, y, &want, what, &[Precision::F32]);
 }
 
 #[test]
@@ -541,7 +563,7 @@ fn global_avg_pool() {
         .flat_map(|b| (0..13).map(move |c| (0..35).map(|p| xv[(b * 35 + p) * 13 + c]).sum::<f32>() / 35.0))
         .collect();
     net.steps.push(Step::GlobalAvgPool { input: x, output: y });
-    single(net, &input, y, &want, "gap");
+    single(net, &input, y, &want, "gap", &[Precision::F32]);
 }
 
 #[test]
@@ -564,7 +586,7 @@ fn dense() {
         let input = net.data(&mut r);
         let want = dense_ref(net.of(&input, x), &d);
         net.steps.push(Step::Dense(d));
-        single(net, &input, y, &want, &format!("dense {kin}->{kout}"));
+        single(net, &input, y, &want, &format!("dense {kin}->{kout}"), BOTH);
     }
 }
 
@@ -586,7 +608,7 @@ fn affine() {
             .collect();
         let a = webresnet::plan::Affine { input: x, output: y, channels: 5, scale, shift, activation: act };
         net.steps.push(Step::Affine(a));
-        single(net, &input, y, &want, "affine");
+        single(net, &input, y, &want, "affine", BOTH);
     }
 }
 
@@ -601,7 +623,7 @@ fn add() {
         let input = net.data(&mut Rng(9));
         let want: Vec<f32> = net.of(&input, a).iter().zip(net.of(&input, b)).map(|(x, y)| act.apply(x + y)).collect();
         net.steps.push(Step::Add { a, b, output: y, activation: act });
-        single(net, &input, y, &want, "add");
+        single(net, &input, y, &want, "add", &[Precision::F32]);
     }
 }
 
@@ -615,7 +637,7 @@ fn softmax() {
         let input: Vec<f32> = net.data(&mut Rng(11)).iter().map(|v| v * 8.0).collect();
         let want = softmax_ref(net.of(&input, x), *shape.last().unwrap());
         net.steps.push(Step::Softmax { input: x, output: y });
-        single(net, &input, y, &want, "softmax");
+        single(net, &input, y, &want, "softmax", &[Precision::F32]);
     }
 }
 
@@ -630,7 +652,7 @@ fn permute() {
         let input = net.data(&mut Rng(5));
         let want = permute_ref(net.of(&input, x), &in_shape, &perm);
         net.steps.push(Step::Permute { input: x, output: y, in_shape, perm });
-        single(net, &input, y, &want, "permute");
+        single(net, &input, y, &want, "permute", &[Precision::F32]);
     }
 }
 
@@ -647,7 +669,7 @@ fn pad() {
         let input = net.data(&mut Rng(13));
         let want = pad_ref(net.of(&input, x), &xs, &pads, value);
         net.steps.push(Step::Pad { input: x, output: y, pads, value });
-        single(net, &input, y, &want, "pad");
+        single(net, &input, y, &want, "pad", &[Precision::F32]);
     }
 }
 
@@ -736,11 +758,13 @@ fn chained_plan() {
     let mut plan = net.plan(probs);
     assert_eq!(plan.input.tensor, input);
     plan.output.is_probability = true;
-    let Some(mut b) = gpu(&plan) else { return };
-    // Permute, stem conv, pool (+GAP), 1x1 conv, 3x3 conv, dense, softmax.
-    assert_eq!(b.pipeline_count(), 7);
-    for _ in 0..2 {
-        check("chained", &b.run_blocking(&data).unwrap(), &want);
+    for &p in BOTH {
+        let Some(mut b) = gpu_at(&plan, p) else { continue };
+        // Permute, stem conv, pool (+GAP), 1x1 conv, 3x3 conv, dense, softmax.
+        assert_eq!(b.pipeline_count(), 7);
+        for _ in 0..2 {
+            check(&format!("chained ({p:?})"), &b.run_blocking(&data).unwrap(), &want, p);
+        }
     }
 }
 

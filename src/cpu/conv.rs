@@ -6,6 +6,10 @@
 //! - general kxk: im2col into bounded scratch, a chunk of output pixels at a time;
 //! - depthwise: a direct kernel with the inner loop over channels.
 //!
+//! With [`Kernels::Simd128`] (wasm32 + simd128) every non-depthwise conv is
+//! an indirect GEMM over weights packed once here, and depthwise has its own
+//! SIMD kernel (`simd::conv`).
+//!
 //! The residual is folded in before accumulation: C starts as the residual
 //! (copied, or already there when output aliases it) and the GEMM runs with
 //! `beta = 1`, so an in-place residual is read exactly once, before its
@@ -13,8 +17,10 @@
 use std::ops::Range;
 
 use super::gemm::{bias_act, sgemm, transpose, MatMut, MatRef};
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::simd;
 use super::window::Axis;
-use super::{split, Kernel, Tensors};
+use super::{split, Kernel, Kernels, Tensors};
 use crate::error::{Error, Result};
 use crate::plan::{Activation, Conv};
 
@@ -37,29 +43,60 @@ enum Strategy {
     Pointwise,
     Im2col,
     Depthwise,
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    SimdGemm,
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    SimdDepthwise,
+}
+
+/// A conv's validated shapes and window.
+pub struct Geom {
+    pub batch: usize,
+    pub in_c: usize,
+    pub out_c: usize,
+    pub groups: usize,
+    pub h: Axis,
+    pub w: Axis,
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+impl Geom {
+    pub fn cin_g(&self) -> usize {
+        self.in_c / self.groups
+    }
+
+    pub fn cout_g(&self) -> usize {
+        self.out_c / self.groups
+    }
+
+    /// GEMM depth: one im2col row.
+    pub fn k(&self) -> usize {
+        self.h.kernel * self.w.kernel * self.cin_g()
+    }
+}
+
+enum Weights {
+    /// `[kh][kw][in_c/groups][out_c]`: the portable GEMM's B, or depthwise taps.
+    Plain(Vec<f32>),
+    /// One packed B per group.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Packed(Vec<simd::gemm::PackedB>),
 }
 
 pub struct ConvKernel {
     input: Range<usize>,
     output: Range<usize>,
     residual: Residual,
-    batch: usize,
-    in_c: usize,
-    out_c: usize,
-    groups: usize,
-    h: Axis,
-    w: Axis,
-    out_h: usize,
-    out_w: usize,
+    g: Geom,
     strategy: Strategy,
-    /// `[kh][kw][in_c/groups][out_c]`.
-    weight: Vec<f32>,
+    weight: Weights,
     bias: Vec<f32>,
     act: Activation,
 }
 
 impl ConvKernel {
-    pub fn new(c: &Conv, t: &Tensors) -> Result<Self> {
+    pub fn new(c: &Conv, t: &Tensors, kernels: Kernels) -> Result<Self> {
         let [n, ih, iw, ic] = t.nhwc(c.input)?;
         let [on, oh, ow, oc] = t.nhwc(c.output)?;
         let h = Axis::new(0, ih, c.kernel, c.stride, c.pad, c.dilation)?;
@@ -111,27 +148,30 @@ impl ConvKernel {
                 }
             }
         };
-        let strategy = if g == ic && g == oc && g > 1 {
-            Strategy::Depthwise
-        } else if c.kernel == [1, 1] && c.pad == [0; 4] {
-            Strategy::Pointwise
-        } else {
-            Strategy::Im2col
+        let geom = Geom { batch: n, in_c: ic, out_c: oc, groups: g, h, w, out_h: oh, out_w: ow };
+        let depthwise = g == ic && g == oc && g > 1;
+        let strategy = match kernels {
+            Kernels::Portable if depthwise => Strategy::Depthwise,
+            Kernels::Portable if c.kernel == [1, 1] && c.pad == [0; 4] => Strategy::Pointwise,
+            Kernels::Portable => Strategy::Im2col,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 if depthwise => Strategy::SimdDepthwise,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 => Strategy::SimdGemm,
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            Kernels::Simd128 => return Err(Kernels::unavailable()),
         };
-        // OHWI [oc][k] -> [k][oc]: B is then row-major with unit column stride.
-        let weight = transpose(&c.weight, oc, k);
+        let weight = match strategy {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Strategy::SimdGemm => Weights::Packed(simd::conv::pack(&geom, &c.weight, &c.bias)),
+            // OHWI [oc][k] -> [k][oc]: B is then row-major with unit column stride.
+            _ => Weights::Plain(transpose(&c.weight, oc, k)),
+        };
         Ok(ConvKernel {
             input: t.get(c.input)?.range(),
             output,
             residual,
-            batch: n,
-            in_c: ic,
-            out_c: oc,
-            groups: g,
-            h,
-            w,
-            out_h: oh,
-            out_w: ow,
+            g: geom,
             strategy,
             weight,
             bias: c.bias.clone(),
@@ -139,50 +179,43 @@ impl ConvKernel {
         })
     }
 
-    fn cin_g(&self) -> usize {
-        self.in_c / self.groups
-    }
-
-    fn cout_g(&self) -> usize {
-        self.out_c / self.groups
-    }
-
-    /// GEMM depth: one im2col row.
-    fn k(&self) -> usize {
-        self.h.kernel * self.w.kernel * self.cin_g()
-    }
-
-    /// B for group `g`: its `cout_g` columns of the packed weight.
-    fn b(&self, g: usize) -> MatRef<'_> {
-        MatRef { data: &self.weight, offset: g * self.cout_g(), rs: self.out_c, cs: 1 }
+    /// The `[k][out_c]` weights (every strategy but the SIMD GEMM's).
+    fn plain(&self) -> Result<&[f32]> {
+        match &self.weight {
+            Weights::Plain(w) => Ok(w),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Weights::Packed(_) => Err(Error::Backend("conv weights are packed for the SIMD GEMM".into())),
+        }
     }
 
     /// Output pixels `[m0, m0+m)` of group `g` = `a · B_g (+ C)`.
     fn gemm(&self, m: usize, a: MatRef, g: usize, out: &mut [f32], m0: usize, beta: f32) -> Result<()> {
-        let c = MatMut { data: out, offset: m0 * self.out_c + g * self.cout_g(), rs: self.out_c, cs: 1 };
-        sgemm(m, self.k(), self.cout_g(), a, self.b(g), beta, c)
+        let (oc, cout_g) = (self.g.out_c, self.g.cout_g());
+        let b = MatRef { data: self.plain()?, offset: g * cout_g, rs: oc, cs: 1 };
+        let c = MatMut { data: out, offset: m0 * oc + g * cout_g, rs: oc, cs: 1 };
+        sgemm(m, self.g.k(), cout_g, a, b, beta, c)
     }
 
     /// 1x1, no padding: A rows are input pixels. Stride 1 makes the whole
     /// input one matrix; otherwise each output row's pixels are `sw*c` apart.
     fn pointwise(&self, input: &[f32], out: &mut [f32], beta: f32) -> Result<()> {
-        let (ic, cin_g) = (self.in_c, self.cin_g());
-        let total = self.batch * self.out_h * self.out_w;
-        let strided = self.h.stride != 1 || self.w.stride != 1;
-        let chunk = if strided { self.out_w } else { POINTWISE_CHUNK };
+        let (ic, cin_g) = (self.g.in_c, self.g.cin_g());
+        let total = self.g.batch * self.g.out_h * self.g.out_w;
+        let strided = self.g.h.stride != 1 || self.g.w.stride != 1;
+        let chunk = if strided { self.g.out_w } else { POINTWISE_CHUNK };
         for m0 in (0..total).step_by(chunk.max(1)) {
             let m = chunk.min(total - m0);
             let (a_start, rs) = if strided {
-                let (b, oy) = (m0 / (self.out_h * self.out_w), (m0 / self.out_w) % self.out_h);
-                ((b * self.h.size + oy * self.h.stride) * self.w.size * ic, self.w.stride * ic)
+                let (b, oy) = (m0 / (self.g.out_h * self.g.out_w), (m0 / self.g.out_w) % self.g.out_h);
+                ((b * self.g.h.size + oy * self.g.h.stride) * self.g.w.size * ic, self.g.w.stride * ic)
             } else {
                 (m0 * ic, ic)
             };
-            for g in 0..self.groups {
+            for g in 0..self.g.groups {
                 let a = MatRef { data: input, offset: a_start + g * cin_g, rs, cs: 1 };
                 self.gemm(m, a, g, out, m0, beta)?;
             }
-            bias_act(&mut out[m0 * self.out_c..(m0 + m) * self.out_c], &self.bias, self.act);
+            bias_act(&mut out[m0 * self.g.out_c..(m0 + m) * self.g.out_c], &self.bias, self.act);
         }
         Ok(())
     }
@@ -190,21 +223,22 @@ impl ConvKernel {
     /// General window: im2col a chunk of output pixels per group, then GEMM.
     /// K order is (kh, kw, cin_g), matching the OHWI weights.
     fn im2col(&self, input: &[f32], out: &mut [f32], scratch: &mut [f32], beta: f32) -> Result<()> {
-        let (k, cin_g) = (self.k(), self.cin_g());
+        let (k, cin_g) = (self.g.k(), self.g.cin_g());
         let rows = (scratch.len() / k).max(1);
-        let total = self.batch * self.out_h * self.out_w;
+        let total = self.g.batch * self.g.out_h * self.g.out_w;
         for m0 in (0..total).step_by(rows) {
             let m = rows.min(total - m0);
             let patches = scratch.get_mut(..m * k).ok_or_else(|| Error::Backend("im2col scratch too small".into()))?;
-            for g in 0..self.groups {
+            for g in 0..self.g.groups {
                 for (r, row) in patches.chunks_exact_mut(k).enumerate() {
                     let p = m0 + r;
-                    let (b, oy, ox) = (p / (self.out_h * self.out_w), (p / self.out_w) % self.out_h, p % self.out_w);
+                    let (b, oy, ox) =
+                        (p / (self.g.out_h * self.g.out_w), (p / self.g.out_w) % self.g.out_h, p % self.g.out_w);
                     for (tap, dst) in row.chunks_exact_mut(cin_g).enumerate() {
-                        let (ky, kx) = (tap / self.w.kernel, tap % self.w.kernel);
-                        match (self.h.inside(oy, ky), self.w.inside(ox, kx)) {
+                        let (ky, kx) = (tap / self.g.w.kernel, tap % self.g.w.kernel);
+                        match (self.g.h.inside(oy, ky), self.g.w.inside(ox, kx)) {
                             (Some(iy), Some(ix)) => {
-                                let src = ((b * self.h.size + iy) * self.w.size + ix) * self.in_c + g * cin_g;
+                                let src = ((b * self.g.h.size + iy) * self.g.w.size + ix) * self.g.in_c + g * cin_g;
                                 dst.copy_from_slice(&input[src..src + cin_g]);
                             }
                             _ => dst.fill(0.0),
@@ -214,30 +248,30 @@ impl ConvKernel {
                 let a = MatRef { data: patches, offset: 0, rs: k, cs: 1 };
                 self.gemm(m, a, g, out, m0, beta)?;
             }
-            bias_act(&mut out[m0 * self.out_c..(m0 + m) * self.out_c], &self.bias, self.act);
+            bias_act(&mut out[m0 * self.g.out_c..(m0 + m) * self.g.out_c], &self.bias, self.act);
         }
         Ok(())
     }
 
     /// Depthwise: each output pixel's channel vector accumulates
     /// `input_pixel * weight_tap` over in-image taps, channels innermost.
-    fn depthwise(&self, input: &[f32], out: &mut [f32], accumulate: bool) {
-        let c = self.out_c;
+    fn depthwise(&self, input: &[f32], weight: &[f32], out: &mut [f32], accumulate: bool) {
+        let c = self.g.out_c;
         let mut pixels = out.chunks_exact_mut(c);
-        for b in 0..self.batch {
-            for oy in 0..self.out_h {
-                for ox in 0..self.out_w {
+        for b in 0..self.g.batch {
+            for oy in 0..self.g.out_h {
+                for ox in 0..self.g.out_w {
                     let Some(acc) = pixels.next() else { return };
                     if accumulate {
                         acc.iter_mut().zip(&self.bias).for_each(|(a, &bv)| *a += bv);
                     } else {
                         acc.copy_from_slice(&self.bias);
                     }
-                    for (ky, iy) in self.h.taps(oy) {
-                        for (kx, ix) in self.w.taps(ox) {
-                            let src = ((b * self.h.size + iy) * self.w.size + ix) * c;
-                            let wt = (ky * self.w.kernel + kx) * c;
-                            let (x, wv) = (&input[src..src + c], &self.weight[wt..wt + c]);
+                    for (ky, iy) in self.g.h.taps(oy) {
+                        for (kx, ix) in self.g.w.taps(ox) {
+                            let src = ((b * self.g.h.size + iy) * self.g.w.size + ix) * c;
+                            let wt = (ky * self.g.w.kernel + kx) * c;
+                            let (x, wv) = (&input[src..src + c], &weight[wt..wt + c]);
                             for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(wv) {
                                 *a += xv * wv;
                             }
@@ -267,7 +301,20 @@ impl Kernel for ConvKernel {
             Strategy::Pointwise => self.pointwise(input, out, beta),
             Strategy::Im2col => self.im2col(input, out, scratch, beta),
             Strategy::Depthwise => {
-                self.depthwise(input, out, accumulate);
+                self.depthwise(input, self.plain()?, out, accumulate);
+                Ok(())
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Strategy::SimdGemm => match &self.weight {
+                Weights::Packed(packed) => {
+                    simd::conv::conv(&self.g, input, packed, self.act, out, accumulate);
+                    Ok(())
+                }
+                Weights::Plain(_) => Err(Error::Backend("SIMD conv weights are not packed".into())),
+            },
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Strategy::SimdDepthwise => {
+                simd::conv::depthwise(&self.g, input, self.plain()?, &self.bias, self.act, out, accumulate);
                 Ok(())
             }
         }
@@ -276,8 +323,8 @@ impl Kernel for ConvKernel {
     fn scratch_len(&self) -> usize {
         match self.strategy {
             Strategy::Im2col => {
-                let total = self.batch * self.out_h * self.out_w;
-                let k = self.k();
+                let total = self.g.batch * self.g.out_h * self.g.out_w;
+                let k = self.g.k();
                 (IM2COL_SCRATCH / k).clamp(1, total.max(1)) * k
             }
             _ => 0,

@@ -2,9 +2,18 @@
 use std::ops::Range;
 
 use super::gemm::{bias_act, sgemm, transpose, MatMut, MatRef};
-use super::{split, Kernel, Tensors};
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::simd::gemm::{gemm, Matrix, Out, PackedB};
+use super::{split, Kernel, Kernels, Tensors};
 use crate::error::{Error, Result};
 use crate::plan::{Activation, Dense};
+
+enum Weights {
+    /// `[in_features][out_features]`, so B is row-major.
+    Plain(Vec<f32>),
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Packed(PackedB),
+}
 
 pub struct DenseKernel {
     input: Range<usize>,
@@ -12,14 +21,13 @@ pub struct DenseKernel {
     rows: usize,
     in_f: usize,
     out_f: usize,
-    /// `[in_features][out_features]`, so B is row-major.
-    weight: Vec<f32>,
+    weight: Weights,
     bias: Vec<f32>,
     act: Activation,
 }
 
 impl DenseKernel {
-    pub fn new(d: &Dense, t: &Tensors) -> Result<Self> {
+    pub fn new(d: &Dense, t: &Tensors, kernels: Kernels) -> Result<Self> {
         let (input, output) = (t.get(d.input)?, t.get(d.output)?);
         let (in_f, out_f) = (d.in_features, d.out_features);
         if in_f == 0 || out_f == 0 || input.len() % in_f != 0 {
@@ -37,7 +45,13 @@ impl DenseKernel {
                 d.bias.len()
             )));
         }
-        let weight = transpose(&d.weight, out_f, in_f);
+        let weight = match kernels {
+            Kernels::Portable => Weights::Plain(transpose(&d.weight, out_f, in_f)),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 => Weights::Packed(PackedB::new(in_f, out_f, &d.bias, |k, n| d.weight[n * in_f + k])),
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            Kernels::Simd128 => return Err(Kernels::unavailable()),
+        };
         Ok(DenseKernel {
             input: input.range(),
             output: output.range(),
@@ -54,10 +68,21 @@ impl DenseKernel {
 impl Kernel for DenseKernel {
     fn run(&self, arena: &mut [f32], _scratch: &mut [f32]) -> Result<()> {
         let (reads, out) = split(arena, &self.output)?;
-        let a = MatRef { data: reads.get(&self.input)?, offset: 0, rs: self.in_f, cs: 1 };
-        let b = MatRef { data: &self.weight, offset: 0, rs: self.out_f, cs: 1 };
-        sgemm(self.rows, self.in_f, self.out_f, a, b, 0.0, MatMut { data: out, offset: 0, rs: self.out_f, cs: 1 })?;
-        bias_act(out, &self.bias, self.act);
+        let input = reads.get(&self.input)?;
+        match &self.weight {
+            Weights::Plain(weight) => {
+                let a = MatRef { data: input, offset: 0, rs: self.in_f, cs: 1 };
+                let b = MatRef { data: weight, offset: 0, rs: self.out_f, cs: 1 };
+                let c = MatMut { data: out, offset: 0, rs: self.out_f, cs: 1 };
+                sgemm(self.rows, self.in_f, self.out_f, a, b, 0.0, c)?;
+                bias_act(out, &self.bias, self.act);
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Weights::Packed(b) => {
+                let rows = Matrix { data: input, cols: self.in_f };
+                gemm(&rows, self.rows, b, self.act, Out { data: out, ld: self.out_f, col: 0, accumulate: false });
+            }
+        }
         Ok(())
     }
 }

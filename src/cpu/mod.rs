@@ -3,6 +3,9 @@
 //! [`CpuBackend::new`] validates every step against the plan's tensors and
 //! packs weights once into per-step kernels; [`CpuBackend::run`] then executes
 //! them in order over one owned f32 arena.
+//!
+//! Two kernel sets ([`Kernels`]): portable Rust everywhere, and wasm SIMD128
+//! kernels (`simd/`) in wasm32 builds with `+simd128`, tested against it.
 
 mod conv;
 mod dense;
@@ -10,6 +13,8 @@ mod elementwise;
 mod gemm;
 mod layout;
 mod pool;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd;
 mod window;
 
 use std::ops::Range;
@@ -28,6 +33,32 @@ trait Kernel {
     }
 }
 
+/// Which kernels a backend runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// Portable Rust (the `matrixmultiply` GEMM): the numerical reference.
+    Portable,
+    /// wasm SIMD128: packed-weight GEMM microkernels, indirect conv, depthwise.
+    /// Only in wasm32 builds with `+simd128`.
+    Simd128,
+}
+
+impl Kernels {
+    /// The fastest set compiled into this build.
+    pub fn best() -> Self {
+        if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+            Kernels::Simd128
+        } else {
+            Kernels::Portable
+        }
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn unavailable() -> Error {
+        Error::Backend("SIMD128 kernels are only compiled into wasm32 builds with +simd128".into())
+    }
+}
+
 pub struct CpuBackend {
     arena: Vec<f32>,
     scratch: Vec<f32>,
@@ -37,8 +68,14 @@ pub struct CpuBackend {
 }
 
 impl CpuBackend {
-    /// Packs the plan's weights once; allocates the activation arena.
+    /// Packs the plan's weights once for the fastest kernels in this build;
+    /// allocates the activation arena.
     pub fn new(plan: &Plan) -> Result<Self> {
+        Self::with_kernels(plan, Kernels::best())
+    }
+
+    /// As [`CpuBackend::new`], with a chosen kernel set.
+    pub fn with_kernels(plan: &Plan, kernels: Kernels) -> Result<Self> {
         let tensors = Tensors { infos: &plan.tensors, arena_len: plan.arena_len };
         let input = tensors.get(plan.input.tensor)?;
         if input.len() != plan.input_len() {
@@ -64,7 +101,7 @@ impl CpuBackend {
             .enumerate()
             .map(|(i, step)| {
                 check_overlap(step, &tensors)
-                    .and_then(|()| prepare(step, &tensors))
+                    .and_then(|()| prepare(step, &tensors, kernels))
                     .map_err(|e| Error::Backend(format!("step {i} ({}): {e}", step.kind())))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -96,12 +133,12 @@ impl CpuBackend {
     }
 }
 
-fn prepare(step: &Step, t: &Tensors) -> Result<Box<dyn Kernel>> {
+fn prepare(step: &Step, t: &Tensors, kernels: Kernels) -> Result<Box<dyn Kernel>> {
     Ok(match step {
-        Step::Conv(c) => Box::new(conv::ConvKernel::new(c, t)?),
+        Step::Conv(c) => Box::new(conv::ConvKernel::new(c, t, kernels)?),
         Step::Pool(p) => Box::new(pool::PoolKernel::new(p, t)?),
         Step::GlobalAvgPool { input, output } => Box::new(pool::GlobalAvgPoolKernel::new(*input, *output, t)?),
-        Step::Dense(d) => Box::new(dense::DenseKernel::new(d, t)?),
+        Step::Dense(d) => Box::new(dense::DenseKernel::new(d, t, kernels)?),
         Step::Affine(a) => Box::new(elementwise::AffineKernel::new(a, t)?),
         Step::Add { a, b, output, activation } => {
             Box::new(elementwise::AddKernel::new(*a, *b, *output, *activation, t)?)

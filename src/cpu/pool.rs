@@ -72,7 +72,14 @@ impl Kernel for PoolKernel {
                             let src = ((b * self.h.size + iy) * self.w.size + ix) * c;
                             let x = &input[src..src + c];
                             match self.kind {
-                                PoolKind::Max => acc.iter_mut().zip(x).for_each(|(a, &v)| *a = a.max(v)),
+                                // From -inf, `v > a` keeps f32::max's result (NaN never
+                                // wins) and vectorises under simd128, where f32::max
+                                // is a call to fmaxf per element.
+                                PoolKind::Max => acc.iter_mut().zip(x).for_each(|(a, &v)| {
+                                    if v > *a {
+                                        *a = v
+                                    }
+                                }),
                                 PoolKind::Avg { .. } => acc.iter_mut().zip(x).for_each(|(a, &v)| *a += v),
                             }
                             cells += 1;

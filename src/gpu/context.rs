@@ -10,6 +10,8 @@ pub(crate) struct Context {
     pub info: wgpu::AdapterInfo,
     /// The limits granted to `device`; kernels and buffer splits follow these.
     pub limits: wgpu::Limits,
+    /// `shader-f16` was requested and granted.
+    pub f16: bool,
     /// Set once the device is lost; every later call fails with it.
     lost: Arc<Mutex<Option<String>>>,
     /// A wgpu error outside our error scopes. Natively wgpu's default
@@ -20,8 +22,10 @@ pub(crate) struct Context {
 impl Context {
     /// Opens the adapter's device, asking for WebGPU's defaults (or whatever
     /// less the adapter has) plus storage bindings large enough for
-    /// `arena_bytes` and, if the adapter allows, for all `weight_bytes` in one binding.
-    pub async fn new(arena_bytes: u64, weight_bytes: u64) -> Result<Self> {
+    /// `arena_bytes` and, if the adapter allows, for all `weight_count`
+    /// weights in one binding; with `want_f16`, also `shader-f16` where the
+    /// adapter offers it (weights are then 2 bytes each).
+    pub async fn new(arena_bytes: u64, weight_count: u64, want_f16: bool) -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -37,6 +41,8 @@ impl Context {
                 ))
             })?;
         let info = adapter.get_info();
+        let f16 = want_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
+        let weight_bytes = weight_count * if f16 { 2 } else { 4 };
         let available = adapter.limits();
         if arena_bytes > available.max_storage_buffer_binding_size {
             return Err(Error::Limit(format!(
@@ -52,11 +58,14 @@ impl Context {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("webresnet"),
                 required_limits: wanted,
+                required_features: if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() },
                 ..Default::default()
             })
             .await
             .map_err(|e| Error::GpuUnavailable(format!("{}: cannot open device: {e}", info.name)))?;
         let limits = device.limits();
+        #[cfg(target_arch = "wasm32")]
+        let info = wgpu::AdapterInfo { name: browser_adapter_name(&device).unwrap_or(info.name), ..info };
         let lost = Arc::new(Mutex::new(None));
         let uncaptured = Arc::new(Mutex::new(None));
         let on_lost = Arc::clone(&lost);
@@ -67,7 +76,7 @@ impl Context {
         device.on_uncaptured_error(Arc::new(move |e| {
             on_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| e.to_string());
         }));
-        Ok(Context { device, queue, info, limits, lost, uncaptured })
+        Ok(Context { device, queue, info, limits, f16, lost, uncaptured })
     }
 
     /// Fails if the device was lost ([`Error::GpuUnavailable`], so callers
@@ -100,4 +109,20 @@ impl Context {
             Err(Error::Backend(format!("{what}: {}", failures.join("; "))))
         }
     }
+}
+
+/// The browser's own words for the adapter: vendor, architecture, device and
+/// description of `GPUDevice.adapterInfo`. wgpu keeps only the description,
+/// which Chromium often leaves empty. Read through `Reflect` so a browser
+/// without `adapterInfo` gives `None` instead of a JS exception.
+#[cfg(target_arch = "wasm32")]
+fn browser_adapter_name(device: &wgpu::Device) -> Option<String> {
+    use js_sys::Reflect;
+    let info = Reflect::get(device.as_webgpu()?.as_ref(), &"adapterInfo".into()).ok().filter(|v| v.is_object())?;
+    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
+        .iter()
+        .filter_map(|k| Reflect::get(&info, &(*k).into()).ok()?.as_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
 }

@@ -19,7 +19,20 @@ use pipelines::Pipelines;
 use weights::WeightPacker;
 
 use crate::error::{Error, Result};
-use crate::plan::{Plan, ARENA_ALIGN};
+use crate::plan::{Plan, Step, ARENA_ALIGN};
+
+/// Element type of the packed weights. Activations, arithmetic and
+/// accumulation are f32 in both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    /// Half the weight memory and upload; logits within about 1e-2 of the
+    /// logit range of the f32 results. Needs the adapter's `shader-f16`.
+    F16,
+}
+
+/// Largest finite f16.
+const F16_MAX: f32 = 65504.0;
 
 /// Bytes reserved per step in the uniform buffer (covers every `Params`
 /// struct; raised to the device's offset alignment when that is larger).
@@ -33,6 +46,7 @@ struct Pass {
 
 pub struct GpuBackend {
     ctx: Context,
+    precision: Precision,
     pipelines: Pipelines,
     passes: Vec<Pass>,
     arena: wgpu::Buffer,
@@ -47,8 +61,15 @@ pub struct GpuBackend {
 }
 
 impl GpuBackend {
-    /// Opens a device, uploads the weights and creates every pipeline and bind group.
+    /// Opens a device, uploads the weights and creates every pipeline and bind group (f32 weights).
     pub async fn new(plan: &Plan) -> Result<Self> {
+        Self::with_precision(plan, Precision::F32).await
+    }
+
+    /// [`GpuBackend::new`] with f16 weights when `want` is [`Precision::F16`],
+    /// the adapter offers `shader-f16` and every weight fits f16's range;
+    /// otherwise f32. [`GpuBackend::precision`] tells which was used.
+    pub async fn with_precision(plan: &Plan, want: Precision) -> Result<Self> {
         let t = &plan.tensors;
         let (input, output) = match (t.get(plan.input.tensor), t.get(plan.output.tensor)) {
             (Some(i), Some(o)) => (i, o),
@@ -62,24 +83,18 @@ impl GpuBackend {
         }
         // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
         let arena_bytes = ((plan.arena_len.max(1) * 4) as u64).next_multiple_of(256);
-        let weight_bytes = plan.steps.iter().map(|s| s.params() as u64 * 4).sum::<u64>();
-        let ctx = Context::new(arena_bytes, weight_bytes).await?;
+        let weight_count = plan.steps.iter().map(|s| s.params() as u64).sum::<u64>();
+        let want_f16 = want == Precision::F16 && plan.steps.iter().all(fits_f16);
+        let ctx = Context::new(arena_bytes, weight_count, want_f16).await?;
         let lim = &ctx.limits;
+        let precision = if ctx.f16 { Precision::F16 } else { Precision::F32 };
 
-        // The conv tile is S x S invocations with 2 * S * S vec4 of workgroup memory.
-        let tile = if lim.max_compute_invocations_per_workgroup >= 256
-            && lim.max_compute_workgroup_size_x >= 16
-            && lim.max_compute_workgroup_size_y >= 16
-            && lim.max_compute_workgroup_storage_size >= 8192
-        {
-            16
-        } else {
-            8
-        };
-        let packer = WeightPacker::new(lim.max_storage_buffer_binding_size.min(lim.max_buffer_size));
+        let tile = conv_tile(lim)?;
+        let elem_bytes = if ctx.f16 { 2 } else { 4 };
+        let packer = WeightPacker::new(lim.max_storage_buffer_binding_size.min(lim.max_buffer_size), elem_bytes);
         let mut lowering = Lowering::new(plan, tile, lim.max_compute_workgroups_per_dimension, packer);
         let dispatches = plan.steps.iter().map(|s| lowering.step(s)).collect::<Result<Vec<_>>>()?;
-        let chunks = lowering.weights.chunks;
+        let packed = lowering.weights;
 
         let slot = PARAM_SLOT.max(u64::from(lim.min_uniform_buffer_offset_alignment));
         let device = &ctx.device;
@@ -98,14 +113,11 @@ impl GpuBackend {
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
-                let weights: Vec<wgpu::Buffer> = chunks
-                    .iter()
-                    .map(|c| {
-                        let mut bytes: Vec<u8> = bytemuck::cast_slice(c).to_vec();
-                        bytes.resize(bytes.len().max(16).next_multiple_of(16), 0);
+                let weights: Vec<wgpu::Buffer> = (0..packed.chunks.len())
+                    .map(|i| {
                         device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                             label: Some("weights"),
-                            contents: &bytes,
+                            contents: &packed.bytes(i),
                             usage: wgpu::BufferUsages::STORAGE,
                         })
                     })
@@ -120,7 +132,7 @@ impl GpuBackend {
                     contents: &words,
                     usage: wgpu::BufferUsages::UNIFORM,
                 });
-                let mut pipelines = Pipelines::new(device);
+                let mut pipelines = Pipelines::new(device, ctx.f16);
                 let passes = dispatches
                     .iter()
                     .enumerate()
@@ -154,6 +166,7 @@ impl GpuBackend {
             output_offset: (output.offset * 4) as u64,
             output_len: output.len(),
             ctx,
+            precision,
             pipelines,
             passes,
             arena,
@@ -219,16 +232,60 @@ impl GpuBackend {
         Ok(out)
     }
 
-    /// Adapter name, backend, device type and driver.
+    /// Adapter name, backend, device type and driver (browsers name no driver).
     pub fn adapter_info(&self) -> String {
         let i = &self.ctx.info;
-        format!("{} ({:?}, {:?}, {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
+        let driver = format!("{} {}", i.driver, i.driver_info);
+        let mut out = format!("{} ({:?}, {:?}", i.name, i.backend, i.device_type);
+        if !driver.trim().is_empty() {
+            out += &format!(", {}", driver.trim());
+        }
+        out + ")"
+    }
+
+    /// The weight precision in use.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Distinct compute pipelines (kernel variants) this plan uses.
     pub fn pipeline_count(&self) -> usize {
         self.pipelines.list.len()
     }
+}
+
+/// Side S of the conv workgroup: S x S invocations and 2 * S * S vec4 of
+/// workgroup memory. WebGPU guarantees 16; smaller native adapters get 8.
+/// The flat kernels need 256 invocations in x.
+fn conv_tile(lim: &wgpu::Limits) -> Result<usize> {
+    let fits = |s: u32| {
+        lim.max_compute_invocations_per_workgroup >= s * s
+            && lim.max_compute_workgroup_size_x >= s
+            && lim.max_compute_workgroup_size_y >= s
+            && lim.max_compute_workgroup_storage_size >= 2 * s * s * 16
+    };
+    let flat = lim.max_compute_invocations_per_workgroup >= 256 && lim.max_compute_workgroup_size_x >= 256;
+    match [16, 8].into_iter().find(|&s| fits(s)) {
+        Some(s) if flat => Ok(s as usize),
+        _ => Err(Error::Limit(format!(
+            "compute workgroups of at most {} invocations ({}x{}) and {} bytes of workgroup memory are too small",
+            lim.max_compute_invocations_per_workgroup,
+            lim.max_compute_workgroup_size_x,
+            lim.max_compute_workgroup_size_y,
+            lim.max_compute_workgroup_storage_size
+        ))),
+    }
+}
+
+/// Every weight of `step` is finite in f16 (tiny ones may lose precision, none overflows).
+fn fits_f16(step: &Step) -> bool {
+    let parts: [&[f32]; 2] = match step {
+        Step::Conv(c) => [&c.weight, &c.bias],
+        Step::Dense(d) => [&d.weight, &d.bias],
+        Step::Affine(a) => [&a.scale, &a.shift],
+        _ => [&[], &[]],
+    };
+    parts.iter().all(|p| p.iter().all(|v| v.abs() <= F16_MAX))
 }
 
 /// Unmaps a readback buffer when dropped, if `armed`.
@@ -250,6 +307,11 @@ impl GpuBackend {
     /// [`GpuBackend::new`], blocking the current thread.
     pub fn new_blocking(plan: &Plan) -> Result<Self> {
         pollster::block_on(Self::new(plan))
+    }
+
+    /// [`GpuBackend::with_precision`], blocking the current thread.
+    pub fn with_precision_blocking(plan: &Plan, want: Precision) -> Result<Self> {
+        pollster::block_on(Self::with_precision(plan, want))
     }
 
     /// [`GpuBackend::run`], blocking the current thread.
@@ -291,5 +353,41 @@ impl GpuBackend {
             times.push(t.elapsed().as_secs_f64());
         }
         Ok(times)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conv_tile_follows_the_limits() {
+        let webgpu = wgpu::Limits::defaults();
+        assert_eq!(conv_tile(&webgpu).unwrap(), 16);
+        let small_storage = wgpu::Limits { max_compute_workgroup_storage_size: 4096, ..webgpu.clone() };
+        assert_eq!(conv_tile(&small_storage).unwrap(), 8);
+        let narrow_y = wgpu::Limits { max_compute_workgroup_size_y: 8, ..webgpu.clone() };
+        assert_eq!(conv_tile(&narrow_y).unwrap(), 8);
+        let tiny = wgpu::Limits { max_compute_invocations_per_workgroup: 128, ..webgpu.clone() };
+        assert!(matches!(conv_tile(&tiny), Err(Error::Limit(_))));
+        assert!(matches!(conv_tile(&wgpu::Limits::downlevel_webgl2_defaults()), Err(Error::Limit(_))));
+    }
+
+    #[test]
+    fn f16_range_check() {
+        let dense = |w: f32| {
+            Step::Dense(crate::plan::Dense {
+                input: 0,
+                output: 1,
+                in_features: 1,
+                out_features: 1,
+                weight: vec![w],
+                bias: vec![0.0],
+                activation: crate::plan::Activation::None,
+            })
+        };
+        assert!(fits_f16(&dense(-65504.0)));
+        assert!(!fits_f16(&dense(70000.0)));
+        assert!(!fits_f16(&dense(f32::NAN)));
     }
 }

@@ -1,6 +1,11 @@
 //! Shader modules and compute pipelines, created once at load. Every kernel
 //! family is one WGSL file; variants are pipeline-overridable constants, so
 //! the pipeline count grows with the kinds of steps, not with the steps.
+//! On SwiftShader each conv pipeline takes 1-2 s to compile, most of the
+//! load time; turning the conv overrides into uniform branches would merge
+//! pipelines but made those kernels 1.3-1.6x slower on lavapipe, so they stay.
+//! The weight element type `W` is the one thing overrides can't choose (a
+//! type, and `enable f16;` must open the module), so a one-line prelude sets it.
 
 use std::collections::HashMap;
 
@@ -44,7 +49,17 @@ impl Kernel {
     }
 }
 
+/// Declares `W`, the type of the weights binding, ahead of the family's source.
+fn prelude(f16: bool) -> &'static str {
+    if f16 {
+        "enable f16;\nalias W = f16;\n"
+    } else {
+        "alias W = f32;\n"
+    }
+}
+
 pub(crate) struct Pipelines {
+    f16: bool,
     pub bind_group_layout: wgpu::BindGroupLayout,
     layout: wgpu::PipelineLayout,
     modules: HashMap<Family, wgpu::ShaderModule>,
@@ -67,7 +82,8 @@ fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
 
 impl Pipelines {
     /// One layout for every kernel: 0 = arena (read_write), 1 = weights, 2 = step parameters.
-    pub fn new(device: &wgpu::Device) -> Self {
+    /// `f16`: weights are f16 (the device has `shader-f16`).
+    pub fn new(device: &wgpu::Device, f16: bool) -> Self {
         let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("webresnet step"),
             entries: &[
@@ -90,7 +106,7 @@ impl Pipelines {
             bind_group_layouts: &[Some(&bind_group_layout)],
             immediate_size: 0,
         });
-        Pipelines { bind_group_layout, layout, modules: HashMap::new(), index: HashMap::new(), list: Vec::new() }
+        Pipelines { f16, bind_group_layout, layout, modules: HashMap::new(), index: HashMap::new(), list: Vec::new() }
     }
 
     /// Index of the pipeline for `kernel`, compiling it on first use.
@@ -98,10 +114,11 @@ impl Pipelines {
         if let Some(&i) = self.index.get(kernel) {
             return i;
         }
+        let f16 = self.f16;
         let module = self.modules.entry(kernel.family).or_insert_with(|| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.entry),
-                source: wgpu::ShaderSource::Wgsl(kernel.family.source().into()),
+                source: wgpu::ShaderSource::Wgsl(format!("{}{}", prelude(f16), kernel.family.source()).into()),
             })
         });
         let constants: Vec<(&str, f64)> = kernel.constants.iter().map(|&(k, v)| (k, f64::from(v))).collect();

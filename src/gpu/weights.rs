@@ -15,7 +15,9 @@ pub(crate) struct Placed {
 }
 
 pub(crate) struct WeightPacker {
+    /// Elements per chunk (f32 or f16, whichever the shaders read).
     max_floats: usize,
+    elem_bytes: u64,
     pub chunks: Vec<Vec<f32>>,
 }
 
@@ -24,9 +26,22 @@ fn align(n: usize) -> usize {
 }
 
 impl WeightPacker {
-    pub fn new(max_binding_bytes: u64) -> Self {
-        let max_floats = usize::try_from(max_binding_bytes / 4).unwrap_or(usize::MAX) / ALIGN * ALIGN;
-        WeightPacker { max_floats, chunks: vec![Vec::new()] }
+    /// `elem_bytes`: 4 when chunks are uploaded as f32, 2 as f16.
+    pub fn new(max_binding_bytes: u64, elem_bytes: u64) -> Self {
+        let max_floats = usize::try_from(max_binding_bytes / elem_bytes).unwrap_or(usize::MAX) / ALIGN * ALIGN;
+        WeightPacker { max_floats, elem_bytes, chunks: vec![Vec::new()] }
+    }
+
+    /// Chunk `i` as the bytes the shaders read, padded to whole 16-byte vec4s.
+    pub fn bytes(&self, i: usize) -> Vec<u8> {
+        let c = &self.chunks[i];
+        let mut bytes: Vec<u8> = if self.elem_bytes == 2 {
+            c.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect()
+        } else {
+            c.iter().flat_map(|v| v.to_le_bytes()).collect()
+        };
+        bytes.resize(bytes.len().max(16).next_multiple_of(16), 0);
+        bytes
     }
 
     /// Appends `parts` contiguously (each aligned) to one chunk, starting a
@@ -36,8 +51,8 @@ impl WeightPacker {
         if size > self.max_floats {
             return Err(Error::Limit(format!(
                 "a step has {} bytes of weights; the device binds at most {} bytes",
-                size * 4,
-                self.max_floats * 4
+                size as u64 * self.elem_bytes,
+                self.max_floats as u64 * self.elem_bytes
             )));
         }
         if align(self.chunks.last().map_or(0, Vec::len)) + size > self.max_floats {
@@ -62,7 +77,7 @@ mod tests {
     #[test]
     fn splits_at_the_binding_limit_and_aligns_parts() {
         // Room for 256 floats per chunk.
-        let mut p = WeightPacker::new(1024);
+        let mut p = WeightPacker::new(1024, 4);
         let a = p.push(&[&[1.0; 100], &[2.0; 3]]).unwrap();
         assert_eq!((a.chunk, a.offsets.clone()), (0, vec![0, 128]));
         let b = p.push(&[&[3.0; 64]]).unwrap();
@@ -72,5 +87,18 @@ mod tests {
         assert_eq!(p.chunks[0][128], 2.0);
         assert_eq!(p.chunks[0][192], 3.0);
         assert!(matches!(p.push(&[&[0.0; 257]]), Err(Error::Limit(_))));
+        assert_eq!(p.bytes(1).len(), 65 * 4 + 12);
+    }
+
+    #[test]
+    fn f16_chunks_hold_twice_the_elements() {
+        let mut p = WeightPacker::new(1024, 2);
+        let a = p.push(&[&[1.5; 300], &[-2.0; 100]]).unwrap();
+        assert_eq!((a.chunk, a.offsets), (0, vec![0, 320]));
+        assert!(matches!(p.push(&[&[0.0; 513]]), Err(Error::Limit(_))));
+        let b = p.bytes(0);
+        assert_eq!(b.len(), 420 * 2 + 8);
+        assert_eq!(&b[..2], &half::f16::from_f32(1.5).to_le_bytes());
+        assert_eq!(&b[640..642], &half::f16::from_f32(-2.0).to_le_bytes());
     }
 }

@@ -13,7 +13,13 @@ window.probeWebGpu = async () => {
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) return { gpu: true, adapter: false };
   const info = adapter.info ?? {};
-  return { gpu: true, adapter: true, info: `${info.vendor} ${info.architecture} ${info.description}`.trim() };
+  return {
+    gpu: true,
+    adapter: true,
+    vendor: info.vendor ?? "",
+    f16: adapter.features.has("shader-f16"),
+    info: `${info.vendor} ${info.architecture} ${info.description}`.trim(),
+  };
 };
 
 window.runCase = async ({ model, backend, shape, seed }) => {

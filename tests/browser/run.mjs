@@ -43,7 +43,7 @@ const { page } = browser;
 
 try {
   const probe = await page.evaluate(() => window.probeWebGpu());
-  console.log(`navigator.gpu: ${probe.gpu}, adapter: ${probe.adapter} ${probe.info ?? ""}`);
+  console.log(`navigator.gpu: ${probe.gpu}, adapter: ${probe.adapter} ${probe.info ?? ""}, shader-f16: ${probe.f16 ?? "-"}`);
   const backends = ["cpu"];
   if (probe.adapter) backends.unshift("webgpu");
   else if (CI) fail("no WebGPU adapter in headless Chromium (CI=true)");
@@ -68,6 +68,10 @@ try {
       `(limit ${TOL[backend]}); top5 ${c.topGot} vs native ${c.topWant}`;
     if (c.ok) console.log(`ok   ${line}`);
     else fail(line);
+    // adapterInfo() names the adapter as the browser does (wgpu alone leaves it empty here).
+    if (backend === "webgpu" && probe.vendor && !r.adapter.startsWith(probe.vendor)) {
+      fail(`adapterInfo() "${r.adapter}" does not start with the browser's vendor "${probe.vendor}"`);
+    }
   }
 
   // classifyRgba from canvas pixels (CPU backend, a real photo) against the CLI's classify.

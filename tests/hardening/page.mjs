@@ -45,7 +45,9 @@ function wellFormed(top, k) {
   return (
     Array.isArray(top) &&
     top.length === k &&
-    top.every((p, i) => Number.isFinite(p.probability) && p.probability >= 0 && p.probability <= 1 && (i === 0 || p.probability <= top[i - 1].probability))
+    top.every(
+      ({ probability: q }, i) => Number.isFinite(q) && q >= 0 && q <= 1 && (i === 0 || q <= top[i - 1].probability),
+    )
   );
 }
 

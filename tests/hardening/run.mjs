@@ -29,6 +29,7 @@ const GPU_SOAK = 40;
 const WARMUP = { cpu: 50, webgpu: 10 }; // calls before the heap and buffers must stay flat
 const DRIFT_WINDOW = { cpu: 50, webgpu: 10 }; // first vs last calls after warm-up, by median
 const DRIFT_FACTOR = 3; // generous: the machine is shared; a leak-driven slowdown grows without bound
+if (!(SOAK >= WARMUP.cpu + 2 * DRIFT_WINDOW.cpu)) throw new Error(`--soak needs at least ${WARMUP.cpu + 2 * DRIFT_WINDOW.cpu} calls`);
 const STUCK_MS = 120_000; // a call unsettled this long is reported as pending (hang detector)
 const SMALL = "/.cache/models/torch_plumbing.onnx"; // 10 classes, 64x48 input: quick on SwiftShader
 const SOAK_MODEL = "/.cache/models/mobilenet_small.onnx"; // 224x224, 1000 classes
@@ -119,8 +120,12 @@ async function gpuLoss(worker) {
   if (!worker) await page.evaluate(() => (gpuSpy.refuseAdapters = false)); // the worker is gone with its spy
   if (steps.some((s) => failed(`GPU loss (${where})`, s))) return;
   const [renewed, refused] = steps;
-  const close = (top, tol) => top.every((p, i) => p.index === before.top[i].index && Math.abs(p.probability - before.top[i].probability) <= tol);
-  const told = (s, backend) => s.changes.length === 1 && s.changes[0].backend === backend && s.changes[0].previous === "webgpu" && !!s.changes[0].reason;
+  // Same classes as before the loss, probabilities within `tol`.
+  const close = (top, tol) =>
+    top.every((p, i) => p.index === before.top[i].index && Math.abs(p.probability - before.top[i].probability) <= tol);
+  // One onBackendChange, from WebGPU to `backend`, with a reason.
+  const told = ({ changes: c }, backend) =>
+    c.length === 1 && c[0].backend === backend && c[0].previous === "webgpu" && !!c[0].reason;
   console.log(`     ${where}, before the loss on ${before.backend}: ${fmt(before.top)}`);
   check(
     before.backend === "webgpu" && renewed.destroyed >= 1 && renewed.backend === "webgpu" && close(renewed.top, 1e-6) && told(renewed, "webgpu"),

@@ -1,15 +1,26 @@
 // The wasm CPU path in Node 20 against the native CLI, on seeded inputs.
-// Usage: node tests/node/parity.mjs   (after `make pkg` and `cargo build --release`)
+// Both wasm builds: SIMD128 and relaxed SIMD (Node 20 needs the flag).
+// Usage: node --experimental-wasm-relaxed-simd tests/node/parity.mjs
+//        (after `make pkg` and `cargo build --release`)
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, MODELS, ROOT, compare, nativeInfer, seededInput } from "./common.mjs";
 
 const pkg = join(ROOT, "pkg");
-const { initSync, Session } = await import(join(pkg, "webresnet.js"));
-// `--target web` glue fetches the wasm by URL by default; Node has no file://
-// fetch for it, so hand it the bytes.
-initSync({ module: readFileSync(join(pkg, "webresnet_bg.wasm")) });
+/// One glue instance per binary (a query string makes Node load it afresh).
+/// `--target web` glue fetches the wasm by URL by default; Node has no
+/// file:// fetch for it, so hand it the bytes.
+async function load(wasm) {
+  const glue = await import(`${join(pkg, "webresnet.js")}?${wasm}`);
+  glue.initSync({ module: readFileSync(join(pkg, wasm)) });
+  return glue.Session;
+}
+const BUILDS = [
+  ["SIMD128", await load("webresnet_bg.wasm")],
+  ["relaxed", await load("webresnet_relaxed_bg.wasm")],
+];
+const Session = BUILDS[0][1];
 
 // resnet18.onnx has symbolic height and width: give it 224x224, which also
 // exercises infer's re-plan on a new shape.
@@ -17,14 +28,15 @@ const MODELS_TO_CHECK = [
   ["resnet18.onnx", [1, 3, 224, 224]],
   ["mobilenet_small.onnx", null],
   ["opennsfw.onnx", null],
-  // The project's model file: its SHA-256 goes to WebCrypto (counted below).
-  ["opennsfw.wrn", null],
+  // The default model (EfficientNet-Lite0 in the project's format): depthwise
+  // convs, and its SHA-256 checked by WebCrypto.
+  ["default.wrn", null],
 ];
 const REL_TOL = 1e-4;
 
 if (!existsSync(CLI)) throw new Error(`${CLI} missing: run cargo build --release`);
 
-// Count WebCrypto digests, so the model file checks can tell that the hash
+// Count WebCrypto digests, so the model file checks below can tell that the hash
 // went there rather than to the wasm's software SHA-256.
 const subtleDigest = crypto.subtle.digest;
 let digests = 0;
@@ -36,21 +48,26 @@ crypto.subtle.digest = function (...args) {
 let failures = 0;
 for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
   const path = join(MODELS, name);
-  const session = await Session.create(readFileSync(path), "cpu");
-  const shape = fixedShape ?? Array.from(session.inputShape());
-  const input = seededInput(shape.reduce((a, b) => a * b, 1), 1000 + i);
-  const t0 = performance.now();
-  const got = await session.infer(input, shape);
-  const ms = performance.now() - t0;
-  session.free();
-  const want = nativeInfer(path, shape, input);
-  const r = compare(want, got, REL_TOL);
-  console.log(
-    `${r.ok ? "ok  " : "FAIL"} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +
-      `(${r.rel?.toExponential(2)} of range ${r.range?.toFixed(3)}, limit ${REL_TOL}) ` +
-      `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`,
-  );
-  if (!r.ok) failures++;
+  const bytes = readFileSync(path);
+  let input;
+  let want;
+  for (const [build, BuildSession] of BUILDS) {
+    const session = await BuildSession.create(bytes, "cpu");
+    const shape = fixedShape ?? Array.from(session.inputShape());
+    input ??= seededInput(shape.reduce((a, b) => a * b, 1), 1000 + i);
+    want ??= nativeInfer(path, shape, input);
+    const t0 = performance.now();
+    const got = await session.infer(input, shape);
+    const ms = performance.now() - t0;
+    session.free();
+    const r = compare(want, got, REL_TOL);
+    console.log(
+      `${r.ok ? "ok  " : "FAIL"} ${build} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +
+        `(${r.rel?.toExponential(2)} of range ${r.range?.toFixed(3)}, limit ${REL_TOL}) ` +
+        `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`,
+    );
+    if (!r.ok) failures++;
+  }
 }
 
 // classifyBytes (decode, resize, crop, normalise, softmax, top-k inside the

@@ -1,0 +1,142 @@
+//! SIMD128 convolution: indirect GEMM (each tap's input pixel is read in
+//! place, zeros for padding; no im2col copy, 1x1 included) and a direct
+//! depthwise kernel, both with the bias/activation/residual epilogue fused.
+use core::arch::wasm32::*;
+use std::ops::Range;
+
+use super::gemm::{gemm, Out, PackedB, Rows};
+use super::{madd, Act};
+use crate::cpu::conv::Geom;
+use crate::plan::Activation;
+
+/// One group's A operand: row `m` is output pixel `m`, segment `s` is tap `s`
+/// (`(ky, kx)` row-major), holding that input pixel's `cin_g` channels.
+struct TapRows<'a> {
+    g: &'a Geom,
+    input: &'a [f32],
+    zeros: &'a [f32],
+    /// First channel of the group.
+    c0: usize,
+}
+
+impl Rows for TapRows<'_> {
+    fn segs(&self) -> usize {
+        self.g.h.kernel * self.g.w.kernel
+    }
+
+    fn seg_len(&self) -> usize {
+        self.g.cin_g()
+    }
+
+    fn seg(&self, m: usize, s: usize, chans: Range<usize>) -> &[f32] {
+        let g = self.g;
+        let (b, oy, ox) = (m / (g.out_h * g.out_w), (m / g.out_w) % g.out_h, m % g.out_w);
+        let (ky, kx) = (s / g.w.kernel, s % g.w.kernel);
+        match (g.h.inside(oy, ky), g.w.inside(ox, kx)) {
+            (Some(iy), Some(ix)) => {
+                let at = ((b * g.h.size + iy) * g.w.size + ix) * g.in_c + self.c0;
+                &self.input[at + chans.start..at + chans.end]
+            }
+            _ => &self.zeros[chans],
+        }
+    }
+}
+
+/// Packs OHWI weights `[out_c][kh][kw][cin_g]` as one [`PackedB`] per group.
+pub fn pack(g: &Geom, weight: &[f32], bias: &[f32]) -> Vec<PackedB> {
+    let (k, cout_g) = (g.k(), g.cout_g());
+    (0..g.groups)
+        .map(|grp| {
+            let o0 = grp * cout_g;
+            PackedB::new(k, cout_g, &bias[o0..o0 + cout_g], |kk, n| weight[(o0 + n) * k + kk])
+        })
+        .collect()
+}
+
+/// `out = act(conv(input) + bias (+ out))`, one GEMM per group.
+pub fn conv(g: &Geom, input: &[f32], packed: &[PackedB], act: Activation, out: &mut [f32], accumulate: bool) {
+    let zeros = vec![0.0; g.cin_g()];
+    let m = g.batch * g.out_h * g.out_w;
+    for (grp, b) in packed.iter().enumerate() {
+        let rows = TapRows { g, input, zeros: &zeros, c0: grp * g.cin_g() };
+        let col = grp * g.cout_g();
+        gemm(&rows, m, b, act, Out { data: &mut *out, ld: g.out_c, col, accumulate });
+    }
+}
+
+/// Depthwise: per output pixel, channel vectors accumulate `x * w` over the
+/// in-image taps. `weight` is `[kh][kw][c]`.
+pub fn depthwise(g: &Geom, input: &[f32], weight: &[f32], bias: &[f32], a: Activation, out: &mut [f32], acc: bool) {
+    let c = g.out_c;
+    let act = Act::new(a);
+    // (input offset, weight offset) of each in-image tap of the current pixel.
+    let mut taps: Vec<(usize, usize)> = Vec::with_capacity(g.h.kernel * g.w.kernel);
+    let mut pixels = out.chunks_exact_mut(c);
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let Some(o) = pixels.next() else { return };
+                taps.clear();
+                for (ky, iy) in g.h.taps(oy) {
+                    for (kx, ix) in g.w.taps(ox) {
+                        taps.push((((b * g.h.size + iy) * g.w.size + ix) * c, (ky * g.w.kernel + kx) * c));
+                    }
+                }
+                let mut c0 = 0;
+                while c0 + 16 <= c {
+                    channels::<4>(&taps, input, weight, bias, act, &mut o[c0..c0 + 16], c0, acc);
+                    c0 += 16;
+                }
+                while c0 + 4 <= c {
+                    channels::<1>(&taps, input, weight, bias, act, &mut o[c0..c0 + 4], c0, acc);
+                    c0 += 4;
+                }
+                for (ci, o) in o.iter_mut().enumerate().skip(c0) {
+                    let init = if acc { *o } else { 0.0 };
+                    let sum = taps.iter().fold(init + bias[ci], |s, &(x, w)| s + input[x + ci] * weight[w + ci]);
+                    *o = a.apply(sum);
+                }
+            }
+        }
+    }
+}
+
+/// `V` vectors of channels from `c0`, written to `o` (`4 * V` values).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn channels<const V: usize>(
+    taps: &[(usize, usize)],
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    o: &mut [f32],
+    c0: usize,
+    accumulate: bool,
+) {
+    let n = 4 * V;
+    let mut sum: [v128; V] = std::array::from_fn(|v| load(&bias[c0 + 4 * v..]));
+    if accumulate {
+        for (v, s) in sum.iter_mut().enumerate() {
+            *s = f32x4_add(*s, load(&o[4 * v..]));
+        }
+    }
+    for &(x, w) in taps {
+        let (x, w) = (&input[x + c0..x + c0 + n], &weight[w + c0..w + c0 + n]);
+        for (v, s) in sum.iter_mut().enumerate() {
+            *s = madd(load(&x[4 * v..]), load(&w[4 * v..]), *s);
+        }
+    }
+    for (v, s) in sum.iter().enumerate() {
+        let d = &mut o[4 * v..4 * v + 4];
+        // SAFETY: d has 4 values.
+        unsafe { v128_store(d.as_mut_ptr() as *mut v128, act.apply(*s)) };
+    }
+}
+
+#[inline(always)]
+fn load(s: &[f32]) -> v128 {
+    let s = &s[..4];
+    // SAFETY: s has 4 values; v128_load has no alignment requirement.
+    unsafe { v128_load(s.as_ptr() as *const v128) }
+}

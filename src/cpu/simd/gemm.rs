@@ -1,0 +1,280 @@
+//! Packed-weight GEMM with an `MR x NR` register-blocked SIMD128 microkernel.
+//!
+//! `C[m][n] = act(sum_k A[m][k] * B[k][n] + bias[n] (+ C[m][n]))`, where A's
+//! rows are gathered by a [`Rows`] source (conv taps, no im2col copy) and B is
+//! packed once at load into column panels of `NR` ([`PackedB`]).
+//!
+//! Blocking: K is cut into blocks of about `KC` values so one B panel block
+//! (`KC x NR`) stays in L1, and rows into blocks of `MC` so the A rows of a
+//! block stay in L2 while every panel sweeps over them. Partial sums of
+//! earlier K blocks live in C; the epilogue runs on the last one.
+use core::arch::wasm32::*;
+use std::ops::Range;
+
+use super::{madd, Act};
+use crate::plan::Activation;
+
+/// Panel width: two f32x4 accumulators per row.
+pub const NR: usize = 8;
+/// Rows per microkernel tile. V8 on x86-64 allocates from 16 vector
+/// registers and LLVM keeps each row's splat live across both B vectors:
+/// 8 accumulators + 4 splats + B fit. Measured, 4 rows beat 6 and 8 by
+/// 1.2-1.5x (those spill).
+const MR: usize = 4;
+/// K values per block (a `KC x NR` B panel block is 16 KiB).
+const KC: usize = 512;
+/// Rows per block, a multiple of `MR`.
+const MC: usize = 96;
+/// Segments shorter than this (a first conv's 3 channels per tap) are
+/// gathered into contiguous rows first: run per segment, the microkernel
+/// would spend its time on loop overhead.
+const GATHER_BELOW: usize = 16;
+
+/// B (`k x n`, plus a bias per column) packed as `ceil(n / NR)` panels of
+/// `[k][NR]`, zero padded past `n`.
+pub struct PackedB {
+    data: Vec<f32>,
+    bias: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl PackedB {
+    /// `b(kk, col)` is element `(kk, col)` of B.
+    pub fn new(k: usize, n: usize, bias: &[f32], b: impl Fn(usize, usize) -> f32) -> Self {
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0.0; panels * k * NR];
+        for (j, panel) in data.chunks_exact_mut((k * NR).max(1)).enumerate() {
+            for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (c, v) in row.iter_mut().enumerate().take(n.saturating_sub(j * NR)) {
+                    *v = b(kk, j * NR + c);
+                }
+            }
+        }
+        let mut padded = vec![0.0; panels * NR];
+        padded[..n].copy_from_slice(&bias[..n]);
+        PackedB { data, bias: padded, k, n }
+    }
+
+    /// Panel `j`'s B rows `ks`, `NR` values each.
+    fn rows(&self, j: usize, ks: Range<usize>) -> &[f32] {
+        let base = j * self.k * NR;
+        &self.data[base + ks.start * NR..base + ks.end * NR]
+    }
+}
+
+/// The A operand: row `m` is `segs()` segments of `seg_len()` contiguous
+/// values (one per conv tap; zeros for taps in the padding).
+pub trait Rows {
+    fn segs(&self) -> usize;
+    fn seg_len(&self) -> usize;
+    /// Values `chans` of segment `s` of row `m`.
+    fn seg(&self, m: usize, s: usize, chans: Range<usize>) -> &[f32];
+}
+
+/// A row-major matrix as A: one segment per row.
+pub struct Matrix<'a> {
+    pub data: &'a [f32],
+    pub cols: usize,
+}
+
+impl Rows for Matrix<'_> {
+    fn segs(&self) -> usize {
+        1
+    }
+
+    fn seg_len(&self) -> usize {
+        self.cols
+    }
+
+    fn seg(&self, m: usize, _s: usize, chans: Range<usize>) -> &[f32] {
+        &self.data[m * self.cols + chans.start..m * self.cols + chans.end]
+    }
+}
+
+/// Where one GEMM writes: `C[m][n]` is `data[m * ld + col + n]`.
+pub struct Out<'a> {
+    pub data: &'a mut [f32],
+    pub ld: usize,
+    pub col: usize,
+    /// C already holds an addend (the residual) to accumulate onto.
+    pub accumulate: bool,
+}
+
+/// A K block: segments `segs`, channels `chans` of each.
+struct KBlock {
+    segs: Range<usize>,
+    chans: Range<usize>,
+}
+
+/// K blocks of about `KC` values: whole segments grouped when short, long
+/// segments split evenly.
+fn k_blocks(segs: usize, seg_len: usize) -> Vec<KBlock> {
+    if seg_len >= KC {
+        let pieces = seg_len.div_ceil(KC);
+        let step = seg_len.div_ceil(pieces);
+        (0..segs)
+            .flat_map(|s| {
+                (0..seg_len).step_by(step).map(move |c| KBlock { segs: s..s + 1, chans: c..(c + step).min(seg_len) })
+            })
+            .collect()
+    } else {
+        let per = (KC / seg_len.max(1)).max(1);
+        (0..segs).step_by(per).map(|s| KBlock { segs: s..(s + per).min(segs), chans: 0..seg_len }).collect()
+    }
+}
+
+/// `out = act(rows · B + bias (+ out))` for rows `0..m`.
+pub fn gemm<'a>(rows: &'a impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
+    let (segs, seg_len) = (rows.segs(), rows.seg_len());
+    debug_assert_eq!(segs * seg_len, b.k);
+    if seg_len < GATHER_BELOW && segs > 1 {
+        return gather(rows, m, b, act, out);
+    }
+    let act = Act::new(act);
+    let blocks = k_blocks(segs, seg_len);
+    let mut a: Vec<&'a [f32]> = Vec::new();
+    for (bi, block) in blocks.iter().enumerate() {
+        let (first, last) = (bi == 0, bi + 1 == blocks.len());
+        let nseg = block.segs.len();
+        for m0 in (0..m).step_by(MC) {
+            let mc = MC.min(m - m0);
+            // A slices of the block's tiles: [tile][segment][row], MR rows per tile.
+            a.clear();
+            for t0 in (m0..m0 + mc).step_by(MR) {
+                for s in block.segs.clone() {
+                    for r in 0..MR {
+                        a.push(rows.seg((t0 + r).min(m - 1), s, block.chans.clone()));
+                    }
+                }
+            }
+            for j in 0..b.n.div_ceil(NR) {
+                let nv = NR.min(b.n - j * NR);
+                let bias = &b.bias[j * NR..(j + 1) * NR];
+                let tile = Tile {
+                    b,
+                    j,
+                    block,
+                    seg_len,
+                    load: !first || out.accumulate,
+                    epilogue: last.then_some((bias, act)),
+                };
+                for (t, t0) in (m0..m0 + mc).step_by(MR).enumerate() {
+                    let at = &a[t * nseg * MR..(t + 1) * nseg * MR];
+                    let c = &mut out.data[t0 * out.ld + out.col + j * NR..];
+                    match MR.min(m - t0) {
+                        4 => tile.run::<4>(at, c, out.ld, nv),
+                        3 => tile.run::<3>(at, c, out.ld, nv),
+                        2 => tile.run::<2>(at, c, out.ld, nv),
+                        _ => tile.run::<1>(at, c, out.ld, nv),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`gemm`] over row blocks gathered into a contiguous `[MC][k]` matrix.
+fn gather(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
+    let (segs, seg_len, k) = (rows.segs(), rows.seg_len(), b.k);
+    let mut block = vec![0.0; MC.min(m) * k];
+    for m0 in (0..m).step_by(MC) {
+        let mc = MC.min(m - m0);
+        for (r, row) in block.chunks_exact_mut(k).take(mc).enumerate() {
+            for (s, dst) in row.chunks_exact_mut(seg_len).enumerate().take(segs) {
+                dst.copy_from_slice(rows.seg(m0 + r, s, 0..seg_len));
+            }
+        }
+        let a = Matrix { data: &block[..mc * k], cols: k };
+        let data = &mut out.data[m0 * out.ld..];
+        gemm(&a, mc, b, act, Out { data, ld: out.ld, col: out.col, accumulate: out.accumulate });
+    }
+}
+
+/// One K block of one panel, applied to a tile of rows.
+struct Tile<'b> {
+    b: &'b PackedB,
+    j: usize,
+    block: &'b KBlock,
+    seg_len: usize,
+    /// Start from C's contents (partial sums or the residual) rather than 0.
+    load: bool,
+    /// Bias and activation, on the last K block.
+    epilogue: Option<(&'b [f32], Act)>,
+}
+
+impl Tile<'_> {
+    /// `a`: `[segment][MR]` slices (rows past `R` unused); `c`: row 0's
+    /// first column of the panel, rows `ld` apart; `nv` valid columns.
+    #[inline(always)]
+    fn run<const R: usize>(&self, a: &[&[f32]], c: &mut [f32], ld: usize, nv: usize) {
+        let mut acc = [[f32x4_splat(0.0); 2]; R];
+        if self.load {
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let mut buf = [0.0f32; NR];
+                buf[..nv].copy_from_slice(&c[r * ld..r * ld + nv]);
+                *acc = load2(&buf);
+            }
+        }
+        let chans = &self.block.chans;
+        for (i, s) in self.block.segs.clone().enumerate() {
+            let k0 = s * self.seg_len;
+            let b = self.b.rows(self.j, k0 + chans.start..k0 + chans.end);
+            let rows: [&[f32]; R] = std::array::from_fn(|r| a[i * MR + r]);
+            accumulate(&mut acc, rows, b);
+        }
+        if let Some((bias, act)) = self.epilogue {
+            let bias = load2(bias);
+            for acc in acc.iter_mut() {
+                *acc = [act.apply(f32x4_add(acc[0], bias[0])), act.apply(f32x4_add(acc[1], bias[1]))];
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let dst = &mut c[r * ld..r * ld + nv];
+            if nv == NR {
+                store2(dst, acc);
+            } else {
+                let mut buf = [0.0f32; NR];
+                store2(&mut buf, acc);
+                dst.copy_from_slice(&buf[..nv]);
+            }
+        }
+    }
+}
+
+/// The microkernel: `acc[r] += a[r][i] * b[i]` over the block, one B row
+/// (two vectors) and one broadcast A value per row per step.
+#[inline(always)]
+fn accumulate<const R: usize>(acc: &mut [[v128; 2]; R], a: [&[f32]; R], b: &[f32]) {
+    let len = b.len() / NR;
+    let a = a.map(|s| &s[..len]);
+    let (pa, mut pb) = (a.map(|s| s.as_ptr()), b.as_ptr());
+    for i in 0..len {
+        // SAFETY: i < len, every a[r] has exactly len values and b has len * NR.
+        unsafe {
+            let b0 = v128_load(pb as *const v128);
+            let b1 = v128_load(pb.add(4) as *const v128);
+            for r in 0..R {
+                let x = v128_load32_splat(pa[r].add(i) as *const u32);
+                acc[r][0] = madd(x, b0, acc[r][0]);
+                acc[r][1] = madd(x, b1, acc[r][1]);
+            }
+            pb = pb.add(NR);
+        }
+    }
+}
+
+fn load2(s: &[f32]) -> [v128; 2] {
+    let s = &s[..NR];
+    // SAFETY: s has NR = 8 values; v128_load has no alignment requirement.
+    unsafe { [v128_load(s.as_ptr() as *const v128), v128_load(s.as_ptr().add(4) as *const v128)] }
+}
+
+fn store2(d: &mut [f32], v: &[v128; 2]) {
+    let d = &mut d[..NR];
+    // SAFETY: d has NR = 8 values.
+    unsafe {
+        v128_store(d.as_mut_ptr() as *mut v128, v[0]);
+        v128_store(d.as_mut_ptr().add(4) as *mut v128, v[1]);
+    }
+}
