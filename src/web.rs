@@ -21,13 +21,15 @@ use std::rc::Rc;
 use std::sync::Once;
 
 use futures_channel::oneshot;
-use js_sys::{Array, Float32Array, Object, Reflect};
+use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 
 use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
-use crate::model::Graph;
+use crate::model::{format, Graph};
 use crate::plan::{CompileOptions, Plan};
 use crate::postprocess::{softmax, top_k, Prediction};
 use crate::preprocess::{decode, image_to_tensor, rgba_to_tensor};
@@ -285,6 +287,63 @@ fn predictions_to_js(preds: &[Prediction]) -> JsValue {
     arr.into()
 }
 
+/// A model file's SHA-256 check, maybe still running in WebCrypto.
+enum HashCheck {
+    Done,
+    Pending { info: format::Info, digest: JsFuture },
+}
+
+impl HashCheck {
+    async fn verify(self) -> Result<()> {
+        let HashCheck::Pending { info, digest } = self else { return Ok(()) };
+        let hash =
+            digest.await.map_err(|e| Error::ModelFormat(format!("WebCrypto could not hash the model file: {e:?}")))?;
+        info.verify(&Uint8Array::new(&hash).to_vec())
+    }
+}
+
+/// [`crate::model::import`], but a model file's SHA-256 goes to WebCrypto:
+/// wasm has no SHA instructions, and sha2 in software took longer than the
+/// rest of the import. The digest runs off this thread while the caller
+/// decodes and plans; it must await the check before using the result.
+/// Without WebCrypto (an insecure context) sha2 does it here.
+fn import(model: &[u8]) -> Result<(Result<Graph>, HashCheck)> {
+    if !format::sniff(model) {
+        return Ok((crate::model::import(model), HashCheck::Done));
+    }
+    let file = format::open(model)?;
+    let check = match webcrypto_sha256(&file) {
+        Some(digest) => HashCheck::Pending { info: file.info().clone(), digest },
+        None => {
+            file.info().verify(&file.sha256())?;
+            HashCheck::Done
+        }
+    };
+    Ok((file.graph(), check))
+}
+
+/// Starts `crypto.subtle.digest("SHA-256", ...)` of the file's hash stream,
+/// or None when this runtime has no WebCrypto. The stream is gathered in a
+/// JS buffer (WebCrypto does not stream), so the wasm heap does not grow by
+/// the model size.
+fn webcrypto_sha256(file: &format::Unverified<'_>) -> Option<JsFuture> {
+    let get =
+        |obj: &JsValue, key: &str| Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+    let subtle = get(&js_sys::global(), "crypto").and_then(|c| get(&c, "subtle"))?;
+    let digest: Function = get(&subtle, "digest")?.dyn_into().ok()?;
+    let mut len = 0usize;
+    file.hash_stream(&mut |b| len += b.len());
+    let buf = Uint8Array::new_with_length(u32::try_from(len).ok()?);
+    let mut at = 0u32;
+    file.hash_stream(&mut |b| {
+        let end = at + b.len() as u32;
+        buf.subarray(at, end).copy_from(b);
+        at = end;
+    });
+    let promise: Promise = digest.call2(&subtle, &"SHA-256".into(), &buf).ok()?.dyn_into().ok()?;
+    Some(JsFuture::from(promise))
+}
+
 /// A model loaded onto one backend. Create it with `Session.create`.
 #[wasm_bindgen]
 pub struct Session {
@@ -305,11 +364,20 @@ impl Session {
     ) -> std::result::Result<Session, JsValue> {
         install_panic_hook();
         let kind = BackendKind::parse(&backend)?;
-        let graph = crate::model::import(&model)?;
+        let (graph, check) = import(&model)?;
         drop(model);
         let input_shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
-        let plan = crate::plan::compile(&graph, &CompileOptions { input_shape })?;
-        let engine = Engine::new(&plan, kind).await?;
+        let built = async {
+            let graph = graph?;
+            let plan = crate::plan::compile(&graph, &CompileOptions { input_shape })?;
+            let engine = Engine::new(&plan, kind).await?;
+            Ok::<_, Error>((graph, plan, engine))
+        }
+        .await;
+        // Before `built`'s error: a tampered file is a MODEL_FORMAT error, not
+        // whatever its altered graph did to the planner.
+        check.verify().await?;
+        let (graph, plan, engine) = built?;
         let adapter_info = engine.adapter_info();
         let inner = Inner {
             kind: Cell::new(kind),

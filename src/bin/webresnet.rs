@@ -333,14 +333,18 @@ fn describe(plan: &Plan, step: &Step) -> String {
 fn inspect(model: &Path, input_shape: Option<Vec<usize>>, gpu: bool) -> Result<()> {
     let bytes = read(model)?;
     let start = Instant::now();
-    let graph = webresnet::model::import(&bytes)?;
+    // A model file's header facts come from the same read, not a second hash.
+    let (graph, info) = if format::sniff(&bytes) {
+        format::read_with_info(&bytes).map(|(g, i)| (g, Some(i)))?
+    } else {
+        (webresnet::model::import(&bytes)?, None)
+    };
     let import_ms = start.elapsed().as_secs_f64() * 1e3;
     let plan = webresnet::plan::compile(&graph, &CompileOptions { input_shape })?;
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
     say!("model: {}", model.display());
     say!("load (bytes -> plan):     {load_ms:.1} ms ({import_ms:.1} ms import) for {} bytes", bytes.len());
-    if format::sniff(&bytes) {
-        let info = format::info(&bytes)?;
+    if let Some(info) = info {
         say!("model file:               version {}, sha256 {}", info.version, info.sha256);
         if let Some(s) = &info.source {
             say!("source:                   {s}");

@@ -16,11 +16,12 @@
 //! order. Hashing that rather than the raw data section also catches a
 //! tampered shape or dtype, which the safetensors offsets alone would not.
 
-use super::state_dict::{element, element_count, Budget};
-use super::{pickle::DType, AttrValue, Constant, Dim, Graph, Node, TensorData, ValueInfo};
+use super::state_dict::{element_count, Budget};
+use super::{AttrValue, Constant, Dim, Graph, Node, TensorData, ValueInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{ChannelOrder, InputLayout, PreprocessConfig};
-use safetensors::{Dtype, SafeTensors};
+use half::f16;
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -49,6 +50,20 @@ pub struct Info {
     pub license: Option<String>,
     pub source: Option<String>,
     pub sha256: String,
+}
+
+impl Info {
+    /// Accepts `digest` (of [`Unverified::hash_stream`]) if it is the recorded one.
+    pub fn verify(&self, digest: &[u8]) -> Result<()> {
+        let got = hex(digest);
+        if got != self.sha256 {
+            return Err(bad(format!(
+                "SHA-256 mismatch: the file is corrupted or was modified (recorded {}, computed {got})",
+                self.sha256
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn bad(msg: impl std::fmt::Display) -> Error {
@@ -133,13 +148,18 @@ fn dtype_tag(d: Dtype) -> &'static str {
     }
 }
 
-/// The payload hash: the document, then each tensor (sorted by name) with
-/// length prefixes so that no two different payloads feed the same bytes.
-fn payload_hash<'a>(doc: &str, tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
-    let mut h = Sha256::new();
+/// The hashed byte stream: the document, then each tensor (sorted by name)
+/// with length prefixes so that no two different payloads feed the same bytes.
+/// The one definition of what `sha256` covers; [`sha256`] and the browser's
+/// WebCrypto digest both consume it.
+fn payload_stream<'a>(
+    doc: &str,
+    tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+    sink: &mut dyn FnMut(&[u8]),
+) {
     let mut field = |b: &[u8]| {
-        h.update((b.len() as u64).to_le_bytes());
-        h.update(b);
+        sink(&(b.len() as u64).to_le_bytes());
+        sink(b);
     };
     field(doc.as_bytes());
     for (name, dtype, dims, bytes) in tensors {
@@ -148,7 +168,17 @@ fn payload_hash<'a>(doc: &str, tensors: impl Iterator<Item = (&'a str, Dtype, &'
         field(&dims.iter().flat_map(|&d| (d as u64).to_le_bytes()).collect::<Vec<u8>>());
         field(bytes);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of everything `feed` passes to its sink, in software (sha2).
+fn sha256(feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 32] {
+    let mut h = Sha256::new();
+    feed(&mut |b| h.update(b));
+    h.finalize().into()
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Serialises a graph (which should carry its preprocessing and labels) into a model file.
@@ -159,8 +189,8 @@ pub fn write(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
     doc["license"] = json!(opts.license);
     doc["source"] = json!(opts.source);
     let unsigned = doc.to_string();
-    let sha = payload_hash(&unsigned, stored.iter().map(|s| (s.name.as_str(), s.dtype, &s.dims[..], &s.bytes[..])));
-    doc["sha256"] = json!(sha);
+    let tensors = || stored.iter().map(|s| (s.name.as_str(), s.dtype, &s.dims[..], &s.bytes[..]));
+    doc["sha256"] = json!(hex(&sha256(|sink| payload_stream(&unsigned, tensors(), sink))));
     let metadata = [
         ("format".to_string(), FORMAT.to_string()),
         ("version".to_string(), VERSION.to_string()),
@@ -170,8 +200,22 @@ pub fn write(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
         .map_err(|e| bad(format!("cannot serialise: {e}")))
 }
 
-/// Parses and verifies a model file's container, version and hash.
-fn open(bytes: &[u8]) -> Result<(SafeTensors<'_>, Value, Info)> {
+/// A model file whose container, version and metadata parsed, its hash not
+/// yet checked: [`Info::verify`] takes the digest of [`Unverified::hash_stream`],
+/// computed wherever it is fastest. [`read`] uses sha2; the browser build uses
+/// WebCrypto (wasm has no SHA instructions) and decodes and plans meanwhile,
+/// handing nothing out before the check passed.
+pub struct Unverified<'a> {
+    /// The `model` document without `sha256`, and its text as hashed.
+    doc: Value,
+    unsigned: String,
+    /// Sorted by name, as hashed.
+    tensors: Vec<(String, TensorView<'a>)>,
+    info: Info,
+}
+
+/// Parses a model file's container, version and metadata; see [`Unverified`].
+pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("truncated or malformed safetensors container ({e})")))?;
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("malformed header ({e})")))?;
@@ -187,56 +231,74 @@ fn open(bytes: &[u8]) -> Result<(SafeTensors<'_>, Value, Info)> {
     }
     let mut doc: Value = serde_json::from_str(get("model")?).map_err(|e| bad(format!("metadata JSON: {e}")))?;
     let obj = doc.as_object_mut().ok_or_else(|| bad("metadata 'model' is not a JSON object"))?;
-    let want = match obj.remove("sha256") {
+    let sha256 = match obj.remove("sha256") {
         Some(Value::String(s)) => s,
         _ => return Err(bad("metadata lacks the payload sha256")),
     };
-    let mut names = st.names();
-    names.sort();
-    let views: Vec<_> = names
-        .iter()
-        .map(|n| st.tensor(n).map(|v| (*n, v)))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| bad(format!("tensor table: {e}")))?;
-    let got = payload_hash(&doc.to_string(), views.iter().map(|(n, v)| (*n, v.dtype(), v.shape(), v.data())));
-    if got != want {
-        return Err(bad(format!(
-            "SHA-256 mismatch: the file is corrupted or was modified (recorded {want}, computed {got})"
-        )));
-    }
+    let mut tensors = st.tensors();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
-    let info = Info { version, license: text("license"), source: text("source"), sha256: want };
-    Ok((st, doc, info))
+    let info = Info { version, license: text("license"), source: text("source"), sha256 };
+    Ok(Unverified { unsigned: doc.to_string(), doc, tensors, info })
 }
 
-/// Header facts (version, licence, source, hash) after verifying the file.
-pub fn info(bytes: &[u8]) -> Result<Info> {
-    open(bytes).map(|(_, _, info)| info)
+impl Unverified<'_> {
+    /// Feeds `sink` the bytes whose SHA-256 the file records, in order.
+    pub fn hash_stream(&self, sink: &mut dyn FnMut(&[u8])) {
+        let tensors = self.tensors.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data()));
+        payload_stream(&self.unsigned, tensors, sink);
+    }
+
+    /// The SHA-256 of [`Self::hash_stream`], in software.
+    pub fn sha256(&self) -> [u8; 32] {
+        sha256(|sink| self.hash_stream(sink))
+    }
+
+    /// Header facts, the recorded hash among them.
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
+    /// The graph with its initializers decoded to f32 (or i64). Not to be
+    /// trusted before [`Info::verify`] passed.
+    pub fn graph(&self) -> Result<Graph> {
+        let mut graph = graph_from_json(&self.doc)?;
+        let mut budget = Budget::default();
+        for (name, view) in &self.tensors {
+            let dims = view.shape().to_vec();
+            budget.spend(element_count(&dims, name)?)?;
+            let data = view.data();
+            let c = match view.dtype() {
+                Dtype::F32 => Constant::f32(
+                    dims,
+                    data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+                ),
+                Dtype::F16 => Constant::f32(
+                    dims,
+                    data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                ),
+                Dtype::I64 => Constant::i64(
+                    dims,
+                    data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),
+                ),
+                other => return Err(bad(format!("tensor '{name}' has dtype {other:?} (expected F32, F16 or I64)"))),
+            };
+            graph.initializers.insert(name.clone(), c);
+        }
+        Ok(graph)
+    }
+}
+
+/// Verifies a model file (sha2) and returns its header facts and graph.
+pub fn read_with_info(bytes: &[u8]) -> Result<(Graph, Info)> {
+    let file = open(bytes)?;
+    file.info.verify(&file.sha256())?;
+    Ok((file.graph()?, file.info))
 }
 
 /// Reads a model file into a graph, refusing it unless the hash matches.
 pub fn read(bytes: &[u8]) -> Result<Graph> {
-    let (st, doc, _) = open(bytes)?;
-    let mut graph = graph_from_json(&doc)?;
-    let mut budget = Budget::default();
-    for (name, view) in st.iter() {
-        let dims = view.shape().to_vec();
-        let n = element_count(&dims, name)?;
-        budget.spend(n)?;
-        let data = view.data();
-        let c = match view.dtype() {
-            Dtype::F32 => {
-                Constant::f32(dims, data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
-            }
-            Dtype::F16 => Constant::f32(dims, (0..n).map(|i| element(data, DType::F16, i)).collect()),
-            Dtype::I64 => {
-                Constant::i64(dims, data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect())
-            }
-            other => return Err(bad(format!("tensor '{name}' has dtype {other:?} (expected F32, F16 or I64)"))),
-        };
-        graph.initializers.insert(name.to_string(), c);
-    }
-    Ok(graph)
+    read_with_info(bytes).map(|(graph, _)| graph)
 }
 
 // ---- JSON <-> graph ----

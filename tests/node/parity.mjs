@@ -28,12 +28,22 @@ const MODELS_TO_CHECK = [
   ["resnet18.onnx", [1, 3, 224, 224]],
   ["mobilenet_small.onnx", null],
   ["opennsfw.onnx", null],
-  // The default model (EfficientNet-Lite0 in the project's format): depthwise convs.
+  // The default model (EfficientNet-Lite0 in the project's format): depthwise
+  // convs, and its SHA-256 checked by WebCrypto.
   ["default.wrn", null],
 ];
 const REL_TOL = 1e-4;
 
 if (!existsSync(CLI)) throw new Error(`${CLI} missing: run cargo build --release`);
+
+// Count WebCrypto digests, so the model file checks below can tell that the hash
+// went there rather than to the wasm's software SHA-256.
+const subtleDigest = crypto.subtle.digest;
+let digests = 0;
+crypto.subtle.digest = function (...args) {
+  digests++;
+  return subtleDigest.apply(this, args);
+};
 
 let failures = 0;
 for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
@@ -90,6 +100,38 @@ try {
   if (!ok) failures++;
 }
 
+// A model file whose payload no longer matches its SHA-256 is refused with
+// MODEL_FORMAT, with WebCrypto and without it (sha2 in the wasm, as in an
+// insecure browser context). The renamed op would otherwise fail planning
+// as UNSUPPORTED_OP: the hash check must win over what the bytes did.
+{
+  const good = readFileSync(join(MODELS, "opennsfw.wrn"));
+  const flipped = Buffer.from(good);
+  flipped[flipped.length - 9] ^= 0x10;
+  const renamed = Buffer.from(good);
+  const at = renamed.indexOf('op\\":\\"Conv\\"');
+  if (at < 0) throw new Error("opennsfw.wrn has no Conv node to rename");
+  renamed.write("x", at + 'op\\":\\"C'.length, "latin1");
+  const outcome = (bytes) =>
+    Session.create(bytes, "cpu").then(
+      (s) => (s.free(), "accepted"),
+      (e) => e.code,
+    );
+  const webcrypto = Object.getOwnPropertyDescriptor(globalThis, "crypto");
+  for (const withWebCrypto of [true, false]) {
+    if (!withWebCrypto) Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true });
+    const before = digests;
+    const got = [await outcome(good), await outcome(flipped), await outcome(renamed)];
+    const hashed = digests - before;
+    Object.defineProperty(globalThis, "crypto", webcrypto);
+    const ok = got.join() === "accepted,MODEL_FORMAT,MODEL_FORMAT" && hashed === (withWebCrypto ? 3 : 0);
+    console.log(
+      `${ok ? "ok  " : "FAIL"} opennsfw.wrn ${withWebCrypto ? "with" : "without"} WebCrypto: intact ${got[0]}, ` +
+        `flipped weight byte ${got[1]}, renamed op ${got[2]} (${hashed} WebCrypto digests)`,
+    );
+    if (!ok) failures++;
+  }
+}
 // Node has no WebGPU: asking for it must reject with WEBGPU_UNAVAILABLE (so
 // a caller can fall back to "cpu"), not trap the wasm instance.
 try {
