@@ -4,6 +4,9 @@
 //! 1/64 of their length and on random bytes. (`tests/malformed.py` checks the
 //! same through the CLI, where only coarse RSS figures are available.)
 
+mod setup_files;
+use setup_files::setup_file;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -48,23 +51,11 @@ fn peak_heap_of_loading(bytes: &[u8]) -> (usize, bool) {
 const PER_BYTE: usize = 6;
 const FIXED: usize = 1 << 20;
 
-fn real_model(name: &str) -> Option<Vec<u8>> {
-    let path = format!("{}/.cache/models/{name}", env!("CARGO_MANIFEST_DIR"));
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "{path} is missing in CI");
-            eprintln!("skipping {name}: {path} is missing (scripts/setup.sh makes it)");
-            None
-        }
-    }
-}
-
 #[test]
 fn truncated_real_models_stay_within_the_bound() {
     let _one = ONE_AT_A_TIME.lock().unwrap();
     for name in ["mobilenet_small.onnx", "default.wrn"] {
-        let Some(full) = real_model(name) else { continue };
+        let Some(full) = setup_file(&format!("models/{name}")) else { continue };
         let (peak, ok) = peak_heap_of_loading(&full);
         assert!(ok, "{name} itself must load");
         println!("{name}: {} bytes, whole file peak heap {:.2}x its size", full.len(), peak as f64 / full.len() as f64);

@@ -2,6 +2,9 @@
 //! messages, plus one fixture written by the Python `onnx` package (embedded
 //! as hex) that cross-checks the hand-declared field tags. No Python needed.
 
+mod setup_files;
+use setup_files::setup_file;
+
 use prost::Message;
 use webresnet::error::Error;
 use webresnet::model::onnx::import;
@@ -445,12 +448,7 @@ fn mutated_models_never_panic() {
 /// The real tf2onnx ResNet-50 (open-nsfw), which scripts/setup.sh fetches.
 #[test]
 fn real_open_nsfw_model() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/models/opennsfw.onnx");
-    let Ok(bytes) = std::fs::read(path) else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{path} is missing in CI");
-        eprintln!("skipping: {path} is missing (scripts/setup.sh fetches it)");
-        return;
-    };
+    let Some(bytes) = setup_file("models/opennsfw.onnx") else { return };
     let t = std::time::Instant::now();
     let g = import(&bytes).unwrap();
     eprintln!("imported {} bytes in {:?}", bytes.len(), t.elapsed());

@@ -1,6 +1,9 @@
 //! Decoding and preprocessing: exact values on constructed images, torchvision
 //! crop geometry, golden values from PIL, and error codes on hostile input.
 
+mod setup_files;
+use setup_files::setup_file;
+
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
@@ -358,14 +361,9 @@ fn undecodable_bytes_are_image_decode_errors() {
 /// Real photos from the scikit-image wheel, which scripts/setup.sh unpacks.
 #[test]
 fn real_photos_decode_and_preprocess() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/photos");
-    if !std::path::Path::new(dir).join("rocket.jpg").exists() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{dir} is missing in CI");
-        eprintln!("skipping: {dir} is missing (scripts/setup.sh fetches it)");
-        return;
-    }
     for name in ["chelsea.png", "coffee.png", "rocket.jpg"] {
-        let img = decode(&std::fs::read(format!("{dir}/{name}")).unwrap()).unwrap();
+        let Some(bytes) = setup_file(&format!("photos/{name}")) else { return };
+        let img = decode(&bytes).unwrap();
         let t = image_to_tensor(&img, &PreprocessConfig::default()).unwrap();
         assert_eq!(t.len(), 3 * 224 * 224);
         assert!(t.iter().all(|v| v.is_finite() && v.abs() < 3.0), "{name}");

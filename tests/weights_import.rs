@@ -2,6 +2,9 @@
 //! ResNet / EfficientNet-Lite graph builders. Files are written here, byte by
 //! byte, in the layouts torch and safetensors use; no Python needed.
 
+mod setup_files;
+use setup_files::setup_file;
+
 use std::io::Write;
 use webresnet::error::Error;
 use webresnet::model::state_dict::{read, sniff, Format, StateDict};
@@ -502,12 +505,7 @@ fn efficientnet_lite_checks_the_table() {
 /// tensors), when scripts/setup.sh has fetched them.
 #[test]
 fn real_efficientnet_lite0_when_present() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/models/efficientnet-lite0-57934424.pth");
-    let Ok(bytes) = std::fs::read(path) else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{path} is missing in CI");
-        eprintln!("skipping: {path} is missing (scripts/setup.sh fetches it)");
-        return;
-    };
+    let Some(bytes) = setup_file("models/efficientnet-lite0-57934424.pth") else { return };
     assert_eq!(sniff(&bytes), Some(Format::TorchLegacy));
     let sd = read(&bytes, Format::TorchLegacy).unwrap();
     assert_eq!(sd.tensors.len(), 296);
