@@ -114,10 +114,12 @@ bench-gpu: pkg build setup $(NODE_DEPS)
 	$(MAKE) bench-gpu-native
 
 ## Ours (SIMD128 and relaxed-SIMD builds) vs ONNX Runtime Web's wasm backend
-## (1 thread) in Node 20, with GFLOP/s against a measured SIMD peak (not a test).
+## (1 thread) in Node 20, with GFLOP/s against a measured SIMD peak; then the
+## threaded build's speed-up, 2 threads vs 1, in headless Chromium (not a test).
 ## Node 20 has relaxed SIMD behind a flag; the CLI counts each model's MACs.
 bench-cpu: pkg build setup $(NODE_DEPS)
 	node --experimental-wasm-relaxed-simd bench/cpu.mjs
+	node bench/threads.mjs
 
 .PHONY: bench-gpu-native
 ## Native wgpu (lavapipe here): matmul ceiling, then ResNet-50 batch-1 latency and GFLOP/s.

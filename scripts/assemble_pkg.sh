@@ -16,8 +16,15 @@ sed "s/\"version\": \"0.0.0\"/\"version\": \"$version\"/" src/js/package.json > 
 
 # A relaxed-SIMD build (same JS glue) is offered only when one was built.
 if [ -f pkg/webresnet_relaxed_bg.wasm ]; then
-  sed 's|^export const relaxedWasmUrl = null;|export const relaxedWasmUrl = () => new URL("./webresnet_relaxed_bg.wasm", import.meta.url);|' \
-    src/js/variants.js > pkg/variants.js
+  sed -i 's|^export const relaxedWasmUrl = null;|export const relaxedWasmUrl = () => new URL("./webresnet_relaxed_bg.wasm", import.meta.url);|' \
+    pkg/variants.js
+fi
+
+# So is the threaded build (pkg/threads/, its own glue), imported only when used.
+if [ -f pkg/threads/webresnet_bg.wasm ]; then
+  sed -i 's|^export const threadsBuild = null;|export const threadsBuild = () => ({ glue: import("./threads/webresnet.js"), wasmUrl: new URL("./threads/webresnet_bg.wasm", import.meta.url) });|' \
+    pkg/variants.js
+  grep -q 'threads/webresnet.js' pkg/variants.js || { echo "pkg/variants.js: threadsBuild not rewritten" >&2; exit 1; }
 fi
 
 mkdir -p pkg/model
@@ -26,6 +33,6 @@ cp "$models/efficientnet-lite0.LICENSE" pkg/model/LICENSE
 
 size() { printf '%s bytes raw, %s gzipped' "$(cat "$@" | wc -c)" "$(cat "$@" | gzip -9 | wc -c)"; }
 echo "pkg/: webresnet $version"
-for w in pkg/*.wasm; do echo "  $w: $(size "$w")"; done
+for w in pkg/*.wasm pkg/threads/*.wasm; do if [ -f "$w" ]; then echo "  $w: $(size "$w")"; fi; done
 echo "  JS (pkg/*.js): $(size pkg/*.js)"
 echo "  default model: $(size pkg/model/default.wrn)"

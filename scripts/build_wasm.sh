@@ -16,12 +16,14 @@ fi
 # simd128 is in every browser with WebGPU and in Node 20, and selects the
 # SIMD128 CPU kernels (src/cpu/simd/). Each variant has its own target dir:
 # different RUSTFLAGS in one dir would force a full rebuild every time.
-build() { # target dir, extra target features
-  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128$2" CARGO_TARGET_DIR=$1 \
-    cargo build --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu
+build() { # target dir, extra target features, extra crate features, extra rustc flags, then cargo's leading args
+  local dir=$1 feats=$2 crate=$3 flags=$4
+  shift 4
+  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128$feats $flags" CARGO_TARGET_DIR=$dir \
+    cargo "$@" build --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu$crate
 }
 dir=target/wasm-simd
-build $dir ""
+build $dir "" "" ""
 
 rm -rf pkg
 "$bindgen" --target web --out-dir pkg --out-name webresnet \
@@ -33,7 +35,7 @@ rm -rf pkg
 # and imports: it runs under pkg/webresnet.js, which is checked here.
 if [ "${WASM_RELAXED:-1}" = 1 ]; then
   rdir=target/wasm-relaxed
-  build $rdir ",+relaxed-simd"
+  build $rdir ",+relaxed-simd" "" ""
   tmp=$(mktemp -d)
   # Same out-name: the wasm's import module names derive from it.
   "$bindgen" --target web --out-dir "$tmp" --out-name webresnet \
@@ -46,7 +48,28 @@ if [ "${WASM_RELAXED:-1}" = 1 ]; then
   rm -rf "$tmp"
 fi
 
-for f in pkg/webresnet_bg.wasm pkg/webresnet_relaxed_bg.wasm; do
+# The threaded variant (CPU kernels over a rayon pool of web workers,
+# wasm-bindgen-rayon), in pkg/threads/ with its own JS glue: its memory is
+# shared and imported. std must be rebuilt with atomics (nightly,
+# -Z build-std); current Rust no longer makes memory shared on its own, so
+# the linker is asked to, and to export the TLS symbols wasm-bindgen's
+# thread start-up uses. 4 GiB is wasm32's ceiling, as for the plain build.
+if [ "${WASM_THREADS:-1}" = 1 ]; then
+  tdir=target/wasm-threads
+  link="-C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296"
+  for sym in __wasm_init_tls __tls_size __tls_align __tls_base; do link="$link -C link-arg=--export=$sym"; done
+  build $tdir ",+atomics,+bulk-memory,+mutable-globals" ",threads" "$link" +nightly -Z build-std=panic_abort,std
+  "$bindgen" --target web --out-dir pkg/threads --out-name webresnet \
+    $tdir/wasm32-unknown-unknown/release/webresnet.wasm
+  # wasm-bindgen-rayon's worker imports the glue as '../../..', a folder:
+  # bundlers resolve that through a package.json, a browser can't. Name the
+  # file, which works for both.
+  helpers=(pkg/threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js)
+  grep -q "import('../../..')" "${helpers[@]}" || { echo "${helpers[*]}: glue import not found" >&2; exit 1; }
+  sed -i "s|import('../../..')|import('../../../webresnet.js')|" "${helpers[@]}"
+fi
+
+for f in pkg/webresnet_bg.wasm pkg/webresnet_relaxed_bg.wasm pkg/threads/webresnet_bg.wasm; do
   [ -f $f ] || continue
   echo "$f: $(stat -c %s $f) bytes raw, $(gzip -9 -c $f | wc -c) bytes gzipped"
 done

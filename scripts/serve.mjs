@@ -58,7 +58,9 @@ function resolve(mounts, pathname) {
 }
 
 // Resolves to { server, origin } once listening. Port 0 picks a free port.
-export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null } = {}) {
+// `isolate: false` leaves out COOP/COEP, as a server that knows nothing of
+// them would (the page then has no SharedArrayBuffer and no CPU threads).
+export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null, isolate = true } = {}) {
   const server = createServer((req, res) => {
     let path = null;
     try {
@@ -80,8 +82,7 @@ export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null } = {}) {
     res.writeHead(200, {
       "content-type": TYPES[extname(path)] ?? "application/octet-stream",
       "content-length": size,
-      "cross-origin-opener-policy": "same-origin",
-      "cross-origin-embedder-policy": "require-corp",
+      ...(isolate ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {}),
       "cache-control": "no-store",
       ...(csp ? { "content-security-policy": csp } : {}),
     });

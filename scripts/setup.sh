@@ -48,10 +48,24 @@ step_apt() {
     if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 }
 
+# Nightly: fuzzing's sanitizers, and -Z build-std for the threaded wasm build.
+ensure_nightly() {
+    if ! rustup toolchain list | grep -q '^nightly'; then
+        log "rust: installing the nightly toolchain"
+        rustup toolchain install nightly --profile minimal
+    fi
+}
+
 step_rust() {
     if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
         log "rust: adding target wasm32-unknown-unknown"
         rustup target add wasm32-unknown-unknown
+    fi
+    # The threaded wasm build rebuilds std with atomics from nightly's sources.
+    ensure_nightly
+    if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
+        log "rust: adding rust-src to nightly"
+        rustup component add rust-src --toolchain nightly
     fi
 }
 
@@ -86,10 +100,7 @@ step_wasm_bindgen() {
 # Fuzzing (scripts/fuzz.sh) needs nightly (for -Z sanitizer flags) and cargo-fuzz.
 CARGO_FUZZ_VERSION="0.13.2"
 step_fuzz() {
-    if ! rustup toolchain list | grep -q '^nightly'; then
-        log "fuzz: installing the nightly toolchain"
-        rustup toolchain install nightly --profile minimal
-    fi
+    ensure_nightly
     if [[ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]]; then
         log "fuzz: installing cargo-fuzz $CARGO_FUZZ_VERSION (takes minutes)"
         cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked

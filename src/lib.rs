@@ -18,6 +18,9 @@ pub mod preprocess;
 pub mod web;
 
 pub use error::{Error, Result};
+/// `initThreadPool(n)` in JS: starts the rayon pool's `n` web workers.
+#[cfg(all(target_arch = "wasm32", feature = "threads"))]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 /// Imports model bytes and compiles them into an execution plan.
 pub fn load_plan(model_bytes: &[u8], opts: &plan::CompileOptions) -> Result<plan::Plan> {

@@ -92,7 +92,7 @@ export class Engine {
     const b = clf.backend;
     let text;
     if (b === "webgpu") text = `WebGPU on ${this.#current.adapter ?? clf.adapter ?? "an unnamed adapter"}`;
-    else if (b === "cpu-simd-threads") text = "CPU, wasm SIMD, multi-threaded";
+    else if (b === "cpu-simd-threads") text = `CPU, wasm SIMD, ${clf.threads} threads`;
     else text = "CPU, wasm SIMD, 1 thread";
     return { backend: b, text, fallbackReason: clf.fallbackReason ?? null };
   }

@@ -12,6 +12,7 @@ mod dense;
 mod elementwise;
 mod gemm;
 mod layout;
+mod par;
 mod pool;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd;

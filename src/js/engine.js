@@ -1,7 +1,7 @@
 // One loaded model on one backend, in the thread that runs the wasm (the
 // page, or the worker in worker mode). Calls run one at a time, in order.
 import { WebResnetError, toWebResnetError } from "./errors.js";
-import { loadWasm, wasmMemoryBytes } from "./wasm.js";
+import { cpuThreads, loadWasm, wasmMemoryBytes, wasmThreads } from "./wasm.js";
 import { loadModelBytes } from "./model.js";
 import { toPicture } from "./source.js";
 
@@ -72,8 +72,10 @@ export class Engine {
   #onBackendChange;
   #queue = Promise.resolve();
   #disposed = false;
-  /** "webgpu" | "cpu-simd" (the only CPU build so far is single-threaded SIMD128). */
+  /** "webgpu" | "cpu-simd" | "cpu-simd-threads" (the threaded build, with more than one thread). */
   backend;
+  /** CPU threads of this realm's build: 1, or the threaded build's pool size. */
+  threads = 1;
   /** The WebGPU adapter's description, or null on the CPU. */
   adapter;
   /** Why "auto" is not on WebGPU (null when it is, or was not asked to be). */
@@ -89,7 +91,8 @@ export class Engine {
   // Kept as plain fields: they stay readable after the session is freed.
   async #noteBackend() {
     const gpu = this.#session.backend() === "webgpu";
-    this.backend = gpu ? "webgpu" : "cpu-simd";
+    this.threads = wasmThreads().threads;
+    this.backend = gpu ? "webgpu" : this.threads > 1 ? "cpu-simd-threads" : "cpu-simd";
     this.adapter = gpu ? ((await browserAdapterInfo()) ?? this.#session.adapterInfo()) : null;
   }
 
@@ -98,7 +101,8 @@ export class Engine {
     const progress = (phase, loaded, total) => options.onProgress?.({ phase, loaded, total });
     try {
       const [Session, bytes] = await Promise.all([
-        loadWasm(),
+        // WebGPU alone has no use for CPU threads.
+        loadWasm({ threads: mode === "webgpu" ? 1 : cpuThreads(options.threads) }),
         loadModelBytes(options.model, { sha256: options.sha256, cache: options.cache, onProgress: options.onProgress }),
       ]);
       progress("compile", 0, 1);
@@ -178,9 +182,9 @@ export class Engine {
     return this.#call((s) => s.infer(input, shape));
   }
 
-  /** The wasm heap's size in bytes (this realm's, shared by its classifiers). */
+  /** The wasm heap's size in bytes (this realm's, shared by its classifiers) and the CPU threads. */
   async stats() {
-    return { wasmMemoryBytes: wasmMemoryBytes() };
+    return { wasmMemoryBytes: wasmMemoryBytes(), ...wasmThreads() };
   }
 
   /** Frees the wasm side once the call running now has finished; queued calls reject with DISPOSED. */

@@ -42,6 +42,10 @@ export interface BackendChange {
 export interface Stats {
   /** Bytes in the wasm heap of the thread running the model (the worker's in worker mode), shared by the classifiers there. */
   wasmMemoryBytes: number;
+  /** CPU threads of that thread's wasm build: 1, or the threaded build's pool size. */
+  threads: number;
+  /** Why the threaded build was asked for but did not start (it then runs one thread), else null. */
+  threadsFallback: string | null;
 }
 
 export interface ClassifierOptions {
@@ -49,7 +53,11 @@ export interface ClassifierOptions {
   model?: string | URL | ArrayBuffer | ArrayBufferView;
   /** "auto" (default): WebGPU when it works, else the CPU. */
   backend?: "auto" | "webgpu" | "cpu";
-  /** CPU threads for a threaded build under cross-origin isolation; the current build runs one. */
+  /**
+   * CPU threads (default: the machine's cores, at most 4). More than one needs a cross-origin isolated
+   * page (COOP/COEP), SharedArrayBuffer and worker mode (or your own worker); elsewhere, and with
+   * `backend: "webgpu"`, it runs one thread, without an error.
+   */
   threads?: number;
   /** Run everything in a Web Worker (browsers only); same API. */
   worker?: boolean;
@@ -91,6 +99,8 @@ export class Classifier {
   static create(options?: ClassifierOptions): Promise<Classifier>;
   /** The backend in use; "auto" moves to the CPU if the GPU device is lost and can't be replaced. */
   readonly backend: Backend;
+  /** CPU threads: 1, or the threaded build's pool size ("cpu-simd-threads" on the CPU). */
+  readonly threads: number;
   /** The WebGPU adapter (vendor, architecture, description); null on the CPU. */
   readonly adapter: string | null;
   /** Why "auto" runs on the CPU; null on WebGPU or when the CPU was asked for. */
@@ -101,7 +111,7 @@ export class Classifier {
   embed(source: ImageSource): Promise<Float32Array>;
   /** Raw model output for a tensor in the model's own layout (NCHW for most), without preprocessing. */
   infer(input: Float32Array, shape: number[]): Promise<Float32Array>;
-  /** Diagnostics: the wasm heap's size. */
+  /** Diagnostics: the wasm heap's size, the CPU threads. */
   stats(): Promise<Stats>;
   /** Frees the model (and the worker); every call not yet settled, and every later one, rejects with DISPOSED. */
   dispose(): void;

@@ -36,6 +36,11 @@ export class Classifier {
     return this.#engine.backend;
   }
 
+  /** CPU threads: 1, or the pool of the threaded build (a cross-origin isolated worker; see `threads`). */
+  get threads() {
+    return this.#engine.threads;
+  }
+
   /** The WebGPU adapter's description; null on the CPU. */
   get adapter() {
     return this.#engine.adapter;
@@ -71,7 +76,7 @@ export class Classifier {
     return this.#run(() => this.#engine.infer(input, shape));
   }
 
-  /** Diagnostics: `{ wasmMemoryBytes }`, the wasm heap of the thread running the model. */
+  /** Diagnostics: `{ wasmMemoryBytes, threads, threadsFallback }`: the wasm heap of the thread running the model, its CPU threads, and why the threaded build did not start if it was asked for. */
   stats() {
     return this.#run(() => this.#engine.stats());
   }

@@ -2,7 +2,7 @@
 // `new URL("./file", import.meta.url)` literals (in variants.js) so bundlers
 // find and emit the files.
 import init, { initSync, Session } from "./webresnet.js";
-import { plainWasmUrl, relaxedWasmUrl } from "./variants.js";
+import { plainWasmUrl, relaxedWasmUrl, threadsBuild } from "./variants.js";
 import { WebResnetError } from "./errors.js";
 import { readLocalFile } from "./local_file.js";
 
@@ -23,13 +23,53 @@ function relaxedSimdProbe() {
 
 let loading;
 let memory; // the instance's WebAssembly.Memory, once loaded
+let threads = 1; // the CPU threads of the loaded build
+let threadsFallback = null; // why the threaded build was asked for but not loaded
 
 /** Bytes in this realm's wasm heap (shared by every classifier in the realm); 0 before loading. */
 export const wasmMemoryBytes = () => memory?.buffer.byteLength ?? 0;
 
-// Resolves to the wasm-bindgen `Session` class once the module is instantiated.
-export function loadWasm() {
+/** `{ threads, threadsFallback }` of this realm's build. */
+export const wasmThreads = () => ({ threads, threadsFallback });
+
+/**
+ * The CPU threads a realm's build should run: `wanted` (by default the
+ * machine's cores, at most 4: beyond that memory bandwidth, not cores,
+ * bounds a conv) where the threaded build can run, else 1. It needs shared
+ * memory, which needs a cross-origin isolated page, and a worker: rayon's
+ * threads block on Atomics.wait, which a page's main thread may not.
+ */
+export function cpuThreads(wanted) {
+  const n = wanted ?? Math.min(globalThis.navigator?.hardwareConcurrency ?? 1, 4);
+  const inWorker = typeof WorkerGlobalScope === "function" && globalThis instanceof WorkerGlobalScope;
+  const possible = threadsBuild && globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function" && inWorker;
+  return possible ? n : 1;
+}
+
+// The threaded build with a pool of `n` workers; resolves to its `Session` class.
+async function loadThreaded(n) {
+  const { glue, wasmUrl } = threadsBuild();
+  const { default: initThreaded, initThreadPool, Session: ThreadedSession } = await glue;
+  const exports = await initThreaded({ module_or_path: wasmUrl });
+  await initThreadPool(n);
+  memory = exports.memory;
+  threads = n;
+  return ThreadedSession;
+}
+
+// Resolves to the wasm-bindgen `Session` class once the module is
+// instantiated. The first call in a realm picks the build: `threads` > 1
+// (see cpuThreads) loads the threaded one, falling back to one thread if it
+// can't start (no memory for a shared heap, workers refused).
+export function loadWasm({ threads: wanted = 1 } = {}) {
   loading ??= (async () => {
+    if (wanted > 1) {
+      try {
+        return await loadThreaded(wanted);
+      } catch (e) {
+        threadsFallback = `the threaded build did not start: ${e?.message ?? e}`;
+      }
+    }
     const url = relaxedWasmUrl && WebAssembly.validate(relaxedSimdProbe()) ? relaxedWasmUrl() : plainWasmUrl();
     try {
       const exports =

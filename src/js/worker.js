@@ -46,7 +46,12 @@ async function handle(id, op, args) {
 self.onmessage = async ({ data: { id, op, args } }) => {
   try {
     const { value, transfer = [] } = await handle(id, op, args);
-    const state = engine && { backend: engine.backend, adapter: engine.adapter, fallbackReason: engine.fallbackReason };
+    const state = engine && {
+      backend: engine.backend,
+      adapter: engine.adapter,
+      fallbackReason: engine.fallbackReason,
+      threads: engine.threads,
+    };
     self.postMessage({ id, value, state }, transfer);
   } catch (e) {
     self.postMessage({ id, error: errorToData(toWebResnetError(e)) });

@@ -21,6 +21,7 @@ export class WorkerEngine {
   #onBackendChange;
   #disposed = false;
   backend = null;
+  threads = 1;
   adapter = null;
   fallbackReason = null;
 

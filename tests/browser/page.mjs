@@ -2,6 +2,7 @@
 // Every result, error included, comes back as plain data, because a rejected
 // page.evaluate loses the error's `code`.
 import init, { Session } from "/pkg/webresnet.js";
+import { Classifier } from "/pkg/index.js";
 import { seededInput } from "/tests/node/seeded.mjs";
 
 await init({ module_or_path: "/pkg/webresnet_bg.wasm" });
@@ -60,6 +61,22 @@ window.classifyPhoto = async ({ model, backend, photo, topK }) => {
     const top = await session.classifyRgba(data, width, height, topK);
     session.free();
     return { top };
+  } catch (e) {
+    return { error: { code: e?.code ?? null, name: e?.name, message: String(e?.message ?? e) } };
+  }
+};
+
+// The package on the CPU in worker mode with `threads` asked for: the
+// threaded build where the page is cross-origin isolated, else one thread.
+window.threadsCase = async ({ model, shape, seed, threads }) => {
+  try {
+    const clf = await Classifier.create({ model, backend: "cpu", worker: true, threads });
+    const t0 = performance.now();
+    const logits = await clf.infer(seededInput(shape.reduce((a, b) => a * b, 1), seed), shape);
+    const inferMs = performance.now() - t0;
+    const stats = await clf.stats();
+    clf.dispose();
+    return { logits: Array.from(logits), backend: clf.backend, threads: clf.threads, stats, inferMs, isolated: crossOriginIsolated };
   } catch (e) {
     return { error: { code: e?.code ?? null, name: e?.name, message: String(e?.message ?? e) } };
   }

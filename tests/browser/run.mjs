@@ -95,6 +95,8 @@ try {
     }
   }
 
+  await threadsChecks(page, want);
+
   // An error crosses the boundary with its code.
   const bad = await page.evaluate(() =>
     window.runCase({ model: "/tests/browser/page.html", backend: "cpu", shape: [1], seed: 1 }),
@@ -105,6 +107,59 @@ try {
 } finally {
   await browser.close();
   server.close();
+}
+
+// The threaded CPU build in worker mode (this server sends COOP/COEP):
+// 2 threads, against the native CLI and bit for bit against the
+// single-threaded SIMD128 build on the page, on ResNet-18 (stride 2 on odd
+// sizes, 1x1 stride 2, a 7x7 output of 49 rows split unevenly), a
+// batch of 2 through MobileNet-style depthwise convs, and grouped ResNeXt
+// convs. Then the same page from a server without COOP/COEP: one thread.
+async function threadsChecks(page, resnet18) {
+  const cases = [
+    { file: MODEL, shape: SHAPE, native: resnet18 },
+    { file: "mobilenet_small.onnx", shape: [2, 3, 224, 224] },
+    { file: "resnext_small.onnx", shape: [1, 3, 224, 224] },
+  ];
+  for (const { file, shape, native } of cases) {
+    const c = { model: `/.cache/models/${file}`, shape, seed: SEED };
+    const t = await page.evaluate((c) => window.threadsCase(c), { ...c, threads: 2 });
+    const one = await page.evaluate((c) => window.runCase(c), { ...c, backend: "cpu" });
+    if (t.error || one.error) {
+      fail(`threads ${file}: ${JSON.stringify(t.error ?? one.error)}`);
+      continue;
+    }
+    const what = `threads ${file} [${shape}]: ${t.backend}, ${t.threads} threads (isolated ${t.isolated}), infer ${t.inferMs.toFixed(0)} ms`;
+    if (t.backend !== "cpu-simd-threads" || t.threads !== 2 || t.stats.threads !== 2) {
+      fail(`${what}; threadsFallback ${t.stats.threadsFallback}`);
+      continue;
+    }
+    const differ = t.logits.findIndex((v, i) => !Object.is(v, one.logits[i]));
+    let line = `${what}; ${differ < 0 ? "bit-identical to" : `differs at ${differ} from`} the 1-thread build (${one.backend})`;
+    let ok = differ < 0 && t.logits.length === one.logits.length;
+    if (native) {
+      const n = compare(native, Float32Array.from(t.logits), TOL.cpu);
+      line += `; vs native max|diff| ${n.rel.toExponential(2)} of range, top5 ${n.topGot} vs ${n.topWant}`;
+      ok &&= n.ok;
+    }
+    if (ok) console.log(`ok   ${line}`);
+    else fail(line);
+  }
+
+  const plain = await serve({ isolate: false });
+  const other = await browser.context.newPage();
+  try {
+    await other.goto(`${plain.origin}/tests/browser/page.html`);
+    await other.waitForFunction(() => window.ready === true, null, { timeout: 120_000 });
+    const t = await other.evaluate((c) => window.threadsCase(c), { model: `/.cache/models/${MODEL}`, shape: SHAPE, seed: SEED, threads: 2 });
+    const n = t.error ? null : compare(resnet18, Float32Array.from(t.logits), TOL.cpu);
+    const line = `no COOP/COEP (isolated ${t.isolated}), threads: 2 asked: ${t.error ? JSON.stringify(t.error) : `${t.backend}, ${t.threads} thread(s), ${n.rel.toExponential(2)} of range vs native`}`;
+    if (!t.error && t.backend === "cpu-simd" && t.threads === 1 && !t.isolated && n.ok) console.log(`ok   ${line}`);
+    else fail(line);
+  } finally {
+    await other.close();
+    plain.server.close();
+  }
 }
 
 if (failures) {

@@ -181,7 +181,15 @@ const upload = (page, photo) => page.setInputFiles("#file", join(PHOTOS, photo))
 let cameraFile = null;
 await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   await modelLoaded(page);
-  ok(`model ready; running on: ${await page.textContent("#backend")}, in ${packageWorker(page).url()}`);
+  // Served with COOP/COEP and run in a worker, the CPU path is threaded
+  // wherever there is more than one core.
+  const running = await page.textContent("#backend");
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const threads = Math.min(cores, 4);
+  check(
+    running === (threads > 1 ? `CPU, wasm SIMD, ${threads} threads` : "CPU, wasm SIMD, 1 thread"),
+    `model ready; running on: ${running} (${cores} cores), in ${packageWorker(page).url()}`,
+  );
   await probeWorkerCsp(page);
 
   await upload(page, "coffee.png");

@@ -149,7 +149,7 @@ try {
   }
   if (browser) {
     try {
-      await browserChecks(browser.page, nodeFeatures);
+      await browserChecks(browser.page, nodeFeatures, { context: browser.context, app });
     } finally {
       await browser.close();
       await server.close();
@@ -163,7 +163,7 @@ try {
   else rmSync(tmp, { recursive: true, force: true });
 }
 
-async function browserChecks(page, nodeFeatures) {
+async function browserChecks(page, nodeFeatures, { context, app }) {
   const call = (name, arg) => page.evaluate(([n, a]) => window[n](a), [name, arg]);
   const gpu = await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter()));
   if (!gpu) check(!CI, "no WebGPU adapter in headless Chromium" + (CI ? " (CI=true)" : ": WebGPU checks skipped"));
@@ -228,6 +228,10 @@ async function browserChecks(page, nodeFeatures) {
     if (report("webgpu, worker", gw, TOL.webgpu)) check(gw.backend === "webgpu", `WebGPU in a worker (${gw.adapter})`);
   }
 
+  // This preview sends no COOP/COEP: `threads` runs one thread, quietly.
+  check(worker.error || (worker.backend === "cpu-simd" && worker.threads === 1), `no cross-origin isolation: the worker runs ${worker.backend}, ${worker.threads} thread(s)`);
+  await threadedChecks(context, app, report);
+
   const fb = await call("fallbackCase");
   if (fb.error) check(false, `fallback: ${fb.error.code} ${fb.error.message}`);
   else {
@@ -261,6 +265,27 @@ async function browserChecks(page, nodeFeatures) {
     check(r.after[0]?.index === ESPRESSO, `after those failures the classifier still classifies (${fmt(r.after)})`);
     check(r.cached, `the model (sha256 ${sha256.slice(0, 12)}...) was stored in the Cache API`);
     if (!worker) check(r.refetched === false, "a second create with the same model URL reads it from the Cache API, not the network");
+  }
+}
+
+// The threaded build as the bundler emitted it (its glue, its pool's worker
+// script): the same app served with COOP/COEP, worker mode, 2 threads.
+async function threadedChecks(context, app, report) {
+  const { preview } = await import("vite");
+  const headers = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
+  const server = await preview({ root: app, logLevel: "warn", appType: "mpa", preview: { host: "127.0.0.1", port: 4174, headers } });
+  const page = await context.newPage();
+  try {
+    await page.goto(server.resolvedUrls.local[0]);
+    await page.waitForFunction(() => window.ready === true, null, { timeout: 120_000 });
+    const options = { backend: "cpu", worker: true, threads: 2 };
+    const r = await page.evaluate((c) => window.classifyCase(c), { options, items: [["chelsea", "image"], ["coffee", "bytes"]] });
+    if (report("cpu, worker, threads: 2, COOP/COEP", r, TOL["cpu-simd"])) {
+      check(r.backend === "cpu-simd-threads" && r.threads === 2, `cross-origin isolated: the worker runs ${r.backend}, ${r.threads} threads`);
+    }
+  } finally {
+    await page.close();
+    await server.close();
   }
 }
 

@@ -4,9 +4,10 @@
 use core::arch::wasm32::*;
 use std::ops::Range;
 
-use super::gemm::{gemm, Out, PackedB, Rows};
+use super::gemm::{gemm, Out, PackedB, Rows, MR};
 use super::{madd, Act};
 use crate::cpu::conv::Geom;
+use crate::cpu::par;
 use crate::plan::Activation;
 
 /// One group's A operand: row `m` is output pixel `m`, segment `s` is tap `s`
@@ -53,50 +54,95 @@ pub fn pack(g: &Geom, weight: &[f32], bias: &[f32]) -> Vec<PackedB> {
         .collect()
 }
 
-/// `out = act(conv(input) + bias (+ out))`, one GEMM per group.
-pub fn conv(g: &Geom, input: &[f32], packed: &[PackedB], act: Activation, out: &mut [f32], accumulate: bool) {
-    let zeros = vec![0.0; g.cin_g()];
-    let m = g.batch * g.out_h * g.out_w;
-    for (grp, b) in packed.iter().enumerate() {
-        let rows = TapRows { g, input, zeros: &zeros, c0: grp * g.cin_g() };
-        let col = grp * g.cout_g();
-        gemm(&rows, m, b, act, Out { data: &mut *out, ld: g.out_c, col, accumulate });
+/// Rows `m0..` of another row source: a thread's share of the output pixels.
+struct Shifted<'a, R> {
+    rows: &'a R,
+    m0: usize,
+}
+
+impl<R: Rows> Rows for Shifted<'_, R> {
+    fn segs(&self) -> usize {
+        self.rows.segs()
+    }
+
+    fn seg_len(&self) -> usize {
+        self.rows.seg_len()
+    }
+
+    fn seg(&self, m: usize, s: usize, chans: Range<usize>) -> &[f32] {
+        self.rows.seg(self.m0 + m, s, chans)
     }
 }
 
+/// Output pixels per thread's piece, at least: fewer would re-read every
+/// B panel for too little work.
+const GEMM_GRAIN: usize = 16;
+
+/// `out = act(conv(input) + bias (+ out))`, one GEMM per group, split over
+/// output pixels (the GEMM's rows). A row's sums don't depend on which rows
+/// share its call, so the split doesn't change the result.
+pub fn conv(g: &Geom, input: &[f32], packed: &[PackedB], act: Activation, out: &mut [f32], accumulate: bool) {
+    let zeros = vec![0.0; g.cin_g()];
+    let m = g.batch * g.out_h * g.out_w;
+    par::rows(out, m, g.out_c, GEMM_GRAIN, MR, |pixels, out| {
+        for (grp, b) in packed.iter().enumerate() {
+            let rows = TapRows { g, input, zeros: &zeros, c0: grp * g.cin_g() };
+            let col = grp * g.cout_g();
+            let rows = Shifted { rows: &rows, m0: pixels.start };
+            gemm(&rows, pixels.len(), b, act, Out { data: &mut *out, ld: g.out_c, col, accumulate });
+        }
+    });
+}
+
+/// Output pixels per piece of a depthwise conv, at least.
+const DEPTHWISE_GRAIN: usize = 64;
+
 /// Depthwise: per output pixel, channel vectors accumulate `x * w` over the
-/// in-image taps. `weight` is `[kh][kw][c]`.
+/// in-image taps. `weight` is `[kh][kw][c]`. Split over output pixels like [`conv`].
 pub fn depthwise(g: &Geom, input: &[f32], weight: &[f32], bias: &[f32], a: Activation, out: &mut [f32], acc: bool) {
+    let m = g.batch * g.out_h * g.out_w;
+    par::rows(out, m, g.out_c, DEPTHWISE_GRAIN, 1, |pixels, out| {
+        depthwise_pixels(g, input, weight, bias, a, pixels, out, acc)
+    });
+}
+
+/// [`depthwise`] for output pixels `pixels`, written to `out`.
+#[allow(clippy::too_many_arguments)]
+fn depthwise_pixels(
+    g: &Geom,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    a: Activation,
+    pixels: Range<usize>,
+    out: &mut [f32],
+    acc: bool,
+) {
     let c = g.out_c;
     let act = Act::new(a);
     // (input offset, weight offset) of each in-image tap of the current pixel.
     let mut taps: Vec<(usize, usize)> = Vec::with_capacity(g.h.kernel * g.w.kernel);
-    let mut pixels = out.chunks_exact_mut(c);
-    for b in 0..g.batch {
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                let Some(o) = pixels.next() else { return };
-                taps.clear();
-                for (ky, iy) in g.h.taps(oy) {
-                    for (kx, ix) in g.w.taps(ox) {
-                        taps.push((((b * g.h.size + iy) * g.w.size + ix) * c, (ky * g.w.kernel + kx) * c));
-                    }
-                }
-                let mut c0 = 0;
-                while c0 + 16 <= c {
-                    channels::<4>(&taps, input, weight, bias, act, &mut o[c0..c0 + 16], c0, acc);
-                    c0 += 16;
-                }
-                while c0 + 4 <= c {
-                    channels::<1>(&taps, input, weight, bias, act, &mut o[c0..c0 + 4], c0, acc);
-                    c0 += 4;
-                }
-                for (ci, o) in o.iter_mut().enumerate().skip(c0) {
-                    let init = if acc { *o } else { 0.0 };
-                    let sum = taps.iter().fold(init + bias[ci], |s, &(x, w)| s + input[x + ci] * weight[w + ci]);
-                    *o = a.apply(sum);
-                }
+    for (p, o) in pixels.zip(out.chunks_exact_mut(c)) {
+        let (b, oy, ox) = (p / (g.out_h * g.out_w), (p / g.out_w) % g.out_h, p % g.out_w);
+        taps.clear();
+        for (ky, iy) in g.h.taps(oy) {
+            for (kx, ix) in g.w.taps(ox) {
+                taps.push((((b * g.h.size + iy) * g.w.size + ix) * c, (ky * g.w.kernel + kx) * c));
             }
+        }
+        let mut c0 = 0;
+        while c0 + 16 <= c {
+            channels::<4>(&taps, input, weight, bias, act, &mut o[c0..c0 + 16], c0, acc);
+            c0 += 16;
+        }
+        while c0 + 4 <= c {
+            channels::<1>(&taps, input, weight, bias, act, &mut o[c0..c0 + 4], c0, acc);
+            c0 += 4;
+        }
+        for (ci, o) in o.iter_mut().enumerate().skip(c0) {
+            let init = if acc { *o } else { 0.0 };
+            let sum = taps.iter().fold(init + bias[ci], |s, &(x, w)| s + input[x + ci] * weight[w + ci]);
+            *o = a.apply(sum);
         }
     }
 }

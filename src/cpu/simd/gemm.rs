@@ -20,7 +20,7 @@ pub const NR: usize = 8;
 /// registers and LLVM keeps each row's splat live across both B vectors:
 /// 8 accumulators + 4 splats + B fit. Measured, 4 rows beat 6 and 8 by
 /// 1.2-1.5x (those spill).
-const MR: usize = 4;
+pub const MR: usize = 4;
 /// K values per block (a `KC x NR` B panel block is 16 KiB).
 const KC: usize = 512;
 /// Rows per block, a multiple of `MR`.

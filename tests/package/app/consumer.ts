@@ -16,6 +16,7 @@ export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Prom
   const backend: "webgpu" | "cpu-simd" | "cpu-simd-threads" = clf.backend;
   const adapter: string | null = clf.adapter;
   const heap: number = (await clf.stats()).wasmMemoryBytes;
+  const threads: number = clf.threads + (await clf.stats()).threads;
   const fromFrame: Prediction[] = await clf.classify(new VideoFrame(video));
   clf.dispose();
 
@@ -37,5 +38,5 @@ export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Prom
   // @ts-expect-error: not a code the package uses
   const code: WebResnetError["code"] = "OOPS";
 
-  return `${top[0].label} ${frame[0].probability} ${features.length} ${logits.length} ${backend} ${adapter} ${code} ${heap} ${fromFrame.length}`;
+  return `${top[0].label} ${frame[0].probability} ${features.length} ${logits.length} ${backend} ${adapter} ${code} ${heap} ${threads} ${fromFrame.length}`;
 }

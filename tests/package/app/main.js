@@ -121,7 +121,7 @@ window.classifyCase = wrap(async ({ options, items, embed, afterLoss }) => {
     results.push({ photo, kind, top, ms: performance.now() - t });
   }
   const features = embed ? Array.from(await clf.embed(await source("chelsea", "image"))) : null;
-  const out = { backend: clf.backend, adapter: clf.adapter, fallbackReason: clf.fallbackReason, createMs, phases: [...new Set(phases)], results, features, afterLoss: [] };
+  const out = { backend: clf.backend, threads: clf.threads, adapter: clf.adapter, fallbackReason: clf.fallbackReason, createMs, phases: [...new Set(phases)], results, features, afterLoss: [] };
   for (const step of afterLoss ?? []) {
     refuseAdapters = step === "lose-and-refuse";
     await loseDevices();
