@@ -32,11 +32,12 @@ build:
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --all-targets --features threads -- -D warnings
 	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
 
 unit:
 	$(CARGO) test --release
+	$(CARGO) test --release --no-default-features --features threads --lib --test cpu_ops
 
 parity: build
 	$(PY) tests/parity.py --bin $(BIN) --models-dir $(MODELS)

@@ -153,9 +153,23 @@ impl ConvCase {
                 (Some(r), b.alias(r))
             }
         };
-        let got = b.run(vec![self.step(input, output, residual, wt, bias, a)], output);
+        let (plan, data) = b.plan(vec![self.step(input, output, residual, wt, bias, a)], output);
+        let got = CpuBackend::new(&plan).expect("plan accepted").run(&data).expect("run");
         assert_close(&got, &want, &what);
+        #[cfg(feature = "threads")]
+        same_on_threads(&plan, &data, &what);
     }
+}
+
+/// With the `threads` feature: a pool of 3 gives exactly what a pool of 1 does.
+#[cfg(feature = "threads")]
+fn same_on_threads(plan: &Plan, data: &[f32], what: &str) {
+    let on = |n| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("pool");
+        pool.install(|| CpuBackend::new(plan).expect("plan accepted").run(data).expect("run"))
+    };
+    let (one, three) = (on(1), on(3));
+    assert!(one.iter().zip(&three).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: 3 threads differ from 1");
 }
 
 /// A square-kernel case; chain [`ConvCase::dil`] / [`ConvCase::groups`] for the rest.
@@ -226,6 +240,9 @@ fn conv_depthwise() {
         conv(1, [11, 9], [5, 5], 3, 2, [0, 0, 1, 1]).groups(5),
         conv(2, [9, 7], [3, 3], 3, 1, [2; 4]).dil(2).groups(3),
         conv(1, [11, 9], [13, 13], 5, 2, [2, 1, 2, 3]).groups(13),
+        // Enough output pixels to be split over threads, unevenly.
+        conv(2, [23, 17], [13, 13], 3, 2, [1; 4]).groups(13),
+        conv(1, [31, 29], [21, 21], 5, 1, [2, 1, 2, 3]).groups(21),
     ]);
 }
 

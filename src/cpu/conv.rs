@@ -20,7 +20,7 @@ use super::gemm::{bias_act, sgemm, transpose, MatMut, MatRef};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use super::simd;
 use super::window::Axis;
-use super::{split, Kernel, Kernels, Tensors};
+use super::{par, split, Kernel, Kernels, Tensors};
 use crate::error::{Error, Result};
 use crate::plan::{Activation, Conv};
 
@@ -29,6 +29,9 @@ const IM2COL_SCRATCH: usize = 1 << 19;
 
 /// Output rows per epilogue chunk on the direct 1x1 stride-1 path.
 const POINTWISE_CHUNK: usize = 256;
+
+/// Output pixels per thread's piece of a depthwise conv, at least.
+pub const DEPTHWISE_GRAIN: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Residual {
@@ -255,32 +258,31 @@ impl ConvKernel {
 
     /// Depthwise: each output pixel's channel vector accumulates
     /// `input_pixel * weight_tap` over in-image taps, channels innermost.
+    /// Split over output pixels (`par`), like the SIMD kernel.
     fn depthwise(&self, input: &[f32], weight: &[f32], out: &mut [f32], accumulate: bool) {
-        let c = self.g.out_c;
-        let mut pixels = out.chunks_exact_mut(c);
-        for b in 0..self.g.batch {
-            for oy in 0..self.g.out_h {
-                for ox in 0..self.g.out_w {
-                    let Some(acc) = pixels.next() else { return };
-                    if accumulate {
-                        acc.iter_mut().zip(&self.bias).for_each(|(a, &bv)| *a += bv);
-                    } else {
-                        acc.copy_from_slice(&self.bias);
-                    }
-                    for (ky, iy) in self.g.h.taps(oy) {
-                        for (kx, ix) in self.g.w.taps(ox) {
-                            let src = ((b * self.g.h.size + iy) * self.g.w.size + ix) * c;
-                            let wt = (ky * self.g.w.kernel + kx) * c;
-                            let (x, wv) = (&input[src..src + c], &weight[wt..wt + c]);
-                            for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(wv) {
-                                *a += xv * wv;
-                            }
+        let (g, c) = (&self.g, self.g.out_c);
+        let m = g.batch * g.out_h * g.out_w;
+        par::rows(out, m, c, DEPTHWISE_GRAIN, 1, |pixels, out| {
+            for (p, acc) in pixels.zip(out.chunks_exact_mut(c)) {
+                let (b, oy, ox) = (p / (g.out_h * g.out_w), (p / g.out_w) % g.out_h, p % g.out_w);
+                if accumulate {
+                    acc.iter_mut().zip(&self.bias).for_each(|(a, &bv)| *a += bv);
+                } else {
+                    acc.copy_from_slice(&self.bias);
+                }
+                for (ky, iy) in g.h.taps(oy) {
+                    for (kx, ix) in g.w.taps(ox) {
+                        let src = ((b * g.h.size + iy) * g.w.size + ix) * c;
+                        let wt = (ky * g.w.kernel + kx) * c;
+                        let (x, wv) = (&input[src..src + c], &weight[wt..wt + c]);
+                        for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(wv) {
+                            *a += xv * wv;
                         }
                     }
-                    acc.iter_mut().for_each(|a| *a = self.act.apply(*a));
                 }
+                acc.iter_mut().for_each(|a| *a = self.act.apply(*a));
             }
-        }
+        });
     }
 }
 

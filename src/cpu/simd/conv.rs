@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::gemm::{gemm, Out, PackedB, Rows, MR};
 use super::{madd, Act};
-use crate::cpu::conv::Geom;
+use crate::cpu::conv::{Geom, DEPTHWISE_GRAIN};
 use crate::cpu::par;
 use crate::plan::Activation;
 
@@ -93,9 +93,6 @@ pub fn conv(g: &Geom, input: &[f32], packed: &[PackedB], act: Activation, out: &
         }
     });
 }
-
-/// Output pixels per piece of a depthwise conv, at least.
-const DEPTHWISE_GRAIN: usize = 64;
 
 /// Depthwise: per output pixel, channel vectors accumulate `x * w` over the
 /// in-image taps. `weight` is `[kh][kw][c]`. Split over output pixels like [`conv`].
