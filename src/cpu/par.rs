@@ -9,7 +9,7 @@ use std::ops::Range;
 
 /// Calls `f(rows, out_rows)` over disjoint row ranges covering `0..m`, where
 /// `out_rows` is `out`'s rows `rows` (row `r` is `out[r * ld..(r + 1) * ld]`).
-/// A piece has at least `grain` rows and a multiple of `align`.
+/// A piece has at least `grain` rows and starts on a multiple of `align`.
 #[cfg_attr(not(feature = "threads"), allow(unused_variables))]
 pub fn rows<F>(out: &mut [f32], m: usize, ld: usize, grain: usize, align: usize, f: F)
 where
@@ -19,12 +19,17 @@ where
     #[cfg(feature = "threads")]
     {
         use rayon::prelude::*;
-        let piece = piece_rows(m, grain, align, rayon::current_num_threads());
-        if piece < m && ld > 0 {
-            return out.par_chunks_mut(piece * ld).enumerate().for_each(|(i, o)| {
-                let r0 = i * piece;
-                f(r0..r0 + o.len() / ld, o)
-            });
+        let starts = piece_starts(m, grain, align, rayon::current_num_threads());
+        if starts.len() > 1 {
+            let mut pieces = Vec::with_capacity(starts.len());
+            let mut rest = out;
+            for (i, &r0) in starts.iter().enumerate() {
+                let r1 = starts.get(i + 1).copied().unwrap_or(m);
+                let (piece, tail) = rest.split_at_mut((r1 - r0) * ld);
+                pieces.push((r0..r1, piece));
+                rest = tail;
+            }
+            return pieces.into_par_iter().for_each(|(r, o)| f(r, o));
         }
     }
     f(0..m, out)
@@ -35,16 +40,17 @@ where
 #[cfg(feature = "threads")]
 const PIECES_PER_THREAD: usize = 4;
 
-/// Rows per piece when `m` rows are cut for `threads` threads (all of them
-/// for one thread): at least `grain`, a multiple of `align`, and about even,
-/// so the last piece is not a sliver.
+/// The first rows of the pieces `m` rows are cut into for `threads` threads
+/// (one piece for one thread): a multiple of `threads` pieces where there
+/// are enough rows, so each thread gets as many, of about equal size (they
+/// differ by less than `align` rows), each at least `grain` rows.
 #[cfg(feature = "threads")]
-fn piece_rows(m: usize, grain: usize, align: usize, threads: usize) -> usize {
-    if threads <= 1 {
-        return m;
-    }
-    let pieces = (threads * PIECES_PER_THREAD).min(m / grain.max(1)).max(1);
-    m.div_ceil(pieces).next_multiple_of(align.max(1)).max(1)
+fn piece_starts(m: usize, grain: usize, align: usize, threads: usize) -> Vec<usize> {
+    // A piece of at least `align` rows keeps the rounded-down starts apart.
+    let most = (threads * PIECES_PER_THREAD).min(m / grain.max(align).max(1));
+    let pieces = if most >= threads { most / threads * threads } else { most.max(1) };
+    let align = align.max(1);
+    (0..pieces).map(|i| i * m / pieces / align * align).collect()
 }
 
 #[cfg(all(test, feature = "threads"))]
@@ -55,11 +61,15 @@ mod tests {
     fn pieces_are_even_and_aligned() {
         for threads in 2..=4 {
             for m in [1, 3, 49, 196, 784, 3136, 12544] {
-                let p = piece_rows(m, 16, 4, threads);
-                let n = m.div_ceil(p);
-                assert!(p % 4 == 0, "m {m} threads {threads}: piece {p}");
-                // No empty piece, none past the budget.
-                assert!((n - 1) * p < m && n <= threads * PIECES_PER_THREAD, "m {m} threads {threads}: {n} x {p}");
+                let starts = piece_starts(m, 16, 4, threads);
+                let n = starts.len();
+                let sizes: Vec<usize> = (0..n).map(|i| starts.get(i + 1).unwrap_or(&m) - starts[i]).collect();
+                let what = format!("m {m} threads {threads}: {sizes:?}");
+                assert!(starts[0] == 0 && starts.iter().all(|s| s % 4 == 0), "{what}");
+                assert!(sizes.iter().all(|&s| s >= 16 || n == 1), "{what}");
+                assert!(n <= threads * PIECES_PER_THREAD && (n == 1 || n % threads == 0 || n < threads), "{what}");
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(hi - lo < 2 * 4, "{what}");
             }
         }
     }
