@@ -33,6 +33,8 @@ try {
       const m = (k) => fmtMs(median(runs[f].map((r) => r[k])));
       const mb = (statSync(join(ROOT, f)).size / 1e6).toFixed(1);
       console.log(row([name, f.split(".").pop(), mb, m("fetchMs"), m("compileMs"), m("warmupMs"), m("totalMs")], WIDTHS));
+      const keys = Object.keys(runs[f][0].steps);
+      console.log("   " + keys.map((k) => `${k} ${median(runs[f].map((r) => r.steps[k])).toFixed(1)}`).join(", "));
     }
   }
 } finally {

@@ -17,6 +17,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Once;
 
@@ -95,8 +97,6 @@ enum Engine {
 /// and return an error the caller can fall back on.
 fn check_webgpu_reachable() -> Result<()> {
     let global = js_sys::global();
-    let get =
-        |obj: &JsValue, key: &str| Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
     if get(&global, "navigator").and_then(|n| get(&n, "gpu")).is_none() {
         return Err(Error::GpuUnavailable(
             "navigator.gpu is missing (no WebGPU in this runtime, or not a secure context)".into(),
@@ -287,61 +287,130 @@ fn predictions_to_js(preds: &[Prediction]) -> JsValue {
     arr.into()
 }
 
-/// A model file's SHA-256 check, maybe still running in WebCrypto.
+/// `performance.mark("webresnet:NAME")`, where the runtime has it: the load's
+/// phases show in the browser's profiler, and `make bench-load` reads them.
+fn mark(name: &str) {
+    if let Some(perf) = get(&js_sys::global(), "performance") {
+        call(&perf, "mark", &[&format!("webresnet:{name}").into()]);
+    }
+}
+
+/// A SHA-256 being computed (wasm futures need not be `Send`).
+type Digest = Pin<Box<dyn Future<Output = Result<Vec<u8>>>>>;
+
+/// A model file's SHA-256 check, the digest of its data section maybe still running.
 enum HashCheck {
     Done,
-    Pending { info: format::Info, digest: JsFuture },
+    Pending { seal: format::Seal, digest: Digest },
 }
 
 impl HashCheck {
     async fn verify(self) -> Result<()> {
-        let HashCheck::Pending { info, digest } = self else { return Ok(()) };
-        let hash =
-            digest.await.map_err(|e| Error::ModelFormat(format!("WebCrypto could not hash the model file: {e:?}")))?;
-        info.verify(&Uint8Array::new(&hash).to_vec())
+        let HashCheck::Pending { seal, digest } = self else { return Ok(()) };
+        seal.verify(&digest.await?)
     }
 }
 
-/// [`crate::model::import`], but a model file's SHA-256 goes to WebCrypto:
-/// wasm has no SHA instructions, and sha2 in software took longer than the
-/// rest of the import. The digest runs off this thread while the caller
-/// decodes and plans; it must await the check before using the result.
-/// Without WebCrypto (an insecure context) sha2 does it here.
-fn import(model: &[u8]) -> Result<(Result<Graph>, HashCheck)> {
-    if !format::sniff(model) {
-        return Ok((crate::model::import(model), HashCheck::Done));
+/// [`crate::model::import`] of `bytes` (a copy of `model`), but a model
+/// file's data section is digested by WebCrypto in place in `model`: wasm has
+/// no SHA instructions, and sha2 in software took longer than the rest of the
+/// import. The digest runs off this thread while the caller decodes and
+/// plans; it must await the check before using the result. Without WebCrypto
+/// (an insecure context) sha2 does it here.
+fn import(model: &Uint8Array, bytes: &[u8]) -> Result<(Result<Graph>, HashCheck)> {
+    if !format::sniff(bytes) {
+        let graph = crate::model::import(bytes);
+        mark("graph");
+        return Ok((graph, HashCheck::Done));
     }
-    let file = format::open(model)?;
-    let check = match webcrypto_sha256(&file) {
-        Some(digest) => HashCheck::Pending { info: file.info().clone(), digest },
+    let file = format::open(bytes)?;
+    mark("header");
+    let data = file.data_range();
+    let check = match webcrypto_sha256(model.subarray(data.start as u32, data.end as u32)) {
+        Some(digest) => HashCheck::Pending { seal: file.seal(), digest },
         None => {
-            file.info().verify(&file.sha256())?;
+            file.verify()?;
             HashCheck::Done
         }
     };
-    Ok((file.graph(), check))
+    mark("digest-started");
+    let graph = file.graph();
+    mark("graph");
+    Ok((graph, check))
 }
 
-/// Starts `crypto.subtle.digest("SHA-256", ...)` of the file's hash stream,
-/// or None when this runtime has no WebCrypto. The stream is gathered in a
-/// JS buffer (WebCrypto does not stream), so the wasm heap does not grow by
-/// the model size.
-fn webcrypto_sha256(file: &format::Unverified<'_>) -> Option<JsFuture> {
-    let get =
-        |obj: &JsValue, key: &str| Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
+    Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// Calls `obj[method](...args)`.
+fn call(obj: &JsValue, method: &str, args: &[&JsValue]) -> Option<JsValue> {
+    let f: Function = get(obj, method)?.dyn_into().ok()?;
+    f.apply(obj, &args.iter().copied().collect()).ok()
+}
+
+/// Starts the SHA-256 of `data` in WebCrypto, or None when this runtime has
+/// none. Chromium digests on the calling thread (about 70 ms for 23 MB), so
+/// where there are workers a throwaway one digests a copy, and this thread
+/// plans meanwhile; a worker that cannot start or fails (a stricter CSP than
+/// the package needs, say) leaves the digest to this thread. Node has no
+/// `Worker` global, and its digest already runs on its thread pool.
+fn webcrypto_sha256(data: Uint8Array) -> Option<Digest> {
     let subtle = get(&js_sys::global(), "crypto").and_then(|c| get(&c, "subtle"))?;
-    let digest: Function = get(&subtle, "digest")?.dyn_into().ok()?;
-    let mut len = 0usize;
-    file.hash_stream(&mut |b| len += b.len());
-    let buf = Uint8Array::new_with_length(u32::try_from(len).ok()?);
-    let mut at = 0u32;
-    file.hash_stream(&mut |b| {
-        let end = at + b.len() as u32;
-        buf.subarray(at, end).copy_from(b);
-        at = end;
+    get(&subtle, "digest")?;
+    let worker = digest_in_worker(&data);
+    Some(Box::pin(async move {
+        let digest = match worker {
+            Some(reply) => reply.await.ok().and_then(|event| get(&event, "data")),
+            None => None,
+        };
+        let digest = match digest {
+            Some(d) => d,
+            None => {
+                let here = call(&subtle, "digest", &[&"SHA-256".into(), &data])
+                    .and_then(|p| p.dyn_into::<Promise>().ok())
+                    .ok_or_else(|| Error::ModelFormat("WebCrypto refused to hash the model file".into()))?;
+                JsFuture::from(here)
+                    .await
+                    .map_err(|e| Error::ModelFormat(format!("WebCrypto could not hash the model file: {e:?}")))?
+            }
+        };
+        mark("digest-done");
+        Ok(Uint8Array::new(&digest).to_vec())
+    }))
+}
+
+/// Posts its data back as the SHA-256 of what it was sent, or null if WebCrypto failed.
+const DIGEST_WORKER: &str =
+    "onmessage = (e) => crypto.subtle.digest('SHA-256', e.data).then(postMessage, () => postMessage(null));";
+
+/// The digest of a copy of `data` in a worker made for it: resolves to the
+/// worker's message event, rejects on its error event; the worker ends either way.
+fn digest_in_worker(data: &Uint8Array) -> Option<impl Future<Output = std::result::Result<JsValue, JsValue>>> {
+    let global = js_sys::global();
+    let construct = |class: &str, arg: &JsValue| {
+        let class: Function = get(&global, class)?.dyn_into().ok()?;
+        Reflect::construct(&class, &Array::of1(arg)).ok()
+    };
+    let url_class = get(&global, "URL")?;
+    let blob = construct("Blob", &Array::of1(&DIGEST_WORKER.into()))?;
+    let url = call(&url_class, "createObjectURL", &[&blob])?;
+    let Some(worker) = construct("Worker", &url) else {
+        call(&url_class, "revokeObjectURL", &[&url]);
+        return None;
+    };
+    let reply = Promise::new(&mut |resolve, reject| {
+        call(&worker, "addEventListener", &[&"message".into(), &resolve]);
+        call(&worker, "addEventListener", &[&"error".into(), &reject]);
     });
-    let promise: Promise = digest.call2(&subtle, &"SHA-256".into(), &buf).ok()?.dyn_into().ok()?;
-    Some(JsFuture::from(promise))
+    let copy = data.slice(0, data.length());
+    call(&worker, "postMessage", &[&copy, &Array::of1(&copy.buffer())]);
+    Some(async move {
+        let reply = JsFuture::from(reply).await;
+        call(&worker, "terminate", &[]);
+        call(&url_class, "revokeObjectURL", &[&url]);
+        reply
+    })
 }
 
 /// A model loaded onto one backend. Create it with `Session.create`.
@@ -358,25 +427,30 @@ impl Session {
     /// dimensions set to 1. Giving it spares `infer` a re-plan (GPU pipelines
     /// and all) on the first call.
     pub async fn create(
-        model: Vec<u8>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] model: JsValue,
         backend: String,
         shape: Option<Vec<u32>>,
     ) -> std::result::Result<Session, JsValue> {
         install_panic_hook();
         let kind = BackendKind::parse(&backend)?;
-        let (graph, check) = import(&model)?;
-        drop(model);
+        mark("start");
+        // A typed array is digested in place; anything else is copied into one.
+        let model = model.dyn_into::<Uint8Array>().unwrap_or_else(|other| Uint8Array::new(&other));
+        let (graph, check) = import(&model, &model.to_vec())?;
         let input_shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
         let built = async {
             let graph = graph?;
             let plan = crate::plan::compile(&graph, &CompileOptions { input_shape })?;
+            mark("plan");
             let engine = Engine::new(&plan, kind).await?;
+            mark("backend");
             Ok::<_, Error>((graph, plan, engine))
         }
         .await;
         // Before `built`'s error: a tampered file is a MODEL_FORMAT error, not
         // whatever its altered graph did to the planner.
         check.verify().await?;
+        mark("verified");
         let (graph, plan, engine) = built?;
         let adapter_info = engine.adapter_info();
         let inner = Inner {

@@ -11,24 +11,35 @@
 //!   output names and dims, opset), the input size and layout, the
 //!   preprocessing, the label names, licence and source texts, and `sha256`.
 //!
-//! `sha256` covers everything else the file says: the `model` document
-//! without the hash, then every tensor's name, dtype, shape and bytes in name
-//! order. Hashing that rather than the raw data section also catches a
-//! tampered shape or dtype, which the safetensors offsets alone would not.
+//! `sha256` covers everything else the file says. It is the SHA-256 of, in
+//! this order, each part as its length (u64 little-endian) then its bytes:
+//!
+//! 1. the `model` document without `sha256`, as compact JSON (keys sorted);
+//! 2. for every tensor in name order: its name, its dtype (`F32`, `F16` or
+//!    `I64`), its shape (each dimension a u64 LE) and its `data_offsets`
+//!    (begin and end, two u64 LE);
+//! 3. the SHA-256 of the whole data section (the bytes after the header).
+//!
+//! Parts 1 and 2 are small and catch a tampered shape, dtype or offset, which
+//! the data alone would not; part 3 is one contiguous range of the file, so a
+//! browser digests it in place with WebCrypto, without gathering the tensors
+//! into a buffer, and off the thread that decodes and plans (`src/web.rs`).
+//! Version 1 hashed the tensors' bytes one by one instead.
 
 use super::state_dict::{element_count, Budget};
 use super::{AttrValue, Constant, Dim, Graph, Node, TensorData, ValueInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{ChannelOrder, InputLayout, PreprocessConfig};
 use half::f16;
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use safetensors::{tensor::TensorInfo, Dtype, SafeTensors};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::ops::Range;
 
 /// The `format` tag in `__metadata__`.
 pub const FORMAT: &str = "webresnet-model";
 /// The layout version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The file extension the CLI uses for this format.
 pub const EXTENSION: &str = "wrn";
 
@@ -50,20 +61,6 @@ pub struct Info {
     pub license: Option<String>,
     pub source: Option<String>,
     pub sha256: String,
-}
-
-impl Info {
-    /// Accepts `digest` (of [`Unverified::hash_stream`]) if it is the recorded one.
-    pub fn verify(&self, digest: &[u8]) -> Result<()> {
-        let got = hex(digest);
-        if got != self.sha256 {
-            return Err(bad(format!(
-                "SHA-256 mismatch: the file is corrupted or was modified (recorded {}, computed {got})",
-                self.sha256
-            )));
-        }
-        Ok(())
-    }
 }
 
 fn bad(msg: impl std::fmt::Display) -> Error {
@@ -148,33 +145,39 @@ fn dtype_tag(d: Dtype) -> &'static str {
     }
 }
 
-/// The hashed byte stream: the document, then each tensor (sorted by name)
-/// with length prefixes so that no two different payloads feed the same bytes.
-/// The one definition of what `sha256` covers; [`sha256`] and the browser's
-/// WebCrypto digest both consume it.
-fn payload_stream<'a>(
-    doc: &str,
-    tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
-    sink: &mut dyn FnMut(&[u8]),
-) {
-    let mut field = |b: &[u8]| {
-        sink(&(b.len() as u64).to_le_bytes());
-        sink(b);
-    };
-    field(doc.as_bytes());
-    for (name, dtype, dims, bytes) in tensors {
-        field(name.as_bytes());
-        field(dtype_tag(dtype).as_bytes());
-        field(&dims.iter().flat_map(|&d| (d as u64).to_le_bytes()).collect::<Vec<u8>>());
-        field(bytes);
-    }
+/// Feeds one length-prefixed part of the hashed stream (see the module docs).
+fn part(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
 }
 
-/// SHA-256 of everything `feed` passes to its sink, in software (sha2).
-fn sha256(feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 32] {
-    let mut h = Sha256::new();
-    feed(&mut |b| h.update(b));
-    h.finalize().into()
+fn u64s(values: impl IntoIterator<Item = usize>) -> Vec<u8> {
+    values.into_iter().flat_map(|v| (v as u64).to_le_bytes()).collect()
+}
+
+/// A model file's recorded SHA-256 and the hash state over parts 1 and 2 of
+/// the module docs: what remains is the digest of the data section, computed
+/// wherever it is fastest ([`Unverified::verify`] uses sha2).
+pub struct Seal {
+    head: Sha256,
+    recorded: String,
+}
+
+impl Seal {
+    /// Accepts the file if `data_digest` (the SHA-256 of [`Unverified::data_range`])
+    /// completes the recorded hash.
+    pub fn verify(self, data_digest: &[u8]) -> Result<()> {
+        let mut h = self.head;
+        part(&mut h, data_digest);
+        let got = hex(&h.finalize());
+        if got != self.recorded {
+            return Err(bad(format!(
+                "SHA-256 mismatch: the file is corrupted or was modified (recorded {}, computed {got})",
+                self.recorded
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn hex(digest: &[u8]) -> String {
@@ -183,42 +186,49 @@ fn hex(digest: &[u8]) -> String {
 
 /// Serialises a graph (which should carry its preprocessing and labels) into a model file.
 pub fn write(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
-    let mut stored: Vec<Stored> = graph.initializers.iter().map(|(n, c)| store(n, c, opts.f16)).collect();
-    stored.sort_by(|a, b| a.name.cmp(&b.name));
+    let stored: Vec<Stored> = graph.initializers.iter().map(|(n, c)| store(n, c, opts.f16)).collect();
     let mut doc = graph_to_json(graph)?;
     doc["license"] = json!(opts.license);
     doc["source"] = json!(opts.source);
-    let unsigned = doc.to_string();
-    let tensors = || stored.iter().map(|s| (s.name.as_str(), s.dtype, &s.dims[..], &s.bytes[..]));
-    doc["sha256"] = json!(hex(&sha256(|sink| payload_stream(&unsigned, tensors(), sink))));
-    let metadata = [
-        ("format".to_string(), FORMAT.to_string()),
-        ("version".to_string(), VERSION.to_string()),
-        ("model".to_string(), doc.to_string()),
-    ];
-    safetensors::serialize(stored.iter().map(|s| (s.name.as_str(), s)), Some(metadata.into_iter().collect()))
-        .map_err(|e| bad(format!("cannot serialise: {e}")))
+    let serialize = |doc: &Value| {
+        let metadata = [
+            ("format".to_string(), FORMAT.to_string()),
+            ("version".to_string(), VERSION.to_string()),
+            ("model".to_string(), doc.to_string()),
+        ];
+        safetensors::serialize(stored.iter().map(|s| (s.name.as_str(), s)), Some(metadata.into_iter().collect()))
+            .map_err(|e| bad(format!("cannot serialise: {e}")))
+    };
+    // The hash covers the data offsets the serialiser chose, and the reader's
+    // own code computes it; the hash's length changes the header, not the data.
+    doc["sha256"] = json!("");
+    let digest = open(&serialize(&doc)?)?.sha256();
+    doc["sha256"] = json!(hex(&digest));
+    serialize(&doc)
 }
 
 /// A model file whose container, version and metadata parsed, its hash not
-/// yet checked: [`Info::verify`] takes the digest of [`Unverified::hash_stream`],
-/// computed wherever it is fastest. [`read`] uses sha2; the browser build uses
-/// WebCrypto (wasm has no SHA instructions) and decodes and plans meanwhile,
-/// handing nothing out before the check passed.
+/// yet checked. [`read`] checks it with sha2; the browser build digests
+/// [`Self::data_range`] with WebCrypto, decoding and planning meanwhile, and
+/// hands nothing out before [`Seal::verify`] passed.
 pub struct Unverified<'a> {
     /// The `model` document without `sha256`, and its text as hashed.
     doc: Value,
     unsigned: String,
     /// Sorted by name, as hashed.
-    tensors: Vec<(String, TensorView<'a>)>,
+    tensors: Vec<(String, TensorInfo)>,
+    /// Where the data section starts in the file, and the section itself.
+    data_start: usize,
+    data: &'a [u8],
     info: Info,
 }
 
 /// Parses a model file's container, version and metadata; see [`Unverified`].
 pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("truncated or malformed safetensors container ({e})")))?;
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("malformed header ({e})")))?;
+    let (header_len, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("truncated or malformed safetensors container ({e})")))?;
+    let mut tensors: Vec<(String, TensorInfo)> = meta.tensors().into_iter().map(|(n, t)| (n, t.clone())).collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let meta = meta.metadata().as_ref().ok_or_else(|| bad("no __metadata__"))?;
     let get = |k: &str| meta.get(k).ok_or_else(|| bad(format!("__metadata__ lacks '{k}'")));
     if get("format")? != FORMAT {
@@ -235,23 +245,42 @@ pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
         Some(Value::String(s)) => s,
         _ => return Err(bad("metadata lacks the payload sha256")),
     };
-    let mut tensors = st.tensors();
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
     let info = Info { version, license: text("license"), source: text("source"), sha256 };
-    Ok(Unverified { unsigned: doc.to_string(), doc, tensors, info })
+    // read_metadata checked that the tensors tile the data section, which ends the file.
+    let data_start = 8 + header_len;
+    Ok(Unverified { unsigned: doc.to_string(), doc, tensors, data_start, data: &bytes[data_start..], info })
 }
 
 impl Unverified<'_> {
-    /// Feeds `sink` the bytes whose SHA-256 the file records, in order.
-    pub fn hash_stream(&self, sink: &mut dyn FnMut(&[u8])) {
-        let tensors = self.tensors.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data()));
-        payload_stream(&self.unsigned, tensors, sink);
+    /// The data section's place in the file: part 3 of the hash is its SHA-256.
+    pub fn data_range(&self) -> Range<usize> {
+        self.data_start..self.data_start + self.data.len()
     }
 
-    /// The SHA-256 of [`Self::hash_stream`], in software.
-    pub fn sha256(&self) -> [u8; 32] {
-        sha256(|sink| self.hash_stream(sink))
+    /// The check that awaits the data section's digest.
+    pub fn seal(&self) -> Seal {
+        let mut head = Sha256::new();
+        part(&mut head, self.unsigned.as_bytes());
+        for (name, t) in &self.tensors {
+            part(&mut head, name.as_bytes());
+            part(&mut head, dtype_tag(t.dtype).as_bytes());
+            part(&mut head, &u64s(t.shape.iter().copied()));
+            part(&mut head, &u64s([t.data_offsets.0, t.data_offsets.1]));
+        }
+        Seal { head, recorded: self.info.sha256.clone() }
+    }
+
+    /// The hash over the whole file as defined in the module docs, in software.
+    fn sha256(&self) -> [u8; 32] {
+        let mut h = self.seal().head;
+        part(&mut h, &Sha256::digest(self.data));
+        h.finalize().into()
+    }
+
+    /// Checks the recorded hash in software (sha2).
+    pub fn verify(&self) -> Result<()> {
+        self.seal().verify(&Sha256::digest(self.data))
     }
 
     /// Header facts, the recorded hash among them.
@@ -260,15 +289,15 @@ impl Unverified<'_> {
     }
 
     /// The graph with its initializers decoded to f32 (or i64). Not to be
-    /// trusted before [`Info::verify`] passed.
+    /// trusted before the hash was verified.
     pub fn graph(&self) -> Result<Graph> {
         let mut graph = graph_from_json(&self.doc)?;
         let mut budget = Budget::default();
-        for (name, view) in &self.tensors {
-            let dims = view.shape().to_vec();
+        for (name, t) in &self.tensors {
+            let dims = t.shape.clone();
             budget.spend(element_count(&dims, name)?)?;
-            let data = view.data();
-            let c = match view.dtype() {
+            let data = &self.data[t.data_offsets.0..t.data_offsets.1];
+            let c = match t.dtype {
                 Dtype::F32 => Constant::f32(
                     dims,
                     data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
@@ -292,7 +321,7 @@ impl Unverified<'_> {
 /// Verifies a model file (sha2) and returns its header facts and graph.
 pub fn read_with_info(bytes: &[u8]) -> Result<(Graph, Info)> {
     let file = open(bytes)?;
-    file.info.verify(&file.sha256())?;
+    file.verify()?;
     Ok((file.graph()?, file.info))
 }
 
