@@ -18,12 +18,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Once;
 
 use futures_channel::oneshot;
-use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Symbol, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -298,7 +299,7 @@ fn mark(name: &str) {
 /// A SHA-256 being computed (wasm futures need not be `Send`).
 type Digest = Pin<Box<dyn Future<Output = Result<Vec<u8>>>>>;
 
-/// A model file's SHA-256 check, the digest of its data section maybe still running.
+/// A model file's SHA-256 check, the digests of its data section maybe still running.
 enum HashCheck {
     Done,
     Pending { seal: format::Seal, digest: Digest },
@@ -312,11 +313,11 @@ impl HashCheck {
 }
 
 /// [`crate::model::import`] of `bytes` (a copy of `model`), but a model
-/// file's data section is digested by WebCrypto in place in `model`: wasm has
+/// file's data section is digested by WebCrypto, in place in `model`: wasm has
 /// no SHA instructions, and sha2 in software took longer than the rest of the
-/// import. The digest runs off this thread while the caller decodes and
-/// plans; it must await the check before using the result. Without WebCrypto
-/// (an insecure context) sha2 does it here.
+/// import. The caller decodes and plans while the digests finish (where they
+/// run off this thread, as in Node) and must await the check before using the
+/// result. Without WebCrypto (an insecure context) sha2 does it here.
 fn import(model: &Uint8Array, bytes: &[u8]) -> Result<(Result<Graph>, HashCheck)> {
     if !format::sniff(bytes) {
         let graph = crate::model::import(bytes);
@@ -325,15 +326,14 @@ fn import(model: &Uint8Array, bytes: &[u8]) -> Result<(Result<Graph>, HashCheck)
     }
     let file = format::open(bytes)?;
     mark("header");
-    let data = file.data_range();
-    let check = match webcrypto_sha256(model.subarray(data.start as u32, data.end as u32)) {
+    let check = match webcrypto_pieces(model, file.data_range()) {
         Some(digest) => HashCheck::Pending { seal: file.seal(), digest },
         None => {
             file.verify()?;
             HashCheck::Done
         }
     };
-    mark("digest-started");
+    mark("digests");
     let graph = file.graph();
     mark("graph");
     Ok((graph, check))
@@ -349,68 +349,44 @@ fn call(obj: &JsValue, method: &str, args: &[&JsValue]) -> Option<JsValue> {
     f.apply(obj, &args.iter().copied().collect()).ok()
 }
 
-/// Starts the SHA-256 of `data` in WebCrypto, or None when this runtime has
-/// none. Chromium digests on the calling thread (about 70 ms for 23 MB), so
-/// where there are workers a throwaway one digests a copy, and this thread
-/// plans meanwhile; a worker that cannot start or fails (a stricter CSP than
-/// the package needs, say) leaves the digest to this thread. Node has no
-/// `Worker` global, and its digest already runs on its thread pool.
-fn webcrypto_sha256(data: Uint8Array) -> Option<Digest> {
+/// Where the package's download leaves a promise of the digests its worker
+/// took of a model file's pieces as they arrived (`src/js/model.js`): `{ start,
+/// digests }`, the data section's offset and one SHA-256 per piece, or null.
+const PIECE_DIGESTS: &str = "webresnet.pieceDigests";
+
+/// The SHA-256 of each [`format::PIECE`] of `model[data]`, concatenated:
+/// those the download took, if they are of these pieces, else digested here.
+/// None when this runtime has no WebCrypto.
+fn webcrypto_pieces(model: &Uint8Array, data: Range<usize>) -> Option<Digest> {
     let subtle = get(&js_sys::global(), "crypto").and_then(|c| get(&c, "subtle"))?;
-    get(&subtle, "digest")?;
-    let worker = digest_in_worker(&data);
+    let count = data.len().div_ceil(format::PIECE);
+    let start = data.start as f64;
+    let taken =
+        Reflect::get(model, &Symbol::for_(PIECE_DIGESTS).into()).ok().and_then(|p| p.dyn_into::<Promise>().ok());
+    let model = model.clone();
+    let here = move || -> Option<JsFuture> {
+        let digests = Array::new();
+        for at in data.clone().step_by(format::PIECE) {
+            let piece = model.subarray(at as u32, (at + format::PIECE).min(data.end) as u32);
+            digests.push(&call(&subtle, "digest", &[&"SHA-256".into(), &piece])?);
+        }
+        Some(JsFuture::from(Promise::all(&digests)))
+    };
+    // Started now where nothing was taken: Node digests off this thread while it plans.
+    let early = if taken.is_none() { Some(here()?) } else { None };
+    let failed = |e: JsValue| Error::ModelFormat(format!("WebCrypto could not hash the model file: {e:?}"));
     Some(Box::pin(async move {
-        let digest = match worker {
-            Some(reply) => reply.await.ok().and_then(|event| get(&event, "data")),
+        let taken = match taken {
+            Some(p) => JsFuture::from(p).await.ok().filter(|t| get(t, "start").and_then(|s| s.as_f64()) == Some(start)),
             None => None,
         };
-        let digest = match digest {
+        let digests = match taken.and_then(|t| get(&t, "digests")).filter(|d| Array::from(d).length() as usize == count)
+        {
             Some(d) => d,
-            None => {
-                let here = call(&subtle, "digest", &[&"SHA-256".into(), &data])
-                    .and_then(|p| p.dyn_into::<Promise>().ok())
-                    .ok_or_else(|| Error::ModelFormat("WebCrypto refused to hash the model file".into()))?;
-                JsFuture::from(here)
-                    .await
-                    .map_err(|e| Error::ModelFormat(format!("WebCrypto could not hash the model file: {e:?}")))?
-            }
+            None => early.or_else(here).ok_or(JsValue::UNDEFINED).map_err(failed)?.await.map_err(failed)?,
         };
-        mark("digest-done");
-        Ok(Uint8Array::new(&digest).to_vec())
+        Ok(Array::from(&digests).iter().flat_map(|d| Uint8Array::new(&d).to_vec()).collect())
     }))
-}
-
-/// Posts its data back as the SHA-256 of what it was sent, or null if WebCrypto failed.
-const DIGEST_WORKER: &str =
-    "onmessage = (e) => crypto.subtle.digest('SHA-256', e.data).then(postMessage, () => postMessage(null));";
-
-/// The digest of a copy of `data` in a worker made for it: resolves to the
-/// worker's message event, rejects on its error event; the worker ends either way.
-fn digest_in_worker(data: &Uint8Array) -> Option<impl Future<Output = std::result::Result<JsValue, JsValue>>> {
-    let global = js_sys::global();
-    let construct = |class: &str, arg: &JsValue| {
-        let class: Function = get(&global, class)?.dyn_into().ok()?;
-        Reflect::construct(&class, &Array::of1(arg)).ok()
-    };
-    let url_class = get(&global, "URL")?;
-    let blob = construct("Blob", &Array::of1(&DIGEST_WORKER.into()))?;
-    let url = call(&url_class, "createObjectURL", &[&blob])?;
-    let Some(worker) = construct("Worker", &url) else {
-        call(&url_class, "revokeObjectURL", &[&url]);
-        return None;
-    };
-    let reply = Promise::new(&mut |resolve, reject| {
-        call(&worker, "addEventListener", &[&"message".into(), &resolve]);
-        call(&worker, "addEventListener", &[&"error".into(), &reject]);
-    });
-    let copy = data.slice(0, data.length());
-    call(&worker, "postMessage", &[&copy, &Array::of1(&copy.buffer())]);
-    Some(async move {
-        let reply = JsFuture::from(reply).await;
-        call(&worker, "terminate", &[]);
-        call(&url_class, "revokeObjectURL", &[&url]);
-        reply
-    })
 }
 
 /// A model loaded onto one backend. Create it with `Session.create`.

@@ -18,12 +18,14 @@
 //! 2. for every tensor in name order: its name, its dtype (`F32`, `F16` or
 //!    `I64`), its shape (each dimension a u64 LE) and its `data_offsets`
 //!    (begin and end, two u64 LE);
-//! 3. the SHA-256 of the whole data section (the bytes after the header).
+//! 3. the data section (the bytes after the header) in pieces of [`PIECE`]
+//!    bytes, the last one shorter: the SHA-256 of each piece, concatenated.
 //!
 //! Parts 1 and 2 are small and catch a tampered shape, dtype or offset, which
-//! the data alone would not; part 3 is one contiguous range of the file, so a
-//! browser digests it in place with WebCrypto, without gathering the tensors
-//! into a buffer, and off the thread that decodes and plans (`src/web.rs`).
+//! the data alone would not. Part 3 reads the file in place, a piece at a
+//! time: the npm package digests each piece with WebCrypto as the download
+//! delivers it (`src/js/model.js`), so the check costs the browser little
+//! beyond the download, with no gathering of the tensors into a buffer.
 //! Version 1 hashed the tensors' bytes one by one instead.
 
 use super::state_dict::{element_count, Budget};
@@ -40,6 +42,8 @@ use std::ops::Range;
 pub const FORMAT: &str = "webresnet-model";
 /// The layout version this build writes and reads.
 pub const VERSION: u32 = 2;
+/// The size of the data section's pieces in the hash (part 3 of the module docs).
+pub const PIECE: usize = 1 << 20;
 /// The file extension the CLI uses for this format.
 pub const EXTENSION: &str = "wrn";
 
@@ -156,19 +160,19 @@ fn u64s(values: impl IntoIterator<Item = usize>) -> Vec<u8> {
 }
 
 /// A model file's recorded SHA-256 and the hash state over parts 1 and 2 of
-/// the module docs: what remains is the digest of the data section, computed
-/// wherever it is fastest ([`Unverified::verify`] uses sha2).
+/// the module docs: what remains is the digests of the data section's pieces,
+/// computed wherever it is fastest ([`Unverified::verify`] uses sha2).
 pub struct Seal {
     head: Sha256,
     recorded: String,
 }
 
 impl Seal {
-    /// Accepts the file if `data_digest` (the SHA-256 of [`Unverified::data_range`])
-    /// completes the recorded hash.
-    pub fn verify(self, data_digest: &[u8]) -> Result<()> {
+    /// Accepts the file if `piece_digests` (the SHA-256 of each [`PIECE`] of
+    /// [`Unverified::data_range`], concatenated) complete the recorded hash.
+    pub fn verify(self, piece_digests: &[u8]) -> Result<()> {
         let mut h = self.head;
-        part(&mut h, data_digest);
+        part(&mut h, piece_digests);
         let got = hex(&h.finalize());
         if got != self.recorded {
             return Err(bad(format!(
@@ -225,8 +229,8 @@ pub struct Unverified<'a> {
 
 /// Parses a model file's container, version and metadata; see [`Unverified`].
 pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
-    let (header_len, meta) =
-        SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("truncated or malformed safetensors container ({e})")))?;
+    let (header_len, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("truncated or malformed safetensors container ({e})")))?;
     let mut tensors: Vec<(String, TensorInfo)> = meta.tensors().into_iter().map(|(n, t)| (n, t.clone())).collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let meta = meta.metadata().as_ref().ok_or_else(|| bad("no __metadata__"))?;
@@ -253,7 +257,7 @@ pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
 }
 
 impl Unverified<'_> {
-    /// The data section's place in the file: part 3 of the hash is its SHA-256.
+    /// The data section's place in the file: part 3 of the hash digests it.
     pub fn data_range(&self) -> Range<usize> {
         self.data_start..self.data_start + self.data.len()
     }
@@ -271,16 +275,20 @@ impl Unverified<'_> {
         Seal { head, recorded: self.info.sha256.clone() }
     }
 
+    fn piece_digests(&self) -> Vec<u8> {
+        self.data.chunks(PIECE).flat_map(|p| <[u8; 32]>::from(Sha256::digest(p))).collect()
+    }
+
     /// The hash over the whole file as defined in the module docs, in software.
     fn sha256(&self) -> [u8; 32] {
         let mut h = self.seal().head;
-        part(&mut h, &Sha256::digest(self.data));
+        part(&mut h, &self.piece_digests());
         h.finalize().into()
     }
 
     /// Checks the recorded hash in software (sha2).
     pub fn verify(&self) -> Result<()> {
-        self.seal().verify(&Sha256::digest(self.data))
+        self.seal().verify(&self.piece_digests())
     }
 
     /// Header facts, the recorded hash among them.
