@@ -88,7 +88,8 @@ fn tampered_shape_dtype_or_offsets_fail_the_hash() {
     g.initializers.insert("b2".into(), Constant::f32(vec![2], vec![3.0, 4.0]));
     let good = format::write(&g, &format::WriteOptions::default()).unwrap();
     assert!(webresnet::model::import(&with_header(&good, |_| {})).is_ok());
-    let tampers: [(&str, fn(&mut serde_json::Value)); 3] = [
+    type Edit = fn(&mut serde_json::Value);
+    let tampers: [(&str, Edit); 3] = [
         ("shape", |h| h["w"]["shape"] = serde_json::json!([3, 2, 1, 1])),
         ("dtype", |h| h["b"]["dtype"] = "I32".into()),
         ("offsets", |h| {
