@@ -15,6 +15,7 @@
 //! owns one arena and one readback buffer, and a second `infer` awaiting
 //! the first's readback would otherwise find both in use.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -32,7 +33,8 @@ use wasm_bindgen_futures::JsFuture;
 use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
-use crate::model::{format, Graph};
+use crate::model::format::{self, Data};
+use crate::model::Graph;
 use crate::plan::{CompileOptions, Plan};
 use crate::postprocess::{softmax, top_k, Prediction};
 use crate::preprocess::{decode, image_to_tensor, rgba_to_tensor};
@@ -312,31 +314,61 @@ impl HashCheck {
     }
 }
 
-/// [`crate::model::import`] of `bytes` (a copy of `model`), but a model
-/// file's data section is digested by WebCrypto, in place in `model`: wasm has
-/// no SHA instructions, and sha2 in software took longer than the rest of the
-/// import. The caller decodes and plans while the digests finish (where they
-/// run off this thread, as in Node) and must await the check before using the
-/// result. Without WebCrypto (an insecure context) sha2 does it here.
-fn import(model: &Uint8Array, bytes: &[u8]) -> Result<(Result<Graph>, HashCheck)> {
-    if !format::sniff(bytes) {
-        let graph = crate::model::import(bytes);
+/// [`crate::model::import`] of `model`, but only a model file's header is
+/// copied into wasm whole: its tensors go straight into their arrays, and its
+/// data section is digested by WebCrypto in place (wasm has no SHA
+/// instructions, and sha2 in software took longer than the rest of the
+/// import). The caller decodes and plans while the digests finish and must
+/// await the check before using the result. Without WebCrypto (an insecure
+/// context) sha2 does it here.
+fn import(model: &Uint8Array) -> Result<(Result<Graph>, HashCheck)> {
+    let len = model.length() as usize;
+    let prefix = model.subarray(0, len.min(8) as u32).to_vec();
+    let head_end = format::header_end(&prefix).filter(|&end| end <= len).unwrap_or(len);
+    let head = model.subarray(0, head_end as u32).to_vec();
+    if !format::sniff(&head) {
+        let bytes = if head.len() == len { head } else { model.to_vec() };
+        let graph = crate::model::import(&bytes);
         mark("graph");
         return Ok((graph, HashCheck::Done));
     }
-    let file = format::open(bytes)?;
+    let header = format::open_header(&head, len)?;
     mark("header");
-    let check = match webcrypto_pieces(model, file.data_range()) {
-        Some(digest) => HashCheck::Pending { seal: file.seal(), digest },
+    let data = JsData { model: model.clone(), start: header.data_range().start };
+    let check = match webcrypto_pieces(model, header.data_range()) {
+        Some(digest) => HashCheck::Pending { seal: header.seal(), digest },
         None => {
-            file.verify()?;
+            header.seal().verify(&format::piece_digests(&data.bytes(0..header.data_range().len())))?;
             HashCheck::Done
         }
     };
     mark("digests");
-    let graph = file.graph();
+    let graph = header.graph(&data);
     mark("graph");
     Ok((graph, check))
+}
+
+/// A model file's data section, read from the JS array it arrived in.
+struct JsData {
+    model: Uint8Array,
+    start: usize,
+}
+
+impl format::Data for JsData {
+    fn bytes(&self, range: Range<usize>) -> Cow<'_, [u8]> {
+        self.model.subarray((self.start + range.start) as u32, (self.start + range.end) as u32).to_vec().into()
+    }
+
+    /// Copied straight into the f32 array where the bytes are aligned for a
+    /// `Float32Array` view (the wasm and every browser are little-endian).
+    fn f32s(&self, range: Range<usize>) -> Vec<f32> {
+        let at = self.model.byte_offset() as usize + self.start + range.start;
+        if at % 4 != 0 {
+            return format::f32s_le(&self.bytes(range));
+        }
+        Float32Array::new_with_byte_offset_and_length(&self.model.buffer(), at as u32, (range.len() / 4) as u32)
+            .to_vec()
+    }
 }
 
 fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
@@ -410,9 +442,9 @@ impl Session {
         install_panic_hook();
         let kind = BackendKind::parse(&backend)?;
         mark("start");
-        // A typed array is digested in place; anything else is copied into one.
+        // A typed array is read in place; anything else is copied into one.
         let model = model.dyn_into::<Uint8Array>().unwrap_or_else(|other| Uint8Array::new(&other));
-        let (graph, check) = import(&model, &model.to_vec())?;
+        let (graph, check) = import(&model)?;
         let input_shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
         let built = async {
             let graph = graph?;

@@ -33,9 +33,11 @@ use super::{AttrValue, Constant, Dim, Graph, Node, TensorData, ValueInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{ChannelOrder, InputLayout, PreprocessConfig};
 use half::f16;
-use safetensors::{tensor::TensorInfo, Dtype, SafeTensors};
+use safetensors::tensor::{Metadata, TensorInfo};
+use safetensors::Dtype;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// The `format` tag in `__metadata__`.
@@ -211,26 +213,65 @@ pub fn write(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
     serialize(&doc)
 }
 
-/// A model file whose container, version and metadata parsed, its hash not
-/// yet checked. [`read`] checks it with sha2; the browser build digests
-/// [`Self::data_range`] with WebCrypto, decoding and planning meanwhile, and
-/// hands nothing out before [`Seal::verify`] passed.
-pub struct Unverified<'a> {
+/// A model file's header (container, version and metadata) parsed, its hash
+/// not yet checked. [`read`] checks it with sha2; the browser build digests
+/// [`Self::data_range`] with WebCrypto while it decodes and plans, and hands
+/// nothing out before [`Seal::verify`] passed.
+pub struct Header {
     /// The `model` document without `sha256`, and its text as hashed.
     doc: Value,
     unsigned: String,
     /// Sorted by name, as hashed.
     tensors: Vec<(String, TensorInfo)>,
-    /// Where the data section starts in the file, and the section itself.
-    data_start: usize,
-    data: &'a [u8],
+    /// The data section's place in the file.
+    data: Range<usize>,
     info: Info,
 }
 
-/// Parses a model file's container, version and metadata; see [`Unverified`].
-pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
-    let (header_len, meta) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("truncated or malformed safetensors container ({e})")))?;
+/// Where a model file's tensors are read from: its data section in memory, or
+/// wherever else the caller holds it (the browser: the JS array it arrived in).
+pub trait Data {
+    /// Bytes `range` of the data section.
+    fn bytes(&self, range: Range<usize>) -> Cow<'_, [u8]>;
+    /// Bytes `range` of the data section as little-endian f32s.
+    fn f32s(&self, range: Range<usize>) -> Vec<f32> {
+        f32s_le(&self.bytes(range))
+    }
+}
+
+impl Data for [u8] {
+    fn bytes(&self, range: Range<usize>) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self[range])
+    }
+}
+
+/// Little-endian f32s.
+pub fn f32s_le(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+/// How many of a model file's first bytes hold its header, read off `prefix`
+/// (at least its first 8 bytes); None if they are missing.
+pub fn header_end(prefix: &[u8]) -> Option<usize> {
+    let len = u64::from_le_bytes(prefix.get(..8)?.try_into().unwrap());
+    usize::try_from(len).ok()?.checked_add(8)
+}
+
+/// Parses the header of a model file of `file_len` bytes from `head`, its
+/// first bytes (the whole file will do); see [`Header`].
+pub fn open_header(head: &[u8], file_len: usize) -> Result<Header> {
+    let malformed = |e: &dyn std::fmt::Display| bad(format!("truncated or malformed safetensors container ({e})"));
+    let end = header_end(head).filter(|&end| end <= head.len()).ok_or_else(|| malformed(&"header cut short"))?;
+    // Deserialising checks that the tensors' offsets tile the data section.
+    let meta: Metadata = serde_json::from_slice(&head[8..end]).map_err(|e| malformed(&e))?;
+    let data = end..end + meta.data_len();
+    if data.end != file_len {
+        return Err(malformed(&format!(
+            "{} bytes of tensors after the header, {} in the file",
+            data.len(),
+            file_len.saturating_sub(end)
+        )));
+    }
     let mut tensors: Vec<(String, TensorInfo)> = meta.tensors().into_iter().map(|(n, t)| (n, t.clone())).collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let meta = meta.metadata().as_ref().ok_or_else(|| bad("no __metadata__"))?;
@@ -251,18 +292,16 @@ pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
     };
     let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
     let info = Info { version, license: text("license"), source: text("source"), sha256 };
-    // read_metadata checked that the tensors tile the data section, which ends the file.
-    let data_start = 8 + header_len;
-    Ok(Unverified { unsigned: doc.to_string(), doc, tensors, data_start, data: &bytes[data_start..], info })
+    Ok(Header { unsigned: doc.to_string(), doc, tensors, data, info })
 }
 
-impl Unverified<'_> {
+impl Header {
     /// The data section's place in the file: part 3 of the hash digests it.
     pub fn data_range(&self) -> Range<usize> {
-        self.data_start..self.data_start + self.data.len()
+        self.data.clone()
     }
 
-    /// The check that awaits the data section's digest.
+    /// The check that awaits the digests of the data section's pieces.
     pub fn seal(&self) -> Seal {
         let mut head = Sha256::new();
         part(&mut head, self.unsigned.as_bytes());
@@ -275,48 +314,29 @@ impl Unverified<'_> {
         Seal { head, recorded: self.info.sha256.clone() }
     }
 
-    fn piece_digests(&self) -> Vec<u8> {
-        self.data.chunks(PIECE).flat_map(|p| <[u8; 32]>::from(Sha256::digest(p))).collect()
-    }
-
-    /// The hash over the whole file as defined in the module docs, in software.
-    fn sha256(&self) -> [u8; 32] {
-        let mut h = self.seal().head;
-        part(&mut h, &self.piece_digests());
-        h.finalize().into()
-    }
-
-    /// Checks the recorded hash in software (sha2).
-    pub fn verify(&self) -> Result<()> {
-        self.seal().verify(&self.piece_digests())
-    }
-
     /// Header facts, the recorded hash among them.
     pub fn info(&self) -> &Info {
         &self.info
     }
 
-    /// The graph with its initializers decoded to f32 (or i64). Not to be
-    /// trusted before the hash was verified.
-    pub fn graph(&self) -> Result<Graph> {
+    /// The graph with its initializers read from `data` (the data section)
+    /// and decoded to f32 (or i64). Not to be trusted before the hash was verified.
+    pub fn graph(&self, data: &(impl Data + ?Sized)) -> Result<Graph> {
         let mut graph = graph_from_json(&self.doc)?;
         let mut budget = Budget::default();
         for (name, t) in &self.tensors {
             let dims = t.shape.clone();
             budget.spend(element_count(&dims, name)?)?;
-            let data = &self.data[t.data_offsets.0..t.data_offsets.1];
+            let range = t.data_offsets.0..t.data_offsets.1;
             let c = match t.dtype {
-                Dtype::F32 => Constant::f32(
-                    dims,
-                    data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-                ),
+                Dtype::F32 => Constant::f32(dims, data.f32s(range)),
                 Dtype::F16 => Constant::f32(
                     dims,
-                    data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                    data.bytes(range).chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
                 ),
                 Dtype::I64 => Constant::i64(
                     dims,
-                    data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),
+                    data.bytes(range).chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),
                 ),
                 other => return Err(bad(format!("tensor '{name}' has dtype {other:?} (expected F32, F16 or I64)"))),
             };
@@ -326,11 +346,47 @@ impl Unverified<'_> {
     }
 }
 
+/// A model file in memory, its header parsed; see [`Header`].
+pub struct Unverified<'a> {
+    header: Header,
+    data: &'a [u8],
+}
+
+/// Parses a model file's header; see [`Header`].
+pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
+    let header = open_header(bytes, bytes.len())?;
+    Ok(Unverified { data: &bytes[header.data_range()], header })
+}
+
+/// The SHA-256 of each [`PIECE`] of `data` (a data section), concatenated, in software.
+pub fn piece_digests(data: &[u8]) -> Vec<u8> {
+    data.chunks(PIECE).flat_map(|p| <[u8; 32]>::from(Sha256::digest(p))).collect()
+}
+
+impl Unverified<'_> {
+    /// The hash over the whole file as defined in the module docs, in software.
+    fn sha256(&self) -> [u8; 32] {
+        let mut h = self.header.seal().head;
+        part(&mut h, &piece_digests(self.data));
+        h.finalize().into()
+    }
+
+    /// Checks the recorded hash in software (sha2).
+    pub fn verify(&self) -> Result<()> {
+        self.header.seal().verify(&piece_digests(self.data))
+    }
+
+    /// The graph; not to be trusted before [`Self::verify`] passed.
+    pub fn graph(&self) -> Result<Graph> {
+        self.header.graph(self.data)
+    }
+}
+
 /// Verifies a model file (sha2) and returns its header facts and graph.
 pub fn read_with_info(bytes: &[u8]) -> Result<(Graph, Info)> {
     let file = open(bytes)?;
     file.verify()?;
-    Ok((file.graph()?, file.info))
+    Ok((file.graph()?, file.header.info))
 }
 
 /// Reads a model file into a graph, refusing it unless the hash matches.
