@@ -48,7 +48,7 @@ const PIECE_DIGESTS = Symbol.for("webresnet.pieceDigests");
 // chunk is transferred, not copied. Null where there are no workers (Node:
 // the wasm digests there, off the thread already); a worker that cannot
 // start resolves to null, and the wasm digests the pieces itself.
-function pieceDigester(length) {
+function pieceDigester() {
   if (typeof Worker !== "function" || !globalThis.crypto?.subtle) return null;
   let worker;
   try {
@@ -60,7 +60,6 @@ function pieceDigester(length) {
     worker.onmessage = (e) => resolve(e.data);
     worker.onerror = () => resolve(null);
   }).finally(() => worker.terminate());
-  worker.postMessage({ length });
   return {
     send: (chunk) => worker.postMessage(chunk, [chunk.buffer]),
     end: () => (worker.postMessage("end"), reply),
@@ -78,7 +77,7 @@ async function readBody(response, report) {
   }
   let bytes = new Uint8Array(total ?? 1 << 20);
   let loaded = 0;
-  const digester = pieceDigester(total ?? 0);
+  const digester = pieceDigester();
   report(0, total);
   for (const reader = response.body.getReader(); ; ) {
     const { done, value } = await reader.read();
