@@ -91,7 +91,11 @@ fn tampered_shape_dtype_or_offsets_fail_the_hash() {
     type Edit = fn(&mut serde_json::Value);
     let tampers: [(&str, Edit); 3] = [
         ("shape", |h| h["w"]["shape"] = serde_json::json!([3, 2, 1, 1])),
-        ("dtype", |h| h["b"]["dtype"] = "I32".into()),
+        // The same 8 bytes as one i64: a dtype changes the size unless the shape changes too.
+        ("dtype", |h| {
+            h["b"]["dtype"] = "I64".into();
+            h["b"]["shape"] = serde_json::json!([1]);
+        }),
         ("offsets", |h| {
             let (b, b2) = (h["b"]["data_offsets"].clone(), h["b2"]["data_offsets"].clone());
             h["b"]["data_offsets"] = b2;

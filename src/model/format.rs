@@ -33,7 +33,7 @@ use super::{AttrValue, Constant, Dim, Graph, Node, TensorData, ValueInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{ChannelOrder, InputLayout, PreprocessConfig};
 use half::f16;
-use safetensors::tensor::{Metadata, TensorInfo};
+use safetensors::tensor::TensorInfo;
 use safetensors::Dtype;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -239,7 +239,7 @@ pub trait Data {
     }
 }
 
-impl Data for [u8] {
+impl Data for &[u8] {
     fn bytes(&self, range: Range<usize>) -> Cow<'_, [u8]> {
         Cow::Borrowed(&self[range])
     }
@@ -262,9 +262,33 @@ pub fn header_end(prefix: &[u8]) -> Option<usize> {
 pub fn open_header(head: &[u8], file_len: usize) -> Result<Header> {
     let malformed = |e: &dyn std::fmt::Display| bad(format!("truncated or malformed safetensors container ({e})"));
     let end = header_end(head).filter(|&end| end <= head.len()).ok_or_else(|| malformed(&"header cut short"))?;
-    // Deserialising checks that the tensors' offsets tile the data section.
-    let meta: Metadata = serde_json::from_slice(&head[8..end]).map_err(|e| malformed(&e))?;
-    let data = end..end + meta.data_len();
+    // Parsed as a `Value` (as `sniff` does) rather than into safetensors' own
+    // types, whose parser would be a second one in the wasm (about 120 KB).
+    let header: Value = serde_json::from_slice(&head[8..end]).map_err(|e| malformed(&e))?;
+    let header = header.as_object().ok_or_else(|| malformed(&"the header is not a JSON object"))?;
+    let mut tensors = Vec::with_capacity(header.len());
+    for (name, t) in header.iter().filter(|(name, _)| *name != "__metadata__") {
+        let dtype = match field(t, "dtype")?.as_str() {
+            Some("F32") => Dtype::F32,
+            Some("F16") => Dtype::F16,
+            Some("I64") => Dtype::I64,
+            other => return Err(bad(format!("tensor '{name}' has dtype {other:?} (expected F32, F16 or I64)"))),
+        };
+        let shape = array(field(t, "shape")?)?.iter().map(size).collect::<Result<_>>()?;
+        let offsets = array(field(t, "data_offsets")?)?.iter().map(size).collect::<Result<Vec<_>>>()?;
+        let [begin, end] = offsets[..] else { return Err(malformed(&format!("tensor '{name}' has bad data_offsets"))) };
+        tensors.push((name.clone(), TensorInfo { dtype, shape, data_offsets: (begin, end) }));
+    }
+    // As safetensors' reader does: the tensors, by offset, tile the data section.
+    tensors.sort_by_key(|(_, t)| t.data_offsets);
+    let mut data = end..end;
+    for (name, t) in &tensors {
+        let bytes = t.shape.iter().try_fold(t.dtype.bitsize() / 8, |n, &d| n.checked_mul(d));
+        if t.data_offsets.0 != data.len() || Some(t.data_offsets.1.wrapping_sub(t.data_offsets.0)) != bytes {
+            return Err(malformed(&format!("tensor '{name}' does not fit its data_offsets")));
+        }
+        data.end = end + t.data_offsets.1;
+    }
     if data.end != file_len {
         return Err(malformed(&format!(
             "{} bytes of tensors after the header, {} in the file",
@@ -272,10 +296,9 @@ pub fn open_header(head: &[u8], file_len: usize) -> Result<Header> {
             file_len.saturating_sub(end)
         )));
     }
-    let mut tensors: Vec<(String, TensorInfo)> = meta.tensors().into_iter().map(|(n, t)| (n, t.clone())).collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    let meta = meta.metadata().as_ref().ok_or_else(|| bad("no __metadata__"))?;
-    let get = |k: &str| meta.get(k).ok_or_else(|| bad(format!("__metadata__ lacks '{k}'")));
+    let meta = header.get("__metadata__").ok_or_else(|| bad("no __metadata__"))?;
+    let get = |k: &str| meta.get(k).and_then(Value::as_str).ok_or_else(|| bad(format!("__metadata__ lacks '{k}'")));
     if get("format")? != FORMAT {
         return Err(bad(format!("format tag is '{}'", get("format")?)));
     }
@@ -321,7 +344,7 @@ impl Header {
 
     /// The graph with its initializers read from `data` (the data section)
     /// and decoded to f32 (or i64). Not to be trusted before the hash was verified.
-    pub fn graph(&self, data: &(impl Data + ?Sized)) -> Result<Graph> {
+    pub fn graph(&self, data: &dyn Data) -> Result<Graph> {
         let mut graph = graph_from_json(&self.doc)?;
         let mut budget = Budget::default();
         for (name, t) in &self.tensors {
@@ -378,7 +401,7 @@ impl Unverified<'_> {
 
     /// The graph; not to be trusted before [`Self::verify`] passed.
     pub fn graph(&self) -> Result<Graph> {
-        self.header.graph(self.data)
+        self.header.graph(&self.data)
     }
 }
 
