@@ -77,13 +77,11 @@ async function readBody(response, report) {
   }
   let bytes = new Uint8Array(total ?? 1 << 20);
   let loaded = 0;
-  let digester = null;
+  const digester = pieceDigester();
   report(0, total);
   for (const reader = response.body.getReader(); ; ) {
     const { done, value } = await reader.read();
     if (done) break;
-    // A JSON header after the length: a safetensors file, maybe a model file.
-    if (loaded === 0 && value[8] === 0x7b) digester = pieceDigester();
     if (loaded + value.length > bytes.length) {
       const grown = new Uint8Array(Math.max(loaded + value.length, 2 * bytes.length));
       grown.set(bytes.subarray(0, loaded));
