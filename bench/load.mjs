@@ -1,7 +1,9 @@
 // make bench-load: time to load a model in headless Chromium on the CPU
 // backend, the project's .wrn against the .onnx of the same weights. Prints
 // the median of RUNS runs (alternating) of Classifier.create, split into
-// fetch, compile (import + plan + backend) and the warm-up inference. Not a test.
+// fetch, compile (import + plan + backend) and the warm-up inference, then the
+// compile's phases from the wasm's performance marks (src/web.rs): each mark's
+// time since the one before; "verified" is the wait for the model file's hash. Not a test.
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../tests/node/common.mjs";
@@ -33,6 +35,8 @@ try {
       const m = (k) => fmtMs(median(runs[f].map((r) => r[k])));
       const mb = (statSync(join(ROOT, f)).size / 1e6).toFixed(1);
       console.log(row([name, f.split(".").pop(), mb, m("fetchMs"), m("compileMs"), m("warmupMs"), m("totalMs")], WIDTHS));
+      const phases = Object.keys(runs[f][0].phases);
+      console.log(`  compile: ${phases.map((k) => `${k} ${median(runs[f].map((r) => r.phases[k])).toFixed(1)}`).join(", ")}`);
     }
   }
 } finally {

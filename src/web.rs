@@ -15,13 +15,17 @@
 //! owns one arena and one readback buffer, and a second `infer` awaiting
 //! the first's readback would otherwise find both in use.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Once;
 
 use futures_channel::oneshot;
-use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Symbol, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -29,7 +33,8 @@ use wasm_bindgen_futures::JsFuture;
 use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
-use crate::model::{format, Graph};
+use crate::model::format::{self, Data};
+use crate::model::Graph;
 use crate::plan::{CompileOptions, Plan};
 use crate::postprocess::{softmax, top_k, Prediction};
 use crate::preprocess::{decode, image_to_tensor, rgba_to_tensor};
@@ -95,8 +100,6 @@ enum Engine {
 /// and return an error the caller can fall back on.
 fn check_webgpu_reachable() -> Result<()> {
     let global = js_sys::global();
-    let get =
-        |obj: &JsValue, key: &str| Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
     if get(&global, "navigator").and_then(|n| get(&n, "gpu")).is_none() {
         return Err(Error::GpuUnavailable(
             "navigator.gpu is missing (no WebGPU in this runtime, or not a secure context)".into(),
@@ -287,61 +290,135 @@ fn predictions_to_js(preds: &[Prediction]) -> JsValue {
     arr.into()
 }
 
-/// A model file's SHA-256 check, maybe still running in WebCrypto.
+/// `performance.mark("webresnet:NAME")`, where the runtime has it: the load's
+/// phases show in the browser's profiler, and `make bench-load` reads them.
+fn mark(name: &str) {
+    if let Some(perf) = get(&js_sys::global(), "performance") {
+        call(&perf, "mark", &[&format!("webresnet:{name}").into()]);
+    }
+}
+
+/// A SHA-256 being computed (wasm futures need not be `Send`).
+type Digest = Pin<Box<dyn Future<Output = Result<Vec<u8>>>>>;
+
+/// A model file's SHA-256 check, the digests of its data section maybe still running.
 enum HashCheck {
     Done,
-    Pending { info: format::Info, digest: JsFuture },
+    Pending { seal: format::Seal, digest: Digest },
 }
 
 impl HashCheck {
     async fn verify(self) -> Result<()> {
-        let HashCheck::Pending { info, digest } = self else { return Ok(()) };
-        let hash =
-            digest.await.map_err(|e| Error::ModelFormat(format!("WebCrypto could not hash the model file: {e:?}")))?;
-        info.verify(&Uint8Array::new(&hash).to_vec())
+        let HashCheck::Pending { seal, digest } = self else { return Ok(()) };
+        seal.verify(&digest.await?)
     }
 }
 
-/// [`crate::model::import`], but a model file's SHA-256 goes to WebCrypto:
-/// wasm has no SHA instructions, and sha2 in software took longer than the
-/// rest of the import. The digest runs off this thread while the caller
-/// decodes and plans; it must await the check before using the result.
-/// Without WebCrypto (an insecure context) sha2 does it here.
-fn import(model: &[u8]) -> Result<(Result<Graph>, HashCheck)> {
-    if !format::sniff(model) {
-        return Ok((crate::model::import(model), HashCheck::Done));
+/// [`crate::model::import`] of `model`, but only a model file's header is
+/// copied into wasm whole: its tensors go straight into their arrays, and its
+/// data section is digested by WebCrypto in place (wasm has no SHA
+/// instructions, and sha2 in software took longer than the rest of the
+/// import). The caller decodes and plans while the digests finish and must
+/// await the check before using the result. Without WebCrypto (an insecure
+/// context) sha2 does it here.
+fn import(model: &Uint8Array) -> Result<(Result<Graph>, HashCheck)> {
+    let len = model.length() as usize;
+    let prefix = model.subarray(0, len.min(8) as u32).to_vec();
+    let head_end = format::header_end(&prefix).filter(|&end| end <= len).unwrap_or(len);
+    let head = model.subarray(0, head_end as u32).to_vec();
+    if !format::sniff(&head) {
+        let bytes = if head.len() == len { head } else { model.to_vec() };
+        let graph = crate::model::import(&bytes);
+        mark("graph");
+        return Ok((graph, HashCheck::Done));
     }
-    let file = format::open(model)?;
-    let check = match webcrypto_sha256(&file) {
-        Some(digest) => HashCheck::Pending { info: file.info().clone(), digest },
+    let header = format::open_header(&head, len)?;
+    mark("header");
+    let data = JsData { model: model.clone(), start: header.data_range().start };
+    let check = match webcrypto_pieces(model, header.data_range()) {
+        Some(digest) => HashCheck::Pending { seal: header.seal(), digest },
         None => {
-            file.info().verify(&file.sha256())?;
+            header.seal().verify(&format::piece_digests(&data.bytes(0..header.data_range().len())))?;
             HashCheck::Done
         }
     };
-    Ok((file.graph(), check))
+    mark("digests");
+    let graph = header.graph(&data);
+    mark("graph");
+    Ok((graph, check))
 }
 
-/// Starts `crypto.subtle.digest("SHA-256", ...)` of the file's hash stream,
-/// or None when this runtime has no WebCrypto. The stream is gathered in a
-/// JS buffer (WebCrypto does not stream), so the wasm heap does not grow by
-/// the model size.
-fn webcrypto_sha256(file: &format::Unverified<'_>) -> Option<JsFuture> {
-    let get =
-        |obj: &JsValue, key: &str| Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+/// A model file's data section, read from the JS array it arrived in.
+struct JsData {
+    model: Uint8Array,
+    start: usize,
+}
+
+impl format::Data for JsData {
+    fn bytes(&self, range: Range<usize>) -> Cow<'_, [u8]> {
+        self.model.subarray((self.start + range.start) as u32, (self.start + range.end) as u32).to_vec().into()
+    }
+
+    /// Copied straight into the f32 array where the bytes are aligned for a
+    /// `Float32Array` view (the wasm and every browser are little-endian).
+    fn f32s(&self, range: Range<usize>) -> Vec<f32> {
+        let at = self.model.byte_offset() as usize + self.start + range.start;
+        if at % 4 != 0 {
+            return format::f32s_le(&self.bytes(range));
+        }
+        Float32Array::new_with_byte_offset_and_length(&self.model.buffer(), at as u32, (range.len() / 4) as u32)
+            .to_vec()
+    }
+}
+
+fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
+    Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// Calls `obj[method](...args)`.
+fn call(obj: &JsValue, method: &str, args: &[&JsValue]) -> Option<JsValue> {
+    let f: Function = get(obj, method)?.dyn_into().ok()?;
+    f.apply(obj, &args.iter().copied().collect()).ok()
+}
+
+/// Where the package's download leaves a promise of the digests its worker
+/// took of a model file's pieces as they arrived (`src/js/model.js`): `{ start,
+/// digests }`, the data section's offset and one SHA-256 per piece, or null.
+const PIECE_DIGESTS: &str = "webresnet.pieceDigests";
+
+/// The SHA-256 of each [`format::PIECE`] of `model[data]`, concatenated:
+/// those the download took, if they are of these pieces, else digested here.
+/// None when this runtime has no WebCrypto.
+fn webcrypto_pieces(model: &Uint8Array, data: Range<usize>) -> Option<Digest> {
     let subtle = get(&js_sys::global(), "crypto").and_then(|c| get(&c, "subtle"))?;
-    let digest: Function = get(&subtle, "digest")?.dyn_into().ok()?;
-    let mut len = 0usize;
-    file.hash_stream(&mut |b| len += b.len());
-    let buf = Uint8Array::new_with_length(u32::try_from(len).ok()?);
-    let mut at = 0u32;
-    file.hash_stream(&mut |b| {
-        let end = at + b.len() as u32;
-        buf.subarray(at, end).copy_from(b);
-        at = end;
-    });
-    let promise: Promise = digest.call2(&subtle, &"SHA-256".into(), &buf).ok()?.dyn_into().ok()?;
-    Some(JsFuture::from(promise))
+    let count = data.len().div_ceil(format::PIECE);
+    let start = data.start as f64;
+    let taken =
+        Reflect::get(model, &Symbol::for_(PIECE_DIGESTS).into()).ok().and_then(|p| p.dyn_into::<Promise>().ok());
+    let model = model.clone();
+    let here = move || -> Option<JsFuture> {
+        let digests = Array::new();
+        for at in data.clone().step_by(format::PIECE) {
+            let piece = model.subarray(at as u32, (at + format::PIECE).min(data.end) as u32);
+            digests.push(&call(&subtle, "digest", &[&"SHA-256".into(), &piece])?);
+        }
+        Some(JsFuture::from(Promise::all(&digests)))
+    };
+    // Started now where nothing was taken: Node digests off this thread while it plans.
+    let early = if taken.is_none() { Some(here()?) } else { None };
+    let failed = |e: JsValue| Error::ModelFormat(format!("WebCrypto could not hash the model file: {e:?}"));
+    Some(Box::pin(async move {
+        let taken = match taken {
+            Some(p) => JsFuture::from(p).await.ok().filter(|t| get(t, "start").and_then(|s| s.as_f64()) == Some(start)),
+            None => None,
+        };
+        let digests = match taken.and_then(|t| get(&t, "digests")).filter(|d| Array::from(d).length() as usize == count)
+        {
+            Some(d) => d,
+            None => early.or_else(here).ok_or(JsValue::UNDEFINED).map_err(failed)?.await.map_err(failed)?,
+        };
+        Ok(Array::from(&digests).iter().flat_map(|d| Uint8Array::new(&d).to_vec()).collect())
+    }))
 }
 
 /// A model loaded onto one backend. Create it with `Session.create`.
@@ -358,25 +435,30 @@ impl Session {
     /// dimensions set to 1. Giving it spares `infer` a re-plan (GPU pipelines
     /// and all) on the first call.
     pub async fn create(
-        model: Vec<u8>,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] model: JsValue,
         backend: String,
         shape: Option<Vec<u32>>,
     ) -> std::result::Result<Session, JsValue> {
         install_panic_hook();
         let kind = BackendKind::parse(&backend)?;
+        mark("start");
+        // A typed array is read in place; anything else is copied into one.
+        let model = model.dyn_into::<Uint8Array>().unwrap_or_else(|other| Uint8Array::new(&other));
         let (graph, check) = import(&model)?;
-        drop(model);
         let input_shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
         let built = async {
             let graph = graph?;
             let plan = crate::plan::compile(&graph, &CompileOptions { input_shape })?;
+            mark("plan");
             let engine = Engine::new(&plan, kind).await?;
+            mark("backend");
             Ok::<_, Error>((graph, plan, engine))
         }
         .await;
         // Before `built`'s error: a tampered file is a MODEL_FORMAT error, not
         // whatever its altered graph did to the planner.
         check.verify().await?;
+        mark("verified");
         let (graph, plan, engine) = built?;
         let adapter_info = engine.adapter_info();
         let inner = Inner {

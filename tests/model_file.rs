@@ -72,3 +72,40 @@ fn damage_is_refused_without_panic() {
         other => panic!("tampered label accepted: {other:?}"),
     }
 }
+
+/// `file` with its safetensors header rewritten by `edit`; the data section is kept.
+fn with_header(file: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&file[8..8 + len]).unwrap();
+    edit(&mut header);
+    let header = header.to_string().into_bytes();
+    [&(header.len() as u64).to_le_bytes()[..], &header, &file[8 + len..]].concat()
+}
+
+#[test]
+fn tampered_shape_dtype_or_offsets_fail_the_hash() {
+    let mut g = tiny();
+    g.initializers.insert("b2".into(), Constant::f32(vec![2], vec![3.0, 4.0]));
+    let good = format::write(&g, &format::WriteOptions::default()).unwrap();
+    assert!(webresnet::model::import(&with_header(&good, |_| {})).is_ok());
+    type Edit = fn(&mut serde_json::Value);
+    let tampers: [(&str, Edit); 3] = [
+        ("shape", |h| h["w"]["shape"] = serde_json::json!([3, 2, 1, 1])),
+        // The same 8 bytes as one i64: a dtype changes the size unless the shape changes too.
+        ("dtype", |h| {
+            h["b"]["dtype"] = "I64".into();
+            h["b"]["shape"] = serde_json::json!([1]);
+        }),
+        ("offsets", |h| {
+            let (b, b2) = (h["b"]["data_offsets"].clone(), h["b2"]["data_offsets"].clone());
+            h["b"]["data_offsets"] = b2;
+            h["b2"]["data_offsets"] = b;
+        }),
+    ];
+    for (what, edit) in tampers {
+        match webresnet::model::import(&with_header(&good, edit)) {
+            Err(Error::ModelFormat(m)) => assert!(m.contains("SHA-256"), "{what}: {m}"),
+            other => panic!("tampered {what} accepted: {other:?}"),
+        }
+    }
+}

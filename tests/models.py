@@ -140,7 +140,9 @@ def damaged(bin_path, models, tmp):
     header_len = int.from_bytes(good[:8], "little")
     flipped = bytearray(good)
     flipped[8 + header_len + 12345] ^= 0x01
-    version = good.replace(b'"version":"1"', b'"version":"9"', 1)  # same length: the header stays valid
+    # One digit for another: the header keeps its length and stays valid.
+    version = re.sub(rb'"version":"\d"', b'"version":"9"', good, count=1)
+    check(version != good, "the model file's version is one digit")
     cases = {
         "flipped payload byte": bytes(flipped),
         "edited label (hash mismatch)": good.replace(b"NSFW", b"NSFX", 1),

@@ -11,24 +11,41 @@
 //!   output names and dims, opset), the input size and layout, the
 //!   preprocessing, the label names, licence and source texts, and `sha256`.
 //!
-//! `sha256` covers everything else the file says: the `model` document
-//! without the hash, then every tensor's name, dtype, shape and bytes in name
-//! order. Hashing that rather than the raw data section also catches a
-//! tampered shape or dtype, which the safetensors offsets alone would not.
+//! `sha256` covers everything else the file says. It is the SHA-256 of, in
+//! this order, each part as its length (u64 little-endian) then its bytes:
+//!
+//! 1. the `model` document without `sha256`, as compact JSON (keys sorted);
+//! 2. for every tensor in name order: its name, its dtype (`F32`, `F16` or
+//!    `I64`), its shape (each dimension a u64 LE) and its `data_offsets`
+//!    (begin and end, two u64 LE);
+//! 3. the data section (the bytes after the header) in pieces of [`PIECE`]
+//!    bytes, the last one shorter: the SHA-256 of each piece, concatenated.
+//!
+//! Parts 1 and 2 are small and catch a tampered shape, dtype or offset, which
+//! the data alone would not. Part 3 reads the file in place, a piece at a
+//! time: the npm package digests each piece with WebCrypto as the download
+//! delivers it (`src/js/model.js`), so the check costs the browser little
+//! beyond the download, with no gathering of the tensors into a buffer.
+//! Version 1 hashed the tensors' bytes one by one instead.
 
 use super::state_dict::{element_count, Budget};
 use super::{AttrValue, Constant, Dim, Graph, Node, TensorData, ValueInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{ChannelOrder, InputLayout, PreprocessConfig};
 use half::f16;
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use safetensors::tensor::TensorInfo;
+use safetensors::Dtype;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::ops::Range;
 
 /// The `format` tag in `__metadata__`.
 pub const FORMAT: &str = "webresnet-model";
 /// The layout version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The size of the data section's pieces in the hash (part 3 of the module docs).
+pub const PIECE: usize = 1 << 20;
 /// The file extension the CLI uses for this format.
 pub const EXTENSION: &str = "wrn";
 
@@ -50,20 +67,6 @@ pub struct Info {
     pub license: Option<String>,
     pub source: Option<String>,
     pub sha256: String,
-}
-
-impl Info {
-    /// Accepts `digest` (of [`Unverified::hash_stream`]) if it is the recorded one.
-    pub fn verify(&self, digest: &[u8]) -> Result<()> {
-        let got = hex(digest);
-        if got != self.sha256 {
-            return Err(bad(format!(
-                "SHA-256 mismatch: the file is corrupted or was modified (recorded {}, computed {got})",
-                self.sha256
-            )));
-        }
-        Ok(())
-    }
 }
 
 fn bad(msg: impl std::fmt::Display) -> Error {
@@ -148,33 +151,39 @@ fn dtype_tag(d: Dtype) -> &'static str {
     }
 }
 
-/// The hashed byte stream: the document, then each tensor (sorted by name)
-/// with length prefixes so that no two different payloads feed the same bytes.
-/// The one definition of what `sha256` covers; [`sha256`] and the browser's
-/// WebCrypto digest both consume it.
-fn payload_stream<'a>(
-    doc: &str,
-    tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
-    sink: &mut dyn FnMut(&[u8]),
-) {
-    let mut field = |b: &[u8]| {
-        sink(&(b.len() as u64).to_le_bytes());
-        sink(b);
-    };
-    field(doc.as_bytes());
-    for (name, dtype, dims, bytes) in tensors {
-        field(name.as_bytes());
-        field(dtype_tag(dtype).as_bytes());
-        field(&dims.iter().flat_map(|&d| (d as u64).to_le_bytes()).collect::<Vec<u8>>());
-        field(bytes);
-    }
+/// Feeds one length-prefixed part of the hashed stream (see the module docs).
+fn part(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
 }
 
-/// SHA-256 of everything `feed` passes to its sink, in software (sha2).
-fn sha256(feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 32] {
-    let mut h = Sha256::new();
-    feed(&mut |b| h.update(b));
-    h.finalize().into()
+fn u64s(values: impl IntoIterator<Item = usize>) -> Vec<u8> {
+    values.into_iter().flat_map(|v| (v as u64).to_le_bytes()).collect()
+}
+
+/// A model file's recorded SHA-256 and the hash state over parts 1 and 2 of
+/// the module docs: what remains is the digests of the data section's pieces,
+/// computed wherever it is fastest ([`Unverified::verify`] uses sha2).
+pub struct Seal {
+    head: Sha256,
+    recorded: String,
+}
+
+impl Seal {
+    /// Accepts the file if `piece_digests` (the SHA-256 of each [`PIECE`] of
+    /// [`Unverified::data_range`], concatenated) complete the recorded hash.
+    pub fn verify(self, piece_digests: &[u8]) -> Result<()> {
+        let mut h = self.head;
+        part(&mut h, piece_digests);
+        let got = hex(&h.finalize());
+        if got != self.recorded {
+            return Err(bad(format!(
+                "SHA-256 mismatch: the file is corrupted or was modified (recorded {}, computed {got})",
+                self.recorded
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn hex(digest: &[u8]) -> String {
@@ -183,44 +192,113 @@ fn hex(digest: &[u8]) -> String {
 
 /// Serialises a graph (which should carry its preprocessing and labels) into a model file.
 pub fn write(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
-    let mut stored: Vec<Stored> = graph.initializers.iter().map(|(n, c)| store(n, c, opts.f16)).collect();
-    stored.sort_by(|a, b| a.name.cmp(&b.name));
+    let stored: Vec<Stored> = graph.initializers.iter().map(|(n, c)| store(n, c, opts.f16)).collect();
     let mut doc = graph_to_json(graph)?;
     doc["license"] = json!(opts.license);
     doc["source"] = json!(opts.source);
-    let unsigned = doc.to_string();
-    let tensors = || stored.iter().map(|s| (s.name.as_str(), s.dtype, &s.dims[..], &s.bytes[..]));
-    doc["sha256"] = json!(hex(&sha256(|sink| payload_stream(&unsigned, tensors(), sink))));
-    let metadata = [
-        ("format".to_string(), FORMAT.to_string()),
-        ("version".to_string(), VERSION.to_string()),
-        ("model".to_string(), doc.to_string()),
-    ];
-    safetensors::serialize(stored.iter().map(|s| (s.name.as_str(), s)), Some(metadata.into_iter().collect()))
-        .map_err(|e| bad(format!("cannot serialise: {e}")))
+    let serialize = |doc: &Value| {
+        let metadata = [
+            ("format".to_string(), FORMAT.to_string()),
+            ("version".to_string(), VERSION.to_string()),
+            ("model".to_string(), doc.to_string()),
+        ];
+        safetensors::serialize(stored.iter().map(|s| (s.name.as_str(), s)), Some(metadata.into_iter().collect()))
+            .map_err(|e| bad(format!("cannot serialise: {e}")))
+    };
+    // The hash covers the data offsets the serialiser chose, and the reader's
+    // own code computes it; the hash's length changes the header, not the data.
+    doc["sha256"] = json!("");
+    let digest = open(&serialize(&doc)?)?.sha256();
+    doc["sha256"] = json!(hex(&digest));
+    serialize(&doc)
 }
 
-/// A model file whose container, version and metadata parsed, its hash not
-/// yet checked: [`Info::verify`] takes the digest of [`Unverified::hash_stream`],
-/// computed wherever it is fastest. [`read`] uses sha2; the browser build uses
-/// WebCrypto (wasm has no SHA instructions) and decodes and plans meanwhile,
-/// handing nothing out before the check passed.
-pub struct Unverified<'a> {
+/// A model file's header (container, version and metadata) parsed, its hash
+/// not yet checked. [`read`] checks it with sha2; the browser build digests
+/// [`Self::data_range`] with WebCrypto while it decodes and plans, and hands
+/// nothing out before [`Seal::verify`] passed.
+pub struct Header {
     /// The `model` document without `sha256`, and its text as hashed.
     doc: Value,
     unsigned: String,
     /// Sorted by name, as hashed.
-    tensors: Vec<(String, TensorView<'a>)>,
+    tensors: Vec<(String, TensorInfo)>,
+    /// The data section's place in the file.
+    data: Range<usize>,
     info: Info,
 }
 
-/// Parses a model file's container, version and metadata; see [`Unverified`].
-pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("truncated or malformed safetensors container ({e})")))?;
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("malformed header ({e})")))?;
-    let meta = meta.metadata().as_ref().ok_or_else(|| bad("no __metadata__"))?;
-    let get = |k: &str| meta.get(k).ok_or_else(|| bad(format!("__metadata__ lacks '{k}'")));
+/// Where a model file's tensors are read from: its data section in memory, or
+/// wherever else the caller holds it (the browser: the JS array it arrived in).
+pub trait Data {
+    /// Bytes `range` of the data section.
+    fn bytes(&self, range: Range<usize>) -> Cow<'_, [u8]>;
+    /// Bytes `range` of the data section as little-endian f32s.
+    fn f32s(&self, range: Range<usize>) -> Vec<f32> {
+        f32s_le(&self.bytes(range))
+    }
+}
+
+impl Data for &[u8] {
+    fn bytes(&self, range: Range<usize>) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self[range])
+    }
+}
+
+/// Little-endian f32s.
+pub fn f32s_le(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+/// How many of a model file's first bytes hold its header, read off `prefix`
+/// (at least its first 8 bytes); None if they are missing.
+pub fn header_end(prefix: &[u8]) -> Option<usize> {
+    let len = u64::from_le_bytes(prefix.get(..8)?.try_into().unwrap());
+    usize::try_from(len).ok()?.checked_add(8)
+}
+
+/// Parses the header of a model file of `file_len` bytes from `head`, its
+/// first bytes (the whole file will do); see [`Header`].
+pub fn open_header(head: &[u8], file_len: usize) -> Result<Header> {
+    let malformed = |e: &dyn std::fmt::Display| bad(format!("truncated or malformed safetensors container ({e})"));
+    let end = header_end(head).filter(|&end| end <= head.len()).ok_or_else(|| malformed(&"header cut short"))?;
+    // Parsed as a `Value` (as `sniff` does) rather than into safetensors' own
+    // types, whose parser would be a second one in the wasm (about 120 KB).
+    let header: Value = serde_json::from_slice(&head[8..end]).map_err(|e| malformed(&e))?;
+    let header = header.as_object().ok_or_else(|| malformed(&"the header is not a JSON object"))?;
+    let mut tensors = Vec::with_capacity(header.len());
+    for (name, t) in header.iter().filter(|(name, _)| *name != "__metadata__") {
+        let dtype = match field(t, "dtype")?.as_str() {
+            Some("F32") => Dtype::F32,
+            Some("F16") => Dtype::F16,
+            Some("I64") => Dtype::I64,
+            other => return Err(bad(format!("tensor '{name}' has dtype {other:?} (expected F32, F16 or I64)"))),
+        };
+        let shape = array(field(t, "shape")?)?.iter().map(size).collect::<Result<_>>()?;
+        let offsets = array(field(t, "data_offsets")?)?.iter().map(size).collect::<Result<Vec<_>>>()?;
+        let [begin, end] = offsets[..] else { return Err(malformed(&format!("tensor '{name}' has bad data_offsets"))) };
+        tensors.push((name.clone(), TensorInfo { dtype, shape, data_offsets: (begin, end) }));
+    }
+    // As safetensors' reader does: the tensors, by offset, tile the data section.
+    tensors.sort_by_key(|(_, t)| t.data_offsets);
+    let mut data = end..end;
+    for (name, t) in &tensors {
+        let bytes = t.shape.iter().try_fold(t.dtype.bitsize() / 8, |n, &d| n.checked_mul(d));
+        if t.data_offsets.0 != data.len() || Some(t.data_offsets.1.wrapping_sub(t.data_offsets.0)) != bytes {
+            return Err(malformed(&format!("tensor '{name}' does not fit its data_offsets")));
+        }
+        data.end = end + t.data_offsets.1;
+    }
+    if data.end != file_len {
+        return Err(malformed(&format!(
+            "{} bytes of tensors after the header, {} in the file",
+            data.len(),
+            file_len.saturating_sub(end)
+        )));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let meta = header.get("__metadata__").ok_or_else(|| bad("no __metadata__"))?;
+    let get = |k: &str| meta.get(k).and_then(Value::as_str).ok_or_else(|| bad(format!("__metadata__ lacks '{k}'")));
     if get("format")? != FORMAT {
         return Err(bad(format!("format tag is '{}'", get("format")?)));
     }
@@ -235,23 +313,28 @@ pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
         Some(Value::String(s)) => s,
         _ => return Err(bad("metadata lacks the payload sha256")),
     };
-    let mut tensors = st.tensors();
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
     let info = Info { version, license: text("license"), source: text("source"), sha256 };
-    Ok(Unverified { unsigned: doc.to_string(), doc, tensors, info })
+    Ok(Header { unsigned: doc.to_string(), doc, tensors, data, info })
 }
 
-impl Unverified<'_> {
-    /// Feeds `sink` the bytes whose SHA-256 the file records, in order.
-    pub fn hash_stream(&self, sink: &mut dyn FnMut(&[u8])) {
-        let tensors = self.tensors.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data()));
-        payload_stream(&self.unsigned, tensors, sink);
+impl Header {
+    /// The data section's place in the file: part 3 of the hash digests it.
+    pub fn data_range(&self) -> Range<usize> {
+        self.data.clone()
     }
 
-    /// The SHA-256 of [`Self::hash_stream`], in software.
-    pub fn sha256(&self) -> [u8; 32] {
-        sha256(|sink| self.hash_stream(sink))
+    /// The check that awaits the digests of the data section's pieces.
+    pub fn seal(&self) -> Seal {
+        let mut head = Sha256::new();
+        part(&mut head, self.unsigned.as_bytes());
+        for (name, t) in &self.tensors {
+            part(&mut head, name.as_bytes());
+            part(&mut head, dtype_tag(t.dtype).as_bytes());
+            part(&mut head, &u64s(t.shape.iter().copied()));
+            part(&mut head, &u64s([t.data_offsets.0, t.data_offsets.1]));
+        }
+        Seal { head, recorded: self.info.sha256.clone() }
     }
 
     /// Header facts, the recorded hash among them.
@@ -259,27 +342,24 @@ impl Unverified<'_> {
         &self.info
     }
 
-    /// The graph with its initializers decoded to f32 (or i64). Not to be
-    /// trusted before [`Info::verify`] passed.
-    pub fn graph(&self) -> Result<Graph> {
+    /// The graph with its initializers read from `data` (the data section)
+    /// and decoded to f32 (or i64). Not to be trusted before the hash was verified.
+    pub fn graph(&self, data: &dyn Data) -> Result<Graph> {
         let mut graph = graph_from_json(&self.doc)?;
         let mut budget = Budget::default();
-        for (name, view) in &self.tensors {
-            let dims = view.shape().to_vec();
+        for (name, t) in &self.tensors {
+            let dims = t.shape.clone();
             budget.spend(element_count(&dims, name)?)?;
-            let data = view.data();
-            let c = match view.dtype() {
-                Dtype::F32 => Constant::f32(
-                    dims,
-                    data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-                ),
+            let range = t.data_offsets.0..t.data_offsets.1;
+            let c = match t.dtype {
+                Dtype::F32 => Constant::f32(dims, data.f32s(range)),
                 Dtype::F16 => Constant::f32(
                     dims,
-                    data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                    data.bytes(range).chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
                 ),
                 Dtype::I64 => Constant::i64(
                     dims,
-                    data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),
+                    data.bytes(range).chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),
                 ),
                 other => return Err(bad(format!("tensor '{name}' has dtype {other:?} (expected F32, F16 or I64)"))),
             };
@@ -289,11 +369,47 @@ impl Unverified<'_> {
     }
 }
 
+/// A model file in memory, its header parsed; see [`Header`].
+pub struct Unverified<'a> {
+    header: Header,
+    data: &'a [u8],
+}
+
+/// Parses a model file's header; see [`Header`].
+pub fn open(bytes: &[u8]) -> Result<Unverified<'_>> {
+    let header = open_header(bytes, bytes.len())?;
+    Ok(Unverified { data: &bytes[header.data_range()], header })
+}
+
+/// The SHA-256 of each [`PIECE`] of `data` (a data section), concatenated, in software.
+pub fn piece_digests(data: &[u8]) -> Vec<u8> {
+    data.chunks(PIECE).flat_map(|p| <[u8; 32]>::from(Sha256::digest(p))).collect()
+}
+
+impl Unverified<'_> {
+    /// The hash over the whole file as defined in the module docs, in software.
+    fn sha256(&self) -> [u8; 32] {
+        let mut h = self.header.seal().head;
+        part(&mut h, &piece_digests(self.data));
+        h.finalize().into()
+    }
+
+    /// Checks the recorded hash in software (sha2).
+    pub fn verify(&self) -> Result<()> {
+        self.header.seal().verify(&piece_digests(self.data))
+    }
+
+    /// The graph; not to be trusted before [`Self::verify`] passed.
+    pub fn graph(&self) -> Result<Graph> {
+        self.header.graph(&self.data)
+    }
+}
+
 /// Verifies a model file (sha2) and returns its header facts and graph.
 pub fn read_with_info(bytes: &[u8]) -> Result<(Graph, Info)> {
     let file = open(bytes)?;
-    file.info.verify(&file.sha256())?;
-    Ok((file.graph()?, file.info))
+    file.verify()?;
+    Ok((file.graph()?, file.header.info))
 }
 
 /// Reads a model file into a graph, refusing it unless the hash matches.
