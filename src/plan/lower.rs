@@ -335,7 +335,6 @@ impl<'g> Lowerer<'g> {
             self.draft.folded_nodes += 1;
             return self.define(node, Value::Const(Cow::Owned(c)));
         }
-        // Fold when every present input is constant.
         // Fold when every present input is constant (borrowed: weights are large).
         let refs: Vec<Option<&Constant>> = node
             .inputs
