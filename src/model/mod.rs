@@ -20,6 +20,7 @@ mod torch;
 
 use crate::error::{Error, Result};
 use crate::preprocess::PreprocessConfig;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Constant tensor data. Integer types are widened to i64, float types to f32.
@@ -54,9 +55,13 @@ impl Constant {
     }
     /// Values as f32 (integers converted).
     pub fn to_f32(&self) -> Vec<f32> {
+        self.f32s().into_owned()
+    }
+    /// Values as f32, borrowed where they already are (weights: no copy).
+    pub fn f32s(&self) -> Cow<'_, [f32]> {
         match &self.data {
-            TensorData::F32(v) => v.clone(),
-            TensorData::I64(v) => v.iter().map(|&x| x as f32).collect(),
+            TensorData::F32(v) => Cow::Borrowed(v),
+            TensorData::I64(v) => Cow::Owned(v.iter().map(|&x| x as f32).collect()),
         }
     }
     /// Values as i64 (floats truncated).

@@ -9,14 +9,17 @@ use super::consts::{self, norm_axis};
 use super::{Activation, Affine, Conv, Dense, Layout, Pool, PoolKind, Step, TensorId, TensorInfo};
 use crate::error::{Error, Result};
 use crate::model::{Constant, Dim, Graph, Node, TensorData};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 /// Limit on any single activation, in elements; protects against hostile shapes.
 const MAX_ACTIVATION_ELEMENTS: usize = 1 << 31;
 
+/// A model value while lowering. Initializers are borrowed from the graph,
+/// not copied: they hold every weight, and each read of one would copy it.
 #[derive(Clone)]
-enum Value {
-    Const(Constant),
+enum Value<'g> {
+    Const(Cow<'g, Constant>),
     Act(TensorId),
 }
 
@@ -37,7 +40,7 @@ pub(super) struct Draft {
 
 struct Lowerer<'g> {
     graph: &'g Graph,
-    values: HashMap<String, Value>,
+    values: HashMap<String, Value<'g>>,
     draft: Draft,
     to_nhwc: HashMap<TensorId, TensorId>,
     to_plain: HashMap<TensorId, TensorId>,
@@ -201,7 +204,7 @@ impl<'g> Lowerer<'g> {
         self.new_tensor(shape, Layout::Plain, name, Some(base))
     }
 
-    fn input(&self, node: &Node, i: usize) -> Result<Value> {
+    fn input(&self, node: &Node, i: usize) -> Result<Value<'g>> {
         let name =
             node.input(i).ok_or_else(|| Error::unsupported(&node.op, &node.name, format!("missing input {i}")))?;
         self.values
@@ -219,7 +222,7 @@ impl<'g> Lowerer<'g> {
         }
     }
 
-    fn constant(&self, node: &Node, i: usize) -> Result<Constant> {
+    fn constant(&self, node: &Node, i: usize) -> Result<Cow<'g, Constant>> {
         match self.input(node, i)? {
             Value::Const(c) => Ok(c),
             Value::Act(_) => {
@@ -228,7 +231,7 @@ impl<'g> Lowerer<'g> {
         }
     }
 
-    fn opt_constant(&self, node: &Node, i: usize) -> Result<Option<Constant>> {
+    fn opt_constant(&self, node: &Node, i: usize) -> Result<Option<Cow<'g, Constant>>> {
         if node.input(i).is_none() {
             return Ok(None);
         }
@@ -237,7 +240,7 @@ impl<'g> Lowerer<'g> {
 
     /// A constant that holds learned values: integers there are a wrong
     /// dtype (a broken export), not numbers to convert silently.
-    fn weight(&self, node: &Node, i: usize) -> Result<Constant> {
+    fn weight(&self, node: &Node, i: usize) -> Result<Cow<'g, Constant>> {
         let c = self.constant(node, i)?;
         match c.data {
             TensorData::F32(_) => Ok(c),
@@ -248,7 +251,7 @@ impl<'g> Lowerer<'g> {
         }
     }
 
-    fn opt_weight(&self, node: &Node, i: usize) -> Result<Option<Constant>> {
+    fn opt_weight(&self, node: &Node, i: usize) -> Result<Option<Cow<'g, Constant>>> {
         if node.input(i).is_none() {
             return Ok(None);
         }
@@ -263,7 +266,7 @@ impl<'g> Lowerer<'g> {
             .ok_or_else(|| Error::ModelFormat(format!("node '{}' has no output", node.name)))
     }
 
-    fn define(&mut self, node: &Node, v: Value) -> Result<()> {
+    fn define(&mut self, node: &Node, v: Value<'g>) -> Result<()> {
         let name = self.output_name(node)?.to_string();
         self.values.insert(name, v);
         Ok(())
@@ -330,22 +333,21 @@ impl<'g> Lowerer<'g> {
         if node.op == "Constant" {
             let c = constant_node(node)?;
             self.draft.folded_nodes += 1;
-            return self.define(node, Value::Const(c));
+            return self.define(node, Value::Const(Cow::Owned(c)));
         }
-        // Fold when every present input is constant.
         // Fold when every present input is constant (borrowed: weights are large).
         let refs: Vec<Option<&Constant>> = node
             .inputs
             .iter()
             .map(|i| match self.values.get(i) {
-                Some(Value::Const(c)) => Some(c),
+                Some(Value::Const(c)) => Some(&**c),
                 _ => None,
             })
             .collect();
         if node.op != "Shape" && node.inputs.iter().zip(&refs).all(|(i, c)| i.is_empty() || c.is_some()) {
             if let Some(c) = consts::eval(node, &refs, self.graph.opset)? {
                 self.draft.folded_nodes += 1;
-                return self.define(node, Value::Const(c));
+                return self.define(node, Value::Const(Cow::Owned(c)));
             }
         }
         let op = node.op.as_str();
@@ -361,13 +363,13 @@ impl<'g> Lowerer<'g> {
             "Shape" => {
                 let dims: Vec<usize> = match self.input(node, 0)? {
                     Value::Act(t) => self.logical(t).to_vec(),
-                    Value::Const(c) => c.dims,
+                    Value::Const(c) => c.dims.clone(),
                 };
                 let fake = Constant::f32(dims, Vec::new());
                 let c = consts::eval(node, &[Some(&fake)], self.graph.opset)?
                     .ok_or_else(|| Error::unsupported(op, &node.name, "shape"))?;
                 self.draft.folded_nodes += 1;
-                self.define(node, Value::Const(c))
+                self.define(node, Value::Const(Cow::Owned(c)))
             }
             "Cast" => {
                 let to = node.int("to", 1)?;
@@ -558,16 +560,14 @@ impl<'g> Lowerer<'g> {
             Some(_) => return Err(shape_err(node, "bias length differs from output channels")),
             None => vec![0.0; cout],
         };
-        // OIHW -> OHWI.
-        let src = w.to_f32();
+        // OIHW -> OHWI: per output channel, gather each kernel position's
+        // inputs (a plain copy for 1x1 kernels).
+        let src = w.f32s();
+        let taps = kh * kw;
         let mut weight = Vec::with_capacity(src.len());
-        for o in 0..cout {
-            for y in 0..kh {
-                for xk in 0..kw {
-                    for i in 0..cin_g {
-                        weight.push(src[((o * cin_g + i) * kh + y) * kw + xk]);
-                    }
-                }
+        for filter in src.chunks_exact(cin_g * taps) {
+            for tap in 0..taps {
+                weight.extend(filter[tap..].iter().step_by(taps));
             }
         }
         let out =
@@ -694,7 +694,7 @@ impl<'g> Lowerer<'g> {
         }
         let alpha = if gemm { node.float("alpha", 1.0)? } else { 1.0 };
         let beta = if gemm { node.float("beta", 1.0)? } else { 1.0 };
-        let src = b.to_f32();
+        let src = b.f32s();
         let weight: Vec<f32> = (0..m)
             .flat_map(|o| (0..k).map(move |i| (o, i)))
             .map(|(o, i)| alpha * if trans_b { src[o * k + i] } else { src[i * m + o] })
@@ -784,7 +784,7 @@ fn constant_node(node: &Node) -> Result<Constant> {
 
 /// Orders nodes so each runs after the producers of its inputs; detects cycles,
 /// duplicate outputs and reads of undefined values.
-fn topo_order<'g>(graph: &'g Graph, known: &HashMap<String, Value>) -> Result<Vec<&'g Node>> {
+fn topo_order<'g>(graph: &'g Graph, known: &HashMap<String, Value<'g>>) -> Result<Vec<&'g Node>> {
     let mut producer: HashMap<&str, usize> = HashMap::new();
     for (i, n) in graph.nodes.iter().enumerate() {
         for o in n.outputs.iter().filter(|o| !o.is_empty()) {
@@ -888,7 +888,7 @@ pub(super) fn lower(graph: &Graph, requested_input: Option<&[usize]>) -> Result<
     let input = lw.new_tensor(shape, Layout::Plain, &input_name, None)?;
     lw.draft.input = input;
     for (name, c) in &graph.initializers {
-        lw.values.insert(name.clone(), Value::Const(c.clone()));
+        lw.values.insert(name.clone(), Value::Const(Cow::Borrowed(c)));
     }
     lw.values.insert(input_name, Value::Act(input));
     for node in topo_order(graph, &lw.values)? {
