@@ -77,6 +77,11 @@ impl Geom {
     pub fn k(&self) -> usize {
         self.h.kernel * self.w.kernel * self.cin_g()
     }
+
+    /// Output pixel `p` (NHWC order) as (batch, output row, output column).
+    pub fn pixel(&self, p: usize) -> (usize, usize, usize) {
+        (p / (self.out_h * self.out_w), (p / self.out_w) % self.out_h, p % self.out_w)
+    }
 }
 
 enum Weights {
@@ -264,7 +269,7 @@ impl ConvKernel {
         let m = g.batch * g.out_h * g.out_w;
         par::rows(out, m, c, DEPTHWISE_GRAIN, 1, |pixels, out| {
             for (p, acc) in pixels.zip(out.chunks_exact_mut(c)) {
-                let (b, oy, ox) = (p / (g.out_h * g.out_w), (p / g.out_w) % g.out_h, p % g.out_w);
+                let (b, oy, ox) = g.pixel(p);
                 if accumulate {
                     acc.iter_mut().zip(&self.bias).for_each(|(a, &bv)| *a += bv);
                 } else {

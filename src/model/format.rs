@@ -173,9 +173,7 @@ impl Seal {
     /// Accepts the file if `piece_digests` (the SHA-256 of each [`PIECE`] of
     /// [`Unverified::data_range`], concatenated) complete the recorded hash.
     pub fn verify(self, piece_digests: &[u8]) -> Result<()> {
-        let mut h = self.head;
-        part(&mut h, piece_digests);
-        let got = hex(&h.finalize());
+        let got = hex(&finish(self.head, piece_digests));
         if got != self.recorded {
             return Err(bad(format!(
                 "SHA-256 mismatch: the file is corrupted or was modified (recorded {}, computed {got})",
@@ -184,6 +182,12 @@ impl Seal {
         }
         Ok(())
     }
+}
+
+/// The whole hash: parts 1 and 2 in `head`, then part 3.
+fn finish(mut head: Sha256, piece_digests: &[u8]) -> [u8; 32] {
+    part(&mut head, piece_digests);
+    head.finalize().into()
 }
 
 fn hex(digest: &[u8]) -> String {
@@ -337,11 +341,6 @@ impl Header {
         Seal { head, recorded: self.info.sha256.clone() }
     }
 
-    /// Header facts, the recorded hash among them.
-    pub fn info(&self) -> &Info {
-        &self.info
-    }
-
     /// The graph with its initializers read from `data` (the data section)
     /// and decoded to f32 (or i64). Not to be trusted before the hash was verified.
     pub fn graph(&self, data: &dyn Data) -> Result<Graph> {
@@ -389,9 +388,7 @@ pub fn piece_digests(data: &[u8]) -> Vec<u8> {
 impl Unverified<'_> {
     /// The hash over the whole file as defined in the module docs, in software.
     fn sha256(&self) -> [u8; 32] {
-        let mut h = self.header.seal().head;
-        part(&mut h, &piece_digests(self.data));
-        h.finalize().into()
+        finish(self.header.seal().head, &piece_digests(self.data))
     }
 
     /// Checks the recorded hash in software (sha2).

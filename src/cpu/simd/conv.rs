@@ -31,7 +31,7 @@ impl Rows for TapRows<'_> {
 
     fn seg(&self, m: usize, s: usize, chans: Range<usize>) -> &[f32] {
         let g = self.g;
-        let (b, oy, ox) = (m / (g.out_h * g.out_w), (m / g.out_w) % g.out_h, m % g.out_w);
+        let (b, oy, ox) = g.pixel(m);
         let (ky, kx) = (s / g.w.kernel, s % g.w.kernel);
         match (g.h.inside(oy, ky), g.w.inside(ox, kx)) {
             (Some(iy), Some(ix)) => {
@@ -120,7 +120,7 @@ fn depthwise_pixels(
     // (input offset, weight offset) of each in-image tap of the current pixel.
     let mut taps: Vec<(usize, usize)> = Vec::with_capacity(g.h.kernel * g.w.kernel);
     for (p, o) in pixels.zip(out.chunks_exact_mut(c)) {
-        let (b, oy, ox) = (p / (g.out_h * g.out_w), (p / g.out_w) % g.out_h, p % g.out_w);
+        let (b, oy, ox) = g.pixel(p);
         taps.clear();
         for (ky, iy) in g.h.taps(oy) {
             for (kx, ix) in g.w.taps(ox) {
