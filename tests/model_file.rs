@@ -109,3 +109,15 @@ fn tampered_shape_dtype_or_offsets_fail_the_hash() {
         }
     }
 }
+
+#[test]
+fn f16_widening_is_exact_for_every_bit_pattern() {
+    let bytes: Vec<u8> = (0..=u16::MAX).flat_map(u16::to_le_bytes).collect();
+    let widened = format::f16s_le(&bytes);
+    for (h, got) in (0..=u16::MAX).zip(widened) {
+        let want = half::f16::from_bits(h).to_f32();
+        // NaN payloads may differ; any NaN must stay NaN, everything else bit for bit.
+        let same = if want.is_nan() { got.is_nan() } else { got.to_bits() == want.to_bits() };
+        assert!(same, "f16 {h:#06x}: got {got:e} ({:#010x}), want {want:e}", got.to_bits());
+    }
+}

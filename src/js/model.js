@@ -109,11 +109,9 @@ async function download(url, { sha256, cache, report }) {
   const store = cache ? await openCache() : null;
   const hit = store && (await store.match(url.href));
   if (hit) {
-    const bytes = new Uint8Array(await hit.arrayBuffer());
-    if (await matchesHash(bytes, sha256)) {
-      report(bytes.length, bytes.length);
-      return bytes;
-    }
+    // Read as a download is, so the digest worker checks the file on the way.
+    const bytes = await readBody(hit, report);
+    if (await matchesHash(bytes, sha256)) return bytes;
     // Stale or damaged: fetch again; the copy is replaced only by one that matches.
   }
   let response;
@@ -126,7 +124,9 @@ async function download(url, { sha256, cache, report }) {
   const bytes = await verified(await readBody(response, report), sha256, url.href);
   if (store) {
     // A full or refusing cache must not fail the load.
-    await store.put(url.href, new Response(bytes, { headers: { "content-type": "application/octet-stream" } })).catch(() => {});
+    // The length lets a later read place the chunks without growing its buffer.
+    const headers = { "content-type": "application/octet-stream", "content-length": String(bytes.length) };
+    await store.put(url.href, new Response(bytes, { headers })).catch(() => {});
   }
   return bytes;
 }

@@ -7,9 +7,9 @@ import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-// playwright adds --headless itself (headless: true); the rest keep a
+// playwright adds --headless itself (headless: true); these keep a
 // headless run quiet and offline.
-const ARGS = [
+export const ARGS = [
   "--no-sandbox",
   "--disable-background-networking",
   "--disable-component-update",
