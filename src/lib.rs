@@ -14,6 +14,7 @@ pub mod npy;
 pub mod plan;
 pub mod postprocess;
 pub mod preprocess;
+mod transpose;
 #[cfg(all(target_arch = "wasm32", feature = "gpu"))]
 pub mod web;
 

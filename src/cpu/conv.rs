@@ -16,13 +16,14 @@
 //! element is overwritten, and the output is never used as scratch.
 use std::ops::Range;
 
-use super::gemm::{bias_act, sgemm, transpose, MatMut, MatRef};
+use super::gemm::{bias_act, sgemm, MatMut, MatRef};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use super::simd;
 use super::window::Axis;
 use super::{par, split, Kernel, Kernels, Tensors};
 use crate::error::{Error, Result};
 use crate::plan::{Activation, Conv};
+use crate::transpose::transpose;
 
 /// im2col scratch bound, in f32 elements (2 MiB): keeps a chunk's patches in cache.
 const IM2COL_SCRATCH: usize = 1 << 19;

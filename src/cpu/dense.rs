@@ -1,12 +1,13 @@
 //! Fully connected layer: `out[r] = act(W · in[r] + bias)` as one GEMM.
 use std::ops::Range;
 
-use super::gemm::{bias_act, sgemm, transpose, MatMut, MatRef};
+use super::gemm::{bias_act, sgemm, MatMut, MatRef};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use super::simd::gemm::{gemm, Matrix, Out, PackedB};
 use super::{split, Kernel, Kernels, Tensors};
 use crate::error::{Error, Result};
 use crate::plan::{Activation, Dense};
+use crate::transpose::transpose;
 
 enum Weights {
     /// `[in_features][out_features]`, so B is row-major.
@@ -48,7 +49,7 @@ impl DenseKernel {
         let weight = match kernels {
             Kernels::Portable => Weights::Plain(transpose(&d.weight, out_f, in_f)),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Kernels::Simd128 => Weights::Packed(PackedB::new(in_f, out_f, &d.bias, |k, n| d.weight[n * in_f + k])),
+            Kernels::Simd128 => Weights::Packed(PackedB::new(in_f, out_f, &d.bias, &d.weight)),
             #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
             Kernels::Simd128 => return Err(Kernels::unavailable()),
         };

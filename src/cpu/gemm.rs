@@ -83,15 +83,3 @@ pub fn bias_act(rows: &mut [f32], bias: &[f32], act: Activation) {
         }
     }
 }
-
-/// Row-major `rows x cols` -> row-major `cols x rows`: packs `[out][in]`
-/// weights as a row-major B matrix `[in][out]`.
-pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut dst = vec![0.0; src.len()];
-    for (r, row) in src.chunks_exact(cols.max(1)).take(rows).enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            dst[c * rows + r] = v;
-        }
-    }
-    dst
-}

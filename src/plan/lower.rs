@@ -9,6 +9,7 @@ use super::consts::{self, norm_axis};
 use super::{Activation, Affine, Conv, Dense, Layout, Pool, PoolKind, Step, TensorId, TensorInfo};
 use crate::error::{Error, Result};
 use crate::model::{Constant, Dim, Graph, Node, TensorData};
+use crate::transpose::{transpose, transpose_into};
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
@@ -560,16 +561,19 @@ impl<'g> Lowerer<'g> {
             Some(_) => return Err(shape_err(node, "bias length differs from output channels")),
             None => vec![0.0; cout],
         };
-        // OIHW -> OHWI: per output channel, gather each kernel position's
-        // inputs (a plain copy for 1x1 kernels).
+        // OIHW -> OHWI: each filter's `[cin_g][kh * kw]` transposed; a 1x1
+        // kernel's is already in order.
         let src = w.f32s();
         let taps = kh * kw;
-        let mut weight = Vec::with_capacity(src.len());
-        for filter in src.chunks_exact(cin_g * taps) {
-            for tap in 0..taps {
-                weight.extend(filter[tap..].iter().step_by(taps));
+        let weight = if taps == 1 {
+            src.into_owned()
+        } else {
+            let mut weight = vec![0.0; src.len()];
+            for (filter, dst) in src.chunks_exact(cin_g * taps).zip(weight.chunks_exact_mut(cin_g * taps)) {
+                transpose_into(filter, cin_g, taps, dst, cin_g);
             }
-        }
+            weight
+        };
         let out =
             self.new_tensor(vec![s[0], cout, win.out[0], win.out[1]], Layout::Nhwc, self.output_name(node)?, None)?;
         self.push(Step::Conv(Conv {
@@ -694,11 +698,13 @@ impl<'g> Lowerer<'g> {
         }
         let alpha = if gemm { node.float("alpha", 1.0)? } else { 1.0 };
         let beta = if gemm { node.float("beta", 1.0)? } else { 1.0 };
+        // `[out][in]`: what transB stores, else the transpose of B.
         let src = b.f32s();
-        let weight: Vec<f32> = (0..m)
-            .flat_map(|o| (0..k).map(move |i| (o, i)))
-            .map(|(o, i)| alpha * if trans_b { src[o * k + i] } else { src[i * m + o] })
-            .collect();
+        let mut weight = if trans_b { src.into_owned() } else { transpose(&src, k, m) };
+        // x * 1 == x: the usual alpha needs no pass.
+        if alpha != 1.0 {
+            weight.iter_mut().for_each(|w| *w *= alpha);
+        }
         let bias = match if gemm { self.opt_weight(node, 2)? } else { None } {
             None => vec![0.0; m],
             Some(c) if c.len() == 1 => vec![beta * c.to_f32()[0]; m],

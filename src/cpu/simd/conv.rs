@@ -49,7 +49,7 @@ pub fn pack(g: &Geom, weight: &[f32], bias: &[f32]) -> Vec<PackedB> {
     (0..g.groups)
         .map(|grp| {
             let o0 = grp * cout_g;
-            PackedB::new(k, cout_g, &bias[o0..o0 + cout_g], |kk, n| weight[(o0 + n) * k + kk])
+            PackedB::new(k, cout_g, &bias[o0..o0 + cout_g], &weight[o0 * k..(o0 + cout_g) * k])
         })
         .collect()
 }

@@ -13,6 +13,7 @@ use std::ops::Range;
 
 use super::{madd, Act};
 use crate::plan::Activation;
+use crate::transpose::transpose_into;
 
 /// Panel width: two f32x4 accumulators per row.
 pub const NR: usize = 8;
@@ -40,16 +41,14 @@ pub struct PackedB {
 }
 
 impl PackedB {
-    /// `b(kk, col)` is element `(kk, col)` of B.
-    pub fn new(k: usize, n: usize, bias: &[f32], b: impl Fn(usize, usize) -> f32) -> Self {
+    /// `bt` is B transposed, `[n][k]` row-major: weights stored per output
+    /// (OHWI filters, Dense rows). Panel `j` is then the transpose of its
+    /// rows `j * NR..`.
+    pub fn new(k: usize, n: usize, bias: &[f32], bt: &[f32]) -> Self {
         let panels = n.div_ceil(NR);
         let mut data = vec![0.0; panels * k * NR];
         for (j, panel) in data.chunks_exact_mut((k * NR).max(1)).enumerate() {
-            for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
-                for (c, v) in row.iter_mut().enumerate().take(n.saturating_sub(j * NR)) {
-                    *v = b(kk, j * NR + c);
-                }
-            }
+            transpose_into(&bt[j * NR * k..], NR.min(n - j * NR), k, panel, NR);
         }
         let mut padded = vec![0.0; panels * NR];
         padded[..n].copy_from_slice(&bias[..n]);
