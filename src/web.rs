@@ -25,7 +25,7 @@ use std::rc::Rc;
 use std::sync::Once;
 
 use futures_channel::oneshot;
-use js_sys::{Array, Float16Array, Float32Array, Function, Object, Promise, Reflect, Symbol, Uint8Array};
+use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Symbol, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -368,23 +368,6 @@ impl format::Data for JsData {
         }
         Float32Array::new_with_byte_offset_and_length(&self.model.buffer(), at as u32, (range.len() / 4) as u32)
             .to_vec()
-    }
-
-    /// Widened by the engine where it has `Float16Array` (and the bytes are
-    /// aligned for one): native code, where wasm's own loop still runs as
-    /// unoptimized baseline code on a page's first load.
-    fn f16s(&self, range: Range<usize>) -> Vec<f32> {
-        let at = self.model.byte_offset() as usize + self.start + range.start;
-        if at % 2 != 0 || get(&js_sys::global(), "Float16Array").is_none() {
-            return format::f16s_le(&self.bytes(range));
-        }
-        let halves =
-            Float16Array::new_with_byte_offset_and_length(&self.model.buffer(), at as u32, (range.len() / 2) as u32);
-        let mut widened = vec![0.0; range.len() / 2];
-        // SAFETY: the view is used at once, and nothing allocates (which could
-        // move the wasm memory) while it exists.
-        unsafe { Float32Array::view_mut_raw(widened.as_mut_ptr(), widened.len()) }.set(&halves, 0);
-        widened
     }
 }
 
