@@ -246,10 +246,6 @@ pub trait Data {
     fn f32s(&self, range: Range<usize>) -> Vec<f32> {
         f32s_le(&self.bytes(range))
     }
-    /// Bytes `range` of the data section as little-endian f16s, widened to f32.
-    fn f16s(&self, range: Range<usize>) -> Vec<f32> {
-        f16s_le(&self.bytes(range))
-    }
 }
 
 impl Data for &[u8] {
@@ -380,7 +376,7 @@ impl Header {
             let range = t.data_offsets.0..t.data_offsets.1;
             let c = match t.dtype {
                 Dtype::F32 => Constant::f32(dims, data.f32s(range)),
-                Dtype::F16 => Constant::f32(dims, data.f16s(range)),
+                Dtype::F16 => Constant::f32(dims, f16s_le(&data.bytes(range))),
                 Dtype::I64 => Constant::i64(
                     dims,
                     data.bytes(range).chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),

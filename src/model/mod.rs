@@ -188,7 +188,8 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
 /// [`import`], checking that a weights file holds the named architecture
 /// ([`arch`]); other formats carry their graph, so naming one is an error.
 pub fn import_as(bytes: &[u8], arch: Option<&str>) -> Result<Graph> {
-    if let Some(format) = state_dict::sniff(bytes).filter(|_| !format::sniff(bytes)) {
+    let model_file = format::sniff(bytes);
+    if let Some(format) = state_dict::sniff(bytes).filter(|_| !model_file) {
         return state_dict::to_graph(state_dict::read(bytes, format)?, arch);
     }
     if let Some(name) = arch {
@@ -196,7 +197,7 @@ pub fn import_as(bytes: &[u8], arch: Option<&str>) -> Result<Graph> {
             "--arch {name} applies to weight files (.pth, .safetensors); this model carries its own graph"
         )));
     }
-    if format::sniff(bytes) {
+    if model_file {
         format::read(bytes)
     } else {
         onnx::import(bytes)

@@ -10,14 +10,16 @@ use crate::cpu::conv::{Geom, DEPTHWISE_GRAIN};
 use crate::cpu::par;
 use crate::plan::Activation;
 
-/// One group's A operand: row `m` is output pixel `m`, segment `s` is tap `s`
-/// (`(ky, kx)` row-major), holding that input pixel's `cin_g` channels.
+/// One group's A operand: row `m` is output pixel `m0 + m`, segment `s` is
+/// tap `s` (`(ky, kx)` row-major), holding that input pixel's `cin_g` channels.
 struct TapRows<'a> {
     g: &'a Geom,
     input: &'a [f32],
     zeros: &'a [f32],
     /// First channel of the group.
     c0: usize,
+    /// First output pixel: a thread's share starts there.
+    m0: usize,
 }
 
 impl Rows for TapRows<'_> {
@@ -31,7 +33,7 @@ impl Rows for TapRows<'_> {
 
     fn seg(&self, m: usize, s: usize, chans: Range<usize>) -> &[f32] {
         let g = self.g;
-        let (b, oy, ox) = g.pixel(m);
+        let (b, oy, ox) = g.pixel(self.m0 + m);
         let (ky, kx) = (s / g.w.kernel, s % g.w.kernel);
         match (g.h.inside(oy, ky), g.w.inside(ox, kx)) {
             (Some(iy), Some(ix)) => {
@@ -54,26 +56,6 @@ pub fn pack(g: &Geom, weight: &[f32], bias: &[f32]) -> Vec<PackedB> {
         .collect()
 }
 
-/// Rows `m0..` of another row source: a thread's share of the output pixels.
-struct Shifted<'a, R> {
-    rows: &'a R,
-    m0: usize,
-}
-
-impl<R: Rows> Rows for Shifted<'_, R> {
-    fn segs(&self) -> usize {
-        self.rows.segs()
-    }
-
-    fn seg_len(&self) -> usize {
-        self.rows.seg_len()
-    }
-
-    fn seg(&self, m: usize, s: usize, chans: Range<usize>) -> &[f32] {
-        self.rows.seg(self.m0 + m, s, chans)
-    }
-}
-
 /// Output pixels per thread's piece, at least: fewer would re-read every
 /// B panel for too little work.
 const GEMM_GRAIN: usize = 16;
@@ -86,9 +68,8 @@ pub fn conv(g: &Geom, input: &[f32], packed: &[PackedB], act: Activation, out: &
     let m = g.batch * g.out_h * g.out_w;
     par::rows(out, m, g.out_c, GEMM_GRAIN, MR, |pixels, out| {
         for (grp, b) in packed.iter().enumerate() {
-            let rows = TapRows { g, input, zeros: &zeros, c0: grp * g.cin_g() };
+            let rows = TapRows { g, input, zeros: &zeros, c0: grp * g.cin_g(), m0: pixels.start };
             let col = grp * g.cout_g();
-            let rows = Shifted { rows: &rows, m0: pixels.start };
             gemm(&rows, pixels.len(), b, act, Out { data: &mut *out, ld: g.out_c, col, accumulate });
         }
     });
