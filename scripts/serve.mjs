@@ -7,6 +7,7 @@
 //   node scripts/serve.mjs [PORT]     the demo on http://127.0.0.1:PORT (8080)
 import { createServer } from "node:http";
 import { createReadStream, statSync } from "node:fs";
+import { Transform } from "node:stream";
 import { dirname, extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -57,10 +58,23 @@ function resolve(mounts, pathname) {
   return prefix === undefined ? null : join(ROOT, mounts[prefix], rel.slice(prefix.length));
 }
 
+// The bytes it is given, sent no faster than `bytesPerSecond` (a network's speed).
+function paced(bytesPerSecond) {
+  const start = Date.now();
+  let sent = 0;
+  return new Transform({
+    transform(chunk, _encoding, done) {
+      sent += chunk.length;
+      setTimeout(() => done(null, chunk), start + (sent / bytesPerSecond) * 1000 - Date.now());
+    },
+  });
+}
+
 // Resolves to { server, origin } once listening. Port 0 picks a free port.
 // `isolate: false` leaves out COOP/COEP, as a server that knows nothing of
 // them would (the page then has no SharedArrayBuffer and no CPU threads).
-export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null, isolate = true } = {}) {
+// `bytesPerSecond` paces every response, as a network of that speed would.
+export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null, isolate = true, bytesPerSecond = null } = {}) {
   const server = createServer((req, res) => {
     let path = null;
     try {
@@ -86,7 +100,8 @@ export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null, isolate = tr
       "cache-control": "no-store",
       ...(csp ? { "content-security-policy": csp } : {}),
     });
-    createReadStream(path).pipe(res);
+    const file = createReadStream(path);
+    (bytesPerSecond ? file.pipe(paced(bytesPerSecond)) : file).pipe(res);
   });
   return new Promise((resolve, reject) => {
     server.on("error", reject);

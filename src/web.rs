@@ -33,7 +33,8 @@ use wasm_bindgen_futures::JsFuture;
 use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
-use crate::model::format::{self, Data};
+use crate::model::format;
+use crate::model::incoming::{Chunk, Incoming};
 use crate::model::Graph;
 use crate::plan::{CompileOptions, Plan};
 use crate::postprocess::{softmax, top_k, Prediction};
@@ -316,11 +317,7 @@ impl HashCheck {
 
 /// [`crate::model::import`] of `model`, but only a model file's header is
 /// copied into wasm whole: its tensors go straight into their arrays, and its
-/// data section is digested by WebCrypto in place (wasm has no SHA
-/// instructions, and sha2 in software took longer than the rest of the
-/// import). The caller decodes and plans while the digests finish and must
-/// await the check before using the result. Without WebCrypto (an insecure
-/// context) sha2 does it here.
+/// hash is checked as [`hash_check`] says.
 fn import(model: &Uint8Array) -> Result<(Result<Graph>, HashCheck)> {
     let len = model.length() as usize;
     let prefix = model.subarray(0, len.min(8) as u32).to_vec();
@@ -334,18 +331,59 @@ fn import(model: &Uint8Array) -> Result<(Result<Graph>, HashCheck)> {
     }
     let header = format::open_header(&head, len)?;
     mark("header");
-    let data = JsData { model: model.clone(), start: header.data_range().start };
-    let check = match webcrypto_pieces(model, header.data_range()) {
+    let check = hash_check(model, &header)?;
+    let graph = header.graph(&JsData { model: model.clone(), start: header.data_range().start });
+    mark("graph");
+    Ok((graph, check))
+}
+
+/// The check of model file `model`'s hash. Its data section is digested by
+/// WebCrypto in place (wasm has no SHA instructions, and sha2 in software
+/// took longer than the rest of the import), so the caller decodes and plans
+/// while the digests finish, and must await the check before using the
+/// result. Without WebCrypto (an insecure context) sha2 does it here.
+fn hash_check(model: &Uint8Array, header: &format::Header) -> Result<HashCheck> {
+    let data = header.data_range();
+    let check = match webcrypto_pieces(model, data.clone()) {
         Some(digest) => HashCheck::Pending { seal: header.seal(), digest },
         None => {
-            header.seal().verify(&format::piece_digests(&data.bytes(0..header.data_range().len())))?;
+            header
+                .seal()
+                .verify(&format::piece_digests(&model.subarray(data.start as u32, data.end as u32).to_vec()))?;
             HashCheck::Done
         }
     };
     mark("digests");
-    let graph = header.graph(&data);
-    mark("graph");
-    Ok((graph, check))
+    Ok(check)
+}
+
+/// A model's bytes handed over as they download, for `Session.create`: a
+/// project model file is then read during the download, not after it (see
+/// [`crate::model::incoming`]). Other files are left to `create`'s import.
+#[wasm_bindgen]
+pub struct ModelStream(Incoming);
+
+#[wasm_bindgen]
+impl ModelStream {
+    /// A stream of a file announced as `len` bytes long.
+    #[wasm_bindgen(constructor)]
+    pub fn new(len: f64) -> ModelStream {
+        ModelStream(Incoming::new(len as usize))
+    }
+
+    /// The file's next bytes.
+    pub fn push(&mut self, chunk: &Uint8Array) {
+        self.0.push(chunk);
+    }
+}
+
+impl Chunk for Uint8Array {
+    fn byte_len(&self) -> usize {
+        self.length() as usize
+    }
+    fn copy_into(&self, at: usize, dst: &mut [u8]) {
+        self.subarray(at as u32, (at + dst.len()) as u32).copy_to(dst);
+    }
 }
 
 /// A model file's data section, read from the JS array it arrived in.
@@ -433,18 +471,29 @@ impl Session {
     /// weights) and builds the backend: `"webgpu"` or `"cpu"`. `shape` is the
     /// input shape to plan for; by default the model's declared one, symbolic
     /// dimensions set to 1. Giving it spares `infer` a re-plan (GPU pipelines
-    /// and all) on the first call.
+    /// and all) on the first call. `streamed`, a [`ModelStream`] that was
+    /// given the same bytes as they arrived, spares reading them again.
     pub async fn create(
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] model: JsValue,
         backend: String,
         shape: Option<Vec<u32>>,
+        streamed: Option<ModelStream>,
     ) -> std::result::Result<Session, JsValue> {
         install_panic_hook();
         let kind = BackendKind::parse(&backend)?;
         mark("start");
         // A typed array is read in place; anything else is copied into one.
         let model = model.dyn_into::<Uint8Array>().unwrap_or_else(|other| Uint8Array::new(&other));
-        let (graph, check) = import(&model)?;
+        let streamed =
+            streamed.and_then(|s| s.0.finish()).filter(|(h, _)| h.data_range().end == model.length() as usize);
+        let (graph, check) = match streamed {
+            Some((header, graph)) => {
+                let check = hash_check(&model, &header)?;
+                mark("streamed");
+                (Ok(graph), check)
+            }
+            None => import(&model)?,
+        };
         let input_shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
         let built = async {
             let graph = graph?;

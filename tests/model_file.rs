@@ -1,6 +1,7 @@
 //! The project's model file without downloaded assets: a round trip keeps the
 //! graph exactly, f16 rounds to nearest even, and damage is refused cleanly.
 
+use webresnet::model::incoming::Incoming;
 use webresnet::model::{format, AttrValue, Constant, Dim, Graph, Node, ValueInfo};
 use webresnet::preprocess::PreprocessConfig;
 use webresnet::Error;
@@ -120,4 +121,45 @@ fn f16_widening_is_exact_for_every_bit_pattern() {
         let same = if want.is_nan() { got.is_nan() } else { got.to_bits() == want.to_bits() };
         assert!(same, "f16 {h:#06x}: got {got:e} ({:#010x}), want {want:e}", got.to_bits());
     }
+}
+
+/// `bytes` fed to an [`Incoming`] announced as `len` bytes, in chunks of `size`.
+fn arrive(bytes: &[u8], len: usize, size: usize) -> Option<Graph> {
+    let mut incoming = Incoming::new(len);
+    bytes.chunks(size).for_each(|c| incoming.push(c));
+    incoming.finish().map(|(_, g)| g)
+}
+
+#[test]
+fn a_model_file_read_as_it_arrives_equals_the_file_read_whole() {
+    let mut g = tiny();
+    g.initializers.insert("shape".into(), Constant::i64(vec![3], vec![1, -1, 9]));
+    g.initializers.insert("empty".into(), Constant::f32(vec![0, 4], vec![]));
+    g.initializers
+        .insert("big".into(), Constant::f32(vec![300, 7], (0..2100).map(|i| i as f32 * 0.37 - 5.0).collect()));
+    for f16 in [false, true] {
+        let bytes = format::write(&g, &format::WriteOptions { f16, ..Default::default() }).unwrap();
+        let whole = format::read(&bytes).unwrap();
+        for size in [1, 2, 3, 7, 8, 9, 64, 1000, 4099, bytes.len()] {
+            assert_eq!(arrive(&bytes, bytes.len(), size).as_ref(), Some(&whole), "f16 {f16}, chunks of {size}");
+        }
+    }
+}
+
+#[test]
+fn an_incoming_file_that_is_not_as_announced_is_left_to_the_whole_import() {
+    let good = format::write(&tiny(), &format::WriteOptions::default()).unwrap();
+    let n = good.len();
+    // Shorter or longer than announced, cut short, or with bytes added.
+    assert_eq!(arrive(&good, n + 1, 5), None);
+    assert_eq!(arrive(&good, n - 1, 5), None);
+    assert_eq!(arrive(&good[..n - 3], n, 5), None);
+    assert_eq!(arrive(&[&good[..], b"xyz"].concat(), n, 5), None);
+    // A header that claims more than the file, a damaged header, not a model file.
+    let claims_more = with_header(&good, |h| h["w"]["shape"] = serde_json::json!([2, 3, 1, 2]));
+    assert_eq!(arrive(&claims_more, claims_more.len(), 5), None);
+    assert_eq!(arrive(&[&u64::MAX.to_le_bytes()[..], &good[8..]].concat(), n, 5), None);
+    assert_eq!(arrive(b"\x08\0\0\0\0\0\0\0{}{}", 12, 5), None);
+    assert_eq!(arrive(&[7; 100], 100, 5), None);
+    assert_eq!(arrive(&[], 0, 5), None);
 }

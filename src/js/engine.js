@@ -40,13 +40,15 @@ export function checkInfer(input, shape) {
   }
 }
 
-async function openSession(Session, bytes, backend) {
-  if (backend !== "auto") return { session: await Session.create(bytes, backend), fallback: null };
+// `streamed`: a ModelStream of the same bytes, or undefined. The first create
+// takes it; a fallback's create reads the bytes.
+async function openSession(Session, bytes, backend, streamed) {
+  if (backend !== "auto") return { session: await Session.create(bytes, backend, undefined, streamed), fallback: null };
   if (!globalThis.navigator?.gpu) {
-    return { session: await Session.create(bytes, "cpu"), fallback: "navigator.gpu is missing" };
+    return { session: await Session.create(bytes, "cpu", undefined, streamed), fallback: "navigator.gpu is missing" };
   }
   try {
-    return { session: await Session.create(bytes, "webgpu"), fallback: null };
+    return { session: await Session.create(bytes, "webgpu", undefined, streamed), fallback: null };
   } catch (e) {
     if (!GPU_FAILURES.has(e?.code)) throw e;
     return { session: await Session.create(bytes, "cpu"), fallback: e.message };
@@ -62,6 +64,30 @@ async function browserAdapterInfo() {
   } catch {
     return null;
   }
+}
+
+// Hands a download's chunks to the wasm as they arrive (a ModelStream, see
+// src/web.rs), so that a project model file is read during the download.
+// Chunks that come before the wasm is in wait for it. `take()`, once both are
+// in, returns the stream (undefined if nothing was downloaded).
+function streamInto(wasm) {
+  let glue, announced, stream;
+  let waiting = [];
+  wasm.then((g) => (glue = g)).catch(() => {});
+  const feed = () => {
+    stream ??= new glue.ModelStream(announced);
+    for (const chunk of waiting) stream.push(chunk);
+    waiting = [];
+  };
+  return {
+    onChunk(chunk, total) {
+      announced ??= total;
+      if (announced === undefined) return; // unknown length: the bytes are read after the download
+      waiting.push(chunk);
+      if (glue) feed();
+    },
+    take: () => (glue && announced !== undefined ? (feed(), stream) : undefined),
+  };
 }
 
 export const disposedError = () => new WebResnetError("DISPOSED", "the classifier was disposed");
@@ -100,13 +126,20 @@ export class Engine {
     const mode = checkOptions(options);
     const progress = (phase, loaded, total) => options.onProgress?.({ phase, loaded, total });
     try {
-      const [Session, bytes] = await Promise.all([
-        // WebGPU alone has no use for CPU threads.
-        loadWasm({ threads: mode === "webgpu" ? 1 : cpuThreads(options.threads) }),
-        loadModelBytes(options.model, { sha256: options.sha256, cache: options.cache, onProgress: options.onProgress }),
+      // WebGPU alone has no use for CPU threads.
+      const wasm = loadWasm({ threads: mode === "webgpu" ? 1 : cpuThreads(options.threads) });
+      const incoming = streamInto(wasm);
+      const [{ Session }, bytes] = await Promise.all([
+        wasm,
+        loadModelBytes(options.model, {
+          sha256: options.sha256,
+          cache: options.cache,
+          onProgress: options.onProgress,
+          onChunk: incoming.onChunk,
+        }),
       ]);
       progress("compile", 0, 1);
-      const { session, fallback } = await openSession(Session, bytes, mode);
+      const { session, fallback } = await openSession(Session, bytes, mode, incoming.take());
       if (options.labels) session.setLabels(options.labels.map(String));
       progress("compile", 1, 1);
       const engine = new Engine(session, mode, fallback, options.onBackendChange);

@@ -67,8 +67,9 @@ function pieceDigester() {
 }
 
 // Reads a response body, reporting progress as chunks arrive. Chunks land in
-// place in a buffer of the announced length (grown if the body is longer).
-async function readBody(response, report) {
+// place in a buffer of the announced length (grown if the body is longer),
+// and each is handed to `onChunk(bytes, announcedLength)` as it lands.
+async function readBody(response, report, onChunk) {
   const total = Number(response.headers.get("content-length")) || undefined;
   if (!response.body) {
     const bytes = new Uint8Array(await response.arrayBuffer());
@@ -88,6 +89,7 @@ async function readBody(response, report) {
       bytes = grown;
     }
     bytes.set(value, loaded);
+    onChunk?.(bytes.subarray(loaded, loaded + value.length), total);
     loaded += value.length;
     digester?.send(value);
     report(loaded, total);
@@ -105,12 +107,12 @@ async function openCache() {
   }
 }
 
-async function download(url, { sha256, cache, report }) {
+async function download(url, { sha256, cache, report, onChunk }) {
   const store = cache ? await openCache() : null;
   const hit = store && (await store.match(url.href));
   if (hit) {
     // Read as a download is, so the digest worker checks the file on the way.
-    const bytes = await readBody(hit, report);
+    const bytes = await readBody(hit, report, onChunk);
     if (await matchesHash(bytes, sha256)) return bytes;
     // Stale or damaged: fetch again; the copy is replaced only by one that matches.
   }
@@ -121,7 +123,7 @@ async function download(url, { sha256, cache, report }) {
     throw new WebResnetError("NETWORK", `cannot fetch ${url.href}: ${e?.message ?? e}`, { cause: e });
   }
   if (!response.ok) throw new WebResnetError("NETWORK", `cannot fetch ${url.href}: HTTP ${response.status}`);
-  const bytes = await verified(await readBody(response, report), sha256, url.href);
+  const bytes = await verified(await readBody(response, report, onChunk), sha256, url.href);
   if (store) {
     // A full or refusing cache must not fail the load.
     // The length lets a later read place the chunks without growing its buffer.
@@ -132,7 +134,8 @@ async function download(url, { sha256, cache, report }) {
 }
 
 // `model`: URL/string, ArrayBuffer, a typed array, or undefined (the default model).
-export async function loadModelBytes(model, { sha256, cache = true, onProgress } = {}) {
+// `onChunk` sees a download's bytes as they arrive (not those of a file or an array).
+export async function loadModelBytes(model, { sha256, cache = true, onProgress, onChunk } = {}) {
   const report = (loaded, total) => onProgress?.({ phase: "download", loaded, total });
   if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
     const view = ArrayBuffer.isView(model) ? new Uint8Array(model.buffer, model.byteOffset, model.byteLength) : null;
@@ -155,5 +158,5 @@ export async function loadModelBytes(model, { sha256, cache = true, onProgress }
     report(bytes.length, bytes.length);
     return bytes;
   }
-  return download(url, { sha256, cache, report });
+  return download(url, { sha256, cache, report, onChunk });
 }

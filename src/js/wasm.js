@@ -1,7 +1,7 @@
 // Loads the wasm once per JS realm (page or worker). The URLs are written as
 // `new URL("./file", import.meta.url)` literals (in variants.js) so bundlers
 // find and emit the files.
-import init, { initSync, Session } from "./webresnet.js";
+import init, { initSync, ModelStream, Session } from "./webresnet.js";
 import { plainWasmUrl, relaxedWasmUrl, threadsBuild } from "./variants.js";
 import { WebResnetError } from "./errors.js";
 import { readLocalFile } from "./local_file.js";
@@ -49,16 +49,16 @@ export function cpuThreads(wanted) {
 // The threaded build with a pool of `n` workers; resolves to its `Session` class.
 async function loadThreaded(n) {
   const { glue, wasmUrl } = threadsBuild();
-  const { default: initThreaded, initThreadPool, Session: ThreadedSession } = await glue;
+  const { default: initThreaded, initThreadPool, ...classes } = await glue;
   const exports = await initThreaded({ module_or_path: wasmUrl });
   await initThreadPool(n);
   memory = exports.memory;
   threads = n;
-  return ThreadedSession;
+  return { Session: classes.Session, ModelStream: classes.ModelStream };
 }
 
-// Resolves to the wasm-bindgen `Session` class once the module is
-// instantiated. The first call in a realm picks the build: `threads` > 1
+// Resolves to the wasm-bindgen classes `{ Session, ModelStream }` once the
+// module is instantiated. The first call in a realm picks the build: `threads` > 1
 // (see cpuThreads) loads the threaded one, falling back to one thread if it
 // can't start (no memory for a shared heap, workers refused).
 export function loadWasm({ threads: wanted = 1 } = {}) {
@@ -79,7 +79,7 @@ export function loadWasm({ threads: wanted = 1 } = {}) {
       loading = undefined; // a later create may retry (e.g. after a network error)
       throw new WebResnetError("WASM_LOAD", `cannot load ${url}: ${e?.message ?? e}`, { cause: e });
     }
-    return Session;
+    return { Session, ModelStream };
   })();
   return loading;
 }

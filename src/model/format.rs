@@ -368,24 +368,40 @@ impl Header {
     /// The graph with its initializers read from `data` (the data section)
     /// and decoded to f32 (or i64). Not to be trusted before the hash was verified.
     pub fn graph(&self, data: &dyn Data) -> Result<Graph> {
-        let mut graph = graph_from_json(&self.doc)?;
+        let mut graph = self.skeleton()?;
         let mut budget = Budget::default();
         for (name, t) in &self.tensors {
-            let dims = t.shape.clone();
-            budget.spend(element_count(&dims, name)?)?;
-            let range = t.data_offsets.0..t.data_offsets.1;
-            let c = match t.dtype {
-                Dtype::F32 => Constant::f32(dims, data.f32s(range)),
-                Dtype::F16 => Constant::f32(dims, f16s_le(&data.bytes(range))),
-                Dtype::I64 => Constant::i64(
-                    dims,
-                    data.bytes(range).chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),
-                ),
-                other => return Err(bad(format!("tensor '{name}' has dtype {other:?} (expected F32, F16 or I64)"))),
-            };
+            budget.spend(element_count(&t.shape, name)?)?;
+            let c = decode(t, data, t.data_offsets.0..t.data_offsets.1);
             graph.initializers.insert(name.clone(), c);
         }
         Ok(graph)
+    }
+
+    /// The graph without its initializers.
+    pub(super) fn skeleton(&self) -> Result<Graph> {
+        graph_from_json(&self.doc)
+    }
+
+    /// The stored tensors in the order their bytes come in the file.
+    pub(super) fn tensors_in_file_order(&self) -> Vec<&(String, TensorInfo)> {
+        let mut order: Vec<_> = self.tensors.iter().collect();
+        order.sort_by_key(|(_, t)| t.data_offsets);
+        order
+    }
+}
+
+/// Tensor `t`'s stored bytes, `range` of `data`, decoded to f32 (f16
+/// widened) or i64; [`open_header`] admitted no other dtype.
+pub(super) fn decode(t: &TensorInfo, data: &dyn Data, range: Range<usize>) -> Constant {
+    let dims = t.shape.clone();
+    match t.dtype {
+        Dtype::F16 => Constant::f32(dims, f16s_le(&data.bytes(range))),
+        Dtype::I64 => Constant::i64(
+            dims,
+            data.bytes(range).chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),
+        ),
+        _ => Constant::f32(dims, data.f32s(range)),
     }
 }
 

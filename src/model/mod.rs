@@ -12,6 +12,7 @@ pub mod arch;
 mod builder;
 mod efficientnet;
 pub mod format;
+pub mod incoming;
 pub mod onnx;
 mod pickle;
 mod resnet;

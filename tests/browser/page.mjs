@@ -82,4 +82,20 @@ window.threadsCase = async ({ model, shape, seed, threads }) => {
   }
 };
 
+// A model the package downloads itself (main thread, CPU, no cache): its
+// output for a seeded input, and whether the file was read as it arrived
+// (the wasm's "webresnet:streamed" mark, see src/web.rs).
+window.streamCase = async ({ model, shape, seed }) => {
+  try {
+    performance.clearMarks();
+    const clf = await Classifier.create({ model, backend: "cpu", cache: false });
+    const streamed = performance.getEntriesByName("webresnet:streamed").length > 0;
+    const logits = await clf.infer(seededInput(shape.reduce((a, b) => a * b, 1), seed), shape);
+    clf.dispose();
+    return { logits: Array.from(logits), streamed };
+  } catch (e) {
+    return { error: { code: e?.code ?? null, name: e?.name, message: String(e?.message ?? e) } };
+  }
+};
+
 window.ready = true;

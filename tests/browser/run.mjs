@@ -5,6 +5,7 @@
 // With CI=true a missing browser, navigator.gpu or adapter FAILS the test;
 // elsewhere it is reported and the WebGPU case is skipped.
 import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, MODELS, ROOT, compare, nativeInfer } from "../node/common.mjs";
 import { serve } from "../../scripts/serve.mjs";
@@ -96,6 +97,7 @@ try {
   }
 
   await threadsChecks(page, want);
+  await streamChecks(page);
 
   // An error crosses the boundary with its code.
   const bad = await page.evaluate(() =>
@@ -107,6 +109,38 @@ try {
 } finally {
   await browser.close();
   server.close();
+}
+
+// A project model file the package downloads is read as it arrives
+// (src/model/incoming.rs): the result must be bit for bit that of the same
+// bytes imported whole, for f32 and f16 files; a file whose data was altered
+// must still fail its hash, and an ONNX file is imported whole.
+async function streamChecks(page) {
+  const f16 = readFileSync(join(ROOT, "pkg", "model", "default.wrn"));
+  f16[f16.length - 5] ^= 0x40;
+  writeFileSync(join(MODELS, "tampered_stream.wrn"), f16);
+  const cases = [
+    { model: "/.cache/models/default.wrn", streamed: true },
+    { model: "/pkg/model/default.wrn", streamed: true },
+    { model: "/.cache/models/efficientnet_lite0.onnx", streamed: false },
+  ];
+  const shape = [1, 3, 224, 224];
+  for (const { model, streamed } of cases) {
+    const c = { model, shape, seed: SEED };
+    const s = await page.evaluate((c) => window.streamCase(c), c);
+    const whole = await page.evaluate((c) => window.runCase(c), { ...c, backend: "cpu" });
+    if (s.error || whole.error) {
+      fail(`${model} downloaded by the package: ${JSON.stringify(s.error ?? whole.error)}`);
+      continue;
+    }
+    const differ = s.logits.findIndex((v, i) => !Object.is(v, whole.logits[i]));
+    const line = `${model} downloaded by the package: read as it arrived ${s.streamed}; ${differ < 0 ? "bit-identical to" : `differs at ${differ} from`} the bytes imported whole`;
+    if (s.streamed === streamed && differ < 0 && s.logits.length === whole.logits.length) console.log(`ok   ${line}`);
+    else fail(line);
+  }
+  const t = await page.evaluate((c) => window.streamCase(c), { model: "/.cache/models/tampered_stream.wrn", shape, seed: SEED });
+  if (t.error?.code === "MODEL_FORMAT" && /SHA-256/.test(t.error.message)) console.log(`ok   a tampered file read as it arrives: ${t.error.code} ${t.error.message}`);
+  else fail(`a tampered file read as it arrives: expected MODEL_FORMAT (SHA-256), got ${JSON.stringify(t)}`);
 }
 
 // The threaded CPU build in worker mode (this server sends COOP/COEP):
