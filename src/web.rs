@@ -244,6 +244,15 @@ impl Inner {
         Ok(())
     }
 
+    /// One inference of one image of zeros.
+    async fn warm_up(&self) -> std::result::Result<(), JsValue> {
+        self.with_compiled(async |c, inner| {
+            inner.ensure_single(c).await?;
+            c.engine.run(&vec![0.0; c.plan.input.shape.iter().product()]).await.map(drop)
+        })
+        .await
+    }
+
     /// Makes sure the plan takes one image (batch 1), as classification needs.
     async fn ensure_single(&self, c: &mut Compiled) -> Result<()> {
         if c.plan.input.shape.first() != Some(&1) {
@@ -473,11 +482,15 @@ impl Session {
     /// dimensions set to 1. Giving it spares `infer` a re-plan (GPU pipelines
     /// and all) on the first call. `streamed`, a [`ModelStream`] that was
     /// given the same bytes as they arrived, spares reading them again.
+    /// `warmUp`: if given, it is called once the backend is built, and one
+    /// inference of one image of zeros follows (pipelines compile and buffers
+    /// settle then, not in the first real call), overlapping the hash check.
     pub async fn create(
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] model: JsValue,
         backend: String,
         shape: Option<Vec<u32>>,
         streamed: Option<ModelStream>,
+        #[wasm_bindgen(js_name = warmUp)] warm_up: Option<Function>,
     ) -> std::result::Result<Session, JsValue> {
         install_panic_hook();
         let kind = BackendKind::parse(&backend)?;
@@ -501,23 +514,29 @@ impl Session {
             mark("plan");
             let engine = Engine::new(&plan, kind).await?;
             mark("backend");
-            Ok::<_, Error>((graph, plan, engine))
+            let adapter_info = RefCell::new(engine.adapter_info());
+            let compiled = RefCell::new(Some(Compiled { plan, engine, features: None }));
+            let (labels, turnstile) = Default::default();
+            Ok::<_, Error>(Inner { kind: Cell::new(kind), graph, compiled, adapter_info, labels, turnstile })
         }
         .await;
+        // While the digests finish (the data section's last pieces), the
+        // warm-up runs; no result leaves before the hash passed.
+        let warmed = match (&built, warm_up) {
+            (Ok(inner), Some(started)) => {
+                let _ = started.call0(&JsValue::NULL);
+                let warmed = inner.warm_up().await;
+                mark("warmup");
+                warmed
+            }
+            _ => Ok(()),
+        };
         // Before `built`'s error: a tampered file is a MODEL_FORMAT error, not
         // whatever its altered graph did to the planner.
         check.verify().await?;
         mark("verified");
-        let (graph, plan, engine) = built?;
-        let adapter_info = engine.adapter_info();
-        let inner = Inner {
-            kind: Cell::new(kind),
-            graph,
-            compiled: RefCell::new(Some(Compiled { plan, engine, features: None })),
-            adapter_info: RefCell::new(adapter_info),
-            labels: RefCell::new(None),
-            turnstile: Turnstile::default(),
-        };
+        let inner = built?;
+        warmed?;
         Ok(Session { inner: Rc::new(inner) })
     }
 

@@ -41,17 +41,17 @@ export function checkInfer(input, shape) {
 }
 
 // `streamed`: a ModelStream of the same bytes, or undefined. The first create
-// takes it; a fallback's create reads the bytes.
-async function openSession(Session, bytes, backend, streamed) {
-  if (backend !== "auto") return { session: await Session.create(bytes, backend, undefined, streamed), fallback: null };
-  if (!globalThis.navigator?.gpu) {
-    return { session: await Session.create(bytes, "cpu", undefined, streamed), fallback: "navigator.gpu is missing" };
-  }
+// takes it; a fallback's create reads the bytes. Each create ends with one
+// warm-up inference, after calling `warmUp`.
+async function openSession(Session, bytes, backend, streamed, warmUp) {
+  const create = (backend, streamed) => Session.create(bytes, backend, undefined, streamed, warmUp);
+  if (backend !== "auto") return { session: await create(backend, streamed), fallback: null };
+  if (!globalThis.navigator?.gpu) return { session: await create("cpu", streamed), fallback: "navigator.gpu is missing" };
   try {
-    return { session: await Session.create(bytes, "webgpu", undefined, streamed), fallback: null };
+    return { session: await create("webgpu", streamed), fallback: null };
   } catch (e) {
     if (!GPU_FAILURES.has(e?.code)) throw e;
-    return { session: await Session.create(bytes, "cpu"), fallback: e.message };
+    return { session: await create("cpu"), fallback: e.message };
   }
 }
 
@@ -139,18 +139,18 @@ export class Engine {
         }),
       ]);
       progress("compile", 0, 1);
-      const { session, fallback } = await openSession(Session, bytes, mode, incoming.take());
+      // The session calls it when its backend is built (again, after a fallback).
+      let warming = false;
+      const warmUp = () => {
+        if (warming) return;
+        warming = true;
+        progress("compile", 1, 1);
+        progress("warmup", 0, 1);
+      };
+      const { session, fallback } = await openSession(Session, bytes, mode, incoming.take(), warmUp);
       if (options.labels) session.setLabels(options.labels.map(String));
-      progress("compile", 1, 1);
       const engine = new Engine(session, mode, fallback, options.onBackendChange);
       await engine.#noteBackend();
-      // One inference now: pipelines compile and buffers settle here, not in the first classify.
-      progress("warmup", 0, 1);
-      const shape = [1, ...Array.from(session.inputShape()).slice(1)];
-      await engine.infer(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape).catch((e) => {
-        engine.dispose();
-        throw e;
-      });
       progress("warmup", 1, 1);
       return engine;
     } catch (e) {

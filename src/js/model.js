@@ -60,28 +60,32 @@ function pieceDigester() {
     worker.onmessage = (e) => resolve(e.data);
     worker.onerror = () => resolve(null);
   }).finally(() => worker.terminate());
+  let ended = false;
   return {
     send: (chunk) => worker.postMessage(chunk, [chunk.buffer]),
-    end: () => (worker.postMessage("end"), reply),
+    end: () => ((ended = true), worker.postMessage("end"), reply),
+    // Stops a worker that will not be asked for digests (a failed read).
+    cancel: () => ended || worker.terminate(),
   };
 }
 
 // Reads a response body, reporting progress as chunks arrive. Chunks land in
 // place in a buffer of the announced length (grown if the body is longer),
-// and each is handed to `onChunk(bytes, announcedLength)` as it lands.
-async function readBody(response, report, onChunk) {
+// and each is handed to `onChunk(bytes, announcedLength)` as it lands, and
+// to `digester` (see pieceDigester) if there is one.
+async function readBody(response, report, onChunk, digester) {
   const total = Number(response.headers.get("content-length")) || undefined;
   if (!response.body) {
+    digester?.cancel(); // the wasm digests a body read whole
     const bytes = new Uint8Array(await response.arrayBuffer());
     report(bytes.length, total ?? bytes.length);
     return bytes;
   }
   let bytes = new Uint8Array(total ?? 1 << 20);
   let loaded = 0;
-  const digester = pieceDigester();
   report(0, total);
   for (const reader = response.body.getReader(); ; ) {
-    const { done, value } = await reader.read();
+    const { done, value } = await reader.read().catch((e) => (digester?.cancel(), Promise.reject(e)));
     if (done) break;
     if (loaded + value.length > bytes.length) {
       const grown = new Uint8Array(Math.max(loaded + value.length, 2 * bytes.length));
@@ -107,12 +111,23 @@ async function openCache() {
   }
 }
 
-async function download(url, { sha256, cache, report, onChunk }) {
+// The digest worker is started first: a worker needs this thread's help to
+// start, which it may not get before the read ends if the thread is busy then.
+async function download(url, options) {
+  const digester = pieceDigester();
+  try {
+    return await downloadWith(url, options, digester);
+  } finally {
+    digester?.cancel(); // unless the read took its digests
+  }
+}
+
+async function downloadWith(url, { sha256, cache, report, onChunk }, digester) {
   const store = cache ? await openCache() : null;
   const hit = store && (await store.match(url.href));
   if (hit) {
     // Read as a download is, so the digest worker checks the file on the way.
-    const bytes = await readBody(hit, report, onChunk);
+    const bytes = await readBody(hit, report, onChunk, digester);
     if (await matchesHash(bytes, sha256)) return bytes;
     // Stale or damaged: fetch again; the copy is replaced only by one that matches.
   }
@@ -123,7 +138,8 @@ async function download(url, { sha256, cache, report, onChunk }) {
     throw new WebResnetError("NETWORK", `cannot fetch ${url.href}: ${e?.message ?? e}`, { cause: e });
   }
   if (!response.ok) throw new WebResnetError("NETWORK", `cannot fetch ${url.href}: HTTP ${response.status}`);
-  const bytes = await verified(await readBody(response, report, onChunk), sha256, url.href);
+  const again = hit ? pieceDigester() : digester;
+  const bytes = await verified(await readBody(response, report, onChunk, again), sha256, url.href);
   if (store) {
     // A full or refusing cache must not fail the load.
     // The length lets a later read place the chunks without growing its buffer.
