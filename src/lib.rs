@@ -25,5 +25,5 @@ pub use wasm_bindgen_rayon::init_thread_pool;
 
 /// Imports model bytes and compiles them into an execution plan.
 pub fn load_plan(model_bytes: &[u8], opts: &plan::CompileOptions) -> Result<plan::Plan> {
-    plan::compile(&model::import(model_bytes)?, opts)
+    plan::compile_owned(model::import(model_bytes)?, opts)
 }

@@ -207,7 +207,9 @@ impl Drop for Turn<'_> {
 
 struct Inner {
     kind: Cell<BackendKind>,
-    graph: Graph,
+    /// The model file as given, outside the wasm heap: a new input shape is
+    /// planned from it again, as planning took the decoded weights.
+    model: Uint8Array,
     /// `None` only while a call has taken it out to run.
     compiled: RefCell<Option<Compiled>>,
     adapter_info: RefCell<String>,
@@ -234,10 +236,13 @@ impl Inner {
         Ok(out?)
     }
 
-    /// Compiles the graph for `shape` and builds a fresh backend; `c` is
-    /// replaced only when both succeed.
+    /// Imports the model again and compiles it for `shape`, then builds a
+    /// fresh backend; `c` is replaced only when all of it succeeds.
     async fn replan(&self, c: &mut Compiled, shape: Vec<usize>) -> Result<()> {
-        let plan = crate::plan::compile(&self.graph, &CompileOptions { input_shape: Some(shape) })?;
+        let (graph, check) = import(&self.model)?;
+        let plan = graph.and_then(|g| crate::plan::compile_owned(g, &CompileOptions { input_shape: Some(shape) }));
+        check.verify().await?;
+        let plan = plan?;
         let engine = Engine::new(&plan, self.kind.get()).await?;
         *self.adapter_info.borrow_mut() = engine.adapter_info();
         *c = Compiled { plan, engine, features: None };
@@ -482,6 +487,8 @@ impl Session {
     /// dimensions set to 1. Giving it spares `infer` a re-plan (GPU pipelines
     /// and all) on the first call. `streamed`, a [`ModelStream`] that was
     /// given the same bytes as they arrived, spares reading them again.
+    /// The session keeps `model` (not its decoded weights, which the plan
+    /// took) to plan a new input shape: leave its bytes unchanged.
     /// `warmUp`: if given, it is called once the backend is built, and one
     /// inference of one image of zeros follows (pipelines compile and buffers
     /// settle then, not in the first real call), overlapping the hash check.
@@ -509,15 +516,15 @@ impl Session {
         };
         let input_shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
         let built = async {
-            let graph = graph?;
-            let plan = crate::plan::compile(&graph, &CompileOptions { input_shape })?;
+            let plan = crate::plan::compile_owned(graph?, &CompileOptions { input_shape })?;
             mark("plan");
             let engine = Engine::new(&plan, kind).await?;
             mark("backend");
             let adapter_info = RefCell::new(engine.adapter_info());
             let compiled = RefCell::new(Some(Compiled { plan, engine, features: None }));
             let (labels, turnstile) = Default::default();
-            Ok::<_, Error>(Inner { kind: Cell::new(kind), graph, compiled, adapter_info, labels, turnstile })
+            let model = model.clone();
+            Ok::<_, Error>(Inner { kind: Cell::new(kind), model, compiled, adapter_info, labels, turnstile })
         }
         .await;
         // While the digests finish (the data section's last pieces), the

@@ -1,7 +1,7 @@
 //! Planner tests on hand-built graphs: folding, fusion, layout, liveness.
 
 use webresnet::model::{AttrValue, Constant, Dim, Graph, Node, ValueInfo};
-use webresnet::plan::{compile, Activation, CompileOptions, Layout, Plan, Step};
+use webresnet::plan::{compile, compile_owned, Activation, CompileOptions, Layout, Plan, Step};
 
 fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&str, AttrValue)>) -> Node {
     Node {
@@ -189,4 +189,35 @@ fn nhwc_input_transpose_is_free() {
     let p = plan(&b.finish(&y), None);
     let kinds: Vec<&str> = p.steps.iter().map(Step::kind).collect();
     assert_eq!(kinds, ["Conv", "GlobalAvgPool"]);
+}
+
+/// A graph handed over whole plans exactly as a borrowed one, also where a
+/// weight is read twice (two convs, or a conv through an Identity alias):
+/// only a weight nothing else reads is taken, the others are copied.
+#[test]
+fn a_graph_handed_over_plans_as_a_borrowed_one() {
+    let mut b = Builder::new(&[1, 4, 9, 7]);
+    let w = b.init(&[4, 4, 3, 3]);
+    let pads = || vec![("pads", ints(&[1, 1, 1, 1]))];
+    let a = b.op("Conv", &["x", &w], pads());
+    let a = b.op("Conv", &[&a, &w], pads());
+    let alias = b.op("Identity", &[&w], vec![]);
+    let a = b.op("Conv", &[&a, &alias], pads());
+    let one = b.init(&[4, 4, 1, 1]);
+    let a = b.op("Conv", &[&a, &one], vec![]);
+    let f = b.op("Flatten", &[&a], vec![]);
+    let fc = b.init(&[4 * 9 * 7, 5]);
+    let y = b.op("Gemm", &[&f, &fc], vec![]);
+    for g in [b.finish(&y), tiny_resnet()] {
+        let batch2 = match g.inputs[0].dims.as_deref() {
+            Some([_, rest @ ..]) => {
+                [2].into_iter().chain(rest.iter().map(|d| if let Dim::Fixed(v) = d { *v } else { 1 })).collect()
+            }
+            _ => unreachable!("the builders declare the input"),
+        };
+        for input_shape in [None, Some(batch2)] {
+            let opts = CompileOptions { input_shape };
+            assert_eq!(compile_owned(g.clone(), &opts).unwrap(), compile(&g, &opts).unwrap());
+        }
+    }
 }

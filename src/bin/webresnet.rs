@@ -340,7 +340,7 @@ fn inspect(model: &Path, input_shape: Option<Vec<usize>>, gpu: bool) -> Result<(
         (webresnet::model::import(&bytes)?, None)
     };
     let import_ms = start.elapsed().as_secs_f64() * 1e3;
-    let plan = webresnet::plan::compile(&graph, &CompileOptions { input_shape })?;
+    let plan = webresnet::plan::compile_owned(graph, &CompileOptions { input_shape })?;
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
     say!("model: {}", model.display());
     say!("load (bytes -> plan):     {load_ms:.1} ms ({import_ms:.1} ms import) for {} bytes", bytes.len());

@@ -80,8 +80,25 @@ fn model_preprocess(graph: &Graph, shape: &[usize]) -> PreprocessConfig {
     cfg
 }
 
+/// Compiles `graph`, copying its weights; see [`compile_owned`].
 pub fn compile(graph: &Graph, opts: &CompileOptions) -> Result<Plan> {
-    let mut draft = lower::lower(graph, opts.input_shape.as_deref())?;
+    compile_from(graph, None, opts)
+}
+
+/// Compiles `graph`, taking its weights: a conv's or dense layer's weights
+/// become the plan's, reordered in place, so planning needs no new memory
+/// for them (and the caller holds no second copy).
+pub fn compile_owned(mut graph: Graph, opts: &CompileOptions) -> Result<Plan> {
+    let initializers = std::mem::take(&mut graph.initializers);
+    compile_from(&graph, Some(initializers), opts)
+}
+
+fn compile_from(
+    graph: &Graph,
+    initializers: Option<std::collections::HashMap<String, crate::model::Constant>>,
+    opts: &CompileOptions,
+) -> Result<Plan> {
+    let mut draft = lower::lower(graph, initializers, opts.input_shape.as_deref())?;
     let absorbed = fuse::fuse(&mut draft);
     let arena_len = alloc::allocate(&mut draft);
 

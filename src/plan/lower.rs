@@ -10,18 +10,42 @@ use super::{Activation, Affine, Conv, Dense, Layout, Pool, PoolKind, Step, Tenso
 use crate::error::{Error, Result};
 use crate::model::{Constant, Dim, Graph, Node, TensorData};
 use crate::transpose::{transpose, transpose_into};
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::ops::Deref;
+use std::rc::Rc;
 
 /// Limit on any single activation, in elements; protects against hostile shapes.
 const MAX_ACTIVATION_ELEMENTS: usize = 1 << 31;
 
-/// A model value while lowering. Initializers are borrowed from the graph,
-/// not copied: they hold every weight, and each read of one would copy it.
+/// A model value while lowering.
 #[derive(Clone)]
 enum Value<'g> {
-    Const(Cow<'g, Constant>),
+    Const(Const<'g>),
     Act(TensorId),
+}
+
+/// A constant while lowering, never copied to be read: an initializer
+/// borrowed from the graph, or one the lowering owns (a folded value, or an
+/// initializer of a graph handed over whole, whose weights a conv or dense
+/// layer then takes instead of copying: see `Lowerer::weight_values`).
+#[derive(Clone)]
+enum Const<'g> {
+    Borrowed(&'g Constant),
+    Owned(Rc<Constant>),
+}
+
+impl Deref for Const<'_> {
+    type Target = Constant;
+    fn deref(&self) -> &Constant {
+        match self {
+            Const::Borrowed(c) => c,
+            Const::Owned(c) => c,
+        }
+    }
+}
+
+fn owned<'g>(c: Constant) -> Value<'g> {
+    Value::Const(Const::Owned(Rc::new(c)))
 }
 
 /// Lowering result, before fusion and allocation.
@@ -42,6 +66,8 @@ pub(super) struct Draft {
 struct Lowerer<'g> {
     graph: &'g Graph,
     values: HashMap<String, Value<'g>>,
+    /// How many node inputs and graph outputs name each value.
+    readers: HashMap<&'g str, usize>,
     draft: Draft,
     to_nhwc: HashMap<TensorId, TensorId>,
     to_plain: HashMap<TensorId, TensorId>,
@@ -223,7 +249,7 @@ impl<'g> Lowerer<'g> {
         }
     }
 
-    fn constant(&self, node: &Node, i: usize) -> Result<Cow<'g, Constant>> {
+    fn constant(&self, node: &Node, i: usize) -> Result<Const<'g>> {
         match self.input(node, i)? {
             Value::Const(c) => Ok(c),
             Value::Act(_) => {
@@ -232,7 +258,7 @@ impl<'g> Lowerer<'g> {
         }
     }
 
-    fn opt_constant(&self, node: &Node, i: usize) -> Result<Option<Cow<'g, Constant>>> {
+    fn opt_constant(&self, node: &Node, i: usize) -> Result<Option<Const<'g>>> {
         if node.input(i).is_none() {
             return Ok(None);
         }
@@ -241,7 +267,7 @@ impl<'g> Lowerer<'g> {
 
     /// A constant that holds learned values: integers there are a wrong
     /// dtype (a broken export), not numbers to convert silently.
-    fn weight(&self, node: &Node, i: usize) -> Result<Cow<'g, Constant>> {
+    fn weight(&self, node: &Node, i: usize) -> Result<Const<'g>> {
         let c = self.constant(node, i)?;
         match c.data {
             TensorData::F32(_) => Ok(c),
@@ -252,11 +278,27 @@ impl<'g> Lowerer<'g> {
         }
     }
 
-    fn opt_weight(&self, node: &Node, i: usize) -> Result<Option<Cow<'g, Constant>>> {
+    fn opt_weight(&self, node: &Node, i: usize) -> Result<Option<Const<'g>>> {
         if node.input(i).is_none() {
             return Ok(None);
         }
         self.weight(node, i).map(Some)
+    }
+
+    /// The values of weight `w`, input `i` of `node`: taken if the lowering
+    /// owns them and nothing else reads them, else copied.
+    fn weight_values(&mut self, node: &Node, i: usize, w: Const<'g>) -> Vec<f32> {
+        if let Some(name) = node.input(i).filter(|n| self.readers.get(n) == Some(&1)) {
+            self.values.remove(name);
+        }
+        match w {
+            Const::Owned(c) => match Rc::try_unwrap(c) {
+                Ok(Constant { data: TensorData::F32(v), .. }) => v,
+                Ok(c) => c.to_f32(),
+                Err(shared) => shared.to_f32(),
+            },
+            Const::Borrowed(c) => c.to_f32(),
+        }
     }
 
     fn output_name<'n>(&self, node: &'n Node) -> Result<&'n str> {
@@ -334,7 +376,7 @@ impl<'g> Lowerer<'g> {
         if node.op == "Constant" {
             let c = constant_node(node)?;
             self.draft.folded_nodes += 1;
-            return self.define(node, Value::Const(Cow::Owned(c)));
+            return self.define(node, owned(c));
         }
         // Fold when every present input is constant (borrowed: weights are large).
         let refs: Vec<Option<&Constant>> = node
@@ -348,7 +390,7 @@ impl<'g> Lowerer<'g> {
         if node.op != "Shape" && node.inputs.iter().zip(&refs).all(|(i, c)| i.is_empty() || c.is_some()) {
             if let Some(c) = consts::eval(node, &refs, self.graph.opset)? {
                 self.draft.folded_nodes += 1;
-                return self.define(node, Value::Const(Cow::Owned(c)));
+                return self.define(node, owned(c));
             }
         }
         let op = node.op.as_str();
@@ -370,7 +412,7 @@ impl<'g> Lowerer<'g> {
                 let c = consts::eval(node, &[Some(&fake)], self.graph.opset)?
                     .ok_or_else(|| Error::unsupported(op, &node.name, "shape"))?;
                 self.draft.folded_nodes += 1;
-                self.define(node, Value::Const(Cow::Owned(c)))
+                self.define(node, owned(c))
             }
             "Cast" => {
                 let to = node.int("to", 1)?;
@@ -561,19 +603,17 @@ impl<'g> Lowerer<'g> {
             Some(_) => return Err(shape_err(node, "bias length differs from output channels")),
             None => vec![0.0; cout],
         };
-        // OIHW -> OHWI: each filter's `[cin_g][kh * kw]` transposed; a 1x1
-        // kernel's is already in order.
-        let src = w.f32s();
+        // OIHW -> OHWI: each filter's `[cin_g][kh * kw]` transposed in place
+        // (no new memory for the weights); a 1x1 kernel's is already in order.
         let taps = kh * kw;
-        let weight = if taps == 1 {
-            src.into_owned()
-        } else {
-            let mut weight = vec![0.0; src.len()];
-            for (filter, dst) in src.chunks_exact(cin_g * taps).zip(weight.chunks_exact_mut(cin_g * taps)) {
-                transpose_into(filter, cin_g, taps, dst, cin_g);
+        let mut weight = self.weight_values(node, 1, w);
+        if taps > 1 {
+            let mut filter = vec![0.0; cin_g * taps];
+            for dst in weight.chunks_exact_mut(cin_g * taps) {
+                filter.copy_from_slice(dst);
+                transpose_into(&filter, cin_g, taps, dst, cin_g);
             }
-            weight
-        };
+        }
         let out =
             self.new_tensor(vec![s[0], cout, win.out[0], win.out[1]], Layout::Nhwc, self.output_name(node)?, None)?;
         self.push(Step::Conv(Conv {
@@ -699,8 +739,8 @@ impl<'g> Lowerer<'g> {
         let alpha = if gemm { node.float("alpha", 1.0)? } else { 1.0 };
         let beta = if gemm { node.float("beta", 1.0)? } else { 1.0 };
         // `[out][in]`: what transB stores, else the transpose of B.
-        let src = b.f32s();
-        let mut weight = if trans_b { src.into_owned() } else { transpose(&src, k, m) };
+        let values = self.weight_values(node, 1, b);
+        let mut weight = if trans_b { values } else { transpose(&values, k, m) };
         // x * 1 == x: the usual alpha needs no pass.
         if alpha != 1.0 {
             weight.iter_mut().for_each(|w| *w *= alpha);
@@ -872,11 +912,22 @@ fn input_shape(graph: &Graph, requested: Option<&[usize]>) -> Result<(String, Ve
     Ok((input.name.clone(), shape))
 }
 
-pub(super) fn lower(graph: &Graph, requested_input: Option<&[usize]>) -> Result<Draft> {
+/// Lowers `graph`, whose initializers are `taken` if given (they were moved
+/// out of it), else borrowed from it.
+pub(super) fn lower(
+    graph: &Graph,
+    taken: Option<HashMap<String, Constant>>,
+    requested_input: Option<&[usize]>,
+) -> Result<Draft> {
     let (input_name, shape) = input_shape(graph, requested_input)?;
+    let mut readers = HashMap::new();
+    for name in graph.nodes.iter().flat_map(|n| &n.inputs).chain(graph.outputs.iter().map(|o| &o.name)) {
+        *readers.entry(name.as_str()).or_insert(0) += 1;
+    }
     let mut lw = Lowerer {
         graph,
         values: HashMap::new(),
+        readers,
         draft: Draft {
             tensors: Vec::new(),
             logical: Vec::new(),
@@ -893,8 +944,9 @@ pub(super) fn lower(graph: &Graph, requested_input: Option<&[usize]>) -> Result<
     };
     let input = lw.new_tensor(shape, Layout::Plain, &input_name, None)?;
     lw.draft.input = input;
-    for (name, c) in &graph.initializers {
-        lw.values.insert(name.clone(), Value::Const(Cow::Borrowed(c)));
+    match taken {
+        Some(initializers) => lw.values.extend(initializers.into_iter().map(|(name, c)| (name, owned(c)))),
+        None => lw.values.extend(graph.initializers.iter().map(|(n, c)| (n.clone(), Value::Const(Const::Borrowed(c))))),
     }
     lw.values.insert(input_name, Value::Act(input));
     for node in topo_order(graph, &lw.values)? {

@@ -14,7 +14,7 @@ mod fuse;
 mod lower;
 
 use crate::preprocess::PreprocessConfig;
-pub use compile::{compile, CompileOptions};
+pub use compile::{compile, compile_owned, CompileOptions};
 
 pub type TensorId = usize;
 

@@ -90,9 +90,15 @@ window.streamCase = async ({ model, shape, seed }) => {
     performance.clearMarks();
     const clf = await Classifier.create({ model, backend: "cpu", cache: false });
     const streamed = performance.getEntriesByName("webresnet:streamed").length > 0;
-    const logits = await clf.infer(seededInput(shape.reduce((a, b) => a * b, 1), seed), shape);
+    const one = seededInput(shape.reduce((a, b) => a * b, 1), seed);
+    const logits = await clf.infer(one, shape);
+    // A batch of two plans again, from the bytes the session kept.
+    const two = new Float32Array(2 * one.length);
+    two.set(one);
+    two.set(one, one.length);
+    const pair = await clf.infer(two, [2, ...shape.slice(1)]);
     clf.dispose();
-    return { logits: Array.from(logits), streamed };
+    return { logits: Array.from(logits), pair: Array.from(pair), streamed };
   } catch (e) {
     return { error: { code: e?.code ?? null, name: e?.name, message: String(e?.message ?? e) } };
   }

@@ -134,8 +134,13 @@ async function streamChecks(page) {
       continue;
     }
     const differ = s.logits.findIndex((v, i) => !Object.is(v, whole.logits[i]));
-    const line = `${model} downloaded by the package: read as it arrived ${s.streamed}; ${differ < 0 ? "bit-identical to" : `differs at ${differ} from`} the bytes imported whole`;
-    if (s.streamed === streamed && differ < 0 && s.logits.length === whole.logits.length) console.log(`ok   ${line}`);
+    const n = s.logits.length;
+    const pairDiffers = s.pair.findIndex((v, i) => !Object.is(v, s.logits[i % n]));
+    const line =
+      `${model} downloaded by the package: read as it arrived ${s.streamed}; ${differ < 0 ? "bit-identical to" : `differs at ${differ} from`} the bytes imported whole; ` +
+      `a batch of 2 planned again from the kept bytes: ${pairDiffers < 0 ? "both images bit-identical" : `differs at ${pairDiffers}`}`;
+    const ok = s.streamed === streamed && differ < 0 && n === whole.logits.length && pairDiffers < 0 && s.pair.length === 2 * n;
+    if (ok) console.log(`ok   ${line}`);
     else fail(line);
   }
   const t = await page.evaluate((c) => window.streamCase(c), { model: "/.cache/models/tampered_stream.wrn", shape, seed: SEED });
