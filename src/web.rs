@@ -531,6 +531,7 @@ impl Session {
         // warm-up runs; no result leaves before the hash passed.
         let warmed = match (&built, warm_up) {
             (Ok(inner), Some(started)) => {
+                // Progress reporting: a throwing callback must not fail the load.
                 let _ = started.call0(&JsValue::NULL);
                 let warmed = inner.warm_up().await;
                 mark("warmup");

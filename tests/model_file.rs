@@ -158,6 +158,8 @@ fn an_incoming_file_that_is_not_as_announced_is_left_to_the_whole_import() {
     // A header that claims more than the file, a damaged header, not a model file.
     let claims_more = with_header(&good, |h| h["w"]["shape"] = serde_json::json!([2, 3, 1, 2]));
     assert_eq!(arrive(&claims_more, claims_more.len(), 5), None);
+    let other_format = with_header(&good, |h| h["__metadata__"]["format"] = serde_json::json!("other"));
+    assert_eq!(arrive(&other_format, other_format.len(), 5), None);
     assert_eq!(arrive(&[&u64::MAX.to_le_bytes()[..], &good[8..]].concat(), n, 5), None);
     assert_eq!(arrive(b"\x08\0\0\0\0\0\0\0{}{}", 12, 5), None);
     assert_eq!(arrive(&[7; 100], 100, 5), None);
