@@ -64,7 +64,7 @@ function pieceDigester() {
   return {
     send: (chunk) => worker.postMessage(chunk, [chunk.buffer]),
     end: () => ((ended = true), worker.postMessage("end"), reply),
-    // Stops a worker that will not be asked for digests (a failed read).
+    // Stops a worker that was not asked for its digests (a failed read, a body read whole).
     cancel: () => ended || worker.terminate(),
   };
 }
@@ -76,7 +76,6 @@ function pieceDigester() {
 async function readBody(response, report, onChunk, digester) {
   const total = Number(response.headers.get("content-length")) || undefined;
   if (!response.body) {
-    digester?.cancel(); // the wasm digests a body read whole
     const bytes = new Uint8Array(await response.arrayBuffer());
     report(bytes.length, total ?? bytes.length);
     return bytes;
@@ -85,7 +84,7 @@ async function readBody(response, report, onChunk, digester) {
   let loaded = 0;
   report(0, total);
   for (const reader = response.body.getReader(); ; ) {
-    const { done, value } = await reader.read().catch((e) => (digester?.cancel(), Promise.reject(e)));
+    const { done, value } = await reader.read();
     if (done) break;
     if (loaded + value.length > bytes.length) {
       const grown = new Uint8Array(Math.max(loaded + value.length, 2 * bytes.length));
@@ -111,14 +110,15 @@ async function openCache() {
   }
 }
 
-// The digest worker is started first: a worker needs this thread's help to
-// start, which it may not get before the read ends if the thread is busy then.
+// The digest worker is started first (a worker needs this thread's help to
+// start, which it may not get before the read ends if the thread is busy
+// then), and stopped here if no read asked for its digests.
 async function download(url, options) {
   const digester = pieceDigester();
   try {
     return await downloadWith(url, options, digester);
   } finally {
-    digester?.cancel(); // unless the read took its digests
+    digester?.cancel();
   }
 }
 
@@ -138,8 +138,8 @@ async function downloadWith(url, { sha256, cache, report, onChunk }, digester) {
     throw new WebResnetError("NETWORK", `cannot fetch ${url.href}: ${e?.message ?? e}`, { cause: e });
   }
   if (!response.ok) throw new WebResnetError("NETWORK", `cannot fetch ${url.href}: HTTP ${response.status}`);
-  const again = hit ? pieceDigester() : digester;
-  const bytes = await verified(await readBody(response, report, onChunk, again), sha256, url.href);
+  // After a stale cached copy (rare) the worker has had its turn: the wasm digests the new bytes itself.
+  const bytes = await verified(await readBody(response, report, onChunk, hit ? null : digester), sha256, url.href);
   if (store) {
     // A full or refusing cache must not fail the load.
     // The length lets a later read place the chunks without growing its buffer.

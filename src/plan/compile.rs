@@ -2,8 +2,9 @@
 
 use super::{alloc, fuse, lower, Plan, PlanInput, PlanOutput, Step, TensorId};
 use crate::error::Result;
-use crate::model::Graph;
+use crate::model::{Constant, Graph};
 use crate::preprocess::{InputLayout, PreprocessConfig};
+use std::collections::HashMap;
 
 /// Options for [`compile`].
 #[derive(Debug, Clone, Default)]
@@ -93,11 +94,7 @@ pub fn compile_owned(mut graph: Graph, opts: &CompileOptions) -> Result<Plan> {
     compile_from(&graph, Some(initializers), opts)
 }
 
-fn compile_from(
-    graph: &Graph,
-    initializers: Option<std::collections::HashMap<String, crate::model::Constant>>,
-    opts: &CompileOptions,
-) -> Result<Plan> {
+fn compile_from(graph: &Graph, initializers: Option<HashMap<String, Constant>>, opts: &CompileOptions) -> Result<Plan> {
     let mut draft = lower::lower(graph, initializers, opts.input_shape.as_deref())?;
     let absorbed = fuse::fuse(&mut draft);
     let arena_len = alloc::allocate(&mut draft);
