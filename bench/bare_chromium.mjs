@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ARGS, CHROMIUM } from "../tests/browser/chromium.mjs";
+import { ARGS, CHROMIUM } from "../testkit/chromium.mjs";
 
 // Starts the browser; resolves to { open(url), close }. `open` resolves to
 // { evaluate(expression), close } on a new page once `window.ready` holds;

@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-web";
-import { CLI, MODELS, ROOT, seededInput } from "../tests/node/common.mjs";
+import { CLI, MODELS, ROOT, seededInput } from "../testkit/common.mjs";
 import { fmtMs, median, row } from "./common.mjs";
 import { cpuMs, measurePeak } from "./peak.mjs";
 

@@ -5,9 +5,9 @@
 // Our first result on the first model includes our wasm init, as ORT's
 // includes its own (both engines load their wasm once per page).
 import { existsSync, readdirSync } from "node:fs";
-import { MODELS } from "../tests/node/common.mjs";
+import { MODELS } from "../testkit/common.mjs";
 import { serve } from "../scripts/serve.mjs";
-import { openPage } from "../tests/browser/chromium.mjs";
+import { openPage } from "../testkit/chromium.mjs";
 import { fmtMs, median, row } from "./common.mjs";
 
 const RUNS = Number(process.env.RUNS ?? 3);

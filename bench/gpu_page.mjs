@@ -3,7 +3,7 @@
 // can alternate engines run by run.
 import init, { Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
-import { seededInput } from "/tests/node/seeded.mjs";
+import { seededInput } from "/testkit/seeded.mjs";
 
 // Our wasm is fetched, compiled and instantiated here, before any clock
 // below starts; ORT's happens inside its first session. Its time is kept

@@ -11,7 +11,7 @@
 // agent runs (see bare_chromium.mjs). Not a test.
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "../tests/node/common.mjs";
+import { ROOT } from "../testkit/common.mjs";
 import { serve } from "../scripts/serve.mjs";
 import { launchBareChromium } from "./bare_chromium.mjs";
 import { fmtMs, median, row } from "./common.mjs";

@@ -3,7 +3,7 @@
 // Usage: node bench/plot_cpu.mjs [out.svg]   (default docs/cpu-bench.svg)
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ROOT } from "../tests/node/common.mjs";
+import { ROOT } from "../testkit/common.mjs";
 
 const data = JSON.parse(readFileSync(join(ROOT, ".cache", "bench", "cpu.json"), "utf8"));
 const out = process.argv[2] ?? join(ROOT, "docs", "cpu-bench.svg");

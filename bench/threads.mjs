@@ -6,9 +6,9 @@
 // Writes .cache/bench/threads.json. Not a test.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "../tests/node/common.mjs";
+import { ROOT } from "../testkit/common.mjs";
 import { serve } from "../scripts/serve.mjs";
-import { openPage } from "../tests/browser/chromium.mjs";
+import { openPage } from "../testkit/chromium.mjs";
 import { fmtMs, median, row } from "./common.mjs";
 
 const RUNS = Number(process.env.RUNS ?? 7);

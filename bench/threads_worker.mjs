@@ -1,7 +1,7 @@
 // One build of ours in a worker, for bench/threads.mjs: "init" loads it
 // (the threaded build with a pool of `threads`) and runs one warm-up
 // inference; each "run" answers with one inference's time.
-import { seededInput } from "/tests/node/seeded.mjs";
+import { seededInput } from "/testkit/seeded.mjs";
 
 let session;
 let input;

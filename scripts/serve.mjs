@@ -39,7 +39,7 @@ export const TEST_MOUNTS = same([
   "pkg",
   "shaders",
   "tests/browser",
-  "tests/node",
+  "testkit",
   "bench",
   ".cache/models",
   ".cache/photos",

@@ -3,7 +3,7 @@
 // page.evaluate loses the error's `code`.
 import init, { Session } from "/pkg/webresnet.js";
 import { Classifier } from "/pkg/index.js";
-import { seededInput } from "/tests/node/seeded.mjs";
+import { seededInput } from "/testkit/seeded.mjs";
 
 await init({ module_or_path: "/pkg/webresnet_bg.wasm" });
 

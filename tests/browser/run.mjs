@@ -7,24 +7,19 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, MODELS, ROOT, compare, nativeInfer } from "../node/common.mjs";
+import { CLI, MODELS, ROOT, compare, nativeInfer } from "../../testkit/common.mjs";
 import { serve } from "../../scripts/serve.mjs";
-import { openPage } from "./chromium.mjs";
+import { openPage } from "../../testkit/chromium.mjs";
+import { check, fail, finish, missing } from "../../testkit/report.mjs";
 
-const CI = process.env.CI === "true";
 const MODEL = "resnet18.onnx";
 const SHAPE = [1, 3, 224, 224];
 const SEED = 4242;
 // GPU float order differs from the CPU's; CPU-in-wasm should match closely.
 const TOL = { webgpu: 1e-3, cpu: 1e-4 };
 
-let failures = 0;
-const fail = (msg) => {
-  console.log(`FAIL ${msg}`);
-  failures++;
-};
 
-const { seededInput } = await import("../node/seeded.mjs");
+const { seededInput } = await import("../../testkit/seeded.mjs");
 const want = nativeInfer(join(MODELS, MODEL), SHAPE, seededInput(SHAPE.reduce((a, b) => a * b, 1), SEED));
 
 const { server, origin } = await serve();
@@ -33,12 +28,8 @@ try {
   browser = await openPage(`${origin}/tests/browser/page.html`);
 } catch (e) {
   server.close();
-  if (CI) {
-    console.log(`FAIL browser did not start: ${e.message}`);
-    process.exit(1);
-  }
-  console.log(`SKIP browser test: ${e.message}`);
-  process.exit(0);
+  missing(`browser test: the browser did not start: ${e.message}`);
+  finish("browser");
 }
 const { page } = browser;
 
@@ -47,8 +38,7 @@ try {
   console.log(`navigator.gpu: ${probe.gpu}, adapter: ${probe.adapter} ${probe.info ?? ""}, shader-f16: ${probe.f16 ?? "-"}`);
   const backends = ["cpu"];
   if (probe.adapter) backends.unshift("webgpu");
-  else if (CI) fail("no WebGPU adapter in headless Chromium (CI=true)");
-  else console.log("SKIP webgpu: no adapter");
+  else missing("WebGPU checks: no adapter in headless Chromium");
 
   for (const backend of backends) {
     const r = await page.evaluate((c) => window.runCase(c), {
@@ -67,8 +57,7 @@ try {
       `create ${(r.createMs / 1000).toFixed(2)} s, infer ${(r.inferMs / 1000).toFixed(2)} s; ` +
       `max|diff| ${c.maxDiff.toExponential(3)} = ${c.rel.toExponential(2)} of range ${c.range.toFixed(3)} ` +
       `(limit ${TOL[backend]}); top5 ${c.topGot} vs native ${c.topWant}`;
-    if (c.ok) console.log(`ok   ${line}`);
-    else fail(line);
+    check(c.ok, line);
     // adapterInfo() names the adapter as the browser does (wgpu alone leaves it empty here).
     if (backend === "webgpu" && probe.vendor && !r.adapter.startsWith(probe.vendor)) {
       fail(`adapterInfo() "${r.adapter}" does not start with the browser's vendor "${probe.vendor}"`);
@@ -91,8 +80,7 @@ try {
       const got = r.top.map((p) => p.index).join();
       const want = cli.map((p) => p.index).join();
       const line = `classifyRgba chelsea.png (canvas pixels) top5 ${got} vs CLI ${want} (${r.top[0].label} ${r.top[0].probability.toFixed(4)})`;
-      if (got === want) console.log(`ok   ${line}`);
-      else fail(line);
+      check(got === want, line);
     }
   }
 
@@ -103,9 +91,10 @@ try {
   const bad = await page.evaluate(() =>
     window.runCase({ model: "/tests/browser/page.html", backend: "cpu", shape: [1], seed: 1 }),
   );
-  if (bad.error?.code === "MODEL_FORMAT" && bad.error?.name === "WebResnetError") {
-    console.log(`ok   bad model rejects with ${bad.error.name} ${bad.error.code}`);
-  } else fail(`bad model: expected MODEL_FORMAT, got ${JSON.stringify(bad)}`);
+  check(
+    bad.error?.code === "MODEL_FORMAT" && bad.error?.name === "WebResnetError",
+    `bad model rejects with MODEL_FORMAT: got ${JSON.stringify(bad.error ?? bad)}`,
+  );
 } finally {
   await browser.close();
   server.close();
@@ -140,12 +129,13 @@ async function streamChecks(page) {
       `${model} downloaded by the package: read as it arrived ${s.streamed}; ${differ < 0 ? "bit-identical to" : `differs at ${differ} from`} the bytes imported whole; ` +
       `a batch of 2 planned again from the kept bytes: ${pairDiffers < 0 ? "both images bit-identical" : `differs at ${pairDiffers}`}`;
     const ok = s.streamed === streamed && differ < 0 && n === whole.logits.length && pairDiffers < 0 && s.pair.length === 2 * n;
-    if (ok) console.log(`ok   ${line}`);
-    else fail(line);
+    check(ok, line);
   }
   const t = await page.evaluate((c) => window.streamCase(c), { model: "/.cache/models/tampered_stream.wrn", shape, seed: SEED });
-  if (t.error?.code === "MODEL_FORMAT" && /SHA-256/.test(t.error.message)) console.log(`ok   a tampered file read as it arrives: ${t.error.code} ${t.error.message}`);
-  else fail(`a tampered file read as it arrives: expected MODEL_FORMAT (SHA-256), got ${JSON.stringify(t)}`);
+  check(
+    t.error?.code === "MODEL_FORMAT" && /SHA-256/.test(t.error.message),
+    `a tampered file read as it arrives is refused with MODEL_FORMAT (SHA-256): got ${JSON.stringify(t.error ?? t)}`,
+  );
 }
 
 // The threaded CPU build in worker mode (this server sends COOP/COEP):
@@ -181,8 +171,7 @@ async function threadsChecks(page, resnet18) {
       line += `; vs native max|diff| ${n.rel.toExponential(2)} of range, top5 ${n.topGot} vs ${n.topWant}`;
       ok &&= n.ok;
     }
-    if (ok) console.log(`ok   ${line}`);
-    else fail(line);
+    check(ok, line);
   }
 
   const plain = await serve({ isolate: false });
@@ -193,15 +182,11 @@ async function threadsChecks(page, resnet18) {
     const t = await other.evaluate((c) => window.threadsCase(c), { model: `/.cache/models/${MODEL}`, shape: SHAPE, seed: SEED, threads: 2 });
     const n = t.error ? null : compare(resnet18, Float32Array.from(t.logits), TOL.cpu);
     const line = `no COOP/COEP (isolated ${t.isolated}), threads: 2 asked: ${t.error ? JSON.stringify(t.error) : `${t.backend}, ${t.threads} thread(s), ${n.rel.toExponential(2)} of range vs native`}`;
-    if (!t.error && t.backend === "cpu-simd" && t.threads === 1 && !t.isolated && n.ok) console.log(`ok   ${line}`);
-    else fail(line);
+    check(!t.error && t.backend === "cpu-simd" && t.threads === 1 && !t.isolated && n.ok, line);
   } finally {
     await other.close();
     plain.server.close();
   }
 }
 
-if (failures) {
-  console.error(`${failures} browser check(s) failed`);
-  process.exit(1);
-}
+finish("browser");

@@ -10,31 +10,24 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, MODELS, ROOT } from "../node/common.mjs";
+import { CLI, MODELS, ROOT } from "../../testkit/common.mjs";
 import { DEMO_CSP, DEMO_MOUNTS, serve } from "../../scripts/serve.mjs";
-import { CHROMIUM, openPage } from "../browser/chromium.mjs";
+import { CHROMIUM, openPage } from "../../testkit/chromium.mjs";
+import { CI, check, fail, finish, missing, pass } from "../../testkit/report.mjs";
 import { y4m } from "./y4m.mjs";
 import { labelledControls, tabStops, waitForBars, waitForError, waitForNotice } from "./page_checks.mjs";
 import { instrument, packageWorker } from "./instrument.mjs";
 
-const CI = process.env.CI === "true";
 const PHOTOS = join(ROOT, ".cache", "photos");
 const ARTIFACTS = join(ROOT, "artifacts");
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 375, height: 812 };
 
 if (!existsSync(CHROMIUM)) {
-  console.log(`${CI ? "FAIL" : "SKIP"} demo test: no browser at ${CHROMIUM}`);
-  process.exit(CI ? 1 : 0);
+  missing(`demo test: no browser at ${CHROMIUM}`);
+  finish("demo");
 }
 
-let failures = 0;
-const ok = (msg) => console.log(`ok   ${msg}`);
-const fail = (msg) => {
-  console.log(`FAIL ${msg}`);
-  failures++;
-};
-const check = (cond, msg) => (cond ? ok(msg) : fail(msg));
 
 // The CLI's best label for a photo.
 function cliTop1(photo, model = "default.wrn") {
@@ -201,7 +194,7 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   const notes = { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a picture") };
   await page.setInputFiles("#file", notes);
   const msg = await waitForError(page, /not an image/);
-  ok(`non-image file: "${msg}"`);
+  pass(`non-image file: "${msg}"`);
   await upload(page, "chelsea.png");
   top = await waitForBars(page, "#image-top", "chelsea.png");
   const cleared = await page.isHidden("#error");
@@ -219,7 +212,7 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   const broken = { name: "broken.onnx", mimeType: "application/octet-stream", buffer: Buffer.alloc(4096, 7) };
   await page.setInputFiles("#own-model", broken);
   const modelMsg = await waitForError(page, /not a model/);
-  ok(`bad model file: "${modelMsg}"`);
+  pass(`bad model file: "${modelMsg}"`);
   check((await page.inputValue("#model")) === "default", "model picker back on the model in use");
 
   // Keyboard alone: Tab reaches every control, Enter on a sample classifies it.
@@ -240,12 +233,12 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
     check(width <= size.width, `at ${size.width} px nothing overflows sideways (page width ${width})`);
     await page.screenshot({ path: join(ARTIFACTS, `demo-${name}.png`), fullPage: true });
   }
-  ok(`screenshots: artifacts/demo-1280.png, artifacts/demo-375.png`);
+  pass(`screenshots: artifacts/demo-1280.png, artifacts/demo-375.png`);
 
   // No camera in this browser: a message, and the page goes on working.
   await page.click("#camera-toggle");
   const camMsg = await waitForError(page, /camera/i);
-  ok(`camera unavailable: "${camMsg}"`);
+  pass(`camera unavailable: "${camMsg}"`);
   check((await page.textContent("#camera-toggle")) === "Start camera", "camera button back to Start");
 
   // The fake camera's picture: coffee.png, cropped to 4:3 as a camera would see it.
@@ -377,11 +370,11 @@ if (cameraFile) {
     await page.focus("#camera-toggle"); // the keyboard starts it, as it does everything else
     await page.keyboard.press("Enter");
     const top = await waitForBars(page, "#camera-top", null, COFFEE);
-    ok(`live top-5 shows "${COFFEE}": [${top.join(", ")}]`);
+    pass(`live top-5 shows "${COFFEE}": [${top.join(", ")}]`);
     await page.waitForFunction(() => Number.parseFloat(document.getElementById("fps").textContent) > 0, null, {
       timeout: 120_000,
     });
-    ok(`FPS ${await page.textContent("#fps")}, latency per frame ${await page.textContent("#frame-latency")}`);
+    pass(`FPS ${await page.textContent("#fps")}, latency per frame ${await page.textContent("#frame-latency")}`);
     const alone = await page.evaluate(() => window.workerCalls.max);
     check(alone === 1, `the camera alone keeps one frame in flight (at most ${alone} classify calls at once)`);
     await photoDuringFrames(page);
@@ -408,7 +401,7 @@ await session("WebGPU; camera permission denied; GPU device lost", "", { args: d
 
   await page.click("#camera-toggle");
   const denied = await waitForError(page, /denied/);
-  ok(`camera permission denied: "${denied}"`);
+  pass(`camera permission denied: "${denied}"`);
   check((await page.textContent("#camera-toggle")) === "Start camera", "camera button back to Start");
   await upload(page, "coffee.png");
   let top = await waitForBars(page, "#image-top", "coffee.png");
@@ -425,7 +418,7 @@ await session("WebGPU; camera permission denied; GPU device lost", "", { args: d
     lost > 0 && top.includes(CAT) && /^WebGPU on/.test(now),
     `${lost} GPU device(s) lost: the next photo gets "${CAT}" [${top.join(", ")}] on a new device (${now})`,
   );
-  ok(`notice: "${await waitForNotice(page, /new one was opened/)}"`);
+  pass(`notice: "${await waitForNotice(page, /new one was opened/)}"`);
 
   // Lost again, and no adapter is left: the CPU takes over, and the page says so.
   lost = await loseGpu(true);
@@ -477,7 +470,4 @@ rmSync(tmp, { recursive: true, force: true });
 check(seen.has("/pkg/model/default.wrn"), "the request guard saw the model fetched by the worker");
 check(foreign.length === 0, `no request left ${origin}${foreign.length ? `: ${foreign.join(", ")}` : ""}`);
 check(cspViolations.size === 0, `no CSP violation${cspViolations.size ? `: ${[...cspViolations].join(" | ")}` : ""}`);
-if (failures) {
-  console.error(`${failures} demo check(s) failed`);
-  process.exit(1);
-}
+finish("demo");

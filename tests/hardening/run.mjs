@@ -15,11 +15,11 @@
 // Usage: node tests/hardening/run.mjs [--soak N]   (after `make pkg`)
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "../node/common.mjs";
+import { ROOT } from "../../testkit/common.mjs";
 import { TEST_MOUNTS, serve } from "../../scripts/serve.mjs";
-import { openPage } from "../browser/chromium.mjs";
+import { openPage } from "../../testkit/chromium.mjs";
+import { check, finish, missing } from "../../testkit/report.mjs";
 
-const CI = process.env.CI === "true";
 const argAfter = (flag, dflt) => {
   const i = process.argv.indexOf(flag);
   return i < 0 ? dflt : Number(process.argv[i + 1]);
@@ -35,12 +35,6 @@ const SMALL = "/.cache/models/torch_plumbing.onnx"; // 10 classes, 64x48 input: 
 const SOAK_MODEL = "/.cache/models/mobilenet_small.onnx"; // 224x224, 1000 classes
 const GPU_TOL = 1e-3; // WebGPU vs the CPU path, probabilities (the package test's tolerance)
 
-let failures = 0;
-const check = (ok, line) => {
-  console.log(`${ok ? "ok  " : "FAIL"} ${line}`);
-  if (!ok) failures++;
-  return ok;
-};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mib = (b) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 const fmt = (top) => top.map((p) => `${p.index} ${p.probability.toFixed(4)}`).join("; ");
@@ -68,9 +62,8 @@ try {
   });
 } catch (e) {
   server.close();
-  check(!CI, `browser did not start: ${e.message}`);
-  console.log("SKIP hardening checks: no browser");
-  process.exit(failures ? 1 : 0);
+  missing(`hardening checks: the browser did not start: ${e.message}`);
+  finish("hardening");
 }
 const { page } = browser;
 const pageErrors = [];
@@ -80,7 +73,7 @@ const failed = (what, r) => r.error && check(false, `${what}: ${r.error.code} ${
 
 try {
   const gpu = await page.evaluate(async () => !!globalThis.gpuSpy && !!(await navigator.gpu?.requestAdapter()));
-  if (!gpu) check(!CI, "no WebGPU adapter in headless Chromium" + (CI ? " (CI=true)" : ": WebGPU checks skipped"));
+  if (!gpu) missing("WebGPU checks: no adapter in headless Chromium");
 
   if (gpu) await gpuLoss(false);
   if (gpu) await gpuLoss(true);
@@ -212,7 +205,4 @@ async function disposal({ what, model, backend, worker, delayMs, untilSubmitted 
   );
 }
 
-if (failures) {
-  console.error(`${failures} hardening check(s) failed`);
-  process.exit(1);
-}
+finish("hardening");

@@ -5,7 +5,8 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, MODELS, ROOT, compare, nativeInfer, seededInput } from "./common.mjs";
+import { CLI, MODELS, ROOT, compare, nativeInfer, seededInput } from "../../testkit/common.mjs";
+import { check, fail, finish } from "../../testkit/report.mjs";
 
 const pkg = join(ROOT, "pkg");
 /// One glue instance per binary (a query string makes Node load it afresh).
@@ -45,7 +46,6 @@ crypto.subtle.digest = function (...args) {
   return subtleDigest.apply(this, args);
 };
 
-let failures = 0;
 for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
   const path = join(MODELS, name);
   const bytes = readFileSync(path);
@@ -61,12 +61,9 @@ for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
     const ms = performance.now() - t0;
     session.free();
     const r = compare(want, got, REL_TOL);
-    console.log(
-      `${r.ok ? "ok  " : "FAIL"} ${build} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +
+    check(r.ok, `${build} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +
         `(${r.rel?.toExponential(2)} of range ${r.range?.toFixed(3)}, limit ${REL_TOL}) ` +
-        `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`,
-    );
-    if (!r.ok) failures++;
+        `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`);
   }
 }
 
@@ -81,23 +78,21 @@ for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
   const cli = JSON.parse(execFileSync(CLI, ["classify", photo, "--model", model, "--top", "5", "--json"]))[0].top;
   const maxP = Math.max(...got.map((p, i) => Math.abs(p.probability - (cli[i]?.probability ?? NaN))));
   const ok = got.map((p) => p.index).join() === cli.map((p) => p.index).join() && maxP <= 1e-4;
-  console.log(
-    `${ok ? "ok  " : "FAIL"} classifyBytes chelsea.png on mobilenet_small: ` +
+  check(
+    ok,
+    `classifyBytes chelsea.png on mobilenet_small: ` +
       `${got.map((p) => `${p.index} ${p.label} ${p.probability.toFixed(4)}`).join("; ")} ` +
       `(CLI ${cli.map((p) => p.index)}, max |dp| ${maxP.toExponential(2)})`,
   );
-  if (!ok) failures++;
 }
 
 // Errors cross as Error objects with a stable code.
 try {
   await Session.create(new Uint8Array([1, 2, 3]), "cpu");
-  console.log("FAIL garbage model was accepted");
-  failures++;
+  fail("garbage model was accepted");
 } catch (e) {
   const ok = e instanceof Error && e.code === "MODEL_FORMAT";
-  console.log(`${ok ? "ok  " : "FAIL"} garbage model rejects with code ${e.code}: ${e.message}`);
-  if (!ok) failures++;
+  check(ok, `garbage model rejects with code ${e.code}: ${e.message}`);
 }
 
 // A model file whose payload no longer matches its SHA-256 is refused with
@@ -127,23 +122,18 @@ try {
     const hashed = digests - before;
     Object.defineProperty(globalThis, "crypto", webcrypto);
     const ok = got.join() === "accepted,MODEL_FORMAT,MODEL_FORMAT" && hashed === (withWebCrypto ? 3 * pieces : 0);
-    console.log(
-      `${ok ? "ok  " : "FAIL"} opennsfw.wrn ${withWebCrypto ? "with" : "without"} WebCrypto: intact ${got[0]}, ` +
-        `flipped weight byte ${got[1]}, renamed op ${got[2]} (${hashed} WebCrypto digests)`,
-    );
-    if (!ok) failures++;
+    check(ok, `opennsfw.wrn ${withWebCrypto ? "with" : "without"} WebCrypto: intact ${got[0]}, ` +
+        `flipped weight byte ${got[1]}, renamed op ${got[2]} (${hashed} WebCrypto digests)`);
   }
 }
 // Node has no WebGPU: asking for it must reject with WEBGPU_UNAVAILABLE (so
 // a caller can fall back to "cpu"), not trap the wasm instance.
 try {
   await Session.create(readFileSync(join(MODELS, "mobilenet_small.onnx")), "webgpu");
-  console.log("FAIL webgpu session created in Node?");
-  failures++;
+  fail("webgpu session created in Node?");
 } catch (e) {
   const ok = e.code === "WEBGPU_UNAVAILABLE";
-  console.log(`${ok ? "ok  " : "FAIL"} webgpu in Node rejects with ${e.code}: ${e.message}`);
-  if (!ok) failures++;
+  check(ok, `webgpu in Node rejects with ${e.code}: ${e.message}`);
 }
 // ... and the module still works afterwards.
 {
@@ -151,8 +141,7 @@ try {
   const out = await s.infer(seededInput(3 * 224 * 224, 5), [1, 3, 224, 224]);
   s.free();
   const ok = out.length === 1000 && out.every(Number.isFinite);
-  console.log(`${ok ? "ok  " : "FAIL"} cpu session after the webgpu rejection`);
-  if (!ok) failures++;
+  check(ok, `cpu session after the webgpu rejection`);
 }
 // A failed setBackend (the Classifier's lost-device recovery) keeps the old backend working.
 {
@@ -165,11 +154,7 @@ try {
   const backend = s.backend();
   s.free();
   const ok = code === "WEBGPU_UNAVAILABLE" && backend === "cpu" && out.length === 1000 && out.every(Number.isFinite);
-  console.log(`${ok ? "ok  " : "FAIL"} setBackend("webgpu") in Node rejects with ${code}; the session still infers on the CPU`);
-  if (!ok) failures++;
+  check(ok, `setBackend("webgpu") in Node rejects with ${code}; the session still infers on the CPU`);
 }
 
-if (failures) {
-  console.error(`${failures} check(s) failed`);
-  process.exit(1);
-}
+finish("Node parity");

@@ -15,10 +15,10 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { CLI, ROOT } from "../node/common.mjs";
-import { openPage } from "../browser/chromium.mjs";
+import { CLI, ROOT } from "../../testkit/common.mjs";
+import { openPage } from "../../testkit/chromium.mjs";
+import { CI, check, failures, finish, missing } from "../../testkit/report.mjs";
 
-const CI = process.env.CI === "true";
 const PKG = join(ROOT, "pkg");
 const MODEL = join(PKG, "model", "default.wrn");
 const PHOTOS = join(ROOT, ".cache", "photos");
@@ -28,12 +28,6 @@ const ESPRESSO = 967;
 // code; WebGPU sums in another order.
 const TOL = { "cpu-simd": 1e-4, webgpu: 1e-3 };
 
-let failures = 0;
-const check = (ok, line) => {
-  console.log(`${ok ? "ok  " : "FAIL"} ${line}`);
-  if (!ok) failures++;
-  return ok;
-};
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: "utf8", ...opts });
 const fmt = (top) => top.map((p) => `${p.index} ${p.label} ${p.probability.toFixed(4)}`).join("; ");
 
@@ -144,8 +138,7 @@ try {
     browser = await openPage(`${origin}/`);
   } catch (e) {
     await server.close();
-    if (!check(!CI, `browser did not start: ${e.message}`)) throw e;
-    console.log("SKIP browser checks: no browser");
+    if (!missing(`browser checks: the browser did not start: ${e.message}`) && CI) throw e;
   }
   if (browser) {
     try {
@@ -159,14 +152,14 @@ try {
   keep = true;
   check(false, `${e.stack ?? e}`);
 } finally {
-  if (keep || failures) console.log(`(the test app is left in ${app})`);
+  if (keep || failures()) console.log(`(the test app is left in ${app})`);
   else rmSync(tmp, { recursive: true, force: true });
 }
 
 async function browserChecks(page, nodeFeatures, { context, app }) {
   const call = (name, arg) => page.evaluate(([n, a]) => window[n](a), [name, arg]);
   const gpu = await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter()));
-  if (!gpu) check(!CI, "no WebGPU adapter in headless Chromium" + (CI ? " (CI=true)" : ": WebGPU checks skipped"));
+  if (!gpu) missing("WebGPU checks: no adapter in headless Chromium");
 
   // Results of one classifyCase against the CLI and common sense.
   const report = (what, r, tol) => {
@@ -289,7 +282,4 @@ async function threadedChecks(context, app, report) {
   }
 }
 
-if (failures) {
-  console.error(`${failures} package check(s) failed`);
-  process.exit(1);
-}
+finish("package");
