@@ -22,7 +22,7 @@ demo: setup build pkg
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
 ## the npm package installed into a Vite app, the demo page in headless Chromium,
 ## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing.
-test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test
+test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test
 
 setup:
 	scripts/setup.sh
@@ -91,6 +91,13 @@ browser-test: pkg build setup $(NODE_DEPS)
 ## tsc on a TypeScript consumer, Node vs the CLI, the built app in headless Chromium.
 package-test: pkg build setup $(NODE_DEPS)
 	node tests/package/run.mjs
+
+.PHONY: video-test
+## classifyVideo in headless Chromium on the fake webcam and on streams that end,
+## stop or give zero-sized frames: one frame in flight, filters, smoothing, a
+## 500-frame soak with the wasm heap flat; CPU and WebGPU.
+video-test: pkg setup $(NODE_DEPS)
+	node tests/video/run.mjs
 
 .PHONY: hardening-test bench-load
 ## The package under stress in headless Chromium: a lost GPU device, a 500-call soak on the

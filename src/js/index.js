@@ -7,10 +7,14 @@
 import { WebResnetError, toWebResnetError } from "./errors.js";
 import { Engine, disposedError } from "./engine.js";
 import { WorkerEngine } from "./worker_client.js";
+import { predictionFilter } from "./predictions.js";
+import { classifyVideo } from "./video.js";
 
 export { WebResnetError };
 
 const CONSTRUCT = Symbol("Classifier.create");
+// "Every class", for a filter that may drop some of the top k.
+const ALL_CLASSES = 2 ** 31 - 1;
 
 export class Classifier {
   #engine;
@@ -61,9 +65,18 @@ export class Classifier {
     );
   }
 
-  /** Top-k classes for one image: `[{ label, index, probability }]`, best first. */
-  classify(source, { topK = 5 } = {}) {
-    return this.#run(() => this.#engine.classify(source, topK));
+  /** Top-k classes for one image: `[{ label, index, probability }]`, best first; `scoreThreshold`, `allow` and `deny` filter them. */
+  classify(source, options = {}) {
+    return this.#run(async () => {
+      const filter = predictionFilter(options ?? {});
+      return filter.apply(await this.#engine.classify(source, filter.wide ? ALL_CLASSES : filter.topK));
+    });
+  }
+
+  /** Classifies a `<video>` or a MediaStream frame by frame until `stop()`, the returned function, is called. */
+  classifyVideo(source, options) {
+    if (this.#disposed) throw disposedError();
+    return classifyVideo((frame, topK) => this.#run(() => this.#engine.classify(frame, topK)), source, options);
   }
 
   /** Pooled features before the classifier head, as a Float32Array. */
