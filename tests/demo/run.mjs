@@ -378,6 +378,16 @@ if (cameraFile) {
     const alone = await page.evaluate(() => window.workerCalls.max);
     check(alone === 1, `the camera alone keeps one frame in flight (at most ${alone} classify calls at once)`);
     await photoDuringFrames(page);
+    // The smoothing control restarts the loop with the new weight; results go on.
+    const before = await page.evaluate(() => window.cameraTops.length);
+    await page.$eval("#smoothing", (el) => {
+      el.value = "0.9";
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+    await page.waitForFunction((n) => window.cameraTops.length > n + 2, before, { timeout: 120_000 });
+    const shown = await page.textContent("#smoothing-value");
+    const smoothedTop = await waitForBars(page, "#camera-top", null, COFFEE);
+    check(shown === "0.90", `smoothing set to ${shown}: the camera goes on ("${COFFEE}" in [${smoothedTop.join(", ")}])`);
     await page.screenshot({ path: join(ARTIFACTS, "demo-camera-1280.png"), fullPage: true });
     await switchModelsDuringFrames(page);
     await page.click("#camera-toggle");
