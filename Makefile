@@ -22,7 +22,7 @@ demo: setup build pkg
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
 ## the npm package installed into a Vite app, the demo page in headless Chromium,
 ## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing.
-test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test
+test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test teach-test
 
 setup:
 	scripts/setup.sh
@@ -80,7 +80,7 @@ wasm-test: setup
 
 ## The wasm CPU path (SIMD128 and relaxed-SIMD builds) in Node 20 against the native CLI.
 node-test: pkg build setup
-	node --test tests/node/predictions.test.mjs
+	node --test tests/node/predictions.test.mjs tests/node/head.test.mjs
 	node --experimental-wasm-relaxed-simd tests/node/parity.mjs
 
 ## WebGPU (SwiftShader) and CPU in headless Chromium against the native CLI.
@@ -98,6 +98,12 @@ package-test: pkg build setup $(NODE_DEPS)
 ## 500-frame soak with the wasm heap flat; CPU and WebGPU.
 video-test: pkg setup $(NODE_DEPS)
 	node tests/video/run.mjs
+
+.PHONY: teach-test
+## Few-shot teaching in headless Chromium: a head taught on augmented crops of two
+## photos (default model) classifies held-out crops, main thread and worker mode.
+teach-test: pkg setup $(NODE_DEPS)
+	node tests/teach/run.mjs
 
 .PHONY: hardening-test bench-load
 ## The package under stress in headless Chromium: a lost GPU device, a 500-call soak on the

@@ -4,6 +4,7 @@ import { WebResnetError, toWebResnetError } from "./errors.js";
 import { cpuThreads, loadWasm, wasmMemoryBytes, wasmThreads } from "./wasm.js";
 import { loadModelBytes } from "./model.js";
 import { toPicture } from "./source.js";
+import { modelIdentity } from "./identity.js";
 
 const BACKENDS = ["auto", "webgpu", "cpu"];
 
@@ -106,6 +107,8 @@ export class Engine {
   adapter;
   /** Why "auto" is not on WebGPU (null when it is, or was not asked to be). */
   fallbackReason = null;
+  /** The model file's identity (see identity.js): a taught head is kept to the model it was taught on. */
+  modelId = null;
 
   constructor(session, mode, fallbackReason, onBackendChange) {
     this.#session = session;
@@ -150,6 +153,7 @@ export class Engine {
       const { session, fallback } = await openSession(Session, bytes, mode, incoming.take(), warmUp);
       if (options.labels) session.setLabels(options.labels.map(String));
       const engine = new Engine(session, mode, fallback, options.onBackendChange);
+      engine.modelId = modelIdentity(bytes);
       await engine.#noteBackend();
       progress("warmup", 1, 1);
       return engine;

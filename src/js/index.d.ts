@@ -131,6 +131,41 @@ export interface VideoOptions extends ClassifyOptions {
   hysteresis?: number;
 }
 
+/** Few-shot classes taught on a classifier's embeddings (k nearest neighbours, cosine similarity). */
+export interface HeadPrediction {
+  label: string;
+  /** The share of the k nearest examples that are of this class. */
+  probability: number;
+}
+
+export interface HeadJSON {
+  format: "webresnet-head";
+  version: 1;
+  /** The identity of the model that made the embeddings (`Classifier.modelId`). */
+  model: string;
+  k: number;
+  /** Values per embedding; null while the head is empty. */
+  dim: number | null;
+  /** Each example is a unit-length float32 embedding in little-endian base64. */
+  classes: { label: string; examples: string[] }[];
+}
+
+export class Head {
+  private constructor();
+  /** The taught labels, in the order they were first added. */
+  readonly labels: string[];
+  /** Adds one example of `label` (any source `classify` takes; in Node, encoded image bytes). */
+  add(label: string, source: ImageSource): Promise<void>;
+  /** The taught classes for `source`, best first (topK defaults to 3). */
+  classify(source: ImageSource, options?: { topK?: number }): Promise<HeadPrediction[]>;
+  /** How many examples `label` has (0 if none). */
+  count(label: string): number;
+  remove(label: string): void;
+  clear(): void;
+  /** The examples, labels and the model's identity, as plain JSON data. */
+  toJSON(): HeadJSON;
+}
+
 export class Classifier {
   private constructor();
   /** Loads the wasm and the model, picks the backend and runs one warm-up inference. */
@@ -153,6 +188,12 @@ export class Classifier {
   infer(input: Float32Array, shape: number[]): Promise<Float32Array>;
   /** Diagnostics: the wasm heap's size, the CPU threads. */
   stats(): Promise<Stats>;
+  /** The model file's identity; a taught head remembers it. */
+  readonly modelId: string;
+  /** A new, empty head of few-shot classes on this model's embeddings (k defaults to 5). */
+  createHead(options?: { k?: number }): Head;
+  /** A head saved with `toJSON()` (the object or its text); INVALID_INPUT if another model taught it, or the data is malformed. */
+  loadHead(json: HeadJSON | string): Head;
   /** Frees the model (and the worker); every call not yet settled, and every later one, rejects with DISPOSED. */
   dispose(): void;
 }

@@ -9,6 +9,7 @@ import { Engine, disposedError } from "./engine.js";
 import { WorkerEngine } from "./worker_client.js";
 import { predictionFilter } from "./predictions.js";
 import { classifyVideo } from "./video.js";
+import { Head } from "./head.js";
 
 export { WebResnetError };
 
@@ -53,6 +54,22 @@ export class Classifier {
   /** Why "auto" runs on the CPU (null when on WebGPU, or when the CPU was asked for). */
   get fallbackReason() {
     return this.#engine.fallbackReason;
+  }
+
+  /** The model file's identity; a taught head remembers it. */
+  get modelId() {
+    return this.#engine.modelId;
+  }
+
+  /** A new, empty head of few-shot classes taught on this model's embeddings (k nearest neighbours). */
+  createHead({ k = 5 } = {}) {
+    if (this.#disposed) throw disposedError();
+    return new Head((source) => this.embed(source), this.#engine.modelId, { k });
+  }
+
+  /** A head saved with `head.toJSON()` (the object or its JSON text); INVALID_INPUT if another model taught it. */
+  loadHead(json) {
+    return this.createHead().load(json);
   }
 
   // A call that settles after dispose() rejects with DISPOSED, whatever it

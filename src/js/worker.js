@@ -51,6 +51,7 @@ self.onmessage = async ({ data: { id, op, args } }) => {
       adapter: engine.adapter,
       fallbackReason: engine.fallbackReason,
       threads: engine.threads,
+      modelId: engine.modelId,
     };
     self.postMessage({ id, value, state }, transfer);
   } catch (e) {
