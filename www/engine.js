@@ -87,6 +87,24 @@ export class Engine {
     return { top, ms: t1 - t0, firstMs };
   }
 
+  /** The loaded model's identity; a taught head belongs to it. */
+  get modelId() {
+    return this.#current?.clf.modelId ?? null;
+  }
+
+  createHead() {
+    return this.#current.clf.createHead();
+  }
+
+  loadHead(json) {
+    return this.#current.clf.loadHead(json);
+  }
+
+  /** The video being classified live, or null. */
+  get video() {
+    return this.#video?.video ?? null;
+  }
+
   // Classifies `video` with the classifier in use, and with each one that
   // replaces it, until stopVideo(). `onResult({ top, ms, firstMs, fps })`
   // sees each smoothed result; `onError(e)` a failed frame, or the stream's end.

@@ -4,12 +4,28 @@ import { Engine, explain, webgpuProblem } from "./engine.js";
 import { Camera, explainCameraError, listCameras } from "./camera.js";
 import { wireInputs } from "./inputs.js";
 import { drawPreview, fmtMs, renderTop, say } from "./view.js";
+import { TeachPanel } from "./teach.js";
 
 const $ = (id) => document.getElementById(id);
 const backendRadios = () => [...document.querySelectorAll("input[name=backend]")];
 const chosenBackend = () => backendRadios().find((r) => r.checked).value;
 
 const engine = new Engine(onBackendChange);
+const teach = new TeachPanel(
+  engine,
+  {
+    name: $("teach-name"),
+    capture: $("teach-capture"),
+    photos: $("teach-photos"),
+    exportButton: $("teach-export"),
+    importInput: $("teach-import"),
+    clear: $("teach-clear"),
+    list: $("teach-classes"),
+    live: $("teach-live"),
+    status: $("teach-status"),
+  },
+  (e) => showError(e),
+);
 let ownModel = null; // { name, bytes }: a model file picked from disk
 let active = null; // { model, backend } the classifier in use was made with
 let loading = Promise.resolve(); // loads run one after another; classifying waits
@@ -70,6 +86,7 @@ async function load(model, backend) {
     $("first-result").textContent = "—";
     say($("notice"), await describeFallback(backend, info));
     say($("error"), "");
+    await teach.modelChanged();
   } catch (e) {
     showError(e);
     restoreControls();
@@ -165,6 +182,7 @@ function watchCamera() {
       $("frame-latency").textContent = fmtMs(r.ms);
       if (r.fps !== null) $("fps").textContent = r.fps.toFixed(r.fps < 10 ? 1 : 0);
       showTimes(r.ms, r.firstMs);
+      teach.liveFrame(video);
     },
     onError: (e) => {
       if (e.code === "STREAM_ENDED") stopCamera();

@@ -7,7 +7,7 @@
 // reported and the test is skipped. A browser that is there but fails to
 // start always fails it.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, MODELS, ROOT } from "../../testkit/common.mjs";
@@ -328,6 +328,52 @@ async function photoDuringFrames(page) {
 // disposed under a frame, which is dropped without a word, and the camera
 // goes on with the new model. It switches until a disposal meets a frame in
 // flight (the first almost always does: the camera is seldom idle).
+// Teaching from the live camera (the fake device shows coffee.png) and from a
+// photo: the taught label shows live; the head survives a reload (IndexedDB)
+// and goes out and comes back in as a file.
+async function teachDuringFrames(page) {
+  await page.fill("#teach-name", "my mug");
+  await page.hover("#teach-capture");
+  await page.mouse.down();
+  await page.waitForFunction(() => /my mug: ([3-9]|\d\d+) examples/.test(document.getElementById("teach-classes").textContent), null, {
+    timeout: 120_000,
+  });
+  await page.mouse.up();
+  await page.fill("#teach-name", "my cat");
+  await page.setInputFiles("#teach-photos", join(PHOTOS, "chelsea.png"));
+  await page.waitForFunction(() => /my cat: 1 example/.test(document.getElementById("teach-classes").textContent), null, {
+    timeout: 120_000,
+  });
+  const taught = await page.textContent("#teach-classes");
+  const live = await waitForBars(page, "#teach-live", null, "my mug");
+  check(live[0] === "my mug", `taught from the camera and a photo (${taught}); live on the camera: [${live.join(", ")}]`);
+
+  const download = page.waitForEvent("download");
+  await page.click("#teach-export");
+  const file = await (await download).path();
+  const head = JSON.parse(readFileSync(file, "utf8"));
+  check(
+    head.format === "webresnet-head" && head.classes.map((c) => c.label).join() === "my mug,my cat",
+    `exported head: ${head.classes.map((c) => `${c.label} (${c.examples.length})`).join(", ")}`,
+  );
+  await page.click("#teach-clear");
+  await page.waitForFunction(() => !document.getElementById("teach-classes").children.length);
+  await page.setInputFiles("#teach-import", file);
+  await page.waitForFunction(() => /my cat/.test(document.getElementById("teach-classes").textContent));
+  // A second tab of the same browser profile finds the head in IndexedDB.
+  const again = await page.context().newPage();
+  try {
+    await again.goto(page.url());
+    await modelLoaded(again);
+    await again.waitForFunction(() => /my mug/.test(document.getElementById("teach-classes").textContent), null, {
+      timeout: 30_000,
+    });
+    pass(`cleared, imported back, and there in a new tab: ${await again.textContent("#teach-classes")}`);
+  } finally {
+    await again.close();
+  }
+}
+
 async function switchModelsDuringFrames(page) {
   const models = [
     ["own", "mobilenet_small.onnx"],
@@ -388,6 +434,7 @@ if (cameraFile) {
     const shown = await page.textContent("#smoothing-value");
     const smoothedTop = await waitForBars(page, "#camera-top", null, COFFEE);
     check(shown === "0.90", `smoothing set to ${shown}: the camera goes on ("${COFFEE}" in [${smoothedTop.join(", ")}])`);
+    await teachDuringFrames(page);
     await page.screenshot({ path: join(ARTIFACTS, "demo-camera-1280.png"), fullPage: true });
     await switchModelsDuringFrames(page);
     await page.click("#camera-toggle");
