@@ -151,11 +151,23 @@ async function downloadWith(url, { sha256, cache, report, onChunk }, digester) {
 
 // `model`: URL/string, ArrayBuffer, a typed array, or undefined (the default model).
 // `onChunk` sees a download's bytes as they arrive (not those of a file or an array).
+/**
+ * @param {import("./index.js").ClassifierOptions["model"]} model
+ * @param {{
+ *   sha256?: string,
+ *   cache?: boolean,
+ *   onProgress?: (progress: import("./index.js").Progress) => void,
+ *   onChunk?: (chunk: Uint8Array, total: number | undefined) => void,
+ * }} [options]
+ * @returns {Promise<Uint8Array>}
+ */
 export async function loadModelBytes(model, { sha256, cache = true, onProgress, onChunk } = {}) {
   const report = (loaded, total) => onProgress?.({ phase: "download", loaded, total });
   if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
-    const view = ArrayBuffer.isView(model) ? new Uint8Array(model.buffer, model.byteOffset, model.byteLength) : null;
-    const bytes = await verified(view ?? new Uint8Array(model), sha256, "model bytes");
+    const view = ArrayBuffer.isView(model)
+      ? new Uint8Array(model.buffer, model.byteOffset, model.byteLength)
+      : new Uint8Array(model);
+    const bytes = await verified(view, sha256, "model bytes");
     report(bytes.length, bytes.length);
     return bytes;
   }

@@ -4,6 +4,7 @@ import { WebResnetError } from "./errors.js";
 
 // Pixels exactly as stored in the file: the native CLI sees the same ones,
 // so results agree across the CLI, Node and the browser.
+/** @type {ImageBitmapOptions} */
 const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
 
 const is = (value, name) => typeof globalThis[name] === "function" && value instanceof globalThis[name];
@@ -63,6 +64,7 @@ export function bitmapPixels(bitmap) {
       ? new OffscreenCanvas(width, height)
       : Object.assign(document.createElement("canvas"), { width, height });
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  if (!ctx) throw new WebResnetError("BACKEND", "no 2D canvas context to read the image's pixels");
   ctx.drawImage(bitmap, 0, 0);
   return { rgba: ctx.getImageData(0, 0, width, height).data, width, height };
 }

@@ -52,7 +52,7 @@ self.onmessage = async ({ data: { id, op, args } }) => {
       fallbackReason: engine.fallbackReason,
       threads: engine.threads,
     };
-    self.postMessage({ id, value, state }, transfer);
+    self.postMessage({ id, value, state }, { transfer });
   } catch (e) {
     self.postMessage({ id, error: errorToData(toWebResnetError(e)) });
   }

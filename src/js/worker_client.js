@@ -100,6 +100,7 @@ export class WorkerEngine {
     return this.#send("infer", { input, shape });
   }
 
+  /** @returns {Promise<import("./index.js").Stats>} the worker's Engine's */
   async stats() {
     return this.#send("stats", {});
   }
