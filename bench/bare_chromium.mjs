@@ -25,8 +25,9 @@ export async function launchBareChromium() {
   // Messages are JSON, each ended by a NUL byte.
   replies.on("data", (chunk) => {
     unread += chunk;
-    for (let end; (end = unread.indexOf("\0")) >= 0; unread = unread.slice(end + 1)) {
+    for (let end = unread.indexOf("\0"); end >= 0; end = unread.indexOf("\0")) {
       const { id, result, error } = JSON.parse(unread.slice(0, end));
+      unread = unread.slice(end + 1);
       pending.get(id)?.(error ? Promise.reject(new Error(`${error.message} (${error.code})`)) : result);
       pending.delete(id);
     }

@@ -42,5 +42,5 @@ engines.forEach((e, j) => {
 });
 parts.push("</svg>");
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, parts.join("\n") + "\n");
+writeFileSync(out, `${parts.join("\n")}\n`);
 console.log(`wrote ${out}`);

@@ -85,7 +85,7 @@ export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null, isolate = tr
     let size = -1;
     try {
       const st = path && statSync(path);
-      if (st && st.isFile()) size = st.size;
+      if (st?.isFile()) size = st.size;
     } catch {
       // missing: answered with 404 below
     }

@@ -86,7 +86,11 @@ function streamInto(wasm) {
       waiting.push(chunk);
       if (glue) feed();
     },
-    take: () => (glue && announced !== undefined ? (feed(), stream) : undefined),
+    take() {
+      if (!glue || announced === undefined) return undefined;
+      feed();
+      return stream;
+    },
   };
 }
 

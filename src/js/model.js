@@ -63,7 +63,11 @@ function pieceDigester() {
   let ended = false;
   return {
     send: (chunk) => worker.postMessage(chunk, [chunk.buffer]),
-    end: () => ((ended = true), worker.postMessage("end"), reply),
+    end() {
+      ended = true;
+      worker.postMessage("end");
+      return reply;
+    },
     // Stops a worker that was not asked for its digests (a failed read, a body read whole).
     cancel: () => ended || worker.terminate(),
   };

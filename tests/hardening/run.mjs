@@ -99,7 +99,12 @@ function destroyDevices(target, refuse) {
   return target.evaluate(async (r) => {
     gpuSpy.refuseAdapters = r;
     const devices = gpuSpy.devices.splice(0);
-    await Promise.all(devices.map((d) => (d.destroy(), d.lost)));
+    await Promise.all(
+      devices.map((d) => {
+        d.destroy();
+        return d.lost;
+      }),
+    );
     return devices.length;
   }, refuse);
 }

@@ -109,7 +109,10 @@ try {
   renamed.write("x", at + 'op\\":\\"C'.length, "latin1");
   const outcome = (bytes) =>
     Session.create(bytes, "cpu").then(
-      (s) => (s.free(), "accepted"),
+      (s) => {
+        s.free();
+        return "accepted";
+      },
       (e) => e.code,
     );
   // The hash digests the data section (after the header) in 1 MiB pieces (src/model/format.rs).
