@@ -1,9 +1,9 @@
 // Headless Chromium driven over a bare DevTools pipe, for timings that
 // Playwright would skew: it turns on DevTools' network agent, which keeps
-// fetched bodies for inspection. In our traces that blocked the page's thread
-// for about 50 ms as an 18.9 MB model finished downloading
-// (ResponseBodyLoader::DidFinishLoadingBody), a cost no user without DevTools
-// pays. Only the Target and Runtime domains are used here.
+// fetched bodies for inspection and so blocks the page's thread as a large
+// model finishes downloading (ResponseBodyLoader::DidFinishLoadingBody;
+// docs/performance.md), a cost no user without DevTools pays. Only the
+// Target and Runtime domains are used here.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -44,7 +44,7 @@ const PIECE_DIGESTS = Symbol.for("webresnet.pieceDigests");
 
 // A worker that digests the pieces of a model file's data section as the
 // download delivers them: its hash check then costs this thread nothing (in
-// Chromium a digest runs on the calling thread, about 45 ms for 23 MB). Each
+// Chromium a digest runs on the calling thread). Each
 // chunk is transferred, not copied. Null where there are no workers (Node:
 // the wasm digests there, off the thread already); a worker that cannot
 // start resolves to null, and the wasm digests the pieces itself.

@@ -41,8 +41,8 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const tmp = mkdtempSync(join(tmpdir(), "webresnet-demo-"));
 const { server, origin } = await serve({ mounts: DEMO_MOUNTS, csp: DEMO_CSP });
 
-// ---- what the server sends: the policy of issue 8 (spelled out here, not
-// taken from serve.mjs, so that loosening it there fails), on the page and
+// ---- what the server sends: the demo's policy (docs/security.md), spelled out
+// here, not taken from serve.mjs, so that loosening it there fails, on the page and
 // on the worker script, which runs under its own response's policy ----
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:";
 for (const path of ["/", "/pkg/worker.js"]) {
