@@ -124,7 +124,7 @@ export function explain(e) {
     case "WEBGPU_UNAVAILABLE":
       return `WebGPU cannot be used here: ${detail}. Choose "Auto" or "CPU".`;
     case "NO_MODEL":
-      return "No model is loaded: choose one under \"Model and backend\".";
+      return 'No model is loaded: choose one under "Model and backend".';
     default:
       return detail;
   }

@@ -22,7 +22,8 @@ export function resolveModelUrl(model) {
 
 async function sha256Hex(bytes) {
   const subtle = globalThis.crypto?.subtle;
-  if (!subtle) throw new WebResnetError("INTEGRITY", "cannot check sha256: crypto.subtle is missing (not a secure context?)");
+  if (!subtle)
+    throw new WebResnetError("INTEGRITY", "cannot check sha256: crypto.subtle is missing (not a secure context?)");
   const digest = new Uint8Array(await subtle.digest("SHA-256", bytes));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -47,12 +47,14 @@ async function ready(source) {
 // Any drawable source (elements, canvases, ImageBitmap, VideoFrame, Blob)
 // as a new ImageBitmap, which the caller owns (and may transfer).
 export async function toBitmap(source) {
-  if (!canDecode()) throw new WebResnetError("INVALID_INPUT", "this runtime has no createImageBitmap: pass encoded bytes");
+  if (!canDecode())
+    throw new WebResnetError("INVALID_INPUT", "this runtime has no createImageBitmap: pass encoded bytes");
   await ready(source);
   try {
     return await createImageBitmap(source, BITMAP_OPTIONS);
   } catch (e) {
-    if (e?.name === "TypeError") throw new WebResnetError("INVALID_INPUT", `not an image source: ${e.message}`, { cause: e });
+    if (e?.name === "TypeError")
+      throw new WebResnetError("INVALID_INPUT", `not an image source: ${e.message}`, { cause: e });
     throw decodeError(e, "the image");
   }
 }

@@ -47,7 +47,8 @@ export function cpuThreads(wanted) {
   // WorkerGlobalScope is not in the DOM's types; looked up so the page side reads it too.
   const { WorkerGlobalScope } = /** @type {{ WorkerGlobalScope?: Function }} */ (globalThis);
   const inWorker = typeof WorkerGlobalScope === "function" && globalThis instanceof WorkerGlobalScope;
-  const possible = threadsBuild && globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function" && inWorker;
+  const possible =
+    threadsBuild && globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function" && inWorker;
   return possible ? n : 1;
 }
 

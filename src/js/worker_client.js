@@ -47,7 +47,10 @@ export class WorkerEngine {
     if (typeof Worker !== "function") throw new WebResnetError("INVALID_INPUT", "worker mode needs Web Workers");
     const { onProgress, onBackendChange, model, ...rest } = options;
     // Relative URLs mean the page's, not the worker script's; URL objects don't clone.
-    const args = { ...rest, model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model };
+    const args = {
+      ...rest,
+      model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model,
+    };
     const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
     const engine = new WorkerEngine(worker, onBackendChange);
     try {

@@ -28,7 +28,6 @@ if (!existsSync(CHROMIUM)) {
   finish("demo");
 }
 
-
 // The CLI's best label for a photo.
 function cliTop1(photo, model = "default.wrn") {
   const args = ["classify", join(PHOTOS, photo), "--model", join(MODELS, model), "--top", "1", "--json"];
@@ -228,7 +227,10 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   const unlabelled = await labelledControls(page);
   check(unlabelled.length === 0, `every control has a label${unlabelled.length ? `; not: ${unlabelled}` : ""}`);
 
-  for (const [name, size] of [["1280", DESKTOP], ["375", PHONE]]) {
+  for (const [name, size] of [
+    ["1280", DESKTOP],
+    ["375", PHONE],
+  ]) {
     await page.setViewportSize(size);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     check(width <= size.width, `at ${size.width} px nothing overflows sideways (page width ${width})`);
