@@ -7,6 +7,7 @@ BIN     := target/release/webresnet
 MODELS  := $(CACHE)/models
 PHOTOS  := $(CACHE)/photos
 CARGO   := cargo
+NODE_DEPS := node_modules/.installed
 
 .PHONY: demo test setup build lint unit parity clean-cache
 
@@ -30,10 +31,24 @@ setup:
 build:
 	$(CARGO) build --release --bins
 
-lint:
+## Rust: rustfmt and clippy (native and wasm32). JS: Biome's lint and format check
+## (biome.json), and tsc on the npm package's sources against index.d.ts (src/js/tsconfig.json).
+lint: $(NODE_DEPS) pkg/webresnet.d.ts
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets --features threads -- -D warnings
 	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
+	node_modules/.bin/biome ci --error-on-warnings
+	node_modules/.bin/tsc -p src/js/tsconfig.json
+
+## Reformats the JS in place (what `biome ci` in lint checks).
+.PHONY: format
+format: $(NODE_DEPS)
+	node_modules/.bin/biome format --write
+
+# tsc checks src/js against the types wasm-bindgen writes into pkg/ with the glue;
+# built once here, kept current by `make pkg`.
+pkg/webresnet.d.ts:
+	$(MAKE) pkg
 
 unit:
 	$(CARGO) test --release
@@ -53,8 +68,6 @@ clean-cache:
 	rm -rf $(CACHE)
 
 ## ---- wasm package, JS tests and browser benchmarks ----
-
-NODE_DEPS := node_modules/.installed
 
 .PHONY: pkg node-test browser-test package-test bench-gpu bench-cpu
 

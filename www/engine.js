@@ -188,7 +188,7 @@ export function explain(e) {
     case "STREAM_ENDED":
       return `The camera picture stopped: ${detail}. Start the camera again to go on.`;
     case "NO_MODEL":
-      return "No model is loaded: choose one under \"Model and backend\".";
+      return 'No model is loaded: choose one under "Model and backend".';
     default:
       return detail;
   }

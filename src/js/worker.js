@@ -53,7 +53,7 @@ self.onmessage = async ({ data: { id, op, args } }) => {
       threads: engine.threads,
       modelId: engine.modelId,
     };
-    self.postMessage({ id, value, state }, transfer);
+    self.postMessage({ id, value, state }, { transfer });
   } catch (e) {
     self.postMessage({ id, error: errorToData(toWebResnetError(e)) });
   }

@@ -48,7 +48,10 @@ export class WorkerEngine {
     if (typeof Worker !== "function") throw new WebResnetError("INVALID_INPUT", "worker mode needs Web Workers");
     const { onProgress, onBackendChange, model, ...rest } = options;
     // Relative URLs mean the page's, not the worker script's; URL objects don't clone.
-    const args = { ...rest, model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model };
+    const args = {
+      ...rest,
+      model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model,
+    };
     const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
     const engine = new WorkerEngine(worker, onBackendChange);
     try {
@@ -101,6 +104,7 @@ export class WorkerEngine {
     return this.#send("infer", { input, shape });
   }
 
+  /** @returns {Promise<import("./index.js").Stats>} the worker's Engine's */
   async stats() {
     return this.#send("stats", {});
   }

@@ -28,7 +28,6 @@ if (!existsSync(CHROMIUM)) {
   finish("demo");
 }
 
-
 // The CLI's best label for a photo.
 function cliTop1(photo, model = "default.wrn") {
   const args = ["classify", join(PHOTOS, photo), "--model", join(MODELS, model), "--top", "1", "--json"];
@@ -41,8 +40,8 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const tmp = mkdtempSync(join(tmpdir(), "webresnet-demo-"));
 const { server, origin } = await serve({ mounts: DEMO_MOUNTS, csp: DEMO_CSP });
 
-// ---- what the server sends: the policy of issue 8 (spelled out here, not
-// taken from serve.mjs, so that loosening it there fails), on the page and
+// ---- what the server sends: the demo's policy (docs/security.md), spelled out
+// here, not taken from serve.mjs, so that loosening it there fails, on the page and
 // on the worker script, which runs under its own response's policy ----
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:";
 for (const path of ["/", "/pkg/worker.js"]) {
@@ -51,7 +50,7 @@ for (const path of ["/", "/pkg/worker.js"]) {
 }
 {
   const html = await (await fetch(`${origin}/`)).text();
-  const scripts = [...html.matchAll(/<script\b([^>]*)>([^]*?)<\/script>/gi)];
+  const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)];
   const inline = scripts.filter(([, attrs, body]) => !/\ssrc=/.test(attrs) || body.trim() !== "");
   const handlers = html.match(/\son[a-z]+\s*=/gi) ?? [];
   const jsUrls = html.match(/javascript:/gi) ?? [];
@@ -119,6 +118,7 @@ async function probeWorkerCsp(page) {
       new Promise((done) =>
         setTimeout(() => {
           try {
+            // biome-ignore lint/security/noGlobalEval: the check is that the worker's CSP refuses eval
             eval("1");
             done("it ran");
           } catch (e) {
@@ -227,7 +227,10 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   const unlabelled = await labelledControls(page);
   check(unlabelled.length === 0, `every control has a label${unlabelled.length ? `; not: ${unlabelled}` : ""}`);
 
-  for (const [name, size] of [["1280", DESKTOP], ["375", PHONE]]) {
+  for (const [name, size] of [
+    ["1280", DESKTOP],
+    ["375", PHONE],
+  ]) {
     await page.setViewportSize(size);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     check(width <= size.width, `at ${size.width} px nothing overflows sideways (page width ${width})`);
