@@ -52,7 +52,8 @@ export class TeachPanel {
       capture.setPointerCapture?.(e.pointerId);
       this.#startCapture();
     });
-    for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) capture.addEventListener(type, () => this.#stopCapture());
+    for (const type of ["pointerup", "pointercancel", "lostpointercapture"])
+      capture.addEventListener(type, () => this.#stopCapture());
     capture.addEventListener("keydown", (e) => {
       if ((e.key === " " || e.key === "Enter") && !e.repeat) {
         e.preventDefault();
@@ -62,7 +63,9 @@ export class TeachPanel {
     capture.addEventListener("keyup", (e) => (e.key === " " || e.key === "Enter") && this.#stopCapture());
     photos.addEventListener("change", () => this.#addPhotos([...photos.files]).finally(() => (photos.value = "")));
     exportButton.addEventListener("click", () => this.#export());
-    importInput.addEventListener("change", () => this.#import(importInput.files[0]).finally(() => (importInput.value = "")));
+    importInput.addEventListener("change", () =>
+      this.#import(importInput.files[0]).finally(() => (importInput.value = "")),
+    );
     clear.addEventListener("click", () => {
       this.#head?.clear();
       this.#changed();
@@ -155,7 +158,9 @@ export class TeachPanel {
 
   #changed() {
     this.#render();
-    save(this.#modelId, this.#head.toJSON()).catch((e) => this.#onError(`The taught classes could not be saved: ${e.message}`));
+    save(this.#modelId, this.#head.toJSON()).catch((e) =>
+      this.#onError(`The taught classes could not be saved: ${e.message}`),
+    );
   }
 
   #render() {

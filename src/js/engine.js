@@ -119,6 +119,7 @@ export class Engine {
   /** Why "auto" is not on WebGPU (null when it is, or was not asked to be). */
   fallbackReason = null;
   /** The model file's identity (see identity.js): a taught head is kept to the model it was taught on. */
+  /** @type {string | null} */
   modelId = null;
 
   constructor(session, mode, fallbackReason, onBackendChange) {

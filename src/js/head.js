@@ -20,7 +20,8 @@ function checkLabel(label) {
 }
 
 function checkK(k) {
-  if (!(Number.isInteger(k) && k >= 1 && k <= LIMITS.k)) throw invalid(`k must be an integer in 1..${LIMITS.k}, not ${k}`);
+  if (!(Number.isInteger(k) && k >= 1 && k <= LIMITS.k))
+    throw invalid(`k must be an integer in 1..${LIMITS.k}, not ${k}`);
   return k;
 }
 
@@ -69,6 +70,7 @@ export class Head {
   #embed;
   #modelId;
   #k;
+  /** @type {number | null} */
   #dim = null;
   #classes = new Map(); // label -> Float32Array[] (unit length)
 
@@ -101,7 +103,8 @@ export class Head {
 
   async #embedding(source) {
     const e = normalised(await this.#embed(source));
-    if (this.#dim !== null && e.length !== this.#dim) throw invalid(`the embedding has ${e.length} values, the head ${this.#dim}`);
+    if (this.#dim !== null && e.length !== this.#dim)
+      throw invalid(`the embedding has ${e.length} values, the head ${this.#dim}`);
     return e;
   }
 
@@ -120,13 +123,14 @@ export class Head {
     if (!this.#classes.size) throw invalid("the head has no examples yet: add some first");
     const q = await this.#embedding(source);
     const neighbours = [];
-    for (const [label, examples] of this.#classes) for (const e of examples) neighbours.push({ label, similarity: dot(q, e) });
+    for (const [label, examples] of this.#classes)
+      for (const e of examples) neighbours.push({ label, similarity: dot(q, e) });
     neighbours.sort((a, b) => b.similarity - a.similarity);
     const nearest = neighbours.slice(0, this.#k);
     // Votes first; on a tie, the class whose voters are closer.
     const score = new Map(this.labels.map((l) => [l, { votes: 0, closeness: 0 }]));
     for (const n of nearest) {
-      const s = score.get(n.label);
+      const s = /** @type {{ votes: number, closeness: number }} */ (score.get(n.label));
       s.votes++;
       s.closeness += n.similarity;
     }
@@ -161,14 +165,18 @@ export class Head {
     if (data === null || typeof data !== "object") throw invalid("a head must be a JSON object");
     if (data.format !== FORMAT || data.version !== VERSION) throw invalid(`not a ${FORMAT} version ${VERSION} file`);
     if (data.model !== this.#modelId) {
-      throw invalid(`the head was taught on another model (${String(data.model).slice(0, 80)}), not this one (${this.#modelId})`);
+      throw invalid(
+        `the head was taught on another model (${String(data.model).slice(0, 80)}), not this one (${this.#modelId})`,
+      );
     }
     const k = checkK(data.k);
     const { classes } = data;
-    if (!Array.isArray(classes) || classes.length > LIMITS.classes) throw invalid(`classes must be an array of at most ${LIMITS.classes}`);
+    if (!Array.isArray(classes) || classes.length > LIMITS.classes)
+      throw invalid(`classes must be an array of at most ${LIMITS.classes}`);
     const dim = data.dim;
     const empty = classes.every((c) => Array.isArray(c?.examples) && c.examples.length === 0);
-    if (!(dim === null && empty) && !(Number.isInteger(dim) && dim >= 1 && dim <= LIMITS.dim)) throw invalid(`dim must be an integer in 1..${LIMITS.dim}`);
+    if (!(dim === null && empty) && !(Number.isInteger(dim) && dim >= 1 && dim <= LIMITS.dim))
+      throw invalid(`dim must be an integer in 1..${LIMITS.dim}`);
     const loaded = new Map();
     let total = 0;
     for (const c of classes) {

@@ -6,7 +6,10 @@ const SAMPLES = 256;
 const SAMPLE_BYTES = 1024;
 
 export function modelIdentity(buffer) {
-  const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer.buffer ?? buffer, buffer.byteOffset ?? 0, buffer.byteLength);
+  const bytes =
+    buffer instanceof Uint8Array
+      ? buffer
+      : new Uint8Array(buffer.buffer ?? buffer, buffer.byteOffset ?? 0, buffer.byteLength);
   // Two 32-bit FNV-1a lanes with different offsets: 64 bits without BigInt.
   let a = 0x811c9dc5;
   let b = 0x050c5d1f;

@@ -15,18 +15,23 @@ const labelList = (name, value) => {
  * Checks `{ topK, scoreThreshold, allow, deny }` and returns the filter they
  * describe. `wide` is true when the filter needs more than the top k classes
  * to fill k places (it drops some of them), so the caller asks for them all.
+ * @param {import("./index.js").ClassifyOptions} [options]
  */
 export function predictionFilter({ topK = 5, scoreThreshold, allow, deny } = {}) {
-  if (!(Number.isInteger(topK) && topK >= 1)) throw new WebResnetError("INVALID_INPUT", `topK must be a positive integer, not ${topK}`);
-  if (scoreThreshold !== undefined && !(typeof scoreThreshold === "number" && scoreThreshold >= 0 && scoreThreshold <= 1)) {
+  if (!(Number.isInteger(topK) && topK >= 1))
+    throw new WebResnetError("INVALID_INPUT", `topK must be a positive integer, not ${topK}`);
+  if (
+    scoreThreshold !== undefined &&
+    !(typeof scoreThreshold === "number" && scoreThreshold >= 0 && scoreThreshold <= 1)
+  ) {
     throw new WebResnetError("INVALID_INPUT", `scoreThreshold must be a number in [0, 1], not ${scoreThreshold}`);
   }
   const allowed = labelList("allow", allow);
   const denied = labelList("deny", deny);
   const keep = (p) =>
     (scoreThreshold === undefined || p.probability >= scoreThreshold) &&
-    (!allowed || allowed.has(p.label)) &&
-    (!denied || !denied.has(p.label));
+    (allowed?.has(p.label) ?? true) &&
+    !denied?.has(p.label);
   return {
     topK,
     wide: Boolean(allowed || denied),
@@ -66,7 +71,8 @@ export class Smoother {
       s.probability = keep * s.probability + (1 - keep) * (seen.get(index)?.probability ?? 0);
     }
     for (const [index, p] of seen) {
-      if (!this.#state.has(index)) this.#state.set(index, { label: p.label, index, probability: (1 - keep) * p.probability });
+      if (!this.#state.has(index))
+        this.#state.set(index, { label: p.label, index, probability: (1 - keep) * p.probability });
     }
     // Forget classes that have faded out, so the state stays small.
     for (const [index, s] of this.#state) if (s.probability < 1e-4 && index !== this.#leader) this.#state.delete(index);

@@ -37,7 +37,8 @@ function endedReason(video) {
   const stream = video.srcObject;
   if (is(stream, "MediaStream")) {
     const tracks = stream.getVideoTracks();
-    if (!tracks.length || tracks.every((t) => t.readyState === "ended")) return "the camera stopped (unplugged, or its track was stopped)";
+    if (!tracks.length || tracks.every((t) => t.readyState === "ended"))
+      return "the camera stopped (unplugged, or its track was stopped)";
   }
   return null;
 }
@@ -49,14 +50,22 @@ function endedReason(video) {
  * loop goes on, except when the stream has ended or the classifier was
  * disposed, which end the loop (with a STREAM_ENDED or DISPOSED error).
  */
-export function classifyVideo(classify, source, options = {}) {
-  if (options === null || typeof options !== "object") throw new WebResnetError("INVALID_INPUT", "options must be an object");
+/**
+ * @param {(frame: HTMLVideoElement, topK: number) => Promise<import("./index.js").Prediction[]>} classify
+ * @param {HTMLVideoElement | MediaStream} source
+ * @param {import("./index.js").VideoOptions} options
+ * @returns {() => void}
+ */
+export function classifyVideo(classify, source, options) {
+  if (options === null || typeof options !== "object")
+    throw new WebResnetError("INVALID_INPUT", "options must be an object");
   const onResult = checkCallback(options, "onResult", true);
   const onError = checkCallback(options, "onError", false);
   const filter = predictionFilter(options);
   const smoother = new Smoother({ smoothing: options.smoothing ?? 0.5, hysteresis: options.hysteresis ?? 0.05 });
   const { maxFps = Infinity } = options;
-  if (!(typeof maxFps === "number" && maxFps > 0)) throw new WebResnetError("INVALID_INPUT", `maxFps must be a positive number, not ${maxFps}`);
+  if (!(typeof maxFps === "number" && maxFps > 0))
+    throw new WebResnetError("INVALID_INPUT", `maxFps must be a positive number, not ${maxFps}`);
   if (!globalThis.document) throw new WebResnetError("INVALID_INPUT", "classifyVideo needs a page (a document)");
 
   const { video, owned } = videoFor(source);

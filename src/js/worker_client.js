@@ -24,6 +24,7 @@ export class WorkerEngine {
   threads = 1;
   adapter = null;
   fallbackReason = null;
+  /** @type {string | null} */
   modelId = null;
 
   constructor(worker, onBackendChange) {

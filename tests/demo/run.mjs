@@ -338,18 +338,29 @@ async function teachDuringFrames(page) {
   await page.fill("#teach-name", "my mug");
   await page.hover("#teach-capture");
   await page.mouse.down();
-  await page.waitForFunction(() => /my mug: ([3-9]|\d\d+) examples/.test(document.getElementById("teach-classes").textContent), null, {
-    timeout: 120_000,
-  });
+  await page.waitForFunction(
+    () => /my mug: ([3-9]|\d\d+) examples/.test(document.getElementById("teach-classes").textContent),
+    null,
+    {
+      timeout: 120_000,
+    },
+  );
   await page.mouse.up();
   await page.fill("#teach-name", "my cat");
   await page.setInputFiles("#teach-photos", join(PHOTOS, "chelsea.png"));
-  await page.waitForFunction(() => /my cat: 1 example/.test(document.getElementById("teach-classes").textContent), null, {
-    timeout: 120_000,
-  });
+  await page.waitForFunction(
+    () => /my cat: 1 example/.test(document.getElementById("teach-classes").textContent),
+    null,
+    {
+      timeout: 120_000,
+    },
+  );
   const taught = await page.textContent("#teach-classes");
   const live = await waitForBars(page, "#teach-live", null, "my mug");
-  check(live[0] === "my mug", `taught from the camera and a photo (${taught}); live on the camera: [${live.join(", ")}]`);
+  check(
+    live[0] === "my mug",
+    `taught from the camera and a photo (${taught}); live on the camera: [${live.join(", ")}]`,
+  );
 
   const download = page.waitForEvent("download");
   await page.click("#teach-export");
@@ -436,7 +447,10 @@ if (cameraFile) {
     await page.waitForFunction((n) => window.cameraTops.length > n + 2, before, { timeout: 120_000 });
     const shown = await page.textContent("#smoothing-value");
     const smoothedTop = await waitForBars(page, "#camera-top", null, COFFEE);
-    check(shown === "0.90", `smoothing set to ${shown}: the camera goes on ("${COFFEE}" in [${smoothedTop.join(", ")}])`);
+    check(
+      shown === "0.90",
+      `smoothing set to ${shown}: the camera goes on ("${COFFEE}" in [${smoothedTop.join(", ")}])`,
+    );
     await teachDuringFrames(page);
     await page.screenshot({ path: join(ARTIFACTS, "demo-camera-1280.png"), fullPage: true });
     await switchModelsDuringFrames(page);

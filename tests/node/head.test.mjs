@@ -34,7 +34,11 @@ test("a head taught on photos names them, and round-trips through JSON", async (
   assert.deepEqual(head.labels, ["cat", "cup", "rocket"]);
   assert.equal(head.count("cat"), 1);
   assert.equal(head.count("dog"), 0);
-  for (const [name, label] of [["chelsea.png", "cat"], ["coffee.png", "cup"], ["rocket.jpg", "rocket"]]) {
+  for (const [name, label] of [
+    ["chelsea.png", "cat"],
+    ["coffee.png", "cup"],
+    ["rocket.jpg", "rocket"],
+  ]) {
     const top = await head.classify(photo(name));
     assert.equal(top[0].label, label, name);
     assert.equal(top[0].probability, 1);
@@ -80,13 +84,21 @@ test("hostile head files are refused with INVALID_INPUT", async () => {
     "a label twice": { ...good, classes: [good.classes[0], good.classes[0]] },
     "examples not an array": { ...good, classes: [{ label: "cat", examples: "AAAA" }] },
     "an example cut short": { ...good, classes: [{ label: "cat", examples: [good.classes[0].examples[0].slice(8)] }] },
-    "an example not base64": { ...good, classes: [{ label: "cat", examples: ["!".repeat(good.classes[0].examples[0].length)] }] },
+    "an example not base64": {
+      ...good,
+      classes: [{ label: "cat", examples: ["!".repeat(good.classes[0].examples[0].length)] }],
+    },
     "an example of zeros": { ...good, classes: [{ label: "cat", examples: [btoa("\0".repeat(4 * good.dim))] }] },
     "an example of NaNs": {
       ...good,
-      classes: [{ label: "cat", examples: [Buffer.from(new Float32Array(good.dim).fill(NaN).buffer).toString("base64")] }],
+      classes: [
+        { label: "cat", examples: [Buffer.from(new Float32Array(good.dim).fill(NaN).buffer).toString("base64")] },
+      ],
     },
-    "too many classes": { ...good, classes: Array.from({ length: 10_001 }, (_, i) => ({ label: `c${i}`, examples: [] })) },
+    "too many classes": {
+      ...good,
+      classes: Array.from({ length: 10_001 }, (_, i) => ({ label: `c${i}`, examples: [] })),
+    },
   };
   for (const [what, data] of Object.entries(variants)) {
     const input = typeof data === "string" ? data : JSON.stringify(data);
@@ -95,7 +107,10 @@ test("hostile head files are refused with INVALID_INPUT", async () => {
   // Random corruptions of a good file (a seeded fuzz): refused or loaded, never another kind of error.
   const text = JSON.stringify(good);
   let seed = 12345;
-  const rand = (n) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+  const rand = (n) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
   for (let i = 0; i < 300; i++) {
     const chars = [...text];
     for (let j = 0; j <= rand(4); j++) chars[rand(chars.length)] = String.fromCharCode(32 + rand(95));

@@ -25,11 +25,26 @@ test("the filter keeps the top k above the threshold, allowed and not denied", (
 });
 
 test("bad filter options are INVALID_INPUT", () => {
-  for (const bad of [{ topK: 0 }, { topK: 1.5 }, { scoreThreshold: 2 }, { scoreThreshold: "0.1" }, { allow: "cat" }, { deny: [1] }]) {
-    assert.equal(codeOf(() => predictionFilter(bad)), "INVALID_INPUT", JSON.stringify(bad));
+  for (const bad of [
+    { topK: 0 },
+    { topK: 1.5 },
+    { scoreThreshold: 2 },
+    { scoreThreshold: "0.1" },
+    { allow: "cat" },
+    { deny: [1] },
+  ]) {
+    assert.equal(
+      codeOf(() => predictionFilter(bad)),
+      "INVALID_INPUT",
+      JSON.stringify(bad),
+    );
   }
   for (const bad of [{ smoothing: 1 }, { smoothing: -0.1 }, { hysteresis: 1 }]) {
-    assert.equal(codeOf(() => new Smoother(bad)), "INVALID_INPUT", JSON.stringify(bad));
+    assert.equal(
+      codeOf(() => new Smoother(bad)),
+      "INVALID_INPUT",
+      JSON.stringify(bad),
+    );
   }
 });
 
@@ -57,7 +72,9 @@ test("hysteresis: two near-equal classes that swap each frame don't flicker the 
   assert.equal(s.push([p(1, 0.3), p(2, 0.7)])[0].index, 2);
   // Without hysteresis the same input flickers.
   const plain = new Smoother({ smoothing: 0, hysteresis: 0 });
-  const flips = [0, 1, 2, 3].map((i) => plain.push(i % 2 ? [p(1, 0.49), p(2, 0.51)] : [p(1, 0.51), p(2, 0.49)])[0].index);
+  const flips = [0, 1, 2, 3].map(
+    (i) => plain.push(i % 2 ? [p(1, 0.49), p(2, 0.51)] : [p(1, 0.51), p(2, 0.49)])[0].index,
+  );
   assert.deepEqual(flips, [1, 2, 1, 2]);
 });
 

@@ -39,7 +39,10 @@ function crop(img, rand) {
 
 window.teachCase = wrap(async ({ photos, teach, heldOut, seed, worker }) => {
   let state = seed >>> 0;
-  const rand = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const rand = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
   const clf = await Classifier.create({ backend: "cpu", worker });
   const head = clf.createHead({ k: 5 });
   const imgs = await Promise.all(photos.map((p) => photo(p.file)));
@@ -61,7 +64,15 @@ window.teachCase = wrap(async ({ photos, teach, heldOut, seed, worker }) => {
   const same = JSON.stringify(await again.classify(probe)) === JSON.stringify(await head.classify(probe));
   const counts = Object.fromEntries(head.labels.map((l) => [l, head.count(l)]));
   clf.dispose();
-  return { right, total: heldOut * photos.length, wrong: wrong.slice(0, 5), counts, roundTrip: same, bytes: saved.length, modelId: clf.modelId };
+  return {
+    right,
+    total: heldOut * photos.length,
+    wrong: wrong.slice(0, 5),
+    counts,
+    roundTrip: same,
+    bytes: saved.length,
+    modelId: clf.modelId,
+  };
 });
 
 window.ready = true;

@@ -31,7 +31,13 @@ try {
 }
 try {
   for (const worker of [false, true]) {
-    const r = await browser.page.evaluate((a) => window.teachCase(a), { photos: PHOTOS, teach: TEACH, heldOut: HELD_OUT, seed: 7, worker });
+    const r = await browser.page.evaluate((a) => window.teachCase(a), {
+      photos: PHOTOS,
+      teach: TEACH,
+      heldOut: HELD_OUT,
+      seed: 7,
+      worker,
+    });
     const where = worker ? "worker mode" : "main thread";
     if (r.error) {
       check(false, `${where}: ${r.error.code} ${r.error.message}`);
@@ -42,7 +48,10 @@ try {
       `${where}: taught ${JSON.stringify(r.counts)}; held-out crops right ${r.right} of ${r.total}` +
         `${r.wrong.length ? `; wrong: ${JSON.stringify(r.wrong)}` : ""}`,
     );
-    check(r.roundTrip && typeof r.modelId === "string", `${where}: toJSON (${r.bytes} bytes) -> loadHead answers the same; model ${r.modelId}`);
+    check(
+      r.roundTrip && typeof r.modelId === "string",
+      `${where}: toJSON (${r.bytes} bytes) -> loadHead answers the same; model ${r.modelId}`,
+    );
   }
 } catch (e) {
   check(false, `${e.stack ?? e}`);

@@ -56,12 +56,22 @@ window.droppingCase = wrap(async ({ delayMs, frames }) => {
     maxInFlight = Math.max(maxInFlight, ++inFlight);
     await sleep(delayMs);
     inFlight--;
-    return [{ index: 1, label: "a", probability: 0.6 }, { index: 2, label: "b", probability: 0.4 }];
+    return [
+      { index: 1, label: "a", probability: 0.6 },
+      { index: 2, label: "b", probability: 0.4 },
+    ];
   };
   const seen = await watch((cb) => classifyVideo(slow, stream, cb), { until: (r) => r.length >= frames });
   for (const t of stream.getTracks()) t.stop();
   const last = seen.results.at(-1);
-  return { ...seen, results: seen.results.length, maxInFlight, dropped: last?.dropped, fps: last?.fps, latencyMs: last?.latencyMs };
+  return {
+    ...seen,
+    results: seen.results.length,
+    maxInFlight,
+    dropped: last?.dropped,
+    fps: last?.fps,
+    latencyMs: last?.latencyMs,
+  };
 });
 
 // 2. A real classifier on the webcam, with filters: every result obeys them.
@@ -95,7 +105,8 @@ window.filterCase = wrap(async ({ model, backend, frames }) => {
   const probs = (s) => s.results.flatMap((r) => r.predictions.map((p) => p.probability));
   const top1 = (s) => s.results.map((r) => r.predictions[0]?.probability ?? 0);
   const spread = (xs) => Math.max(...xs) - Math.min(...xs);
-  const changes = (s) => s.results.filter((r, i) => i && r.predictions[0]?.index !== s.results[i - 1].predictions[0]?.index).length;
+  const changes = (s) =>
+    s.results.filter((r, i) => i && r.predictions[0]?.index !== s.results[i - 1].predictions[0]?.index).length;
   return {
     backend: clf.backend,
     allow,
@@ -171,7 +182,10 @@ window.endingCase = wrap(async ({ model }) => {
   const unplugged = canvasStream(64, 48);
   const track = unplugged.stream.getVideoTracks()[0];
   out.unplugged = await watch((cb) => clf.classifyVideo(unplugged.stream, cb), {
-    until: (r) => r.length === 3 && (track.stop(), false),
+    until: (r) => {
+      if (r.length === 3) track.stop();
+      return false;
+    },
     ms: 30_000,
   });
   unplugged.stopPainting();
@@ -200,7 +214,10 @@ window.endingCase = wrap(async ({ model }) => {
   let sized = false;
   let early = 0;
   const emptyRun = watch((cb) => clf.classifyVideo(empty.stream, cb), {
-    until: () => (sized ? true : (early++, false)),
+    until: () => {
+      if (!sized) early++;
+      return sized;
+    },
     ms: 30_000,
   });
   await sleep(1000);
@@ -215,7 +232,10 @@ window.endingCase = wrap(async ({ model }) => {
   // Disposed while the loop runs.
   const live = canvasStream(64, 48);
   out.disposed = await watch((cb) => clf.classifyVideo(live.stream, cb), {
-    until: (r) => r.length === 2 && (clf.dispose(), false),
+    until: (r) => {
+      if (r.length === 2) clf.dispose();
+      return false;
+    },
     ms: 30_000,
   });
   live.stopPainting();
@@ -238,7 +258,12 @@ window.endingCase = wrap(async ({ model }) => {
   ];
   fresh.dispose();
   for (const t of live.stream.getTracks()) t.stop();
-  const brief = (s) => ({ results: s.results.length, errors: s.errors, timedOut: s.timedOut, lateResults: s.lateResults });
+  const brief = (s) => ({
+    results: s.results.length,
+    errors: s.errors,
+    timedOut: s.timedOut,
+    lateResults: s.lateResults,
+  });
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v?.results ? brief(v) : v]));
 });
 

@@ -17,7 +17,12 @@ const SOAK = i < 0 ? 500 : Number(process.argv[i + 1]);
 const SMALL = "/.cache/models/torch_plumbing.onnx"; // 10 classes, 64x48 input: quick everywhere
 const IMAGENET = "/.cache/models/mobilenet_small.onnx"; // 1000 ImageNet labels, so the filters have names to work on
 
-for (const need of ["pkg/index.js", "pkg/video.js", ".cache/models/torch_plumbing.onnx", ".cache/models/mobilenet_small.onnx"]) {
+for (const need of [
+  "pkg/index.js",
+  "pkg/video.js",
+  ".cache/models/torch_plumbing.onnx",
+  ".cache/models/mobilenet_small.onnx",
+]) {
   if (!existsSync(join(ROOT, need))) throw new Error(`${need} missing: run make pkg`);
 }
 
@@ -55,13 +60,22 @@ try {
     const frames = backend === "cpu" ? 20 : 6;
     const r = await call("filterCase", { model: backend === "cpu" ? IMAGENET : SMALL, backend, frames });
     if (failed(`filters on ${backend}`, r)) continue;
-    check(r.errors.length === 0 && r.late === 0, `${backend} (${r.backend}): no errors ${JSON.stringify(r.errors)}, nothing after stop()`);
+    check(
+      r.errors.length === 0 && r.late === 0,
+      `${backend} (${r.backend}): no errors ${JSON.stringify(r.errors)}, nothing after stop()`,
+    );
     check(
       r.allowedLabels.length > 0 && r.allowedLabels.every((l) => r.allow.includes(l)),
       `${backend}: allow ${JSON.stringify(r.allow)} -> only ${JSON.stringify(r.allowedLabels)}`,
     );
-    check(!r.deniedLabels.includes(r.deny[0]) && r.deniedLabels.length > 0, `${backend}: deny ${JSON.stringify(r.deny)} never shown`);
-    check(r.minAboveThreshold >= r.threshold, `${backend}: scoreThreshold ${r.threshold.toFixed(4)}: lowest shown ${r.minAboveThreshold.toFixed(4)}`);
+    check(
+      !r.deniedLabels.includes(r.deny[0]) && r.deniedLabels.length > 0,
+      `${backend}: deny ${JSON.stringify(r.deny)} never shown`,
+    );
+    check(
+      r.minAboveThreshold >= r.threshold,
+      `${backend}: scoreThreshold ${r.threshold.toFixed(4)}: lowest shown ${r.minAboveThreshold.toFixed(4)}`,
+    );
     check(
       r.onceLabels.length > 0 && r.onceLabels.every((l) => r.allow.includes(l)) && r.invalid === "INVALID_INPUT",
       `${backend}: classify takes the filters (allow -> ${JSON.stringify(r.onceLabels)}; scoreThreshold 7 -> ${r.invalid})`,
@@ -77,7 +91,11 @@ try {
     const r = await call("soakCase", { model: SMALL, backend: "cpu", frames: SOAK, warmup: 50 });
     if (!failed("soak", r)) {
       check(
-        r.results === SOAK && r.errors.length === 0 && !r.timedOut && r.lateResults === 0 && r.heapAtEnd === r.heapAtWarmup,
+        r.results === SOAK &&
+          r.errors.length === 0 &&
+          !r.timedOut &&
+          r.lateResults === 0 &&
+          r.heapAtEnd === r.heapAtWarmup,
         `soak: ${r.results} webcam frames on the CPU, wasm heap ${r.heapAtWarmup} bytes after 50 and ${r.heapAtEnd} at the end, ` +
           `${r.fps?.toFixed(1)} FPS, median latency ${r.medianLatencyMs?.toFixed(1)} ms, ${r.dropped} dropped, errors ${JSON.stringify(r.errors)}`,
       );
@@ -88,13 +106,19 @@ try {
     const r = await call("endingCase", { model: SMALL });
     if (!failed("ending streams", r)) {
       const endedWith = (s, code) => !s.timedOut && s.lateResults === 0 && s.errors.at(-1)?.code === code;
-      check(endedWith(r.unplugged, "STREAM_ENDED") && r.unplugged.results >= 3, `camera unplugged mid-stream: ${JSON.stringify(r.unplugged)}`);
+      check(
+        endedWith(r.unplugged, "STREAM_ENDED") && r.unplugged.results >= 3,
+        `camera unplugged mid-stream: ${JSON.stringify(r.unplugged)}`,
+      );
       check(endedWith(r.ended, "STREAM_ENDED"), `a clip played to its end: ${JSON.stringify(r.ended)}`);
       check(
         r.resultsBeforeSize === 0 && r.empty.errors.length === 0 && !r.empty.timedOut && r.empty.results >= 1,
         `zero-sized frames skipped (${r.resultsBeforeSize} results, no error), then classified once sized: ${JSON.stringify(r.empty)}`,
       );
-      check(endedWith(r.disposed, "DISPOSED") && r.disposed.results === 2, `disposed mid-loop: ${JSON.stringify(r.disposed)}`);
+      check(
+        endedWith(r.disposed, "DISPOSED") && r.disposed.results === 2,
+        `disposed mid-loop: ${JSON.stringify(r.disposed)}`,
+      );
       check(
         r.refused.every((c) => c === "INVALID_INPUT"),
         `bad arguments (a canvas, no onResult, smoothing 1, maxFps 0): ${r.refused.join(", ")}`,
