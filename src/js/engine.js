@@ -122,12 +122,14 @@ export class Engine {
     this.adapter = gpu ? ((await browserAdapterInfo()) ?? this.#session.adapterInfo()) : null;
   }
 
-  static async create(options = {}) {
+  // `threadedBuild`: see cpuThreads (worker.js passes it).
+  static async create(options = {}, { threadedBuild } = {}) {
     const mode = checkOptions(options);
     const progress = (phase, loaded, total) => options.onProgress?.({ phase, loaded, total });
     try {
       // WebGPU alone has no use for CPU threads.
-      const wasm = loadWasm({ threads: mode === "webgpu" ? 1 : cpuThreads(options.threads) });
+      const threads = mode === "webgpu" ? 1 : cpuThreads(options.threads, threadedBuild);
+      const wasm = loadWasm({ threads, threadedBuild });
       const incoming = streamInto(wasm);
       const [{ Session }, bytes] = await Promise.all([
         wasm,

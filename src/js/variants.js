@@ -2,5 +2,3 @@
 // only the builds it packed (a missing file would break bundlers).
 export const plainWasmUrl = () => new URL("./webresnet_bg.wasm", import.meta.url);
 export const relaxedWasmUrl = null;
-// The threaded build has its own glue (its memory is shared): { glue, wasmUrl }.
-export const threadsBuild = null;
