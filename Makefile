@@ -21,7 +21,7 @@ demo: setup build pkg
 
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
-## the npm package installed into a Vite app, the demo page in headless Chromium,
+## the npm package installed into an app of each major bundler, the demo page in headless Chromium,
 ## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing.
 test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test teach-test
 
@@ -101,7 +101,9 @@ browser-test: pkg build setup $(NODE_DEPS)
 	node tests/browser/run.mjs
 
 ## The npm package as users get it: npm pack, installed into a fresh Vite app,
-## tsc on a TypeScript consumer, Node vs the CLI, the built app in headless Chromium.
+## tsc on a TypeScript consumer, Node vs the CLI, the built app in headless Chromium;
+## then an app of each bundler (Vite 7 and 8, build and dev server; webpack 5;
+## Next.js 15 and 16; esbuild; none), zero config, classifying a photo there.
 package-test: pkg build setup $(NODE_DEPS)
 	node tests/package/run.mjs
 

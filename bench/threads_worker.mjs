@@ -10,10 +10,13 @@ let shape;
 self.onmessage = async ({ data }) => {
   try {
     if (data.op === "init") {
-      const dir = data.build === "threads" ? "/pkg/threads" : "/pkg";
-      const glue = await import(`${dir}/webresnet.js`);
-      await glue.default({ module_or_path: `${dir}/webresnet_bg.wasm` });
-      if (data.build === "threads") await glue.initThreadPool(data.threads);
+      let glue;
+      if (data.build === "threads") {
+        glue = await (await import("/pkg/threads.js")).threadedBuild(data.threads);
+      } else {
+        glue = await import("/pkg/webresnet.js");
+        await glue.default({ module_or_path: "/pkg/webresnet_bg.wasm" });
+      }
       const bytes = new Uint8Array(await (await fetch(data.model)).arrayBuffer());
       shape = data.shape;
       input = seededInput(

@@ -20,11 +20,20 @@ if [ -f pkg/webresnet_relaxed_bg.wasm ]; then
     pkg/variants.js
 fi
 
-# So is the threaded build (pkg/threads/, its own glue), imported only when used.
+# So is the threaded build (pkg/threads/, its own glue), which only worker.js
+# imports (threads.js). wasm-bindgen-rayon's own pool helper starts each
+# thread as a worker of its own script; bundlers loop on such a cycle, so the
+# glue is pointed at thread_pool.js instead, whose worker script
+# (thread_worker.js) is named by threads.js, outside the glue.
 if [ -f pkg/threads/webresnet_bg.wasm ]; then
-  sed -i 's|^export const threadsBuild = null;|export const threadsBuild = () => ({ glue: import("./threads/webresnet.js"), wasmUrl: new URL("./threads/webresnet_bg.wasm", import.meta.url) });|' \
-    pkg/variants.js
-  grep -q 'threads/webresnet.js' pkg/variants.js || { echo "pkg/variants.js: threadsBuild not rewritten" >&2; exit 1; }
+  helpers=(pkg/threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js)
+  [ ${#helpers[@]} = 1 ] && [ -f "${helpers[0]}" ] || { echo "pkg/threads: wasm-bindgen-rayon's workerHelpers.js not found" >&2; exit 1; }
+  grep -q "import { startWorkers } from './snippets/wasm-bindgen-rayon-[0-9a-f]*/src/workerHelpers.js'" pkg/threads/webresnet.js ||
+    { echo "pkg/threads/webresnet.js: the startWorkers import not found" >&2; exit 1; }
+  echo 'export { startWorkers } from "../../../../thread_pool.js";' > "${helpers[0]}"
+else
+  echo 'export const threadedBuild = null;' > pkg/threads.js
+  rm pkg/thread_pool.js pkg/thread_worker.js
 fi
 
 mkdir -p pkg/model

@@ -61,12 +61,6 @@ if [ "${WASM_THREADS:-1}" = 1 ]; then
   build $tdir ",+atomics,+bulk-memory,+mutable-globals" ",threads" "$link" +nightly -Z build-std=panic_abort,std
   "$bindgen" --target web --out-dir pkg/threads --out-name webresnet \
     $tdir/wasm32-unknown-unknown/release/webresnet.wasm
-  # wasm-bindgen-rayon's worker imports the glue as '../../..', a folder:
-  # bundlers resolve that through a package.json, a browser can't. Name the
-  # file, which works for both.
-  helpers=(pkg/threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.js)
-  grep -q "import('../../..')" "${helpers[@]}" || { echo "${helpers[*]}: glue import not found" >&2; exit 1; }
-  sed -i "s|import('../../..')|import('../../../webresnet.js')|" "${helpers[@]}"
 fi
 
 for f in pkg/webresnet_bg.wasm pkg/webresnet_relaxed_bg.wasm pkg/threads/webresnet_bg.wasm; do

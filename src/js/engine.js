@@ -137,12 +137,18 @@ export class Engine {
     this.adapter = gpu ? ((await browserAdapterInfo()) ?? this.#session.adapterInfo()) : null;
   }
 
-  static async create(options = {}) {
+  // `threadedBuild`: see cpuThreads (worker.js passes it).
+  /**
+   * @param {any} [options]
+   * @param {{ threadedBuild?: import("./wasm.js").ThreadedBuild | null }} [builds]
+   */
+  static async create(options = {}, { threadedBuild } = {}) {
     const mode = checkOptions(options);
     const progress = (phase, loaded, total) => options.onProgress?.({ phase, loaded, total });
     try {
       // WebGPU alone has no use for CPU threads.
-      const wasm = loadWasm({ threads: mode === "webgpu" ? 1 : cpuThreads(options.threads) });
+      const threads = mode === "webgpu" ? 1 : cpuThreads(options.threads, threadedBuild);
+      const wasm = loadWasm({ threads, threadedBuild });
       const incoming = streamInto(wasm);
       const [{ Session }, bytes] = await Promise.all([
         wasm,

@@ -2,11 +2,12 @@
 // with an optional SHA-256 check.
 import { WebResnetError } from "./errors.js";
 import { readLocalFile } from "./local_file.js";
+import { packageFile, prebundledPackageDir } from "./package_dir.js";
 
 const CACHE_NAME = "webresnet-models";
 
 // The default ImageNet model shipped in the package (EfficientNet-Lite0, f16).
-export const defaultModelUrl = () => new URL("./model/default.wrn", import.meta.url);
+export const defaultModelUrl = () => packageFile(new URL("./model/default.wrn", import.meta.url));
 
 // Resolves a string against the page (or, in Node, the working directory),
 // so "models/x.onnx" and "/x.onnx" mean what they mean in a <script>.
@@ -53,7 +54,11 @@ function pieceDigester() {
   if (typeof Worker !== "function" || !globalThis.crypto?.subtle) return null;
   let worker;
   try {
-    worker = new Worker(new URL("./digest_worker.js", import.meta.url), { type: "module" });
+    // The literal form is the one bundlers recognise and emit (see package_dir.js).
+    const prebundled = prebundledPackageDir(import.meta.url);
+    worker = prebundled
+      ? new Worker(new URL("digest_worker.js", prebundled), { type: "module" })
+      : new Worker(new URL("./digest_worker.js", import.meta.url), { type: "module" });
   } catch {
     return null;
   }

@@ -2,9 +2,10 @@
 // `new URL("./file", import.meta.url)` literals (in variants.js) so bundlers
 // find and emit the files.
 import init, { initSync, ModelStream, Session } from "./webresnet.js";
-import { plainWasmUrl, relaxedWasmUrl, threadsBuild } from "./variants.js";
+import { plainWasmUrl, relaxedWasmUrl } from "./variants.js";
 import { WebResnetError } from "./errors.js";
 import { readLocalFile } from "./local_file.js";
+import { packageFile } from "./package_dir.js";
 
 // The smallest module using a relaxed-SIMD instruction:
 // (func (result v128) (f32x4.relaxed_madd (v128.const 0) (v128.const 0) (v128.const 0))).
@@ -38,46 +39,48 @@ export const wasmThreads = () => ({ threads, threadsFallback });
 /**
  * The CPU threads a realm's build should run: `wanted` (by default the
  * machine's cores, at most 4: beyond that memory bandwidth, not cores,
- * bounds a conv) where the threaded build can run, else 1. It needs shared
- * memory, which needs a cross-origin isolated page, and a worker: rayon's
- * threads block on Atomics.wait, which a page's main thread may not.
+ * bounds a conv) where the threaded build (`threadedBuild`, see threads.js;
+ * only worker.js has it) can run, else 1. It needs shared memory, which
+ * needs a cross-origin isolated page, and a worker: rayon's threads block
+ * on Atomics.wait, which a page's main thread may not.
  */
-export function cpuThreads(wanted) {
+/**
+ * @typedef {(n: number) => Promise<{ Session: any, ModelStream: any, memory: WebAssembly.Memory }>} ThreadedBuild
+ * @param {number | undefined} wanted
+ * @param {ThreadedBuild | null | undefined} threadedBuild
+ */
+export function cpuThreads(wanted, threadedBuild) {
   const n = wanted ?? Math.min(globalThis.navigator?.hardwareConcurrency ?? 1, 4);
   // WorkerGlobalScope is not in the DOM's types; looked up so the page side reads it too.
   const { WorkerGlobalScope } = /** @type {{ WorkerGlobalScope?: Function }} */ (globalThis);
   const inWorker = typeof WorkerGlobalScope === "function" && globalThis instanceof WorkerGlobalScope;
   const possible =
-    threadsBuild && globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function" && inWorker;
+    threadedBuild && globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function" && inWorker;
   return possible ? n : 1;
-}
-
-// The threaded build with a pool of `n` workers; resolves to its `Session` class.
-async function loadThreaded(n) {
-  if (!threadsBuild) throw new Error("this package has no threaded build");
-  const { glue, wasmUrl } = threadsBuild();
-  const { default: initThreaded, initThreadPool, ...classes } = await glue;
-  const exports = await initThreaded({ module_or_path: wasmUrl });
-  await initThreadPool(n);
-  memory = exports.memory;
-  threads = n;
-  return { Session: classes.Session, ModelStream: classes.ModelStream };
 }
 
 // Resolves to the wasm-bindgen classes `{ Session, ModelStream }` once the
 // module is instantiated. The first call in a realm picks the build: `threads` > 1
-// (see cpuThreads) loads the threaded one, falling back to one thread if it
+// (see cpuThreads) loads `threadedBuild`, falling back to one thread if it
 // can't start (no memory for a shared heap, workers refused).
-export function loadWasm({ threads: wanted = 1 } = {}) {
+/**
+ * @param {{ threads?: number, threadedBuild?: ThreadedBuild | null }} [options]
+ */
+export function loadWasm({ threads: wanted = 1, threadedBuild } = {}) {
   loading ??= (async () => {
-    if (wanted > 1) {
+    if (wanted > 1 && threadedBuild) {
       try {
-        return await loadThreaded(wanted);
+        const build = await threadedBuild(wanted);
+        memory = build.memory;
+        threads = wanted;
+        return { Session: build.Session, ModelStream: build.ModelStream };
       } catch (e) {
         threadsFallback = `the threaded build did not start: ${e?.message ?? e}`;
       }
     }
-    const url = relaxedWasmUrl && WebAssembly.validate(relaxedSimdProbe()) ? relaxedWasmUrl() : plainWasmUrl();
+    const url = packageFile(
+      relaxedWasmUrl && WebAssembly.validate(relaxedSimdProbe()) ? relaxedWasmUrl() : plainWasmUrl(),
+    );
     try {
       const exports =
         url.protocol === "file:" ? initSync({ module: await readLocalFile(url) }) : await init({ module_or_path: url });

@@ -4,17 +4,21 @@
 // itself is posted as it happens.
 import { Engine } from "./engine.js";
 import { errorToData, toWebResnetError } from "./errors.js";
+import { threadedBuild } from "./threads.js";
 
 let engine;
 
 async function handle(id, op, args) {
   switch (op) {
     case "create":
-      engine = await Engine.create({
-        ...args,
-        onProgress: (p) => self.postMessage({ id, progress: p }),
-        onBackendChange: (change) => self.postMessage({ backendChange: change }),
-      });
+      engine = await Engine.create(
+        {
+          ...args,
+          onProgress: (p) => self.postMessage({ id, progress: p }),
+          onBackendChange: (change) => self.postMessage({ backendChange: change }),
+        },
+        { threadedBuild },
+      );
       return { value: null };
     case "classify":
       try {

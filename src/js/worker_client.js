@@ -3,6 +3,7 @@
 import { WebResnetError, errorFromData } from "./errors.js";
 import { checkInfer, checkOptions, checkTopK, disposedError } from "./engine.js";
 import { resolveModelUrl } from "./model.js";
+import { prebundledPackageDir } from "./package_dir.js";
 import { isEncoded, isImageData, toBitmap } from "./source.js";
 
 // What the worker can take as is. Anything drawable becomes an ImageBitmap
@@ -53,7 +54,11 @@ export class WorkerEngine {
       ...rest,
       model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model,
     };
-    const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+    // The literal form is the one bundlers recognise and emit (see package_dir.js).
+    const prebundled = prebundledPackageDir(import.meta.url);
+    const worker = prebundled
+      ? new Worker(new URL("worker.js", prebundled), { type: "module" })
+      : new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
     const engine = new WorkerEngine(worker, onBackendChange);
     try {
       await engine.#send("create", args, [], onProgress);

@@ -8,6 +8,8 @@
 //     WebGPU, embed on both backends vs Node, and the error codes.
 // With CI=true a missing browser or WebGPU adapter FAILS; elsewhere it is
 // reported and those checks are skipped.
+// Then the same package in an app of each major bundler, with zero
+// configuration (bundlers.mjs).
 // Usage: node tests/package/run.mjs   (after `make pkg` and `cargo build --release`)
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -18,6 +20,7 @@ import { pathToFileURL } from "node:url";
 import { CLI, ROOT } from "../../testkit/common.mjs";
 import { openPage } from "../../testkit/chromium.mjs";
 import { CI, check, failures, finish, missing } from "../../testkit/report.mjs";
+import { bundlerChecks } from "./bundlers.mjs";
 
 const PKG = join(ROOT, "pkg");
 const MODEL = join(PKG, "model", "default.wrn");
@@ -66,6 +69,36 @@ function maxRelDiff(want, got) {
   return diff / range;
 }
 
+// Server-side rendering imports the package in Node (a Next.js server
+// component, a client component's prerender): the import must not touch
+// the browser's globals. Each is watched while `url` is imported.
+async function importWatchingGlobals(url) {
+  const names = ["window", "document", "navigator", "self", "Worker"];
+  const touched = new Set();
+  const saved = names.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)]);
+  for (const [name, d] of saved) {
+    Object.defineProperty(globalThis, name, {
+      configurable: true,
+      get() {
+        touched.add(name);
+        return d?.get ? d.get.call(globalThis) : d?.value;
+      },
+    });
+  }
+  try {
+    return await import(url);
+  } finally {
+    for (const [name, d] of saved) {
+      if (d) Object.defineProperty(globalThis, name, d);
+      else delete globalThis[name];
+    }
+    check(
+      !touched.size,
+      `Node: importing the package reads none of ${names.join(", ")} (read: ${[...touched].join(", ") || "none"})`,
+    );
+  }
+}
+
 const tmp = mkdtempSync(join(tmpdir(), "webresnet-package-"));
 const app = join(tmp, "app");
 let keep = false;
@@ -79,6 +112,8 @@ try {
     "index.js",
     "index.d.ts",
     "worker.js",
+    "threads.js",
+    "thread_worker.js",
     "webresnet_bg.wasm",
     "model/default.wrn",
     "model/LICENSE",
@@ -117,7 +152,7 @@ try {
 
   // ---- Node 20, through the package's exports ----
   writeFileSync(join(app, "entry.mjs"), 'export * from "webresnet";\n');
-  const { Classifier } = await import(pathToFileURL(join(app, "entry.mjs")).href);
+  const { Classifier } = await importWatchingGlobals(pathToFileURL(join(app, "entry.mjs")).href);
   const node = await Classifier.create();
   check(node.backend === "cpu-simd", `Node: default model on ${node.backend} (${node.fallbackReason})`);
   for (const photo of ["chelsea", "coffee"]) {
@@ -183,6 +218,11 @@ try {
   if (browser) {
     try {
       await browserChecks(browser.page, nodeFeatures, { context: browser.context, app });
+      await bundlerChecks({
+        tarball: join(tmp, packed.filename),
+        photo: join(PHOTOS, "coffee.png"),
+        context: browser.context,
+      });
     } finally {
       await browser.close();
       await server.close();

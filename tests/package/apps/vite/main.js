@@ -1,0 +1,3 @@
+import { expose } from "./probe.js";
+
+expose();
