@@ -21,8 +21,9 @@ demo: setup build pkg
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
 ## the npm package installed into a Vite app, the demo page in headless Chromium,
-## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing.
-test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test
+## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing,
+## the package and the demo in Firefox and WebKit.
+test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test engines-test
 
 setup:
 	scripts/setup.sh
@@ -100,6 +101,14 @@ hardening-test: pkg setup $(NODE_DEPS)
 ## Model load time in headless Chromium (CPU backend): .wrn vs .onnx of the same weights (not a test).
 bench-load: pkg setup $(NODE_DEPS)
 	node bench/load.mjs
+
+.PHONY: engines-test
+## The package (pkg/ by URL, no bundler) and the demo page in Firefox (WebDriver BiDi)
+## and WebKit (WebKitGTK MiniBrowser over WebDriver, under Xvfb): image sources, worker
+## mode, CPU fallback and threads, error codes, fake camera, CSP and no off-origin request;
+## a 500-frame soak in WebKit. ENGINES=firefox or ENGINES=webkit runs one.
+engines-test: pkg build setup $(NODE_DEPS)
+	node tests/engines/run.mjs
 
 .PHONY: demo-test
 ## The demo page in headless Chromium, served as `make demo` serves it: photos,
