@@ -123,6 +123,12 @@ bench-gpu: pkg build setup $(NODE_DEPS)
 	node bench/gpu.mjs
 	$(MAKE) bench-gpu-native
 
+## Ours (SIMD128 build) vs ONNX Runtime Web's wasm backend, one thread, in Chromium,
+## Firefox and WebKit (not a test; figures in docs/engines.md).
+.PHONY: bench-engines
+bench-engines: pkg setup $(NODE_DEPS)
+	node bench/engines.mjs
+
 ## Ours (SIMD128 and relaxed-SIMD builds) vs ONNX Runtime Web's wasm backend
 ## (1 thread) in Node 20, with GFLOP/s against a measured SIMD peak; then the
 ## threaded build's speed-up, 2 threads vs 1, in headless Chromium (not a test).
