@@ -130,7 +130,15 @@ async function openWebKit(url, { camera = false, env = {}, echo = false }) {
   const home = mkdtempSync(join(tmpdir(), "webresnet-webkit-")); // a fresh profile (caches, storage)
   const driver = spawn(WEBKIT_DRIVER, [`--port=${port}`], {
     stdio: ["ignore", echo ? "pipe" : "ignore", "ignore"],
-    env: { ...process.env, ...env, DISPLAY: x.display, HOME: home, XDG_CACHE_HOME: home, XDG_DATA_HOME: home },
+    env: {
+      ...process.env,
+      ...env,
+      DISPLAY: x.display,
+      HOME: home,
+      XDG_CACHE_HOME: home,
+      XDG_DATA_HOME: home,
+      MESA_SHADER_CACHE_DISABLE: "true", // nothing left writing in `home` at the end
+    },
   });
   if (echo) driver.stdout.on("data", (d) => String(d).trim() && console.log(`  [webkit] ${String(d).trim()}`));
   const exited = new Promise((resolve) => driver.on("exit", resolve));
@@ -138,8 +146,15 @@ async function openWebKit(url, { camera = false, env = {}, echo = false }) {
     driver.kill();
     await exited;
     x.stop();
-    // The web process may still be writing its caches as it goes.
-    rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    // The web process may outlive the driver by a moment, still writing there.
+    for (let i = 0; i < 50; i++) {
+      try {
+        rmSync(home, { recursive: true, force: true });
+        return;
+      } catch {
+        await new Promise((tick) => setTimeout(tick, 100));
+      }
+    }
   };
   try {
     await waitForDriver(base, driver);
