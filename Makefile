@@ -7,6 +7,7 @@ BIN     := target/release/webresnet
 MODELS  := $(CACHE)/models
 PHOTOS  := $(CACHE)/photos
 CARGO   := cargo
+NODE_DEPS := node_modules/.installed
 
 .PHONY: demo test setup build lint unit parity clean-cache
 
@@ -23,7 +24,7 @@ demo: setup build pkg
 ## the npm package installed into a Vite app, the demo page in headless Chromium,
 ## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing,
 ## the package and the demo in Firefox and WebKit.
-test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test engines-test
+test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test teach-test engines-test
 
 setup:
 	scripts/setup.sh
@@ -31,10 +32,24 @@ setup:
 build:
 	$(CARGO) build --release --bins
 
-lint:
+## Rust: rustfmt and clippy (native and wasm32). JS: Biome's lint and format check
+## (biome.json), and tsc on the npm package's sources against index.d.ts (src/js/tsconfig.json).
+lint: $(NODE_DEPS) pkg/webresnet.d.ts
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets --features threads -- -D warnings
 	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
+	node_modules/.bin/biome ci --error-on-warnings
+	node_modules/.bin/tsc -p src/js/tsconfig.json
+
+## Reformats the JS in place (what `biome ci` in lint checks).
+.PHONY: format
+format: $(NODE_DEPS)
+	node_modules/.bin/biome format --write
+
+# tsc checks src/js against the types wasm-bindgen writes into pkg/ with the glue;
+# built once here, kept current by `make pkg`.
+pkg/webresnet.d.ts:
+	$(MAKE) pkg
 
 unit:
 	$(CARGO) test --release
@@ -54,8 +69,6 @@ clean-cache:
 	rm -rf $(CACHE)
 
 ## ---- wasm package, JS tests and browser benchmarks ----
-
-NODE_DEPS := node_modules/.installed
 
 .PHONY: pkg node-test browser-test package-test bench-gpu bench-cpu
 
@@ -81,6 +94,7 @@ wasm-test: setup
 
 ## The wasm CPU path (SIMD128 and relaxed-SIMD builds) in Node 20 against the native CLI.
 node-test: pkg build setup
+	node --test tests/node/predictions.test.mjs tests/node/head.test.mjs
 	node --experimental-wasm-relaxed-simd tests/node/parity.mjs
 
 ## WebGPU (SwiftShader) and CPU in headless Chromium against the native CLI.
@@ -91,6 +105,19 @@ browser-test: pkg build setup $(NODE_DEPS)
 ## tsc on a TypeScript consumer, Node vs the CLI, the built app in headless Chromium.
 package-test: pkg build setup $(NODE_DEPS)
 	node tests/package/run.mjs
+
+.PHONY: video-test
+## classifyVideo in headless Chromium on the fake webcam and on streams that end,
+## stop or give zero-sized frames: one frame in flight, filters, smoothing, a
+## 500-frame soak with the wasm heap flat; CPU and WebGPU.
+video-test: pkg setup $(NODE_DEPS)
+	node tests/video/run.mjs
+
+.PHONY: teach-test
+## Few-shot teaching in headless Chromium: a head taught on augmented crops of two
+## photos (default model) classifies held-out crops, main thread and worker mode.
+teach-test: pkg setup $(NODE_DEPS)
+	node tests/teach/run.mjs
 
 .PHONY: hardening-test bench-load
 ## The package under stress in headless Chromium: a lost GPU device, a 500-call soak on the

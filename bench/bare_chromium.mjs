@@ -1,9 +1,9 @@
 // Headless Chromium driven over a bare DevTools pipe, for timings that
 // Playwright would skew: it turns on DevTools' network agent, which keeps
-// fetched bodies for inspection. In our traces that blocked the page's thread
-// for about 50 ms as an 18.9 MB model finished downloading
-// (ResponseBodyLoader::DidFinishLoadingBody), a cost no user without DevTools
-// pays. Only the Target and Runtime domains are used here.
+// fetched bodies for inspection and so blocks the page's thread as a large
+// model finishes downloading (ResponseBodyLoader::DidFinishLoadingBody;
+// docs/performance.md), a cost no user without DevTools pays. Only the
+// Target and Runtime domains are used here.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,8 +25,9 @@ export async function launchBareChromium() {
   // Messages are JSON, each ended by a NUL byte.
   replies.on("data", (chunk) => {
     unread += chunk;
-    for (let end; (end = unread.indexOf("\0")) >= 0; unread = unread.slice(end + 1)) {
+    for (let end = unread.indexOf("\0"); end >= 0; end = unread.indexOf("\0")) {
       const { id, result, error } = JSON.parse(unread.slice(0, end));
+      unread = unread.slice(end + 1);
       pending.get(id)?.(error ? Promise.reject(new Error(`${error.message} (${error.code})`)) : result);
       pending.delete(id);
     }

@@ -73,7 +73,10 @@ for (const [label, file] of CASES) {
     continue;
   }
   const bytes = readFileSync(path);
-  const input = seededInput(SHAPE.reduce((a, b) => a * b, 1), 7);
+  const input = seededInput(
+    SHAPE.reduce((a, b) => a * b, 1),
+    7,
+  );
   const flop = 2 * macs(path);
   const engines = [];
   for (const [name, Session] of variants) {

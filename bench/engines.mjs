@@ -24,7 +24,11 @@ async function open(engine, url) {
   };
   if (engine === "chromium") {
     const { page, context, close } = await openPage(url, { echo: false, webgpu: false });
-    return { version: `Chromium ${context.browser()?.version() ?? ""}`.trim(), bench: (a) => page.evaluate((a) => window.bench(a), a), close };
+    return {
+      version: `Chromium ${context.browser()?.version() ?? ""}`.trim(),
+      bench: (a) => page.evaluate((a) => window.bench(a), a),
+      close,
+    };
   }
   const page = await openEngine(engine, url);
   await ready(page.evaluate);

@@ -12,7 +12,10 @@ ort.env.wasm.wasmPaths = "/node_modules/onnxruntime-web/dist/";
 // Resolves to { ours, ort }: each run's wall time in ms, after one warm-up each.
 window.bench = async ({ model, shape, runs, seed }) => {
   const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
-  const input = seededInput(shape.reduce((a, b) => a * b, 1), seed);
+  const input = seededInput(
+    shape.reduce((a, b) => a * b, 1),
+    seed,
+  );
   const ours = await Session.create(bytes, "cpu", shape);
   const theirs = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
   const feeds = { [theirs.inputNames[0]]: new ort.Tensor("float32", input, shape) };

@@ -61,13 +61,26 @@ try {
     }
     for (const e of order) await call("release", e, url);
     results.push({ file, firsts, steady, top1 });
-    console.log(`  ${file}: steady ours ${steady.ours.map(fmtMs).join(", ")}; theirs ${steady.theirs.map(fmtMs).join(", ")}`);
+    console.log(
+      `  ${file}: steady ours ${steady.ours.map(fmtMs).join(", ")}; theirs ${steady.theirs.map(fmtMs).join(", ")}`,
+    );
   }
   console.log(row(["model", "metric", "ours", "ORT webgpu", "ours/ORT"], W));
   for (const r of results) {
     const so = median(r.steady.ours);
     const st = median(r.steady.theirs);
-    console.log(row([r.file, "first result", fmtMs(r.firsts.ours), fmtMs(r.firsts.theirs), (r.firsts.ours / r.firsts.theirs).toFixed(2)], W));
+    console.log(
+      row(
+        [
+          r.file,
+          "first result",
+          fmtMs(r.firsts.ours),
+          fmtMs(r.firsts.theirs),
+          (r.firsts.ours / r.firsts.theirs).toFixed(2),
+        ],
+        W,
+      ),
+    );
     console.log(row(["", "steady median", fmtMs(so), fmtMs(st), (so / st).toFixed(2)], W));
     if (r.top1.ours !== r.top1.theirs) console.log(`  note: top-1 differs (ours ${r.top1.ours}, ORT ${r.top1.theirs})`);
   }

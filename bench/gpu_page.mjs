@@ -20,7 +20,14 @@ const inputs = new Map();
 
 function inputFor(shape) {
   const key = shape.join("x");
-  if (!inputs.has(key)) inputs.set(key, seededInput(shape.reduce((a, b) => a * b, 1), 11));
+  if (!inputs.has(key))
+    inputs.set(
+      key,
+      seededInput(
+        shape.reduce((a, b) => a * b, 1),
+        11,
+      ),
+    );
   return inputs.get(key);
 }
 

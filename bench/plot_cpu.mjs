@@ -30,7 +30,9 @@ models.forEach((m, i) => {
     if (!r) return;
     const y = y0 + j * barH;
     const w = Math.max(1, (r.cpu_ms / max) * width);
-    parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${COLORS[e] ?? "#718096"}"/>`);
+    parts.push(
+      `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${COLORS[e] ?? "#718096"}"/>`,
+    );
     parts.push(`<text x="${(left + w + 4).toFixed(1)}" y="${y + barH - 5}">${r.cpu_ms.toFixed(0)} ms</text>`);
   });
 });
@@ -42,5 +44,5 @@ engines.forEach((e, j) => {
 });
 parts.push("</svg>");
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, parts.join("\n") + "\n");
+writeFileSync(out, `${parts.join("\n")}\n`);
 console.log(`wrote ${out}`);

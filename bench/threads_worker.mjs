@@ -16,7 +16,10 @@ self.onmessage = async ({ data }) => {
       if (data.build === "threads") await glue.initThreadPool(data.threads);
       const bytes = new Uint8Array(await (await fetch(data.model)).arrayBuffer());
       shape = data.shape;
-      input = seededInput(shape.reduce((a, b) => a * b, 1), 7);
+      input = seededInput(
+        shape.reduce((a, b) => a * b, 1),
+        7,
+      );
       session = await glue.Session.create(bytes, "cpu", shape);
       await session.infer(input, shape);
       self.postMessage({});

@@ -51,7 +51,7 @@ fi
 # The threaded variant (CPU kernels over a rayon pool of web workers,
 # wasm-bindgen-rayon), in pkg/threads/ with its own JS glue: its memory is
 # shared and imported. std must be rebuilt with atomics (nightly,
-# -Z build-std); current Rust no longer makes memory shared on its own, so
+# -Z build-std); Rust does not make the memory shared on its own, so
 # the linker is asked to, and to export the TLS symbols wasm-bindgen's
 # thread start-up uses. 4 GiB is wasm32's ceiling, as for the plain build.
 if [ "${WASM_THREADS:-1}" = 1 ]; then

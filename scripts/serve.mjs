@@ -85,7 +85,7 @@ export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null, isolate = tr
     let size = -1;
     try {
       const st = path && statSync(path);
-      if (st && st.isFile()) size = st.size;
+      if (st?.isFile()) size = st.size;
     } catch {
       // missing: answered with 404 below
     }
@@ -96,7 +96,9 @@ export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null, isolate = tr
     res.writeHead(200, {
       "content-type": TYPES[extname(path)] ?? "application/octet-stream",
       "content-length": size,
-      ...(isolate ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {}),
+      ...(isolate
+        ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" }
+        : {}),
       "cache-control": "no-store",
       ...(csp ? { "content-security-policy": csp } : {}),
     });

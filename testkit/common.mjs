@@ -18,7 +18,7 @@ export function writeNpy(path, shape, data) {
   const dims = shape.length === 1 ? `${shape[0]},` : shape.join(", ");
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
   const pad = 64 - ((10 + header.length + 1) % 64);
-  header += " ".repeat(pad % 64) + "\n";
+  header += `${" ".repeat(pad % 64)}\n`;
   const head = Buffer.alloc(10);
   head.write("\x93NUMPY", 0, "latin1");
   head[6] = 1;

@@ -1,7 +1,5 @@
-// The webcam: start/stop, the list of cameras, and a frame loop that keeps at
-// most one frame in flight. A frame that arrives while the previous one is
-// still being classified is dropped, so the results follow the live picture
-// instead of falling ever further behind it.
+// The webcam: start/stop, the list of cameras, and what its errors mean.
+// The frame loop is the package's (classifyVideo).
 
 export async function listCameras() {
   const devices = await navigator.mediaDevices.enumerateDevices();
@@ -62,69 +60,5 @@ export function explainCameraError(e) {
       return "This browser offers no camera access here (it needs https or localhost).";
     default:
       return `The camera failed: ${e?.message ?? e}`;
-  }
-}
-
-// Classifies frames of `video` with `classify(frame)` while `camera` runs.
-// `onResult(result, fps)` sees each result; `onError(e)` each failure (the
-// loop goes on: one bad frame must not stop the stream).
-export class FrameLoop {
-  #busy = false;
-  #running = false;
-  #gen = 0; // a restart ends the earlier callback chain and drops its results
-  #done = []; // completion times of recent results, for the FPS
-
-  constructor(video, classify, onResult, onError) {
-    this.video = video;
-    this.classify = classify;
-    this.onResult = onResult;
-    this.onError = onError;
-  }
-
-  start() {
-    this.#running = true;
-    this.#done = [];
-    this.#next(++this.#gen);
-  }
-
-  stop() {
-    this.#running = false;
-  }
-
-  #live(gen) {
-    return this.#running && gen === this.#gen;
-  }
-
-  #next(gen) {
-    if (!this.#live(gen)) return;
-    const v = this.video;
-    if ("requestVideoFrameCallback" in v) v.requestVideoFrameCallback(() => this.#frame(gen));
-    else requestAnimationFrame(() => this.#frame(gen));
-  }
-
-  #frame(gen) {
-    if (!this.#live(gen)) return;
-    if (!this.#busy && this.video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA) {
-      this.#busy = true;
-      this.classify(this.video)
-        .then((r) => {
-          if (this.#live(gen)) this.onResult(r, this.#tick());
-        })
-        .catch((e) => this.#live(gen) && this.onError(e))
-        .finally(() => {
-          this.#busy = false;
-        });
-    }
-    this.#next(gen);
-  }
-
-  // Results per second over the last few results; null until there are two.
-  #tick() {
-    const now = performance.now();
-    this.#done.push(now);
-    if (this.#done.length > 10) this.#done.shift();
-    const n = this.#done.length;
-    if (n < 2) return null;
-    return ((n - 1) * 1000) / (now - this.#done[0]);
   }
 }

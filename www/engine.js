@@ -32,6 +32,8 @@ export async function webgpuProblem() {
 export class Engine {
   #current = null;
   #onBackendChange;
+  #video = null; // { video, smoothing, onResult, onError } while the camera is watched
+  #stopLoop = null;
 
   constructor(onBackendChange) {
     this.#onBackendChange = onBackendChange;
@@ -60,6 +62,7 @@ export class Engine {
     const adapter = clf.backend === "webgpu" ? await browserAdapterName() : null;
     const old = this.#current;
     this.#current = { clf, loadMs, firstMs: null, adapter };
+    this.#startVideo();
     old?.clf.dispose();
     const name = typeof model === "string" ? MODELS[model].name : model.name;
     return { ...this.describe(), name, loadMs };
@@ -82,6 +85,65 @@ export class Engine {
     let firstMs = null;
     if (cur.firstMs === null) firstMs = cur.firstMs = cur.loadMs + (t1 - t0);
     return { top, ms: t1 - t0, firstMs };
+  }
+
+  /** The loaded model's identity; a taught head belongs to it. */
+  get modelId() {
+    return this.#current?.clf.modelId ?? null;
+  }
+
+  createHead() {
+    return this.#current.clf.createHead();
+  }
+
+  loadHead(json) {
+    return this.#current.clf.loadHead(json);
+  }
+
+  /** The video being classified live, or null. */
+  get video() {
+    return this.#video?.video ?? null;
+  }
+
+  // Classifies `video` with the classifier in use, and with each one that
+  // replaces it, until stopVideo(). `onResult({ top, ms, firstMs, fps })`
+  // sees each smoothed result; `onError(e)` a failed frame, or the stream's end.
+  watchVideo(video, { smoothing, onResult, onError }) {
+    this.stopVideo();
+    this.#video = { video, smoothing, onResult, onError };
+    this.#startVideo();
+  }
+
+  // A new smoothing weight restarts the loop, so the old average goes too.
+  setSmoothing(smoothing) {
+    if (!this.#video) return;
+    this.#video.smoothing = smoothing;
+    this.#startVideo();
+  }
+
+  stopVideo() {
+    this.#stopLoop?.();
+    this.#stopLoop = null;
+    this.#video = null;
+  }
+
+  #startVideo() {
+    const cur = this.#current;
+    const watch = this.#video;
+    this.#stopLoop?.();
+    this.#stopLoop = null;
+    if (!cur || !watch) return;
+    this.#stopLoop = cur.clf.classifyVideo(watch.video, {
+      topK: TOP_K,
+      smoothing: watch.smoothing,
+      onResult: ({ predictions, latencyMs, fps }) => {
+        let firstMs = null;
+        if (cur.firstMs === null) firstMs = cur.firstMs = cur.loadMs + latencyMs;
+        watch.onResult({ top: predictions, ms: latencyMs, firstMs, fps });
+      },
+      // A classifier being replaced ends its loop; the new one has started its own.
+      onError: (e) => e.code !== "DISPOSED" && watch.onError(e),
+    });
   }
 
   // { backend: "webgpu" | "cpu-simd" | "cpu-simd-threads", text, fallbackReason }:
@@ -123,8 +185,10 @@ export function explain(e) {
       return `That file is not an image the browser can decode: ${detail}`;
     case "WEBGPU_UNAVAILABLE":
       return `WebGPU cannot be used here: ${detail}. Choose "Auto" or "CPU".`;
+    case "STREAM_ENDED":
+      return `The camera picture stopped: ${detail}. Start the camera again to go on.`;
     case "NO_MODEL":
-      return "No model is loaded: choose one under \"Model and backend\".";
+      return 'No model is loaded: choose one under "Model and backend".';
     default:
       return detail;
   }

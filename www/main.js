@@ -1,15 +1,31 @@
 // The demo page: wires the controls to the engine, the inputs and the camera.
 // `?model=default|opennsfw` and `?backend=auto|webgpu|cpu` preset the choices.
 import { Engine, explain, webgpuProblem } from "./engine.js";
-import { Camera, FrameLoop, explainCameraError, listCameras } from "./camera.js";
+import { Camera, explainCameraError, listCameras } from "./camera.js";
 import { wireInputs } from "./inputs.js";
 import { drawPreview, fmtMs, renderTop, say } from "./view.js";
+import { TeachPanel } from "./teach.js";
 
 const $ = (id) => document.getElementById(id);
 const backendRadios = () => [...document.querySelectorAll("input[name=backend]")];
 const chosenBackend = () => backendRadios().find((r) => r.checked).value;
 
 const engine = new Engine(onBackendChange);
+const teach = new TeachPanel(
+  engine,
+  {
+    name: $("teach-name"),
+    capture: $("teach-capture"),
+    photos: $("teach-photos"),
+    exportButton: $("teach-export"),
+    importInput: $("teach-import"),
+    clear: $("teach-clear"),
+    list: $("teach-classes"),
+    live: $("teach-live"),
+    status: $("teach-status"),
+  },
+  (e) => showError(e),
+);
 let ownModel = null; // { name, bytes }: a model file picked from disk
 let active = null; // { model, backend } the classifier in use was made with
 let loading = Promise.resolve(); // loads run one after another; classifying waits
@@ -70,6 +86,7 @@ async function load(model, backend) {
     $("first-result").textContent = "—";
     say($("notice"), await describeFallback(backend, info));
     say($("error"), "");
+    await teach.modelChanged();
   } catch (e) {
     showError(e);
     restoreControls();
@@ -153,31 +170,31 @@ wireInputs({
 
 const video = $("video");
 const camera = new Camera(video);
-// One frame grabbed at once as an ImageBitmap: it is handed to the worker
-// without a copy (closing it afterwards is then a no-op), and the video goes
-// on playing meanwhile.
-async function classifyFrame(v) {
-  const bitmap = await createImageBitmap(v);
-  try {
-    return await engine.classify(bitmap);
-  } finally {
-    bitmap.close();
-  }
+const smoothing = () => Number($("smoothing").value);
+
+// The package's video loop: one frame in flight, the rest dropped, results
+// smoothed over time. It follows the model when another one is loaded.
+function watchCamera() {
+  engine.watchVideo(video, {
+    smoothing: smoothing(),
+    onResult: (r) => {
+      renderTop($("camera-top"), r.top);
+      $("frame-latency").textContent = fmtMs(r.ms);
+      if (r.fps !== null) $("fps").textContent = r.fps.toFixed(r.fps < 10 ? 1 : 0);
+      showTimes(r.ms, r.firstMs);
+      teach.liveFrame(video);
+    },
+    onError: (e) => {
+      if (e.code === "STREAM_ENDED") stopCamera();
+      showError(e);
+    },
+  });
 }
-const frames = new FrameLoop(
-  video,
-  classifyFrame,
-  (r, fps) => {
-    renderTop($("camera-top"), r.top);
-    $("frame-latency").textContent = fmtMs(r.ms);
-    if (fps !== null) $("fps").textContent = fps.toFixed(fps < 10 ? 1 : 0);
-    showTimes(r.ms, r.firstMs);
-  },
-  (e) => {
-    // A frame caught in a model switch is simply dropped.
-    if (e?.code !== "DISPOSED" && e?.code !== "NO_MODEL") showError(e);
-  },
-);
+
+$("smoothing").addEventListener("input", () => {
+  $("smoothing-value").textContent = smoothing().toFixed(2);
+  engine.setSmoothing(smoothing());
+});
 
 async function startCamera(deviceId) {
   const button = $("camera-toggle");
@@ -188,7 +205,7 @@ async function startCamera(deviceId) {
     video.parentElement.classList.add("live");
     say($("error"), "");
     await fillCameraList();
-    frames.start();
+    watchCamera();
   } catch (e) {
     camera.stop();
     video.parentElement.classList.remove("live");
@@ -201,7 +218,7 @@ async function startCamera(deviceId) {
 }
 
 function stopCamera() {
-  frames.stop();
+  engine.stopVideo();
   camera.stop();
   video.parentElement.classList.remove("live");
   $("camera-top").replaceChildren();
@@ -230,7 +247,7 @@ async function fillCameraList() {
 
 $("camera-toggle").addEventListener("click", () => (camera.running ? stopCamera() : startCamera()));
 $("camera-select").addEventListener("change", () => {
-  frames.stop();
+  engine.stopVideo();
   startCamera($("camera-select").value);
 });
 

@@ -1,9 +1,9 @@
 //! Shader modules and compute pipelines, created once at load. Every kernel
 //! family is one WGSL file; variants are pipeline-overridable constants, so
 //! the pipeline count grows with the kinds of steps, not with the steps.
-//! On SwiftShader each conv pipeline takes 1-2 s to compile, most of the
-//! load time; turning the conv overrides into uniform branches would merge
-//! pipelines but made those kernels 1.3-1.6x slower on lavapipe, so they stay.
+//! Compiling the conv pipelines is most of the load time on SwiftShader;
+//! uniform branches instead of the conv overrides would merge pipelines but
+//! make every inference slower (docs/performance.md), so the overrides stay.
 //! The weight element type `W` is the one thing overrides can't choose (a
 //! type, and `enable f16;` must open the module), so a one-line prelude sets it.
 

@@ -4,6 +4,7 @@ import { WebResnetError, toWebResnetError } from "./errors.js";
 import { cpuThreads, loadWasm, wasmMemoryBytes, wasmThreads } from "./wasm.js";
 import { loadModelBytes } from "./model.js";
 import { toPicture } from "./source.js";
+import { modelIdentity } from "./identity.js";
 
 const BACKENDS = ["auto", "webgpu", "cpu"];
 
@@ -11,10 +12,14 @@ const BACKENDS = ["auto", "webgpu", "cpu"];
 const GPU_FAILURES = new Set(["WEBGPU_UNAVAILABLE", "BACKEND"]);
 
 export function checkOptions(options) {
-  if (options === null || typeof options !== "object") throw new WebResnetError("INVALID_INPUT", "options must be an object");
+  if (options === null || typeof options !== "object")
+    throw new WebResnetError("INVALID_INPUT", "options must be an object");
   const backend = options.backend ?? "auto";
   if (!BACKENDS.includes(backend)) {
-    throw new WebResnetError("INVALID_INPUT", `backend must be one of ${BACKENDS.join(", ")}, not ${JSON.stringify(backend)}`);
+    throw new WebResnetError(
+      "INVALID_INPUT",
+      `backend must be one of ${BACKENDS.join(", ")}, not ${JSON.stringify(backend)}`,
+    );
   }
   const { threads } = options;
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
@@ -29,12 +34,14 @@ export function checkOptions(options) {
 }
 
 export function checkTopK(topK) {
-  if (!(Number.isInteger(topK) && topK >= 1)) throw new WebResnetError("INVALID_INPUT", `topK must be a positive integer, not ${topK}`);
+  if (!(Number.isInteger(topK) && topK >= 1))
+    throw new WebResnetError("INVALID_INPUT", `topK must be a positive integer, not ${topK}`);
   return topK;
 }
 
 export function checkInfer(input, shape) {
-  if (!(input instanceof Float32Array)) throw new WebResnetError("INVALID_INPUT", "infer: input must be a Float32Array");
+  if (!(input instanceof Float32Array))
+    throw new WebResnetError("INVALID_INPUT", "infer: input must be a Float32Array");
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
     throw new WebResnetError("INVALID_INPUT", "infer: shape must be an array of positive integers");
   }
@@ -46,7 +53,8 @@ export function checkInfer(input, shape) {
 async function openSession(Session, bytes, backend, streamed, warmUp) {
   const create = (backend, streamed) => Session.create(bytes, backend, undefined, streamed, warmUp);
   if (backend !== "auto") return { session: await create(backend, streamed), fallback: null };
-  if (!globalThis.navigator?.gpu) return { session: await create("cpu", streamed), fallback: "navigator.gpu is missing" };
+  if (!globalThis.navigator?.gpu)
+    return { session: await create("cpu", streamed), fallback: "navigator.gpu is missing" };
   try {
     return { session: await create("webgpu", streamed), fallback: null };
   } catch (e) {
@@ -86,7 +94,11 @@ function streamInto(wasm) {
       waiting.push(chunk);
       if (glue) feed();
     },
-    take: () => (glue && announced !== undefined ? (feed(), stream) : undefined),
+    take() {
+      if (!glue || announced === undefined) return undefined;
+      feed();
+      return stream;
+    },
   };
 }
 
@@ -106,6 +118,9 @@ export class Engine {
   adapter;
   /** Why "auto" is not on WebGPU (null when it is, or was not asked to be). */
   fallbackReason = null;
+  /** The model file's identity (see identity.js): a taught head is kept to the model it was taught on. */
+  /** @type {string | null} */
+  modelId = null;
 
   constructor(session, mode, fallbackReason, onBackendChange) {
     this.#session = session;
@@ -150,6 +165,7 @@ export class Engine {
       const { session, fallback } = await openSession(Session, bytes, mode, incoming.take(), warmUp);
       if (options.labels) session.setLabels(options.labels.map(String));
       const engine = new Engine(session, mode, fallback, options.onBackendChange);
+      engine.modelId = modelIdentity(bytes);
       await engine.#noteBackend();
       progress("warmup", 1, 1);
       return engine;

@@ -14,6 +14,7 @@ export type WebResnetErrorCode =
   | "NETWORK" // the model could not be fetched or read
   | "INTEGRITY" // the model's SHA-256 differs from `sha256`
   | "WASM_LOAD" // the wasm module (or the worker) failed to load
+  | "STREAM_ENDED" // classifyVideo: the video ended or the camera stopped
   | "DISPOSED"; // the classifier was disposed
 
 export class WebResnetError extends Error {
@@ -93,6 +94,78 @@ export type ImageSource =
 
 export type Backend = "webgpu" | "cpu-simd" | "cpu-simd-threads";
 
+/** Which predictions to return. */
+export interface ClassifyOptions {
+  /** How many classes, best first (default 5). */
+  topK?: number;
+  /** Leave out classes below this probability, in [0, 1]. */
+  scoreThreshold?: number;
+  /** Only these labels. */
+  allow?: string[];
+  /** Never these labels. */
+  deny?: string[];
+}
+
+export interface VideoResult {
+  /** Smoothed over recent frames, filtered as asked; the leading class first. */
+  predictions: Prediction[];
+  /** This frame's time from grab to result, in ms. */
+  latencyMs: number;
+  /** Results per second over the last few; null until there are two. */
+  fps: number | null;
+  /** Frames classified so far. */
+  frames: number;
+  /** Frames skipped because one was still being classified. */
+  dropped: number;
+}
+
+export interface VideoOptions extends ClassifyOptions {
+  onResult: (result: VideoResult) => void;
+  /** A failed frame (the loop goes on), or why the loop ended (STREAM_ENDED, DISPOSED). */
+  onError?: (error: WebResnetError) => void;
+  /** At most this many frames a second (default: as fast as results come). */
+  maxFps?: number;
+  /** The weight the past keeps at each frame, in [0, 1) (default 0.5; 0: no smoothing). */
+  smoothing?: number;
+  /** How far another class must pass the leading one to take its place (default 0.05). */
+  hysteresis?: number;
+}
+
+/** Few-shot classes taught on a classifier's embeddings (k nearest neighbours, cosine similarity). */
+export interface HeadPrediction {
+  label: string;
+  /** The share of the k nearest examples that are of this class. */
+  probability: number;
+}
+
+export interface HeadJSON {
+  format: "webresnet-head";
+  version: 1;
+  /** The identity of the model that made the embeddings (`Classifier.modelId`). */
+  model: string;
+  k: number;
+  /** Values per embedding; null while the head is empty. */
+  dim: number | null;
+  /** Each example is a unit-length float32 embedding in little-endian base64. */
+  classes: { label: string; examples: string[] }[];
+}
+
+export class Head {
+  private constructor();
+  /** The taught labels, in the order they were first added. */
+  readonly labels: string[];
+  /** Adds one example of `label` (any source `classify` takes; in Node, encoded image bytes). */
+  add(label: string, source: ImageSource): Promise<void>;
+  /** The taught classes for `source`, best first (topK defaults to 3). */
+  classify(source: ImageSource, options?: { topK?: number }): Promise<HeadPrediction[]>;
+  /** How many examples `label` has (0 if none). */
+  count(label: string): number;
+  remove(label: string): void;
+  clear(): void;
+  /** The examples, labels and the model's identity, as plain JSON data. */
+  toJSON(): HeadJSON;
+}
+
 export class Classifier {
   private constructor();
   /** Loads the wasm and the model, picks the backend and runs one warm-up inference. */
@@ -105,14 +178,22 @@ export class Classifier {
   readonly adapter: string | null;
   /** Why "auto" runs on the CPU; null on WebGPU or when the CPU was asked for. */
   readonly fallbackReason: string | null;
-  /** Top-k classes, best first (topK defaults to 5). */
-  classify(source: ImageSource, options?: { topK?: number }): Promise<Prediction[]>;
+  /** Top-k classes, best first (topK defaults to 5), filtered by the options. */
+  classify(source: ImageSource, options?: ClassifyOptions): Promise<Prediction[]>;
+  /** Classifies a video or camera stream, one frame in flight, until the returned `stop()` is called. */
+  classifyVideo(source: HTMLVideoElement | MediaStream, options: VideoOptions): () => void;
   /** The pooled features before the classifier head (e.g. 1280 for EfficientNet-Lite0). */
   embed(source: ImageSource): Promise<Float32Array>;
   /** Raw model output for a tensor in the model's own layout (NCHW for most), without preprocessing. */
   infer(input: Float32Array, shape: number[]): Promise<Float32Array>;
   /** Diagnostics: the wasm heap's size, the CPU threads. */
   stats(): Promise<Stats>;
+  /** The model file's identity; a taught head remembers it. */
+  readonly modelId: string;
+  /** A new, empty head of few-shot classes on this model's embeddings (k defaults to 5). */
+  createHead(options?: { k?: number }): Head;
+  /** A head saved with `toJSON()` (the object or its text); INVALID_INPUT if another model taught it, or the data is malformed. */
+  loadHead(json: HeadJSON | string): Head;
   /** Frees the model (and the worker); every call not yet settled, and every later one, rejects with DISPOSED. */
   dispose(): void;
 }

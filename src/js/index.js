@@ -7,12 +7,23 @@
 import { WebResnetError, toWebResnetError } from "./errors.js";
 import { Engine, disposedError } from "./engine.js";
 import { WorkerEngine } from "./worker_client.js";
+import { predictionFilter } from "./predictions.js";
+import { classifyVideo } from "./video.js";
+import { Head } from "./head.js";
 
 export { WebResnetError };
 
+// The public types are index.d.ts's: the JSDoc below makes tsc check this
+// implementation against them (`make lint`).
+/** @typedef {import("./index.js").ClassifierOptions} ClassifierOptions */
+/** @typedef {import("./index.js").ImageSource} ImageSource */
+
 const CONSTRUCT = Symbol("Classifier.create");
+// "Every class", for a filter that may drop some of the top k.
+const ALL_CLASSES = 2 ** 31 - 1;
 
 export class Classifier {
+  /** @type {Engine | WorkerEngine} */
   #engine;
   #disposed = false;
 
@@ -22,6 +33,10 @@ export class Classifier {
     this.#engine = engine;
   }
 
+  /**
+   * @param {ClassifierOptions} [options]
+   * @returns {Promise<Classifier>}
+   */
   static async create(options = {}) {
     try {
       const engine = options?.worker ? await WorkerEngine.create(options) : await Engine.create(options);
@@ -32,27 +47,52 @@ export class Classifier {
   }
 
   /** "webgpu" | "cpu-simd" | "cpu-simd-threads"; may change to the CPU if the GPU device is lost under "auto". */
+  /** @returns {import("./index.js").Backend} */
   get backend() {
     return this.#engine.backend;
   }
 
   /** CPU threads: 1, or the pool of the threaded build (a cross-origin isolated worker; see `threads`). */
+  /** @returns {number} */
   get threads() {
     return this.#engine.threads;
   }
 
   /** The WebGPU adapter's description; null on the CPU. */
+  /** @returns {string | null} */
   get adapter() {
     return this.#engine.adapter;
   }
 
   /** Why "auto" runs on the CPU (null when on WebGPU, or when the CPU was asked for). */
+  /** @returns {string | null} */
   get fallbackReason() {
     return this.#engine.fallbackReason;
   }
 
+  /** The model file's identity; a taught head remembers it. */
+  get modelId() {
+    return this.#engine.modelId;
+  }
+
+  /** A new, empty head of few-shot classes taught on this model's embeddings (k nearest neighbours). */
+  createHead({ k = 5 } = {}) {
+    if (this.#disposed) throw disposedError();
+    return new Head((source) => this.embed(source), this.#engine.modelId, { k });
+  }
+
+  /** A head saved with `head.toJSON()` (the object or its JSON text); INVALID_INPUT if another model taught it. */
+  loadHead(json) {
+    return this.createHead().load(json);
+  }
+
   // A call that settles after dispose() rejects with DISPOSED, whatever it
   // would have given: the page has let the classifier go.
+  /**
+   * @template T
+   * @param {() => Promise<T>} call
+   * @returns {Promise<T>}
+   */
   #run(call) {
     if (this.#disposed) return Promise.reject(disposedError());
     return call().then(
@@ -61,22 +101,54 @@ export class Classifier {
     );
   }
 
-  /** Top-k classes for one image: `[{ label, index, probability }]`, best first. */
-  classify(source, { topK = 5 } = {}) {
-    return this.#run(() => this.#engine.classify(source, topK));
+  /**
+   * Top-k classes for one image: `[{ label, index, probability }]`, best first;
+   * `scoreThreshold`, `allow` and `deny` filter them.
+   * @param {ImageSource} source
+   * @param {import("./index.js").ClassifyOptions} [options]
+   * @returns {Promise<import("./index.js").Prediction[]>}
+   */
+  classify(source, options = {}) {
+    return this.#run(async () => {
+      const filter = predictionFilter(options ?? {});
+      return filter.apply(await this.#engine.classify(source, filter.wide ? ALL_CLASSES : filter.topK));
+    });
   }
 
-  /** Pooled features before the classifier head, as a Float32Array. */
+  /**
+   * Classifies a `<video>` or a MediaStream frame by frame until `stop()`, the returned function, is called.
+   * @param {HTMLVideoElement | MediaStream} source
+   * @param {import("./index.js").VideoOptions} options
+   * @returns {() => void}
+   */
+  classifyVideo(source, options) {
+    if (this.#disposed) throw disposedError();
+    return classifyVideo((frame, topK) => this.#run(() => this.#engine.classify(frame, topK)), source, options);
+  }
+
+  /**
+   * Pooled features before the classifier head, as a Float32Array.
+   * @param {ImageSource} source
+   * @returns {Promise<Float32Array>}
+   */
   embed(source) {
     return this.#run(() => this.#engine.embed(source));
   }
 
-  /** The model's raw output for an input tensor in its own layout (NCHW for most), no preprocessing. */
+  /**
+   * The model's raw output for an input tensor in its own layout (NCHW for most), no preprocessing.
+   * @param {Float32Array} input
+   * @param {number[]} shape
+   * @returns {Promise<Float32Array>}
+   */
   infer(input, shape) {
     return this.#run(() => this.#engine.infer(input, shape));
   }
 
-  /** Diagnostics: `{ wasmMemoryBytes, threads, threadsFallback }`: the wasm heap of the thread running the model, its CPU threads, and why the threaded build did not start if it was asked for. */
+  /**
+   * Diagnostics: `{ wasmMemoryBytes, threads, threadsFallback }`: the wasm heap of the thread running the model, its CPU threads, and why the threaded build did not start if it was asked for.
+   * @returns {Promise<import("./index.js").Stats>}
+   */
   stats() {
     return this.#run(() => this.#engine.stats());
   }

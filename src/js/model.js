@@ -22,7 +22,8 @@ export function resolveModelUrl(model) {
 
 async function sha256Hex(bytes) {
   const subtle = globalThis.crypto?.subtle;
-  if (!subtle) throw new WebResnetError("INTEGRITY", "cannot check sha256: crypto.subtle is missing (not a secure context?)");
+  if (!subtle)
+    throw new WebResnetError("INTEGRITY", "cannot check sha256: crypto.subtle is missing (not a secure context?)");
   const digest = new Uint8Array(await subtle.digest("SHA-256", bytes));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -44,7 +45,7 @@ const PIECE_DIGESTS = Symbol.for("webresnet.pieceDigests");
 
 // A worker that digests the pieces of a model file's data section as the
 // download delivers them: its hash check then costs this thread nothing (in
-// Chromium a digest runs on the calling thread, about 45 ms for 23 MB). Each
+// Chromium a digest runs on the calling thread). Each
 // chunk is transferred, not copied. Null where there are no workers (Node:
 // the wasm digests there, off the thread already); a worker that cannot
 // start resolves to null, and the wasm digests the pieces itself.
@@ -63,7 +64,11 @@ function pieceDigester() {
   let ended = false;
   return {
     send: (chunk) => worker.postMessage(chunk, [chunk.buffer]),
-    end: () => ((ended = true), worker.postMessage("end"), reply),
+    end() {
+      ended = true;
+      worker.postMessage("end");
+      return reply;
+    },
     // Stops a worker that was not asked for its digests (a failed read, a body read whole).
     cancel: () => ended || worker.terminate(),
   };
@@ -151,11 +156,23 @@ async function downloadWith(url, { sha256, cache, report, onChunk }, digester) {
 
 // `model`: URL/string, ArrayBuffer, a typed array, or undefined (the default model).
 // `onChunk` sees a download's bytes as they arrive (not those of a file or an array).
+/**
+ * @param {import("./index.js").ClassifierOptions["model"]} model
+ * @param {{
+ *   sha256?: string,
+ *   cache?: boolean,
+ *   onProgress?: (progress: import("./index.js").Progress) => void,
+ *   onChunk?: (chunk: Uint8Array, total: number | undefined) => void,
+ * }} [options]
+ * @returns {Promise<Uint8Array>}
+ */
 export async function loadModelBytes(model, { sha256, cache = true, onProgress, onChunk } = {}) {
   const report = (loaded, total) => onProgress?.({ phase: "download", loaded, total });
   if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
-    const view = ArrayBuffer.isView(model) ? new Uint8Array(model.buffer, model.byteOffset, model.byteLength) : null;
-    const bytes = await verified(view ?? new Uint8Array(model), sha256, "model bytes");
+    const view = ArrayBuffer.isView(model)
+      ? new Uint8Array(model.buffer, model.byteOffset, model.byteLength)
+      : new Uint8Array(model);
+    const bytes = await verified(view, sha256, "model bytes");
     report(bytes.length, bytes.length);
     return bytes;
   }

@@ -4,6 +4,7 @@ import { WebResnetError } from "./errors.js";
 
 // Pixels exactly as stored in the file: the native CLI sees the same ones,
 // so results agree across the CLI, Node and the browser.
+/** @type {ImageBitmapOptions} */
 const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
 
 const is = (value, name) => typeof globalThis[name] === "function" && value instanceof globalThis[name];
@@ -46,12 +47,14 @@ async function ready(source) {
 // Any drawable source (elements, canvases, ImageBitmap, VideoFrame, Blob)
 // as a new ImageBitmap, which the caller owns (and may transfer).
 export async function toBitmap(source) {
-  if (!canDecode()) throw new WebResnetError("INVALID_INPUT", "this runtime has no createImageBitmap: pass encoded bytes");
+  if (!canDecode())
+    throw new WebResnetError("INVALID_INPUT", "this runtime has no createImageBitmap: pass encoded bytes");
   await ready(source);
   try {
     return await createImageBitmap(source, BITMAP_OPTIONS);
   } catch (e) {
-    if (e?.name === "TypeError") throw new WebResnetError("INVALID_INPUT", `not an image source: ${e.message}`, { cause: e });
+    if (e?.name === "TypeError")
+      throw new WebResnetError("INVALID_INPUT", `not an image source: ${e.message}`, { cause: e });
     throw decodeError(e, "the image");
   }
 }
@@ -63,6 +66,7 @@ export function bitmapPixels(bitmap) {
       ? new OffscreenCanvas(width, height)
       : Object.assign(document.createElement("canvas"), { width, height });
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  if (!ctx) throw new WebResnetError("BACKEND", "no 2D canvas context to read the image's pixels");
   ctx.drawImage(bitmap, 0, 0);
   return { rgba: ctx.getImageData(0, 0, width, height).data, width, height };
 }

@@ -21,9 +21,12 @@ function relaxedSimdProbe() {
   ]);
 }
 
+/** @type {Promise<{ Session: typeof Session, ModelStream: typeof ModelStream }> | undefined} */
 let loading;
+/** @type {WebAssembly.Memory | undefined} */
 let memory; // the instance's WebAssembly.Memory, once loaded
 let threads = 1; // the CPU threads of the loaded build
+/** @type {string | null} */
 let threadsFallback = null; // why the threaded build was asked for but not loaded
 
 /** Bytes in this realm's wasm heap (shared by every classifier in the realm); 0 before loading. */
@@ -41,13 +44,17 @@ export const wasmThreads = () => ({ threads, threadsFallback });
  */
 export function cpuThreads(wanted) {
   const n = wanted ?? Math.min(globalThis.navigator?.hardwareConcurrency ?? 1, 4);
+  // WorkerGlobalScope is not in the DOM's types; looked up so the page side reads it too.
+  const { WorkerGlobalScope } = /** @type {{ WorkerGlobalScope?: Function }} */ (globalThis);
   const inWorker = typeof WorkerGlobalScope === "function" && globalThis instanceof WorkerGlobalScope;
-  const possible = threadsBuild && globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function" && inWorker;
+  const possible =
+    threadsBuild && globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function" && inWorker;
   return possible ? n : 1;
 }
 
 // The threaded build with a pool of `n` workers; resolves to its `Session` class.
 async function loadThreaded(n) {
+  if (!threadsBuild) throw new Error("this package has no threaded build");
   const { glue, wasmUrl } = threadsBuild();
   const { default: initThreaded, initThreadPool, ...classes } = await glue;
   const exports = await initThreaded({ module_or_path: wasmUrl });

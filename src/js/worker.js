@@ -51,8 +51,9 @@ self.onmessage = async ({ data: { id, op, args } }) => {
       adapter: engine.adapter,
       fallbackReason: engine.fallbackReason,
       threads: engine.threads,
+      modelId: engine.modelId,
     };
-    self.postMessage({ id, value, state }, transfer);
+    self.postMessage({ id, value, state }, { transfer });
   } catch (e) {
     self.postMessage({ id, error: errorToData(toWebResnetError(e)) });
   }

@@ -24,6 +24,8 @@ export class WorkerEngine {
   threads = 1;
   adapter = null;
   fallbackReason = null;
+  /** @type {string | null} */
+  modelId = null;
 
   constructor(worker, onBackendChange) {
     this.#worker = worker;
@@ -47,7 +49,10 @@ export class WorkerEngine {
     if (typeof Worker !== "function") throw new WebResnetError("INVALID_INPUT", "worker mode needs Web Workers");
     const { onProgress, onBackendChange, model, ...rest } = options;
     // Relative URLs mean the page's, not the worker script's; URL objects don't clone.
-    const args = { ...rest, model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model };
+    const args = {
+      ...rest,
+      model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model,
+    };
     const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
     const engine = new WorkerEngine(worker, onBackendChange);
     try {
@@ -100,6 +105,7 @@ export class WorkerEngine {
     return this.#send("infer", { input, shape });
   }
 
+  /** @returns {Promise<import("./index.js").Stats>} the worker's Engine's */
   async stats() {
     return this.#send("stats", {});
   }

@@ -291,7 +291,7 @@ pub fn open_header(head: &[u8], file_len: usize) -> Result<Header> {
     let malformed = |e: &dyn std::fmt::Display| bad(format!("truncated or malformed safetensors container ({e})"));
     let end = header_end(head).filter(|&end| end <= head.len()).ok_or_else(|| malformed(&"header cut short"))?;
     // Parsed as a `Value` (as `sniff` does) rather than into safetensors' own
-    // types, whose parser would be a second one in the wasm (about 120 KB).
+    // types, whose parser would be a second one in the wasm.
     let header: Value = serde_json::from_slice(&head[8..end]).map_err(|e| malformed(&e))?;
     let header = header.as_object().ok_or_else(|| malformed(&"the header is not a JSON object"))?;
     let mut tensors = Vec::with_capacity(header.len());

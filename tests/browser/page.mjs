@@ -29,7 +29,10 @@ window.runCase = async ({ model, backend, shape, seed }) => {
     const t0 = performance.now();
     const session = await Session.create(bytes, backend, shape);
     const t1 = performance.now();
-    const input = seededInput(shape.reduce((a, b) => a * b, 1), seed);
+    const input = seededInput(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    );
     const logits = await session.infer(input, shape);
     const t2 = performance.now();
     const result = {
@@ -72,11 +75,24 @@ window.threadsCase = async ({ model, shape, seed, threads }) => {
   try {
     const clf = await Classifier.create({ model, backend: "cpu", worker: true, threads });
     const t0 = performance.now();
-    const logits = await clf.infer(seededInput(shape.reduce((a, b) => a * b, 1), seed), shape);
+    const logits = await clf.infer(
+      seededInput(
+        shape.reduce((a, b) => a * b, 1),
+        seed,
+      ),
+      shape,
+    );
     const inferMs = performance.now() - t0;
     const stats = await clf.stats();
     clf.dispose();
-    return { logits: Array.from(logits), backend: clf.backend, threads: clf.threads, stats, inferMs, isolated: crossOriginIsolated };
+    return {
+      logits: Array.from(logits),
+      backend: clf.backend,
+      threads: clf.threads,
+      stats,
+      inferMs,
+      isolated: crossOriginIsolated,
+    };
   } catch (e) {
     return { error: { code: e?.code ?? null, name: e?.name, message: String(e?.message ?? e) } };
   }
@@ -90,7 +106,10 @@ window.streamCase = async ({ model, shape, seed }) => {
     performance.clearMarks();
     const clf = await Classifier.create({ model, backend: "cpu", cache: false });
     const streamed = performance.getEntriesByName("webresnet:streamed").length > 0;
-    const one = seededInput(shape.reduce((a, b) => a * b, 1), seed);
+    const one = seededInput(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    );
     const logits = await clf.infer(one, shape);
     // A batch of two plans again, from the bytes the session kept.
     const two = new Float32Array(2 * one.length);

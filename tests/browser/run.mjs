@@ -18,9 +18,15 @@ const SEED = 4242;
 // GPU float order differs from the CPU's; CPU-in-wasm should match closely.
 const TOL = { webgpu: 1e-3, cpu: 1e-4 };
 
-
 const { seededInput } = await import("../../testkit/seeded.mjs");
-const want = nativeInfer(join(MODELS, MODEL), SHAPE, seededInput(SHAPE.reduce((a, b) => a * b, 1), SEED));
+const want = nativeInfer(
+  join(MODELS, MODEL),
+  SHAPE,
+  seededInput(
+    SHAPE.reduce((a, b) => a * b, 1),
+    SEED,
+  ),
+);
 
 const { server, origin } = await serve();
 let browser;
@@ -35,7 +41,9 @@ const { page } = browser;
 
 try {
   const probe = await page.evaluate(() => window.probeWebGpu());
-  console.log(`navigator.gpu: ${probe.gpu}, adapter: ${probe.adapter} ${probe.info ?? ""}, shader-f16: ${probe.f16 ?? "-"}`);
+  console.log(
+    `navigator.gpu: ${probe.gpu}, adapter: ${probe.adapter} ${probe.info ?? ""}, shader-f16: ${probe.f16 ?? "-"}`,
+  );
   const backends = ["cpu"];
   if (probe.adapter) backends.unshift("webgpu");
   else missing("WebGPU checks: no adapter in headless Chromium");
@@ -128,10 +136,15 @@ async function streamChecks(page) {
     const line =
       `${model} downloaded by the package: read as it arrived ${s.streamed}; ${differ < 0 ? "bit-identical to" : `differs at ${differ} from`} the bytes imported whole; ` +
       `a batch of 2 planned again from the kept bytes: ${pairDiffers < 0 ? "both images bit-identical" : `differs at ${pairDiffers}`}`;
-    const ok = s.streamed === streamed && differ < 0 && n === whole.logits.length && pairDiffers < 0 && s.pair.length === 2 * n;
+    const ok =
+      s.streamed === streamed && differ < 0 && n === whole.logits.length && pairDiffers < 0 && s.pair.length === 2 * n;
     check(ok, line);
   }
-  const t = await page.evaluate((c) => window.streamCase(c), { model: "/.cache/models/tampered_stream.wrn", shape, seed: SEED });
+  const t = await page.evaluate((c) => window.streamCase(c), {
+    model: "/.cache/models/tampered_stream.wrn",
+    shape,
+    seed: SEED,
+  });
   check(
     t.error?.code === "MODEL_FORMAT" && /SHA-256/.test(t.error.message),
     `a tampered file read as it arrives is refused with MODEL_FORMAT (SHA-256): got ${JSON.stringify(t.error ?? t)}`,
@@ -179,7 +192,12 @@ async function threadsChecks(page, resnet18) {
   try {
     await other.goto(`${plain.origin}/tests/browser/page.html`);
     await other.waitForFunction(() => window.ready === true, null, { timeout: 120_000 });
-    const t = await other.evaluate((c) => window.threadsCase(c), { model: `/.cache/models/${MODEL}`, shape: SHAPE, seed: SEED, threads: 2 });
+    const t = await other.evaluate((c) => window.threadsCase(c), {
+      model: `/.cache/models/${MODEL}`,
+      shape: SHAPE,
+      seed: SEED,
+      threads: 2,
+    });
     const n = t.error ? null : compare(resnet18, Float32Array.from(t.logits), TOL.cpu);
     const line = `no COOP/COEP (isolated ${t.isolated}), threads: 2 asked: ${t.error ? JSON.stringify(t.error) : `${t.backend}, ${t.threads} thread(s), ${n.rel.toExponential(2)} of range vs native`}`;
     check(!t.error && t.backend === "cpu-simd" && t.threads === 1 && !t.isolated && n.ok, line);

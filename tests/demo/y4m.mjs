@@ -27,7 +27,12 @@ function i420(rgba, w, h) {
   for (let y = 0; y < ch; y++) {
     for (let x = 0; x < cw; x++) {
       let [r, g, b] = [0, 0, 0];
-      for (const [dy, dx] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
+      for (const [dy, dx] of [
+        [0, 0],
+        [0, 1],
+        [1, 0],
+        [1, 1],
+      ]) {
         const p = 4 * ((2 * y + dy) * w + 2 * x + dx);
         r += rgba[p] / 4;
         g += rgba[p + 1] / 4;

@@ -60,7 +60,8 @@
   window.demoTest = {
     seen,
     state: () => ({ backend: $("backend").textContent, notice: shown("notice"), error: shown("error") }),
-    modelReady: () => until("model load", () => document.body.dataset.model !== "loading" && document.body.dataset.model),
+    modelReady: () =>
+      until("model load", () => document.body.dataset.model !== "loading" && document.body.dataset.model),
 
     // The photo `name` given `how`; resolves to the labels shown for it.
     async photo(name, how) {
@@ -88,7 +89,11 @@
     // Starts the camera, waits for live results and a frame rate, stops it.
     async camera() {
       $("camera-toggle").click();
-      await until("live result", () => labels("camera-top").length > 0 && Number.parseFloat($("fps").textContent) > 0, 120_000);
+      await until(
+        "live result",
+        () => labels("camera-top").length > 0 && Number.parseFloat($("fps").textContent) > 0,
+        120_000,
+      );
       const out = { labels: labels("camera-top"), fps: $("fps").textContent, latency: $("frame-latency").textContent };
       $("camera-toggle").click();
       out.stopped = $("camera-toggle").textContent;
@@ -102,6 +107,7 @@
       const outcome = await new Promise((done) =>
         setTimeout(() => {
           try {
+            // biome-ignore lint/security/noGlobalEval: the check is that the page's CSP refuses eval
             eval("1");
             done("it ran");
           } catch (e) {
@@ -109,10 +115,14 @@
           }
         }),
       );
-      const reported = await until("the eval's CSP report", () => {
-        const i = seen.violations.findIndex((v) => v.startsWith("page: script-src"));
-        return i >= 0 && seen.violations.splice(i, 1);
-      }, 10_000).catch(() => false);
+      const reported = await until(
+        "the eval's CSP report",
+        () => {
+          const i = seen.violations.findIndex((v) => v.startsWith("page: script-src"));
+          return i >= 0 && seen.violations.splice(i, 1);
+        },
+        10_000,
+      ).catch(() => false);
       return { outcome, reported: Boolean(reported) };
     },
   };

@@ -154,7 +154,13 @@ window.checks = {
     const clf = await Classifier.create({ worker: true, ...(threads ? { threads } : {}) });
     try {
       const kinds = await sourceKinds();
-      const results = await classifyEach(clf, kinds, ["ImageBitmap", "Blob", "Uint8Array", "ImageData", "HTMLImageElement"]);
+      const results = await classifyEach(clf, kinds, [
+        "ImageBitmap",
+        "Blob",
+        "Uint8Array",
+        "ImageData",
+        "HTMLImageElement",
+      ]);
       const cat = await clf.classify(await fetchBlob(CAT), { topK: TOP });
       return { ...(await describe(clf)), results, cat: brief(cat), catLabel: cat[0].label };
     } finally {
@@ -220,7 +226,8 @@ window.checks = {
         const top = await clf.classify(bitmap, { topK: TOP });
         ms.push(performance.now() - t0);
         bitmap.close();
-        if (!(top.length === TOP && top[0].probability >= top[1].probability)) throw new Error(`frame ${i}: bad answer`);
+        if (!(top.length === TOP && top[0].probability >= top[1].probability))
+          throw new Error(`frame ${i}: bad answer`);
         if (i + 1 === warmup) heapAfterWarmup = (await clf.stats()).wasmMemoryBytes;
       }
       return { heapAfterWarmup, heapAtEnd: (await clf.stats()).wasmMemoryBytes, ms, threads: clf.threads };

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { ROOT } from "../../testkit/common.mjs";
 import { DEMO_CSP, DEMO_MOUNTS, TEST_MOUNTS, serve } from "../../scripts/serve.mjs";
 import { ENGINES, absent, openEngine } from "../../testkit/engines.mjs";
-import { check, fail, finish, missing, pass } from "../../testkit/report.mjs";
+import { check, fail, finish, missing } from "../../testkit/report.mjs";
 
 const ESPRESSO = 967;
 const isCat = (index) => index >= 281 && index <= 285; // tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -222,7 +222,10 @@ async function demoChecks(engine, page, { probe, main }) {
   const status = await demo("state");
   const threads = expectedThreads(probe);
   const text = threads > 1 ? `CPU, wasm SIMD, ${threads} threads` : "CPU, wasm SIMD, 1 thread";
-  check(state === "ready" && status.backend === text, `${engine} demo: model ${state}; running on "${status.backend}" (want "${text}")`);
+  check(
+    state === "ready" && status.backend === text,
+    `${engine} demo: model ${state}; running on "${status.backend}" (want "${text}")`,
+  );
   if (!probe.gpu) {
     check(
       /WebGPU is unavailable.*navigator\.gpu is missing/.test(status.notice),
@@ -249,7 +252,10 @@ async function demoChecks(engine, page, { probe, main }) {
       }
       throw e;
     }
-    check(r.labels[0] === label && !r.error, `${engine} demo: ${how} ${name}: top-1 "${r.labels[0]}" (want "${label}"), latency ${r.latency}`);
+    check(
+      r.labels[0] === label && !r.error,
+      `${engine} demo: ${how} ${name}: top-1 "${r.labels[0]}" (want "${label}"), latency ${r.latency}`,
+    );
   }
 
   let r = await demo("badFile", "file", "notes.txt");
@@ -281,7 +287,10 @@ async function demoChecks(engine, page, { probe, main }) {
     `${engine} demo: ${seen.resources.length} requests (the worker's model fetch among them: ${workerSaw}), ` +
       `${foreign.length} off-origin${foreign.length ? `: ${foreign.join(", ")}` : ""}`,
   );
-  check(seen.violations.length === 0, `${engine} demo: no CSP violation${seen.violations.length ? `: ${seen.violations.join(" | ")}` : ""}`);
+  check(
+    seen.violations.length === 0,
+    `${engine} demo: no CSP violation${seen.violations.length ? `: ${seen.violations.join(" | ")}` : ""}`,
+  );
 }
 
 const t0 = Date.now();
@@ -292,33 +301,49 @@ for (const engine of engines) {
     continue;
   }
   let pkg;
-  await session(engine, "the package (pkg/ by URL, no bundler)", `${pkgServer.origin}/tests/engines/page.html`, { camera: true, global: "checks" }, async (page) => {
-    pkg = await packageChecks(engine, page, { soak: engine === "webkit" });
-  });
+  await session(
+    engine,
+    "the package (pkg/ by URL, no bundler)",
+    `${pkgServer.origin}/tests/engines/page.html`,
+    { camera: true, global: "checks" },
+    async (page) => {
+      pkg = await packageChecks(engine, page, { soak: engine === "webkit" });
+    },
+  );
   if (engine === "webkit") {
     // JavaScriptCore itself runs the threaded build; WebKitGTK just doesn't
     // expose SharedArrayBuffer. JSC_useSharedArrayBuffer=1 switches it on, as
     // Safari does on a cross-origin isolated page.
     const options = { env: { JSC_useSharedArrayBuffer: "1" }, global: "checks" };
-    await session(engine, "threads with SharedArrayBuffer switched on", `${pkgServer.origin}/tests/engines/page.html`, options, async (page) => {
-      const probe = await call(page, "probe");
-      const want = Math.min(probe.cores, 4);
-      const w = await call(page, "worker");
-      const coffee = w.results.filter((r) => r.top);
-      check(
-        probe.sharedArrayBuffer === "function" && w.threads === want && w.backend === "cpu-simd-threads",
-        `${engine} + JSC_useSharedArrayBuffer=1: worker mode ${w.backend}, ${w.threads} threads (want ${want}); ` +
-          `coffee ${coffee.map((r) => ms(r.ms)).join(", ")}`,
-      );
-      checkResults(engine, "worker, threaded", w);
-    });
+    await session(
+      engine,
+      "threads with SharedArrayBuffer switched on",
+      `${pkgServer.origin}/tests/engines/page.html`,
+      options,
+      async (page) => {
+        const probe = await call(page, "probe");
+        const want = Math.min(probe.cores, 4);
+        const w = await call(page, "worker");
+        const coffee = w.results.filter((r) => r.top);
+        check(
+          probe.sharedArrayBuffer === "function" && w.threads === want && w.backend === "cpu-simd-threads",
+          `${engine} + JSC_useSharedArrayBuffer=1: worker mode ${w.backend}, ${w.threads} threads (want ${want}); ` +
+            `coffee ${coffee.map((r) => ms(r.ms)).join(", ")}`,
+        );
+        checkResults(engine, "worker, threaded", w);
+      },
+    );
   }
   if (!pkg) {
     fail(`${engine}: the demo was not tested: the package checks did not finish`);
     continue;
   }
-  await session(engine, "the demo page (as `make demo` serves it)", `${demoServer.origin}/`, { camera: true, global: "demoTest" }, (page) =>
-    demoChecks(engine, page, pkg),
+  await session(
+    engine,
+    "the demo page (as `make demo` serves it)",
+    `${demoServer.origin}/`,
+    { camera: true, global: "demoTest" },
+    (page) => demoChecks(engine, page, pkg),
   );
 }
 console.log(`engines: ${engines.join(", ")} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);

@@ -175,8 +175,7 @@ window.disposeCase = wrap(async ({ model, backend, worker, calls, untilSubmitted
   const inflight = Array.from({ length: calls }, () => outcome(clf.classify(img)));
   if (untilSubmitted) {
     for (const end = performance.now() + 60_000; spy.submits === submits && performance.now() < end; ) await sleep(1);
-  }
-  else if (delayMs) await sleep(delayMs);
+  } else if (delayMs) await sleep(delayMs);
   const submittedBeforeDispose = spy ? spy.submits - submits : null;
   clf.dispose();
   disposed = true;

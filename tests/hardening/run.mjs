@@ -29,7 +29,8 @@ const GPU_SOAK = 40;
 const WARMUP = { cpu: 50, webgpu: 10 }; // calls before the heap and buffers must stay flat
 const DRIFT_WINDOW = { cpu: 50, webgpu: 10 }; // first vs last calls after warm-up, by median
 const DRIFT_FACTOR = 3; // generous: the machine is shared; a leak-driven slowdown grows without bound
-if (!(SOAK >= WARMUP.cpu + 2 * DRIFT_WINDOW.cpu)) throw new Error(`--soak needs at least ${WARMUP.cpu + 2 * DRIFT_WINDOW.cpu} calls`);
+if (!(SOAK >= WARMUP.cpu + 2 * DRIFT_WINDOW.cpu))
+  throw new Error(`--soak needs at least ${WARMUP.cpu + 2 * DRIFT_WINDOW.cpu} calls`);
 const STUCK_MS = 120_000; // a call unsettled this long is reported as pending (hang detector)
 const SMALL = "/.cache/models/torch_plumbing.onnx"; // 10 classes, 64x48 input: quick on SwiftShader
 const SOAK_MODEL = "/.cache/models/mobilenet_small.onnx"; // 224x224, 1000 classes
@@ -39,7 +40,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mib = (b) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 const fmt = (top) => top.map((p) => `${p.index} ${p.probability.toFixed(4)}`).join("; ");
 
-for (const need of ["pkg/index.js", "pkg/webresnet_bg.wasm", "pkg/model/default.wrn", ".cache/models/mobilenet_small.onnx"]) {
+for (const need of [
+  "pkg/index.js",
+  "pkg/webresnet_bg.wasm",
+  "pkg/model/default.wrn",
+  ".cache/models/mobilenet_small.onnx",
+]) {
   if (!existsSync(join(ROOT, need))) throw new Error(`${need} missing: run make pkg`);
 }
 
@@ -81,10 +87,18 @@ try {
   if (gpu) await soak({ what: "WebGPU, main thread", model: SMALL, backend: "webgpu", n: GPU_SOAK, kind: "webgpu" });
   await concurrency({ what: "CPU, main thread (default model)", backend: "cpu", worker: false });
   await concurrency({ what: "CPU, worker (default model)", backend: "cpu", worker: true });
-  if (gpu) await concurrency({ what: "WebGPU, main thread (small model)", model: SMALL, backend: "webgpu", worker: false });
+  if (gpu)
+    await concurrency({ what: "WebGPU, main thread (small model)", model: SMALL, backend: "webgpu", worker: false });
   await disposal({ what: "CPU, main thread", backend: "cpu", worker: false, delayMs: 0 });
   await disposal({ what: "CPU, worker", backend: "cpu", worker: true, delayMs: 50 });
-  if (gpu) await disposal({ what: "WebGPU, main thread, mid-inference", model: SMALL, backend: "webgpu", worker: false, untilSubmitted: true });
+  if (gpu)
+    await disposal({
+      what: "WebGPU, main thread, mid-inference",
+      model: SMALL,
+      backend: "webgpu",
+      worker: false,
+      untilSubmitted: true,
+    });
   check(!pageErrors.length, `no uncaught errors in the page${pageErrors.length ? `: ${pageErrors.join(" | ")}` : ""}`);
 } catch (e) {
   check(false, `${e.stack ?? e}`);
@@ -99,7 +113,12 @@ function destroyDevices(target, refuse) {
   return target.evaluate(async (r) => {
     gpuSpy.refuseAdapters = r;
     const devices = gpuSpy.devices.splice(0);
-    await Promise.all(devices.map((d) => (d.destroy(), d.lost)));
+    await Promise.all(
+      devices.map((d) => {
+        d.destroy();
+        return d.lost;
+      }),
+    );
     return devices.length;
   }, refuse);
 }
@@ -128,11 +147,19 @@ async function gpuLoss(worker) {
     c.length === 1 && c[0].backend === backend && c[0].previous === "webgpu" && !!c[0].reason;
   console.log(`     ${where}, before the loss on ${before.backend}: ${fmt(before.top)}`);
   check(
-    before.backend === "webgpu" && renewed.destroyed >= 1 && renewed.backend === "webgpu" && close(renewed.top, 1e-6) && told(renewed, "webgpu"),
+    before.backend === "webgpu" &&
+      renewed.destroyed >= 1 &&
+      renewed.backend === "webgpu" &&
+      close(renewed.top, 1e-6) &&
+      told(renewed, "webgpu"),
     `GPU loss (${where}): ${renewed.destroyed} device(s) destroyed; the next classify runs on a new device (${renewed.backend}): ${fmt(renewed.top)}; onBackendChange ${JSON.stringify(renewed.changes)}`,
   );
   check(
-    refused.destroyed >= 1 && refused.backend === cpu && close(refused.top, GPU_TOL) && told(refused, cpu) && !!refused.fallbackReason,
+    refused.destroyed >= 1 &&
+      refused.backend === cpu &&
+      close(refused.top, GPU_TOL) &&
+      told(refused, cpu) &&
+      !!refused.fallbackReason,
     `GPU loss (${where}), no adapter left: the next classify runs on ${refused.backend} (fallbackReason: ${refused.fallbackReason}): ${fmt(refused.top)}; onBackendChange ${JSON.stringify(refused.changes)}`,
   );
 }
@@ -155,9 +182,15 @@ async function soak({ what, model, backend, n, kind }) {
         ? ""
         : `; live GPU buffers: after create ${r.afterCreate.buffers}, after warm-up ${s[warm - 1].buffers}, after ${n} ${last.buffers} (${r.gpuBuffersCreated} created during the calls)`),
   );
-  check(r.pending === 0 && r.malformed === 0, `soak ${what}: all ${n} calls settled with a well-formed top-5 (pending ${r.pending}, malformed ${r.malformed})`);
+  check(
+    r.pending === 0 && r.malformed === 0,
+    `soak ${what}: all ${n} calls settled with a well-formed top-5 (pending ${r.pending}, malformed ${r.malformed})`,
+  );
   const grew = s.slice(warm).filter((x, i) => x.wasm !== s[warm - 1 + i].wasm).length;
-  check(grew === 0, `soak ${what}: the wasm heap stays at ${mib(s[warm - 1].wasm)} over the ${n - warm} calls after warm-up (grew ${grew} times)`);
+  check(
+    grew === 0,
+    `soak ${what}: the wasm heap stays at ${mib(s[warm - 1].wasm)} over the ${n - warm} calls after warm-up (grew ${grew} times)`,
+  );
   if (r.afterCreate.buffers !== null) {
     const counts = s.slice(warm - 1).map((x) => x.buffers);
     check(
@@ -171,7 +204,10 @@ async function soak({ what, model, backend, n, kind }) {
     lastW <= DRIFT_FACTOR * first,
     `soak ${what}: no latency drift: median of calls ${warm + 1}-${warm + w} ${first.toFixed(1)} ms, of the last ${w} ${lastW.toFixed(1)} ms (limit ${DRIFT_FACTOR}x)`,
   );
-  check(r.sameReference, `soak ${what}: a photo classified before and after the soak gives the same top-5 (${r.reference.index} ${r.reference.probability.toFixed(4)})`);
+  check(
+    r.sameReference,
+    `soak ${what}: a photo classified before and after the soak gives the same top-5 (${r.reference.index} ${r.reference.probability.toFixed(4)})`,
+  );
 }
 
 async function concurrency({ what, model, backend, worker }) {
@@ -191,16 +227,25 @@ async function disposal({ what, model, backend, worker, delayMs, untilSubmitted 
   const r = await call("disposeCase", { model, backend, worker, calls, delayMs, untilSubmitted });
   if (failed(`dispose ${what}`, r)) return;
   const resolvedBefore = r.results.filter((x) => x.status === "resolved" && x.beforeDispose).length;
-  const disposedAfter = r.results.filter((x) => x.status === "rejected" && x.code === "DISPOSED" && !x.beforeDispose).length;
-  const other = r.results.filter((x) => !(x.status === "resolved" && x.beforeDispose) && !(x.status === "rejected" && x.code === "DISPOSED"));
+  const disposedAfter = r.results.filter(
+    (x) => x.status === "rejected" && x.code === "DISPOSED" && !x.beforeDispose,
+  ).length;
+  const other = r.results.filter(
+    (x) => !(x.status === "resolved" && x.beforeDispose) && !(x.status === "rejected" && x.code === "DISPOSED"),
+  );
   check(
-    disposedAfter >= 1 && resolvedBefore + disposedAfter === calls && (!untilSubmitted || r.submittedBeforeDispose >= 1),
+    disposedAfter >= 1 &&
+      resolvedBefore + disposedAfter === calls &&
+      (!untilSubmitted || r.submittedBeforeDispose >= 1),
     `dispose ${what}: of ${calls} calls, ${resolvedBefore} had resolved, ${disposedAfter} rejected with DISPOSED` +
       (untilSubmitted ? ` (disposed with GPU work submitted: ${r.submittedBeforeDispose} submits)` : "") +
       (other.length ? `; others: ${JSON.stringify(other)}` : ""),
   );
   check(
-    r.later.classify.code === "DISPOSED" && r.later.stats.code === "DISPOSED" && r.later.secondDispose === "ok" && r.freshWorks,
+    r.later.classify.code === "DISPOSED" &&
+      r.later.stats.code === "DISPOSED" &&
+      r.later.secondDispose === "ok" &&
+      r.freshWorks,
     `dispose ${what}: later classify ${r.later.classify.code}, stats ${r.later.stats.code}, second dispose ${r.later.secondDispose}; a new classifier works: ${r.freshWorks}`,
   );
 }

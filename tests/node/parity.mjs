@@ -54,16 +54,22 @@ for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
   for (const [build, BuildSession] of BUILDS) {
     const session = await BuildSession.create(bytes, "cpu");
     const shape = fixedShape ?? Array.from(session.inputShape());
-    input ??= seededInput(shape.reduce((a, b) => a * b, 1), 1000 + i);
+    input ??= seededInput(
+      shape.reduce((a, b) => a * b, 1),
+      1000 + i,
+    );
     want ??= nativeInfer(path, shape, input);
     const t0 = performance.now();
     const got = await session.infer(input, shape);
     const ms = performance.now() - t0;
     session.free();
     const r = compare(want, got, REL_TOL);
-    check(r.ok, `${build} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +
+    check(
+      r.ok,
+      `${build} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +
         `(${r.rel?.toExponential(2)} of range ${r.range?.toFixed(3)}, limit ${REL_TOL}) ` +
-        `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`);
+        `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`,
+    );
   }
 }
 
@@ -109,7 +115,10 @@ try {
   renamed.write("x", at + 'op\\":\\"C'.length, "latin1");
   const outcome = (bytes) =>
     Session.create(bytes, "cpu").then(
-      (s) => (s.free(), "accepted"),
+      (s) => {
+        s.free();
+        return "accepted";
+      },
       (e) => e.code,
     );
   // The hash digests the data section (after the header) in 1 MiB pieces (src/model/format.rs).
@@ -122,8 +131,11 @@ try {
     const hashed = digests - before;
     Object.defineProperty(globalThis, "crypto", webcrypto);
     const ok = got.join() === "accepted,MODEL_FORMAT,MODEL_FORMAT" && hashed === (withWebCrypto ? 3 * pieces : 0);
-    check(ok, `opennsfw.wrn ${withWebCrypto ? "with" : "without"} WebCrypto: intact ${got[0]}, ` +
-        `flipped weight byte ${got[1]}, renamed op ${got[2]} (${hashed} WebCrypto digests)`);
+    check(
+      ok,
+      `opennsfw.wrn ${withWebCrypto ? "with" : "without"} WebCrypto: intact ${got[0]}, ` +
+        `flipped weight byte ${got[1]}, renamed op ${got[2]} (${hashed} WebCrypto digests)`,
+    );
   }
 }
 // Node has no WebGPU: asking for it must reject with WEBGPU_UNAVAILABLE (so

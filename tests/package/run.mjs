@@ -73,9 +73,21 @@ try {
   // ---- npm pack and install into a fresh app ----
   const [packed] = JSON.parse(run("npm", ["pack", PKG, "--pack-destination", tmp, "--json"]));
   const files = packed.files.map((f) => f.path);
-  const needed = ["package.json", "README.md", "index.js", "index.d.ts", "worker.js", "webresnet_bg.wasm", "model/default.wrn", "model/LICENSE"];
+  const needed = [
+    "package.json",
+    "README.md",
+    "index.js",
+    "index.d.ts",
+    "worker.js",
+    "webresnet_bg.wasm",
+    "model/default.wrn",
+    "model/LICENSE",
+  ];
   const missing = needed.filter((f) => !files.includes(f));
-  check(!missing.length, `npm pack ${packed.filename}: ${files.length} files, ${packed.size} bytes packed, ${packed.unpackedSize} unpacked${missing.length ? `; missing ${missing}` : ""}`);
+  check(
+    !missing.length,
+    `npm pack ${packed.filename}: ${files.length} files, ${packed.size} bytes packed, ${packed.unpackedSize} unpacked${missing.length ? `; missing ${missing}` : ""}`,
+  );
 
   cpSync(join(ROOT, "tests", "package", "app"), app, { recursive: true });
   mkdirSync(join(app, "public"));
@@ -83,14 +95,22 @@ try {
   cpSync(MODEL, join(app, "public", "model.wrn"));
   writeFileSync(
     join(app, "package.json"),
-    JSON.stringify({ name: "webresnet-test-app", private: true, type: "module", dependencies: { webresnet: `file:../${packed.filename}` } }),
+    JSON.stringify({
+      name: "webresnet-test-app",
+      private: true,
+      type: "module",
+      dependencies: { webresnet: `file:../${packed.filename}` },
+    }),
   );
   run("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", "--offline"], { cwd: app });
 
   // ---- TypeScript consumer ----
   try {
     run(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", join(app, "tsconfig.json")]);
-    check(true, "tsc --noEmit: consumer.ts type-checks against the shipped index.d.ts (and its @ts-expect-error lines are errors)");
+    check(
+      true,
+      "tsc --noEmit: consumer.ts type-checks against the shipped index.d.ts (and its @ts-expect-error lines are errors)",
+    );
   } catch (e) {
     check(false, `tsc --noEmit:\n${e.stdout}${e.stderr}`);
   }
@@ -103,7 +123,10 @@ try {
   for (const photo of ["chelsea", "coffee"]) {
     const top = await node.classify(readFileSync(join(PHOTOS, `${photo}.png`)), { topK: 5 });
     const c = compareToCli(top, photo, TOL["cpu-simd"]);
-    check(c.ok && sensible(top, photo), `Node classify(${photo}.png bytes): ${fmt(top)} (max |dp| vs CLI ${c.maxDp.toExponential(2)})`);
+    check(
+      c.ok && sensible(top, photo),
+      `Node classify(${photo}.png bytes): ${fmt(top)} (max |dp| vs CLI ${c.maxDp.toExponential(2)})`,
+    );
   }
   const nodeFeatures = await node.embed(readFileSync(join(PHOTOS, "chelsea.png")));
   node.dispose();
@@ -115,11 +138,21 @@ try {
     const named = await Classifier.create({ model: bytes, sha256, labels });
     const [top] = await named.classify(readFileSync(join(PHOTOS, "coffee.png")), { topK: 1 });
     named.dispose();
-    check(top.label === `class ${ESPRESSO}`, `Node: labels option names the classes (${top.index} ${top.label}); sha256 over model bytes accepted`);
-    const codeOf = (p) => p.then(() => "resolved", (e) => e.code);
+    check(
+      top.label === `class ${ESPRESSO}`,
+      `Node: labels option names the classes (${top.index} ${top.label}); sha256 over model bytes accepted`,
+    );
+    const codeOf = (p) =>
+      p.then(
+        () => "resolved",
+        (e) => e.code,
+      );
     const wrongHash = await codeOf(Classifier.create({ model: bytes, sha256: "f".repeat(64) }));
     const worker = await codeOf(Classifier.create({ worker: true }));
-    check(wrongHash === "INTEGRITY" && worker === "INVALID_INPUT", `Node: wrong sha256 rejects with ${wrongHash}, worker mode with ${worker}`);
+    check(
+      wrongHash === "INTEGRITY" && worker === "INVALID_INPUT",
+      `Node: wrong sha256 rejects with ${wrongHash}, worker mode with ${worker}`,
+    );
   }
 
   // ---- vite build, served by vite preview ----
@@ -127,10 +160,17 @@ try {
   await build({ root: app, logLevel: "warn" });
   const assets = readdirSync(join(app, "dist", "assets"));
   check(
-    assets.some((f) => f.endsWith(".wasm")) && assets.some((f) => f.endsWith(".wrn")) && assets.some((f) => f.startsWith("worker")),
+    assets.some((f) => f.endsWith(".wasm")) &&
+      assets.some((f) => f.endsWith(".wrn")) &&
+      assets.some((f) => f.startsWith("worker")),
     `vite build: the wasm, the default model and the worker are emitted (${assets.join(", ")})`,
   );
-  const server = await preview({ root: app, logLevel: "warn", appType: "mpa", preview: { host: "127.0.0.1", port: 4173 } });
+  const server = await preview({
+    root: app,
+    logLevel: "warn",
+    appType: "mpa",
+    preview: { host: "127.0.0.1", port: 4173 },
+  });
   const origin = server.resolvedUrls.local[0].replace(/\/$/, "");
 
   let browser;
@@ -164,12 +204,17 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
   // Results of one classifyCase against the CLI and common sense.
   const report = (what, r, tol) => {
     if (r.error) return check(false, `${what}: ${r.error.code} ${r.error.message}`);
-    console.log(`     ${what}: ${r.backend}${r.adapter ? ` (${r.adapter})` : ""}, create ${(r.createMs / 1000).toFixed(1)} s, progress ${r.phases.join(">")}`);
+    console.log(
+      `     ${what}: ${r.backend}${r.adapter ? ` (${r.adapter})` : ""}, create ${(r.createMs / 1000).toFixed(1)} s, progress ${r.phases.join(">")}`,
+    );
     check(r.phases.join() === "download,compile,warmup", `${what}: onProgress phases ${r.phases}`);
     for (const { photo, kind, top, ms } of r.results) {
       // A video frame went through the video pipeline's colour conversion: the right class is enough.
       const c = kind === "video" ? { ok: true, maxDp: NaN } : compareToCli(top, photo, tol);
-      check(c.ok && sensible(top, photo), `${what} ${photo} as ${kind}: ${fmt(top)} (max |dp| vs CLI ${c.maxDp.toExponential(2)}, ${ms.toFixed(0)} ms)`);
+      check(
+        c.ok && sensible(top, photo),
+        `${what} ${photo} as ${kind}: ${fmt(top)} (max |dp| vs CLI ${c.maxDp.toExponential(2)}, ${ms.toFixed(0)} ms)`,
+      );
     }
     return true;
   };
@@ -181,7 +226,10 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
   const checkEmbed = (r) => {
     const rel = maxRelDiff(Array.from(nodeFeatures), r.features);
     const tol = r.backend === "webgpu" ? 1e-3 : 1e-5;
-    check(rel <= tol, `embed(chelsea) on ${r.backend}: ${r.features.length} features, max |diff| vs Node ${rel.toExponential(2)} of range (limit ${tol})`);
+    check(
+      rel <= tol,
+      `embed(chelsea) on ${r.backend}: ${r.features.length} features, max |diff| vs Node ${rel.toExponential(2)} of range (limit ${tol})`,
+    );
   };
 
   const main = await call("classifyCase", { options: { backend: "cpu" }, items, embed: true });
@@ -192,20 +240,31 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
 
   const worker = await call("classifyCase", { options: { backend: "cpu", worker: true }, items, embed: true });
   if (report("cpu, worker", worker, TOL["cpu-simd"]) && !main.error) {
-    const same = worker.results.every((w, i) => w.kind === "video" || JSON.stringify(w.top) === JSON.stringify(main.results[i].top));
+    const same = worker.results.every(
+      (w, i) => w.kind === "video" || JSON.stringify(w.top) === JSON.stringify(main.results[i].top),
+    );
     check(same, "worker mode gives exactly the main thread's results for every source");
-    check(JSON.stringify(worker.features) === JSON.stringify(main.features), "worker mode's embed equals the main thread's");
+    check(
+      JSON.stringify(worker.features) === JSON.stringify(main.features),
+      "worker mode's embed equals the main thread's",
+    );
   }
 
   if (gpu) {
     const g = await call("classifyCase", {
       options: { backend: "auto" },
-      items: [["chelsea", "image"], ["coffee", "image"]],
+      items: [
+        ["chelsea", "image"],
+        ["coffee", "image"],
+      ],
       embed: true,
       afterLoss: ["lose", "lose-and-refuse"],
     });
     if (report("auto (WebGPU), main thread", g, TOL.webgpu)) {
-      check(g.backend === "webgpu" && !!g.adapter, `auto picks webgpu when there is an adapter (${g.backend}, ${g.adapter})`);
+      check(
+        g.backend === "webgpu" && !!g.adapter,
+        `auto picks webgpu when there is an adapter (${g.backend}, ${g.adapter})`,
+      );
       checkEmbed(g);
       const [lost, refused] = g.afterLoss;
       check(
@@ -217,12 +276,18 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
         `device lost and no adapter left: falls back to ${refused.backend} (${refused.fallbackReason}): ${fmt(refused.top)}`,
       );
     }
-    const gw = await call("classifyCase", { options: { backend: "webgpu", worker: true }, items: [["coffee", "image"]] });
+    const gw = await call("classifyCase", {
+      options: { backend: "webgpu", worker: true },
+      items: [["coffee", "image"]],
+    });
     if (report("webgpu, worker", gw, TOL.webgpu)) check(gw.backend === "webgpu", `WebGPU in a worker (${gw.adapter})`);
   }
 
   // This preview sends no COOP/COEP: `threads` runs one thread, quietly.
-  check(worker.error || (worker.backend === "cpu-simd" && worker.threads === 1), `no cross-origin isolation: the worker runs ${worker.backend}, ${worker.threads} thread(s)`);
+  check(
+    worker.error || (worker.backend === "cpu-simd" && worker.threads === 1),
+    `no cross-origin isolation: the worker runs ${worker.backend}, ${worker.threads} thread(s)`,
+  );
   await threadedChecks(context, app, report);
 
   const fb = await call("fallbackCase");
@@ -254,10 +319,17 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
       continue;
     }
     const wrong = Object.entries(want).filter(([k, code]) => r.codes[k] !== code);
-    check(!wrong.length, `errors (${where}) reject with WebResnetError codes ${JSON.stringify(r.codes)}${wrong.length ? `; expected ${JSON.stringify(Object.fromEntries(wrong))}` : ""}`);
+    check(
+      !wrong.length,
+      `errors (${where}) reject with WebResnetError codes ${JSON.stringify(r.codes)}${wrong.length ? `; expected ${JSON.stringify(Object.fromEntries(wrong))}` : ""}`,
+    );
     check(r.after[0]?.index === ESPRESSO, `after those failures the classifier still classifies (${fmt(r.after)})`);
     check(r.cached, `the model (sha256 ${sha256.slice(0, 12)}...) was stored in the Cache API`);
-    if (!worker) check(r.refetched === false, "a second create with the same model URL reads it from the Cache API, not the network");
+    if (!worker)
+      check(
+        r.refetched === false,
+        "a second create with the same model URL reads it from the Cache API, not the network",
+      );
   }
 }
 
@@ -266,15 +338,29 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
 async function threadedChecks(context, app, report) {
   const { preview } = await import("vite");
   const headers = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
-  const server = await preview({ root: app, logLevel: "warn", appType: "mpa", preview: { host: "127.0.0.1", port: 4174, headers } });
+  const server = await preview({
+    root: app,
+    logLevel: "warn",
+    appType: "mpa",
+    preview: { host: "127.0.0.1", port: 4174, headers },
+  });
   const page = await context.newPage();
   try {
     await page.goto(server.resolvedUrls.local[0]);
     await page.waitForFunction(() => window.ready === true, null, { timeout: 120_000 });
     const options = { backend: "cpu", worker: true, threads: 2 };
-    const r = await page.evaluate((c) => window.classifyCase(c), { options, items: [["chelsea", "image"], ["coffee", "bytes"]] });
+    const r = await page.evaluate((c) => window.classifyCase(c), {
+      options,
+      items: [
+        ["chelsea", "image"],
+        ["coffee", "bytes"],
+      ],
+    });
     if (report("cpu, worker, threads: 2, COOP/COEP", r, TOL["cpu-simd"])) {
-      check(r.backend === "cpu-simd-threads" && r.threads === 2, `cross-origin isolated: the worker runs ${r.backend}, ${r.threads} threads`);
+      check(
+        r.backend === "cpu-simd-threads" && r.threads === 2,
+        `cross-origin isolated: the worker runs ${r.backend}, ${r.threads} threads`,
+      );
     }
   } finally {
     await page.close();

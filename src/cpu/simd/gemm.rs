@@ -19,8 +19,7 @@ use crate::transpose::transpose_into;
 pub const NR: usize = 8;
 /// Rows per microkernel tile. V8 on x86-64 allocates from 16 vector
 /// registers and LLVM keeps each row's splat live across both B vectors:
-/// 8 accumulators + 4 splats + B fit. Measured, 4 rows beat 6 and 8 by
-/// 1.2-1.5x (those spill).
+/// 8 accumulators + 4 splats + B fit; 6 or 8 rows spill, and run slower.
 pub const MR: usize = 4;
 /// K values per block (a `KC x NR` B panel block is 16 KiB).
 const KC: usize = 512;

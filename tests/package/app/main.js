@@ -5,7 +5,14 @@ import { Classifier, WebResnetError } from "webresnet";
 
 const PHOTOS = { chelsea: "/chelsea.png", coffee: "/coffee.png" };
 
-const asData = (e) => ({ error: { code: e?.code ?? null, name: e?.name, isClass: e instanceof WebResnetError, message: String(e?.message ?? e) } });
+const asData = (e) => ({
+  error: {
+    code: e?.code ?? null,
+    name: e?.name,
+    isClass: e instanceof WebResnetError,
+    message: String(e?.message ?? e),
+  },
+});
 const wrap = (fn) => async (arg) => {
   try {
     return await fn(arg);
@@ -121,7 +128,17 @@ window.classifyCase = wrap(async ({ options, items, embed, afterLoss }) => {
     results.push({ photo, kind, top, ms: performance.now() - t });
   }
   const features = embed ? Array.from(await clf.embed(await source("chelsea", "image"))) : null;
-  const out = { backend: clf.backend, threads: clf.threads, adapter: clf.adapter, fallbackReason: clf.fallbackReason, createMs, phases: [...new Set(phases)], results, features, afterLoss: [] };
+  const out = {
+    backend: clf.backend,
+    threads: clf.threads,
+    adapter: clf.adapter,
+    fallbackReason: clf.fallbackReason,
+    createMs,
+    phases: [...new Set(phases)],
+    results,
+    features,
+    afterLoss: [],
+  };
   for (const step of afterLoss ?? []) {
     refuseAdapters = step === "lose-and-refuse";
     await loseDevices();
@@ -177,7 +194,9 @@ window.errorCase = wrap(async ({ modelUrl, sha256, worker }) => {
   const after = simple(await clf.classify(img, { topK: 1 }));
   clf.dispose();
   await attempt("disposed", () => clf.classify(img));
-  await attempt("wrongHash", () => Classifier.create({ backend: "cpu", model: modelUrl, sha256: "0".repeat(64), worker }));
+  await attempt("wrongHash", () =>
+    Classifier.create({ backend: "cpu", model: modelUrl, sha256: "0".repeat(64), worker }),
+  );
   await attempt("garbageModel", () => Classifier.create({ backend: "cpu", model: new Uint8Array(100), worker }));
   await attempt("missingModel", () => Classifier.create({ backend: "cpu", model: "/no-such-model.onnx", worker }));
   await attempt("badBackend", () => Classifier.create({ backend: "tpu", worker }));

@@ -1,0 +1,78 @@
+// Teach test page: a head taught in the browser on augmented crops of real
+// photos, then asked about held-out crops. Cases are window.* functions for
+// the driver (run.mjs); results, errors included, come back as plain data.
+import { Classifier } from "/pkg/index.js";
+
+function wrap(fn) {
+  return async (arg) => {
+    try {
+      return await fn(arg);
+    } catch (e) {
+      return { error: { code: e?.code ?? null, message: String(e?.message ?? e) } };
+    }
+  };
+}
+
+async function photo(name) {
+  const img = new Image();
+  img.src = `/.cache/photos/${name}`;
+  await img.decode();
+  return img;
+}
+
+// A seeded augmented crop: 45-90% of the shorter side, anywhere, maybe
+// mirrored, drawn at a random output size.
+function crop(img, rand) {
+  const side = Math.min(img.naturalWidth, img.naturalHeight) * (0.45 + 0.45 * rand());
+  const x = (img.naturalWidth - side) * rand();
+  const y = (img.naturalHeight - side) * rand();
+  const out = Math.round(160 + 160 * rand());
+  const canvas = new OffscreenCanvas(out, out);
+  const ctx = canvas.getContext("2d");
+  if (rand() < 0.5) {
+    ctx.translate(out, 0);
+    ctx.scale(-1, 1);
+  }
+  ctx.drawImage(img, x, y, side, side, 0, 0, out, out);
+  return canvas;
+}
+
+window.teachCase = wrap(async ({ photos, teach, heldOut, seed, worker }) => {
+  let state = seed >>> 0;
+  const rand = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+  const clf = await Classifier.create({ backend: "cpu", worker });
+  const head = clf.createHead({ k: 5 });
+  const imgs = await Promise.all(photos.map((p) => photo(p.file)));
+  for (let i = 0; i < teach; i++) {
+    for (const [j, p] of photos.entries()) await head.add(p.label, crop(imgs[j], rand));
+  }
+  let right = 0;
+  const wrong = [];
+  for (let i = 0; i < heldOut; i++) {
+    for (const [j, p] of photos.entries()) {
+      const top = await head.classify(crop(imgs[j], rand), { topK: 2 });
+      if (top[0].label === p.label) right++;
+      else wrong.push({ want: p.label, got: top });
+    }
+  }
+  const saved = JSON.stringify(head);
+  const again = clf.loadHead(saved);
+  const probe = crop(imgs[0], rand);
+  const same = JSON.stringify(await again.classify(probe)) === JSON.stringify(await head.classify(probe));
+  const counts = Object.fromEntries(head.labels.map((l) => [l, head.count(l)]));
+  clf.dispose();
+  return {
+    right,
+    total: heldOut * photos.length,
+    wrong: wrong.slice(0, 5),
+    counts,
+    roundTrip: same,
+    bytes: saved.length,
+    modelId: clf.modelId,
+  };
+});
+
+window.ready = true;

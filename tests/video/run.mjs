@@ -1,0 +1,134 @@
+// classifyVideo in headless Chromium, on the fake webcam and on streams the
+// page makes: one frame in flight with the rest dropped, the filters, the
+// smoothing, a 500-frame soak with the wasm heap flat, and streams that end,
+// stop or give zero-sized frames (each ends or skips with a typed error).
+// On the CPU and on WebGPU (SwiftShader). With CI=true a missing browser or
+// adapter FAILS.
+// Usage: node tests/video/run.mjs [--soak N]   (after `make pkg`)
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "../../testkit/common.mjs";
+import { TEST_MOUNTS, serve } from "../../scripts/serve.mjs";
+import { openPage } from "../../testkit/chromium.mjs";
+import { check, finish, missing } from "../../testkit/report.mjs";
+
+const i = process.argv.indexOf("--soak");
+const SOAK = i < 0 ? 500 : Number(process.argv[i + 1]);
+const SMALL = "/.cache/models/torch_plumbing.onnx"; // 10 classes, 64x48 input: quick everywhere
+const IMAGENET = "/.cache/models/mobilenet_small.onnx"; // 1000 ImageNet labels, so the filters have names to work on
+
+for (const need of [
+  "pkg/index.js",
+  "pkg/video.js",
+  ".cache/models/torch_plumbing.onnx",
+  ".cache/models/mobilenet_small.onnx",
+]) {
+  if (!existsSync(join(ROOT, need))) throw new Error(`${need} missing: run make pkg`);
+}
+
+const { server, origin } = await serve({ mounts: { ...TEST_MOUNTS, "/tests/video/": "tests/video" } });
+let browser;
+try {
+  browser = await openPage(`${origin}/tests/video/page.html`, {
+    args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+  });
+} catch (e) {
+  server.close();
+  missing(`video checks: the browser did not start: ${e.message}`);
+  finish("video");
+}
+const { page } = browser;
+const call = (name, arg) => page.evaluate(([n, a]) => window[n](a), [name, arg]);
+const failed = (what, r) => r.error && check(false, `${what}: ${r.error.code} ${r.error.message}`);
+
+try {
+  const gpu = await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter()));
+  if (!gpu) missing("WebGPU video checks: no adapter in headless Chromium");
+
+  {
+    const r = await call("droppingCase", { delayMs: 150, frames: 12 });
+    if (!failed("dropping", r)) {
+      check(
+        r.results === 12 && r.maxInFlight === 1 && r.dropped > 0 && !r.timedOut && r.lateResults === 0,
+        `one frame in flight: ${r.results} results with a 150 ms classify, at most ${r.maxInFlight} in flight, ` +
+          `${r.dropped} frames dropped, ${r.fps?.toFixed(1)} FPS, latency ${r.latencyMs?.toFixed(0)} ms; nothing after stop()`,
+      );
+    }
+  }
+
+  for (const backend of gpu ? ["cpu", "webgpu"] : ["cpu"]) {
+    const frames = backend === "cpu" ? 20 : 6;
+    const r = await call("filterCase", { model: backend === "cpu" ? IMAGENET : SMALL, backend, frames });
+    if (failed(`filters on ${backend}`, r)) continue;
+    check(
+      r.errors.length === 0 && r.late === 0,
+      `${backend} (${r.backend}): no errors ${JSON.stringify(r.errors)}, nothing after stop()`,
+    );
+    check(
+      r.allowedLabels.length > 0 && r.allowedLabels.every((l) => r.allow.includes(l)),
+      `${backend}: allow ${JSON.stringify(r.allow)} -> only ${JSON.stringify(r.allowedLabels)}`,
+    );
+    check(
+      !r.deniedLabels.includes(r.deny[0]) && r.deniedLabels.length > 0,
+      `${backend}: deny ${JSON.stringify(r.deny)} never shown`,
+    );
+    check(
+      r.minAboveThreshold >= r.threshold,
+      `${backend}: scoreThreshold ${r.threshold.toFixed(4)}: lowest shown ${r.minAboveThreshold.toFixed(4)}`,
+    );
+    check(
+      r.onceLabels.length > 0 && r.onceLabels.every((l) => r.allow.includes(l)) && r.invalid === "INVALID_INPUT",
+      `${backend}: classify takes the filters (allow -> ${JSON.stringify(r.onceLabels)}; scoreThreshold 7 -> ${r.invalid})`,
+    );
+    check(
+      r.spread.smoothed <= r.spread.plain && r.leaderChanges.smoothed <= r.leaderChanges.plain,
+      `${backend}: smoothing 0.9 vs 0: top-1 probability spread ${r.spread.smoothed.toFixed(4)} vs ${r.spread.plain.toFixed(4)}, ` +
+        `leader changes ${r.leaderChanges.smoothed} vs ${r.leaderChanges.plain}; ${r.fps?.toFixed(1)} FPS, latency ${r.latencyMs?.toFixed(0)} ms`,
+    );
+  }
+
+  {
+    const r = await call("soakCase", { model: SMALL, backend: "cpu", frames: SOAK, warmup: 50 });
+    if (!failed("soak", r)) {
+      check(
+        r.results === SOAK &&
+          r.errors.length === 0 &&
+          !r.timedOut &&
+          r.lateResults === 0 &&
+          r.heapAtEnd === r.heapAtWarmup,
+        `soak: ${r.results} webcam frames on the CPU, wasm heap ${r.heapAtWarmup} bytes after 50 and ${r.heapAtEnd} at the end, ` +
+          `${r.fps?.toFixed(1)} FPS, median latency ${r.medianLatencyMs?.toFixed(1)} ms, ${r.dropped} dropped, errors ${JSON.stringify(r.errors)}`,
+      );
+    }
+  }
+
+  {
+    const r = await call("endingCase", { model: SMALL });
+    if (!failed("ending streams", r)) {
+      const endedWith = (s, code) => !s.timedOut && s.lateResults === 0 && s.errors.at(-1)?.code === code;
+      check(
+        endedWith(r.unplugged, "STREAM_ENDED") && r.unplugged.results >= 3,
+        `camera unplugged mid-stream: ${JSON.stringify(r.unplugged)}`,
+      );
+      check(endedWith(r.ended, "STREAM_ENDED"), `a clip played to its end: ${JSON.stringify(r.ended)}`);
+      check(
+        r.resultsBeforeSize === 0 && r.empty.errors.length === 0 && !r.empty.timedOut && r.empty.results >= 1,
+        `zero-sized frames skipped (${r.resultsBeforeSize} results, no error), then classified once sized: ${JSON.stringify(r.empty)}`,
+      );
+      check(
+        endedWith(r.disposed, "DISPOSED") && r.disposed.results === 2,
+        `disposed mid-loop: ${JSON.stringify(r.disposed)}`,
+      );
+      check(
+        r.refused.every((c) => c === "INVALID_INPUT"),
+        `bad arguments (a canvas, no onResult, smoothing 1, maxFps 0): ${r.refused.join(", ")}`,
+      );
+    }
+  }
+} catch (e) {
+  check(false, `${e.stack ?? e}`);
+} finally {
+  await browser.close();
+  server.close();
+}
+finish("video");
