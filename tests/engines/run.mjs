@@ -57,8 +57,9 @@ const demoServer = await serve({ mounts: DEMO_MOUNTS, csp: DEMO_CSP });
 prepend(demoServer.server, "/main.js", readFileSync(join(ROOT, "tests/engines/demo_hooks.js")));
 prepend(demoServer.server, "/pkg/worker.js", readFileSync(join(ROOT, "tests/engines/worker_hooks.js")));
 
-// Opens `url` in `engine`, runs `body(page)`, closes it; a failure to open or
-// a throw is one failed check named `name`.
+// Opens `url` in `engine` (openEngine's options), runs `body(page)` once the
+// page has defined window[options.global], closes it; a failure to open or a
+// throw is one failed check named `name`.
 async function session(engine, name, url, options, body) {
   console.log(`-- ${engine}: ${name}`);
   const t0 = Date.now();
@@ -167,7 +168,7 @@ async function packageChecks(engine, page, { soak }) {
   checkResults(engine, "worker", worker);
 
   const errors = await call(page, "errors");
-  const want_codes = {
+  const wantCodes = {
     badModelBytes: "MODEL_FORMAT",
     badModelBytesWorker: "MODEL_FORMAT",
     missingModel: "NETWORK",
@@ -180,7 +181,7 @@ async function packageChecks(engine, page, { soak }) {
     wrongChannels: "SHAPE",
     disposed: "DISPOSED",
   };
-  for (const [name, code] of Object.entries(want_codes)) {
+  for (const [name, code] of Object.entries(wantCodes)) {
     const e = errors[name];
     check(
       e?.typed && e.code === code,
