@@ -22,8 +22,9 @@ demo: setup build pkg
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
 ## the npm package installed into an app of each major bundler, the demo page in headless Chromium,
-## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing.
-test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test teach-test
+## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing,
+## the package and the demo in Firefox and WebKit.
+test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test teach-test engines-test
 
 setup:
 	scripts/setup.sh
@@ -130,6 +131,14 @@ hardening-test: pkg setup $(NODE_DEPS)
 bench-load: pkg setup $(NODE_DEPS)
 	node bench/load.mjs
 
+.PHONY: engines-test
+## The package (pkg/ by URL, no bundler) and the demo page in Firefox (WebDriver BiDi)
+## and WebKit (WebKitGTK MiniBrowser over WebDriver, under Xvfb): image sources, worker
+## mode, CPU fallback and threads, error codes, fake camera, CSP and no off-origin request;
+## a 500-frame soak in WebKit. ENGINES=firefox or ENGINES=webkit runs one.
+engines-test: pkg build setup $(NODE_DEPS)
+	node tests/engines/run.mjs
+
 .PHONY: demo-test
 ## The demo page in headless Chromium, served as `make demo` serves it: photos,
 ## fake webcam, CPU fallback, errors, keyboard, layout, no request off-origin.
@@ -142,6 +151,12 @@ demo-test: pkg build setup $(NODE_DEPS)
 bench-gpu: pkg build setup $(NODE_DEPS)
 	node bench/gpu.mjs
 	$(MAKE) bench-gpu-native
+
+## Ours (SIMD128 build) vs ONNX Runtime Web's wasm backend, one thread, in Chromium,
+## Firefox and WebKit (not a test; figures in docs/engines.md).
+.PHONY: bench-engines
+bench-engines: pkg setup $(NODE_DEPS)
+	node bench/engines.mjs
 
 ## Ours (SIMD128 and relaxed-SIMD builds) vs ONNX Runtime Web's wasm backend
 ## (1 thread) in Node 20, with GFLOP/s against a measured SIMD peak; then the

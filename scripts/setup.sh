@@ -39,10 +39,12 @@ apt_install() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
-# Lavapipe (CPU Vulkan) for native wgpu tests; Chromium for the browser tests.
+# Lavapipe (CPU Vulkan) for native wgpu tests; Chromium for the browser tests;
+# Firefox ESR and WebKitGTK's WebDriver (with its MiniBrowser), under Xvfb, for
+# the engine tests.
 step_apt() {
     local missing=() pkg
-    for pkg in mesa-vulkan-drivers chromium; do
+    for pkg in mesa-vulkan-drivers chromium firefox-esr webkit2gtk-driver xvfb; do
         deb_installed "$pkg" || missing+=("$pkg")
     done
     if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
