@@ -10,6 +10,9 @@
 
 mod context;
 mod exec;
+mod params;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod params_layout;
 mod pipelines;
 mod weights;
 
@@ -122,14 +125,13 @@ impl GpuBackend {
                         })
                     })
                     .collect();
-                let mut words = vec![0u8; (slot as usize) * dispatches.len().max(1)];
+                let mut bytes = vec![0u8; (slot as usize) * dispatches.len().max(1)];
                 for (i, d) in dispatches.iter().enumerate() {
-                    let bytes: &[u8] = bytemuck::cast_slice(&d.params);
-                    words[i * slot as usize..][..bytes.len()].copy_from_slice(bytes);
+                    bytes[i * slot as usize..][..d.params.len()].copy_from_slice(&d.params);
                 }
                 let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("step params"),
-                    contents: &words,
+                    contents: &bytes,
                     usage: wgpu::BufferUsages::UNIFORM,
                 });
                 let mut pipelines = Pipelines::new(device, ctx.f16);
