@@ -1,13 +1,13 @@
 //! Lowers each plan step to one dispatch: the kernel, its uniform
 //! parameters, its packed weights and its workgroup grid.
 
+use bytemuck::Zeroable;
+
 use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params, PoolParams};
 use super::pipelines::Kernel;
 use super::weights::WeightPacker;
-use bytemuck::Zeroable;
-
 use crate::error::{Error, Result};
-use crate::plan::{Activation, Conv, Dense, Plan, Pool, PoolKind, Step, TensorInfo};
+use crate::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId, TensorInfo};
 
 pub(crate) struct Dispatch {
     pub kernel: Kernel,
@@ -102,140 +102,169 @@ impl<'a> Lowering<'a> {
         match step {
             Step::Conv(c) => self.conv(step, c),
             Step::Pool(p) => self.pool(step, p),
-            Step::GlobalAvgPool { input, output } => {
-                let x = self.t(*input)?;
-                let &[n, h, w, c] = x.shape.as_slice() else {
-                    return Err(shape_err(step, "input is not 4-D"));
-                };
-                let pool = Pool {
-                    input: *input,
-                    output: *output,
-                    kind: PoolKind::Avg { count_include_pad: false },
-                    kernel: [h, w],
-                    stride: [1, 1],
-                    pad: [0; 4],
-                    dilation: [1, 1],
-                };
-                if self.t(*output)?.shape != [n, 1, 1, c] {
-                    return Err(shape_err(step, "output is not [n, 1, 1, c]"));
-                }
-                self.pool(step, &pool)
-            }
+            Step::GlobalAvgPool { input, output } => self.global_avg_pool(step, *input, *output),
             Step::Dense(d) => self.dense(step, d),
-            Step::Affine(a) => {
-                let (x, y) = (self.t(a.input)?, self.t(a.output)?);
-                let c = a.channels;
-                if x.len() != y.len() || x.shape.last() != Some(&c) {
-                    return Err(shape_err(step, "input/output/channels disagree"));
-                }
-                for v in [&a.scale, &a.shift] {
-                    if v.len() != 1 && v.len() != c {
-                        return Err(shape_err(step, "scale/shift length is neither 1 nor channels"));
-                    }
-                }
-                let placed = self.weights.push(&[&a.scale, &a.shift])?;
-                let (lo, hi) = clamp_range(a.activation);
-                let p = EltwiseParams {
-                    a_off: u(x.offset),
-                    out_off: u(y.offset),
-                    total: u(x.len()),
-                    channels: u(c),
-                    scale_off: u(placed.offsets[0]),
-                    shift_off: u(placed.offsets[1]),
-                    scale_n: u(a.scale.len()),
-                    shift_n: u(a.shift.len()),
-                    lo,
-                    hi,
-                    ..Zeroable::zeroed()
-                };
-                self.flat("affine", p, placed.chunk, x.len())
-            }
-            Step::Add { a, b, output, activation } => {
-                let (a, b, y) = (self.t(*a)?, self.t(*b)?, self.t(*output)?);
-                if a.len() != b.len() || a.len() != y.len() {
-                    return Err(shape_err(step, "operands differ in size"));
-                }
-                let (lo, hi) = clamp_range(*activation);
-                let p = EltwiseParams {
-                    a_off: u(a.offset),
-                    b_off: u(b.offset),
-                    out_off: u(y.offset),
-                    total: u(y.len()),
-                    lo,
-                    hi,
-                    ..Zeroable::zeroed()
-                };
-                self.flat("add", p, 0, y.len())
-            }
-            Step::Softmax { input, output } => {
-                let (x, y) = (self.t(*input)?, self.t(*output)?);
-                let cols = x.shape.last().copied().unwrap_or(1);
-                if x.len() != y.len() || cols == 0 {
-                    return Err(shape_err(step, "input/output disagree"));
-                }
-                let rows = x.len() / cols;
-                let p = HeadParams {
-                    in_off: u(x.offset),
-                    out_off: u(y.offset),
-                    rows: u(rows),
-                    cols: u(cols),
-                    ..Zeroable::zeroed()
-                };
-                // One workgroup per row.
-                Ok(Dispatch::new("softmax", p, 0, self.grid(rows)?))
-            }
-            Step::Permute { input, output, in_shape, perm } => {
-                let (x, y) = (self.t(*input)?, self.t(*output)?);
-                let rank = in_shape.len();
-                let mut sorted = perm.clone();
-                sorted.sort_unstable();
-                if rank > MAX_RANK
-                    || perm.len() != rank
-                    || sorted.iter().enumerate().any(|(i, &p)| i != p)
-                    || in_shape.iter().product::<usize>() != x.len()
-                    || y.len() != x.len()
-                {
-                    return Err(shape_err(step, "bad permutation or shapes"));
-                }
-                let mut strides = vec![1; rank];
-                for d in (0..rank.saturating_sub(1)).rev() {
-                    strides[d] = strides[d + 1] * in_shape[d + 1];
-                }
-                let out_dims: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
-                let src: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
-                let p = LayoutParams {
-                    in_off: u(x.offset),
-                    out_off: u(y.offset),
-                    total: u(y.len()),
-                    rank: u(rank),
-                    out_dims: dims(&out_dims),
-                    a: dims(&src),
-                    ..Zeroable::zeroed()
-                };
-                self.flat("permute", p, 0, y.len())
-            }
-            Step::Pad { input, output, pads, value } => {
-                let (x, y) = (self.t(*input)?, self.t(*output)?);
-                let rank = x.shape.len();
-                let expect: Vec<usize> = x.shape.iter().zip(pads).map(|(&d, &(b, a))| d + b + a).collect();
-                if rank > MAX_RANK || pads.len() != rank || expect != y.shape {
-                    return Err(shape_err(step, "pads do not match the shapes"));
-                }
-                let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
-                let p = LayoutParams {
-                    in_off: u(x.offset),
-                    out_off: u(y.offset),
-                    total: u(y.len()),
-                    rank: u(rank),
-                    value: *value,
-                    out_dims: dims(&y.shape),
-                    a: dims(&x.shape),
-                    b: dims(&before),
-                    ..Zeroable::zeroed()
-                };
-                self.flat("pad", p, 0, y.len())
+            Step::Affine(a) => self.affine(step, a),
+            Step::Add { a, b, output, activation } => self.add(step, [*a, *b, *output], *activation),
+            Step::Softmax { input, output } => self.softmax(step, *input, *output),
+            Step::Permute { input, output, in_shape, perm } => self.permute(step, *input, *output, in_shape, perm),
+            Step::Pad { input, output, pads, value } => self.pad(step, *input, *output, pads, *value),
+        }
+    }
+
+    /// The pool kernel with the window set to the whole image.
+    fn global_avg_pool(&mut self, step: &Step, input: TensorId, output: TensorId) -> Result<Dispatch> {
+        let x = self.t(input)?;
+        let &[n, h, w, c] = x.shape.as_slice() else {
+            return Err(shape_err(step, "input is not 4-D"));
+        };
+        let pool = Pool {
+            input,
+            output,
+            kind: PoolKind::Avg { count_include_pad: false },
+            kernel: [h, w],
+            stride: [1, 1],
+            pad: [0; 4],
+            dilation: [1, 1],
+        };
+        if self.t(output)?.shape != [n, 1, 1, c] {
+            return Err(shape_err(step, "output is not [n, 1, 1, c]"));
+        }
+        self.pool(step, &pool)
+    }
+
+    fn affine(&mut self, step: &Step, a: &Affine) -> Result<Dispatch> {
+        let (x, y) = (self.t(a.input)?, self.t(a.output)?);
+        let c = a.channels;
+        if x.len() != y.len() || x.shape.last() != Some(&c) {
+            return Err(shape_err(step, "input/output/channels disagree"));
+        }
+        for v in [&a.scale, &a.shift] {
+            if v.len() != 1 && v.len() != c {
+                return Err(shape_err(step, "scale/shift length is neither 1 nor channels"));
             }
         }
+        let placed = self.weights.push(&[&a.scale, &a.shift])?;
+        let (lo, hi) = clamp_range(a.activation);
+        let p = EltwiseParams {
+            a_off: u(x.offset),
+            out_off: u(y.offset),
+            total: u(x.len()),
+            channels: u(c),
+            scale_off: u(placed.offsets[0]),
+            shift_off: u(placed.offsets[1]),
+            scale_n: u(a.scale.len()),
+            shift_n: u(a.shift.len()),
+            lo,
+            hi,
+            ..Zeroable::zeroed()
+        };
+        self.flat("affine", p, placed.chunk, x.len())
+    }
+
+    /// `tensors`: the two operands and the output.
+    fn add(&self, step: &Step, tensors: [TensorId; 3], activation: Activation) -> Result<Dispatch> {
+        let [a, b, y] = [self.t(tensors[0])?, self.t(tensors[1])?, self.t(tensors[2])?];
+        if a.len() != b.len() || a.len() != y.len() {
+            return Err(shape_err(step, "operands differ in size"));
+        }
+        let (lo, hi) = clamp_range(activation);
+        let p = EltwiseParams {
+            a_off: u(a.offset),
+            b_off: u(b.offset),
+            out_off: u(y.offset),
+            total: u(y.len()),
+            lo,
+            hi,
+            ..Zeroable::zeroed()
+        };
+        self.flat("add", p, 0, y.len())
+    }
+
+    fn softmax(&self, step: &Step, input: TensorId, output: TensorId) -> Result<Dispatch> {
+        let (x, y) = (self.t(input)?, self.t(output)?);
+        let cols = x.shape.last().copied().unwrap_or(1);
+        if x.len() != y.len() || cols == 0 {
+            return Err(shape_err(step, "input/output disagree"));
+        }
+        let rows = x.len() / cols;
+        let p = HeadParams {
+            in_off: u(x.offset),
+            out_off: u(y.offset),
+            rows: u(rows),
+            cols: u(cols),
+            ..Zeroable::zeroed()
+        };
+        // One workgroup per row.
+        Ok(Dispatch::new("softmax", p, 0, self.grid(rows)?))
+    }
+
+    fn permute(
+        &self,
+        step: &Step,
+        input: TensorId,
+        output: TensorId,
+        in_shape: &[usize],
+        perm: &[usize],
+    ) -> Result<Dispatch> {
+        let (x, y) = (self.t(input)?, self.t(output)?);
+        let rank = in_shape.len();
+        let mut sorted = perm.to_vec();
+        sorted.sort_unstable();
+        if rank > MAX_RANK
+            || perm.len() != rank
+            || sorted.iter().enumerate().any(|(i, &p)| i != p)
+            || in_shape.iter().product::<usize>() != x.len()
+            || y.len() != x.len()
+        {
+            return Err(shape_err(step, "bad permutation or shapes"));
+        }
+        let mut strides = vec![1; rank];
+        for d in (0..rank.saturating_sub(1)).rev() {
+            strides[d] = strides[d + 1] * in_shape[d + 1];
+        }
+        let out_dims: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
+        let src: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
+        let p = LayoutParams {
+            in_off: u(x.offset),
+            out_off: u(y.offset),
+            total: u(y.len()),
+            rank: u(rank),
+            out_dims: dims(&out_dims),
+            a: dims(&src),
+            ..Zeroable::zeroed()
+        };
+        self.flat("permute", p, 0, y.len())
+    }
+
+    /// `pads`: (before, after) of each dimension; `value` fills the border.
+    fn pad(
+        &self,
+        step: &Step,
+        input: TensorId,
+        output: TensorId,
+        pads: &[(usize, usize)],
+        value: f32,
+    ) -> Result<Dispatch> {
+        let (x, y) = (self.t(input)?, self.t(output)?);
+        let rank = x.shape.len();
+        let expect: Vec<usize> = x.shape.iter().zip(pads).map(|(&d, &(b, a))| d + b + a).collect();
+        if rank > MAX_RANK || pads.len() != rank || expect != y.shape {
+            return Err(shape_err(step, "pads do not match the shapes"));
+        }
+        let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
+        let p = LayoutParams {
+            in_off: u(x.offset),
+            out_off: u(y.offset),
+            total: u(y.len()),
+            rank: u(rank),
+            value,
+            out_dims: dims(&y.shape),
+            a: dims(&x.shape),
+            b: dims(&before),
+            ..Zeroable::zeroed()
+        };
+        self.flat("pad", p, 0, y.len())
     }
 
     fn conv(&mut self, step: &Step, c: &Conv) -> Result<Dispatch> {
@@ -266,33 +295,16 @@ impl<'a> Lowering<'a> {
         let depthwise = g > 1 && icg == 1 && ocg == 1;
         let (entry, constants, weight, bias, ocg4, groups);
         if depthwise {
-            // [kh][kw][c4 * 4]: four adjacent channels per vec4.
             let c4 = oc.div_ceil(4);
-            let mut w = vec![0.0; kh * kw * c4 * 4];
-            for ch in 0..oc {
-                for t in 0..kh * kw {
-                    w[t * c4 * 4 + ch] = c.weight[ch * kh * kw + t];
-                }
-            }
-            weight = w;
+            weight = depthwise_weights(&c.weight, kh * kw, oc, c4);
             bias = padded(&c.bias, 1, oc, c4);
             ocg4 = c4;
             entry = "depthwise";
             constants = vec![("VEC_A", u32::from(oc % 4 == 0))];
             groups = self.grid((n * oh * ow * c4).div_ceil(DW_WG))?;
         } else {
-            // [g][k][ocg4 * 4]: B tiles read four output channels per vec4.
             ocg4 = ocg.div_ceil(4);
-            let mut w = vec![0.0; g * k * ocg4 * 4];
-            for gi in 0..g {
-                for o in 0..ocg {
-                    let src = &c.weight[(gi * ocg + o) * k..][..k];
-                    for (kk, &v) in src.iter().enumerate() {
-                        w[(gi * k + kk) * ocg4 * 4 + o] = v;
-                    }
-                }
-            }
-            weight = w;
+            weight = gemm_weights(&c.weight, g, ocg, k, ocg4);
             bias = padded(&c.bias, g, ocg, ocg4);
             let pointwise = kh == 1 && kw == 1 && c.pad == [0; 4];
             let stem = !pointwise && g == 1 && ic < 4;
@@ -407,6 +419,31 @@ impl<'a> Lowering<'a> {
         };
         self.flat("dense", p, placed.chunk, y.len())
     }
+}
+
+/// Depthwise weights `[c][taps]` as `[taps][c4 * 4]`: four adjacent channels per vec4.
+fn depthwise_weights(weight: &[f32], taps: usize, channels: usize, c4: usize) -> Vec<f32> {
+    let mut w = vec![0.0; taps * c4 * 4];
+    for ch in 0..channels {
+        for t in 0..taps {
+            w[t * c4 * 4 + ch] = weight[ch * taps + t];
+        }
+    }
+    w
+}
+
+/// Conv weights `[g][ocg][k]` as `[g][k][ocg4 * 4]`: B tiles read four output channels per vec4.
+fn gemm_weights(weight: &[f32], g: usize, ocg: usize, k: usize, ocg4: usize) -> Vec<f32> {
+    let mut w = vec![0.0; g * k * ocg4 * 4];
+    for gi in 0..g {
+        for o in 0..ocg {
+            let src = &weight[(gi * ocg + o) * k..][..k];
+            for (kk, &v) in src.iter().enumerate() {
+                w[(gi * k + kk) * ocg4 * 4 + o] = v;
+            }
+        }
+    }
+    w
 }
 
 /// `groups` runs of `per` values, each zero-padded to `per4 * 4`.

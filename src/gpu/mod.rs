@@ -234,15 +234,10 @@ impl GpuBackend {
         Ok(out)
     }
 
-    /// Adapter name, backend, device type and driver (browsers name no driver).
+    /// The adapter: natively its name, backend, device type and driver; in a
+    /// browser, the browser's vendor, architecture, device and description.
     pub fn adapter_info(&self) -> String {
-        let i = &self.ctx.info;
-        let driver = format!("{} {}", i.driver, i.driver_info);
-        let mut out = format!("{} ({:?}, {:?}", i.name, i.backend, i.device_type);
-        if !driver.trim().is_empty() {
-            out += &format!(", {}", driver.trim());
-        }
-        out + ")"
+        self.ctx.name.clone()
     }
 
     /// The weight precision in use.

@@ -32,8 +32,8 @@ fn scalar_name(module: &Module, ty: &TypeInner) -> String {
 /// a uniform reads the same one, and at least one does.
 fn wgsl_layout(family: Family, f16: bool) -> (Vec<String>, usize) {
     let source = family.source(f16);
-    let module = naga::front::wgsl::parse_str(&source)
-        .unwrap_or_else(|e| panic!("{family:?}: {}", e.emit_to_string(&source)));
+    let module =
+        naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{family:?}: {}", e.emit_to_string(&source)));
     let info = Validator::new(ValidationFlags::all(), Capabilities::all())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{family:?}: {}", e.emit_to_string(&source)));
