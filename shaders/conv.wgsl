@@ -213,7 +213,7 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
 
 @compute @workgroup_size(64)
 fn depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.y * nwg.x * 64u + gid.x;
+    let idx = flat_id(gid, nwg, 64u);
     let c4 = idx % p.ocg4;
     let m = idx / p.ocg4;
     if (m >= p.m) {

@@ -14,13 +14,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> wts: array<W>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-fn flat_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.y * nwg.x * 256u + gid.x;
-}
-
 @compute @workgroup_size(256)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = flat_id(gid, nwg);
+    let i = flat_id(gid, nwg, 256u);
     if (i < p.total) {
         arena[p.out_off + i] = clamp(arena[p.a_off + i] + arena[p.b_off + i], p.lo, p.hi);
     }
@@ -28,7 +24,7 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
 
 @compute @workgroup_size(256)
 fn affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = flat_id(gid, nwg);
+    let i = flat_id(gid, nwg, 256u);
     if (i < p.total) {
         let c = i % p.channels;
         let sc = f32(wts[p.scale_off + select(0u, c, p.scale_n > 1u)]);

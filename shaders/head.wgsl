@@ -19,7 +19,7 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn dense(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.y * nwg.x * 256u + gid.x;
+    let idx = flat_id(gid, nwg, 256u);
     if (idx >= p.rows * p.kout) {
         return;
     }
@@ -55,7 +55,7 @@ fn reduce(lid: u32, v: f32, op: u32) -> f32 {
 @compute @workgroup_size(SM_WG)
 fn softmax(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let lid = lid3.x;
-    let row = wid.y * nwg.x + wid.x;
+    let row = flat_id(wid, nwg, 1u);
     // Rows past the end still take part in the barriers, reading row 0.
     let live = row < p.rows;
     let src = p.in_off + select(0u, row, live) * p.cols;

@@ -21,7 +21,7 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.y * nwg.x * 256u + gid.x;
+    let idx = flat_id(gid, nwg, 256u);
     if (idx >= p.total) {
         return;
     }

@@ -59,9 +59,8 @@ export class Engine {
       onBackendChange,
     });
     const loadMs = performance.now() - t0;
-    const adapter = clf.backend === "webgpu" ? await browserAdapterName() : null;
     const old = this.#current;
-    this.#current = { clf, loadMs, firstMs: null, adapter };
+    this.#current = { clf, loadMs, firstMs: null };
     this.#startVideo();
     old?.clf.dispose();
     const name = typeof model === "string" ? MODELS[model].name : model.name;
@@ -153,21 +152,10 @@ export class Engine {
     if (!clf) return { backend: null, text: "none", fallbackReason: null };
     const b = clf.backend;
     let text;
-    if (b === "webgpu") text = `WebGPU on ${this.#current.adapter ?? clf.adapter ?? "an unnamed adapter"}`;
+    if (b === "webgpu") text = `WebGPU on ${clf.adapter ?? "an unnamed adapter"}`;
     else if (b === "cpu-simd-threads") text = `CPU, wasm SIMD, ${clf.threads} threads`;
     else text = "CPU, wasm SIMD, 1 thread";
     return { backend: b, text, fallbackReason: clf.fallbackReason ?? null };
-  }
-}
-
-// The adapter as the browser names it ("google swiftshader", "nvidia
-// ampere"). What wgpu reports from inside the browser often has no name.
-async function browserAdapterName() {
-  try {
-    const info = (await navigator.gpu.requestAdapter())?.info;
-    return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || null;
-  } catch {
-    return null;
   }
 }
 

@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 pub(crate) struct Context {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
-    pub info: wgpu::AdapterInfo,
+    /// The adapter, named once ([`adapter_name`]).
+    pub name: String,
     /// The limits granted to `device`; kernels and buffer splits follow these.
     pub limits: wgpu::Limits,
     /// `shader-f16` was requested and granted.
@@ -64,8 +65,7 @@ impl Context {
             .await
             .map_err(|e| Error::GpuUnavailable(format!("{}: cannot open device: {e}", info.name)))?;
         let limits = device.limits();
-        #[cfg(target_arch = "wasm32")]
-        let info = wgpu::AdapterInfo { name: browser_adapter_name(&device).unwrap_or(info.name), ..info };
+        let name = adapter_name(&info, &device);
         let lost = Arc::new(Mutex::new(None));
         let uncaptured = Arc::new(Mutex::new(None));
         let on_lost = Arc::clone(&lost);
@@ -76,14 +76,14 @@ impl Context {
         device.on_uncaptured_error(Arc::new(move |e| {
             on_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| e.to_string());
         }));
-        Ok(Context { device, queue, info, limits, f16, lost, uncaptured })
+        Ok(Context { device, queue, name, limits, f16, lost, uncaptured })
     }
 
     /// Fails if the device was lost ([`Error::GpuUnavailable`], so callers
     /// can fall back to the CPU) or raised an error outside a scope since the last call.
     pub fn health(&self) -> Result<()> {
         if let Some(why) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            return Err(Error::GpuUnavailable(format!("{}: GPU device lost ({why})", self.info.name)));
+            return Err(Error::GpuUnavailable(format!("{}: GPU device lost ({why})", self.name)));
         }
         match self.uncaptured.lock().unwrap_or_else(|e| e.into_inner()).take() {
             Some(e) => Err(Error::Backend(format!("GPU error: {e}"))),
@@ -111,7 +111,31 @@ impl Context {
     }
 }
 
-/// The browser's own words for the adapter: vendor, architecture, device and
+/// wgpu's description of the adapter: name, backend, device type and driver.
+fn wgpu_adapter_name(i: &wgpu::AdapterInfo) -> String {
+    let driver = format!("{} {}", i.driver, i.driver_info);
+    let mut out = format!("{} ({:?}, {:?}", i.name, i.backend, i.device_type);
+    if !driver.trim().is_empty() {
+        out += &format!(", {}", driver.trim());
+    }
+    out + ")"
+}
+
+/// The adapter as its user would name it: natively what wgpu reports.
+#[cfg(not(target_arch = "wasm32"))]
+fn adapter_name(info: &wgpu::AdapterInfo, _device: &wgpu::Device) -> String {
+    wgpu_adapter_name(info)
+}
+
+/// The adapter as its user would name it: in a browser, the browser's words
+/// for the device's own adapter (no second adapter is asked for); wgpu's
+/// only where the browser gives none.
+#[cfg(target_arch = "wasm32")]
+fn adapter_name(info: &wgpu::AdapterInfo, device: &wgpu::Device) -> String {
+    browser_adapter_name(device).unwrap_or_else(|| wgpu_adapter_name(info))
+}
+
+/// The browser's own words for the adapter: vendor, architecture and
 /// description of `GPUDevice.adapterInfo`. wgpu keeps only the description,
 /// which Chromium often leaves empty. Read through `Reflect` so a browser
 /// without `adapterInfo` gives `None` instead of a JS exception.
@@ -119,7 +143,7 @@ impl Context {
 fn browser_adapter_name(device: &wgpu::Device) -> Option<String> {
     use js_sys::Reflect;
     let info = Reflect::get(device.as_webgpu()?.as_ref(), &"adapterInfo".into()).ok().filter(|v| v.is_object())?;
-    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
+    let parts: Vec<String> = ["vendor", "architecture", "description"]
         .iter()
         .filter_map(|k| Reflect::get(&info, &(*k).into()).ok()?.as_string())
         .filter(|s| !s.is_empty())

@@ -1,18 +1,35 @@
 //! Lowers each plan step to one dispatch: the kernel, its uniform
 //! parameters, its packed weights and its workgroup grid.
 
-use super::pipelines::{Family, Kernel};
+use bytemuck::Zeroable;
+
+use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params, PoolParams};
+use super::pipelines::Kernel;
 use super::weights::WeightPacker;
 use crate::error::{Error, Result};
-use crate::plan::{Activation, Conv, Dense, Plan, Pool, PoolKind, Step, TensorInfo};
+use crate::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId, TensorInfo};
 
 pub(crate) struct Dispatch {
     pub kernel: Kernel,
-    /// Words of the kernel's `Params` uniform.
-    pub params: Vec<u32>,
+    /// Bytes of the kernel's `Params` uniform.
+    pub params: Vec<u8>,
     /// Weight chunk bound at binding 1 (chunk 0 when the step has no weights).
     pub chunk: usize,
     pub groups: [u32; 3],
+}
+
+impl Dispatch {
+    /// `entry` of the family whose shader declares `P`, so a kernel cannot
+    /// be handed another family's parameters.
+    fn new<P: Params>(entry: &'static str, params: P, chunk: usize, groups: [u32; 3]) -> Self {
+        const { assert!(size_of::<P>() as u64 <= super::PARAM_SLOT) };
+        Dispatch { kernel: Kernel::new(P::FAMILY, entry), params: bytemuck::bytes_of(&params).to_vec(), chunk, groups }
+    }
+
+    fn with(mut self, name: &'static str, value: u32) -> Self {
+        self.kernel = self.kernel.with(name, value);
+        self
+    }
 }
 
 /// Workgroup size of the one-element-per-invocation kernels.
@@ -22,41 +39,27 @@ const DW_WG: usize = 64;
 /// Largest tensor rank the layout kernels take.
 const MAX_RANK: usize = 8;
 
-/// Uniform words in declaration order (u32 and f32 fields are both 4 bytes).
-#[derive(Default)]
-struct Words(Vec<u32>);
+/// A size or offset as a uniform field (WGSL indexes with u32).
+fn u(v: usize) -> u32 {
+    v as u32
+}
 
-impl Words {
-    fn u(mut self, v: usize) -> Self {
-        self.0.push(v as u32);
-        self
+/// An activation as the clamp range `[lo, hi]` every epilogue applies.
+fn clamp_range(a: Activation) -> (f32, f32) {
+    match a {
+        Activation::None => (f32::MIN, f32::MAX),
+        Activation::Relu => (0.0, f32::MAX),
+        Activation::Clip { min, max } => (min, max),
     }
-    fn f(mut self, v: f32) -> Self {
-        self.0.push(v.to_bits());
-        self
+}
+
+/// Per-dimension values of a layout kernel, zero past the rank.
+fn dims(v: &[usize]) -> [u32; MAX_RANK] {
+    let mut out = [0; MAX_RANK];
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = u(x);
     }
-    /// An activation as the clamp range every epilogue applies.
-    fn act(self, a: Activation) -> Self {
-        let (lo, hi) = match a {
-            Activation::None => (f32::MIN, f32::MAX),
-            Activation::Relu => (0.0, f32::MAX),
-            Activation::Clip { min, max } => (min, max),
-        };
-        self.f(lo).f(hi)
-    }
-    /// Pads to a 16-byte boundary (uniform arrays of vec4 start there).
-    fn align16(mut self) -> Self {
-        while self.0.len() % 4 != 0 {
-            self.0.push(0);
-        }
-        self
-    }
-    fn array8(mut self, v: &[usize]) -> Self {
-        for i in 0..MAX_RANK {
-            self.0.push(v.get(i).copied().unwrap_or(0) as u32);
-        }
-        self
-    }
+    out
 }
 
 pub(crate) struct Lowering<'a> {
@@ -91,119 +94,177 @@ impl<'a> Lowering<'a> {
         Ok([x as u32, y as u32, 1])
     }
 
-    fn flat(&self, kernel: Kernel, params: Words, chunk: usize, elements: usize) -> Result<Dispatch> {
-        Ok(Dispatch { kernel, params: params.0, chunk, groups: self.grid(elements.div_ceil(FLAT_WG))? })
+    fn flat<P: Params>(&self, entry: &'static str, params: P, chunk: usize, elements: usize) -> Result<Dispatch> {
+        Ok(Dispatch::new(entry, params, chunk, self.grid(elements.div_ceil(FLAT_WG))?))
     }
 
     pub fn step(&mut self, step: &Step) -> Result<Dispatch> {
         match step {
             Step::Conv(c) => self.conv(step, c),
             Step::Pool(p) => self.pool(step, p),
-            Step::GlobalAvgPool { input, output } => {
-                let x = self.t(*input)?;
-                let &[n, h, w, c] = x.shape.as_slice() else {
-                    return Err(shape_err(step, "input is not 4-D"));
-                };
-                let pool = Pool {
-                    input: *input,
-                    output: *output,
-                    kind: PoolKind::Avg { count_include_pad: false },
-                    kernel: [h, w],
-                    stride: [1, 1],
-                    pad: [0; 4],
-                    dilation: [1, 1],
-                };
-                if self.t(*output)?.shape != [n, 1, 1, c] {
-                    return Err(shape_err(step, "output is not [n, 1, 1, c]"));
-                }
-                self.pool(step, &pool)
-            }
+            Step::GlobalAvgPool { input, output } => self.global_avg_pool(step, *input, *output),
             Step::Dense(d) => self.dense(step, d),
-            Step::Affine(a) => {
-                let (x, y) = (self.t(a.input)?, self.t(a.output)?);
-                let c = a.channels;
-                if x.len() != y.len() || x.shape.last() != Some(&c) {
-                    return Err(shape_err(step, "input/output/channels disagree"));
-                }
-                for v in [&a.scale, &a.shift] {
-                    if v.len() != 1 && v.len() != c {
-                        return Err(shape_err(step, "scale/shift length is neither 1 nor channels"));
-                    }
-                }
-                let placed = self.weights.push(&[&a.scale, &a.shift])?;
-                let w = Words::default()
-                    .u(x.offset)
-                    .u(0)
-                    .u(y.offset)
-                    .u(x.len())
-                    .u(c)
-                    .u(placed.offsets[0])
-                    .u(placed.offsets[1])
-                    .u(a.scale.len())
-                    .u(a.shift.len())
-                    .act(a.activation);
-                self.flat(Kernel::new(Family::Eltwise, "affine"), w, placed.chunk, x.len())
-            }
-            Step::Add { a, b, output, activation } => {
-                let (a, b, y) = (self.t(*a)?, self.t(*b)?, self.t(*output)?);
-                if a.len() != b.len() || a.len() != y.len() {
-                    return Err(shape_err(step, "operands differ in size"));
-                }
-                let w = Words::default().u(a.offset).u(b.offset).u(y.offset).u(y.len()).u(0).u(0).u(0).u(0).u(0);
-                self.flat(Kernel::new(Family::Eltwise, "add"), w.act(*activation), 0, y.len())
-            }
-            Step::Softmax { input, output } => {
-                let (x, y) = (self.t(*input)?, self.t(*output)?);
-                let cols = x.shape.last().copied().unwrap_or(1);
-                if x.len() != y.len() || cols == 0 {
-                    return Err(shape_err(step, "input/output disagree"));
-                }
-                let rows = x.len() / cols;
-                let w = Words::default().u(x.offset).u(y.offset).u(0).u(0).u(rows).u(cols).u(0).f(0.0).f(0.0);
-                // One workgroup per row.
-                Ok(Dispatch {
-                    kernel: Kernel::new(Family::Head, "softmax"),
-                    params: w.0,
-                    chunk: 0,
-                    groups: self.grid(rows)?,
-                })
-            }
-            Step::Permute { input, output, in_shape, perm } => {
-                let (x, y) = (self.t(*input)?, self.t(*output)?);
-                let rank = in_shape.len();
-                let mut sorted = perm.clone();
-                sorted.sort_unstable();
-                if rank > MAX_RANK
-                    || perm.len() != rank
-                    || sorted.iter().enumerate().any(|(i, &p)| i != p)
-                    || in_shape.iter().product::<usize>() != x.len()
-                    || y.len() != x.len()
-                {
-                    return Err(shape_err(step, "bad permutation or shapes"));
-                }
-                let mut strides = vec![1; rank];
-                for d in (0..rank.saturating_sub(1)).rev() {
-                    strides[d] = strides[d + 1] * in_shape[d + 1];
-                }
-                let out_dims: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
-                let src: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
-                let w = Words::default().u(x.offset).u(y.offset).u(y.len()).u(rank).f(0.0).align16();
-                let w = w.array8(&out_dims).array8(&src).array8(&[]);
-                self.flat(Kernel::new(Family::Layout, "permute"), w, 0, y.len())
-            }
-            Step::Pad { input, output, pads, value } => {
-                let (x, y) = (self.t(*input)?, self.t(*output)?);
-                let rank = x.shape.len();
-                let expect: Vec<usize> = x.shape.iter().zip(pads).map(|(&d, &(b, a))| d + b + a).collect();
-                if rank > MAX_RANK || pads.len() != rank || expect != y.shape {
-                    return Err(shape_err(step, "pads do not match the shapes"));
-                }
-                let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
-                let w = Words::default().u(x.offset).u(y.offset).u(y.len()).u(rank).f(*value).align16();
-                let w = w.array8(&y.shape).array8(&x.shape).array8(&before);
-                self.flat(Kernel::new(Family::Layout, "pad"), w, 0, y.len())
+            Step::Affine(a) => self.affine(step, a),
+            Step::Add { a, b, output, activation } => self.add(step, [*a, *b, *output], *activation),
+            Step::Softmax { input, output } => self.softmax(step, *input, *output),
+            Step::Permute { input, output, in_shape, perm } => self.permute(step, *input, *output, in_shape, perm),
+            Step::Pad { input, output, pads, value } => self.pad(step, *input, *output, pads, *value),
+        }
+    }
+
+    /// The pool kernel with the window set to the whole image.
+    fn global_avg_pool(&mut self, step: &Step, input: TensorId, output: TensorId) -> Result<Dispatch> {
+        let x = self.t(input)?;
+        let &[n, h, w, c] = x.shape.as_slice() else {
+            return Err(shape_err(step, "input is not 4-D"));
+        };
+        let pool = Pool {
+            input,
+            output,
+            kind: PoolKind::Avg { count_include_pad: false },
+            kernel: [h, w],
+            stride: [1, 1],
+            pad: [0; 4],
+            dilation: [1, 1],
+        };
+        if self.t(output)?.shape != [n, 1, 1, c] {
+            return Err(shape_err(step, "output is not [n, 1, 1, c]"));
+        }
+        self.pool(step, &pool)
+    }
+
+    fn affine(&mut self, step: &Step, a: &Affine) -> Result<Dispatch> {
+        let (x, y) = (self.t(a.input)?, self.t(a.output)?);
+        let c = a.channels;
+        if x.len() != y.len() || x.shape.last() != Some(&c) {
+            return Err(shape_err(step, "input/output/channels disagree"));
+        }
+        for v in [&a.scale, &a.shift] {
+            if v.len() != 1 && v.len() != c {
+                return Err(shape_err(step, "scale/shift length is neither 1 nor channels"));
             }
         }
+        let placed = self.weights.push(&[&a.scale, &a.shift])?;
+        let (lo, hi) = clamp_range(a.activation);
+        let p = EltwiseParams {
+            a_off: u(x.offset),
+            out_off: u(y.offset),
+            total: u(x.len()),
+            channels: u(c),
+            scale_off: u(placed.offsets[0]),
+            shift_off: u(placed.offsets[1]),
+            scale_n: u(a.scale.len()),
+            shift_n: u(a.shift.len()),
+            lo,
+            hi,
+            ..Zeroable::zeroed()
+        };
+        self.flat("affine", p, placed.chunk, x.len())
+    }
+
+    /// `tensors`: the two operands and the output.
+    fn add(&self, step: &Step, tensors: [TensorId; 3], activation: Activation) -> Result<Dispatch> {
+        let [a, b, y] = [self.t(tensors[0])?, self.t(tensors[1])?, self.t(tensors[2])?];
+        if a.len() != b.len() || a.len() != y.len() {
+            return Err(shape_err(step, "operands differ in size"));
+        }
+        let (lo, hi) = clamp_range(activation);
+        let p = EltwiseParams {
+            a_off: u(a.offset),
+            b_off: u(b.offset),
+            out_off: u(y.offset),
+            total: u(y.len()),
+            lo,
+            hi,
+            ..Zeroable::zeroed()
+        };
+        self.flat("add", p, 0, y.len())
+    }
+
+    fn softmax(&self, step: &Step, input: TensorId, output: TensorId) -> Result<Dispatch> {
+        let (x, y) = (self.t(input)?, self.t(output)?);
+        let cols = x.shape.last().copied().unwrap_or(1);
+        if x.len() != y.len() || cols == 0 {
+            return Err(shape_err(step, "input/output disagree"));
+        }
+        let rows = x.len() / cols;
+        let p = HeadParams {
+            in_off: u(x.offset),
+            out_off: u(y.offset),
+            rows: u(rows),
+            cols: u(cols),
+            ..Zeroable::zeroed()
+        };
+        // One workgroup per row.
+        Ok(Dispatch::new("softmax", p, 0, self.grid(rows)?))
+    }
+
+    fn permute(
+        &self,
+        step: &Step,
+        input: TensorId,
+        output: TensorId,
+        in_shape: &[usize],
+        perm: &[usize],
+    ) -> Result<Dispatch> {
+        let (x, y) = (self.t(input)?, self.t(output)?);
+        let rank = in_shape.len();
+        let mut sorted = perm.to_vec();
+        sorted.sort_unstable();
+        if rank > MAX_RANK
+            || perm.len() != rank
+            || sorted.iter().enumerate().any(|(i, &p)| i != p)
+            || in_shape.iter().product::<usize>() != x.len()
+            || y.len() != x.len()
+        {
+            return Err(shape_err(step, "bad permutation or shapes"));
+        }
+        let mut strides = vec![1; rank];
+        for d in (0..rank.saturating_sub(1)).rev() {
+            strides[d] = strides[d + 1] * in_shape[d + 1];
+        }
+        let out_dims: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
+        let src: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
+        let p = LayoutParams {
+            in_off: u(x.offset),
+            out_off: u(y.offset),
+            total: u(y.len()),
+            rank: u(rank),
+            out_dims: dims(&out_dims),
+            a: dims(&src),
+            ..Zeroable::zeroed()
+        };
+        self.flat("permute", p, 0, y.len())
+    }
+
+    /// `pads`: (before, after) of each dimension; `value` fills the border.
+    fn pad(
+        &self,
+        step: &Step,
+        input: TensorId,
+        output: TensorId,
+        pads: &[(usize, usize)],
+        value: f32,
+    ) -> Result<Dispatch> {
+        let (x, y) = (self.t(input)?, self.t(output)?);
+        let rank = x.shape.len();
+        let expect: Vec<usize> = x.shape.iter().zip(pads).map(|(&d, &(b, a))| d + b + a).collect();
+        if rank > MAX_RANK || pads.len() != rank || expect != y.shape {
+            return Err(shape_err(step, "pads do not match the shapes"));
+        }
+        let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
+        let p = LayoutParams {
+            in_off: u(x.offset),
+            out_off: u(y.offset),
+            total: u(y.len()),
+            rank: u(rank),
+            value,
+            out_dims: dims(&y.shape),
+            a: dims(&x.shape),
+            b: dims(&before),
+            ..Zeroable::zeroed()
+        };
+        self.flat("pad", p, 0, y.len())
     }
 
     fn conv(&mut self, step: &Step, c: &Conv) -> Result<Dispatch> {
@@ -232,45 +293,28 @@ impl<'a> Lowering<'a> {
             None => 0,
         };
         let depthwise = g > 1 && icg == 1 && ocg == 1;
-        let (kernel, weight, bias, ocg4, groups);
+        let (entry, constants, weight, bias, ocg4, groups);
         if depthwise {
-            // [kh][kw][c4 * 4]: four adjacent channels per vec4.
             let c4 = oc.div_ceil(4);
-            let mut w = vec![0.0; kh * kw * c4 * 4];
-            for ch in 0..oc {
-                for t in 0..kh * kw {
-                    w[t * c4 * 4 + ch] = c.weight[ch * kh * kw + t];
-                }
-            }
-            weight = w;
+            weight = depthwise_weights(&c.weight, kh * kw, oc, c4);
             bias = padded(&c.bias, 1, oc, c4);
             ocg4 = c4;
-            kernel = Kernel::new(Family::Conv, "depthwise").with("VEC_A", u32::from(oc % 4 == 0));
+            entry = "depthwise";
+            constants = vec![("VEC_A", u32::from(oc % 4 == 0))];
             groups = self.grid((n * oh * ow * c4).div_ceil(DW_WG))?;
         } else {
-            // [g][k][ocg4 * 4]: B tiles read four output channels per vec4.
             ocg4 = ocg.div_ceil(4);
-            let mut w = vec![0.0; g * k * ocg4 * 4];
-            for gi in 0..g {
-                for o in 0..ocg {
-                    let src = &c.weight[(gi * ocg + o) * k..][..k];
-                    for (kk, &v) in src.iter().enumerate() {
-                        w[(gi * k + kk) * ocg4 * 4 + o] = v;
-                    }
-                }
-            }
-            weight = w;
+            weight = gemm_weights(&c.weight, g, ocg, k, ocg4);
             bias = padded(&c.bias, g, ocg, ocg4);
             let pointwise = kh == 1 && kw == 1 && c.pad == [0; 4];
             let stem = !pointwise && g == 1 && ic < 4;
-            let mut kn = Kernel::new(Family::Conv, "conv")
-                .with("S", self.tile as u32)
-                .with("VEC_A", u32::from(icg % 4 == 0))
-                .with("POINTWISE", u32::from(pointwise));
+            entry = "conv";
+            let mut cs =
+                vec![("S", self.tile as u32), ("VEC_A", u32::from(icg % 4 == 0)), ("POINTWISE", u32::from(pointwise))];
             if stem {
-                kn = kn.with("FIX_KW", kw as u32).with("FIX_ICG", icg as u32);
+                cs.extend([("FIX_KW", kw as u32), ("FIX_ICG", icg as u32)]);
             }
-            kernel = kn;
+            constants = cs;
             let t = 4 * self.tile;
             let dims = [(n * oh * ow).div_ceil(t), ocg.div_ceil(t), g];
             if dims.iter().any(|&d| d > self.max_groups as usize) {
@@ -279,34 +323,38 @@ impl<'a> Lowering<'a> {
             groups = dims.map(|d| d as u32);
         }
         let placed = self.weights.push(&[&weight, &bias])?;
-        let w = Words::default()
-            .u(x.offset)
-            .u(y.offset)
-            .u(res_off)
-            .u(usize::from(c.residual.is_some()))
-            .u(placed.offsets[0] / 4)
-            .u(placed.offsets[1] / 4)
-            .u(n * oh * ow)
-            .u(k)
-            .u(ih)
-            .u(iw)
-            .u(ic)
-            .u(icg)
-            .u(oh)
-            .u(ow)
-            .u(oc)
-            .u(ocg)
-            .u(ocg4)
-            .u(kh)
-            .u(kw)
-            .u(c.stride[0])
-            .u(c.stride[1])
-            .u(c.pad[0])
-            .u(c.pad[1])
-            .u(c.dilation[0])
-            .u(c.dilation[1])
-            .act(c.activation);
-        Ok(Dispatch { kernel, params: w.0, chunk: placed.chunk, groups })
+        let (lo, hi) = clamp_range(c.activation);
+        let p = ConvParams {
+            in_off: u(x.offset),
+            out_off: u(y.offset),
+            res_off: u(res_off),
+            has_res: u32::from(c.residual.is_some()),
+            w_off: u(placed.offsets[0] / 4),
+            b_off: u(placed.offsets[1] / 4),
+            m: u(n * oh * ow),
+            k: u(k),
+            ih: u(ih),
+            iw: u(iw),
+            ic: u(ic),
+            icg: u(icg),
+            oh: u(oh),
+            ow: u(ow),
+            oc: u(oc),
+            ocg: u(ocg),
+            ocg4: u(ocg4),
+            kh: u(kh),
+            kw: u(kw),
+            sh: u(c.stride[0]),
+            sw: u(c.stride[1]),
+            pt: u(c.pad[0]),
+            pl: u(c.pad[1]),
+            dh: u(c.dilation[0]),
+            dw: u(c.dilation[1]),
+            lo,
+            hi,
+        };
+        let dispatch = Dispatch::new(entry, p, placed.chunk, groups);
+        Ok(constants.into_iter().fold(dispatch, |d, (name, value)| d.with(name, value)))
     }
 
     fn pool(&mut self, step: &Step, p: &Pool) -> Result<Dispatch> {
@@ -322,27 +370,28 @@ impl<'a> Lowering<'a> {
             PoolKind::Avg { count_include_pad: false } => 1,
             PoolKind::Avg { count_include_pad: true } => 2,
         };
-        let w = Words::default()
-            .u(x.offset)
-            .u(y.offset)
-            .u(y.len())
-            .u(c)
-            .u(ih)
-            .u(iw)
-            .u(oh)
-            .u(ow)
-            .u(p.kernel[0])
-            .u(p.kernel[1])
-            .u(p.stride[0])
-            .u(p.stride[1])
-            .u(p.pad[0])
-            .u(p.pad[1])
-            .u(p.dilation[0])
-            .u(p.dilation[1])
-            .u(ih + p.pad[2])
-            .u(iw + p.pad[3])
-            .u(mode);
-        self.flat(Kernel::new(Family::Pool, "pool"), w, 0, y.len())
+        let params = PoolParams {
+            in_off: u(x.offset),
+            out_off: u(y.offset),
+            total: u(y.len()),
+            c: u(c),
+            ih: u(ih),
+            iw: u(iw),
+            oh: u(oh),
+            ow: u(ow),
+            kh: u(p.kernel[0]),
+            kw: u(p.kernel[1]),
+            sh: u(p.stride[0]),
+            sw: u(p.stride[1]),
+            pt: u(p.pad[0]),
+            pl: u(p.pad[1]),
+            dh: u(p.dilation[0]),
+            dw: u(p.dilation[1]),
+            eh: u(ih + p.pad[2]),
+            ew: u(iw + p.pad[3]),
+            mode,
+        };
+        self.flat("pool", params, 0, y.len())
     }
 
     fn dense(&mut self, step: &Step, d: &Dense) -> Result<Dispatch> {
@@ -356,17 +405,45 @@ impl<'a> Lowering<'a> {
         }
         let placed = self.weights.push(&[&d.weight, &d.bias])?;
         let rows = x.len() / kin;
-        let w = Words::default()
-            .u(x.offset)
-            .u(y.offset)
-            .u(placed.offsets[0])
-            .u(placed.offsets[1])
-            .u(rows)
-            .u(kin)
-            .u(kout)
-            .act(d.activation);
-        self.flat(Kernel::new(Family::Head, "dense"), w, placed.chunk, y.len())
+        let (lo, hi) = clamp_range(d.activation);
+        let p = HeadParams {
+            in_off: u(x.offset),
+            out_off: u(y.offset),
+            w_off: u(placed.offsets[0]),
+            b_off: u(placed.offsets[1]),
+            rows: u(rows),
+            cols: u(kin),
+            kout: u(kout),
+            lo,
+            hi,
+        };
+        self.flat("dense", p, placed.chunk, y.len())
     }
+}
+
+/// Depthwise weights `[c][taps]` as `[taps][c4 * 4]`: four adjacent channels per vec4.
+fn depthwise_weights(weight: &[f32], taps: usize, channels: usize, c4: usize) -> Vec<f32> {
+    let mut w = vec![0.0; taps * c4 * 4];
+    for ch in 0..channels {
+        for t in 0..taps {
+            w[t * c4 * 4 + ch] = weight[ch * taps + t];
+        }
+    }
+    w
+}
+
+/// Conv weights `[g][ocg][k]` as `[g][k][ocg4 * 4]`: B tiles read four output channels per vec4.
+fn gemm_weights(weight: &[f32], g: usize, ocg: usize, k: usize, ocg4: usize) -> Vec<f32> {
+    let mut w = vec![0.0; g * k * ocg4 * 4];
+    for gi in 0..g {
+        for o in 0..ocg {
+            let src = &weight[(gi * ocg + o) * k..][..k];
+            for (kk, &v) in src.iter().enumerate() {
+                w[(gi * k + kk) * ocg4 * 4 + o] = v;
+            }
+        }
+    }
+    w
 }
 
 /// `groups` runs of `per` values, each zero-padded to `per4 * 4`.

@@ -10,6 +10,9 @@
 
 mod context;
 mod exec;
+mod params;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod params_layout;
 mod pipelines;
 mod weights;
 
@@ -122,14 +125,13 @@ impl GpuBackend {
                         })
                     })
                     .collect();
-                let mut words = vec![0u8; (slot as usize) * dispatches.len().max(1)];
+                let mut bytes = vec![0u8; (slot as usize) * dispatches.len().max(1)];
                 for (i, d) in dispatches.iter().enumerate() {
-                    let bytes: &[u8] = bytemuck::cast_slice(&d.params);
-                    words[i * slot as usize..][..bytes.len()].copy_from_slice(bytes);
+                    bytes[i * slot as usize..][..d.params.len()].copy_from_slice(&d.params);
                 }
                 let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("step params"),
-                    contents: &words,
+                    contents: &bytes,
                     usage: wgpu::BufferUsages::UNIFORM,
                 });
                 let mut pipelines = Pipelines::new(device, ctx.f16);
@@ -232,15 +234,10 @@ impl GpuBackend {
         Ok(out)
     }
 
-    /// Adapter name, backend, device type and driver (browsers name no driver).
+    /// The adapter: natively its name, backend, device type and driver; in a
+    /// browser, the browser's vendor, architecture, device and description.
     pub fn adapter_info(&self) -> String {
-        let i = &self.ctx.info;
-        let driver = format!("{} {}", i.driver, i.driver_info);
-        let mut out = format!("{} ({:?}, {:?}", i.name, i.backend, i.device_type);
-        if !driver.trim().is_empty() {
-            out += &format!(", {}", driver.trim());
-        }
-        out + ")"
+        self.ctx.name.clone()
     }
 
     /// The weight precision in use.

@@ -5,7 +5,8 @@
 //! uniform branches instead of the conv overrides would merge pipelines but
 //! make every inference slower (docs/performance.md), so the overrides stay.
 //! The weight element type `W` is the one thing overrides can't choose (a
-//! type, and `enable f16;` must open the module), so a one-line prelude sets it.
+//! type, and `enable f16;` must open the module), so a one-line prelude sets
+//! it; the helpers every family shares (shaders/common.wgsl) follow it.
 
 use std::collections::HashMap;
 
@@ -19,7 +20,10 @@ pub(crate) enum Family {
 }
 
 impl Family {
-    fn source(self) -> &'static str {
+    #[cfg(test)]
+    pub const ALL: [Family; 5] = [Family::Conv, Family::Pool, Family::Head, Family::Eltwise, Family::Layout];
+
+    fn file(self) -> &'static str {
         match self {
             Family::Conv => include_str!("../../shaders/conv.wgsl"),
             Family::Pool => include_str!("../../shaders/pool.wgsl"),
@@ -27,6 +31,12 @@ impl Family {
             Family::Eltwise => include_str!("../../shaders/eltwise.wgsl"),
             Family::Layout => include_str!("../../shaders/layout.wgsl"),
         }
+    }
+
+    /// The module's WGSL: the prelude declaring `W`, the shared helpers,
+    /// then the family's own file. `f16`: weights are f16.
+    pub fn source(self, f16: bool) -> String {
+        format!("{}{}{}", prelude(f16), include_str!("../../shaders/common.wgsl"), self.file())
     }
 }
 
@@ -118,7 +128,7 @@ impl Pipelines {
         let module = self.modules.entry(kernel.family).or_insert_with(|| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.entry),
-                source: wgpu::ShaderSource::Wgsl(format!("{}{}", prelude(f16), kernel.family.source()).into()),
+                source: wgpu::ShaderSource::Wgsl(kernel.family.source(f16).into()),
             })
         });
         let constants: Vec<(&str, f64)> = kernel.constants.iter().map(|&(k, v)| (k, f64::from(v))).collect();

@@ -63,17 +63,6 @@ async function openSession(Session, bytes, backend, streamed, warmUp) {
   }
 }
 
-// The browser names its adapter better than wgpu can see from inside wasm
-// (wgpu reports only "BrowserWebGpu"): ask it directly.
-async function browserAdapterInfo() {
-  try {
-    const info = (await globalThis.navigator.gpu.requestAdapter())?.info;
-    return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || null;
-  } catch {
-    return null;
-  }
-}
-
 // Hands a download's chunks to the wasm as they arrive (a ModelStream, see
 // src/web.rs), so that a project model file is read during the download.
 // Chunks that come before the wasm is in wait for it. `take()`, once both are
@@ -130,11 +119,11 @@ export class Engine {
   }
 
   // Kept as plain fields: they stay readable after the session is freed.
-  async #noteBackend() {
+  #noteBackend() {
     const gpu = this.#session.backend() === "webgpu";
     this.threads = wasmThreads().threads;
     this.backend = gpu ? "webgpu" : this.threads > 1 ? "cpu-simd-threads" : "cpu-simd";
-    this.adapter = gpu ? ((await browserAdapterInfo()) ?? this.#session.adapterInfo()) : null;
+    this.adapter = gpu ? this.#session.adapterInfo() : null;
   }
 
   // `threadedBuild`: see cpuThreads (worker.js passes it).
@@ -172,7 +161,7 @@ export class Engine {
       if (options.labels) session.setLabels(options.labels.map(String));
       const engine = new Engine(session, mode, fallback, options.onBackendChange);
       engine.modelId = modelIdentity(bytes);
-      await engine.#noteBackend();
+      engine.#noteBackend();
       progress("warmup", 1, 1);
       return engine;
     } catch (e) {
@@ -207,7 +196,7 @@ export class Engine {
       await this.#session.setBackend("cpu");
       this.fallbackReason = lost.message;
     } finally {
-      await this.#noteBackend();
+      this.#noteBackend();
     }
     // Told after the call that met the loss has its new backend; a throwing
     // handler surfaces as the page's error, not as this call's.
