@@ -8,11 +8,15 @@
 //! uploads the input, records all dispatches into one command encoder,
 //! submits once and reads back only the output.
 
+#[cfg(not(target_arch = "wasm32"))]
+mod ceiling;
 mod context;
 mod exec;
 mod pipelines;
 mod weights;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use ceiling::{matmul_ceiling_blocking, Ceiling};
 use context::Context;
 use exec::Lowering;
 use pipelines::Pipelines;
@@ -234,13 +238,7 @@ impl GpuBackend {
 
     /// Adapter name, backend, device type and driver (browsers name no driver).
     pub fn adapter_info(&self) -> String {
-        let i = &self.ctx.info;
-        let driver = format!("{} {}", i.driver, i.driver_info);
-        let mut out = format!("{} ({:?}, {:?}", i.name, i.backend, i.device_type);
-        if !driver.trim().is_empty() {
-            out += &format!(", {}", driver.trim());
-        }
-        out + ")"
+        describe_adapter(&self.ctx.info)
     }
 
     /// The weight precision in use.
@@ -252,6 +250,16 @@ impl GpuBackend {
     pub fn pipeline_count(&self) -> usize {
         self.pipelines.list.len()
     }
+}
+
+/// Adapter name, backend, device type and driver (browsers name no driver).
+fn describe_adapter(i: &wgpu::AdapterInfo) -> String {
+    let driver = format!("{} {}", i.driver, i.driver_info);
+    let mut out = format!("{} ({:?}, {:?}", i.name, i.backend, i.device_type);
+    if !driver.trim().is_empty() {
+        out += &format!(", {}", driver.trim());
+    }
+    out + ")"
 }
 
 /// Side S of the conv workgroup: S x S invocations and 2 * S * S vec4 of
