@@ -67,6 +67,7 @@ pub struct Ceiling {
 /// One measured case.
 #[derive(Debug, Clone)]
 pub struct Row {
+    pub model: String,
     pub batch: usize,
     pub precision: Precision,
     pub input_shape: Vec<usize>,
@@ -83,7 +84,6 @@ pub struct Row {
 
 #[derive(Debug, Clone)]
 pub struct Report {
-    pub model: String,
     pub backend: Backend,
     pub runs: usize,
     pub ceiling: Ceiling,
@@ -102,9 +102,8 @@ fn median_ms(mut times: Vec<f64>) -> f64 {
     times[times.len() / 2] * 1e3
 }
 
-/// Runs every batch x precision case of `graph` (named `model` in the
-/// report), calling `progress` after each.
-pub fn run(model: &str, graph: &Graph, opts: &Options, mut progress: impl FnMut(&Row)) -> Result<Report> {
+/// An empty report for `opts.backend`, with the ceiling measured.
+pub fn start(opts: &Options) -> Result<Report> {
     if opts.batches.is_empty() || opts.precisions.is_empty() || opts.batches.contains(&0) {
         return Err(Error::InvalidInput("bench needs batch sizes of at least 1 and a precision".into()));
     }
@@ -120,8 +119,19 @@ pub fn run(model: &str, graph: &Graph, opts: &Options, mut progress: impl FnMut(
             gflops: cpu_gemm_gflops(runs.max(5))?,
         },
     };
-    let mut report =
-        Report { model: model.into(), backend: opts.backend, runs, ceiling, rows: vec![], skipped: vec![] };
+    Ok(Report { backend: opts.backend, runs, ceiling, rows: vec![], skipped: vec![] })
+}
+
+/// Adds every batch x precision case of `graph` (named `model`) to
+/// `report`, calling `progress` after each.
+pub fn run(
+    report: &mut Report,
+    model: &str,
+    graph: &Graph,
+    opts: &Options,
+    mut progress: impl FnMut(&Row),
+) -> Result<()> {
+    let runs = report.runs;
     for &batch in &opts.batches {
         let plan = plan_for(graph, opts.input_shape.as_deref(), batch)?;
         let x = input(plan.input_len(), 0x5eed ^ batch as u64);
@@ -133,9 +143,10 @@ pub fn run(model: &str, graph: &Graph, opts: &Options, mut progress: impl FnMut(
                     .push(format!("batch {batch} {}: the CPU path computes in f32", precision_name(precision)));
                 continue;
             }
-            let Some((mut row, got)) = measure(&plan, &x, opts.backend, precision, runs, &mut report)? else {
+            let Some((mut row, got)) = measure(&plan, &x, opts.backend, precision, runs, report)? else {
                 continue;
             };
+            row.model = model.into();
             row.share = row.gflops / report.ceiling.gflops;
             if opts.check && opts.backend == Backend::Gpu {
                 let want = match &reference {
@@ -149,7 +160,7 @@ pub fn run(model: &str, graph: &Graph, opts: &Options, mut progress: impl FnMut(
             report.rows.push(row);
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// `graph` planned for `batch` inputs of its declared (or the given) shape.
@@ -214,6 +225,7 @@ fn measure(
     let warm_ms = median_ms(times);
     let macs = plan.macs();
     let row = Row {
+        model: String::new(),
         batch: plan.input.shape[0],
         precision,
         input_shape: plan.input.shape.clone(),

@@ -6,8 +6,7 @@ use super::{precision_name, Report};
 pub fn markdown(r: &Report) -> String {
     let c = &r.ceiling;
     let mut out = format!(
-        "{} on {}: {}; ceiling {} {:.1} GFLOP/s; warm = median of {} runs\n\n",
-        r.model,
+        "{}: {}; ceiling {} {:.1} GFLOP/s; warm = median of {} runs\n\n",
         r.backend.name(),
         c.device,
         c.what,
@@ -29,7 +28,7 @@ pub fn markdown(r: &Report) -> String {
         };
         out += &format!(
             "| {} | {} | {} | {} | {:?} | {:.1} | {:.2} | {:.2} | {:.0}% | {parity} |\n",
-            r.model,
+            row.model,
             r.backend.name(),
             row.batch,
             precision_name(row.precision),
@@ -57,6 +56,7 @@ pub fn json(r: &Report) -> serde_json::Value {
                 })
             });
             serde_json::json!({
+                "model": row.model,
                 "batch": row.batch,
                 "precision": precision_name(row.precision),
                 "input_shape": row.input_shape,
@@ -70,7 +70,6 @@ pub fn json(r: &Report) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({
-        "model": r.model,
         "backend": r.backend.name(),
         "device": r.ceiling.device,
         "runs": r.runs,

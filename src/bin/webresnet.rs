@@ -125,9 +125,10 @@ enum Command {
         /// Model file to time instead of a built network.
         #[arg(long, conflicts_with = "arch")]
         model: Option<PathBuf>,
-        /// ResNet-family network to build (resnet18/34/50/101/152, resnext*, wide_resnet*).
-        #[arg(long, default_value = "resnet50")]
-        arch: String,
+        /// ResNet-family networks to build, e.g. resnet18,resnet50 (also
+        /// resnet34/101/152, resnext*, wide_resnet*).
+        #[arg(long, value_delimiter = ',', default_value = "resnet50")]
+        arch: Vec<String>,
         #[arg(long, value_enum, default_value_t = BackendKind::Gpu)]
         backend: BackendKind,
         /// Batch sizes, e.g. 1,8.
@@ -431,23 +432,31 @@ fn inspect(model: &Path, input_shape: Option<Vec<usize>>, gpu: bool) -> Result<(
 
 struct BenchArgs<'a> {
     model: Option<&'a Path>,
-    arch: &'a str,
+    arch: &'a [String],
     json: bool,
 }
 
 fn bench(args: &BenchArgs, opts: &webresnet::bench::Options) -> Result<()> {
-    let (name, graph) = match args.model {
-        Some(m) => (m.display().to_string(), webresnet::model::import(&read(m)?)?),
-        None => (format!("{} (random weights)", args.arch), webresnet::bench::random_graph(args.arch, 0x5eed)?),
-    };
-    let report = webresnet::bench::run(&name, &graph, opts, |row| {
+    let mut report = webresnet::bench::start(opts)?;
+    let progress = |row: &webresnet::bench::Row| {
         if !args.json {
-            eprintln!(
-                "batch {} {:?}: warm {:.2} ms, cold {:.1} ms",
-                row.batch, row.precision, row.warm_ms, row.cold_ms
-            );
+            let (b, p, w, c) = (row.batch, row.precision, row.warm_ms, row.cold_ms);
+            eprintln!("{} batch {b} {p:?}: warm {w:.2} ms, cold {c:.1} ms", row.model);
         }
-    })?;
+    };
+    match args.model {
+        Some(m) => {
+            let graph = webresnet::model::import(&read(m)?)?;
+            webresnet::bench::run(&mut report, &m.display().to_string(), &graph, opts, progress)?;
+        }
+        None => {
+            for arch in args.arch {
+                // Built one at a time: only one network's weights are held.
+                let graph = webresnet::bench::random_graph(arch, 0x5eed)?;
+                webresnet::bench::run(&mut report, &format!("{arch} (random weights)"), &graph, opts, progress)?;
+            }
+        }
+    }
     if args.json {
         say!("{}", webresnet::bench::json(&report));
     } else {
