@@ -87,4 +87,6 @@ fn bad_arguments_are_errors() {
     assert!(err.contains("INVALID_INPUT"), "{err}");
     let err = bench(&["--backend", "cpu", "--batch", "0"]).expect_err("batch 0");
     assert!(err.contains("INVALID_INPUT"), "{err}");
+    let err = bench(&["--backend", "cpu", "--check"]).expect_err("nothing to compare on the CPU");
+    assert!(err.contains("INVALID_INPUT"), "{err}");
 }

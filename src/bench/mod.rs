@@ -52,7 +52,7 @@ pub struct Options {
     /// Full input shape in the model's layout; its batch dimension is
     /// replaced by each of `batches`. `None`: the declared shape.
     pub input_shape: Option<Vec<usize>>,
-    /// Run the CPU backend on the same input and compare (GPU only).
+    /// Run the CPU backend on the same input and compare (GPU backend only).
     pub check: bool,
 }
 
@@ -107,6 +107,11 @@ pub fn start(opts: &Options) -> Result<Report> {
     if opts.batches.is_empty() || opts.precisions.is_empty() || opts.batches.contains(&0) {
         return Err(Error::InvalidInput("bench needs batch sizes of at least 1 and a precision".into()));
     }
+    if opts.check && opts.backend != Backend::Gpu {
+        return Err(Error::InvalidInput(
+            "--check compares the GPU's outputs with the CPU's: it needs the GPU backend".into(),
+        ));
+    }
     let runs = opts.runs.max(1);
     let ceiling = match opts.backend {
         Backend::Gpu => {
@@ -148,7 +153,7 @@ pub fn run(
             };
             row.model = model.into();
             row.share = row.gflops / report.ceiling.gflops;
-            if opts.check && opts.backend == Backend::Gpu {
+            if opts.check {
                 let want = match &reference {
                     Some(r) => r,
                     None => reference.insert(CpuBackend::new(&plan)?.run(&x)?),
