@@ -115,13 +115,13 @@ pub fn start(opts: &Options) -> Result<Report> {
     let runs = opts.runs.max(1);
     let ceiling = match opts.backend {
         Backend::Gpu => {
-            let c = crate::gpu::matmul_ceiling_blocking(runs.max(5))?;
+            let c = crate::gpu::matmul_ceiling_blocking(runs.max(10))?;
             Ceiling { what: format!("WGSL matmul {0}x{0}x{0}", c.side), device: c.adapter, gflops: c.gflops }
         }
         Backend::Cpu => Ceiling {
             what: "CPU GEMM 512x512x512".into(),
             device: "CPU (portable kernels, 1 thread)".into(),
-            gflops: cpu_gemm_gflops(runs.max(5))?,
+            gflops: cpu_gemm_gflops(runs.max(20))?,
         },
     };
     Ok(Report { backend: opts.backend, runs, ceiling, rows: vec![], skipped: vec![] })
@@ -145,10 +145,12 @@ pub fn run(
             if opts.backend == Backend::Cpu && precision != Precision::F32 {
                 report
                     .skipped
-                    .push(format!("batch {batch} {}: the CPU path computes in f32", precision_name(precision)));
+                    .push(format!("{model} batch {batch} {}: the CPU path computes in f32", precision_name(precision)));
                 continue;
             }
-            let Some((mut row, got)) = measure(&plan, &x, opts.backend, precision, runs, report)? else {
+            let Some((mut row, got)) = measure(&plan, &x, opts.backend, precision, runs)? else {
+                let name = precision_name(precision);
+                report.skipped.push(format!("{model} batch {batch} {name}: the adapter runs no {name} weights"));
                 continue;
             };
             row.model = model.into();
@@ -181,15 +183,14 @@ fn plan_for(graph: &Graph, input_shape: Option<&[usize]>, batch: usize) -> Resul
     compile(graph, &CompileOptions { input_shape: Some(shape) })
 }
 
-/// Times one case, returning its first output too; `None` (with the reason
-/// in `report.skipped`) where the adapter cannot run the precision.
+/// Times one case, returning its first output too; `None` where the
+/// adapter cannot run the precision (no `shader-f16`, or weights past f16's range).
 fn measure(
     plan: &Plan,
     x: &[f32],
     backend: Backend,
     precision: Precision,
     runs: usize,
-    report: &mut Report,
 ) -> Result<Option<(Row, Vec<f32>)>> {
     enum Engine {
         Cpu(CpuBackend),
@@ -201,12 +202,6 @@ fn measure(
         Backend::Gpu => {
             let g = GpuBackend::with_precision_blocking(plan, precision)?;
             if g.precision() != precision {
-                let name = precision_name(precision);
-                report.skipped.push(format!(
-                    "batch {} {name}: {} runs no {name} weights",
-                    plan.input.shape[0],
-                    g.adapter_info()
-                ));
                 return Ok(None);
             }
             Engine::Gpu(Box::new(g))
