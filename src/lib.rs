@@ -4,6 +4,8 @@
 //! `model` (import) -> `plan` (fuse, layout, liveness) -> backend (`cpu`, `gpu`)
 //! -> `postprocess`; images enter through `preprocess`.
 
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+pub mod bench;
 pub mod cpu;
 pub mod error;
 #[cfg(feature = "gpu")]

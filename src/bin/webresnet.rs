@@ -36,6 +36,12 @@ enum BackendKind {
     Gpu,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionKind {
+    F32,
+    F16,
+}
+
 #[derive(clap::Args)]
 struct PreprocessArgs {
     /// Per-channel mean, in the model's channel order (e.g. 0.485,0.456,0.406).
@@ -111,6 +117,39 @@ enum Command {
         arch: Option<String>,
         #[command(flatten)]
         pre: PreprocessArgs,
+    },
+    /// Time a model on one backend: cold and warm latency, GFLOP/s and their
+    /// share of a ceiling measured on the same device. Without --model, a
+    /// network built from code with seeded random weights (nothing to download).
+    Bench {
+        /// Model file to time instead of a built network.
+        #[arg(long, conflicts_with = "arch")]
+        model: Option<PathBuf>,
+        /// ResNet-family networks to build, e.g. resnet18,resnet50 (also
+        /// resnet34/101/152, resnext*, wide_resnet*).
+        #[arg(long, value_delimiter = ',', default_value = "resnet50")]
+        arch: Vec<String>,
+        #[arg(long, value_enum, default_value_t = BackendKind::Gpu)]
+        backend: BackendKind,
+        /// Batch sizes, e.g. 1,8.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        batch: Vec<usize>,
+        /// GPU weight precisions, e.g. f32,f16 (the CPU path computes in f32).
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "f32")]
+        precision: Vec<PrecisionKind>,
+        /// Timed warm runs per case (the median is reported).
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Input shape in the model's layout, e.g. 1,3,64,64; the batch
+        /// dimension is replaced by each --batch (default: the declared one).
+        #[arg(long, value_delimiter = ',')]
+        input_shape: Option<Vec<usize>>,
+        /// Also run the CPU backend on the same input and compare the GPU's logits.
+        #[arg(long)]
+        check: bool,
+        /// Print JSON instead of the markdown table.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the fused execution plan and its costs.
     Inspect {
@@ -391,6 +430,44 @@ fn inspect(model: &Path, input_shape: Option<Vec<usize>>, gpu: bool) -> Result<(
     Ok(())
 }
 
+struct BenchArgs<'a> {
+    model: Option<&'a Path>,
+    arch: &'a [String],
+    json: bool,
+}
+
+fn bench(args: &BenchArgs, opts: &webresnet::bench::Options) -> Result<()> {
+    let mut report = webresnet::bench::start(opts)?;
+    let progress = |row: &webresnet::bench::Row| {
+        if !args.json {
+            let (b, p, w, c) = (row.batch, row.precision, row.warm_ms, row.cold_ms);
+            eprintln!("{} batch {b} {p:?}: warm {w:.2} ms, cold {c:.1} ms", row.model);
+        }
+    };
+    match args.model {
+        Some(m) => {
+            let graph = webresnet::model::import(&read(m)?)?;
+            webresnet::bench::run(&mut report, &m.display().to_string(), &graph, opts, progress)?;
+        }
+        None => {
+            for arch in args.arch {
+                // Built one at a time: only one network's weights are held.
+                let graph = webresnet::bench::random_graph(arch, 0x5eed)?;
+                webresnet::bench::run(&mut report, &format!("{arch} (random weights)"), &graph, opts, progress)?;
+            }
+        }
+    }
+    if args.json {
+        say!("{}", webresnet::bench::json(&report));
+    } else {
+        say!("{}", webresnet::bench::markdown(&report));
+    }
+    if report.rows.iter().any(|r| r.parity.as_ref().is_some_and(|p| !p.ok())) {
+        return Err(Error::Backend("GPU and CPU outputs differ past the tolerance".into()));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     // Errors are values here; a panic would be a bug, but still gets one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
@@ -414,6 +491,26 @@ fn main() -> ExitCode {
             convert(input, output, &opts, pre)
         }
         Command::Infer { model, input, output, backend } => infer(model, input, output, *backend),
+        Command::Bench { model, arch, backend, batch, precision, runs, input_shape, check, json } => {
+            let opts = webresnet::bench::Options {
+                backend: match backend {
+                    BackendKind::Cpu => webresnet::bench::Backend::Cpu,
+                    BackendKind::Gpu => webresnet::bench::Backend::Gpu,
+                },
+                batches: batch.clone(),
+                precisions: precision
+                    .iter()
+                    .map(|p| match p {
+                        PrecisionKind::F32 => webresnet::gpu::Precision::F32,
+                        PrecisionKind::F16 => webresnet::gpu::Precision::F16,
+                    })
+                    .collect(),
+                runs: *runs,
+                input_shape: input_shape.clone(),
+                check: *check,
+            };
+            bench(&BenchArgs { model: model.as_deref(), arch, json: *json }, &opts)
+        }
         Command::Inspect { model, input_shape, gpu } => inspect(model, input_shape.clone(), *gpu),
     };
     match result {

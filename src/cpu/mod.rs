@@ -10,7 +10,7 @@
 mod conv;
 mod dense;
 mod elementwise;
-mod gemm;
+pub(crate) mod gemm;
 mod layout;
 mod par;
 mod pool;

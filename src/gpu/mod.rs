@@ -8,6 +8,8 @@
 //! uploads the input, records all dispatches into one command encoder,
 //! submits once and reads back only the output.
 
+#[cfg(not(target_arch = "wasm32"))]
+mod ceiling;
 mod context;
 mod exec;
 mod params;
@@ -16,6 +18,8 @@ mod params_layout;
 mod pipelines;
 mod weights;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use ceiling::{matmul_ceiling_blocking, Ceiling};
 use context::Context;
 use exec::Lowering;
 use pipelines::Pipelines;

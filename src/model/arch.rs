@@ -46,13 +46,17 @@ pub fn name_of(arch: &Arch) -> Option<&'static str> {
     named().into_iter().find(|(_, a)| a == arch).map(|(n, _)| n)
 }
 
+/// The network called `name`.
+pub fn by_name(name: &str) -> Result<Arch> {
+    let known = named();
+    let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+    let unknown = format!("unknown architecture {name:?}; known: {}", names.join(", "));
+    known.into_iter().find(|(n, _)| *n == name).map(|(_, a)| a).ok_or(Error::InvalidInput(unknown))
+}
+
 /// Checks that the weights hold the network `name` says.
 pub fn check(name: &str, found: &Arch) -> Result<()> {
-    let known = named();
-    let Some((_, want)) = known.iter().find(|(n, _)| *n == name) else {
-        let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
-        return Err(Error::InvalidInput(format!("unknown architecture {name:?}; known: {}", names.join(", "))));
-    };
+    let want = &by_name(name)?;
     if want == found {
         return Ok(());
     }
