@@ -30,7 +30,12 @@ const TRANSFORM_GRAIN: usize = 8;
 
 /// Extra weight memory allowed for all transformed weights together, as a
 /// share of the model's conv weights: F(4,3)'s `U` is 4x the 3x3 filter.
-const EXTRA_WEIGHTS: f64 = 1.0;
+const EXTRA_WEIGHTS: f64 = 1.5;
+
+/// Cost of streaming one weight value through the GEMM, in multiply-adds:
+/// on small maps (few tiles) the `a²` weight matrices are read from memory
+/// for little work each, which favours F(2,3) there.
+const WEIGHT_READ: f64 = 8.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
@@ -116,11 +121,11 @@ impl Shape {
     fn cost(&self, v: Option<Variant>) -> f64 {
         let (ic, oc) = (self.in_c as f64, self.out_c as f64);
         match v {
-            None => (self.batch * self.out_h * self.out_w * 9) as f64 * ic * oc + 9.0 * ic * oc,
+            None => (self.batch * self.out_h * self.out_w * 9) as f64 * ic * oc + WEIGHT_READ * 9.0 * ic * oc,
             Some(v) => {
                 let (m, a2) = (v.m(), (v.alpha() * v.alpha()) as f64);
                 let tiles = (self.batch * self.out_h.div_ceil(m) * self.out_w.div_ceil(m)) as f64;
-                tiles * (a2 * ic * oc + 4.0 * a2 * (ic + oc)) + a2 * ic * oc
+                tiles * (a2 * ic * oc + 4.0 * a2 * (ic + oc)) + WEIGHT_READ * a2 * ic * oc
             }
         }
     }
