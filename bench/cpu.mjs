@@ -9,7 +9,7 @@
 // fraction of bench/peak.mjs's SIMD peak measured in this run.
 // BENCH_MODELS=resnet18,resnet50 runs only the models whose file names
 // start with one of those. Our wasm heap after create is printed per build.
-// Writes .cache/bench/cpu.json for bench/plot_cpu.mjs.
+// A run of every model writes .cache/bench/cpu.json for bench/plot_cpu.mjs.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -121,7 +121,10 @@ for (const [label, file] of CASES) {
     await e.free();
   }
 }
-const dir = join(ROOT, ".cache", "bench");
-mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, "cpu.json"), JSON.stringify({ node: process.version, runs: RUNS, peak, results }, null, 2));
-console.log(`wrote ${join(dir, "cpu.json")} (plot: node bench/plot_cpu.mjs)`);
+// A partial run would replace the plot's other models.
+if (!ONLY) {
+  const dir = join(ROOT, ".cache", "bench");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "cpu.json"), JSON.stringify({ node: process.version, runs: RUNS, peak, results }, null, 2));
+  console.log(`wrote ${join(dir, "cpu.json")} (plot: node bench/plot_cpu.mjs)`);
+}
