@@ -552,3 +552,46 @@ mod tests {
         check(c, Variant::F4);
     }
 }
+
+#[cfg(test)]
+mod choice_tests {
+    use super::*;
+
+    /// A conv step whose output tensor id is its index into `shapes`.
+    fn conv(id: usize, in_c: usize, out_c: usize, stride: usize) -> Step {
+        Step::Conv(Conv {
+            input: 0,
+            output: id,
+            residual: None,
+            in_channels: in_c,
+            out_channels: out_c,
+            kernel: [3, 3],
+            stride: [stride; 2],
+            pad: [1; 4],
+            dilation: [1, 1],
+            groups: 1,
+            weight: vec![0.0; out_c * 9 * in_c],
+            bias: vec![0.0; out_c],
+            activation: Activation::Relu,
+        })
+    }
+
+    #[test]
+    fn large_maps_f4_small_maps_f2_strided_direct() {
+        let shapes = [[1, 56, 56, 64], [1, 7, 7, 512], [1, 28, 28, 128], [1, 2, 2, 8]];
+        let steps = [conv(0, 64, 64, 1), conv(1, 512, 512, 1), conv(2, 64, 128, 2), conv(3, 8, 8, 1)];
+        let picks = choose(&steps, |c| Some(shapes[c.output]));
+        assert_eq!(picks, [Some(Variant::F4), Some(Variant::F2), None, None]);
+    }
+
+    #[test]
+    fn extra_weights_stay_within_the_budget() {
+        // F(4,3) adds 3x a layer's weights: four layers can't all have it.
+        let steps: Vec<Step> = (0..4).map(|i| conv(i, 64, 64, 1)).collect();
+        let picks = choose(&steps, |_| Some([1, 56, 56, 64]));
+        let extra: usize = picks.iter().flatten().map(|v| (v.alpha() * v.alpha() - 9) * 64 * 64).sum();
+        let weights = 4 * 9 * 64 * 64;
+        assert!(picks.contains(&Some(Variant::F4)) && picks.iter().any(|&p| p != Some(Variant::F4)), "{picks:?}");
+        assert!(extra as f64 <= weights as f64 * EXTRA_WEIGHTS, "{picks:?}");
+    }
+}
