@@ -7,7 +7,9 @@
 // a shared machine don't inflate the way they do wall time; wall medians are
 // printed too. GFLOP/s = 2 * MACs (from the CLI's plan) / our CPU time, as a
 // fraction of bench/peak.mjs's SIMD peak measured in this run.
-// Writes .cache/bench/cpu.json for bench/plot_cpu.mjs.
+// BENCH_MODELS=resnet18,resnet50 runs only the models whose file names
+// start with one of those. Our wasm heap after create is printed per build.
+// A run of every model writes .cache/bench/cpu.json for bench/plot_cpu.mjs.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,11 +20,12 @@ import { cpuMs, measurePeak } from "./peak.mjs";
 
 const RUNS = Number(process.env.RUNS ?? 5);
 const SHAPE = [1, 3, 224, 224];
+const ONLY = process.env.BENCH_MODELS?.split(",");
 const CASES = [
   ["ResNet-18 (random)", "resnet18.onnx"],
   ["ResNet-50 (random)", "resnet50.onnx"],
   ["EfficientNet-Lite0 (default)", "efficientnet_lite0.onnx"],
-];
+].filter(([, file]) => !ONLY || ONLY.some((m) => file.startsWith(m)));
 
 /// One instance of the wasm-bindgen glue per binary: a query string makes
 /// Node load the module afresh.
@@ -31,12 +34,12 @@ async function load(wasm, tag) {
   if (!existsSync(path)) return null;
   const glue = await import(`${join(ROOT, "pkg", "webresnet.js")}?${tag}`);
   try {
-    glue.initSync({ module: readFileSync(path) });
+    const { memory } = glue.initSync({ module: readFileSync(path) });
+    return { Session: glue.Session, memory };
   } catch (e) {
     if (e instanceof WebAssembly.CompileError) return null; // no relaxed SIMD here
     throw e;
   }
-  return glue.Session;
 }
 
 const variants = [
@@ -79,10 +82,13 @@ for (const [label, file] of CASES) {
   );
   const flop = 2 * macs(path);
   const engines = [];
-  for (const [name, Session] of variants) {
+  const heap = [];
+  for (const [name, { Session, memory }] of variants) {
     const s = await Session.create(bytes, "cpu", SHAPE);
+    heap.push(`${name} ${(memory.buffer.byteLength / 2 ** 20).toFixed(1)} MiB`);
     engines.push({ name, run: () => s.infer(input, SHAPE), free: () => s.free() });
   }
+  console.log(`${label}: wasm heap after create: ${heap.join(", ")}`);
   const theirs = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
   const feeds = { [theirs.inputNames[0]]: new ort.Tensor("float32", input, SHAPE) };
   engines.push({ name: "ORT wasm", run: () => theirs.run(feeds), free: () => theirs.release() });
@@ -118,7 +124,10 @@ for (const [label, file] of CASES) {
     await e.free();
   }
 }
-const dir = join(ROOT, ".cache", "bench");
-mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, "cpu.json"), JSON.stringify({ node: process.version, runs: RUNS, peak, results }, null, 2));
-console.log(`wrote ${join(dir, "cpu.json")} (plot: node bench/plot_cpu.mjs)`);
+// A partial run would replace the plot's other models.
+if (!ONLY) {
+  const dir = join(ROOT, ".cache", "bench");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "cpu.json"), JSON.stringify({ node: process.version, runs: RUNS, peak, results }, null, 2));
+  console.log(`wrote ${join(dir, "cpu.json")} (plot: node bench/plot_cpu.mjs)`);
+}

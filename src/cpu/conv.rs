@@ -6,6 +6,9 @@
 //! - general kxk: im2col into bounded scratch, a chunk of output pixels at a time;
 //! - depthwise: a direct kernel with the inner loop over channels.
 //!
+//! 3x3 stride-1 convs that [`winograd::choose`] picks run as Winograd
+//! instead, on weights transformed once here (`winograd`).
+//!
 //! With [`Kernels::Simd128`] (wasm32 + simd128) every non-depthwise conv is
 //! an indirect GEMM over weights packed once here, and depthwise has its own
 //! SIMD kernel (`simd::conv`).
@@ -20,6 +23,7 @@ use super::gemm::{bias_act, sgemm, MatMut, MatRef};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use super::simd;
 use super::window::Axis;
+use super::winograd::{self, Tiling, Variant};
 use super::{par, split, Kernel, Kernels, Tensors};
 use crate::error::{Error, Result};
 use crate::plan::{Activation, Conv};
@@ -47,6 +51,7 @@ enum Strategy {
     Pointwise,
     Im2col,
     Depthwise,
+    Winograd,
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     SimdGemm,
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -91,6 +96,11 @@ enum Weights {
     /// One packed B per group.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Packed(Vec<simd::gemm::PackedB>),
+    /// `U[xi]` as `[xi][out_c][in_c]` for the portable GEMM.
+    Winograd(Tiling, Vec<f32>),
+    /// `U[xi]` packed for the SIMD GEMM.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    WinogradPacked(Tiling, Vec<simd::gemm::PackedB>),
 }
 
 pub struct ConvKernel {
@@ -105,7 +115,8 @@ pub struct ConvKernel {
 }
 
 impl ConvKernel {
-    pub fn new(c: &Conv, t: &Tensors, kernels: Kernels) -> Result<Self> {
+    /// `wino`: run as Winograd with this variant (3x3, stride 1, dilation 1, one group).
+    pub fn new(c: &Conv, t: &Tensors, kernels: Kernels, wino: Option<Variant>) -> Result<Self> {
         let [n, ih, iw, ic] = t.nhwc(c.input)?;
         let [on, oh, ow, oc] = t.nhwc(c.output)?;
         let h = Axis::new(0, ih, c.kernel, c.stride, c.pad, c.dilation)?;
@@ -159,7 +170,14 @@ impl ConvKernel {
         };
         let geom = Geom { batch: n, in_c: ic, out_c: oc, groups: g, h, w, out_h: oh, out_w: ow };
         let depthwise = g == ic && g == oc && g > 1;
+        let winograd_fits = c.kernel == [3, 3] && c.stride == [1, 1] && c.dilation == [1, 1] && g == 1;
+        if wino.is_some() && !winograd_fits {
+            return Err(Error::Backend("Winograd needs a 3x3, stride-1, dilation-1 conv with one group".into()));
+        }
         let strategy = match kernels {
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            Kernels::Simd128 => return Err(Kernels::unavailable()),
+            _ if wino.is_some() => Strategy::Winograd,
             Kernels::Portable if depthwise => Strategy::Depthwise,
             Kernels::Portable if c.kernel == [1, 1] && c.pad == [0; 4] => Strategy::Pointwise,
             Kernels::Portable => Strategy::Im2col,
@@ -167,12 +185,18 @@ impl ConvKernel {
             Kernels::Simd128 if depthwise => Strategy::SimdDepthwise,
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Kernels::Simd128 => Strategy::SimdGemm,
-            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-            Kernels::Simd128 => return Err(Kernels::unavailable()),
         };
-        let weight = match strategy {
+        let weight = match (strategy, wino) {
+            (Strategy::Winograd, Some(v)) => {
+                let tiling = Tiling::new(v, &geom);
+                match kernels {
+                    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                    Kernels::Simd128 => Weights::WinogradPacked(tiling, simd::winograd::pack(v, &c.weight, oc, ic)),
+                    _ => Weights::Winograd(tiling, winograd::portable_weights(v, &c.weight, oc, ic)),
+                }
+            }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Strategy::SimdGemm => Weights::Packed(simd::conv::pack(&geom, &c.weight, &c.bias)),
+            (Strategy::SimdGemm, _) => Weights::Packed(simd::conv::pack(&geom, &c.weight, &c.bias)),
             // OHWI [oc][k] -> [k][oc]: B is then row-major with unit column stride.
             _ => Weights::Plain(transpose(&c.weight, oc, k)),
         };
@@ -192,8 +216,26 @@ impl ConvKernel {
     fn plain(&self) -> Result<&[f32]> {
         match &self.weight {
             Weights::Plain(w) => Ok(w),
+            _ => Err(Error::Backend("conv weights are packed for another strategy".into())),
+        }
+    }
+
+    /// Runs the Winograd strategy on its transformed weights.
+    fn winograd(&self, input: &[f32], out: &mut [f32], scratch: &mut [f32], accumulate: bool) -> Result<()> {
+        let (g, bias, act) = (&self.g, &self.bias, self.act);
+        match &self.weight {
+            Weights::Winograd(t, u) => {
+                t.run(g, input, bias, act, out, scratch, accumulate, winograd::portable_gemm(g, t.v, u))
+            }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Weights::Packed(_) => Err(Error::Backend("conv weights are packed for the SIMD GEMM".into())),
+            Weights::WinogradPacked(t, packed) => {
+                let gemm = |xi, tiles, v: &[f32], m: &mut [f32]| {
+                    simd::winograd::tile_gemm(g, t.v, packed, xi, tiles, v, m);
+                    Ok(())
+                };
+                t.run(g, input, bias, act, out, scratch, accumulate, gemm)
+            }
+            _ => Err(Error::Backend("conv weights are not transformed for Winograd".into())),
         }
     }
 
@@ -308,6 +350,7 @@ impl Kernel for ConvKernel {
         match self.strategy {
             Strategy::Pointwise => self.pointwise(input, out, beta),
             Strategy::Im2col => self.im2col(input, out, scratch, beta),
+            Strategy::Winograd => self.winograd(input, out, scratch, accumulate),
             Strategy::Depthwise => {
                 self.depthwise(input, self.plain()?, out, accumulate);
                 Ok(())
@@ -318,7 +361,7 @@ impl Kernel for ConvKernel {
                     simd::conv::conv(&self.g, input, packed, self.act, out, accumulate);
                     Ok(())
                 }
-                Weights::Plain(_) => Err(Error::Backend("SIMD conv weights are not packed".into())),
+                _ => Err(Error::Backend("SIMD conv weights are not packed".into())),
             },
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Strategy::SimdDepthwise => {
@@ -335,6 +378,12 @@ impl Kernel for ConvKernel {
                 let k = self.g.k();
                 (IM2COL_SCRATCH / k).clamp(1, total.max(1)) * k
             }
+            Strategy::Winograd => match &self.weight {
+                Weights::Winograd(t, _) => t.scratch_len(&self.g),
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                Weights::WinogradPacked(t, _) => t.scratch_len(&self.g),
+                _ => 0,
+            },
             _ => 0,
         }
     }

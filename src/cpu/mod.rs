@@ -17,6 +17,7 @@ mod pool;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd;
 mod window;
+mod winograd;
 
 use std::ops::Range;
 
@@ -96,13 +97,15 @@ impl CpuBackend {
                 plan.output_len()
             )));
         }
+        let wino = winograd::choose(&plan.steps, |c| tensors.nhwc(c.output).ok());
         let kernels = plan
             .steps
             .iter()
+            .zip(wino)
             .enumerate()
-            .map(|(i, step)| {
+            .map(|(i, (step, wino))| {
                 check_overlap(step, &tensors)
-                    .and_then(|()| prepare(step, &tensors, kernels))
+                    .and_then(|()| prepare(step, &tensors, kernels, wino))
                     .map_err(|e| Error::Backend(format!("step {i} ({}): {e}", step.kind())))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -134,9 +137,9 @@ impl CpuBackend {
     }
 }
 
-fn prepare(step: &Step, t: &Tensors, kernels: Kernels) -> Result<Box<dyn Kernel>> {
+fn prepare(step: &Step, t: &Tensors, kernels: Kernels, wino: Option<winograd::Variant>) -> Result<Box<dyn Kernel>> {
     Ok(match step {
-        Step::Conv(c) => Box::new(conv::ConvKernel::new(c, t, kernels)?),
+        Step::Conv(c) => Box::new(conv::ConvKernel::new(c, t, kernels, wino)?),
         Step::Pool(p) => Box::new(pool::PoolKernel::new(p, t)?),
         Step::GlobalAvgPool { input, output } => Box::new(pool::GlobalAvgPoolKernel::new(*input, *output, t)?),
         Step::Dense(d) => Box::new(dense::DenseKernel::new(d, t, kernels)?),

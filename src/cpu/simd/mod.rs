@@ -8,6 +8,7 @@ use core::arch::wasm32::*;
 
 pub mod conv;
 pub mod gemm;
+pub mod winograd;
 
 use crate::plan::Activation;
 
