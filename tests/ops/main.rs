@@ -45,13 +45,17 @@ fn check_backend(backend: Backend, cases: &[Checked]) -> Vec<String> {
         eprintln!("\n!!!!!!!! SKIPPING BACKEND {name}: {why} !!!!!!!!\n");
         return Vec::new();
     }
-    let start = std::time::Instant::now();
+    let start = now_ms();
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|c| check_case(backend, c).err().map(|why| format!("{name}: {}: {why}", c.case.name)))
         .collect();
     let passed = cases.len() - failures.len();
-    println!("{name}: {passed} of {} cases passed in {:.1} s", cases.len(), start.elapsed().as_secs_f64());
+    let line = format!("{name}: {passed} of {} cases passed in {:.1} s", cases.len(), (now_ms() - start) / 1e3);
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::console_log!("{line}");
+    #[cfg(not(target_arch = "wasm32"))]
+    println!("{line}");
     failures
 }
 
@@ -108,6 +112,17 @@ fn compare(got: &[f32], want: &[f32], rel: f32) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("max diff {diff} at {at} (got {}, want {}), tol {tol}", got[at], want[at]))
+    }
+}
+
+/// Milliseconds since some fixed point (std's `Instant` panics on wasm32-unknown-unknown).
+fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    return js_sys::Date::now();
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
     }
 }
 
