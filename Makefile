@@ -41,6 +41,7 @@ unit:
 
 parity: build
 	$(PY) tests/parity.py --bin $(BIN) --models-dir $(MODELS)
+	$(PY) tests/parity.py --bin $(BIN) --models-dir $(MODELS) --backend gpu ops_
 	$(PY) tests/malformed.py --bin $(BIN) --models-dir $(MODELS)
 	$(PY) tests/models.py --bin $(BIN) --models-dir $(MODELS)
 
