@@ -97,6 +97,16 @@ impl Backend {
         }
     }
 
+    /// Whether to run every case as one plan ([`crate::batch`]): loading
+    /// costs far more than running (a device, shader compiles).
+    pub fn batches(&self) -> bool {
+        match self {
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Gpu(_) => true,
+            _ => false,
+        }
+    }
+
     /// `None` when this machine can run the backend, else why not.
     pub fn unavailable(&self) -> Option<String> {
         match self {

@@ -9,6 +9,7 @@
 //! loud skip, or a failure when `CI=true`.
 
 mod backends;
+mod batch;
 mod build;
 mod cases;
 mod reference;
@@ -46,9 +47,11 @@ fn check_backend(backend: Backend, cases: &[Checked]) -> Vec<String> {
         return Vec::new();
     }
     let start = now_ms();
+    let outputs = if backend.batches() { run_batched(backend, cases) } else { run_each(backend, cases) };
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|c| check_case(backend, c).err().map(|why| format!("{name}: {}: {why}", c.case.name)))
+        .zip(outputs)
+        .filter_map(|(c, got)| check_case(backend, c, got).err().map(|why| format!("{name}: {}: {why}", c.case.name)))
         .collect();
     let passed = cases.len() - failures.len();
     let line = format!("{name}: {passed} of {} cases passed in {:.1} s", cases.len(), (now_ms() - start) / 1e3);
@@ -59,9 +62,21 @@ fn check_backend(backend: Backend, cases: &[Checked]) -> Vec<String> {
     failures
 }
 
-fn check_case(backend: Backend, c: &Checked) -> Result<(), String> {
+fn run_each(backend: Backend, cases: &[Checked]) -> Vec<Result<Vec<f32>, Failure>> {
+    cases.iter().map(|c| backend.run(&c.case.plan, &c.case.data)).collect()
+}
+
+/// All cases in one load and run; if that fails, case by case to name the culprit.
+fn run_batched(backend: Backend, cases: &[Checked]) -> Vec<Result<Vec<f32>, Failure>> {
+    let b = batch::merge(cases.iter().map(|c| (&c.case.plan, &c.case.data[..])));
+    match backend.run(&b.plan, &b.data) {
+        Ok(all) => b.outputs.into_iter().map(|r| Ok(all[r].to_vec())).collect(),
+        Err(_) => run_each(backend, cases),
+    }
+}
+
+fn check_case(backend: Backend, c: &Checked, got: Result<Vec<f32>, Failure>) -> Result<(), String> {
     let (plan, data) = (&c.case.plan, &c.case.data);
-    let got = backend.run(plan, data);
     if aliases_elementwise(plan) && !backend.aliases_elementwise() {
         return match got {
             Err(Failure::Load(Error::Backend(_))) => Ok(()),
