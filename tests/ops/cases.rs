@@ -340,12 +340,14 @@ impl PoolSpec {
     }
 }
 
+/// (kernel, pad, dilation, ceil mode, [h, w]), stride 2.
+type PoolGeom = (usize, [usize; 4], usize, bool, [usize; 2]);
+
 fn pool_cases() -> Vec<PoolSpec> {
     const MAX: PoolKind = PoolKind::Max;
     const AVG: PoolKind = PoolKind::Avg { count_include_pad: false };
     const AVG_PAD: PoolKind = PoolKind::Avg { count_include_pad: true };
-    // (kernel, pad, dilation, ceil mode, [h, w]), stride 2.
-    let geoms: [(usize, [usize; 4], usize, bool, [usize; 2]); 7] = [
+    let geoms: [PoolGeom; 7] = [
         (3, [1; 4], 1, false, [11, 5]),
         (3, [0; 4], 1, true, [8, 8]),
         (3, [1; 4], 1, true, [11, 9]),
@@ -388,6 +390,9 @@ fn single(name: String, exact: bool, build: impl FnOnce(&mut Builder, &mut Rng) 
     let (plan, data) = b.plan(vec![step], output);
     Case { name, plan, data, exact }
 }
+
+/// (shape, (before, after) per dimension, value)
+type PadCase = (&'static [usize], &'static [(usize, usize)], f32);
 
 fn other_cases() -> Vec<Case> {
     let mut v = Vec::new();
@@ -491,7 +496,7 @@ fn other_cases() -> Vec<Case> {
             (Step::Permute { input, output, in_shape: in_shape.to_vec(), perm: perm.to_vec() }, output)
         }));
     }
-    let pad: [(&[usize], &[(usize, usize)], f32); 5] = [
+    let pad: [PadCase; 5] = [
         (&[2, 5, 7, 3], &[(0, 0), (1, 2), (0, 3), (0, 0)], -1.5),
         (&[2, 5, 7, 3], &[(1, 0), (0, 0), (2, 1), (1, 2)], -1.5),
         (&[5, 7], &[(0, 1), (3, 0)], -1.5),
