@@ -53,10 +53,11 @@ pkg/webresnet.d.ts:
 
 unit:
 	$(CARGO) test --release
-	$(CARGO) test --release --no-default-features --features threads --lib --test cpu_ops
+	$(CARGO) test --release --no-default-features --features threads --lib --test ops
 
 parity: build
 	$(PY) tests/parity.py --bin $(BIN) --models-dir $(MODELS)
+	$(PY) tests/parity.py --bin $(BIN) --models-dir $(MODELS) --backend gpu ops_
 	$(PY) tests/malformed.py --bin $(BIN) --models-dir $(MODELS)
 	$(PY) tests/models.py --bin $(BIN) --models-dir $(MODELS)
 
@@ -84,13 +85,16 @@ pkg: setup build
 	scripts/build_wasm.sh
 	scripts/assemble_pkg.sh
 
-## The wasm SIMD128 kernels against the portable ones on odd shapes, in Node
-## (wasm-bindgen-test; shares the pkg build's target dir and flags).
+## Every op case (tests/ops) on the portable and the wasm SIMD kernels in Node, under
+## wasm-bindgen-test: the SIMD128 build, then the relaxed-SIMD one (Node 20 has relaxed
+## SIMD behind a flag). Each shares the pkg build's target dir and flags for that variant.
 .PHONY: wasm-test
+WASM_TEST := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	NODE_ARGS=--experimental-wasm-relaxed-simd \
+	$(CARGO) test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test ops
 wasm-test: setup
-	RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-simd \
-	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-	$(CARGO) test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test simd_kernels
+	RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-simd $(WASM_TEST)
+	RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed $(WASM_TEST)
 
 ## The wasm CPU path (SIMD128 and relaxed-SIMD builds) in Node 20 against the native CLI.
 node-test: pkg build setup

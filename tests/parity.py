@@ -2,16 +2,16 @@
 """Parity of `webresnet infer` against ONNX Runtime (the oracle).
 
     .cache/venv/bin/python tests/parity.py [--bin target/release/webresnet]
-        [--models-dir .cache/models] [FILTER...]
+        [--models-dir .cache/models] [--backend cpu|gpu] [FILTER...]
 
 For every model in MODELS_DIR/manifest.json (written by scripts/gen_models.py;
 it also lists the downloaded opennsfw.onnx) and each input shape listed for it,
 a seeded random float32 input is run through ONNX Runtime's CPU provider and
-through `BIN infer --model M --input in.npy --output out.npy`. For a weight
+through `BIN infer --model M --input in.npy --output out.npy --backend B`. For a weight
 file (.pth, .safetensors) the manifest names an "oracle": the ONNX graph of
 the same network that ONNX Runtime runs instead. A case passes when
 
-  * max |ours - ref| <= 1e-4 * (max(ref) - min(ref)), and
+  * max |ours - ref| <= 1e-4 * (max(ref) - min(ref)) on either backend, and
   * for [batch, classes] outputs, each row's top-5 (argmax for < 5 classes)
     names the same classes. Reference logits closer together than the
     tolerance are ties: either order is accepted, and the line says "tie".
@@ -72,7 +72,7 @@ def topk_verdict(ours, ref, tol):
     return verdict
 
 
-def run_case(bin_path, model_path, sess, x, workdir):
+def run_case(bin_path, backend, model_path, sess, x, workdir):
     """Returns (passed, message)."""
     in_path, out_path = workdir / "in.npy", workdir / "out.npy"
     np.save(in_path, x)
@@ -80,7 +80,7 @@ def run_case(bin_path, model_path, sess, x, workdir):
     ref = sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
     cmd = [str(bin_path), "infer", "--model", str(model_path), "--input", str(in_path),
-           "--output", str(out_path)]
+           "--output", str(out_path), "--backend", backend]
     t0 = time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
@@ -118,6 +118,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", type=Path, default=Path("target/release/webresnet"))
     ap.add_argument("--models-dir", type=Path, default=Path(".cache/models"))
+    ap.add_argument("--backend", choices=["cpu", "gpu"], default="cpu")
     ap.add_argument("filters", nargs="*", help="only models whose name contains one of these")
     args = ap.parse_args()
     in_ci = os.environ.get("CI") == "true"
@@ -161,7 +162,7 @@ def main():
                 case = f"{m['name']} {'x'.join(map(str, shape))}"
                 # Seeded per case, so any case can be rerun alone with the same input.
                 x = make_input(m.get("input", "normal"), shape, zlib.crc32(case.encode()))
-                ok, msg = run_case(args.bin, path, sess, x, workdir)
+                ok, msg = run_case(args.bin, args.backend, path, sess, x, workdir)
                 print(f"{'PASS' if ok else 'FAIL'} {case:42s} {msg}", flush=True)
                 if ok:
                     passed += 1
@@ -171,7 +172,7 @@ def main():
 
     if failures:
         print("failed: " + ", ".join(failures))
-    print(f"parity: {passed} passed, {failed} failed, {skipped} skipped")
+    print(f"parity ({args.backend}): {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
 
 

@@ -1,14 +1,18 @@
-//! Test helpers shared by the CPU kernel tests (native `cpu_ops` and the
-//! wasm `simd_kernels`): seeded data, a plan builder, the tolerance check.
-use webresnet::cpu::CpuBackend;
+//! Hand-built plans: seeded data and an arena layout helper.
+
 use webresnet::plan::{Layout, Plan, PlanInput, PlanOutput, Step, TensorId, TensorInfo, ARENA_ALIGN};
 use webresnet::preprocess::PreprocessConfig;
 
 /// xorshift64*: deterministic test data without a rand dependency.
-pub struct Rng(pub u64);
+pub struct Rng(u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    /// Seeded from a case name, so each case's data is independent of the others.
+    pub fn for_case(name: &str) -> Self {
+        // FNV-1a; `| 1` keeps the state non-zero, which xorshift needs.
+        Rng(name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)) | 1)
+    }
+    fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -62,6 +66,7 @@ impl Builder {
         self.tensor_at(&t.shape, t.offset)
     }
 
+    /// The plan and its input data.
     pub fn plan(mut self, steps: Vec<Step>, output: TensorId) -> (Plan, Vec<f32>) {
         let span = self.inputs.iter().map(|&(id, _)| self.tensors[id].range().end).max().unwrap_or(0);
         let mut data = vec![0.0; span];
@@ -82,25 +87,4 @@ impl Builder {
         };
         (plan, data)
     }
-
-    pub fn run(self, steps: Vec<Step>, output: TensorId) -> Vec<f32> {
-        let (plan, data) = self.plan(steps, output);
-        CpuBackend::new(&plan).expect("plan accepted").run(&data).expect("run")
-    }
-}
-
-#[track_caller]
-pub fn assert_close(got: &[f32], want: &[f32], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let lo = want.iter().copied().fold(f32::INFINITY, f32::min);
-    let hi = want.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let tol = 1e-4 * (hi - lo).max(1.0);
-    let (i, diff) = got.iter().zip(want).map(|(g, w)| (g - w).abs()).enumerate().fold((0, 0.0f32), |m, (i, d)| {
-        if d > m.1 || d.is_nan() {
-            (i, d)
-        } else {
-            m
-        }
-    });
-    assert!(diff <= tol, "{what}: max diff {diff} at {i} (got {}, want {}), tol {tol}", got[i], want[i]);
 }

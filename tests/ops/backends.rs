@@ -1,0 +1,183 @@
+//! The backends every case runs on. A new backend is one more variant here
+//! and one more entry in [`all`]; the harness then runs every case on it.
+
+use webresnet::cpu::{CpuBackend, Kernels};
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+use webresnet::gpu::{GpuBackend, Precision};
+use webresnet::plan::Plan;
+use webresnet::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    /// Portable Rust kernels, checked against the naive reference; the oracle for the SIMD kernels.
+    Portable,
+    /// The portable kernels on a rayon pool of 3 threads, which must match a pool of 1 bit for bit.
+    #[cfg(all(feature = "threads", not(target_arch = "wasm32")))]
+    Threads,
+    /// The wasm SIMD128 kernels (fused relaxed multiply-add in a `+relaxed-simd` build).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
+    /// WebGPU through native wgpu, with f32 or f16 weights (f16 needs `shader-f16`).
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    Gpu(Precision),
+}
+
+/// Every backend this build has.
+pub fn all() -> Vec<Backend> {
+    #[allow(unused_mut)]
+    let mut v = vec![Backend::Portable];
+    #[cfg(all(feature = "threads", not(target_arch = "wasm32")))]
+    v.push(Backend::Threads);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    v.push(Backend::Simd128);
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    v.extend([Backend::Gpu(Precision::F32), Backend::Gpu(Precision::F16)]);
+    v
+}
+
+/// What a backend's output is checked against.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Oracle {
+    /// The naive f64 interpreter (`reference.rs`).
+    Reference,
+    /// The portable kernels' output on the same case (only the SIMD kernels use it).
+    #[cfg_attr(not(all(target_arch = "wasm32", target_feature = "simd128")), allow(dead_code))]
+    Portable,
+}
+
+/// Why a case produced no output.
+pub enum Failure {
+    /// The backend refused the plan.
+    Load(Error),
+    /// It loaded, but running failed or gave unstable results.
+    Run(String),
+}
+
+impl Backend {
+    pub fn name(&self) -> String {
+        match self {
+            Backend::Portable => "portable".into(),
+            #[cfg(all(feature = "threads", not(target_arch = "wasm32")))]
+            Backend::Threads => "threads".into(),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+            Backend::Simd128 => "simd128+relaxed".into(),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
+            Backend::Simd128 => "simd128".into(),
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Gpu(p) => format!("gpu {p:?}"),
+        }
+    }
+
+    pub fn oracle(&self) -> Oracle {
+        match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Backend::Simd128 => Oracle::Portable,
+            _ => Oracle::Reference,
+        }
+    }
+
+    /// Largest max-abs difference allowed, as a fraction of the oracle's value range (at least 1).
+    pub fn tolerance(&self) -> f32 {
+        match self {
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Gpu(Precision::F32) => 1e-3,
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Gpu(Precision::F16) => 2e-2,
+            _ => 1e-4,
+        }
+    }
+
+    /// Whether Add, Softmax and the like may write over their own input.
+    /// The CPU kernels refuse such a plan with a typed error instead.
+    pub fn aliases_elementwise(&self) -> bool {
+        match self {
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Gpu(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether to run every case as one plan ([`crate::batch`]): loading
+    /// costs far more than running (a device, shader compiles).
+    pub fn batches(&self) -> bool {
+        match self {
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Gpu(_) => true,
+            _ => false,
+        }
+    }
+
+    /// `None` when this machine can run the backend, else why not.
+    pub fn unavailable(&self) -> Option<String> {
+        match self {
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Gpu(p) => {
+                let case = crate::cases::chained_network();
+                match GpuBackend::with_precision_blocking(&case.plan, *p) {
+                    Ok(b) if b.precision() == *p => None,
+                    Ok(b) => Some(format!("{} gave {:?} weights, not {p:?}", b.adapter_info(), b.precision())),
+                    Err(Error::GpuUnavailable(msg)) => Some(format!("no GPU adapter ({msg})")),
+                    Err(e) => panic!("GPU backend failed to load: {e}"),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Loads `plan` and runs it twice on `data`: the second run, over the
+    /// first run's arena, must give the same bits.
+    pub fn run(&self, plan: &Plan, data: &[f32]) -> Result<Vec<f32>, Failure> {
+        match self {
+            Backend::Portable => cpu(plan, data, Kernels::Portable),
+            #[cfg(all(feature = "threads", not(target_arch = "wasm32")))]
+            Backend::Threads => {
+                let on = |n| {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("thread pool");
+                    pool.install(|| cpu(plan, data, Kernels::Portable))
+                };
+                let (one, three) = (on(1)?, on(3)?);
+                if !same_bits(&one, &three) {
+                    return Err(Failure::Run("3 threads differ from 1".into()));
+                }
+                Ok(three)
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Backend::Simd128 => cpu(plan, data, Kernels::Simd128),
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Gpu(p) => {
+                let mut b = GpuBackend::with_precision_blocking(plan, *p).map_err(Failure::Load)?;
+                if b.precision() != *p {
+                    return Err(Failure::Run(format!("loaded with {:?} weights, not {p:?}", b.precision())));
+                }
+                twice(|| b.run_blocking(data))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Failure::Load(e) => write!(f, "refused the plan: {e}"),
+            Failure::Run(why) => f.write_str(why),
+        }
+    }
+}
+
+fn cpu(plan: &Plan, data: &[f32], kernels: Kernels) -> Result<Vec<f32>, Failure> {
+    let mut b = CpuBackend::with_kernels(plan, kernels).map_err(Failure::Load)?;
+    twice(|| b.run(data))
+}
+
+fn twice(mut run: impl FnMut() -> webresnet::Result<Vec<f32>>) -> Result<Vec<f32>, Failure> {
+    let first = run().map_err(|e| Failure::Run(format!("run: {e}")))?;
+    let second = run().map_err(|e| Failure::Run(format!("second run: {e}")))?;
+    if !same_bits(&first, &second) {
+        return Err(Failure::Run("a second run gave different results".into()));
+    }
+    Ok(first)
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}

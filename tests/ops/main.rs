@@ -1,0 +1,165 @@
+//! One op harness: every case in `cases.rs` on every backend in
+//! `backends.rs`, each output checked against the naive interpreter in
+//! `reference.rs` (the SIMD kernels against the portable ones).
+//!
+//! Natively: `cargo test --release --test ops` (portable CPU, WebGPU f32 and
+//! f16 on any adapter, e.g. Mesa's lavapipe), with `--features threads` for
+//! the threaded CPU path. In Node: `make wasm-test` (SIMD128 and relaxed-SIMD
+//! builds under wasm-bindgen-test). A missing GPU adapter or `shader-f16` is a
+//! loud skip, or a failure when `CI=true`.
+
+mod backends;
+mod batch;
+mod build;
+mod cases;
+mod reference;
+#[cfg(not(target_arch = "wasm32"))]
+mod specific;
+
+use backends::{Backend, Failure, Oracle};
+use cases::Case;
+use webresnet::Error;
+
+/// A case with its reference output.
+struct Checked {
+    case: Case,
+    want: Vec<f32>,
+}
+
+fn checked_cases() -> Vec<Checked> {
+    cases::all()
+        .into_iter()
+        .map(|case| {
+            let want = reference::run(&case.plan, &case.data);
+            Checked { case, want }
+        })
+        .collect()
+}
+
+/// Runs every case on `backend`; returns one line per failed case.
+fn check_backend(backend: Backend, cases: &[Checked]) -> Vec<String> {
+    let name = backend.name();
+    if let Some(why) = backend.unavailable() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            return vec![format!("{name}: CI=true: {why}")];
+        }
+        eprintln!("\n!!!!!!!! SKIPPING BACKEND {name}: {why} !!!!!!!!\n");
+        return Vec::new();
+    }
+    let start = now_ms();
+    let outputs = if backend.batches() { run_batched(backend, cases) } else { run_each(backend, cases) };
+    let failures: Vec<String> = cases
+        .iter()
+        .zip(outputs)
+        .filter_map(|(c, got)| check_case(backend, c, got).err().map(|why| format!("{name}: {}: {why}", c.case.name)))
+        .collect();
+    let passed = cases.len() - failures.len();
+    let line = format!("{name}: {passed} of {} cases passed in {:.1} s", cases.len(), (now_ms() - start) / 1e3);
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::console_log!("{line}");
+    #[cfg(not(target_arch = "wasm32"))]
+    println!("{line}");
+    failures
+}
+
+fn run_each(backend: Backend, cases: &[Checked]) -> Vec<Result<Vec<f32>, Failure>> {
+    cases.iter().map(|c| backend.run(&c.case.plan, &c.case.data)).collect()
+}
+
+/// All cases in one load and run; if that fails, case by case to name the culprit.
+fn run_batched(backend: Backend, cases: &[Checked]) -> Vec<Result<Vec<f32>, Failure>> {
+    let b = batch::merge(cases.iter().map(|c| (&c.case.plan, &c.case.data[..])));
+    match backend.run(&b.plan, &b.data) {
+        Ok(all) => b.outputs.into_iter().map(|r| Ok(all[r].to_vec())).collect(),
+        Err(_) => run_each(backend, cases),
+    }
+}
+
+fn check_case(backend: Backend, c: &Checked, got: Result<Vec<f32>, Failure>) -> Result<(), String> {
+    let (plan, data) = (&c.case.plan, &c.case.data);
+    if aliases_elementwise(plan) && !backend.aliases_elementwise() {
+        return match got {
+            Err(Failure::Load(Error::Backend(_))) => Ok(()),
+            Err(f) => Err(format!("an elementwise step over its own input should be refused, got: {f}")),
+            Ok(_) => Err("an elementwise step over its own input should be refused, but it ran".into()),
+        };
+    }
+    let got = got.map_err(|f| f.to_string())?;
+    if c.case.exact {
+        let same = got.len() == c.want.len() && got.iter().zip(&c.want).all(|(g, w)| g.to_bits() == w.to_bits());
+        return if same { Ok(()) } else { Err("not bit-identical to the reference".into()) };
+    }
+    match backend.oracle() {
+        Oracle::Reference => compare(&got, &c.want, backend.tolerance()),
+        Oracle::Portable => {
+            let want = Backend::Portable.run(plan, data).map_err(|f| format!("portable oracle: {f}"))?;
+            compare(&got, &want, backend.tolerance())
+        }
+    }
+}
+
+/// Whether a step other than Conv (whose in-place residual every backend
+/// supports) writes over one of its inputs.
+fn aliases_elementwise(plan: &webresnet::plan::Plan) -> bool {
+    plan.steps.iter().any(|s| {
+        let out = plan.tensors[s.output()].range();
+        let conv = matches!(s, webresnet::plan::Step::Conv(_));
+        !conv && s.inputs().iter().any(|&i| plan.tensors[i].range() == out)
+    })
+}
+
+/// Max abs difference within `rel` of the oracle's value range (at least 1).
+fn compare(got: &[f32], want: &[f32], rel: f32) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!("{} values, want {}", got.len(), want.len()));
+    }
+    let lo = want.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = want.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let tol = rel * (hi - lo).max(1.0);
+    let (at, diff) = got.iter().zip(want).map(|(g, w)| (g - w).abs()).enumerate().fold((0, 0.0f32), |m, (i, d)| {
+        if d > m.1 || d.is_nan() {
+            (i, d)
+        } else {
+            m
+        }
+    });
+    if diff <= tol {
+        Ok(())
+    } else {
+        Err(format!("max diff {diff} at {at} (got {}, want {}), tol {tol}", got[at], want[at]))
+    }
+}
+
+/// Milliseconds since some fixed point (std's `Instant` panics on wasm32-unknown-unknown).
+fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    return js_sys::Date::now();
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
+    }
+}
+
+fn report(failures: Vec<String>) {
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Each backend on its own thread; the cases and references are shared.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn every_case_on_every_backend() {
+    let cases = &checked_cases();
+    let failures = std::thread::scope(|s| {
+        let runs: Vec<_> = backends::all().into_iter().map(|b| s.spawn(move || check_backend(b, cases))).collect();
+        runs.into_iter().flat_map(|r| r.join().expect("backend thread")).collect()
+    });
+    report(failures);
+}
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen_test::wasm_bindgen_test]
+fn every_case_on_every_backend() {
+    let cases = checked_cases();
+    report(backends::all().into_iter().flat_map(|b| check_backend(b, &cases)).collect());
+}

@@ -1,0 +1,115 @@
+//! Checks that belong to one backend: the CPU's plan validation, the GPU's
+//! input check and pipeline sharing.
+
+use crate::build::Builder;
+use webresnet::cpu::CpuBackend;
+use webresnet::plan::{Activation, Conv, Plan, Step};
+use webresnet::Error;
+
+/// A valid one-conv plan, handed to `edit` to break.
+fn conv_plan(edit: impl FnOnce(&mut Plan)) -> (Plan, Vec<f32>) {
+    let mut b = Builder::default();
+    let input = b.input(&[1, 5, 5, 3], vec![0.5; 75]);
+    let output = b.tensor(&[1, 5, 5, 4]);
+    let step = Step::Conv(Conv {
+        input,
+        output,
+        residual: None,
+        in_channels: 3,
+        out_channels: 4,
+        kernel: [3, 3],
+        stride: [1, 1],
+        pad: [1; 4],
+        dilation: [1, 1],
+        groups: 1,
+        weight: vec![0.1; 108],
+        bias: vec![0.0; 4],
+        activation: Activation::None,
+    });
+    let (mut plan, data) = b.plan(vec![step], output);
+    edit(&mut plan);
+    (plan, data)
+}
+
+fn conv_of(plan: &mut Plan) -> &mut Conv {
+    match &mut plan.steps[0] {
+        Step::Conv(c) => c,
+        _ => unreachable!(),
+    }
+}
+
+#[track_caller]
+fn assert_cpu_rejects(edit: impl FnOnce(&mut Plan)) {
+    let (plan, _) = conv_plan(edit);
+    match CpuBackend::new(&plan) {
+        Err(Error::Backend(_)) => {}
+        Err(e) => panic!("expected a backend error, got {e:?}"),
+        Ok(_) => panic!("inconsistent plan accepted"),
+    }
+}
+
+#[test]
+fn cpu_errors() {
+    let (plan, data) = conv_plan(|_| {});
+    let mut backend = CpuBackend::new(&plan).unwrap();
+    assert!(backend.run(&data).is_ok());
+    assert!(matches!(backend.run(&data[1..]), Err(Error::InvalidInput(_))));
+
+    assert_cpu_rejects(|p| {
+        conv_of(p).weight.pop();
+    });
+    assert_cpu_rejects(|p| conv_of(p).bias.push(1.0));
+    assert_cpu_rejects(|p| conv_of(p).groups = 2);
+    assert_cpu_rejects(|p| conv_of(p).stride = [0, 1]);
+    assert_cpu_rejects(|p| conv_of(p).pad = [0; 4]);
+    assert_cpu_rejects(|p| conv_of(p).in_channels = 4);
+    assert_cpu_rejects(|p| conv_of(p).input = 99);
+    assert_cpu_rejects(|p| conv_of(p).residual = Some(0));
+    assert_cpu_rejects(|p| p.arena_len -= 1);
+    assert_cpu_rejects(|p| {
+        // Output overlapping the input.
+        let out = conv_of(p).output;
+        p.tensors[out].offset = 0;
+    });
+    assert_cpu_rejects(|p| {
+        p.steps.push(Step::Pad { input: 0, output: 1, pads: vec![(1, 1)], value: 0.0 });
+    });
+    assert_cpu_rejects(|p| {
+        p.steps.push(Step::Permute { input: 0, output: 1, in_shape: vec![5, 15], perm: vec![0, 0] });
+    });
+}
+
+#[cfg(feature = "gpu")]
+mod gpu {
+    use crate::backends::Backend;
+    use webresnet::gpu::{GpuBackend, Precision};
+    use webresnet::Error;
+
+    /// The loaded backend, or `None` after the harness's loud skip (a failure under CI).
+    fn load(plan: &webresnet::plan::Plan, p: Precision) -> Option<GpuBackend> {
+        if let Some(why) = Backend::Gpu(p).unavailable() {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true: {why}");
+            eprintln!("\n!!!!!!!! SKIPPING GPU TEST: {why} !!!!!!!!\n");
+            return None;
+        }
+        Some(GpuBackend::with_precision_blocking(plan, p).expect("GPU backend"))
+    }
+
+    #[test]
+    fn wrong_input_length_is_an_error() {
+        let case = crate::cases::chained_network();
+        let Some(mut b) = load(&case.plan, Precision::F32) else { return };
+        assert!(matches!(b.run_blocking(&case.data[1..]), Err(Error::InvalidInput(_))));
+    }
+
+    /// The pool and GAP steps share a pipeline.
+    #[test]
+    fn chained_network_pipelines() {
+        let case = crate::cases::chained_network();
+        for p in [Precision::F32, Precision::F16] {
+            let Some(b) = load(&case.plan, p) else { continue };
+            // Permute, stem conv, pool (+GAP), 1x1 conv, 3x3 conv, dense, softmax.
+            assert_eq!(b.pipeline_count(), 7, "{p:?}");
+        }
+    }
+}
