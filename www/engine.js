@@ -75,15 +75,24 @@ export class Engine {
   // Resolves to { top, ms, firstMs }. firstMs, on the model's first result
   // only, is the load (download, compile, warm-up) plus this inference: what
   // a person waits for before the first answer, whenever they ask.
-  async classify(source) {
+  // With `explain`, also `explanation`: the top-1's heatmap from the same pass.
+  async classify(source, { explain = false } = {}) {
     const cur = this.#current;
     if (!cur) throw Object.assign(new Error("no model is loaded"), { code: "NO_MODEL" });
     const t0 = performance.now();
-    const top = await cur.clf.classify(source, { topK: TOP_K });
+    const r = await cur.clf.classify(source, { topK: TOP_K, explain });
     const t1 = performance.now();
     let firstMs = null;
     if (cur.firstMs === null) firstMs = cur.firstMs = cur.loadMs + (t1 - t0);
-    return { top, ms: t1 - t0, firstMs };
+    const [top, explanation] = explain ? [r.predictions, r.explanation] : [r, null];
+    return { top, explanation, ms: t1 - t0, firstMs };
+  }
+
+  // The top-1's heatmap for `source` (a live frame).
+  explain(source) {
+    const cur = this.#current;
+    if (!cur) return Promise.reject(Object.assign(new Error("no model is loaded"), { code: "NO_MODEL" }));
+    return cur.clf.explain(source);
   }
 
   /** The loaded model's identity; a taught head belongs to it. */
@@ -173,6 +182,8 @@ export function explain(e) {
       return `That file is not an image the browser can decode: ${detail}`;
     case "WEBGPU_UNAVAILABLE":
       return `WebGPU cannot be used here: ${detail}. Choose "Auto" or "CPU".`;
+    case "UNSUPPORTED_MODEL":
+      return `This model can't show where it looks: ${detail}`;
     case "STREAM_ENDED":
       return `The camera picture stopped: ${detail}. Start the camera again to go on.`;
     case "NO_MODEL":

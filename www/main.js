@@ -5,6 +5,7 @@ import { Camera, explainCameraError, listCameras } from "./camera.js";
 import { wireInputs } from "./inputs.js";
 import { drawPreview, fmtMs, renderTop, say } from "./view.js";
 import { TeachPanel } from "./teach.js";
+import { drawHeatmap, videoContentRect } from "./heatmap.js";
 
 const $ = (id) => document.getElementById(id);
 const backendRadios = () => [...document.querySelectorAll("input[name=backend]")];
@@ -125,7 +126,11 @@ $("own-model").addEventListener("change", async () => {
 
 // ---- photos ----
 
+const why = () => $("why").checked;
+let lastPhoto = null; // { blob, name }: shown again with or without its heatmap
+
 async function classifyImage(blob, name) {
+  lastPhoto = { blob, name };
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none" });
@@ -142,8 +147,13 @@ async function classifyImage(blob, name) {
   $("image-name").textContent = `${name}: classifying…`;
   await loading;
   try {
-    const r = await engine.classify(bitmap);
+    const r = await engine.classify(bitmap, { explain: why() });
     renderTop(list, r.top);
+    const canvas = $("preview");
+    if (r.explanation) {
+      drawHeatmap(canvas.getContext("2d"), r.explanation, { x: 0, y: 0, width: canvas.width, height: canvas.height });
+      canvas.dataset.heatmap = r.explanation.label;
+    } else delete canvas.dataset.heatmap;
     list.dataset.for = name;
     $("image-name").textContent = name;
     showTimes(r.ms, r.firstMs);
@@ -183,6 +193,7 @@ function watchCamera() {
       if (r.fps !== null) $("fps").textContent = r.fps.toFixed(r.fps < 10 ? 1 : 0);
       showTimes(r.ms, r.firstMs);
       teach.liveFrame(video);
+      if (why()) explainFrame();
     },
     onError: (e) => {
       if (e.code === "STREAM_ENDED") stopCamera();
@@ -190,6 +201,36 @@ function watchCamera() {
     },
   });
 }
+
+// The camera's heatmap: one frame explained at a time, drawn over the video.
+let explaining = false;
+async function explainFrame() {
+  if (explaining || video.readyState < 2) return;
+  explaining = true;
+  const canvas = $("camera-heat");
+  try {
+    const e = await engine.explain(video);
+    canvas.width = video.clientWidth;
+    canvas.height = video.clientHeight;
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (why()) drawHeatmap(ctx, e, videoContentRect(video));
+    canvas.dataset.heatmap = e.label;
+  } catch (e) {
+    if (e?.code !== "DISPOSED") showError(e);
+  } finally {
+    explaining = false;
+  }
+}
+
+$("why").addEventListener("change", () => {
+  if (!why()) {
+    const canvas = $("camera-heat");
+    canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+    delete canvas.dataset.heatmap;
+  }
+  if (lastPhoto) classifyImage(lastPhoto.blob, lastPhoto.name);
+});
 
 $("smoothing").addEventListener("input", () => {
   $("smoothing-value").textContent = smoothing().toFixed(2);

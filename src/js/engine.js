@@ -39,6 +39,12 @@ export function checkTopK(topK) {
   return topK;
 }
 
+export function checkClassIndex(classIndex) {
+  if (classIndex !== undefined && !(Number.isInteger(classIndex) && classIndex >= 0 && classIndex < 2 ** 32)) {
+    throw new WebResnetError("INVALID_INPUT", `classIndex must be a class's index, not ${classIndex}`);
+  }
+}
+
 export function checkInfer(input, shape) {
   if (!(input instanceof Float32Array))
     throw new WebResnetError("INVALID_INPUT", "infer: input must be a Float32Array");
@@ -218,6 +224,19 @@ export class Engine {
     const picture = await toPicture(source);
     return this.#call((s) =>
       picture.encoded ? s.embedBytes(picture.encoded) : s.embedRgba(picture.rgba, picture.width, picture.height),
+    );
+  }
+
+  // Class `classIndex`'s activation map (the top-1's when undefined) and the
+  // top-k, from one pass: `{ classIndex, label, width, height, heatmap, top, crop }`.
+  async explain(source, classIndex, topK = 5) {
+    checkTopK(topK);
+    checkClassIndex(classIndex);
+    const picture = await toPicture(source);
+    return this.#call((s) =>
+      picture.encoded
+        ? s.explainBytes(picture.encoded, classIndex, topK)
+        : s.explainRgba(picture.rgba, picture.width, picture.height, classIndex, topK),
     );
   }
 

@@ -15,6 +15,7 @@ export type WebResnetErrorCode =
   | "INTEGRITY" // the model's SHA-256 differs from `sha256`
   | "WASM_LOAD" // the wasm module (or the worker) failed to load
   | "STREAM_ENDED" // classifyVideo: the video ended or the camera stopped
+  | "UNSUPPORTED_MODEL" // the model can't do what was asked (a heatmap needs global average pooling then one dense layer)
   | "DISPOSED"; // the classifier was disposed
 
 export class WebResnetError extends Error {
@@ -93,6 +94,19 @@ export type ImageSource =
   | ArrayBufferView;
 
 export type Backend = "webgpu" | "cpu-simd" | "cpu-simd-threads";
+
+/** A class activation map: where in the image the evidence for a class lies. */
+export interface Explanation {
+  classIndex: number;
+  label: string;
+  /** The map's size: the feature map's (7x7 for the ImageNet models at 224). */
+  width: number;
+  height: number;
+  /** `height * width` raw scores, row-major: CAM_c(y, x) = Σ_k W[c, k] · A_k(y, x), no bias. */
+  heatmap: Float32Array;
+  /** The part of the image the map covers (what the model saw after its resize and crop), as fractions of its width and height. */
+  crop: { left: number; top: number; right: number; bottom: number };
+}
 
 /** Which predictions to return. */
 export interface ClassifyOptions {
@@ -179,7 +193,10 @@ export class Classifier {
   /** Why "auto" runs on the CPU; null on WebGPU or when the CPU was asked for. */
   readonly fallbackReason: string | null;
   /** Top-k classes, best first (topK defaults to 5), filtered by the options. */
-  classify(source: ImageSource, options?: ClassifyOptions): Promise<Prediction[]>;
+  classify(source: ImageSource, options: ClassifyOptions & { explain: true }): Promise<{ predictions: Prediction[]; explanation: Explanation }>;
+  classify(source: ImageSource, options?: ClassifyOptions & { explain?: false }): Promise<Prediction[]>;
+  /** The class activation map of `classIndex` (default: the top-1); UNSUPPORTED_MODEL for a head that is not global average pooling then one dense layer. */
+  explain(source: ImageSource, options?: { classIndex?: number }): Promise<Explanation>;
   /** Classifies a video or camera stream, one frame in flight, until the returned `stop()` is called. */
   classifyVideo(source: HTMLVideoElement | MediaStream, options: VideoOptions): () => void;
   /** The pooled features before the classifier head (e.g. 1280 for EfficientNet-Lite0). */

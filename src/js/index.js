@@ -22,6 +22,16 @@ const CONSTRUCT = Symbol("Classifier.create");
 // "Every class", for a filter that may drop some of the top k.
 const ALL_CLASSES = 2 ** 31 - 1;
 
+// The wasm's explanation, as the API gives it.
+const explanationOf = ({ classIndex, label, width, height, heatmap, crop: [left, top, right, bottom] }) => ({
+  classIndex,
+  label,
+  width,
+  height,
+  heatmap,
+  crop: { left, top, right, bottom },
+});
+
 export class Classifier {
   /** @type {Engine | WorkerEngine} */
   #engine;
@@ -104,15 +114,32 @@ export class Classifier {
   /**
    * Top-k classes for one image: `[{ label, index, probability }]`, best first;
    * `scoreThreshold`, `allow` and `deny` filter them.
+   * With `explain: true`, resolves to `{ predictions, explanation }`: the top-1's
+   * activation map (see `explain`) from the same pass.
    * @param {ImageSource} source
-   * @param {import("./index.js").ClassifyOptions} [options]
-   * @returns {Promise<import("./index.js").Prediction[]>}
+   * @param {import("./index.js").ClassifyOptions & { explain?: boolean }} [options]
+   * @returns {Promise<any>}
    */
   classify(source, options = {}) {
     return this.#run(async () => {
       const filter = predictionFilter(options ?? {});
-      return filter.apply(await this.#engine.classify(source, filter.wide ? ALL_CLASSES : filter.topK));
+      const k = filter.wide ? ALL_CLASSES : filter.topK;
+      if (!options?.explain) return filter.apply(await this.#engine.classify(source, k));
+      const e = await this.#engine.explain(source, undefined, k);
+      return { predictions: filter.apply(e.top), explanation: explanationOf(e) };
     });
+  }
+
+  /**
+   * Where in `source` the evidence for class `classIndex` (default: the top-1) lies:
+   * its class activation map, `height * width` raw scores over `crop`, the part of
+   * the image the model saw (fractions of its width and height).
+   * @param {ImageSource} source
+   * @param {{ classIndex?: number }} [options]
+   * @returns {Promise<import("./index.js").Explanation>}
+   */
+  explain(source, { classIndex } = {}) {
+    return this.#run(async () => explanationOf(await this.#engine.explain(source, classIndex, 1)));
   }
 
   /**

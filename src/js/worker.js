@@ -33,6 +33,13 @@ async function handle(id, op, args) {
       } finally {
         args.source?.close?.();
       }
+    case "explain":
+      try {
+        const value = await engine.explain(args.source, args.classIndex, args.topK);
+        return { value, transfer: [value.heatmap.buffer] };
+      } finally {
+        args.source?.close?.();
+      }
     case "infer": {
       const value = await engine.infer(args.input, args.shape);
       return { value, transfer: [value.buffer] };

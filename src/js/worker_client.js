@@ -1,7 +1,7 @@
 // Worker mode, page side: the same calls as Engine, sent to worker.js.
 // Frames cross as transferred ImageBitmaps; results come back transferred.
 import { WebResnetError, errorFromData } from "./errors.js";
-import { checkInfer, checkOptions, checkTopK, disposedError } from "./engine.js";
+import { checkClassIndex, checkInfer, checkOptions, checkTopK, disposedError } from "./engine.js";
 import { resolveModelUrl } from "./model.js";
 import { prebundledPackageDir } from "./package_dir.js";
 import { isEncoded, isImageData, toBitmap } from "./source.js";
@@ -103,6 +103,13 @@ export class WorkerEngine {
   async embed(source) {
     const t = await transferable(source);
     return this.#send("embed", { source: t.source }, t.transfer);
+  }
+
+  async explain(source, classIndex, topK = 5) {
+    checkTopK(topK);
+    checkClassIndex(classIndex);
+    const t = await transferable(source);
+    return this.#send("explain", { source: t.source, classIndex, topK }, t.transfer);
   }
 
   async infer(input, shape) {
