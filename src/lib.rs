@@ -4,6 +4,8 @@
 //! `model` (import) -> `plan` (fuse, layout, liveness) -> backend (`cpu`, `gpu`)
 //! -> `postprocess`; images enter through `preprocess`.
 
+#[cfg(feature = "gpu")]
+pub mod backend;
 pub mod cpu;
 pub mod error;
 #[cfg(feature = "gpu")]

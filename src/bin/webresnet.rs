@@ -1,6 +1,6 @@
 //! `webresnet`: classify images, run raw inference, inspect models.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use std::io::Write;
 
 /// `println!` that treats a closed stdout (`webresnet inspect M | head`) as the
@@ -18,6 +18,7 @@ macro_rules! say {
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+use webresnet::backend::{Backend, BackendKind};
 use webresnet::model::format;
 use webresnet::plan::{CompileOptions, Plan, Step};
 use webresnet::preprocess::{ChannelOrder, PreprocessConfig};
@@ -28,12 +29,6 @@ use webresnet::{Error, Result};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BackendKind {
-    Cpu,
-    Gpu,
 }
 
 #[derive(clap::Args)]
@@ -74,7 +69,8 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+        /// cpu, or webgpu (also spelt gpu).
+        #[arg(long, default_value = "cpu")]
         backend: BackendKind,
         #[command(flatten)]
         pre: PreprocessArgs,
@@ -87,7 +83,8 @@ enum Command {
         input: PathBuf,
         #[arg(long)]
         output: PathBuf,
-        #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+        /// cpu, or webgpu (also spelt gpu).
+        #[arg(long, default_value = "cpu")]
         backend: BackendKind,
     },
     /// Write the project's model file (.wrn) from any model or weights file,
@@ -130,28 +127,6 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 fn load_plan(model: &Path, input_shape: Option<Vec<usize>>) -> Result<Plan> {
     webresnet::load_plan(&read(model)?, &CompileOptions { input_shape })
-}
-
-/// A backend built once per plan and run per input.
-enum Engine {
-    Cpu(webresnet::cpu::CpuBackend),
-    Gpu(Box<webresnet::gpu::GpuBackend>),
-}
-
-impl Engine {
-    fn new(plan: &Plan, backend: BackendKind) -> Result<Self> {
-        Ok(match backend {
-            BackendKind::Cpu => Engine::Cpu(webresnet::cpu::CpuBackend::new(plan)?),
-            BackendKind::Gpu => Engine::Gpu(Box::new(webresnet::gpu::GpuBackend::new_blocking(plan)?)),
-        })
-    }
-
-    fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
-        match self {
-            Engine::Cpu(b) => b.run(input),
-            Engine::Gpu(b) => b.run_blocking(input),
-        }
-    }
 }
 
 fn apply_preprocess_args(
@@ -218,7 +193,7 @@ struct ConvertOptions<'a> {
 fn convert(input: &Path, output: &Path, opts: &ConvertOptions, pre: &PreprocessArgs) -> Result<()> {
     let ConvertOptions { f16, license, source, arch } = *opts;
     let mut graph = webresnet::model::import_as(&read(input)?, arch)?;
-    // Compiling checks that the engine runs the model, and resolves the
+    // Compiling checks that the planner takes the model, and resolves the
     // preprocessing the file will carry (the source's, else the default).
     let mut plan = webresnet::plan::compile(&graph, &CompileOptions::default())?;
     apply_preprocess_args(&mut plan.preprocess, &mut plan.labels, pre)?;
@@ -257,12 +232,12 @@ fn classify(
         plan = load_plan(model, Some([&[1], &plan.input.shape[1..]].concat()))?;
     }
     apply_preprocess_args(&mut plan.preprocess, &mut plan.labels, pre)?;
-    let mut engine = Engine::new(&plan, backend)?;
+    let mut backend = Backend::new_blocking(&plan, backend)?;
     let mut results = Vec::new();
     for path in images {
         let img = webresnet::preprocess::decode(&read(path)?)?;
         let input = webresnet::preprocess::image_to_tensor(&img, &plan.preprocess)?;
-        let out = engine.run(&input)?;
+        let out = backend.run_blocking(&input)?;
         let probs = if plan.output.is_probability { out } else { webresnet::postprocess::softmax(&out) };
         let preds = webresnet::postprocess::top_k(&probs, top, plan.labels.as_deref());
         if !json {
@@ -292,7 +267,7 @@ fn classify(
 fn infer(model: &Path, input: &Path, output: &Path, backend: BackendKind) -> Result<()> {
     let (shape, data) = webresnet::npy::read_f32(&read(input)?)?;
     let plan = load_plan(model, Some(shape))?;
-    let out = Engine::new(&plan, backend)?.run(&data)?;
+    let out = Backend::new_blocking(&plan, backend)?.run_blocking(&data)?;
     std::fs::write(output, webresnet::npy::write_f32(&plan.output.shape, &out)?)
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", output.display())))
 }

@@ -15,6 +15,7 @@ mod lower;
 
 use crate::preprocess::PreprocessConfig;
 pub use compile::{compile, compile_owned, CompileOptions};
+pub use features::Features;
 
 pub type TensorId = usize;
 
