@@ -110,10 +110,10 @@ fn resnet18_batch2_odd_size() {
     check("resnet18.onnx", Some(vec![2, 3, 67, 45]), 512);
 }
 
-/// 640 features against 2 classes: the read-back buffer must grow.
+/// 1280 features against 1000 classes: the read-back buffer must grow.
 #[test]
-fn gpu_mobilenet_style() {
-    check_gpu("mobilenet_small.onnx", None);
+fn gpu_efficientnet_lite0_default_model() {
+    check_gpu("default.wrn", None);
 }
 
 #[test]
