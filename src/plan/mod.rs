@@ -51,6 +51,16 @@ impl TensorInfo {
     }
 }
 
+/// Row-major strides of `shape`, in elements: [`Layout::Plain`]'s, and an
+/// NHWC tensor's over its physical shape.
+pub fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
 /// Arena offsets are aligned to 64 elements (256 bytes): WebGPU's
 /// `minStorageBufferOffsetAlignment` default, and a cache-line multiple.
 pub const ARENA_ALIGN: usize = 64;
