@@ -109,12 +109,7 @@ impl GpuBackend {
                     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: false,
                 });
-                let readback = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("readback"),
-                    size: (output.len().max(1) * 4) as u64,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
+                let readback = readback_buffer(device, (output.len().max(1) * 4) as u64);
                 let weights: Vec<wgpu::Buffer> = (0..packed.chunks.len())
                     .map(|i| {
                         device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -206,12 +201,7 @@ impl GpuBackend {
         let bytes = (len * 4) as u64;
         if self.readback.size() < bytes {
             // Features wider than the logits (e.g. 2048 against 1000 classes).
-            self.readback = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("readback"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            self.readback = readback_buffer(&self.ctx.device, bytes);
         }
         let ctx = &self.ctx;
         ctx.health()?;
@@ -282,6 +272,16 @@ impl GpuBackend {
     pub fn pipeline_count(&self) -> usize {
         self.pipelines.list.len()
     }
+}
+
+/// A buffer the arena's results are copied into, to be mapped for reading.
+fn readback_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
 }
 
 /// Side S of the conv workgroup: S x S invocations and 2 * S * S vec4 of
