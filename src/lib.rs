@@ -9,6 +9,8 @@ pub mod backend;
 pub mod cpu;
 pub mod error;
 #[cfg(feature = "gpu")]
+pub mod explain;
+#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod labels;
 pub mod model;

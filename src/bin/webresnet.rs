@@ -109,6 +109,31 @@ enum Command {
         #[command(flatten)]
         pre: PreprocessArgs,
     },
+    /// Class activation map: where in the picture the evidence for a class
+    /// lies. Writes the map as float32 .npy [h, w], raw scores at the feature
+    /// map's resolution.
+    Explain {
+        /// The image (JPEG, PNG, WebP); or give --input.
+        #[arg(required_unless_present = "input")]
+        image: Option<PathBuf>,
+        /// Model file; default as for classify.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The class to explain (default: the top-1).
+        #[arg(long)]
+        class: Option<usize>,
+        /// A float32 .npy input tensor in the model's layout, instead of an image.
+        #[arg(long, conflicts_with = "image")]
+        input: Option<PathBuf>,
+        #[arg(long)]
+        output: PathBuf,
+        /// Also write the photo with the map blended on it (PNG).
+        #[arg(long, requires = "image")]
+        overlay: Option<PathBuf>,
+        /// cpu, or webgpu (also spelt gpu).
+        #[arg(long, default_value = "cpu")]
+        backend: BackendKind,
+    },
     /// Print the fused execution plan and its costs.
     Inspect {
         model: PathBuf,
@@ -264,6 +289,60 @@ fn classify(
     Ok(())
 }
 
+struct ExplainArgs<'a> {
+    image: Option<&'a Path>,
+    input: Option<&'a Path>,
+    class: Option<usize>,
+    output: &'a Path,
+    overlay: Option<&'a Path>,
+    backend: BackendKind,
+}
+
+fn explain(model: &Path, args: &ExplainArgs) -> Result<()> {
+    let (plan, input, photo) = match (args.image, args.input) {
+        (Some(path), None) => {
+            let mut plan = load_plan(model, None)?;
+            if plan.input.shape[0] != 1 {
+                plan = load_plan(model, Some([&[1], &plan.input.shape[1..]].concat()))?;
+            }
+            let photo = webresnet::preprocess::decode(&read(path)?)?;
+            let input = webresnet::preprocess::image_to_tensor(&photo, &plan.preprocess)?;
+            (plan, input, Some(photo))
+        }
+        (None, Some(npy)) => {
+            let (shape, data) = webresnet::npy::read_f32(&read(npy)?)?;
+            (load_plan(model, Some(shape))?, data, None)
+        }
+        _ => return Err(Error::InvalidInput("give an image or --input, not both".into())),
+    };
+    let mut backend = Backend::new_blocking(&plan, args.backend)?;
+    let e = webresnet::explain::explain_blocking(&plan, &mut backend, &input, args.class)?;
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|err| Error::Io(format!("cannot write {}: {err}", path.display())))
+    };
+    write(args.output, &webresnet::npy::write_f32(&[e.height, e.width], &e.heatmap)?)?;
+    if let (Some(path), Some(photo)) = (args.overlay, &photo) {
+        let mut png = std::io::Cursor::new(Vec::new());
+        webresnet::explain::overlay(photo, &e, &plan.preprocess)
+            .write_to(&mut png, image::ImageFormat::Png)
+            .map_err(|err| Error::Io(format!("cannot encode the overlay: {err}")))?;
+        write(path, png.get_ref())?;
+    }
+    let peak = (0..e.heatmap.len()).max_by(|&a, &b| e.heatmap[a].total_cmp(&e.heatmap[b])).unwrap_or(0);
+    let label = webresnet::postprocess::label_for(e.class, plan.labels.as_deref());
+    say!(
+        "class {} {} ({:.2}%): {}x{} map, peak at row {}, column {}",
+        e.class,
+        label,
+        e.probabilities[e.class] * 100.0,
+        e.height,
+        e.width,
+        peak / e.width,
+        peak % e.width
+    );
+    Ok(())
+}
+
 fn infer(model: &Path, input: &Path, output: &Path, backend: BackendKind) -> Result<()> {
     let (shape, data) = webresnet::npy::read_f32(&read(input)?)?;
     let plan = load_plan(model, Some(shape))?;
@@ -390,6 +469,17 @@ fn main() -> ExitCode {
         }
         Command::Infer { model, input, output, backend } => infer(model, input, output, *backend),
         Command::Inspect { model, input_shape, gpu } => inspect(model, input_shape.clone(), *gpu),
+        Command::Explain { image, model, class, input, output, overlay, backend } => {
+            let args = ExplainArgs {
+                image: image.as_deref(),
+                input: input.as_deref(),
+                class: *class,
+                output,
+                overlay: overlay.as_deref(),
+                backend: *backend,
+            };
+            model.clone().map_or_else(default_model, Ok).and_then(|m| explain(&m, &args))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@
 //! each step; backends repack them once at load.
 
 mod alloc;
+mod cam;
 mod compile;
 mod consts;
 mod features;
@@ -14,6 +15,7 @@ mod fuse;
 mod lower;
 
 use crate::preprocess::PreprocessConfig;
+pub use cam::CamHead;
 pub use compile::{compile, compile_owned, CompileOptions};
 pub use features::Features;
 

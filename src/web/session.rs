@@ -171,6 +171,33 @@ impl Session {
         self.embed(Picture::Encoded(encoded)).await
     }
 
+    /// The class activation map of class `class_index` (the top-1's when
+    /// undefined) for one RGBA frame, with the top-k from the same pass.
+    /// Resolves to `{ classIndex, label, width, height, heatmap, top }`:
+    /// `heatmap` is `height * width` raw scores at the feature map's resolution.
+    #[wasm_bindgen(js_name = explainRgba)]
+    pub async fn explain_rgba(
+        &self,
+        rgba: Vec<u8>,
+        width: u32,
+        height: u32,
+        class_index: Option<u32>,
+        top_k: u32,
+    ) -> std::result::Result<JsValue, JsValue> {
+        self.explain(Picture::Rgba { rgba, width, height }, class_index, top_k).await
+    }
+
+    /// As `explainRgba`, for encoded image bytes (JPEG, PNG or WebP).
+    #[wasm_bindgen(js_name = explainBytes)]
+    pub async fn explain_bytes(
+        &self,
+        encoded: Vec<u8>,
+        class_index: Option<u32>,
+        top_k: u32,
+    ) -> std::result::Result<JsValue, JsValue> {
+        self.explain(Picture::Encoded(encoded), class_index, top_k).await
+    }
+
     /// Replaces the class names used by `classify*` (index i names class i).
     #[wasm_bindgen(js_name = setLabels)]
     pub fn set_labels(&self, labels: Vec<String>) {
@@ -184,6 +211,22 @@ impl Session {
         let inner = self.inner.clone();
         let preds = inner.with_compiled(async |c, inner| inner.classify(c, &picture, top_k as usize).await).await?;
         Ok(predictions_to_js(&preds))
+    }
+
+    async fn explain(&self, picture: Picture, class: Option<u32>, top_k: u32) -> std::result::Result<JsValue, JsValue> {
+        let inner = self.inner.clone();
+        let class = class.map(|c| c as usize);
+        let (e, label, top) =
+            inner.with_compiled(async |c, inner| inner.explain(c, &picture, class, top_k as usize).await).await?;
+        let o = Object::new();
+        // Plain objects accept any property; these sets cannot fail.
+        let _ = Reflect::set(&o, &"classIndex".into(), &(e.class as u32).into());
+        let _ = Reflect::set(&o, &"label".into(), &label.as_str().into());
+        let _ = Reflect::set(&o, &"width".into(), &(e.width as u32).into());
+        let _ = Reflect::set(&o, &"height".into(), &(e.height as u32).into());
+        let _ = Reflect::set(&o, &"heatmap".into(), &Float32Array::from(e.heatmap.as_slice()).into());
+        let _ = Reflect::set(&o, &"top".into(), &predictions_to_js(&top));
+        Ok(o.into())
     }
 
     async fn embed(&self, picture: Picture) -> std::result::Result<Float32Array, JsValue> {

@@ -13,8 +13,9 @@ use super::import::import;
 use super::lock::Turnstile;
 use crate::backend::{Backend, BackendKind};
 use crate::error::Result;
+use crate::explain::{explain, Explanation};
 use crate::plan::{CompileOptions, Plan};
-use crate::postprocess::{softmax, top_k, Prediction};
+use crate::postprocess::{label_for, softmax, top_k, Prediction};
 use crate::preprocess::{decode, image_to_tensor, rgba_to_tensor};
 
 /// The compiled model and the backend built from it. Kept together so a
@@ -136,6 +137,26 @@ impl Inner {
         let probs = if c.plan.output.is_probability { out } else { softmax(&out) };
         let labels = self.labels.borrow();
         Ok(top_k(&probs, k, labels.as_deref().or(c.plan.labels.as_deref())))
+    }
+
+    /// Class `class`'s heatmap (the top-1's when `None`), its label, and the
+    /// top-k, from one pass: the steps before the head's pooling on the
+    /// backend, then the head.
+    pub(super) async fn explain(
+        &self,
+        c: &mut Compiled,
+        picture: &Picture,
+        class: Option<usize>,
+        k: usize,
+    ) -> Result<(Explanation, String, Vec<Prediction>)> {
+        self.ensure_single(c).await?;
+        let input = picture.to_tensor(&c.plan)?;
+        let e = explain(&c.plan, &mut c.backend, &input, class).await?;
+        let labels = self.labels.borrow();
+        let labels = labels.as_deref().or(c.plan.labels.as_deref());
+        let top = top_k(&e.probabilities, k, labels);
+        let label = label_for(e.class, labels);
+        Ok((e, label, top))
     }
 
     /// The pooled features: the plan's steps up to its global pooling, on
