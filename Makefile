@@ -60,6 +60,7 @@ parity: build
 	$(PY) tests/parity.py --bin $(BIN) --models-dir $(MODELS) --backend gpu ops_
 	$(PY) tests/malformed.py --bin $(BIN) --models-dir $(MODELS)
 	$(PY) tests/models.py --bin $(BIN) --models-dir $(MODELS)
+	$(PY) tests/explain.py --bin $(BIN) --models-dir $(MODELS)
 
 ## Bounded coverage-guided fuzzing of model import and image decoding (FUZZ_SECONDS each).
 .PHONY: fuzz

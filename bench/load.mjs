@@ -4,7 +4,7 @@
 // in a fresh page (a user's first visit: the wasm's loading code is cold),
 // split into fetch, compile (import + plan + backend) and the warm-up
 // inference, then the compile's phases from the wasm's performance marks
-// (src/web.rs): each mark's time since the one before; "verified" is the wait
+// (src/web/): each mark's time since the one before; "verified" is the wait
 // for the model file's hash. Then the same over a network of NETWORK's speed
 // (the server paces its responses: work done while the bytes arrive is
 // hidden there), and from the Cache API (a repeat visit). No DevTools network

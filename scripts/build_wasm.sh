@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds the wasm library and its JS glue into pkg/ (wasm-bindgen --target web).
-# The wasm-bindgen CLI must match the crate version pinned in Cargo.toml exactly,
-# so we check it rather than finding out from a cryptic schema error.
+# The wasm-bindgen CLI must match the crate's version exactly, so we check it
+# rather than finding out from a cryptic schema error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' Cargo.toml)
+want=$(scripts/wasm_bindgen_version.sh)
 bindgen=${WASM_BINDGEN:-$(command -v wasm-bindgen || echo "$HOME/.cargo/bin/wasm-bindgen")}
 have=$("$bindgen" --version 2>/dev/null | awk '{print $2}') || true
 if [ "$have" != "$want" ]; then

@@ -71,23 +71,10 @@ step_rust() {
     fi
 }
 
-# The CLI must equal the wasm-bindgen crate version exactly, or the generated
-# JS glue refuses the module. Cargo.lock has the resolved version; Cargo.toml
-# ("=X.Y.Z") is the fallback before the lock file has it.
-wasm_bindgen_version() {
-    local v
-    v="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' \
-        "$ROOT/Cargo.lock" 2>/dev/null || true)"
-    if [[ -z "$v" ]]; then
-        v="$(sed -nE 's/^wasm-bindgen *= *"=?([0-9.]+)".*/\1/p' "$ROOT/Cargo.toml" | head -n1)"
-    fi
-    [[ -n "$v" ]] || { log "wasm-bindgen version not found in Cargo.lock/Cargo.toml"; exit 1; }
-    printf '%s\n' "$v"
-}
-
 step_wasm_bindgen() {
     local want have=""
-    want="$(wasm_bindgen_version)"
+    # The CLI must equal the crate's version exactly.
+    want="$("$ROOT/scripts/wasm_bindgen_version.sh")"
     if command -v wasm-bindgen >/dev/null; then
         have="$(wasm-bindgen --version | awk '{print $2}')"
     fi

@@ -21,6 +21,9 @@ pub enum Error {
     GpuUnavailable(String),
     /// Any other backend failure (device lost, mapping failed...).
     Backend(String),
+    /// The model can run, but not what was asked of it (a heatmap needs a
+    /// head of global average pooling then one dense layer).
+    UnsupportedModel(String),
     /// Filesystem / IO error (CLI only).
     Io(String),
 }
@@ -39,6 +42,7 @@ impl Error {
             Error::Limit(_) => "LIMIT",
             Error::GpuUnavailable(_) => "WEBGPU_UNAVAILABLE",
             Error::Backend(_) => "BACKEND",
+            Error::UnsupportedModel(_) => "UNSUPPORTED_MODEL",
             Error::Io(_) => "IO",
         }
     }
@@ -61,6 +65,7 @@ impl fmt::Display for Error {
             Error::Limit(m) => write!(f, "limit exceeded: {m}"),
             Error::GpuUnavailable(m) => write!(f, "WebGPU unavailable: {m}"),
             Error::Backend(m) => write!(f, "backend error: {m}"),
+            Error::UnsupportedModel(m) => write!(f, "unsupported model: {m}"),
             Error::Io(m) => write!(f, "{m}"),
         }
     }

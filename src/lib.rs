@@ -4,10 +4,14 @@
 //! `model` (import) -> `plan` (fuse, layout, liveness) -> backend (`cpu`, `gpu`)
 //! -> `postprocess`; images enter through `preprocess`.
 
+#[cfg(feature = "gpu")]
+pub mod backend;
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 pub mod bench;
 pub mod cpu;
 pub mod error;
+#[cfg(feature = "gpu")]
+pub mod explain;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod labels;

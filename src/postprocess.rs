@@ -41,13 +41,11 @@ pub fn top_k(probs: &[f32], k: usize, labels: Option<&[String]>) -> Vec<Predicti
     order
         .into_iter()
         .take(k)
-        .map(|index| {
-            let label = labels
-                .and_then(|l| l.get(index))
-                .filter(|l| !l.is_empty())
-                .cloned()
-                .unwrap_or_else(|| format!("class {index}"));
-            Prediction { index, label, probability: probs[index] }
-        })
+        .map(|index| Prediction { index, label: label_for(index, labels), probability: probs[index] })
         .collect()
+}
+
+/// Class `index`'s name: its (non-empty) label, else `"class N"`.
+pub fn label_for(index: usize, labels: Option<&[String]>) -> String {
+    labels.and_then(|l| l.get(index)).filter(|l| !l.is_empty()).cloned().unwrap_or_else(|| format!("class {index}"))
 }

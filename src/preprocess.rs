@@ -234,9 +234,7 @@ fn to_tensor(px: Pixels<'_>, cfg: &PreprocessConfig) -> Result<Vec<f32>> {
     if px.width == 0 || px.height == 0 {
         return Err(Error::InvalidInput(format!("image has zero size ({}x{})", px.width, px.height)));
     }
-    // torchvision: the shorter side becomes `s`, the longer is scaled and truncated.
-    let (w, h, s) = (px.width as u64, px.height as u64, u64::from(cfg.resize_shorter));
-    let (resized_w, resized_h) = if w <= h { (s, s * h / w) } else { (s * w / h, s) };
+    let (resized_w, resized_h) = resized_size(px.width as u64, px.height as u64, cfg);
     let [crop_h, crop_w] = cfg.crop.map(|v| v as usize);
     let cols = axis_taps(px.width, resized_w, crop_offset(resized_w, crop_w), crop_w);
     let rows = axis_taps(px.height, resized_h, crop_offset(resized_h, crop_h), crop_h);
@@ -290,6 +288,28 @@ fn to_tensor(px: Pixels<'_>, cfg: &PreprocessConfig) -> Result<Vec<f32>> {
         }
     }
     Ok(out)
+}
+
+/// torchvision's resize: the shorter side becomes `resize_shorter`, the longer
+/// is scaled and truncated.
+fn resized_size(w: u64, h: u64, cfg: &PreprocessConfig) -> (u64, u64) {
+    let s = u64::from(cfg.resize_shorter);
+    if w <= h {
+        (s, s * h / w)
+    } else {
+        (s * w / h, s)
+    }
+}
+
+/// The part of a `width` x `height` image that the model sees after the
+/// resize and centre crop, in source pixels: `[left, top, right, bottom]`
+/// (past the image's edges where the crop pads).
+pub fn crop_window(width: u32, height: u32, cfg: &PreprocessConfig) -> [f64; 4] {
+    let (rw, rh) = resized_size(u64::from(width).max(1), u64::from(height).max(1), cfg);
+    let [crop_h, crop_w] = cfg.crop.map(|v| v as usize);
+    let (sx, sy) = (f64::from(width) / rw as f64, f64::from(height) / rh as f64);
+    let (ox, oy) = (crop_offset(rw, crop_w) as f64, crop_offset(rh, crop_h) as f64);
+    [ox * sx, oy * sy, (ox + crop_w as f64) * sx, (oy + crop_h as f64) * sy]
 }
 
 /// First resized index of a centred crop, as torchvision computes it: Python's

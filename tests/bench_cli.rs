@@ -73,7 +73,7 @@ fn gpu_with_parity() {
         }
         Err(e) => panic!("bench on the GPU: {e}"),
     };
-    assert_eq!(report["backend"], "gpu");
+    assert_eq!(report["backend"], "webgpu");
     assert!(report["device"].as_str().is_some_and(|d| !d.is_empty()), "{report}");
     check_rows(&report, &[(1, "f32"), (1, "f16")]);
     for r in report["rows"].as_array().unwrap() {

@@ -15,26 +15,12 @@ pub use parity::Parity;
 pub use random::graph as random_graph;
 pub use report::{json, markdown};
 
+pub use crate::backend::BackendKind as Backend;
 use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuBackend, Precision};
 use crate::model::Graph;
 use crate::plan::{compile, CompileOptions, Plan};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Cpu,
-    Gpu,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Cpu => "cpu",
-            Backend::Gpu => "gpu",
-        }
-    }
-}
 
 pub fn precision_name(p: Precision) -> &'static str {
     match p {
@@ -107,14 +93,14 @@ pub fn start(opts: &Options) -> Result<Report> {
     if opts.batches.is_empty() || opts.precisions.is_empty() || opts.batches.contains(&0) {
         return Err(Error::InvalidInput("bench needs batch sizes of at least 1 and a precision".into()));
     }
-    if opts.check && opts.backend != Backend::Gpu {
+    if opts.check && opts.backend != Backend::WebGpu {
         return Err(Error::InvalidInput(
             "--check compares the GPU's outputs with the CPU's: it needs the GPU backend".into(),
         ));
     }
     let runs = opts.runs.max(1);
     let ceiling = match opts.backend {
-        Backend::Gpu => {
+        Backend::WebGpu => {
             let c = crate::gpu::matmul_ceiling_blocking(runs.max(10))?;
             Ceiling { what: format!("WGSL matmul {0}x{0}x{0}", c.side), device: c.adapter, gflops: c.gflops }
         }
@@ -199,7 +185,7 @@ fn measure(
     let start = Instant::now();
     let mut engine = match backend {
         Backend::Cpu => Engine::Cpu(CpuBackend::new(plan)?),
-        Backend::Gpu => {
+        Backend::WebGpu => {
             let g = GpuBackend::with_precision_blocking(plan, precision)?;
             if g.precision() != precision {
                 return Ok(None);

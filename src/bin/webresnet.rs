@@ -18,6 +18,7 @@ macro_rules! say {
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+use webresnet::backend::{Backend, BackendKind};
 use webresnet::model::format;
 use webresnet::plan::{CompileOptions, Plan, Step};
 use webresnet::preprocess::{ChannelOrder, PreprocessConfig};
@@ -28,12 +29,6 @@ use webresnet::{Error, Result};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BackendKind {
-    Cpu,
-    Gpu,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -80,7 +75,8 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+        /// cpu, or webgpu (also spelt gpu).
+        #[arg(long, default_value = "cpu")]
         backend: BackendKind,
         #[command(flatten)]
         pre: PreprocessArgs,
@@ -93,7 +89,8 @@ enum Command {
         input: PathBuf,
         #[arg(long)]
         output: PathBuf,
-        #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+        /// cpu, or webgpu (also spelt gpu).
+        #[arg(long, default_value = "cpu")]
         backend: BackendKind,
     },
     /// Write the project's model file (.wrn) from any model or weights file,
@@ -129,7 +126,8 @@ enum Command {
         /// resnet34/101/152, resnext*, wide_resnet*).
         #[arg(long, value_delimiter = ',', default_value = "resnet50")]
         arch: Vec<String>,
-        #[arg(long, value_enum, default_value_t = BackendKind::Gpu)]
+        /// cpu, or webgpu (also spelt gpu).
+        #[arg(long, default_value = "gpu")]
         backend: BackendKind,
         /// Batch sizes, e.g. 1,8.
         #[arg(long, value_delimiter = ',', default_value = "1")]
@@ -151,6 +149,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Class activation map: where in the picture the evidence for a class
+    /// lies. Writes the map as float32 .npy [h, w], raw scores at the feature
+    /// map's resolution.
+    Explain {
+        /// The image (JPEG, PNG, WebP); or give --input.
+        #[arg(required_unless_present = "input")]
+        image: Option<PathBuf>,
+        /// Model file; default as for classify.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The class to explain (default: the top-1).
+        #[arg(long)]
+        class: Option<usize>,
+        /// A float32 .npy input tensor in the model's layout, instead of an image.
+        #[arg(long, conflicts_with = "image")]
+        input: Option<PathBuf>,
+        #[arg(long)]
+        output: PathBuf,
+        /// Also write the photo with the map blended on it (PNG).
+        #[arg(long, requires = "image")]
+        overlay: Option<PathBuf>,
+        /// cpu, or webgpu (also spelt gpu).
+        #[arg(long, default_value = "cpu")]
+        backend: BackendKind,
+    },
     /// Print the fused execution plan and its costs.
     Inspect {
         model: PathBuf,
@@ -169,28 +192,6 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 fn load_plan(model: &Path, input_shape: Option<Vec<usize>>) -> Result<Plan> {
     webresnet::load_plan(&read(model)?, &CompileOptions { input_shape })
-}
-
-/// A backend built once per plan and run per input.
-enum Engine {
-    Cpu(webresnet::cpu::CpuBackend),
-    Gpu(Box<webresnet::gpu::GpuBackend>),
-}
-
-impl Engine {
-    fn new(plan: &Plan, backend: BackendKind) -> Result<Self> {
-        Ok(match backend {
-            BackendKind::Cpu => Engine::Cpu(webresnet::cpu::CpuBackend::new(plan)?),
-            BackendKind::Gpu => Engine::Gpu(Box::new(webresnet::gpu::GpuBackend::new_blocking(plan)?)),
-        })
-    }
-
-    fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
-        match self {
-            Engine::Cpu(b) => b.run(input),
-            Engine::Gpu(b) => b.run_blocking(input),
-        }
-    }
 }
 
 fn apply_preprocess_args(
@@ -257,7 +258,7 @@ struct ConvertOptions<'a> {
 fn convert(input: &Path, output: &Path, opts: &ConvertOptions, pre: &PreprocessArgs) -> Result<()> {
     let ConvertOptions { f16, license, source, arch } = *opts;
     let mut graph = webresnet::model::import_as(&read(input)?, arch)?;
-    // Compiling checks that the engine runs the model, and resolves the
+    // Compiling checks that the planner takes the model, and resolves the
     // preprocessing the file will carry (the source's, else the default).
     let mut plan = webresnet::plan::compile(&graph, &CompileOptions::default())?;
     apply_preprocess_args(&mut plan.preprocess, &mut plan.labels, pre)?;
@@ -296,12 +297,12 @@ fn classify(
         plan = load_plan(model, Some([&[1], &plan.input.shape[1..]].concat()))?;
     }
     apply_preprocess_args(&mut plan.preprocess, &mut plan.labels, pre)?;
-    let mut engine = Engine::new(&plan, backend)?;
+    let mut backend = Backend::new_blocking(&plan, backend)?;
     let mut results = Vec::new();
     for path in images {
         let img = webresnet::preprocess::decode(&read(path)?)?;
         let input = webresnet::preprocess::image_to_tensor(&img, &plan.preprocess)?;
-        let out = engine.run(&input)?;
+        let out = backend.run_blocking(&input)?;
         let probs = if plan.output.is_probability { out } else { webresnet::postprocess::softmax(&out) };
         let preds = webresnet::postprocess::top_k(&probs, top, plan.labels.as_deref());
         if !json {
@@ -328,10 +329,64 @@ fn classify(
     Ok(())
 }
 
+struct ExplainArgs<'a> {
+    image: Option<&'a Path>,
+    input: Option<&'a Path>,
+    class: Option<usize>,
+    output: &'a Path,
+    overlay: Option<&'a Path>,
+    backend: BackendKind,
+}
+
+fn explain(model: &Path, args: &ExplainArgs) -> Result<()> {
+    let (plan, input, photo) = match (args.image, args.input) {
+        (Some(path), None) => {
+            let mut plan = load_plan(model, None)?;
+            if plan.input.shape[0] != 1 {
+                plan = load_plan(model, Some([&[1], &plan.input.shape[1..]].concat()))?;
+            }
+            let photo = webresnet::preprocess::decode(&read(path)?)?;
+            let input = webresnet::preprocess::image_to_tensor(&photo, &plan.preprocess)?;
+            (plan, input, Some(photo))
+        }
+        (None, Some(npy)) => {
+            let (shape, data) = webresnet::npy::read_f32(&read(npy)?)?;
+            (load_plan(model, Some(shape))?, data, None)
+        }
+        _ => return Err(Error::InvalidInput("give an image or --input, not both".into())),
+    };
+    let mut backend = Backend::new_blocking(&plan, args.backend)?;
+    let e = webresnet::explain::explain_blocking(&plan, &mut backend, &input, args.class)?;
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|err| Error::Io(format!("cannot write {}: {err}", path.display())))
+    };
+    write(args.output, &webresnet::npy::write_f32(&[e.height, e.width], &e.heatmap)?)?;
+    if let (Some(path), Some(photo)) = (args.overlay, &photo) {
+        let mut png = std::io::Cursor::new(Vec::new());
+        webresnet::explain::overlay(photo, &e, &plan.preprocess)
+            .write_to(&mut png, image::ImageFormat::Png)
+            .map_err(|err| Error::Io(format!("cannot encode the overlay: {err}")))?;
+        write(path, png.get_ref())?;
+    }
+    let peak = (0..e.heatmap.len()).max_by(|&a, &b| e.heatmap[a].total_cmp(&e.heatmap[b])).unwrap_or(0);
+    let label = webresnet::postprocess::label_for(e.class, plan.labels.as_deref());
+    say!(
+        "class {} {} ({:.2}%): {}x{} map, peak at row {}, column {}",
+        e.class,
+        label,
+        e.probabilities[e.class] * 100.0,
+        e.height,
+        e.width,
+        peak / e.width,
+        peak % e.width
+    );
+    Ok(())
+}
+
 fn infer(model: &Path, input: &Path, output: &Path, backend: BackendKind) -> Result<()> {
     let (shape, data) = webresnet::npy::read_f32(&read(input)?)?;
     let plan = load_plan(model, Some(shape))?;
-    let out = Engine::new(&plan, backend)?.run(&data)?;
+    let out = Backend::new_blocking(&plan, backend)?.run_blocking(&data)?;
     std::fs::write(output, webresnet::npy::write_f32(&plan.output.shape, &out)?)
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", output.display())))
 }
@@ -493,10 +548,7 @@ fn main() -> ExitCode {
         Command::Infer { model, input, output, backend } => infer(model, input, output, *backend),
         Command::Bench { model, arch, backend, batch, precision, runs, input_shape, check, json } => {
             let opts = webresnet::bench::Options {
-                backend: match backend {
-                    BackendKind::Cpu => webresnet::bench::Backend::Cpu,
-                    BackendKind::Gpu => webresnet::bench::Backend::Gpu,
-                },
+                backend: *backend,
                 batches: batch.clone(),
                 precisions: precision
                     .iter()
@@ -512,6 +564,17 @@ fn main() -> ExitCode {
             bench(&BenchArgs { model: model.as_deref(), arch, json: *json }, &opts)
         }
         Command::Inspect { model, input_shape, gpu } => inspect(model, input_shape.clone(), *gpu),
+        Command::Explain { image, model, class, input, output, overlay, backend } => {
+            let args = ExplainArgs {
+                image: image.as_deref(),
+                input: input.as_deref(),
+                class: *class,
+                output,
+                overlay: overlay.as_deref(),
+                backend: *backend,
+            };
+            model.clone().map_or_else(default_model, Ok).and_then(|m| explain(&m, &args))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

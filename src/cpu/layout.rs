@@ -3,16 +3,7 @@ use std::ops::Range;
 
 use super::{split, Kernel, Tensors};
 use crate::error::{Error, Result};
-use crate::plan::TensorId;
-
-/// Row-major strides of `shape`.
-fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
-    }
-    s
-}
+use crate::plan::{strides, TensorId};
 
 /// Copies every index of `shape` from `src[src_off + idx·src_strides]` to
 /// `dst[dst_off + idx·dst_strides]`, innermost dimension in a tight loop.

@@ -22,7 +22,7 @@ mod winograd;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::plan::{Plan, Step, TensorId, TensorInfo};
+use crate::plan::{Features, Plan, Step, TensorId, TensorInfo};
 
 /// A prepared step: validated shapes, packed weights, resolved arena ranges.
 trait Kernel {
@@ -67,6 +67,8 @@ pub struct CpuBackend {
     kernels: Vec<Box<dyn Kernel>>,
     input: Range<usize>,
     output: Range<usize>,
+    /// Every tensor's place in the arena, for reads other than the output.
+    ranges: Vec<Range<usize>>,
 }
 
 impl CpuBackend {
@@ -116,12 +118,34 @@ impl CpuBackend {
             kernels,
             input: input.range(),
             output: output.range(),
+            ranges: plan.tensors.iter().map(TensorInfo::range).collect(),
         })
     }
 
     /// `input`: `plan.input_len()` f32 in the model's declared input layout.
     /// Returns `plan.output_len()` f32 (logits, or probabilities if the model ends in Softmax).
     pub fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
+        self.run_steps(input, self.kernels.len())?;
+        Ok(self.arena[self.output.clone()].to_vec())
+    }
+
+    /// Runs only the steps before `features` (of this backend's plan) and
+    /// returns the pooled features, `[n, channels]`.
+    pub fn run_features(&mut self, input: &[f32], features: &Features) -> Result<Vec<f32>> {
+        let range = self
+            .ranges
+            .get(features.output.tensor)
+            .filter(|r| r.end <= self.arena.len() && r.len() == features.output.shape.iter().product::<usize>())
+            .cloned();
+        let Some(range) = range.filter(|_| features.steps <= self.kernels.len()) else {
+            return Err(Error::InvalidInput("the features are not of this backend's plan".into()));
+        };
+        self.run_steps(input, features.steps)?;
+        Ok(self.arena[range].to_vec())
+    }
+
+    /// Runs the first `steps` kernels on `input`.
+    fn run_steps(&mut self, input: &[f32], steps: usize) -> Result<()> {
         if input.len() != self.input.len() {
             return Err(Error::InvalidInput(format!(
                 "input has {} values, the model expects {}",
@@ -130,10 +154,10 @@ impl CpuBackend {
             )));
         }
         self.arena[self.input.clone()].copy_from_slice(input);
-        for kernel in &self.kernels {
+        for kernel in &self.kernels[..steps] {
             kernel.run(&mut self.arena, &mut self.scratch)?;
         }
-        Ok(self.arena[self.output.clone()].to_vec())
+        Ok(())
     }
 }
 

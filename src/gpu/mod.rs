@@ -26,7 +26,7 @@ use pipelines::Pipelines;
 use weights::WeightPacker;
 
 use crate::error::{Error, Result};
-use crate::plan::{Plan, Step, ARENA_ALIGN};
+use crate::plan::{Features, Plan, Step, ARENA_ALIGN};
 
 /// Element type of the packed weights. Activations, arithmetic and
 /// accumulation are f32 in both.
@@ -65,6 +65,8 @@ pub struct GpuBackend {
     input_len: usize,
     output_offset: u64,
     output_len: usize,
+    /// Every tensor's place in the arena (bytes, elements), for reads other than the output.
+    ranges: Vec<(u64, usize)>,
 }
 
 impl GpuBackend {
@@ -114,12 +116,7 @@ impl GpuBackend {
                     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: false,
                 });
-                let readback = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("readback"),
-                    size: (output.len().max(1) * 4) as u64,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
+                let readback = readback_buffer(device, (output.len().max(1) * 4) as u64);
                 let weights: Vec<wgpu::Buffer> = (0..packed.chunks.len())
                     .map(|i| {
                         device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -171,6 +168,7 @@ impl GpuBackend {
             input_len: input.len(),
             output_offset: (output.offset * 4) as u64,
             output_len: output.len(),
+            ranges: t.iter().map(|x| ((x.offset * 4) as u64, x.len())).collect(),
             ctx,
             precision,
             pipelines,
@@ -185,8 +183,31 @@ impl GpuBackend {
     /// `input`: `plan.input_len()` f32 in the model's declared input layout.
     /// Returns `plan.output_len()` f32.
     pub async fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
+        self.run_passes(input, self.passes.len(), self.output_offset, self.output_len).await
+    }
+
+    /// Runs only the steps before `features` (of this backend's plan) and
+    /// returns the pooled features, `[n, channels]`.
+    pub async fn run_features(&mut self, input: &[f32], features: &Features) -> Result<Vec<f32>> {
+        let want = features.output.shape.iter().product::<usize>();
+        match self.ranges.get(features.output.tensor) {
+            Some(&(offset, len)) if len == want && features.steps <= self.passes.len() => {
+                self.run_passes(input, features.steps, offset, len).await
+            }
+            _ => Err(Error::InvalidInput("the features are not of this backend's plan".into())),
+        }
+    }
+
+    /// Runs the first `steps` passes on `input` and reads back `len` f32
+    /// from byte `offset` of the arena.
+    async fn run_passes(&mut self, input: &[f32], steps: usize, offset: u64, len: usize) -> Result<Vec<f32>> {
         if input.len() != self.input_len {
             return Err(Error::InvalidInput(format!("expected {} input values, got {}", self.input_len, input.len())));
+        }
+        let bytes = (len * 4) as u64;
+        if self.readback.size() < bytes {
+            // Features wider than the logits (e.g. 2048 against 1000 classes).
+            self.readback = readback_buffer(&self.ctx.device, bytes);
         }
         let ctx = &self.ctx;
         ctx.health()?;
@@ -195,14 +216,13 @@ impl GpuBackend {
             let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-                for p in &self.passes {
+                for p in &self.passes[..steps] {
                     pass.set_pipeline(&self.pipelines.list[p.pipeline]);
                     pass.set_bind_group(0, &p.bind_group, &[]);
                     pass.dispatch_workgroups(p.groups[0], p.groups[1], p.groups[2]);
                 }
             }
-            let bytes = (self.output_len * 4) as u64;
-            encoder.copy_buffer_to_buffer(&self.arena, self.output_offset, &self.readback, 0, bytes);
+            encoder.copy_buffer_to_buffer(&self.arena, offset, &self.readback, 0, bytes);
             ctx.queue.submit([encoder.finish()]);
         })
         .await?;
@@ -231,7 +251,7 @@ impl GpuBackend {
             return Err(Error::Backend(format!("mapping the output: {e}")));
         }
         let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
-        let out = bytemuck::cast_slice::<u8, f32>(&view)[..self.output_len].to_vec();
+        let out = bytemuck::cast_slice::<u8, f32>(&view)[..len].to_vec();
         drop(view);
         drop(guard);
         ctx.health()?;
@@ -253,6 +273,16 @@ impl GpuBackend {
     pub fn pipeline_count(&self) -> usize {
         self.pipelines.list.len()
     }
+}
+
+/// A buffer the arena's results are copied into, to be mapped for reading.
+fn readback_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
 }
 
 /// Side S of the conv workgroup: S x S invocations and 2 * S * S vec4 of

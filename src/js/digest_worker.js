@@ -3,7 +3,7 @@
 // the file in order (a Uint8Array), then "end". Message out: { start, digests }
 // (the data section's offset, one SHA-256 ArrayBuffer per piece), or null
 // when the bytes are not a model file.
-const PIECE = 1 << 20; // PIECE in src/model/format.rs
+const PIECE = 1 << 20; // PIECE in src/model/format/mod.rs
 
 const prefix = new Uint8Array(9); // the header's length (u64 LE), then its first byte
 let seen = 0; // bytes of the file received

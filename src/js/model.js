@@ -41,7 +41,7 @@ async function verified(bytes, sha256, what) {
 }
 
 // Where the wasm looks for the digests of a model file's pieces (PIECE_DIGESTS
-// in src/web.rs): a promise of digest_worker.js's reply.
+// in src/web/digest.rs): a promise of digest_worker.js's reply.
 const PIECE_DIGESTS = Symbol.for("webresnet.pieceDigests");
 
 // A worker that digests the pieces of a model file's data section as the

@@ -2,6 +2,7 @@
 //! (mostly the shape plumbing torch exporters emit: Shape -> Gather ->
 //! Unsqueeze -> Concat -> Reshape, plus Cast, Slice, ConstantOfShape).
 
+use super::strides;
 use crate::error::{Error, Result};
 use crate::model::{Constant, Node, TensorData};
 
@@ -24,14 +25,6 @@ pub(super) fn norm_axis(axis: i64, rank: usize, node: &Node) -> Result<usize> {
         return Err(Error::unsupported(&node.op, &node.name, format!("axis {axis} out of range for rank {rank}")));
     }
     Ok(a as usize)
-}
-
-fn strides(dims: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; dims.len()];
-    for i in (0..dims.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * dims[i + 1];
-    }
-    s
 }
 
 /// Gathers elements by flat index, keeping the element type.

@@ -7,6 +7,7 @@
 //! each step; backends repack them once at load.
 
 mod alloc;
+mod cam;
 mod compile;
 mod consts;
 mod features;
@@ -14,7 +15,9 @@ mod fuse;
 mod lower;
 
 use crate::preprocess::PreprocessConfig;
+pub use cam::CamHead;
 pub use compile::{compile, compile_owned, CompileOptions};
+pub use features::Features;
 
 pub type TensorId = usize;
 
@@ -48,6 +51,16 @@ impl TensorInfo {
     pub fn range(&self) -> std::ops::Range<usize> {
         self.offset..self.offset + self.len()
     }
+}
+
+/// Row-major strides of `shape`, in elements: [`Layout::Plain`]'s, and an
+/// NHWC tensor's over its physical shape.
+pub fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
 }
 
 /// Arena offsets are aligned to 64 elements (256 bytes): WebGPU's

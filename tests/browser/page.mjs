@@ -100,7 +100,7 @@ window.threadsCase = async ({ model, shape, seed, threads }) => {
 
 // A model the package downloads itself (main thread, CPU, no cache): its
 // output for a seeded input, and whether the file was read as it arrived
-// (the wasm's "webresnet:streamed" mark, see src/web.rs).
+// (the wasm's "webresnet:streamed" mark, see src/web/session.rs).
 window.streamCase = async ({ model, shape, seed }) => {
   try {
     performance.clearMarks();

@@ -121,7 +121,7 @@ try {
       },
       (e) => e.code,
     );
-  // The hash digests the data section (after the header) in 1 MiB pieces (src/model/format.rs).
+  // The hash digests the data section (after the header) in 1 MiB pieces (src/model/format/hash.rs).
   const pieces = Math.ceil((good.length - 8 - Number(good.readBigUInt64LE(0))) / (1 << 20));
   const webcrypto = Object.getOwnPropertyDescriptor(globalThis, "crypto");
   for (const withWebCrypto of [true, false]) {

@@ -1,0 +1,170 @@
+//! What a session holds: the model file, its plan and backend, and the
+//! lock that runs calls one at a time. The exported calls (`session.rs`)
+//! are thin wrappers over these.
+
+use std::cell::{Cell, RefCell};
+
+use js_sys::Uint8Array;
+use wasm_bindgen::JsValue;
+
+use super::backend::build;
+use super::errors::js_error;
+use super::import::import;
+use super::lock::Turnstile;
+use crate::backend::{Backend, BackendKind};
+use crate::error::Result;
+use crate::explain::{explain, Explanation};
+use crate::plan::{CompileOptions, Plan};
+use crate::postprocess::{label_for, softmax, top_k, Prediction};
+use crate::preprocess::{decode, image_to_tensor, rgba_to_tensor};
+
+/// The compiled model and the backend built from it. Kept together so a
+/// re-plan swaps both or neither.
+pub(super) struct Compiled {
+    pub plan: Plan,
+    pub backend: Backend,
+}
+
+/// An image as it crosses the boundary: an RGBA frame or encoded bytes.
+pub(super) enum Picture {
+    Rgba { rgba: Vec<u8>, width: u32, height: u32 },
+    Encoded(Vec<u8>),
+}
+
+impl Picture {
+    fn to_tensor(&self, plan: &Plan) -> Result<Vec<f32>> {
+        match self {
+            Picture::Rgba { rgba, width, height } => rgba_to_tensor(rgba, *width, *height, &plan.preprocess),
+            Picture::Encoded(bytes) => image_to_tensor(&decode(bytes)?, &plan.preprocess),
+        }
+    }
+}
+
+pub(super) struct Inner {
+    pub kind: Cell<BackendKind>,
+    /// The model file as given, outside the wasm heap: a new input shape is
+    /// planned from it again, as planning took the decoded weights.
+    pub model: Uint8Array,
+    /// `None` only while a call has taken it out to run.
+    pub compiled: RefCell<Option<Compiled>>,
+    pub adapter_info: RefCell<String>,
+    /// Class names set from JS; they outlive re-plans, which rebuild `Plan::labels`.
+    pub labels: RefCell<Option<Vec<String>>>,
+    pub turnstile: Turnstile,
+}
+
+impl Inner {
+    /// A session's state around a freshly compiled model.
+    pub(super) fn new(kind: BackendKind, model: Uint8Array, compiled: Compiled) -> Inner {
+        Inner {
+            kind: Cell::new(kind),
+            model,
+            adapter_info: RefCell::new(compiled.backend.adapter_info()),
+            compiled: RefCell::new(Some(compiled)),
+            labels: Default::default(),
+            turnstile: Default::default(),
+        }
+    }
+
+    /// Runs `f` on the compiled model, exclusively. The model is taken out of
+    /// its cell for the duration so no `RefCell` borrow lives across an await.
+    pub(super) async fn with_compiled<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut Compiled, &Inner) -> Result<T>,
+    ) -> std::result::Result<T, JsValue> {
+        let _turn = self.turnstile.acquire().await;
+        let mut c = self
+            .compiled
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| js_error("BACKEND", "an earlier call on this session failed irrecoverably"))?;
+        let out = f(&mut c, self).await;
+        *self.compiled.borrow_mut() = Some(c);
+        Ok(out?)
+    }
+
+    /// Imports the model again and compiles it for `shape`, then builds a
+    /// fresh backend; `c` is replaced only when all of it succeeds.
+    pub(super) async fn replan(&self, c: &mut Compiled, shape: Vec<usize>) -> Result<()> {
+        let (graph, check) = import(&self.model)?;
+        let plan = graph.and_then(|g| crate::plan::compile_owned(g, &CompileOptions { input_shape: Some(shape) }));
+        check.verify().await?;
+        let plan = plan?;
+        let backend = build(&plan, self.kind.get()).await?;
+        *self.adapter_info.borrow_mut() = backend.adapter_info();
+        *c = Compiled { plan, backend };
+        Ok(())
+    }
+
+    /// Builds `kind` from the plan already compiled; on failure `c` keeps its backend.
+    pub(super) async fn rebuild(&self, c: &mut Compiled, kind: BackendKind) -> Result<()> {
+        let backend = build(&c.plan, kind).await?;
+        *self.adapter_info.borrow_mut() = backend.adapter_info();
+        self.kind.set(kind);
+        c.backend = backend;
+        Ok(())
+    }
+
+    /// One inference of one image of zeros.
+    pub(super) async fn warm_up(&self) -> std::result::Result<(), JsValue> {
+        self.with_compiled(async |c, inner| {
+            inner.ensure_single(c).await?;
+            c.backend.run(&vec![0.0; c.plan.input.shape.iter().product()]).await.map(drop)
+        })
+        .await
+    }
+
+    /// Makes sure the plan takes one image (batch 1), as classification needs.
+    async fn ensure_single(&self, c: &mut Compiled) -> Result<()> {
+        if c.plan.input.shape.first() != Some(&1) {
+            let shape = [&[1], &c.plan.input.shape[1..]].concat();
+            self.replan(c, shape).await?;
+        }
+        Ok(())
+    }
+
+    /// Raw inference; a shape other than the plan's is planned first.
+    pub(super) async fn infer(&self, c: &mut Compiled, data: &[f32], shape: Vec<usize>) -> Result<Vec<f32>> {
+        if c.plan.input.shape != shape {
+            self.replan(c, shape).await?;
+        }
+        c.backend.run(data).await
+    }
+
+    pub(super) async fn classify(&self, c: &mut Compiled, picture: &Picture, k: usize) -> Result<Vec<Prediction>> {
+        self.ensure_single(c).await?;
+        let out = c.backend.run(&picture.to_tensor(&c.plan)?).await?;
+        let probs = if c.plan.output.is_probability { out } else { softmax(&out) };
+        let labels = self.labels.borrow();
+        Ok(top_k(&probs, k, labels.as_deref().or(c.plan.labels.as_deref())))
+    }
+
+    /// Class `class`'s heatmap (the top-1's when `None`), its label, and the
+    /// top-k, from one pass: the steps before the head's pooling on the
+    /// backend, then the head.
+    pub(super) async fn explain(
+        &self,
+        c: &mut Compiled,
+        picture: &Picture,
+        class: Option<usize>,
+        k: usize,
+    ) -> Result<(Explanation, String, Vec<Prediction>)> {
+        self.ensure_single(c).await?;
+        let input = picture.to_tensor(&c.plan)?;
+        let e = explain(&c.plan, &mut c.backend, &input, class).await?;
+        let labels = self.labels.borrow();
+        let labels = labels.as_deref().or(c.plan.labels.as_deref());
+        let top = top_k(&e.probabilities, k, labels);
+        let label = label_for(e.class, labels);
+        Ok((e, label, top))
+    }
+
+    /// The pooled features: the plan's steps up to its global pooling, on
+    /// the same backend.
+    pub(super) async fn embed(&self, c: &mut Compiled, picture: &Picture) -> Result<Vec<f32>> {
+        self.ensure_single(c).await?;
+        let input = picture.to_tensor(&c.plan)?;
+        let features = c.plan.features()?;
+        c.backend.run_features(&input, &features).await
+    }
+}
