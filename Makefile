@@ -24,7 +24,7 @@ demo: setup build pkg
 ## the npm package installed into an app of each major bundler, the demo page in headless Chromium,
 ## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing,
 ## the package and the demo in Firefox and WebKit.
-test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test teach-test engines-test
+test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test teach-explain-test engines-test
 
 setup:
 	scripts/setup.sh
@@ -120,11 +120,12 @@ package-test: pkg build setup $(NODE_DEPS)
 video-test: pkg setup $(NODE_DEPS)
 	node tests/video/run.mjs
 
-.PHONY: teach-test
-## Few-shot teaching in headless Chromium: a head taught on augmented crops of two
-## photos (default model) classifies held-out crops, main thread and worker mode.
-teach-test: pkg setup $(NODE_DEPS)
-	node tests/teach/run.mjs
+.PHONY: teach-explain-test
+## Few-shot teaching and class activation maps in headless Chromium: a head taught on
+## augmented crops of two photos (default model) classifies held-out crops, main thread
+## and worker mode; the coffee photo's espresso map equals the CLI's and peaks on the cup.
+teach-explain-test: pkg build setup $(NODE_DEPS)
+	node tests/teach_explain/run.mjs
 
 .PHONY: hardening-test bench-load
 ## The package under stress in headless Chromium: a lost GPU device, a 500-call soak on the

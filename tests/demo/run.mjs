@@ -452,6 +452,19 @@ if (cameraFile) {
       `smoothing set to ${shown}: the camera goes on ("${COFFEE}" in [${smoothedTop.join(", ")}])`,
     );
     await teachDuringFrames(page);
+    // "Why?": the heatmap over the live camera, and over the last photo, shown again.
+    await page.check("#why");
+    const heatOf = (id) =>
+      page
+        .waitForFunction((id) => document.getElementById(id).dataset.heatmap, id, { timeout: 120_000 })
+        .then((h) => h.jsonValue());
+    const [cameraHeat, photoHeat] = [await heatOf("camera-heat"), await heatOf("preview")];
+    await page.uncheck("#why");
+    await page.waitForFunction(() => !document.getElementById("camera-heat").dataset.heatmap);
+    check(
+      cameraHeat === COFFEE && photoHeat === "tiger cat",
+      `Why?: heatmaps of "${cameraHeat}" over the camera and of "${photoHeat}" over the photo; gone again when unticked`,
+    );
     await page.screenshot({ path: join(ARTIFACTS, "demo-camera-1280.png"), fullPage: true });
     await switchModelsDuringFrames(page);
     await page.click("#camera-toggle");

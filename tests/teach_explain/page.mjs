@@ -1,6 +1,7 @@
-// Teach test page: a head taught in the browser on augmented crops of real
-// photos, then asked about held-out crops. Cases are window.* functions for
-// the driver (run.mjs); results, errors included, come back as plain data.
+// Teach and explain test page: a head taught in the browser on augmented
+// crops of real photos, then asked about held-out crops; class activation maps
+// of real photos. Cases are window.* functions for the driver (run.mjs);
+// results, errors included, come back as plain data.
 import { Classifier } from "/pkg/index.js";
 
 function wrap(fn) {
@@ -72,6 +73,65 @@ window.teachCase = wrap(async ({ photos, teach, heldOut, seed, worker }) => {
     roundTrip: same,
     bytes: saved.length,
     modelId: clf.modelId,
+  };
+});
+
+// The coffee photo's espresso map on `backend`, from explain() and from
+// classify's explain option (one pass), and the same pass's top-5 against a plain
+// classify; a model without global average pooling is refused.
+window.explainCase = wrap(async ({ backend, worker, plainModel }) => {
+  const clf = await Classifier.create({ backend, worker });
+  const img = await photo("coffee.png");
+  const cam = await clf.explain(img, { classIndex: 967 });
+  const both = await clf.classify(img, { topK: 5, explain: true });
+  const plain = await clf.classify(img, { topK: 5 });
+  const other = await clf.explain(img, { classIndex: 281 });
+  const badIndex = await clf.explain(img, { classIndex: -1 }).then(
+    () => "accepted",
+    (e) => e.code,
+  );
+  const outOfRange = await clf.explain(img, { classIndex: 5000 }).then(
+    () => "accepted",
+    (e) => e.code,
+  );
+  clf.dispose();
+  const noPool = await Classifier.create({ model: plainModel, backend: "cpu" });
+  const unsupported = await noPool.explain(img).then(
+    () => "accepted",
+    (e) => e.code,
+  );
+  noPool.dispose();
+  const peak = (e) => {
+    let at = 0;
+    e.heatmap.forEach((v, i) => {
+      if (v > e.heatmap[at]) at = i;
+    });
+    return { row: Math.floor(at / e.width), column: at % e.width };
+  };
+  const maxDiff = Math.max(...cam.heatmap.map((v, i) => Math.abs(v - both.explanation.heatmap[i])));
+  return {
+    backend: clf.backend,
+    cam: {
+      classIndex: cam.classIndex,
+      label: cam.label,
+      width: cam.width,
+      height: cam.height,
+      crop: cam.crop,
+      peak: peak(cam),
+    },
+    heatmap: Array.from(cam.heatmap),
+    explainedTop: both.explanation.classIndex,
+    sameMap: maxDiff,
+    onePassTop: both.predictions.map((p) => [p.index, p.probability]),
+    plainTop: plain.map((p) => [p.index, p.probability]),
+    otherClass: {
+      classIndex: other.classIndex,
+      label: other.label,
+      differs: other.heatmap.some((v, i) => v !== cam.heatmap[i]),
+    },
+    badIndex,
+    outOfRange,
+    unsupported,
   };
 });
 
