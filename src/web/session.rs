@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Float32Array, Function, Object, Reflect, Uint8Array};
+use js_sys::{Array, Float32Array, Float64Array, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -173,8 +173,10 @@ impl Session {
 
     /// The class activation map of class `class_index` (the top-1's when
     /// undefined) for one RGBA frame, with the top-k from the same pass.
-    /// Resolves to `{ classIndex, label, width, height, heatmap, top }`:
-    /// `heatmap` is `height * width` raw scores at the feature map's resolution.
+    /// Resolves to `{ classIndex, label, width, height, heatmap, top, crop }`:
+    /// `heatmap` is `height * width` raw scores at the feature map's
+    /// resolution, `crop` the part of the picture they cover, `[left, top,
+    /// right, bottom]` as fractions of its width and height.
     #[wasm_bindgen(js_name = explainRgba)]
     pub async fn explain_rgba(
         &self,
@@ -216,7 +218,7 @@ impl Session {
     async fn explain(&self, picture: Picture, class: Option<u32>, top_k: u32) -> std::result::Result<JsValue, JsValue> {
         let inner = self.inner.clone();
         let class = class.map(|c| c as usize);
-        let (e, label, top) =
+        let (e, label, top, seen) =
             inner.with_compiled(async |c, inner| inner.explain(c, &picture, class, top_k as usize).await).await?;
         let o = Object::new();
         // Plain objects accept any property; these sets cannot fail.
@@ -226,6 +228,7 @@ impl Session {
         let _ = Reflect::set(&o, &"height".into(), &(e.height as u32).into());
         let _ = Reflect::set(&o, &"heatmap".into(), &Float32Array::from(e.heatmap.as_slice()).into());
         let _ = Reflect::set(&o, &"top".into(), &predictions_to_js(&top));
+        let _ = Reflect::set(&o, &"crop".into(), &Float64Array::from(seen.as_slice()).into());
         Ok(o.into())
     }
 

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::explain::{explain, Explanation};
 use crate::plan::{CompileOptions, Plan};
 use crate::postprocess::{label_for, softmax, top_k, Prediction};
-use crate::preprocess::{decode, image_to_tensor, rgba_to_tensor};
+use crate::preprocess::{crop_window, decode, image_to_tensor, rgba_to_tensor};
 
 /// The compiled model and the backend built from it. Kept together so a
 /// re-plan swaps both or neither.
@@ -33,9 +33,19 @@ pub(super) enum Picture {
 
 impl Picture {
     fn to_tensor(&self, plan: &Plan) -> Result<Vec<f32>> {
+        self.to_tensor_sized(plan).map(|(tensor, _)| tensor)
+    }
+
+    /// The tensor, and the picture's width and height.
+    fn to_tensor_sized(&self, plan: &Plan) -> Result<(Vec<f32>, [u32; 2])> {
         match self {
-            Picture::Rgba { rgba, width, height } => rgba_to_tensor(rgba, *width, *height, &plan.preprocess),
-            Picture::Encoded(bytes) => image_to_tensor(&decode(bytes)?, &plan.preprocess),
+            Picture::Rgba { rgba, width, height } => {
+                Ok((rgba_to_tensor(rgba, *width, *height, &plan.preprocess)?, [*width, *height]))
+            }
+            Picture::Encoded(bytes) => {
+                let img = decode(bytes)?;
+                Ok((image_to_tensor(&img, &plan.preprocess)?, [img.width(), img.height()]))
+            }
         }
     }
 }
@@ -139,24 +149,27 @@ impl Inner {
         Ok(top_k(&probs, k, labels.as_deref().or(c.plan.labels.as_deref())))
     }
 
-    /// Class `class`'s heatmap (the top-1's when `None`), its label, and the
-    /// top-k, from one pass: the steps before the head's pooling on the
-    /// backend, then the head.
+    /// Class `class`'s heatmap (the top-1's when `None`), its label, the
+    /// top-k, from one pass (the steps before the head's pooling on the
+    /// backend, then the head), and the part of the picture the model saw as
+    /// fractions of its size, `[left, top, right, bottom]`.
     pub(super) async fn explain(
         &self,
         c: &mut Compiled,
         picture: &Picture,
         class: Option<usize>,
         k: usize,
-    ) -> Result<(Explanation, String, Vec<Prediction>)> {
+    ) -> Result<(Explanation, String, Vec<Prediction>, [f64; 4])> {
         self.ensure_single(c).await?;
-        let input = picture.to_tensor(&c.plan)?;
+        let (input, [w, h]) = picture.to_tensor_sized(&c.plan)?;
+        let [l, t, r, b] = crop_window(w, h, &c.plan.preprocess);
+        let seen = [l / f64::from(w), t / f64::from(h), r / f64::from(w), b / f64::from(h)];
         let e = explain(&c.plan, &mut c.backend, &input, class).await?;
         let labels = self.labels.borrow();
         let labels = labels.as_deref().or(c.plan.labels.as_deref());
         let top = top_k(&e.probabilities, k, labels);
         let label = label_for(e.class, labels);
-        Ok((e, label, top))
+        Ok((e, label, top, seen))
     }
 
     /// The pooled features: the plan's steps up to its global pooling, on
