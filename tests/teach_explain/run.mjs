@@ -109,7 +109,7 @@ try {
         `(${r.onePassTop.map(([i]) => i)}; max |dp| ${topDiff.toExponential(2)})`,
     );
     check(
-      r.otherClass.label === "tiger cat" &&
+      r.otherClass.label === "tabby" &&
         r.otherClass.differs &&
         r.badIndex === "INVALID_INPUT" &&
         r.outOfRange === "INVALID_INPUT" &&
