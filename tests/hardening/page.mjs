@@ -3,28 +3,12 @@
 // Cases are window.* functions for the Playwright driver (run.mjs); results,
 // errors included, come back as plain data (a rejected evaluate loses `code`).
 import { Classifier } from "/pkg/index.js";
+import { photo, wrap } from "/testkit/page.mjs";
 
 const spy = globalThis.gpuSpy; // from gpu_spy.js; undefined without WebGPU
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const simple = (top) => top.map(({ index, label, probability }) => ({ index, label, probability }));
 const codeOf = (e) => e?.code ?? `not a WebResnetError: ${e}`;
-
-function wrap(fn) {
-  return async (arg) => {
-    try {
-      return await fn(arg);
-    } catch (e) {
-      return { error: { code: e?.code ?? null, message: String(e?.message ?? e) } };
-    }
-  };
-}
-
-async function photo(name) {
-  const img = new Image();
-  img.src = `/.cache/photos/${name}.png`;
-  await img.decode();
-  return img;
-}
 
 // The fake camera Chromium offers with --use-fake-device-for-media-stream:
 // 640x480, a moving pattern and a frame counter, so every frame differs.
@@ -58,10 +42,10 @@ let lossChanges;
 window.lossOpen = wrap(async ({ model, worker }) => {
   lossChanges = [];
   lossClf = await Classifier.create({ model, backend: "auto", worker, onBackendChange: (c) => lossChanges.push(c) });
-  return { backend: lossClf.backend, top: simple(await lossClf.classify(await photo("coffee"))) };
+  return { backend: lossClf.backend, top: simple(await lossClf.classify(await photo("coffee.png"))) };
 });
 window.lossStep = wrap(async ({ last }) => {
-  const top = simple(await lossClf.classify(await photo("coffee")));
+  const top = simple(await lossClf.classify(await photo("coffee.png")));
   await sleep(0); // the change is told in a microtask after the call (worker mode: a message before its reply)
   const out = { top, backend: lossClf.backend, fallbackReason: lossClf.fallbackReason, changes: lossChanges.splice(0) };
   if (last) lossClf.dispose();
@@ -75,7 +59,7 @@ window.lossStep = wrap(async ({ last }) => {
 window.soakCase = wrap(async ({ model, backend, worker, n, stuckMs }) => {
   const clf = await Classifier.create({ model, backend, worker });
   const video = await webcam();
-  const img = await photo("coffee");
+  const img = await photo("coffee.png");
   const reference = simple(await clf.classify(img));
   const buffers = () => (spy && backend === "webgpu" ? spy.liveBuffers() : null);
   const created = spy?.created;
@@ -112,7 +96,7 @@ window.soakCase = wrap(async ({ model, backend, worker, n, stuckMs }) => {
 // Every kind of source a page has at once: photos as elements, canvases,
 // pixels, bitmaps, bytes, an uploaded File, and the live webcam.
 async function sources() {
-  const [chelsea, coffee] = [await photo("chelsea"), await photo("coffee")];
+  const [chelsea, coffee] = [await photo("chelsea.png"), await photo("coffee.png")];
   const bytes = new Uint8Array(await (await fetch("/.cache/photos/chelsea.png")).arrayBuffer());
   const canvas = document.createElement("canvas");
   [canvas.width, canvas.height] = [coffee.naturalWidth, coffee.naturalHeight];
@@ -164,7 +148,7 @@ window.concurrencyCase = wrap(async ({ model, backend, worker }) => {
 // so the calls can only be caught queued).
 window.disposeCase = wrap(async ({ model, backend, worker, calls, untilSubmitted, delayMs }) => {
   const clf = await Classifier.create({ model, backend, worker });
-  const img = await photo("coffee");
+  const img = await photo("coffee.png");
   let disposed = false;
   const outcome = (p) =>
     p.then(

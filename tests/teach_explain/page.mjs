@@ -3,23 +3,7 @@
 // of real photos. Cases are window.* functions for the driver (run.mjs);
 // results, errors included, come back as plain data.
 import { Classifier } from "/pkg/index.js";
-
-function wrap(fn) {
-  return async (arg) => {
-    try {
-      return await fn(arg);
-    } catch (e) {
-      return { error: { code: e?.code ?? null, message: String(e?.message ?? e) } };
-    }
-  };
-}
-
-async function photo(name) {
-  const img = new Image();
-  img.src = `/.cache/photos/${name}`;
-  await img.decode();
-  return img;
-}
+import { photo, wrap } from "/testkit/page.mjs";
 
 // A seeded augmented crop: 45-90% of the shorter side, anywhere, maybe
 // mirrored, drawn at a random output size.

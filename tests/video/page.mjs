@@ -3,19 +3,10 @@
 // zero-sized canvas). Cases are window.* functions for the driver (run.mjs);
 // results, errors included, come back as plain data.
 import { Classifier } from "/pkg/index.js";
+import { wrap } from "/testkit/page.mjs";
 import { classifyVideo } from "/pkg/video.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function wrap(fn) {
-  return async (arg) => {
-    try {
-      return await fn(arg);
-    } catch (e) {
-      return { error: { code: e?.code ?? null, message: String(e?.message ?? e) } };
-    }
-  };
-}
 
 // Chromium's fake camera (--use-fake-device-for-media-stream): a moving
 // pattern with a frame counter, so every frame differs.

@@ -1,0 +1,21 @@
+// What the browser test pages share: cases as window.* functions whose
+// results, errors included, come back to the driver as plain data (a
+// rejected evaluate loses an error's `code`), and the real photos as images.
+
+export function wrap(fn) {
+  return async (arg) => {
+    try {
+      return await fn(arg);
+    } catch (e) {
+      return { error: { code: e?.code ?? null, message: String(e?.message ?? e) } };
+    }
+  };
+}
+
+// `name` with its extension, e.g. "coffee.png".
+export async function photo(name) {
+  const img = new Image();
+  img.src = `/.cache/photos/${name}`;
+  await img.decode();
+  return img;
+}
