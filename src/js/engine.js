@@ -70,7 +70,7 @@ async function openSession(Session, bytes, backend, streamed, warmUp) {
 }
 
 // Hands a download's chunks to the wasm as they arrive (a ModelStream, see
-// src/web.rs), so that a project model file is read during the download.
+// src/web/import.rs), so that a project model file is read during the download.
 // Chunks that come before the wasm is in wait for it. `take()`, once both are
 // in, returns the stream (undefined if nothing was downloaded).
 function streamInto(wasm) {
