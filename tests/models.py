@@ -129,7 +129,7 @@ def resnet18_parity(bin_path, models, tmp):
     opts.intra_op_num_threads = 2
     sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
     x = np.random.default_rng(18).standard_normal((1, 3, 224, 224), dtype=np.float32)
-    passed, msg = run_case(bin_path, wrn, sess, x, tmp)
+    passed, msg = run_case(bin_path, "cpu", wrn, sess, x, tmp)
     print(f"    {msg}")
     check(passed, "converted ResNet-18 matches ONNX Runtime")
 
