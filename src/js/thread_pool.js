@@ -41,8 +41,6 @@ export async function startWorkers(module, memory, builder) {
     init: { module_or_path: module, memory },
     receiver: builder.receiver(),
   };
-  const started = await Promise.all(Array.from({ length: builder.numThreads() }, () => startOne(init)));
-  pool.push(...started);
-  for (const worker of started) worker.postMessage({ type: "webresnet_thread_run" });
+  pool.push(...(await Promise.all(Array.from({ length: builder.numThreads() }, () => startOne(init)))));
   builder.build();
 }

@@ -13,8 +13,5 @@ self.onmessage = async ({ data }) => {
     return;
   }
   self.postMessage({ type: "webresnet_thread_ready" });
-  // Rayon's loop blocks this thread in Atomics.wait; in Firefox, while one
-  // thread of the pool is blocked so, its siblings may never start (and the
-  // thread starting them stalls), so it waits until every thread has started.
-  self.onmessage = () => wbg_rayon_start_worker(data.receiver);
+  wbg_rayon_start_worker(data.receiver);
 };
