@@ -27,6 +27,9 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+sys.path.insert(0, str(Path(__file__).parent))
+from parity import make_input  # noqa: E402  (the same seeded inputs as parity.py)
+
 REL_TOL = 1e-4
 # (model, input shape, input kind)
 CASES = [
@@ -38,14 +41,6 @@ ESPRESSO = 967
 # Where the cup is in the 224x224 crop of coffee.png, in cells of its 7x7 map
 # (rows, columns; inclusive): the cup and its saucer.
 CUP_CELLS = ((1, 4), (1, 5))
-
-
-def make_input(kind, shape, seed):
-    rng = np.random.default_rng(seed)
-    if kind == "normal":
-        return rng.standard_normal(shape, dtype=np.float32)
-    pixels = rng.uniform(0, 255, shape).astype(np.float32)
-    return pixels - np.array([104, 117, 123], np.float32)
 
 
 def reference(model_path, x):

@@ -15,7 +15,7 @@ pub use parity::Parity;
 pub use random::graph as random_graph;
 pub use report::{json, markdown};
 
-pub use crate::backend::BackendKind as Backend;
+pub use crate::backend::BackendKind;
 use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuBackend, Precision};
@@ -30,7 +30,7 @@ pub fn precision_name(p: Precision) -> &'static str {
 }
 
 pub struct Options {
-    pub backend: Backend,
+    pub backend: BackendKind,
     pub batches: Vec<usize>,
     pub precisions: Vec<Precision>,
     /// Timed warm runs per case; the median is reported.
@@ -70,7 +70,7 @@ pub struct Row {
 
 #[derive(Debug, Clone)]
 pub struct Report {
-    pub backend: Backend,
+    pub backend: BackendKind,
     pub runs: usize,
     pub ceiling: Ceiling,
     pub rows: Vec<Row>,
@@ -93,18 +93,18 @@ pub fn start(opts: &Options) -> Result<Report> {
     if opts.batches.is_empty() || opts.precisions.is_empty() || opts.batches.contains(&0) {
         return Err(Error::InvalidInput("bench needs batch sizes of at least 1 and a precision".into()));
     }
-    if opts.check && opts.backend != Backend::WebGpu {
+    if opts.check && opts.backend != BackendKind::WebGpu {
         return Err(Error::InvalidInput(
             "--check compares the GPU's outputs with the CPU's: it needs the GPU backend".into(),
         ));
     }
     let runs = opts.runs.max(1);
     let ceiling = match opts.backend {
-        Backend::WebGpu => {
+        BackendKind::WebGpu => {
             let c = crate::gpu::matmul_ceiling_blocking(runs.max(10))?;
             Ceiling { what: format!("WGSL matmul {0}x{0}x{0}", c.side), device: c.adapter, gflops: c.gflops }
         }
-        Backend::Cpu => Ceiling {
+        BackendKind::Cpu => Ceiling {
             what: "CPU GEMM 512x512x512".into(),
             device: "CPU (portable kernels, 1 thread)".into(),
             gflops: cpu_gemm_gflops(runs.max(20))?,
@@ -128,7 +128,7 @@ pub fn run(
         let x = input(plan.input_len(), 0x5eed ^ batch as u64);
         let mut reference = None;
         for &precision in &opts.precisions {
-            if opts.backend == Backend::Cpu && precision != Precision::F32 {
+            if opts.backend == BackendKind::Cpu && precision != Precision::F32 {
                 report
                     .skipped
                     .push(format!("{model} batch {batch} {}: the CPU path computes in f32", precision_name(precision)));
@@ -174,7 +174,7 @@ fn plan_for(graph: &Graph, input_shape: Option<&[usize]>, batch: usize) -> Resul
 fn measure(
     plan: &Plan,
     x: &[f32],
-    backend: Backend,
+    backend: BackendKind,
     precision: Precision,
     runs: usize,
 ) -> Result<Option<(Row, Vec<f32>)>> {
@@ -184,8 +184,8 @@ fn measure(
     }
     let start = Instant::now();
     let mut engine = match backend {
-        Backend::Cpu => Engine::Cpu(CpuBackend::new(plan)?),
-        Backend::WebGpu => {
+        BackendKind::Cpu => Engine::Cpu(CpuBackend::new(plan)?),
+        BackendKind::WebGpu => {
             let g = GpuBackend::with_precision_blocking(plan, precision)?;
             if g.precision() != precision {
                 return Ok(None);

@@ -7,7 +7,7 @@ import { WebResnetError } from "./errors.js";
 /** @type {ImageBitmapOptions} */
 const BITMAP_OPTIONS = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
 
-const is = (value, name) => typeof globalThis[name] === "function" && value instanceof globalThis[name];
+export const is = (value, name) => typeof globalThis[name] === "function" && value instanceof globalThis[name];
 const canDecode = () => typeof globalThis.createImageBitmap === "function";
 
 function decodeError(e, what) {

@@ -3,12 +3,12 @@
 // behind it), results smoothed over time and filtered as the caller asked.
 import { WebResnetError, toWebResnetError } from "./errors.js";
 import { Smoother, predictionFilter } from "./predictions.js";
+import { is } from "./source.js";
 
 // How many classes each frame contributes to the smoothing: enough that a
 // class rising from the tail is seen before it leads.
 const SMOOTHED_CLASSES = 50;
 
-const is = (value, name) => typeof globalThis[name] === "function" && value instanceof globalThis[name];
 
 function checkCallback(options, name, required) {
   const f = options[name];
