@@ -77,8 +77,7 @@ export class Engine {
   // a person waits for before the first answer, whenever they ask.
   // With `explain`, also `explanation`: the top-1's heatmap from the same pass.
   async classify(source, { explain = false } = {}) {
-    const cur = this.#current;
-    if (!cur) throw Object.assign(new Error("no model is loaded"), { code: "NO_MODEL" });
+    const cur = this.#loaded();
     const t0 = performance.now();
     const r = await cur.clf.classify(source, { topK: TOP_K, explain });
     const t1 = performance.now();
@@ -89,10 +88,13 @@ export class Engine {
   }
 
   // The top-1's heatmap for `source` (a live frame).
-  explain(source) {
-    const cur = this.#current;
-    if (!cur) return Promise.reject(Object.assign(new Error("no model is loaded"), { code: "NO_MODEL" }));
-    return cur.clf.explain(source);
+  async explain(source) {
+    return this.#loaded().clf.explain(source);
+  }
+
+  #loaded() {
+    if (!this.#current) throw Object.assign(new Error("no model is loaded"), { code: "NO_MODEL" });
+    return this.#current;
   }
 
   /** The loaded model's identity; a taught head belongs to it. */
