@@ -9,7 +9,6 @@ import { is } from "./source.js";
 // class rising from the tail is seen before it leads.
 const SMOOTHED_CLASSES = 50;
 
-
 function checkCallback(options, name, required) {
   const f = options[name];
   if (f === undefined && !required) return () => {};
