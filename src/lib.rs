@@ -20,6 +20,7 @@ pub mod npy;
 pub mod plan;
 pub mod postprocess;
 pub mod preprocess;
+pub mod seeded;
 mod transpose;
 #[cfg(all(target_arch = "wasm32", feature = "gpu"))]
 pub mod web;

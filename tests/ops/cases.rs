@@ -117,7 +117,7 @@ impl ConvSpec {
             "conv n{} {:?} {}->{} k{:?} s{:?} pad{:?} d{:?} g{} {:?} residual {:?}",
             self.n, self.hw, self.c[0], self.c[1], self.k, self.s, self.pad, self.d, self.groups, self.act, self.res
         );
-        let mut rng = Rng::for_case(&name);
+        let mut rng = Rng::from_name(&name);
         let os = self.out_shape();
         let mut b = Builder::default();
         let input = b.input(
@@ -319,7 +319,7 @@ struct PoolSpec {
 impl PoolSpec {
     fn case(self) -> Case {
         let name = format!("{self:?}");
-        let mut rng = Rng::for_case(&name);
+        let mut rng = Rng::from_name(&name);
         let oh = out_size(self.hw[0], self.k[0], self.s[0], self.pad[0], self.pad[2], self.d[0], self.ceil);
         let ow = out_size(self.hw[1], self.k[1], self.s[1], self.pad[1], self.pad[3], self.d[1], self.ceil);
         let mut b = Builder::default();
@@ -384,7 +384,7 @@ fn pool_cases() -> Vec<PoolSpec> {
 
 /// A case with one step over fresh operands; `build` creates them and returns (step, output).
 fn single(name: String, exact: bool, build: impl FnOnce(&mut Builder, &mut Rng) -> (Step, usize)) -> Case {
-    let mut rng = Rng::for_case(&name);
+    let mut rng = Rng::from_name(&name);
     let mut b = Builder::default();
     let (step, output) = build(&mut b, &mut rng);
     let (plan, data) = b.plan(vec![step], output);
@@ -521,7 +521,7 @@ fn other_cases() -> Vec<Case> {
 /// with tensors reusing dead tensors' arena memory.
 fn tiny_network() -> Case {
     let name = "tiny network, arena reuse".to_string();
-    let mut rng = Rng::for_case(&name);
+    let mut rng = Rng::from_name(&name);
     let (n, h, w) = (2, 11, 9);
     let relu = Activation::Relu;
     let stem = conv(n, [h, w], [3, 8], 3, 2, [1; 4]).act(relu);
@@ -590,7 +590,7 @@ fn tiny_network() -> Case {
 /// 1x1 conv -> 3x3 conv with in-place residual -> GAP -> Dense -> Softmax.
 pub fn chained_network() -> Case {
     let name = "chained network".to_string();
-    let mut rng = Rng::for_case(&name);
+    let mut rng = Rng::from_name(&name);
     let mut b = Builder::default();
     let x = b.input(&[2, 3, 17, 17], rng.vec(2 * 3 * 17 * 17, 1.0));
     let nhwc = b.tensor(&[2, 17, 17, 3]);
