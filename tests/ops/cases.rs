@@ -516,6 +516,19 @@ fn other_cases() -> Vec<Case> {
 
 // ---------------------------------------------------------------- networks
 
+/// The ResNet stem's 3x3, stride-2 max pool.
+fn stem_pool(input: TensorId, output: TensorId) -> Step {
+    Step::Pool(Pool {
+        input,
+        output,
+        kind: PoolKind::Max,
+        kernel: [3, 3],
+        stride: [2, 2],
+        pad: [1; 4],
+        dilation: [1, 1],
+    })
+}
+
 /// NCHW input -> Permute -> stem conv -> max pool -> residual block (in-place
 /// add into the pooled tensor) -> depthwise -> 1x1 -> GAP -> Dense -> Softmax,
 /// with tensors reusing dead tensors' arena memory.
@@ -554,15 +567,7 @@ fn tiny_network() -> Case {
     let mut steps = vec![
         Step::Permute { input: t_in, output: t_nhwc, in_shape: vec![n, 3, h, w], perm: vec![0, 2, 3, 1] },
         conv_step(stem, t_nhwc, t_s, None),
-        Step::Pool(Pool {
-            input: t_s,
-            output: t_p,
-            kind: PoolKind::Max,
-            kernel: [3, 3],
-            stride: [2, 2],
-            pad: [1; 4],
-            dilation: [1, 1],
-        }),
+        stem_pool(t_s, t_p),
         conv_step(block_a, t_p, t_a, None),
         conv_step(block_b, t_a, t_r, Some(t_p)),
         conv_step(dw, t_r, t_d, None),
@@ -621,15 +626,7 @@ pub fn chained_network() -> Case {
     let steps = vec![
         Step::Permute { input: x, output: nhwc, in_shape: vec![2, 3, 17, 17], perm: vec![0, 2, 3, 1] },
         stem,
-        Step::Pool(Pool {
-            input: s1,
-            output: p1,
-            kind: PoolKind::Max,
-            kernel: [3, 3],
-            stride: [2, 2],
-            pad: [1; 4],
-            dilation: [1, 1],
-        }),
+        stem_pool(s1, p1),
         pw,
         body,
         Step::GlobalAvgPool { input: p1, output: g },
