@@ -24,9 +24,9 @@ export function describeAdapter(adapter) {
   const name = fields.filter(Boolean).join(" ") || "an unnamed adapter";
   /** @type {string | null} */
   let cpuReason = null;
-  if (fallback) cpuReason = `the WebGPU adapter (${name}) is a fallback adapter, which may run on the CPU`;
-  else if (SOFTWARE.test(fields.join(" ")))
+  if (SOFTWARE.test(fields.join(" ")))
     cpuReason = `the WebGPU adapter (${name}) is a software renderer: its GPU is emulated on the CPU`;
+  else if (fallback) cpuReason = `the WebGPU adapter (${name}) is a fallback adapter, which may run on the CPU`;
   return { identity: [...fields, fallback ? "fallback" : ""].join("|"), name, cpuReason };
 }
 

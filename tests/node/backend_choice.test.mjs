@@ -18,8 +18,14 @@ function fakeStorage({ throws = false } = {}) {
   };
   return {
     items,
-    getItem: (k) => (guard(), items.get(k) ?? null),
-    setItem: (k, v) => (guard(), items.set(k, String(v))),
+    getItem(k) {
+      guard();
+      return items.get(k) ?? null;
+    },
+    setItem(k, v) {
+      guard();
+      items.set(k, String(v));
+    },
   };
 }
 
