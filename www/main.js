@@ -85,6 +85,8 @@ async function load(model, backend) {
   try {
     const info = await engine.load(model, backend, onProgress);
     active = { model, backend };
+    // A failed load queued before this one may have set them back meanwhile.
+    showActiveControls();
     $("backend").textContent = info.text;
     $("backend-reason").textContent = info.why;
     $("model-name").textContent = info.name;
@@ -95,15 +97,15 @@ async function load(model, backend) {
     await teach.modelChanged();
   } catch (e) {
     showError(e);
-    restoreControls();
+    showActiveControls();
   } finally {
     $("progress-field").hidden = true;
     document.body.dataset.model = engine.ready ? "ready" : "failed";
   }
 }
 
-// After a failed load the controls show what is actually running again.
-function restoreControls() {
+// The controls show what is actually running.
+function showActiveControls() {
   if (!active) return;
   $("model").value = typeof active.model === "string" ? active.model : "own";
   $("own-model-field").hidden = $("model").value !== "own";
