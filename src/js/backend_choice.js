@@ -104,7 +104,7 @@ export class ChoiceStore {
 export const choices = new ChoiceStore(localStorageOrNull());
 
 // Errors that say WebGPU (not the model) failed: "auto" goes on on the CPU.
-export const GPU_FAILURES = new Set(["WEBGPU_UNAVAILABLE", "BACKEND"]);
+const GPU_FAILURES = new Set(["WEBGPU_UNAVAILABLE", "BACKEND"]);
 const isGpuFailure = (e) => GPU_FAILURES.has(e?.code);
 
 const ms = (t) => `${t < 10 ? t.toFixed(1) : Math.round(t)} ms`;
@@ -156,7 +156,10 @@ async function measure(key, store, create, timeRun) {
     gpuMs = await timeRun(session);
     if (gpuMs >= cpuMs) gpuMs = Math.min(gpuMs, await timeRun(session));
   } catch (e) {
-    if (!isGpuFailure(e)) throw e;
+    if (!isGpuFailure(e)) {
+      session.free();
+      throw e;
+    }
     // setBackend keeps the CPU on failure; a run that failed after it did not.
     if (session.backend() !== "cpu") await session.setBackend("cpu");
     return { session, reason: e.message };

@@ -53,8 +53,9 @@ export function checkInfer(input, shape) {
 
 // `streamed`: a ModelStream of the same bytes, or undefined; the first create
 // takes it, a later one reads the bytes. Each create ends with one warm-up
-// inference, after calling `warmUp`. Resolves to `{ session, reason }`: the
-// reason for its backend.
+// inference, after calling `warmUp`, and is timed from there (the model's hash
+// check overlaps the warm-up and seldom outlasts it). Resolves to
+// `{ session, reason }`: the reason for its backend.
 async function openSession(Session, bytes, backend, streamed, warmUp) {
   let stream = streamed;
   const create = async (backend) => {

@@ -119,6 +119,26 @@ test("a WebGPU failure while measuring leaves the session on the CPU, with the f
   assert.equal(store.latest, null, "a failure is not remembered as a measurement");
 });
 
+test("any other failure while measuring rejects, and frees the session", async () => {
+  const b = fakeBackends({ cpu: 30, webgpu: 5 });
+  let freed = false;
+  const timeRun = async (s) => {
+    s.free = () => {
+      freed = true;
+    };
+    throw Object.assign(new Error("bad input"), { code: "SHAPE" });
+  };
+  const open = openAuto({
+    gpu: gpuOf(hardware()),
+    userAgent: UA,
+    store: new ChoiceStore(null),
+    create: b.create,
+    timeRun,
+  });
+  await assert.rejects(open, { code: "SHAPE" });
+  assert.ok(freed);
+});
+
 test("the choice is remembered for the browser and adapter, and a changed adapter decides again", async () => {
   const storage = fakeStorage();
   const first = fakeBackends({ cpu: 80, webgpu: 12 });
