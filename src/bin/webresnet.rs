@@ -101,6 +101,13 @@ enum Command {
         /// Store weights (tensors of 2+ dimensions) as f16, about half the size.
         #[arg(long)]
         f16: bool,
+        /// Store conv and dense weights as int8 with one scale per output
+        /// channel, about a quarter of the f32 size.
+        #[arg(long)]
+        int8: bool,
+        /// With --int8: weights (tensor names) to keep in f16 instead.
+        #[arg(long, value_delimiter = ',', requires = "int8")]
+        keep_f16: Vec<String>,
         /// A licence file whose text the model file carries.
         #[arg(long)]
         license: Option<PathBuf>,
@@ -250,14 +257,19 @@ fn default_model() -> Result<PathBuf> {
 #[derive(Clone, Copy)]
 struct ConvertOptions<'a> {
     f16: bool,
+    int8: bool,
+    keep_f16: &'a [String],
     license: Option<&'a Path>,
     source: Option<&'a str>,
     arch: Option<&'a str>,
 }
 
 fn convert(input: &Path, output: &Path, opts: &ConvertOptions, pre: &PreprocessArgs) -> Result<()> {
-    let ConvertOptions { f16, license, source, arch } = *opts;
+    let ConvertOptions { f16, int8, keep_f16, license, source, arch } = *opts;
     let mut graph = webresnet::model::import_as(&read(input)?, arch)?;
+    if int8 {
+        webresnet::model::fold::batch_norms(&mut graph);
+    }
     // Compiling checks that the planner takes the model, and resolves the
     // preprocessing the file will carry (the source's, else the default).
     let mut plan = webresnet::plan::compile(&graph, &CompileOptions::default())?;
@@ -270,7 +282,11 @@ fn convert(input: &Path, output: &Path, opts: &ConvertOptions, pre: &PreprocessA
         }
         None => None,
     };
-    let opts = format::WriteOptions { f16, license, source: source.map(str::to_string) };
+    if let Some(name) = keep_f16.iter().find(|n| !graph.initializers.contains_key(*n)) {
+        return Err(Error::InvalidInput(format!("--keep-f16: the model has no tensor '{name}'")));
+    }
+    let opts =
+        format::WriteOptions { f16, int8, keep_f16: keep_f16.to_vec(), license, source: source.map(str::to_string) };
     let bytes = format::write(&graph, &opts)?;
     std::fs::write(output, &bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", output.display())))?;
     say!(
@@ -278,7 +294,11 @@ fn convert(input: &Path, output: &Path, opts: &ConvertOptions, pre: &PreprocessA
         input.display(),
         output.display(),
         bytes.len(),
-        if f16 { "f16" } else { "f32" },
+        match (int8, f16) {
+            (true, _) => "int8",
+            (false, true) => "f16",
+            (false, false) => "f32",
+        },
         graph.initializers.len()
     );
     Ok(())
@@ -536,9 +556,11 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
-        Command::Convert { input, output, f16, license, source, arch, pre } => {
+        Command::Convert { input, output, f16, int8, keep_f16, license, source, arch, pre } => {
             let opts = ConvertOptions {
                 f16: *f16,
+                int8: *int8,
+                keep_f16,
                 license: license.as_deref(),
                 source: source.as_deref(),
                 arch: arch.as_deref(),
