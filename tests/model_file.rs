@@ -222,3 +222,40 @@ fn a_name_the_file_reserves_for_scales_is_refused() {
     g.initializers.insert("x#scale".into(), Constant::f32(vec![1], vec![1.0]));
     assert!(matches!(format::write(&g, &format::WriteOptions::default()), Err(Error::InvalidInput(_))));
 }
+
+/// The safetensors header of a model file.
+fn header(file: &[u8]) -> serde_json::Value {
+    let len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    serde_json::from_slice(&file[8..8 + len]).unwrap()
+}
+
+#[test]
+fn int8_scales_follow_each_weights_output_channels() {
+    let mut g = tiny();
+    let dense = |op: &str, w: &str, attrs| Node {
+        name: op.into(),
+        op: op.into(),
+        inputs: vec!["y".into(), w.into()],
+        outputs: vec![format!("{op}_out")],
+        attrs,
+    };
+    g.nodes.push(dense("MatMul", "k_by_n", vec![]));
+    g.nodes.push(dense("Gemm", "n_by_k", vec![("transB".into(), AttrValue::Int(1))]));
+    // Read by an Add too: no single output-channel axis, so it stays f32.
+    g.nodes.push(dense("Add", "w", vec![]));
+    g.initializers.insert("k_by_n".into(), Constant::f32(vec![3, 2], vec![1.0, -2.0, 3.0, 0.5, 0.25, 4.0]));
+    g.initializers.insert("n_by_k".into(), Constant::f32(vec![2, 3], vec![1.0, -2.0, 3.0, 0.5, 0.25, 4.0]));
+    let bytes = format::write(&g, &format::WriteOptions { int8: true, ..Default::default() }).unwrap();
+    let h = header(&bytes);
+    assert_eq!(h["k_by_n"]["dtype"], "I8");
+    assert_eq!(h["k_by_n#scale"]["shape"], serde_json::json!([1, 2]));
+    assert_eq!(h["n_by_k#scale"]["shape"], serde_json::json!([2, 1]));
+    assert_eq!(h["w"]["dtype"], "F32");
+    let back = format::read(&bytes).unwrap();
+    // Column maxima 3 and 4 for k_by_n: every value is a multiple of its column's step.
+    for (i, (&w, &q)) in g.initializers["k_by_n"].to_f32().iter().zip(&back.initializers["k_by_n"].to_f32()).enumerate()
+    {
+        let step = [3.0f32, 4.0][i % 2] / 127.0;
+        assert!((w - q).abs() <= step / 2.0 + 1e-7, "k_by_n[{i}] = {w}, int8 gives {q}");
+    }
+}

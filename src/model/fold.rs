@@ -82,3 +82,75 @@ fn fold_one(graph: &mut Graph, conv: usize, bn: usize, eps: f32, readers: &HashM
     node.outputs[0] = out;
     Some(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AttrValue, Node, ValueInfo};
+
+    fn node(op: &str, inputs: &[&str], output: &str) -> Node {
+        Node {
+            name: op.into(),
+            op: op.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![output.into()],
+            attrs: vec![],
+        }
+    }
+
+    /// x -> Conv(w, b) -> BatchNorm -> y, two output channels of two weights each.
+    fn conv_bn() -> Graph {
+        let mut g = Graph {
+            outputs: vec![ValueInfo { name: "y".into(), dims: None }],
+            nodes: vec![
+                node("Conv", &["x", "w", "b"], "c"),
+                node("BatchNormalization", &["c", "g", "beta", "m", "v"], "y"),
+            ],
+            ..Graph::default()
+        };
+        g.nodes[1].attrs.push(("epsilon".into(), AttrValue::Float(0.0)));
+        for (name, values) in [
+            ("w", vec![1.0, 2.0, 3.0, 4.0]),
+            ("b", vec![0.5, -1.0]),
+            ("g", vec![2.0, -1.0]),
+            ("beta", vec![0.25, 1.0]),
+            ("m", vec![1.0, 2.0]),
+            ("v", vec![4.0, 16.0]),
+        ] {
+            let dims = if name == "w" { vec![2, 2, 1, 1] } else { vec![2] };
+            g.initializers.insert(name.into(), Constant::f32(dims, values));
+        }
+        g
+    }
+
+    #[test]
+    fn a_batch_norm_after_a_conv_becomes_its_weights_and_bias() {
+        let mut g = conv_bn();
+        assert_eq!(batch_norms(&mut g), 1);
+        assert_eq!(g.nodes.len(), 1);
+        assert_eq!(
+            (g.nodes[0].inputs.clone(), g.nodes[0].outputs.clone()),
+            (vec!["x".into(), "w".into(), "beta".into()], vec!["y".into()])
+        );
+        // Factors g / sqrt(v): 1 and -0.25.
+        assert_eq!(g.initializers["w"].to_f32(), [1.0, 2.0, -0.75, -1.0]);
+        // (b - m) * factor + beta: -0.5 + 0.25 and 0.75 + 1.
+        assert_eq!(g.initializers["beta"].to_f32(), [-0.25, 1.75]);
+        assert_eq!(g.initializers.len(), 2);
+    }
+
+    #[test]
+    fn a_shared_conv_output_or_parameter_is_left_alone() {
+        let mut g = conv_bn();
+        g.nodes.push(node("Relu", &["c"], "z"));
+        assert_eq!(batch_norms(&mut g), 0);
+        let mut g = conv_bn();
+        g.nodes.push(node("Relu", &["m"], "z"));
+        assert_eq!(batch_norms(&mut g), 0);
+        assert_eq!(g, {
+            let mut h = conv_bn();
+            h.nodes.push(node("Relu", &["m"], "z"));
+            h
+        });
+    }
+}
