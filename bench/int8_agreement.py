@@ -16,11 +16,10 @@ For EfficientNet-Lite0 and opennsfw it reports, against the f32 model:
   run by ONNX Runtime against ONNX Runtime's f32 run of the source model.
 
 With --sensitivity K,..., a model whose int8 top-1 agreement is under
---min-top1 also gets its int8 layers ranked: each layer alone
-in int8 (the others in f16, which alone keeps every top-1) on the 32 held-out
-calibration crops, by the mean KL divergence of the softmax from f32's; then
-it reports the agreement with the K worst layers kept in f16
-(`convert --int8 --keep-f16 ...`), for each K given.
+--min-top1 also gets its int8 layers ranked by `convert --int8 --sensitivity`
+on the 32 held-out calibration crops (each weight quantized alone, by the mean
+KL divergence of the softmax from f32's); then it reports the agreement with
+the K worst layers kept in f16, for each K given.
 
 Each line gives top-1 agreement (int8 top-1 == f32 top-1), the share where
 the f32 top-1 is in the int8 top-5, and the mean overlap of the two top-5 sets.
@@ -29,9 +28,7 @@ layers kept in f16) is below --min-top1.
 """
 
 import argparse
-import json
 import logging
-import struct
 import subprocess
 import sys
 import tempfile
@@ -143,26 +140,15 @@ def qdq_model(src, calib, out):
     return out
 
 
-def int8_tensors(path):
-    """Names of the I8 tensors in a .wrn file (its safetensors header)."""
-    data = path.read_bytes()
-    header = json.loads(data[8:8 + struct.unpack("<Q", data[:8])[0]])
-    return sorted(k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "I8")
-
-
-def mean_kl(ref, got):
-    p, q = (np.exp(z - z.max(1, keepdims=True)) for z in (ref, got))
-    p, q = p / p.sum(1, keepdims=True), q / q.sum(1, keepdims=True)
-    return float(np.mean(np.sum(p * (np.log(p + 1e-12) - np.log(q + 1e-12)), 1)))
-
-
-def ranked_layers(bin_path, convert, weights, calib_x, calib_ref, tmp):
-    """(KL, name) for each weight quantized alone, worst first."""
-    ranked = []
-    for name in weights:
-        path = convert("one", ["--int8", "--keep-f16", ",".join(w for w in weights if w != name)])
-        ranked.append((mean_kl(calib_ref, cli_logits(bin_path, path, calib_x, tmp)), name))
-    return sorted(ranked, reverse=True)
+def ranked_layers(convert, calib, k, tmp):
+    """(score, name) lines `convert --int8 --sensitivity k` prints, worst first,
+    ranked on the calibration crops (written as PNGs, which the CLI reads)."""
+    folder = tmp / "calibration"
+    folder.mkdir(exist_ok=True)
+    for i, img in enumerate(calib):
+        skimage.io.imsave(folder / f"{i:03d}.png", img, check_contrast=False)
+    out = convert("ranked", ["--int8", "--sensitivity", str(k), "--calibrate", str(folder)])[1]
+    return [(float(line.split()[0]), line.split()[1]) for line in out.splitlines() if line.startswith("  ")]
 
 
 def agreement(ref, got):
@@ -204,11 +190,11 @@ def main():
 
             def convert(kind, extra):
                 path = tmp / f"{kind}.wrn"
-                subprocess.run([str(args.bin), "convert", str(src), str(path), *flags, *extra], check=True,
-                               capture_output=True)
-                return path
+                done = subprocess.run([str(args.bin), "convert", str(src), str(path), *flags, *extra], check=True,
+                                      capture_output=True, text=True)
+                return path, done.stdout
 
-            files = {"f32": convert("f32", []), "int8": convert("int8", ["--int8"])}
+            files = {"f32": convert("f32", [])[0], "int8": convert("int8", ["--int8"])[0]}
             ref, got = cli_logits(args.bin, files["f32"], x, tmp), cli_logits(args.bin, files["int8"], x, tmp)
             size = files["int8"].stat().st_size / files["f32"].stat().st_size
             probs = np.exp(ref - ref.max(1, keepdims=True))
@@ -220,15 +206,13 @@ def main():
                   f"top-5 overlap {overlap:.1%}")
             best = top1
             if args.sensitivity and top1 < args.min_top1:
-                calib_x = prep(calib)
-                calib_ref = cli_logits(args.bin, files["f32"], calib_x, tmp)
-                ranked = ranked_layers(args.bin, convert, int8_tensors(files["int8"]), calib_x, calib_ref, tmp)
+                ranked = ranked_layers(convert, calib, max(args.sensitivity), tmp)
                 print("  layers by KL from f32 when int8 alone (32 calibration crops), worst first:")
                 for kl, layer in ranked[:max(args.sensitivity) + 4]:
                     print(f"    {kl:.5f}  {layer}")
                 for k in args.sensitivity:
                     kept = [layer for _, layer in ranked[:k]]
-                    path = convert("kept", ["--int8", "--keep-f16", ",".join(kept)])
+                    path = convert("kept", ["--int8", "--keep-f16", ",".join(kept)])[0]
                     top1, in5, overlap = agreement(ref, cli_logits(args.bin, path, x, tmp))
                     best = max(best, top1)
                     print(f"  --int8, {k:2d} worst in f16:     top-1 {top1:.1%}  f32 top-1 in top-5 {in5:.1%}  "

