@@ -141,7 +141,7 @@ bench-load: pkg setup $(NODE_DEPS)
 ## int8 vs f32 top-1/top-5 agreement on 240 crops of scikit-image's colour photos, for
 ## EfficientNet-Lite0 and opennsfw, beside ONNX Runtime's quantize_static QDQ model; then
 ## the per-layer sensitivity ranking and the agreement with the 8 and 16 worst kept in f16.
-## About 10 minutes on 2 busy cores, so not in `make test`; fails below 92% (16 kept).
+## About 10 minutes on 2 busy cores, so not in `make test`; fails if a model's best is under 92%.
 int8-agreement: setup
 	cargo build --release --bin webresnet
 	$(PY) bench/int8_agreement.py --bin $(BIN) --models-dir $(MODELS) --sensitivity 8,16 --min-top1 0.92
