@@ -137,6 +137,15 @@ hardening-test: pkg setup $(NODE_DEPS)
 bench-load: pkg setup $(NODE_DEPS)
 	node bench/load.mjs
 
+.PHONY: int8-agreement
+## int8 vs f32 top-1/top-5 agreement on 240 crops of scikit-image's colour photos, for
+## EfficientNet-Lite0 and opennsfw, beside ONNX Runtime's quantize_static QDQ model; then
+## the per-layer sensitivity ranking and the agreement with the 8 and 16 worst kept in f16.
+## About 10 minutes on 2 busy cores, so not in `make test`; fails if a model's best is under 92%.
+int8-agreement: setup
+	cargo build --release --bin webresnet
+	$(PY) bench/int8_agreement.py --bin $(BIN) --models-dir $(MODELS) --sensitivity 8,16 --min-top1 0.92
+
 .PHONY: engines-test
 ## The package (pkg/ by URL, no bundler) and the demo page in Firefox (WebDriver BiDi)
 ## and WebKit (WebKitGTK MiniBrowser over WebDriver, under Xvfb): image sources, worker

@@ -6,6 +6,8 @@ import { Classifier } from "/pkg/index.js";
 const MODELS = {
   // The package's own default (EfficientNet-Lite0 stored as f16, half the download).
   default: { url: undefined, name: "EfficientNet-Lite0, ImageNet-1k" },
+  // The same network with int8 weights (a quarter of the f32 download), made by scripts/setup.sh.
+  int8: { url: "/models/default-int8.wrn", name: "EfficientNet-Lite0 int8, ImageNet-1k" },
   opennsfw: { url: "/models/opennsfw.wrn", name: "open_nsfw ResNet-50, SFW/NSFW" },
 };
 

@@ -282,6 +282,14 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   const backend = await page.textContent("#backend");
   check(top[0] === sfw, `opennsfw on chelsea.png: top-1 "${top[0]}", CLI "${sfw}"; ${backend}`);
 
+  // The int8 choice (the default network with int8 weights) answers as the CLI does with that file.
+  await page.selectOption("#model", "int8");
+  await modelLoaded(page);
+  const int8Top1 = cliTop1("coffee.png", "default-int8.wrn");
+  await upload(page, "coffee.png");
+  top = await waitForBars(page, "#image-top", "coffee.png");
+  check(top[0] === int8Top1, `int8 model on coffee.png: top-1 "${top[0]}", CLI "${int8Top1}"`);
+
   // "Load your own": an ONNX file from disk (a random-weight test model, so
   // only that it loads and answers is checked).
   await page.selectOption("#model", "own");
