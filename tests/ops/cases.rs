@@ -4,7 +4,7 @@
 //! two small chained networks. Every backend runs every case.
 
 use crate::build::{Builder, Rng};
-use webresnet::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step};
+use webresnet::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId};
 
 pub struct Case {
     pub name: String,
