@@ -7,7 +7,7 @@ use std::fmt;
 pub enum Error {
     /// The model bytes are not a well-formed model (bad protobuf, bad tensor data...).
     ModelFormat(String),
-    /// An op (or an attribute value of an op) that the engine does not implement.
+    /// An op (or an attribute value of an op) that webresnet does not implement.
     UnsupportedOp { op: String, node: String, detail: String },
     /// Shapes that don't agree, or an input shape the model can't take.
     Shape(String),

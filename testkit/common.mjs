@@ -1,9 +1,9 @@
 // Helpers shared by the Node and browser tests and the benchmarks:
 // a seeded input generator, .npy I/O, the native CLI, and the parity check.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -11,6 +11,14 @@ export const MODELS = join(ROOT, ".cache", "models");
 export const CLI = join(ROOT, "target", "release", "webresnet");
 
 export { seededInput } from "./seeded.mjs";
+
+// Stops a runner before it starts when a file it needs (relative to the
+// repository root, or absolute) is not built yet, naming what builds it.
+export function needFiles(paths, how = "make pkg") {
+  for (const path of paths) {
+    if (!existsSync(resolve(ROOT, path))) throw new Error(`${path} missing: run ${how}`);
+  }
+}
 
 // Minimal .npy (version 1.0, little-endian f32, C order) writer and reader:
 // enough for the CLI's `infer`, which takes and gives exactly this.

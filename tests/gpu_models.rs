@@ -51,13 +51,8 @@ fn input(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Runs `file` at `input_shape` on both backends and checks the f32 criterion.
-fn parity(file: &str, input_shape: Option<Vec<usize>>, scale: f32) {
-    parity_at(file, input_shape, scale, Precision::F32);
-}
-
 /// Runs `file` on both backends, the GPU with `precision` weights, and checks that precision's criterion.
-fn parity_at(file: &str, input_shape: Option<Vec<usize>>, scale: f32, precision: Precision) {
+fn parity(file: &str, input_shape: Option<Vec<usize>>, scale: f32, precision: Precision) {
     let Some(plan) = load(file, input_shape) else { return };
     let x = input(plan.input_len(), 0x5eed ^ plan.input_len() as u64, scale);
     let want = CpuBackend::new(&plan).expect("CPU backend").run(&x).expect("CPU run");
@@ -94,76 +89,35 @@ fn parity_at(file: &str, input_shape: Option<Vec<usize>>, scale: f32, precision:
     assert!(p.top_match, "{file}: the top-{} of some batch row differs", p.top_k);
 }
 
-#[test]
-fn resnet18_224() {
-    parity("resnet18.onnx", Some(vec![1, 3, 224, 224]), 1.0);
+/// One test per model run, each `name: file, input shape (None: the model's
+/// own), input scale, GPU weight precision;`.
+macro_rules! parity_tests {
+    ($($(#[doc = $doc:literal])* $name:ident: $file:literal, $shape:expr, $scale:literal, $precision:ident;)*) => {$(
+        $(#[doc = $doc])*
+        #[test]
+        fn $name() {
+            parity($file, $shape, $scale, Precision::$precision);
+        }
+    )*};
 }
 
-#[test]
-fn resnet18_batch2() {
-    parity("resnet18.onnx", Some(vec![2, 3, 224, 224]), 1.0);
-}
-
-#[test]
-fn resnet18_non_square() {
-    parity("resnet18.onnx", Some(vec![1, 3, 160, 192]), 1.0);
-}
-
-#[test]
-fn preact_resnet() {
-    parity("preact_resnet.onnx", None, 1.0);
-}
-
-#[test]
-fn resnext_small_groups() {
-    parity("resnext_small.onnx", None, 1.0);
-}
-
-#[test]
-fn mobilenet_small_depthwise() {
-    parity("mobilenet_small.onnx", None, 1.0);
-}
-
-/// Real weights, NHWC input in BGR-minus-mean units.
-#[test]
-fn opennsfw_nhwc() {
-    parity("opennsfw.onnx", Some(vec![1, 224, 224, 3]), 120.0);
-}
-
-/// Real ImageNet weights from a legacy torch pickle.
-#[test]
-fn efficientnet_lite0_pth() {
-    parity("efficientnet-lite0-57934424.pth", None, 1.0);
-}
-
-/// The same network with int8 weights (scaled back to f32 at load) and its 16 most
-/// sensitive layers in f16: both backends read the version-3 file alike.
-#[test]
-fn efficientnet_lite0_int8() {
-    parity("default-int8.wrn", None, 1.0);
-}
-
-#[test]
-fn resnet50() {
-    parity("resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0);
-}
-
-#[test]
-fn resnet18_f16() {
-    parity_at("resnet18.onnx", Some(vec![1, 3, 224, 224]), 1.0, Precision::F16);
-}
-
-#[test]
-fn mobilenet_small_f16() {
-    parity_at("mobilenet_small.onnx", None, 1.0, Precision::F16);
-}
-
-#[test]
-fn efficientnet_lite0_f16() {
-    parity_at("efficientnet-lite0-57934424.pth", None, 1.0, Precision::F16);
-}
-
-#[test]
-fn resnet50_f16() {
-    parity_at("resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0, Precision::F16);
+parity_tests! {
+    resnet18_224: "resnet18.onnx", Some(vec![1, 3, 224, 224]), 1.0, F32;
+    resnet18_batch2: "resnet18.onnx", Some(vec![2, 3, 224, 224]), 1.0, F32;
+    resnet18_non_square: "resnet18.onnx", Some(vec![1, 3, 160, 192]), 1.0, F32;
+    preact_resnet: "preact_resnet.onnx", None, 1.0, F32;
+    resnext_small_groups: "resnext_small.onnx", None, 1.0, F32;
+    mobilenet_small_depthwise: "mobilenet_small.onnx", None, 1.0, F32;
+    /// Real weights, NHWC input in BGR-minus-mean units.
+    opennsfw_nhwc: "opennsfw.onnx", Some(vec![1, 224, 224, 3]), 120.0, F32;
+    /// Real ImageNet weights from a legacy torch pickle.
+    efficientnet_lite0_pth: "efficientnet-lite0-57934424.pth", None, 1.0, F32;
+    /// The same network with int8 weights (scaled back to f32 at load) and its 16 most
+    /// sensitive layers in f16: both backends read the version-3 file alike.
+    efficientnet_lite0_int8: "default-int8.wrn", None, 1.0, F32;
+    resnet50: "resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0, F32;
+    resnet18_f16: "resnet18.onnx", Some(vec![1, 3, 224, 224]), 1.0, F16;
+    mobilenet_small_f16: "mobilenet_small.onnx", None, 1.0, F16;
+    efficientnet_lite0_f16: "efficientnet-lite0-57934424.pth", None, 1.0, F16;
+    resnet50_f16: "resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0, F16;
 }

@@ -9,7 +9,7 @@ use prost::Message;
 use webresnet::error::Error;
 use webresnet::model::onnx::import;
 use webresnet::model::onnx::proto::*;
-use webresnet::model::{AttrValue, Constant, Dim, Graph, TensorData};
+use webresnet::model::{AttrValue, Constant, Dim, Graph};
 
 /// Written by `onnx.helper` (onnx 1.x) and passed `onnx.checker.check_model`:
 /// Conv(x, W, B) -> Add(y, Constant c) -> com.example.FusedThing(z, "") -> out;
@@ -239,39 +239,39 @@ fn raw_data_and_float_data_agree() {
     assert_eq!(bits(&a.initializers["t"]), vals.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
 }
 
+/// A tensor of `data_type` spelled both ways ONNX allows, as little-endian
+/// `raw_data` and widened into `int32_data`: each must import to `want`.
+fn raw_and_int32_import_alike(data_type: i32, raw_data: Vec<u8>, int32_data: Vec<i32>, want: &Constant) {
+    let raw = TensorProto {
+        name: "t".into(),
+        dims: vec![int32_data.len() as i64],
+        data_type,
+        raw_data,
+        ..Default::default()
+    };
+    let typed = TensorProto { raw_data: vec![], int32_data, ..raw.clone() };
+    for t in [raw, typed] {
+        assert_eq!(&import(&with_initializer(t)).unwrap().initializers["t"], want);
+    }
+}
+
 #[test]
 fn f16_and_int32_conversions() {
     // 1.0, -2.0, 0.5, 65504, smallest subnormal
     let halves: [u16; 5] = [0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001];
-    let want = vec![1.0, -2.0, 0.5, 65504.0, 2f32.powi(-24)];
-    let raw = TensorProto {
-        name: "h".into(),
-        dims: vec![5],
-        data_type: data_type::FLOAT16,
-        raw_data: halves.iter().flat_map(|h| h.to_le_bytes()).collect(),
-        ..Default::default()
-    };
-    let g = import(&with_initializer(raw.clone())).unwrap();
-    assert_eq!(g.initializers["h"], Constant::f32(vec![5], want.clone()));
-    let typed = TensorProto { raw_data: vec![], int32_data: halves.iter().map(|&h| h as i32).collect(), ..raw };
-    let g = import(&with_initializer(typed)).unwrap();
-    assert_eq!(g.initializers["h"], Constant::f32(vec![5], want));
+    let want = Constant::f32(vec![5], vec![1.0, -2.0, 0.5, 65504.0, 2f32.powi(-24)]);
+    let raw = halves.iter().flat_map(|h| h.to_le_bytes()).collect();
+    raw_and_int32_import_alike(data_type::FLOAT16, raw, halves.iter().map(|&h| h as i32).collect(), &want);
 
     let ints = [i32::MIN, -1, 0, 7, i32::MAX];
-    let raw = TensorProto {
-        name: "i".into(),
-        dims: vec![5],
-        data_type: data_type::INT32,
-        raw_data: ints.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    };
-    let want: Vec<i64> = ints.iter().map(|&v| v as i64).collect();
-    let g = import(&with_initializer(raw.clone())).unwrap();
-    assert_eq!(g.initializers["i"], Constant::i64(vec![5], want.clone()));
-    assert!(matches!(g.initializers["i"].data, TensorData::I64(_)));
-    let typed = TensorProto { raw_data: vec![], int32_data: ints.to_vec(), ..raw };
-    let g = import(&with_initializer(typed)).unwrap();
-    assert_eq!(g.initializers["i"], Constant::i64(vec![5], want));
+    // Compared as i64 data (an enum variant of its own), so a widening to f32 fails.
+    let want = Constant::i64(vec![5], ints.iter().map(|&v| v as i64).collect());
+    raw_and_int32_import_alike(
+        data_type::INT32,
+        ints.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ints.to_vec(),
+        &want,
+    );
 }
 
 #[test]

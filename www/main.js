@@ -1,6 +1,6 @@
-// The demo page: wires the controls to the engine, the inputs and the camera.
+// The demo page: wires the controls to the model holder, the inputs and the camera.
 // `?model=default|opennsfw` and `?backend=auto|webgpu|cpu` preset the choices.
-import { Engine, explain, webgpuProblem } from "./engine.js";
+import { ModelHolder, explain, webgpuProblem } from "./model_holder.js";
 import { Camera, explainCameraError, listCameras } from "./camera.js";
 import { wireInputs } from "./inputs.js";
 import { drawPreview, fmtMs, renderTop, say } from "./view.js";
@@ -11,9 +11,9 @@ const $ = (id) => document.getElementById(id);
 const backendRadios = () => [...document.querySelectorAll("input[name=backend]")];
 const chosenBackend = () => backendRadios().find((r) => r.checked).value;
 
-const engine = new Engine(onBackendChange);
+const holder = new ModelHolder(onBackendChange);
 const teach = new TeachPanel(
-  engine,
+  holder,
   {
     name: $("teach-name"),
     capture: $("teach-capture"),
@@ -83,7 +83,7 @@ async function load(model, backend) {
   $("progress-field").hidden = false;
   onProgress({ phase: "download" });
   try {
-    const info = await engine.load(model, backend, onProgress);
+    const info = await holder.load(model, backend, onProgress);
     active = { model, backend };
     // A failed load queued before this one may have set them back meanwhile.
     showActiveControls();
@@ -100,7 +100,7 @@ async function load(model, backend) {
     showActiveControls();
   } finally {
     $("progress-field").hidden = true;
-    document.body.dataset.model = engine.ready ? "ready" : "failed";
+    document.body.dataset.model = holder.ready ? "ready" : "failed";
   }
 }
 
@@ -154,7 +154,7 @@ async function classifyImage(blob, name) {
   $("image-name").textContent = `${name}: classifying…`;
   await loading;
   try {
-    const r = await engine.classify(bitmap, { explain: why() });
+    const r = await holder.classify(bitmap, { explain: why() });
     renderTop(list, r.top);
     const canvas = $("preview");
     if (r.explanation) {
@@ -192,7 +192,7 @@ const smoothing = () => Number($("smoothing").value);
 // The package's video loop: one frame in flight, the rest dropped, results
 // smoothed over time. It follows the model when another one is loaded.
 function watchCamera() {
-  engine.watchVideo(video, {
+  holder.watchVideo(video, {
     smoothing: smoothing(),
     onResult: (r) => {
       renderTop($("camera-top"), r.top);
@@ -216,7 +216,7 @@ async function explainFrame() {
   explaining = true;
   const canvas = $("camera-heat");
   try {
-    const e = await engine.explain(video);
+    const e = await holder.explain(video);
     canvas.width = video.clientWidth;
     canvas.height = video.clientHeight;
     const ctx = canvas.getContext("2d");
@@ -241,7 +241,7 @@ $("why").addEventListener("change", () => {
 
 $("smoothing").addEventListener("input", () => {
   $("smoothing-value").textContent = smoothing().toFixed(2);
-  engine.setSmoothing(smoothing());
+  holder.setSmoothing(smoothing());
 });
 
 async function startCamera(deviceId) {
@@ -266,7 +266,7 @@ async function startCamera(deviceId) {
 }
 
 function stopCamera() {
-  engine.stopVideo();
+  holder.stopVideo();
   camera.stop();
   video.parentElement.classList.remove("live");
   $("camera-top").replaceChildren();
@@ -295,7 +295,7 @@ async function fillCameraList() {
 
 $("camera-toggle").addEventListener("click", () => (camera.running ? stopCamera() : startCamera()));
 $("camera-select").addEventListener("change", () => {
-  engine.stopVideo();
+  holder.stopVideo();
   startCamera($("camera-select").value);
 });
 
@@ -317,7 +317,7 @@ async function runBenchmark() {
   const status = $("bench-status");
   await loading;
   try {
-    const result = await engine.benchmark(({ step }) => {
+    const result = await holder.benchmark(({ step }) => {
       status.textContent = `${BENCH_STEPS[step]}…`;
     });
     const items = [...result.backends.map(benchLine), `Auto takes ${result.auto.backend}: ${result.auto.reason}`];

@@ -34,7 +34,7 @@ const saved = (modelId) => withStore("readonly", (s) => s.get(modelId));
 const save = (modelId, json) => withStore("readwrite", (s) => s.put(json, modelId));
 
 export class TeachPanel {
-  #engine;
+  #holder;
   #els;
   #onError;
   #head = null;
@@ -43,8 +43,8 @@ export class TeachPanel {
   #busy = false; // one capture or live answer at a time
 
   // `els`: { name, capture, photos, exportButton, importInput, clear, list, live, status }
-  constructor(engine, els, onError) {
-    this.#engine = engine;
+  constructor(holder, els, onError) {
+    this.#holder = holder;
     this.#els = els;
     this.#onError = onError;
     const { capture, photos, exportButton, importInput, clear } = els;
@@ -75,11 +75,11 @@ export class TeachPanel {
   // A model was loaded: its own head, restored from IndexedDB if one was saved.
   async modelChanged() {
     this.#stopCapture();
-    this.#head = this.#engine.createHead();
-    this.#modelId = this.#engine.modelId;
+    this.#head = this.#holder.createHead();
+    this.#modelId = this.#holder.modelId;
     try {
       const json = await saved(this.#modelId);
-      if (json) this.#head = this.#engine.loadHead(json);
+      if (json) this.#head = this.#holder.loadHead(json);
     } catch (e) {
       this.#onError(`The taught classes saved in this browser could not be restored: ${e.message}`);
     }
@@ -98,7 +98,7 @@ export class TeachPanel {
   #startCapture() {
     const label = this.#label();
     if (!label || this.#capturing || !this.#head) return;
-    const video = this.#engine.video;
+    const video = this.#holder.video;
     if (!video) return this.#onError("Start the camera first, or add photos.");
     const grab = async () => {
       if (this.#busy || video.readyState < 2) return;
@@ -149,7 +149,7 @@ export class TeachPanel {
   async #import(file) {
     if (!file) return;
     try {
-      this.#head = this.#engine.loadHead(await file.text());
+      this.#head = this.#holder.loadHead(await file.text());
       this.#changed();
     } catch (e) {
       this.#onError(e);

@@ -178,24 +178,24 @@ fn measure(
     precision: Precision,
     runs: usize,
 ) -> Result<Option<(Row, Vec<f32>)>> {
-    enum Engine {
+    enum Built {
         Cpu(CpuBackend),
         Gpu(Box<GpuBackend>),
     }
     let start = Instant::now();
-    let mut engine = match backend {
-        BackendKind::Cpu => Engine::Cpu(CpuBackend::new(plan)?),
+    let mut built = match backend {
+        BackendKind::Cpu => Built::Cpu(CpuBackend::new(plan)?),
         BackendKind::WebGpu => {
             let g = GpuBackend::with_precision_blocking(plan, precision)?;
             if g.precision() != precision {
                 return Ok(None);
             }
-            Engine::Gpu(Box::new(g))
+            Built::Gpu(Box::new(g))
         }
     };
-    let mut once = || match &mut engine {
-        Engine::Cpu(b) => b.run(x),
-        Engine::Gpu(b) => b.run_blocking(x),
+    let mut once = || match &mut built {
+        Built::Cpu(b) => b.run(x),
+        Built::Gpu(b) => b.run_blocking(x),
     };
     let out = once()?;
     let cold_ms = start.elapsed().as_secs_f64() * 1e3;

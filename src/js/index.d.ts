@@ -3,7 +3,7 @@
 /** Stable error codes: branch on these, not on messages. */
 export type WebResnetErrorCode =
   | "MODEL_FORMAT" // the model bytes are not a model this package reads
-  | "UNSUPPORTED_OP" // the model uses an op (or attribute) the engine lacks
+  | "UNSUPPORTED_OP" // the model uses an op (or attribute) webresnet lacks
   | "SHAPE" // shapes disagree, or the model can't take this input shape
   | "IMAGE_DECODE" // the image can't be decoded (or a video has no frame yet)
   | "INVALID_INPUT" // a bad argument or option

@@ -5,8 +5,8 @@
 //   const clf = await Classifier.create();            // the default ImageNet model
 //   const top = await clf.classify(imageElement);     // [{ label, index, probability }]
 import { WebResnetError, toWebResnetError } from "./errors.js";
-import { Engine, disposedError } from "./engine.js";
-import { WorkerEngine } from "./worker_client.js";
+import { LocalRunner, disposedError } from "./local_runner.js";
+import { WorkerRunner } from "./worker_runner.js";
 import { predictionFilter } from "./predictions.js";
 import { classifyVideo } from "./video.js";
 import { Head } from "./head.js";
@@ -34,14 +34,14 @@ const explanationOf = ({ classIndex, label, width, height, heatmap, crop: [left,
 });
 
 export class Classifier {
-  /** @type {Engine | WorkerEngine} */
-  #engine;
+  /** @type {LocalRunner | WorkerRunner} */
+  #runner;
   #disposed = false;
 
   /** Use `Classifier.create`. */
-  constructor(token, engine) {
+  constructor(token, runner) {
     if (token !== CONSTRUCT) throw new TypeError("use Classifier.create(options)");
-    this.#engine = engine;
+    this.#runner = runner;
   }
 
   /**
@@ -50,8 +50,8 @@ export class Classifier {
    */
   static async create(options = {}) {
     try {
-      const engine = options?.worker ? await WorkerEngine.create(options) : await Engine.create(options);
-      return new Classifier(CONSTRUCT, engine);
+      const runner = options?.worker ? await WorkerRunner.create(options) : await LocalRunner.create(options);
+      return new Classifier(CONSTRUCT, runner);
     } catch (e) {
       throw toWebResnetError(e);
     }
@@ -70,42 +70,42 @@ export class Classifier {
   /** "webgpu" | "cpu-simd" | "cpu-simd-threads"; may change to the CPU if the GPU device is lost under "auto". */
   /** @returns {import("./index.js").Backend} */
   get backend() {
-    return this.#engine.backend;
+    return this.#runner.backend;
   }
 
   /** CPU threads: 1, or the pool of the threaded build (a cross-origin isolated worker; see `threads`). */
   /** @returns {number} */
   get threads() {
-    return this.#engine.threads;
+    return this.#runner.threads;
   }
 
   /** The WebGPU adapter's description; null on the CPU. */
   /** @returns {string | null} */
   get adapter() {
-    return this.#engine.adapter;
+    return this.#runner.adapter;
   }
 
   /** Why "auto" runs on the CPU (null when on WebGPU, or when the CPU was asked for). */
   /** @returns {string | null} */
   get fallbackReason() {
-    return this.#engine.fallbackReason;
+    return this.#runner.fallbackReason;
   }
 
   /** Why this backend runs: the backend asked for, or how "auto" chose it (a software adapter, the faster warm-up, a remembered choice, a failure). */
   /** @returns {string} */
   get backendReason() {
-    return this.#engine.backendReason;
+    return this.#runner.backendReason;
   }
 
   /** The model file's identity; a taught head remembers it. */
   get modelId() {
-    return this.#engine.modelId;
+    return this.#runner.modelId;
   }
 
   /** A new, empty head of few-shot classes taught on this model's embeddings (k nearest neighbours). */
   createHead({ k = 5 } = {}) {
     if (this.#disposed) throw disposedError();
-    return new Head((source) => this.embed(source), this.#engine.modelId, { k });
+    return new Head((source) => this.embed(source), this.#runner.modelId, { k });
   }
 
   /** A head saved with `head.toJSON()` (the object or its JSON text); INVALID_INPUT if another model taught it. */
@@ -141,8 +141,8 @@ export class Classifier {
     return this.#run(async () => {
       const filter = predictionFilter(options ?? {});
       const k = filter.wide ? ALL_CLASSES : filter.topK;
-      if (!options?.explain) return filter.apply(await this.#engine.classify(source, k));
-      const e = await this.#engine.explain(source, undefined, k);
+      if (!options?.explain) return filter.apply(await this.#runner.classify(source, k));
+      const e = await this.#runner.explain(source, undefined, k);
       return { predictions: filter.apply(e.top), explanation: explanationOf(e) };
     });
   }
@@ -156,7 +156,7 @@ export class Classifier {
    * @returns {Promise<import("./index.js").Explanation>}
    */
   explain(source, { classIndex } = {}) {
-    return this.#run(async () => explanationOf(await this.#engine.explain(source, classIndex, 1)));
+    return this.#run(async () => explanationOf(await this.#runner.explain(source, classIndex, 1)));
   }
 
   /**
@@ -167,7 +167,7 @@ export class Classifier {
    */
   classifyVideo(source, options) {
     if (this.#disposed) throw disposedError();
-    return classifyVideo((frame, topK) => this.#run(() => this.#engine.classify(frame, topK)), source, options);
+    return classifyVideo((frame, topK) => this.#run(() => this.#runner.classify(frame, topK)), source, options);
   }
 
   /**
@@ -176,7 +176,7 @@ export class Classifier {
    * @returns {Promise<Float32Array>}
    */
   embed(source) {
-    return this.#run(() => this.#engine.embed(source));
+    return this.#run(() => this.#runner.embed(source));
   }
 
   /**
@@ -186,7 +186,7 @@ export class Classifier {
    * @returns {Promise<Float32Array>}
    */
   infer(input, shape) {
-    return this.#run(() => this.#engine.infer(input, shape));
+    return this.#run(() => this.#runner.infer(input, shape));
   }
 
   /**
@@ -194,13 +194,13 @@ export class Classifier {
    * @returns {Promise<import("./index.js").Stats>}
    */
   stats() {
-    return this.#run(() => this.#engine.stats());
+    return this.#run(() => this.#runner.stats());
   }
 
   /** Frees the model (and the worker); every call not yet settled, and every later one, rejects with DISPOSED. */
   dispose() {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#engine.dispose().catch(() => {});
+    this.#runner.dispose().catch(() => {});
   }
 }

@@ -1,20 +1,20 @@
-// Worker mode's other half: the Engine in a dedicated worker, driven by
-// messages from WorkerEngine (worker_client.js). Replies carry the backend,
+// Worker mode's other half: the LocalRunner in a dedicated worker, driven by
+// messages from WorkerRunner (worker_runner.js). Replies carry the backend,
 // which can change when a lost GPU device makes "auto" fall back; the change
 // itself is posted as it happens.
-import { Engine } from "./engine.js";
+import { LocalRunner } from "./local_runner.js";
 import { errorToData, toWebResnetError } from "./errors.js";
 import { threadedBuild } from "./threads.js";
 import { choices } from "./backend_choice.js";
 
-let engine;
+let runner;
 
 async function handle(id, op, args) {
   switch (op) {
     case "create": {
       const { backendChoice, ...options } = args;
       choices.adopt(backendChoice);
-      engine = await Engine.create(
+      runner = await LocalRunner.create(
         {
           ...options,
           onProgress: (p) => self.postMessage({ id, progress: p }),
@@ -26,32 +26,32 @@ async function handle(id, op, args) {
     }
     case "classify":
       try {
-        return { value: await engine.classify(args.source, args.topK) };
+        return { value: await runner.classify(args.source, args.topK) };
       } finally {
         args.source?.close?.(); // a transferred ImageBitmap is ours to free
       }
     case "embed":
       try {
-        const value = await engine.embed(args.source);
+        const value = await runner.embed(args.source);
         return { value, transfer: [value.buffer] };
       } finally {
         args.source?.close?.();
       }
     case "explain":
       try {
-        const value = await engine.explain(args.source, args.classIndex, args.topK);
+        const value = await runner.explain(args.source, args.classIndex, args.topK);
         return { value, transfer: [value.heatmap.buffer] };
       } finally {
         args.source?.close?.();
       }
     case "infer": {
-      const value = await engine.infer(args.input, args.shape);
+      const value = await runner.infer(args.input, args.shape);
       return { value, transfer: [value.buffer] };
     }
     case "stats":
-      return { value: await engine.stats() };
+      return { value: await runner.stats() };
     case "dispose":
-      await engine?.dispose();
+      await runner?.dispose();
       return { value: null };
     default:
       throw new Error(`unknown op ${op}`);
@@ -61,14 +61,14 @@ async function handle(id, op, args) {
 self.onmessage = async ({ data: { id, op, args } }) => {
   try {
     const { value, transfer = [] } = await handle(id, op, args);
-    const state = engine && {
-      backend: engine.backend,
-      adapter: engine.adapter,
-      fallbackReason: engine.fallbackReason,
-      backendReason: engine.backendReason,
+    const state = runner && {
+      backend: runner.backend,
+      adapter: runner.adapter,
+      fallbackReason: runner.fallbackReason,
+      backendReason: runner.backendReason,
       backendChoice: choices.latest,
-      threads: engine.threads,
-      modelId: engine.modelId,
+      threads: runner.threads,
+      modelId: runner.modelId,
     };
     self.postMessage({ id, value, state }, { transfer });
   } catch (e) {

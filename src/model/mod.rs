@@ -84,7 +84,7 @@ pub enum AttrValue {
     Str(String),
     Strs(Vec<String>),
     Tensor(Constant),
-    /// Sub-graphs and other kinds the engine never needs; kept so that errors can name them.
+    /// Sub-graphs and other kinds webresnet never needs; kept so that errors can name them.
     Other(&'static str),
 }
 

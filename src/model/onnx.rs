@@ -93,7 +93,7 @@ fn convert_value_info(v: proto::ValueInfoProto, role: &str) -> Result<ValueInfo>
         return Err(bad(format!("a graph {role} has no name")));
     }
     let tensor_type = v.r#type.and_then(|t| t.tensor_type);
-    // The engine computes in f32: an image input of another type (0 = unset) is a
+    // webresnet computes in f32: an image input of another type (0 = unset) is a
     // different model, not one to feed floats to. Outputs may be declared loosely.
     if let Some(t) = tensor_type.as_ref().filter(|t| role == "input" && ![0, dt::FLOAT].contains(&t.elem_type)) {
         return Err(bad(format!(
@@ -191,7 +191,7 @@ fn convert_attr(a: proto::AttributeProto, node: &str) -> Result<(String, AttrVal
         at::FLOATS => AttrValue::Floats(floats),
         at::INTS => AttrValue::Ints(ints),
         at::STRINGS => AttrValue::Strs(strings.into_iter().map(|s| utf8(s, &what)).collect::<Result<Vec<_>>>()?),
-        // Kinds the engine never evaluates: kept by kind name for error messages.
+        // Kinds webresnet never evaluates: kept by kind name for error messages.
         at::GRAPH => AttrValue::Other("graph"),
         at::GRAPHS => AttrValue::Other("graphs"),
         at::TENSORS => AttrValue::Other("tensors"),

@@ -9,8 +9,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, MODELS, ROOT, compare, nativeInfer } from "../../testkit/common.mjs";
 import { serve } from "../../scripts/serve.mjs";
-import { openPage } from "../../testkit/chromium.mjs";
-import { check, fail, finish, missing } from "../../testkit/report.mjs";
+import { check, fail, missing } from "../../testkit/report.mjs";
+import { openTestPage } from "../../testkit/test_page.mjs";
 
 const MODEL = "resnet18.onnx";
 const SHAPE = [1, 3, 224, 224];
@@ -28,18 +28,9 @@ const want = nativeInfer(
   ),
 );
 
-const { server, origin } = await serve();
-let browser;
-try {
-  browser = await openPage(`${origin}/tests/browser/page.html`);
-} catch (e) {
-  server.close();
-  missing(`browser test: the browser did not start: ${e.message}`);
-  finish("browser");
-}
-const { page } = browser;
+const { page, context, checks } = await openTestPage("browser", "browser");
 
-try {
+await checks(async () => {
   const probe = await page.evaluate(() => window.probeWebGpu());
   console.log(
     `navigator.gpu: ${probe.gpu}, adapter: ${probe.adapter} ${probe.info ?? ""}, shader-f16: ${probe.f16 ?? "-"}`,
@@ -103,10 +94,7 @@ try {
     bad.error?.code === "MODEL_FORMAT" && bad.error?.name === "WebResnetError",
     `bad model rejects with MODEL_FORMAT: got ${JSON.stringify(bad.error ?? bad)}`,
   );
-} finally {
-  await browser.close();
-  server.close();
-}
+});
 
 // A project model file the package downloads is read as it arrives
 // (src/model/incoming.rs): the result must be bit for bit that of the same
@@ -188,7 +176,7 @@ async function threadsChecks(page, resnet18) {
   }
 
   const plain = await serve({ isolate: false });
-  const other = await browser.context.newPage();
+  const other = await context.newPage();
   try {
     await other.goto(`${plain.origin}/tests/browser/page.html`);
     await other.waitForFunction(() => window.ready === true, null, { timeout: 120_000 });
@@ -206,5 +194,3 @@ async function threadsChecks(page, resnet18) {
     plain.server.close();
   }
 }
-
-finish("browser");

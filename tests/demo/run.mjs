@@ -17,6 +17,7 @@ import { CI, check, fail, finish, missing, pass } from "../../testkit/report.mjs
 import { y4m } from "./y4m.mjs";
 import { labelledControls, tabStops, waitForBars, waitForError, waitForNotice } from "./page_checks.mjs";
 import { instrument, packageWorker } from "./instrument.mjs";
+import { evalInLaterTask } from "../../testkit/eval_probe.mjs";
 
 const PHOTOS = join(ROOT, ".cache", "photos");
 const ARTIFACTS = join(ROOT, "artifacts");
@@ -113,20 +114,7 @@ async function session(name, query, options, body) {
 // worker too. The eval runs in a later task: code the test evaluates directly
 // is exempt from the page's policy. The probe's own report is taken out again.
 async function probeWorkerCsp(page) {
-  const outcome = await packageWorker(page).evaluate(
-    () =>
-      new Promise((done) =>
-        setTimeout(() => {
-          try {
-            // biome-ignore lint/security/noGlobalEval: the check is that the worker's CSP refuses eval
-            eval("1");
-            done("it ran");
-          } catch (e) {
-            done(e.name);
-          }
-        }),
-      ),
-  );
+  const outcome = await packageWorker(page).evaluate(evalInLaterTask);
   const report = "Content Security Policy violation in the worker: script-src eval";
   let reported = false;
   for (let i = 0; i < 100 && !reported; i++) {

@@ -2,7 +2,8 @@
 // (the page carries no test code): every resource the page fetches, every
 // CSP violation (the package worker's too, from worker_hooks.js over a
 // BroadcastChannel), and the actions a person takes, driven from the page
-// itself so that one script serves every engine's driver.
+// itself so that one script serves every engine's driver. run.mjs serves
+// testkit/eval_probe.mjs's evalInLaterTask in front of it.
 (() => {
   const seen = { resources: [], violations: [] };
   new PerformanceObserver((list) => {
@@ -104,17 +105,7 @@
     // script may be exempt) must be refused, and reported. The expected
     // report is then taken out of `seen`.
     async evalRefused() {
-      const outcome = await new Promise((done) =>
-        setTimeout(() => {
-          try {
-            // biome-ignore lint/security/noGlobalEval: the check is that the page's CSP refuses eval
-            eval("1");
-            done("it ran");
-          } catch (e) {
-            done(e.name);
-          }
-        }),
-      );
+      const outcome = await evalInLaterTask();
       const reported = await until(
         "the eval's CSP report",
         () => {

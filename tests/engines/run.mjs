@@ -54,7 +54,11 @@ function prepend(server, path, prefix) {
 
 const pkgServer = await serve({ mounts: { ...TEST_MOUNTS, "/tests/engines/": "tests/engines" } });
 const demoServer = await serve({ mounts: DEMO_MOUNTS, csp: DEMO_CSP });
-prepend(demoServer.server, "/main.js", readFileSync(join(ROOT, "tests/engines/demo_hooks.js")));
+prepend(
+  demoServer.server,
+  "/main.js",
+  ["testkit/eval_probe.mjs", "tests/engines/demo_hooks.js"].map((f) => readFileSync(join(ROOT, f), "utf8")).join("\n"),
+);
 prepend(demoServer.server, "/pkg/worker.js", readFileSync(join(ROOT, "tests/engines/worker_hooks.js")));
 
 // Opens `url` in `engine` (openEngine's options), runs `body(page)` once the

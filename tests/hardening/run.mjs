@@ -13,12 +13,11 @@
 // default model where results are compared. With CI=true a missing browser
 // or WebGPU adapter FAILS; elsewhere the WebGPU checks are skipped, said so.
 // Usage: node tests/hardening/run.mjs [--soak N]   (after `make pkg`)
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "../../testkit/common.mjs";
-import { TEST_MOUNTS, serve } from "../../scripts/serve.mjs";
-import { openPage } from "../../testkit/chromium.mjs";
-import { check, finish, missing } from "../../testkit/report.mjs";
+import { ROOT, needFiles } from "../../testkit/common.mjs";
+import { check, missing } from "../../testkit/report.mjs";
+import { openTestPage } from "../../testkit/test_page.mjs";
 
 const argAfter = (flag, dflt) => {
   const i = process.argv.indexOf(flag);
@@ -40,44 +39,28 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mib = (b) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 const fmt = (top) => top.map((p) => `${p.index} ${p.probability.toFixed(4)}`).join("; ");
 
-for (const need of [
-  "pkg/index.js",
-  "pkg/webresnet_bg.wasm",
-  "pkg/model/default.wrn",
-  ".cache/models/mobilenet_small.onnx",
-]) {
-  if (!existsSync(join(ROOT, need))) throw new Error(`${need} missing: run make pkg`);
-}
+needFiles(["pkg/index.js", "pkg/webresnet_bg.wasm", "pkg/model/default.wrn", ".cache/models/mobilenet_small.onnx"]);
 
 // The GPU spy goes into the page as an init script, and into each worker as
 // soon as it starts (before the package in it asks for a device).
 const SPY = join(ROOT, "tests", "hardening", "gpu_spy.js");
 const workers = [];
-const { server, origin } = await serve({ mounts: { ...TEST_MOUNTS, "/tests/hardening/": "tests/hardening" } });
-let browser;
-try {
-  browser = await openPage(`${origin}/tests/hardening/page.html`, {
-    args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
-    beforeGoto: (context) => context.addInitScript({ path: SPY }),
-  });
-  const spySource = readFileSync(SPY, "utf8").trim().replace(/;$/, "");
-  // The package's workers only: the threaded build's pool workers sit in
-  // Atomics.wait and never run an evaluate.
-  browser.page.on("worker", (w) => {
-    if (new URL(w.url()).pathname === "/pkg/worker.js") workers.push(w.evaluate(spySource).then(() => w));
-  });
-} catch (e) {
-  server.close();
-  missing(`hardening checks: the browser did not start: ${e.message}`);
-  finish("hardening");
-}
-const { page } = browser;
+const { page, checks } = await openTestPage("hardening", "hardening", {
+  args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+  beforeGoto: (context) => context.addInitScript({ path: SPY }),
+});
+const spySource = readFileSync(SPY, "utf8").trim().replace(/;$/, "");
+// The package's workers only: the threaded build's pool workers sit in
+// Atomics.wait and never run an evaluate.
+page.on("worker", (w) => {
+  if (new URL(w.url()).pathname === "/pkg/worker.js") workers.push(w.evaluate(spySource).then(() => w));
+});
 const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(e.message));
 const call = (name, arg) => page.evaluate(([n, a]) => window[n](a), [name, arg]);
 const failed = (what, r) => r.error && check(false, `${what}: ${r.error.code} ${r.error.message}`);
 
-try {
+await checks(async () => {
   const gpu = await page.evaluate(async () => !!globalThis.gpuSpy && !!(await navigator.gpu?.requestAdapter()));
   if (!gpu) missing("WebGPU checks: no adapter in headless Chromium");
 
@@ -100,12 +83,7 @@ try {
       untilSubmitted: true,
     });
   check(!pageErrors.length, `no uncaught errors in the page${pageErrors.length ? `: ${pageErrors.join(" | ")}` : ""}`);
-} catch (e) {
-  check(false, `${e.stack ?? e}`);
-} finally {
-  await browser.close();
-  server.close();
-}
+});
 
 // Destroys every GPU device the spy saw in `target` (the page or a worker),
 // with new adapters refused or not.
@@ -249,5 +227,3 @@ async function disposal({ what, model, backend, worker, delayMs, untilSubmitted 
     `dispose ${what}: later classify ${r.later.classify.code}, stats ${r.later.stats.code}, second dispose ${r.later.secondDispose}; a new classifier works: ${r.freshWorks}`,
   );
 }
-
-finish("hardening");

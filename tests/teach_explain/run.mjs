@@ -8,12 +8,10 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, ROOT, readNpy } from "../../testkit/common.mjs";
-import { TEST_MOUNTS, serve } from "../../scripts/serve.mjs";
-import { openPage } from "../../testkit/chromium.mjs";
-import { check, finish, missing } from "../../testkit/report.mjs";
+import { CLI, ROOT, needFiles, readNpy } from "../../testkit/common.mjs";
+import { check, missing } from "../../testkit/report.mjs";
+import { openTestPage } from "../../testkit/test_page.mjs";
 
 const TEACH = 10; // crops per class taught
 const HELD_OUT = 20; // crops per class asked about
@@ -22,9 +20,7 @@ const PHOTOS = [
   { file: "coffee.png", label: "my cup" },
 ];
 
-for (const need of ["pkg/index.js", "pkg/head.js", "pkg/model/default.wrn"]) {
-  if (!existsSync(join(ROOT, need))) throw new Error(`${need} missing: run make pkg`);
-}
+needFiles(["pkg/index.js", "pkg/head.js", "pkg/model/default.wrn"]);
 // The CLI's espresso map of the same photo, on the same model file.
 const tmp = mkdtempSync(join(tmpdir(), "webresnet-explain-"));
 const cliCam = join(tmp, "cam.npy");
@@ -43,18 +39,10 @@ rmSync(tmp, { recursive: true, force: true });
 // The cup in coffee.png's 7x7 map (rows, columns; inclusive), as tests/explain.py has it.
 const CUP = { rows: [1, 4], columns: [1, 5] };
 
-const { server, origin } = await serve({ mounts: { ...TEST_MOUNTS, "/tests/teach_explain/": "tests/teach_explain" } });
-let browser;
-try {
-  browser = await openPage(`${origin}/tests/teach_explain/page.html`);
-} catch (e) {
-  server.close();
-  missing(`teach checks: the browser did not start: ${e.message}`);
-  finish("teach");
-}
-try {
+const { page, checks } = await openTestPage("teach_explain", "teach and explain");
+await checks(async () => {
   for (const worker of [false, true]) {
-    const r = await browser.page.evaluate((a) => window.teachCase(a), {
+    const r = await page.evaluate((a) => window.teachCase(a), {
       photos: PHOTOS,
       teach: TEACH,
       heldOut: HELD_OUT,
@@ -76,11 +64,11 @@ try {
       `${where}: toJSON (${r.bytes} bytes) -> loadHead answers the same; model ${r.modelId}`,
     );
   }
-  const gpu = await browser.page.evaluate(async () => !!(await navigator.gpu?.requestAdapter()));
+  const gpu = await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter()));
   if (!gpu) missing("WebGPU explain checks: no adapter in headless Chromium");
   for (const [backend, worker] of [["cpu", false], ["cpu", true], ...(gpu ? [["webgpu", false]] : [])]) {
     const where = `${backend}${worker ? " (worker)" : ""}`;
-    const r = await browser.page.evaluate((a) => window.explainCase(a), {
+    const r = await page.evaluate((a) => window.explainCase(a), {
       backend,
       worker,
       plainModel: "/.cache/models/torch_plumbing.onnx",
@@ -117,10 +105,4 @@ try {
       `${where}: class 281's map is its own (${r.otherClass.label}); classIndex -1 ${r.badIndex}, 5000 ${r.outOfRange}; a model without global pooling ${r.unsupported}`,
     );
   }
-} catch (e) {
-  check(false, `${e.stack ?? e}`);
-} finally {
-  await browser.close();
-  server.close();
-}
-finish("teach and explain");
+});

@@ -169,16 +169,19 @@ function canvasStream(width, height) {
 window.endingCase = wrap(async ({ model }) => {
   const clf = await Classifier.create({ model, backend: "cpu" });
   const out = {};
+  // Watches `stream` to its own end, calling `act()` once `n` results are in.
+  const actAfter = (stream, n, act) =>
+    watch((cb) => clf.classifyVideo(stream, cb), {
+      until: (r) => {
+        if (r.length === n) act();
+        return false;
+      },
+      ms: 30_000,
+    });
 
   const unplugged = canvasStream(64, 48);
   const track = unplugged.stream.getVideoTracks()[0];
-  out.unplugged = await watch((cb) => clf.classifyVideo(unplugged.stream, cb), {
-    until: (r) => {
-      if (r.length === 3) track.stop();
-      return false;
-    },
-    ms: 30_000,
-  });
+  out.unplugged = await actAfter(unplugged.stream, 3, () => track.stop());
   unplugged.stopPainting();
 
   // A one-second clip recorded from a canvas, played in a <video> to its end.
@@ -222,13 +225,7 @@ window.endingCase = wrap(async ({ model }) => {
 
   // Disposed while the loop runs.
   const live = canvasStream(64, 48);
-  out.disposed = await watch((cb) => clf.classifyVideo(live.stream, cb), {
-    until: (r) => {
-      if (r.length === 2) clf.dispose();
-      return false;
-    },
-    ms: 30_000,
-  });
+  out.disposed = await actAfter(live.stream, 2, () => clf.dispose());
   live.stopPainting();
 
   // Bad arguments are refused at once.

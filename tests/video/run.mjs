@@ -5,43 +5,24 @@
 // On the CPU and on WebGPU (SwiftShader). With CI=true a missing browser or
 // adapter FAILS.
 // Usage: node tests/video/run.mjs [--soak N]   (after `make pkg`)
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { ROOT } from "../../testkit/common.mjs";
-import { TEST_MOUNTS, serve } from "../../scripts/serve.mjs";
-import { openPage } from "../../testkit/chromium.mjs";
-import { check, finish, missing } from "../../testkit/report.mjs";
+import { needFiles } from "../../testkit/common.mjs";
+import { check, missing } from "../../testkit/report.mjs";
+import { openTestPage } from "../../testkit/test_page.mjs";
 
 const i = process.argv.indexOf("--soak");
 const SOAK = i < 0 ? 500 : Number(process.argv[i + 1]);
 const SMALL = "/.cache/models/torch_plumbing.onnx"; // 10 classes, 64x48 input: quick everywhere
 const IMAGENET = "/.cache/models/mobilenet_small.onnx"; // 1000 ImageNet labels, so the filters have names to work on
 
-for (const need of [
-  "pkg/index.js",
-  "pkg/video.js",
-  ".cache/models/torch_plumbing.onnx",
-  ".cache/models/mobilenet_small.onnx",
-]) {
-  if (!existsSync(join(ROOT, need))) throw new Error(`${need} missing: run make pkg`);
-}
+needFiles(["pkg/index.js", "pkg/video.js", ".cache/models/torch_plumbing.onnx", ".cache/models/mobilenet_small.onnx"]);
 
-const { server, origin } = await serve({ mounts: { ...TEST_MOUNTS, "/tests/video/": "tests/video" } });
-let browser;
-try {
-  browser = await openPage(`${origin}/tests/video/page.html`, {
-    args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
-  });
-} catch (e) {
-  server.close();
-  missing(`video checks: the browser did not start: ${e.message}`);
-  finish("video");
-}
-const { page } = browser;
+const { page, checks } = await openTestPage("video", "video", {
+  args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+});
 const call = (name, arg) => page.evaluate(([n, a]) => window[n](a), [name, arg]);
 const failed = (what, r) => r.error && check(false, `${what}: ${r.error.code} ${r.error.message}`);
 
-try {
+await checks(async () => {
   const gpu = await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter()));
   if (!gpu) missing("WebGPU video checks: no adapter in headless Chromium");
 
@@ -125,10 +106,4 @@ try {
       );
     }
   }
-} catch (e) {
-  check(false, `${e.stack ?? e}`);
-} finally {
-  await browser.close();
-  server.close();
-}
-finish("video");
+});

@@ -113,7 +113,7 @@ function streamInto(wasm) {
 
 export const disposedError = () => new WebResnetError("DISPOSED", "the classifier was disposed");
 
-export class Engine {
+export class LocalRunner {
   #session;
   #mode;
   #onBackendChange;
@@ -182,11 +182,11 @@ export class Engine {
       };
       const { session, reason } = await openSession(Session, bytes, mode, incoming.take(), warmUp);
       if (options.labels) session.setLabels(options.labels.map(String));
-      const engine = new Engine(session, mode, reason, options.onBackendChange);
-      engine.modelId = modelIdentity(bytes);
-      engine.#noteBackend();
+      const runner = new LocalRunner(session, mode, reason, options.onBackendChange);
+      runner.modelId = modelIdentity(bytes);
+      runner.#noteBackend();
       progress("warmup", 1, 1);
-      return engine;
+      return runner;
     } catch (e) {
       throw toWebResnetError(e);
     }

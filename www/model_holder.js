@@ -35,7 +35,7 @@ export async function webgpuProblem() {
 // the new one works, so a bad file or a failed backend leaves the page as it
 // was. `onBackendChange({ reason, ...describe() })` hears when the classifier
 // in use met a lost GPU device and moved on: to a new device, or to the CPU.
-export class Engine {
+export class ModelHolder {
   #current = null;
   #onBackendChange;
   #video = null; // { video, smoothing, onResult, onError } while the camera is watched

@@ -1,7 +1,7 @@
-// Worker mode, page side: the same calls as Engine, sent to worker.js.
+// Worker mode, page side: the same calls as LocalRunner, sent to worker.js.
 // Frames cross as transferred ImageBitmaps; results come back transferred.
 import { WebResnetError, errorFromData } from "./errors.js";
-import { checkClassIndex, checkInfer, checkOptions, checkTopK, disposedError } from "./engine.js";
+import { checkClassIndex, checkInfer, checkOptions, checkTopK, disposedError } from "./local_runner.js";
 import { resolveModelUrl } from "./model.js";
 import { prebundledPackageDir } from "./package_dir.js";
 import { isEncoded, isImageData, toBitmap } from "./source.js";
@@ -16,7 +16,7 @@ async function transferable(source) {
   return { source: bitmap, transfer: [bitmap] };
 }
 
-export class WorkerEngine {
+export class WorkerRunner {
   #worker;
   #pending = new Map();
   #nextId = 0;
@@ -63,14 +63,14 @@ export class WorkerEngine {
     const worker = prebundled
       ? new Worker(new URL("worker.js", prebundled), { type: "module" })
       : new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
-    const engine = new WorkerEngine(worker, onBackendChange);
+    const runner = new WorkerRunner(worker, onBackendChange);
     try {
-      await engine.#send("create", args, [], onProgress);
+      await runner.#send("create", args, [], onProgress);
     } catch (e) {
-      engine.#worker.terminate();
+      runner.#worker.terminate();
       throw e;
     }
-    return engine;
+    return runner;
   }
 
   #send(op, args, transfer = [], onProgress) {
@@ -125,7 +125,7 @@ export class WorkerEngine {
     return this.#send("infer", { input, shape });
   }
 
-  /** @returns {Promise<import("./index.js").Stats>} the worker's Engine's */
+  /** @returns {Promise<import("./index.js").Stats>} the worker's LocalRunner's */
   async stats() {
     return this.#send("stats", {});
   }
