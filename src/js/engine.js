@@ -105,6 +105,8 @@ export class Engine {
   #onBackendChange;
   #queue = Promise.resolve();
   #disposed = false;
+  // Set once a video's frame failed to copy to the GPU straight.
+  #videoViaBitmap = false;
   /** "webgpu" | "cpu-simd" | "cpu-simd-threads" (the threaded build, with more than one thread). */
   backend;
   /** CPU threads of this realm's build: 1, or the threaded build's pool size. */
@@ -215,7 +217,7 @@ export class Engine {
   // the page. Anything else, and every source on the CPU, is read as pixels
   // (`onPixels`), as is a frame whose call a lost GPU device moved to the CPU.
   async #picture(source, onFrame, onPixels) {
-    const frame = this.backend === "webgpu" ? await toFrame(source) : null;
+    const frame = this.backend === "webgpu" ? await toFrame(source, this.#videoViaBitmap) : null;
     if (!frame) {
       const picture = await toPicture(source);
       return this.#call((s) => onPixels(s, picture));
@@ -224,6 +226,13 @@ export class Engine {
       return await this.#call(async (s) =>
         s.backend() === "webgpu" ? onFrame(s, frame) : onPixels(s, await toPicture(frame.frame)),
       );
+    } catch (e) {
+      // Some browsers can't copy a video's frame to the GPU straight (Chromium
+      // on SwiftShader); an ImageBitmap of it, which the browser makes without
+      // the page reading pixels, they can. Tried once, then kept.
+      if (e?.code !== "INVALID_INPUT" || !frame.video || this.#videoViaBitmap) throw e;
+      this.#videoViaBitmap = true;
+      return this.#picture(source, onFrame, onPixels);
     } finally {
       frame.close();
     }

@@ -87,16 +87,20 @@ const FRAME_SIZE = {
   ImageData: (d) => [d.width, d.height],
 };
 
-// A source for WebGPU to copy as it is: `{ frame, width, height, close() }`
-// (close() frees a bitmap made here, never the caller's), or null where the
-// wasm takes it as pixels instead (plain RGBA objects, runtimes without
-// createImageBitmap, pictures too large for a texture).
-export async function toFrame(source) {
+const VIDEO = ["HTMLVideoElement", "VideoFrame"];
+
+// A source for WebGPU to copy as it is: `{ frame, width, height, video,
+// close() }` (close() frees a bitmap made here, never the caller's; `video`:
+// the frame is a video's, copied straight), or null where the wasm takes it
+// as pixels instead (plain RGBA objects, runtimes without createImageBitmap,
+// pictures too large for a texture). `videoViaBitmap`: a video's frame goes
+// through an ImageBitmap, for browsers that can't copy it straight.
+export async function toFrame(source, videoViaBitmap = false) {
   if (source == null) throw new WebResnetError("INVALID_INPUT", "no image given");
   let kind = Object.keys(FRAME_SIZE).find((name) => is(source, name));
   let frame = source;
-  if (kind) await ready(source);
-  else if (isImageData(source) || !canDecode()) return null;
+  if (kind && !(videoViaBitmap && VIDEO.includes(kind))) await ready(source);
+  else if (!kind && (isImageData(source) || !canDecode())) return null;
   else {
     // Encoded bytes, a Blob, an SVG image: the browser decodes them to a bitmap.
     frame = await toBitmap(isEncoded(source) ? new Blob([bytesOf(source)]) : source);
@@ -108,7 +112,7 @@ export async function toFrame(source) {
     if (owned) frame.close();
     return null;
   }
-  return { frame, width, height, close: () => owned && frame.close() };
+  return { frame, width, height, video: VIDEO.includes(kind), close: () => owned && frame.close() };
 }
 
 // Any supported source -> a picture for the wasm. An ImageBitmap is read,

@@ -39,7 +39,9 @@ impl Picture {
     fn frame(&self) -> Option<Frame<'_>> {
         match self {
             Picture::Rgba { rgba, width, height } => Some(Frame::Rgba { rgba, width: *width, height: *height }),
-            Picture::Frame { source, width, height } => Some(Frame::External { source, width: *width, height: *height }),
+            Picture::Frame { source, width, height } => {
+                Some(Frame::External { source, width: *width, height: *height })
+            }
             Picture::Encoded(_) => None,
         }
     }
@@ -151,10 +153,16 @@ impl Inner {
         Ok(())
     }
 
-    /// One inference of one image of zeros.
+    /// One inference of one image: on WebGPU a black pixel through the
+    /// frame kernel too (so its pipelines compile now, not at the first
+    /// picture), falling back to a tensor of zeros where the plan takes no picture.
     pub(super) async fn warm_up(&self) -> std::result::Result<(), JsValue> {
         self.with_compiled(async |c, inner| {
             inner.ensure_single(c).await?;
+            let black = Picture::Rgba { rgba: vec![0, 0, 0, 255], width: 1, height: 1 };
+            if matches!(c.backend, Backend::Gpu(_)) && black.run(c, None).await.is_ok() {
+                return Ok(());
+            }
             c.backend.run(&vec![0.0; c.plan.input.shape.iter().product()]).await.map(drop)
         })
         .await

@@ -99,11 +99,11 @@ try {
       [4000, 3],
       [300, 500],
     ];
-    const r = await call("sourcesCase", { photo: "/.cache/photos/chelsea.png", odd });
+    const r = await call("sourcesCase", { model: SMALL, photo: "/.cache/photos/chelsea.png", odd });
     if (!failed("every source kind on WebGPU", r)) {
       for (const [kind, s] of Object.entries(r.sources)) {
         check(
-          s.readBacks === 0 && s.gpuCopies === 1 && s.gpu.join() === s.cpu.join(),
+          s.readBacks === 0 && s.gpuCopies >= 1 && s.gpu.join() === s.cpu.join(),
           `${kind} on ${r.backend}: ${s.gpuCopies} copyExternalImageToTexture, ${s.readBacks} pixel read-backs; ` +
             `top-5 ${s.gpu} vs the CPU's ${s.cpu} (probabilities within ${s.maxProbabilityDiff.toExponential(2)})`,
         );

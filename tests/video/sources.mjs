@@ -35,12 +35,14 @@ async function sourcesOf(photo) {
   const img = new Image();
   img.src = URL.createObjectURL(blob);
   await img.decode();
-  // A <video> showing the photo: a canvas stream with one frame painted.
+  // A <video> showing the photo: a canvas stream, painted until a frame shows.
   const video = Object.assign(document.createElement("video"), { muted: true });
   video.srcObject = canvas.captureStream();
-  await video.play();
-  canvas.getContext("2d").drawImage(bitmap, 0, 0);
-  while (video.readyState < 2 || !video.videoWidth) await new Promise((r) => setTimeout(r, 20));
+  video.play().catch(() => {});
+  for (let i = 0; i < 250 && (video.readyState < 2 || !video.videoWidth); i++) {
+    canvas.getContext("2d").drawImage(bitmap, 0, 0);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   return {
     ImageBitmap: bitmap,
     HTMLImageElement: img,
@@ -54,13 +56,14 @@ async function sourcesOf(photo) {
   };
 }
 
-window.sourcesCase = wrap(async ({ photo, odd }) => {
+window.sourcesCase = wrap(async ({ model, photo, odd }) => {
   const sources = await sourcesOf(photo);
   for (const [w, h] of odd) sources[`canvas ${w}x${h}`] = pattern(w, h);
-  const gpu = await Classifier.create({ backend: "webgpu" });
-  const cpu = await Classifier.create({ backend: "cpu" });
+  const gpu = await Classifier.create({ model, backend: "webgpu" });
+  const cpu = await Classifier.create({ model, backend: "cpu" });
   const out = {};
   for (const [kind, source] of Object.entries(sources)) {
+    console.log(`sources: ${kind}`);
     const before = spied();
     const g = await gpu.classify(source, { topK: 5 });
     const seen = since(before);
