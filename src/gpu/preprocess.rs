@@ -223,7 +223,7 @@ impl FramePrep {
         let [crop_h, crop_w] = cfg.crop;
         let mid_rows = (r.row_hi - r.row_lo) as u32;
         let mid_bytes = u64::from(mid_rows) * u64::from(crop_w) * 12;
-        if mid_bytes > u64::from(ctx.limits.max_storage_buffer_binding_size) {
+        if mid_bytes > ctx.limits.max_storage_buffer_binding_size {
             return Err(Error::Limit(format!("a {width}x{height} frame needs {mid_bytes} bytes of GPU scratch")));
         }
         let taps = tap_words(&r.cols, &r.rows);

@@ -48,7 +48,8 @@ impl Picture {
 
     /// The backend's output for this picture (as far as `features` when
     /// given). On WebGPU, pixels are preprocessed there, in the same submit
-    /// as the network; RGBA bytes too large for a texture fall back to the CPU.
+    /// as the network. RGBA bytes the GPU refuses (too large for a texture, or
+    /// a plan that takes no picture) go the CPU's way, which has the last word.
     async fn run(&self, c: &mut Compiled, features: Option<&Features>) -> Result<Vec<f32>> {
         if let (Backend::Gpu(g), Some(frame)) = (&mut c.backend, self.frame()) {
             let out = match features {
@@ -56,7 +57,7 @@ impl Picture {
                 None => g.run_frame(frame).await,
             };
             match out {
-                Err(Error::Limit(_)) if matches!(self, Picture::Rgba { .. }) => {}
+                Err(Error::Limit(_) | Error::InvalidInput(_)) if matches!(self, Picture::Rgba { .. }) => {}
                 out => return out,
             }
         }

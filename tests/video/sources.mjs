@@ -63,7 +63,6 @@ window.sourcesCase = wrap(async ({ model, photo, odd }) => {
   const cpu = await Classifier.create({ model, backend: "cpu" });
   const out = {};
   for (const [kind, source] of Object.entries(sources)) {
-    console.log(`sources: ${kind}`);
     const before = spied();
     const g = await gpu.classify(source, { topK: 5 });
     const seen = since(before);
