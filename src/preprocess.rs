@@ -223,25 +223,44 @@ struct Pixels<'a> {
 
 /// Filter of one output sample along one axis: `weights` apply to source
 /// indices `start..start + weights.len()` and sum to 1.
-struct Taps {
-    start: usize,
-    weights: Vec<f32>,
+pub(crate) struct Taps {
+    pub start: usize,
+    pub weights: Vec<f32>,
+}
+
+/// The resize and crop of one image size, as filter taps: `cols[x]` and
+/// `rows[y]` for each output pixel (`None` in the crop's padding), and the
+/// source rows `row_lo..row_hi` that some output row reads. The CPU here and
+/// the GPU kernel (`shaders/preprocess.wgsl`) both apply these.
+pub(crate) struct Resample {
+    pub cols: Vec<Option<Taps>>,
+    pub rows: Vec<Option<Taps>>,
+    pub row_lo: usize,
+    pub row_hi: usize,
+}
+
+/// Checks `cfg` and the image size, and computes the taps for a
+/// `width` x `height` image.
+pub(crate) fn resample(width: usize, height: usize, cfg: &PreprocessConfig) -> Result<Resample> {
+    cfg.validate()?;
+    if width == 0 || height == 0 {
+        return Err(Error::InvalidInput(format!("image has zero size ({width}x{height})")));
+    }
+    let (resized_w, resized_h) = resized_size(width as u64, height as u64, cfg);
+    let [crop_h, crop_w] = cfg.crop.map(|v| v as usize);
+    let cols = axis_taps(width, resized_w, crop_offset(resized_w, crop_w), crop_w);
+    let rows = axis_taps(height, resized_h, crop_offset(resized_h, crop_h), crop_h);
+    let row_lo = rows.iter().flatten().map(|t| t.start).min().unwrap_or(0);
+    let row_hi = rows.iter().flatten().map(|t| t.start + t.weights.len()).max().unwrap_or(0);
+    Ok(Resample { cols, rows, row_lo, row_hi })
 }
 
 fn to_tensor(px: Pixels<'_>, cfg: &PreprocessConfig) -> Result<Vec<f32>> {
-    cfg.validate()?;
-    if px.width == 0 || px.height == 0 {
-        return Err(Error::InvalidInput(format!("image has zero size ({}x{})", px.width, px.height)));
-    }
-    let (resized_w, resized_h) = resized_size(px.width as u64, px.height as u64, cfg);
+    let Resample { cols, rows, row_lo, row_hi } = resample(px.width, px.height, cfg)?;
     let [crop_h, crop_w] = cfg.crop.map(|v| v as usize);
-    let cols = axis_taps(px.width, resized_w, crop_offset(resized_w, crop_w), crop_w);
-    let rows = axis_taps(px.height, resized_h, crop_offset(resized_h, crop_h), crop_h);
 
     // Horizontal pass, over only the source rows that some output row reads.
     // Columns outside the resized image (padding) stay 0.
-    let row_lo = rows.iter().flatten().map(|t| t.start).min().unwrap_or(0);
-    let row_hi = rows.iter().flatten().map(|t| t.start + t.weights.len()).max().unwrap_or(0);
     let stride = px.width * px.channels;
     let mut mid = vec![0f32; (row_hi - row_lo) * crop_w * 3];
     for (src_row, mid_row) in

@@ -6,7 +6,8 @@
 //! kernel gets element offsets through its uniform), weights are packed
 //! once into storage buffers, parameters into one uniform buffer. A run
 //! uploads the input, records all dispatches into one command encoder,
-//! submits once and reads back only the output.
+//! submits once and reads back only the output. A frame (an image on the
+//! GPU) is preprocessed there too, in the same submit ([`preprocess`]).
 
 #[cfg(not(target_arch = "wasm32"))]
 mod ceiling;
@@ -16,6 +17,7 @@ mod params;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod params_layout;
 mod pipelines;
+mod preprocess;
 mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -23,6 +25,8 @@ pub use ceiling::{matmul_ceiling_blocking, Ceiling};
 use context::Context;
 use exec::Lowering;
 use pipelines::Pipelines;
+pub use preprocess::Frame;
+use preprocess::FramePrep;
 use weights::WeightPacker;
 
 use crate::error::{Error, Result};
@@ -67,6 +71,13 @@ pub struct GpuBackend {
     output_len: usize,
     /// Every tensor's place in the arena (bytes, elements), for reads other than the output.
     ranges: Vec<(u64, usize)>,
+    frames: FramePrep,
+}
+
+/// What a run starts from: the input tensor, or a frame to preprocess into it.
+enum Input<'a> {
+    Tensor(&'a [f32]),
+    Frame(Frame<'a>),
 }
 
 impl GpuBackend {
@@ -169,6 +180,7 @@ impl GpuBackend {
             output_offset: (output.offset * 4) as u64,
             output_len: output.len(),
             ranges: t.iter().map(|x| ((x.offset * 4) as u64, x.len())).collect(),
+            frames: FramePrep::new(plan, input.offset),
             ctx,
             precision,
             pipelines,
@@ -183,12 +195,33 @@ impl GpuBackend {
     /// `input`: `plan.input_len()` f32 in the model's declared input layout.
     /// Returns `plan.output_len()` f32.
     pub async fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
-        self.run_passes(input, self.passes.len(), self.output_offset, self.output_len).await
+        self.run_passes(Input::Tensor(input), self.passes.len(), self.output_offset, self.output_len).await
+    }
+
+    /// [`GpuBackend::run`] on a frame, preprocessed on the GPU as
+    /// [`crate::preprocess`] does on the CPU (the plan must take one image).
+    pub async fn run_frame(&mut self, frame: Frame<'_>) -> Result<Vec<f32>> {
+        self.run_passes(Input::Frame(frame), self.passes.len(), self.output_offset, self.output_len).await
+    }
+
+    /// The input tensor the GPU makes of `frame`, read back: what
+    /// [`GpuBackend::run_frame`] feeds the network.
+    pub async fn preprocess_frame(&mut self, frame: Frame<'_>) -> Result<Vec<f32>> {
+        self.run_passes(Input::Frame(frame), 0, self.input_offset, self.input_len).await
     }
 
     /// Runs only the steps before `features` (of this backend's plan) and
     /// returns the pooled features, `[n, channels]`.
     pub async fn run_features(&mut self, input: &[f32], features: &Features) -> Result<Vec<f32>> {
+        self.features(Input::Tensor(input), features).await
+    }
+
+    /// [`GpuBackend::run_features`] on a frame, as [`GpuBackend::run_frame`] takes it.
+    pub async fn run_frame_features(&mut self, frame: Frame<'_>, features: &Features) -> Result<Vec<f32>> {
+        self.features(Input::Frame(frame), features).await
+    }
+
+    async fn features(&mut self, input: Input<'_>, features: &Features) -> Result<Vec<f32>> {
         let want = features.output.shape.iter().product::<usize>();
         match self.ranges.get(features.output.tensor) {
             Some(&(offset, len)) if len == want && features.steps <= self.passes.len() => {
@@ -200,9 +233,11 @@ impl GpuBackend {
 
     /// Runs the first `steps` passes on `input` and reads back `len` f32
     /// from byte `offset` of the arena.
-    async fn run_passes(&mut self, input: &[f32], steps: usize, offset: u64, len: usize) -> Result<Vec<f32>> {
-        if input.len() != self.input_len {
-            return Err(Error::InvalidInput(format!("expected {} input values, got {}", self.input_len, input.len())));
+    async fn run_passes(&mut self, input: Input<'_>, steps: usize, offset: u64, len: usize) -> Result<Vec<f32>> {
+        if let Input::Tensor(t) = input {
+            if t.len() != self.input_len {
+                return Err(Error::InvalidInput(format!("expected {} input values, got {}", self.input_len, t.len())));
+            }
         }
         let bytes = (len * 4) as u64;
         if self.readback.size() < bytes {
@@ -211,11 +246,24 @@ impl GpuBackend {
         }
         let ctx = &self.ctx;
         ctx.health()?;
+        let frames = &mut self.frames;
         ctx.checked("running the plan", || {
-            ctx.queue.write_buffer(&self.arena, self.input_offset, bytemuck::cast_slice(input));
+            let frame = match &input {
+                Input::Tensor(t) => {
+                    ctx.queue.write_buffer(&self.arena, self.input_offset, bytemuck::cast_slice(t));
+                    None
+                }
+                Input::Frame(f) => {
+                    frames.load(ctx, &self.arena, f)?;
+                    Some(&*frames)
+                }
+            };
             let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                if let Some(f) = frame {
+                    f.record(&mut pass);
+                }
                 for p in &self.passes[..steps] {
                     pass.set_pipeline(&self.pipelines.list[p.pipeline]);
                     pass.set_bind_group(0, &p.bind_group, &[]);
@@ -224,8 +272,9 @@ impl GpuBackend {
             }
             encoder.copy_buffer_to_buffer(&self.arena, offset, &self.readback, 0, bytes);
             ctx.queue.submit([encoder.finish()]);
+            Ok::<_, Error>(())
         })
-        .await?;
+        .await??;
 
         let slice = self.readback.slice(..);
         let (tx, rx) = futures_channel::oneshot::channel();
@@ -348,6 +397,16 @@ impl GpuBackend {
     /// [`GpuBackend::run`], blocking the current thread.
     pub fn run_blocking(&mut self, input: &[f32]) -> Result<Vec<f32>> {
         pollster::block_on(self.run(input))
+    }
+
+    /// [`GpuBackend::run_frame`], blocking the current thread.
+    pub fn run_frame_blocking(&mut self, frame: Frame<'_>) -> Result<Vec<f32>> {
+        pollster::block_on(self.run_frame(frame))
+    }
+
+    /// [`GpuBackend::preprocess_frame`], blocking the current thread.
+    pub fn preprocess_frame_blocking(&mut self, frame: Frame<'_>) -> Result<Vec<f32>> {
+        pollster::block_on(self.preprocess_frame(frame))
     }
 
     /// Profiling aid: runs the plan with every step in its own submit and

@@ -3,7 +3,7 @@
 import { WebResnetError, toWebResnetError } from "./errors.js";
 import { cpuThreads, loadWasm, wasmMemoryBytes, wasmThreads } from "./wasm.js";
 import { loadModelBytes } from "./model.js";
-import { toPicture } from "./source.js";
+import { toFrame, toPicture } from "./source.js";
 import { modelIdentity } from "./identity.js";
 import { choices, openAuto } from "./backend_choice.js";
 
@@ -119,6 +119,8 @@ export class LocalRunner {
   #onBackendChange;
   #queue = Promise.resolve();
   #disposed = false;
+  // Set once a video's frame failed to copy to the GPU straight.
+  #videoViaBitmap = false;
   /** "webgpu" | "cpu-simd" | "cpu-simd-threads" (the threaded build, with more than one thread). */
   backend;
   /** CPU threads of this realm's build: 1, or the threaded build's pool size. */
@@ -227,20 +229,46 @@ export class LocalRunner {
     if (this.#onBackendChange) queueMicrotask(() => this.#onBackendChange(change));
   }
 
+  // On WebGPU, a source the browser can copy to the GPU goes there as it is
+  // and is preprocessed there (`onFrame`); its pixels are never read back to
+  // the page. Anything else, and every source on the CPU, is read as pixels
+  // (`onPixels`), as is a frame whose call a lost GPU device moved to the CPU.
+  async #picture(source, onFrame, onPixels) {
+    const frame = this.backend === "webgpu" ? await toFrame(source, this.#videoViaBitmap) : null;
+    if (!frame) {
+      const picture = await toPicture(source);
+      return this.#call((s) => onPixels(s, picture));
+    }
+    try {
+      return await this.#call(async (s) =>
+        s.backend() === "webgpu" ? onFrame(s, frame) : onPixels(s, await toPicture(frame.frame)),
+      );
+    } catch (e) {
+      // Some browsers can't copy a video's frame to the GPU straight (Chromium
+      // on SwiftShader); an ImageBitmap of it, which the browser makes without
+      // the page reading pixels, they can. Tried once, then kept.
+      if (e?.code !== "INVALID_INPUT" || !frame.video || this.#videoViaBitmap) throw e;
+      this.#videoViaBitmap = true;
+      return this.#picture(source, onFrame, onPixels);
+    } finally {
+      frame.close();
+    }
+  }
+
   async classify(source, topK = 5) {
     checkTopK(topK);
-    const picture = await toPicture(source);
-    return this.#call((s) =>
-      picture.encoded
-        ? s.classifyBytes(picture.encoded, topK)
-        : s.classifyRgba(picture.rgba, picture.width, picture.height, topK),
+    return this.#picture(
+      source,
+      (s, f) => s.classifyFrame(f.frame, f.width, f.height, topK),
+      (s, p) => (p.encoded ? s.classifyBytes(p.encoded, topK) : s.classifyRgba(p.rgba, p.width, p.height, topK)),
     );
   }
 
   async embed(source) {
-    const picture = await toPicture(source);
-    return this.#call((s) =>
-      picture.encoded ? s.embedBytes(picture.encoded) : s.embedRgba(picture.rgba, picture.width, picture.height),
+    return this.#picture(
+      source,
+      (s, f) => s.embedFrame(f.frame, f.width, f.height),
+      (s, p) => (p.encoded ? s.embedBytes(p.encoded) : s.embedRgba(p.rgba, p.width, p.height)),
     );
   }
 

@@ -71,6 +71,50 @@ export function bitmapPixels(bitmap) {
   return { rgba: ctx.getImageData(0, 0, width, height).data, width, height };
 }
 
+// The largest side every WebGPU device takes for a texture (the default
+// maxTextureDimension2D, which the wasm asks for); a larger picture is read
+// as pixels and preprocessed on the CPU.
+const MAX_FRAME_SIDE = 8192;
+
+// What GPUQueue.copyExternalImageToTexture takes, with its size in pixels.
+const FRAME_SIZE = {
+  HTMLVideoElement: (v) => [v.videoWidth, v.videoHeight],
+  HTMLImageElement: (i) => [i.naturalWidth, i.naturalHeight],
+  VideoFrame: (f) => [f.displayWidth, f.displayHeight],
+  ImageBitmap: (b) => [b.width, b.height],
+  HTMLCanvasElement: (c) => [c.width, c.height],
+  OffscreenCanvas: (c) => [c.width, c.height],
+  ImageData: (d) => [d.width, d.height],
+};
+
+const VIDEO = ["HTMLVideoElement", "VideoFrame"];
+
+// A source for WebGPU to copy as it is: `{ frame, width, height, video,
+// close() }` (close() frees a bitmap made here, never the caller's; `video`:
+// the frame is a video's, copied straight), or null where the wasm takes it
+// as pixels instead (plain RGBA objects, runtimes without createImageBitmap,
+// pictures too large for a texture). `videoViaBitmap`: a video's frame goes
+// through an ImageBitmap, for browsers that can't copy it straight.
+export async function toFrame(source, videoViaBitmap = false) {
+  if (source == null) throw new WebResnetError("INVALID_INPUT", "no image given");
+  let kind = Object.keys(FRAME_SIZE).find((name) => is(source, name));
+  let frame = source;
+  if (kind && !(videoViaBitmap && VIDEO.includes(kind))) await ready(source);
+  else if (!kind && (isImageData(source) || !canDecode())) return null;
+  else {
+    // Encoded bytes, a Blob, an SVG image: the browser decodes them to a bitmap.
+    frame = await toBitmap(isEncoded(source) ? new Blob([bytesOf(source)]) : source);
+    kind = "ImageBitmap";
+  }
+  const owned = frame !== source;
+  const [width, height] = FRAME_SIZE[kind](frame);
+  if (width > MAX_FRAME_SIDE || height > MAX_FRAME_SIDE) {
+    if (owned) frame.close();
+    return null;
+  }
+  return { frame, width, height, video: VIDEO.includes(kind), close: () => owned && frame.close() };
+}
+
 // Any supported source -> a picture for the wasm. An ImageBitmap is read,
 // not closed: it stays the caller's.
 export async function toPicture(source) {

@@ -147,6 +147,22 @@ impl Session {
         self.classify(Picture::Rgba { rgba, width, height }, top_k).await
     }
 
+    /// Classifies an image object as the browser holds it (`ImageBitmap`,
+    /// `HTMLVideoElement`, `VideoFrame`, canvas, `HTMLImageElement`,
+    /// `ImageData`) of `width` x `height` pixels, on WebGPU only: the browser
+    /// copies it into a texture and the GPU preprocesses it; its pixels never
+    /// pass through the CPU.
+    #[wasm_bindgen(js_name = classifyFrame)]
+    pub async fn classify_frame(
+        &self,
+        source: JsValue,
+        width: u32,
+        height: u32,
+        top_k: u32,
+    ) -> std::result::Result<JsValue, JsValue> {
+        self.classify(Picture::Frame { source, width, height }, top_k).await
+    }
+
     /// Classifies encoded image bytes (JPEG, PNG or WebP).
     #[wasm_bindgen(js_name = classifyBytes)]
     pub async fn classify_bytes(&self, encoded: Vec<u8>, top_k: u32) -> std::result::Result<JsValue, JsValue> {
@@ -163,6 +179,17 @@ impl Session {
         height: u32,
     ) -> std::result::Result<Float32Array, JsValue> {
         self.embed(Picture::Rgba { rgba, width, height }).await
+    }
+
+    /// As `embedRgba`, for an image object as `classifyFrame` takes it (WebGPU only).
+    #[wasm_bindgen(js_name = embedFrame)]
+    pub async fn embed_frame(
+        &self,
+        source: JsValue,
+        width: u32,
+        height: u32,
+    ) -> std::result::Result<Float32Array, JsValue> {
+        self.embed(Picture::Frame { source, width, height }).await
     }
 
     /// As `embedRgba`, for encoded image bytes (JPEG, PNG or WebP).

@@ -12,9 +12,10 @@ use super::errors::js_error;
 use super::import::import;
 use super::lock::Turnstile;
 use crate::backend::{Backend, BackendKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::explain::{explain, Explanation};
-use crate::plan::{CompileOptions, Plan};
+use crate::gpu::Frame;
+use crate::plan::{CompileOptions, Features, Plan};
 use crate::postprocess::{label_for, softmax, top_k, Prediction};
 use crate::preprocess::{crop_window, decode, image_to_tensor, rgba_to_tensor};
 
@@ -25,13 +26,48 @@ pub(super) struct Compiled {
     pub backend: Backend,
 }
 
-/// An image as it crosses the boundary: an RGBA frame or encoded bytes.
+/// An image as it crosses the boundary: an RGBA frame, encoded bytes, or
+/// (WebGPU only) an image object the browser copies to the GPU itself.
 pub(super) enum Picture {
     Rgba { rgba: Vec<u8>, width: u32, height: u32 },
     Encoded(Vec<u8>),
+    Frame { source: JsValue, width: u32, height: u32 },
 }
 
 impl Picture {
+    /// The picture as the GPU takes it, if it is pixels (encoded bytes are decoded on the CPU).
+    fn frame(&self) -> Option<Frame<'_>> {
+        match self {
+            Picture::Rgba { rgba, width, height } => Some(Frame::Rgba { rgba, width: *width, height: *height }),
+            Picture::Frame { source, width, height } => {
+                Some(Frame::External { source, width: *width, height: *height })
+            }
+            Picture::Encoded(_) => None,
+        }
+    }
+
+    /// The backend's output for this picture (as far as `features` when
+    /// given). On WebGPU, pixels are preprocessed there, in the same submit
+    /// as the network. RGBA bytes the GPU refuses (too large for a texture, or
+    /// a plan that takes no picture) go the CPU's way, which has the last word.
+    async fn run(&self, c: &mut Compiled, features: Option<&Features>) -> Result<Vec<f32>> {
+        if let (Backend::Gpu(g), Some(frame)) = (&mut c.backend, self.frame()) {
+            let out = match features {
+                Some(f) => g.run_frame_features(frame, f).await,
+                None => g.run_frame(frame).await,
+            };
+            match out {
+                Err(Error::Limit(_) | Error::InvalidInput(_)) if matches!(self, Picture::Rgba { .. }) => {}
+                out => return out,
+            }
+        }
+        let input = self.to_tensor(&c.plan)?;
+        match features {
+            Some(f) => c.backend.run_features(&input, f).await,
+            None => c.backend.run(&input).await,
+        }
+    }
+
     fn to_tensor(&self, plan: &Plan) -> Result<Vec<f32>> {
         self.to_tensor_sized(plan).map(|(tensor, _)| tensor)
     }
@@ -45,6 +81,9 @@ impl Picture {
             Picture::Encoded(bytes) => {
                 let img = decode(bytes)?;
                 Ok((image_to_tensor(&img, &plan.preprocess)?, [img.width(), img.height()]))
+            }
+            Picture::Frame { .. } => {
+                Err(Error::InvalidInput("an image object is taken as it is only on WebGPU: pass its pixels".into()))
             }
         }
     }
@@ -115,10 +154,16 @@ impl Inner {
         Ok(())
     }
 
-    /// One inference of one image of zeros.
+    /// One inference of one image: on WebGPU a black pixel through the
+    /// frame kernel too (so its pipelines compile now, not at the first
+    /// picture), falling back to a tensor of zeros where the plan takes no picture.
     pub(super) async fn warm_up(&self) -> std::result::Result<(), JsValue> {
         self.with_compiled(async |c, inner| {
             inner.ensure_single(c).await?;
+            let black = Picture::Rgba { rgba: vec![0, 0, 0, 255], width: 1, height: 1 };
+            if matches!(c.backend, Backend::Gpu(_)) && black.run(c, None).await.is_ok() {
+                return Ok(());
+            }
             c.backend.run(&vec![0.0; c.plan.input.shape.iter().product()]).await.map(drop)
         })
         .await
@@ -143,7 +188,7 @@ impl Inner {
 
     pub(super) async fn classify(&self, c: &mut Compiled, picture: &Picture, k: usize) -> Result<Vec<Prediction>> {
         self.ensure_single(c).await?;
-        let out = c.backend.run(&picture.to_tensor(&c.plan)?).await?;
+        let out = picture.run(c, None).await?;
         let probs = if c.plan.output.is_probability { out } else { softmax(&out) };
         let labels = self.labels.borrow();
         Ok(top_k(&probs, k, labels.as_deref().or(c.plan.labels.as_deref())))
@@ -176,8 +221,7 @@ impl Inner {
     /// the same backend.
     pub(super) async fn embed(&self, c: &mut Compiled, picture: &Picture) -> Result<Vec<f32>> {
         self.ensure_single(c).await?;
-        let input = picture.to_tensor(&c.plan)?;
         let features = c.plan.features()?;
-        c.backend.run_features(&input, &features).await
+        picture.run(c, Some(&features)).await
     }
 }

@@ -12,6 +12,8 @@ mod backends;
 mod batch;
 mod build;
 mod cases;
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+mod frames;
 mod reference;
 #[cfg(not(target_arch = "wasm32"))]
 mod specific;

@@ -5,6 +5,8 @@
 import { Classifier } from "/pkg/index.js";
 import { wrap } from "/testkit/page.mjs";
 import { classifyVideo } from "/pkg/video.js";
+import { since, spied } from "./spy.mjs";
+import "./sources.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -79,7 +81,9 @@ window.filterCase = wrap(async ({ model, backend, frames }) => {
   const threshold = first[3].probability;
   const run = (options) =>
     watch((cb) => clf.classifyVideo(video, { ...options, ...cb }), { until: (r) => r.length >= frames });
+  const before = spied();
   const allowed = await run({ allow, topK: 5, smoothing: 0 });
+  const pixels = { ...since(before), frames: allowed.results.length };
   const denied = await run({ deny, topK: 5, smoothing: 0 });
   const thresholded = await run({ scoreThreshold: threshold, topK: 5, smoothing: 0 });
   const smoothed = await run({ topK: 1, smoothing: 0.9 });
@@ -113,6 +117,7 @@ window.filterCase = wrap(async ({ model, backend, frames }) => {
     leaderChanges: { smoothed: changes(smoothed), plain: changes(plain) },
     onceLabels: once.map((p) => p.label),
     invalid,
+    pixels,
     fps: plain.results.at(-1)?.fps,
     latencyMs: plain.results.at(-1)?.latencyMs,
   };

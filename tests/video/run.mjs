@@ -61,11 +61,35 @@ await checks(async () => {
       r.onceLabels.length > 0 && r.onceLabels.every((l) => r.allow.includes(l)) && r.invalid === "INVALID_INPUT",
       `${backend}: classify takes the filters (allow -> ${JSON.stringify(r.onceLabels)}; scoreThreshold 7 -> ${r.invalid})`,
     );
+    const { readBacks, gpuCopies, frames: classified } = r.pixels;
+    check(
+      backend === "webgpu" ? readBacks === 0 && gpuCopies >= classified : readBacks >= classified && gpuCopies === 0,
+      `${backend}: ${classified} webcam frames: ${readBacks} pixel read-backs (getImageData/readPixels/copyTo), ` +
+        `${gpuCopies} copyExternalImageToTexture (on WebGPU: none and one a frame; on the CPU: the reverse)`,
+    );
     check(
       r.spread.smoothed <= r.spread.plain && r.leaderChanges.smoothed <= r.leaderChanges.plain,
       `${backend}: smoothing 0.9 vs 0: top-1 probability spread ${r.spread.smoothed.toFixed(4)} vs ${r.spread.plain.toFixed(4)}, ` +
         `leader changes ${r.leaderChanges.smoothed} vs ${r.leaderChanges.plain}; ${r.fps?.toFixed(1)} FPS, latency ${r.latencyMs?.toFixed(0)} ms`,
     );
+  }
+
+  if (gpu) {
+    const odd = [
+      [1, 300],
+      [4000, 3],
+      [300, 500],
+    ];
+    const r = await call("sourcesCase", { model: SMALL, photo: "/.cache/photos/chelsea.png", odd });
+    if (!failed("every source kind on WebGPU", r)) {
+      for (const [kind, s] of Object.entries(r.sources)) {
+        check(
+          s.readBacks === 0 && s.gpuCopies >= 1 && s.gpu.join() === s.cpu.join(),
+          `${kind} on ${r.backend}: ${s.gpuCopies} copyExternalImageToTexture, ${s.readBacks} pixel read-backs; ` +
+            `top-5 ${s.gpu} vs the CPU's ${s.cpu} (probabilities within ${s.maxProbabilityDiff.toExponential(2)})`,
+        );
+      }
+    }
   }
 
   {
