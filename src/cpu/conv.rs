@@ -225,7 +225,8 @@ impl ConvKernel {
         let (g, bias, act) = (&self.g, &self.bias, self.act);
         match &self.weight {
             Weights::Winograd(t, u) => {
-                t.run(g, input, bias, act, out, scratch, accumulate, winograd::portable_gemm(g, t.v, u))
+                let gemm = winograd::portable_gemm(g, t.v, u);
+                t.run(g, input, bias, act, out, scratch, accumulate, &winograd::Portable, gemm)
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Weights::WinogradPacked(t, packed) => {
@@ -233,7 +234,7 @@ impl ConvKernel {
                     simd::winograd::tile_gemm(g, t.v, packed, xi, tiles, v, m);
                     Ok(())
                 };
-                t.run(g, input, bias, act, out, scratch, accumulate, gemm)
+                t.run(g, input, bias, act, out, scratch, accumulate, &simd::winograd::Simd, gemm)
             }
             _ => Err(Error::Backend("conv weights are not transformed for Winograd".into())),
         }
