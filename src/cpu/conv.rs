@@ -170,8 +170,7 @@ impl ConvKernel {
         };
         let geom = Geom { batch: n, in_c: ic, out_c: oc, groups: g, h, w, out_h: oh, out_w: ow };
         let depthwise = g == ic && g == oc && g > 1;
-        let winograd_fits = c.kernel == [3, 3] && c.stride == [1, 1] && c.dilation == [1, 1] && g == 1;
-        if wino.is_some() && !winograd_fits {
+        if wino.is_some() && !winograd::eligible(c) {
             return Err(Error::Backend("Winograd needs a 3x3, stride-1, dilation-1 conv with one group".into()));
         }
         let strategy = match kernels {

@@ -136,6 +136,16 @@ impl Shape {
     }
 }
 
+/// Whether a conv can run as Winograd: 3x3, stride 1, dilation 1, one group.
+pub fn eligible(c: &Conv) -> bool {
+    c.kernel == [3, 3] && c.stride == [1, 1] && c.dilation == [1, 1] && c.groups == 1
+}
+
+/// `v` for every conv step that can take it, whatever it costs.
+pub fn every(steps: &[Step], v: Variant) -> Vec<Option<Variant>> {
+    steps.iter().map(|s| matches!(s, Step::Conv(c) if eligible(c)).then_some(v)).collect()
+}
+
 /// Which conv steps of a plan run as Winograd, and which variant: the
 /// cheaper by [`Shape::cost`] where it beats the direct conv, taken in order
 /// of work saved per extra weight value while the extra memory stays within
@@ -150,8 +160,7 @@ pub fn choose(steps: &[Step], shape_of: impl Fn(&Conv) -> Option<[usize; 4]>) ->
         .enumerate()
         .filter_map(|(i, s)| {
             let Step::Conv(c) = s else { return None };
-            let eligible = c.kernel == [3, 3] && c.stride == [1, 1] && c.dilation == [1, 1] && c.groups == 1;
-            let [batch, out_h, out_w, out_c] = shape_of(c).filter(|_| eligible)?;
+            let [batch, out_h, out_w, out_c] = shape_of(c).filter(|_| eligible(c))?;
             let shape = Shape { batch, out_h, out_w, in_c: c.in_channels, out_c };
             let direct = shape.cost(None);
             let mut vs: Vec<Variant> =
