@@ -215,9 +215,14 @@ impl Tile<'_> {
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         if self.load {
             for (r, acc) in acc.iter_mut().enumerate() {
-                let mut buf = [0.0f32; NR];
-                buf[..nv].copy_from_slice(&c[r * ld..r * ld + nv]);
-                *acc = load2(&buf);
+                let src = &c[r * ld..r * ld + nv];
+                *acc = if nv == NR {
+                    load2(src)
+                } else {
+                    let mut buf = [0.0f32; NR];
+                    buf[..nv].copy_from_slice(src);
+                    load2(&buf)
+                };
             }
         }
         let chans = &self.block.chans;
