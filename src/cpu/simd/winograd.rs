@@ -172,8 +172,7 @@ fn input_tile<const A: usize>(
         // cols[x] = Bᵀ applied down patch column x.
         let cols: [[v128; A]; A] =
             std::array::from_fn(|x| bt(std::array::from_fn(|k| offs[k][x].map_or(zero, |o| load(input, o + c, n)))));
-        for i in 0..A {
-            let row = bt(std::array::from_fn(|x| cols[x][i]));
+        for (i, row) in (0..A).map(|i| bt(std::array::from_fn(|x| cols[x][i]))).enumerate() {
             for (j, &r) in row.iter().enumerate() {
                 store(vt, (i * A + j) * ic + c, n, r);
             }
@@ -198,8 +197,7 @@ fn output_tile<const A: usize, const M: usize>(
         // cols[x] = Aᵀ applied down column x of M.
         let cols: [[v128; M]; A] =
             std::array::from_fn(|x| at(std::array::from_fn(|k| load(ctx.mat(k * A + x, oc), c, n))));
-        for i in 0..ctx.rows {
-            let row = at(std::array::from_fn(|x| cols[x][i]));
+        for (i, row) in (0..ctx.rows).map(|i| at(std::array::from_fn(|x| cols[x][i]))).enumerate() {
             for (j, &r) in row.iter().enumerate().take(ctx.cols) {
                 let dst = (i * g.out_w + ctx.ox + j) * oc + c;
                 let mut y = f32x4_add(r, bias);
