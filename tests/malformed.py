@@ -22,7 +22,9 @@ taken from MODELS_DIR (resnet18.onnx, from scripts/setup.sh).
 """
 
 import argparse
+import hashlib
 import itertools
+import json
 import os
 import resource
 import struct
@@ -129,6 +131,60 @@ def hostile_models():
     return out
 
 
+def wrn_parts(data):
+    """(header dict, data section) of a .wrn file (a safetensors file)."""
+    n = struct.unpack("<Q", data[:8])[0]
+    return json.loads(data[8:8 + n]), bytearray(data[8 + n:])
+
+
+def resealed_wrn(header, body):
+    """A .wrn file of this header and data section, its sha256 recomputed as
+    src/model/format/mod.rs defines it, so that the reader gets past the hash."""
+    meta = header["__metadata__"]
+    signed = meta["model"]
+    old = json.loads(signed)["sha256"]
+    # The document is compact JSON with sorted keys: dropping the member gives the hashed text.
+    member = f'"sha256":"{old}"'
+    unsigned = signed.replace(member + ",", "") if member + "," in signed else signed.replace("," + member, "")
+    h = hashlib.sha256()
+
+    def part(b):
+        h.update(struct.pack("<Q", len(b)) + b)
+    part(unsigned.encode())
+    for name in sorted(k for k in header if k != "__metadata__"):
+        t = header[name]
+        part(name.encode())
+        part(t["dtype"].encode())
+        part(struct.pack(f"<{len(t['shape'])}Q", *t["shape"]))
+        part(struct.pack("<2Q", *t["data_offsets"]))
+    part(b"".join(hashlib.sha256(bytes(body[i:i + (1 << 20)])).digest() for i in range(0, len(body), 1 << 20)))
+    meta["model"] = signed.replace(old, h.hexdigest())
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(text)) + text + bytes(body)
+
+
+def int8_hostile(int8_file):
+    """name -> a damaged int8 .wrn whose hash matches: bad scales, scales of the
+    wrong length, codes without scales. Each must be refused with a typed error."""
+    header, body = wrn_parts(int8_file)
+    scale = next(k for k in sorted(header) if k.endswith("#scale"))
+    begin = header[scale]["data_offsets"][0]
+    out = {}
+    for what, value in (("nan", float("nan")), ("inf", float("inf")), ("zero", 0.0), ("negative", -1.0)):
+        damaged = bytearray(body)
+        damaged[begin:begin + 4] = struct.pack("<f", value)
+        out[f"int8_scale_{what}.wrn"] = resealed_wrn(json.loads(json.dumps(header)), damaged)
+    wrong_length = json.loads(json.dumps(header))
+    wrong_length[scale]["shape"] = [1] * (len(wrong_length[scale]["shape"]) - 1) + [wrong_length[scale]["shape"][0]]
+    out["int8_scale_wrong_length.wrn"] = resealed_wrn(wrong_length, body)
+    unscaled = json.loads(json.dumps(header))
+    unscaled[scale + "s"] = unscaled.pop(scale)
+    out["int8_scale_missing.wrn"] = resealed_wrn(unscaled, body)
+    # The control: resealing an undamaged file must leave it loadable.
+    out["int8_resealed_good.wrn"] = resealed_wrn(json.loads(json.dumps(header)), body)
+    return out
+
+
 def truncations(path):
     """(name, the file cut at every 1/64 of its length), the empty prefix included.
     One at a time: a child's peak RSS counts the parent's at fork time."""
@@ -217,13 +273,15 @@ def parent_peak_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def check(bin_path, argv, rss_limit=None):
-    """Returns (passed, detail)."""
+def check(bin_path, argv, rss_limit=None, expect_ok=False):
+    """Returns (passed, detail). With expect_ok, the input is a control that must load."""
     code, stderr, rss = run(bin_path, argv)
     if code is None:
         return False, f"hung for {RUN_TIMEOUT_S}s"
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     first = lines[0] if lines else "(no stderr)"
+    if expect_ok:
+        return code == 0, f"exit {code} on a valid file: {first[:110]}"
     if code == 0:
         return False, "exit 0 on bad input"
     if code < 0:
@@ -280,13 +338,23 @@ def main():
             print(f"FAIL control: inspect on a valid model failed: {base_err.strip()[:300]}")
             failed += 1
         hostile = hostile_models()
-        cuts = itertools.chain(*(truncations(args.models_dir / m) for m in ("mobilenet_small.onnx", "default.wrn")))
+        int8_file = d / "mobilenet_small_int8.wrn"
+        made = subprocess.run([str(args.bin), "convert", str(args.models_dir / "mobilenet_small.onnx"),
+                               str(int8_file), "--int8"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        if made.returncode != 0:
+            print(f"FAIL control: convert --int8 failed: {made.stderr.strip()[:300]}")
+            failed += 1
+        else:
+            hostile.update(int8_hostile(int8_file.read_bytes()))
+        cuts = itertools.chain(*(truncations(m) for m in (args.models_dir / "mobilenet_small.onnx",
+                                                          args.models_dir / "default.wrn", int8_file)
+                                 if m.is_file()))
         tried = 0
         for name, data in itertools.chain(hostile.items(), cuts):
             path = d / name
             path.write_bytes(data)
             bound = parent_peak_rss() + base_rss + RSS_SLACK_BYTES + RSS_PER_FILE_BYTE * len(data)
-            good, detail = check(args.bin, ["inspect", str(path)], bound)
+            good, detail = check(args.bin, ["inspect", str(path)], bound, expect_ok=name.endswith("_good.wrn"))
             path.unlink()
             # 128 truncations pass alike: print only their failures.
             if name in hostile or not good:

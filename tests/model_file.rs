@@ -165,3 +165,97 @@ fn an_incoming_file_that_is_not_as_announced_is_left_to_the_whole_import() {
     assert_eq!(arrive(&[7; 100], 100, 5), None);
     assert_eq!(arrive(&[], 0, 5), None);
 }
+
+#[test]
+fn int8_stores_conv_weights_per_channel_and_loads_them_scaled_back() {
+    let g = tiny();
+    let plain = format::write(&g, &format::WriteOptions::default()).unwrap();
+    let bytes = format::write(&g, &format::WriteOptions { int8: true, ..Default::default() }).unwrap();
+    let (_, info) = format::read_with_info(&plain).unwrap();
+    assert_eq!(info.version, format::OLDEST_VERSION, "a file without int8 stays readable by older builds");
+    let (back, info) = format::read_with_info(&bytes).unwrap();
+    assert_eq!(info.version, format::VERSION);
+    // Row 0 has max |w| 1 + 3 * 2^-11, row 1 has 2: each value within half a step of its row.
+    let (want, got) = (g.initializers["w"].to_f32(), back.initializers["w"].to_f32());
+    for (i, (w, q)) in want.iter().zip(&got).enumerate() {
+        let step = if i < 3 { want[1] / 127.0 } else { 2.0 / 127.0 };
+        assert!((w - q).abs() <= step / 2.0 + 1e-7, "w[{i}] = {w}, int8 gives {q}");
+    }
+    assert_eq!(back.initializers["b"], g.initializers["b"], "biases stay f32");
+    assert_eq!(back.nodes, g.nodes);
+    assert!(!back.initializers.keys().any(|k| k.contains('#')), "scale tensors are not initializers");
+    for size in [1, 5, 64, bytes.len()] {
+        assert_eq!(arrive(&bytes, bytes.len(), size).as_ref(), Some(&back), "chunks of {size}");
+    }
+}
+
+#[test]
+fn int8_damage_is_refused_without_panic() {
+    let good = format::write(&tiny(), &format::WriteOptions { int8: true, ..Default::default() }).unwrap();
+    let is_format_error = |b: &[u8]| matches!(webresnet::model::import(b), Err(Error::ModelFormat(_)));
+    for cut in 0..good.len() {
+        assert!(is_format_error(&good[..cut]), "truncated to {cut} bytes");
+    }
+    // The version is outside the hashed document: version 2 knows no I8.
+    let v2 = with_header(&good, |h| h["__metadata__"]["version"] = "2".into());
+    match webresnet::model::import(&v2) {
+        Err(Error::ModelFormat(m)) => assert!(m.contains("no I8"), "{m}"),
+        other => panic!("I8 in a version 2 file accepted: {other:?}"),
+    }
+    // Scales of the wrong length, and codes under another dtype.
+    let tampers: [fn(&mut serde_json::Value); 2] =
+        [|h| h["w#scale"]["shape"] = serde_json::json!([1, 1, 1, 1]), |h| h["w"]["dtype"] = "I64".into()];
+    for edit in tampers {
+        assert!(is_format_error(&with_header(&good, edit)));
+    }
+    let renamed = with_header(&good, |h| {
+        let s = h.as_object_mut().unwrap().remove("w#scale").unwrap();
+        h["w#scales"] = s;
+    });
+    assert!(is_format_error(&renamed));
+    assert_eq!(arrive(&renamed, renamed.len(), 5), None);
+}
+
+#[test]
+fn a_name_the_file_reserves_for_scales_is_refused() {
+    let mut g = tiny();
+    g.initializers.insert("x#scale".into(), Constant::f32(vec![1], vec![1.0]));
+    assert!(matches!(format::write(&g, &format::WriteOptions::default()), Err(Error::InvalidInput(_))));
+}
+
+/// The safetensors header of a model file.
+fn header(file: &[u8]) -> serde_json::Value {
+    let len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    serde_json::from_slice(&file[8..8 + len]).unwrap()
+}
+
+#[test]
+fn int8_scales_follow_each_weights_output_channels() {
+    let mut g = tiny();
+    let dense = |op: &str, w: &str, attrs| Node {
+        name: op.into(),
+        op: op.into(),
+        inputs: vec!["y".into(), w.into()],
+        outputs: vec![format!("{op}_out")],
+        attrs,
+    };
+    g.nodes.push(dense("MatMul", "k_by_n", vec![]));
+    g.nodes.push(dense("Gemm", "n_by_k", vec![("transB".into(), AttrValue::Int(1))]));
+    // Read by an Add too: no single output-channel axis, so it stays f32.
+    g.nodes.push(dense("Add", "w", vec![]));
+    g.initializers.insert("k_by_n".into(), Constant::f32(vec![3, 2], vec![1.0, -2.0, 3.0, 0.5, 0.25, 4.0]));
+    g.initializers.insert("n_by_k".into(), Constant::f32(vec![2, 3], vec![1.0, -2.0, 3.0, 0.5, 0.25, 4.0]));
+    let bytes = format::write(&g, &format::WriteOptions { int8: true, ..Default::default() }).unwrap();
+    let h = header(&bytes);
+    assert_eq!(h["k_by_n"]["dtype"], "I8");
+    assert_eq!(h["k_by_n#scale"]["shape"], serde_json::json!([1, 2]));
+    assert_eq!(h["n_by_k#scale"]["shape"], serde_json::json!([2, 1]));
+    assert_eq!(h["w"]["dtype"], "F32");
+    let back = format::read(&bytes).unwrap();
+    // Column maxima 3 and 4 for k_by_n: every value is a multiple of its column's step.
+    for (i, (&w, &q)) in g.initializers["k_by_n"].to_f32().iter().zip(&back.initializers["k_by_n"].to_f32()).enumerate()
+    {
+        let step = [3.0f32, 4.0][i % 2] / 127.0;
+        assert!((w - q).abs() <= step / 2.0 + 1e-7, "k_by_n[{i}] = {w}, int8 gives {q}");
+    }
+}

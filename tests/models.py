@@ -13,6 +13,9 @@ temporary directory):
   * `convert --f16` of the same weights: at most 52% of the f32 file, the same
     top-1 on the photos, and logits within 1e-2 of the f32 logits' range
     (on a seeded random input through `infer`);
+  * `convert --int8`: at most 27% of the f32 file, the same top-1 on the
+    photos; `--sensitivity 2 --calibrate` (the two photos) ranks every int8
+    weight, worst first, and keeps exactly the first two out of int8;
   * opennsfw.wrn classifies with no flags exactly as opennsfw.onnx does with
     its preprocessing flags;
   * resnet18.onnx converted to .wrn matches ONNX Runtime on resnet18.onnx
@@ -26,6 +29,8 @@ import argparse
 import json
 import os
 import re
+import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -111,6 +116,39 @@ def f16_file(bin_path, models, photos, tmp, res32):
     check(ratio <= 1e-2, "f16 logits within 1e-2 of the f32 logits' range")
 
 
+def int8_tensors(path):
+    data = path.read_bytes()
+    header = json.loads(data[8:8 + struct.unpack("<Q", data[:8])[0]])
+    return {k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "I8"}
+
+
+def int8_file(bin_path, models, photos, tmp, res32):
+    print("int8 model file:")
+    pth = models / "efficientnet-lite0-57934424.pth"
+    f32, int8 = tmp / "lite0.wrn", tmp / "lite0-int8.wrn"
+    n32, n8 = convert(bin_path, pth, f32), convert(bin_path, pth, int8, "--int8")
+    print(f"    sizes: f32 {n32} bytes, int8 {n8} bytes ({100 * n8 / n32:.1f}%)")
+    check(n8 <= 0.27 * n32, "int8 file is at most 27% of the f32 file")
+    res8 = classify(bin_path, photos, "--model", int8)
+    check(all(res8[k][0]["label"] == res32[k][0]["label"] for k in res32), "int8 top-1 equals f32 on the photos")
+    # The sensitivity pass on the two photos: it ranks every int8 weight and keeps the worst two in f16.
+    calib = tmp / "calibration"
+    calib.mkdir()
+    for p in photos:
+        shutil.copy(p, calib / p.name)
+    kept = tmp / "lite0-int8-kept.wrn"
+    proc = run(bin_path, "convert", pth, kept, "--int8", "--sensitivity", "2", "--calibrate", calib)
+    ranked = [ln.split() for ln in proc.stdout.splitlines() if ln.startswith("  ")]
+    marked = [r[1] for r in ranked if "(kept" in " ".join(r)]
+    all8, left8 = int8_tensors(int8), int8_tensors(kept)
+    print(f"    sensitivity: worst {', '.join(marked)}; {len(ranked)} ranked, {len(left8)} int8 left")
+    check(proc.returncode == 0 and {r[1] for r in ranked} == all8, "--sensitivity ranks every int8 weight")
+    scores = [float(r[0]) for r in ranked]
+    check(scores == sorted(scores, reverse=True) and marked == [r[1] for r in ranked[:2]],
+          "the ranking is worst first and its first two are marked kept")
+    check(left8 == all8 - set(marked), "exactly the two worst weights are not int8 in the file")
+
+
 def opennsfw(bin_path, models, photos):
     print("opennsfw.wrn:")
     ours = classify(bin_path, photos, "--model", models / "opennsfw.wrn", "--top", "2")
@@ -190,6 +228,7 @@ def main():
         tmp = Path(t)
         res32 = default_model(args.bin, photos, tmp)
         f16_file(args.bin, args.models_dir, photos, tmp, res32)
+        int8_file(args.bin, args.models_dir, photos, tmp, res32)
         opennsfw(args.bin, args.models_dir, photos)
         resnet18_parity(args.bin, args.models_dir, tmp)
         damaged(args.bin, args.models_dir, tmp)

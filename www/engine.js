@@ -6,10 +6,16 @@ import { Classifier } from "/pkg/index.js";
 const MODELS = {
   // The package's own default (EfficientNet-Lite0 stored as f16, half the download).
   default: { url: undefined, name: "EfficientNet-Lite0, ImageNet-1k" },
+  // The same network with int8 weights (a quarter of the f32 download), made by scripts/setup.sh.
+  int8: { url: "/models/default-int8.wrn", name: "EfficientNet-Lite0 int8, ImageNet-1k" },
   opennsfw: { url: "/models/opennsfw.wrn", name: "open_nsfw ResNet-50, SFW/NSFW" },
 };
 
 const TOP_K = 5;
+
+// What the package loads for `model`: a URL (undefined: its default), or a
+// copy of a picked file's bytes, as each classifier takes its own.
+const modelSource = (model) => (typeof model === "string" ? MODELS[model].url : model.bytes.slice(0));
 
 // Why WebGPU can't be used here, or null when an adapter is on offer. Asked
 // before the package is, so the notice names the cause and not just the fact.
@@ -42,7 +48,7 @@ export class Engine {
   // `model`: a key of MODELS, or { name, bytes } for a file picked from disk.
   // Resolves to describe()'s fields, the model's name and loadMs.
   async load(model, backend, onProgress) {
-    const source = typeof model === "string" ? MODELS[model].url : model.bytes.slice(0);
+    const source = modelSource(model);
     const t0 = performance.now();
     let clf = null;
     const onBackendChange = ({ reason }) => {
@@ -60,11 +66,21 @@ export class Engine {
     });
     const loadMs = performance.now() - t0;
     const old = this.#current;
-    this.#current = { clf, loadMs, firstMs: null };
+    this.#current = { clf, model, loadMs, firstMs: null };
     this.#startVideo();
     old?.clf.dispose();
     const name = typeof model === "string" ? MODELS[model].name : model.name;
     return { ...this.describe(), name, loadMs };
+  }
+
+  // The package's device benchmark of the model in use: each backend's cold
+  // and warm latency, in workers as the page's classifier, and what "auto"
+  // takes here and why. `onProgress({ step })` hears each backend's turn.
+  async benchmark(onProgress) {
+    const { model } = this.#loaded();
+    const name = typeof model === "string" ? MODELS[model].name : model.name;
+    const result = await Classifier.benchmark({ model: modelSource(model), worker: true, onProgress });
+    return { model: name, ...result };
   }
 
   get ready() {
@@ -156,17 +172,18 @@ export class Engine {
     });
   }
 
-  // { backend: "webgpu" | "cpu-simd" | "cpu-simd-threads", text, fallbackReason }:
-  // fallbackReason is the package's word on why "auto" is not on WebGPU.
+  // { backend: "webgpu" | "cpu-simd" | "cpu-simd-threads", text, fallbackReason, why }:
+  // fallbackReason is the package's word on why "auto" is not on WebGPU, why
+  // its word on why this backend runs.
   describe() {
     const clf = this.#current?.clf;
-    if (!clf) return { backend: null, text: "none", fallbackReason: null };
+    if (!clf) return { backend: null, text: "none", fallbackReason: null, why: "" };
     const b = clf.backend;
     let text;
     if (b === "webgpu") text = `WebGPU on ${clf.adapter ?? "an unnamed adapter"}`;
     else if (b === "cpu-simd-threads") text = `CPU, wasm SIMD, ${clf.threads} threads`;
     else text = "CPU, wasm SIMD, 1 thread";
-    return { backend: b, text, fallbackReason: clf.fallbackReason ?? null };
+    return { backend: b, text, fallbackReason: clf.fallbackReason ?? null, why: clf.backendReason };
   }
 }
 

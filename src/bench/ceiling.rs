@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use super::random::Rng;
 use crate::cpu::gemm::{sgemm, MatMut, MatRef};
 use crate::error::Result;
+use crate::seeded::Rng;
 
 const SIDE: usize = 512;
 

@@ -80,7 +80,7 @@ pub struct Report {
 
 /// Deterministic input values in [-1, 1).
 fn input(n: usize, seed: u64) -> Vec<f32> {
-    random::Rng::new(seed).vec(n, 1.0)
+    crate::seeded::Rng::new(seed).vec(n, 1.0)
 }
 
 fn median_ms(mut times: Vec<f64>) -> f64 {

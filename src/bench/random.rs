@@ -6,32 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::arch::{self, Arch};
 use crate::model::state_dict::{self, StateDict, Tensor};
 use crate::model::Graph;
-
-/// xorshift64*: reproducible values without a rand dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        // A zero state would stay zero.
-        Rng(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `[-scale, scale)`.
-    pub fn uniform(&mut self, scale: f32) -> f32 {
-        ((self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-    }
-
-    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.uniform(scale)).collect()
-    }
-}
+use crate::seeded::Rng;
 
 const CLASSES: usize = 1000;
 

@@ -101,6 +101,20 @@ enum Command {
         /// Store weights (tensors of 2+ dimensions) as f16, about half the size.
         #[arg(long)]
         f16: bool,
+        /// Store conv and dense weights as int8 with one scale per output
+        /// channel, about a quarter of the f32 size.
+        #[arg(long)]
+        int8: bool,
+        /// With --int8: weights (tensor names) to keep in f16 instead.
+        #[arg(long, value_delimiter = ',', requires = "int8")]
+        keep_f16: Vec<String>,
+        /// With --int8: also keep in f16 the K weights that change the output
+        /// most when quantized alone, ranked on the --calibrate images (printed).
+        #[arg(long, requires_all = ["int8", "calibrate"])]
+        sensitivity: Option<usize>,
+        /// Images (PNG, JPEG, WebP) for --sensitivity.
+        #[arg(long, requires = "sensitivity")]
+        calibrate: Option<PathBuf>,
         /// A licence file whose text the model file carries.
         #[arg(long)]
         license: Option<PathBuf>,
@@ -250,27 +264,46 @@ fn default_model() -> Result<PathBuf> {
 #[derive(Clone, Copy)]
 struct ConvertOptions<'a> {
     f16: bool,
+    int8: bool,
+    keep_f16: &'a [String],
+    sensitivity: Option<(usize, &'a Path)>,
     license: Option<&'a Path>,
     source: Option<&'a str>,
     arch: Option<&'a str>,
 }
 
 fn convert(input: &Path, output: &Path, opts: &ConvertOptions, pre: &PreprocessArgs) -> Result<()> {
-    let ConvertOptions { f16, license, source, arch } = *opts;
+    let ConvertOptions { f16, int8, keep_f16, sensitivity, license, source, arch } = *opts;
     let mut graph = webresnet::model::import_as(&read(input)?, arch)?;
+    if int8 {
+        webresnet::model::fold::batch_norms(&mut graph);
+    }
     // Compiling checks that the planner takes the model, and resolves the
     // preprocessing the file will carry (the source's, else the default).
     let mut plan = webresnet::plan::compile(&graph, &CompileOptions::default())?;
     apply_preprocess_args(&mut plan.preprocess, &mut plan.labels, pre)?;
-    graph.preprocess = Some(plan.preprocess);
-    graph.labels = plan.labels;
+    graph.preprocess = Some(plan.preprocess.clone());
+    graph.labels = plan.labels.take();
     let license = match license {
         Some(p) => {
             Some(std::fs::read_to_string(p).map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display())))?)
         }
         None => None,
     };
-    let opts = format::WriteOptions { f16, license, source: source.map(str::to_string) };
+    if let Some(name) = keep_f16.iter().find(|n| !graph.initializers.contains_key(*n)) {
+        return Err(Error::InvalidInput(format!("--keep-f16: the model has no tensor '{name}'")));
+    }
+    let mut keep_f16 = keep_f16.to_vec();
+    if let Some((k, dir)) = sensitivity {
+        let (batch, shape) = calibration_batch(dir, &plan)?;
+        let ranked = webresnet::sensitivity::rank(&graph, &batch, &shape)?;
+        say!("int8 sensitivity, mean KL of the softmax from f32's on {} images, worst first:", shape[0]);
+        for (i, (score, name)) in ranked.iter().enumerate() {
+            say!("  {score:.6}  {name}{}", if i < k { "  (kept f16)" } else { "" });
+        }
+        keep_f16.extend(ranked.into_iter().take(k).map(|(_, name)| name));
+    }
+    let opts = format::WriteOptions { f16, int8, keep_f16, license, source: source.map(str::to_string) };
     let bytes = format::write(&graph, &opts)?;
     std::fs::write(output, &bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", output.display())))?;
     say!(
@@ -278,10 +311,37 @@ fn convert(input: &Path, output: &Path, opts: &ConvertOptions, pre: &PreprocessA
         input.display(),
         output.display(),
         bytes.len(),
-        if f16 { "f16" } else { "f32" },
+        match (int8, f16) {
+            (true, _) => "int8",
+            (false, true) => "f16",
+            (false, false) => "f32",
+        },
         graph.initializers.len()
     );
     Ok(())
+}
+
+/// Every image in `dir`, preprocessed for `plan`, as one batch and its shape.
+fn calibration_batch(dir: &Path, plan: &Plan) -> Result<(Vec<f32>, Vec<usize>)> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::Io(format!("cannot read {}: {e}", dir.display())))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| ["png", "jpg", "jpeg", "webp"].contains(&x.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Error::InvalidInput(format!("--calibrate: no PNG, JPEG or WebP images in {}", dir.display())));
+    }
+    let mut batch = Vec::new();
+    for p in &paths {
+        let img = webresnet::preprocess::decode(&read(p)?)?;
+        batch.extend(webresnet::preprocess::image_to_tensor(&img, &plan.preprocess)?);
+    }
+    Ok((batch, [&[paths.len()], &plan.input.shape[1..]].concat()))
 }
 
 fn classify(
@@ -536,9 +596,12 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
-        Command::Convert { input, output, f16, license, source, arch, pre } => {
+        Command::Convert { input, output, f16, int8, keep_f16, sensitivity, calibrate, license, source, arch, pre } => {
             let opts = ConvertOptions {
                 f16: *f16,
+                int8: *int8,
+                keep_f16,
+                sensitivity: sensitivity.zip(calibrate.as_deref()),
                 license: license.as_deref(),
                 source: source.as_deref(),
                 arch: arch.as_deref(),

@@ -5,11 +5,9 @@ import { cpuThreads, loadWasm, wasmMemoryBytes, wasmThreads } from "./wasm.js";
 import { loadModelBytes } from "./model.js";
 import { toPicture } from "./source.js";
 import { modelIdentity } from "./identity.js";
+import { choices, openAuto } from "./backend_choice.js";
 
 const BACKENDS = ["auto", "webgpu", "cpu"];
-
-// Errors that say WebGPU (not the model) failed: "auto" falls back on these.
-const GPU_FAILURES = new Set(["WEBGPU_UNAVAILABLE", "BACKEND"]);
 
 export function checkOptions(options) {
   if (options === null || typeof options !== "object")
@@ -53,20 +51,36 @@ export function checkInfer(input, shape) {
   }
 }
 
-// `streamed`: a ModelStream of the same bytes, or undefined. The first create
-// takes it; a fallback's create reads the bytes. Each create ends with one
-// warm-up inference, after calling `warmUp`.
+// `streamed`: a ModelStream of the same bytes, or undefined; the first create
+// takes it, a later one reads the bytes. Each create ends with one warm-up
+// inference, after calling `warmUp`, and is timed from there (the model's hash
+// check overlaps the warm-up and seldom outlasts it). Resolves to
+// `{ session, reason }`: the reason for its backend.
 async function openSession(Session, bytes, backend, streamed, warmUp) {
-  const create = (backend, streamed) => Session.create(bytes, backend, undefined, streamed, warmUp);
-  if (backend !== "auto") return { session: await create(backend, streamed), fallback: null };
-  if (!globalThis.navigator?.gpu)
-    return { session: await create("cpu", streamed), fallback: "navigator.gpu is missing" };
-  try {
-    return { session: await create("webgpu", streamed), fallback: null };
-  } catch (e) {
-    if (!GPU_FAILURES.has(e?.code)) throw e;
-    return { session: await create("cpu"), fallback: e.message };
-  }
+  let stream = streamed;
+  const create = async (backend) => {
+    let started = 0;
+    const taken = stream;
+    stream = undefined;
+    const session = await Session.create(bytes, backend, undefined, taken, () => {
+      warmUp();
+      started = performance.now();
+    });
+    return { session, warmUpMs: performance.now() - started };
+  };
+  if (backend !== "auto") return { session: (await create(backend)).session, reason: `"${backend}" was asked for` };
+  return openAuto({
+    gpu: globalThis.navigator?.gpu,
+    userAgent: globalThis.navigator?.userAgent ?? "",
+    store: choices,
+    create,
+    timeRun: async (session) => {
+      const shape = session.inputShape();
+      const t0 = performance.now();
+      await session.infer(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
+      return performance.now() - t0;
+    },
+  });
 }
 
 // Hands a download's chunks to the wasm as they arrive (a ModelStream, see
@@ -113,14 +127,17 @@ export class Engine {
   adapter;
   /** Why "auto" is not on WebGPU (null when it is, or was not asked to be). */
   fallbackReason = null;
+  /** Why this backend runs: what was asked for, or how "auto" chose. */
+  backendReason = "";
   /** The model file's identity (see identity.js): a taught head is kept to the model it was taught on. */
   /** @type {string | null} */
   modelId = null;
 
-  constructor(session, mode, fallbackReason, onBackendChange) {
+  constructor(session, mode, reason, onBackendChange) {
     this.#session = session;
     this.#mode = mode;
-    this.fallbackReason = fallbackReason;
+    this.backendReason = reason;
+    this.fallbackReason = mode === "auto" && session.backend() !== "webgpu" ? reason : null;
     this.#onBackendChange = onBackendChange;
   }
 
@@ -163,9 +180,9 @@ export class Engine {
         progress("compile", 1, 1);
         progress("warmup", 0, 1);
       };
-      const { session, fallback } = await openSession(Session, bytes, mode, incoming.take(), warmUp);
+      const { session, reason } = await openSession(Session, bytes, mode, incoming.take(), warmUp);
       if (options.labels) session.setLabels(options.labels.map(String));
-      const engine = new Engine(session, mode, fallback, options.onBackendChange);
+      const engine = new Engine(session, mode, reason, options.onBackendChange);
       engine.modelId = modelIdentity(bytes);
       engine.#noteBackend();
       progress("warmup", 1, 1);
@@ -200,7 +217,7 @@ export class Engine {
     } catch (e) {
       if (this.#mode !== "auto") throw toWebResnetError(e);
       await this.#session.setBackend("cpu");
-      this.fallbackReason = lost.message;
+      this.fallbackReason = this.backendReason = lost.message;
     } finally {
       this.#noteBackend();
     }

@@ -53,7 +53,11 @@ export interface Stats {
 export interface ClassifierOptions {
   /** A URL (resolved against the page), model bytes, or omitted for the default ImageNet model (EfficientNet-Lite0). `.onnx` or `.wrn`. */
   model?: string | URL | ArrayBuffer | ArrayBufferView;
-  /** "auto" (default): WebGPU when it works, else the CPU. */
+  /**
+   * "auto" (default): the backend that is faster here. A software or fallback WebGPU adapter means the CPU;
+   * otherwise one warm-up on each decides. The choice is remembered for this browser and adapter
+   * (localStorage "webresnet:backend"); `backendReason` says why. "webgpu" and "cpu" force a backend.
+   */
   backend?: "auto" | "webgpu" | "cpu";
   /**
    * CPU threads (default: the machine's cores, at most 4). More than one needs a cross-origin isolated
@@ -180,6 +184,42 @@ export class Head {
   toJSON(): HeadJSON;
 }
 
+export interface BenchmarkOptions {
+  /** As `ClassifierOptions.model` (default: the default model). */
+  model?: ClassifierOptions["model"];
+  /** Run each classifier in a worker. */
+  worker?: boolean;
+  /** Warm classify calls per backend (default 5). */
+  runs?: number;
+  /** Told as each backend's turn starts. */
+  onProgress?: (progress: { step: "webgpu" | "cpu" | "auto" }) => void;
+}
+
+/** One backend's times, in ms, on a 224x224 frame; `error` instead when it could not load. */
+export interface BackendBenchmark {
+  backend: "webgpu" | "cpu";
+  error?: string;
+  ran?: Backend;
+  adapter?: string | null;
+  /** `Classifier.create`: download (or cache), compile, warm-up. */
+  loadMs?: number;
+  /** The first classify after the load. */
+  firstMs?: number;
+  /** loadMs + firstMs: the wait for the first result. */
+  coldMs?: number;
+  /** The classify calls after the first. */
+  warmMs?: { median: number; min: number; runs: number[] };
+}
+
+export interface BenchmarkResult {
+  userAgent: string | null;
+  worker: boolean;
+  runs: number;
+  backends: BackendBenchmark[];
+  /** What "auto" chose here, and why. */
+  auto: { backend: Backend; reason: string };
+}
+
 export class Classifier {
   private constructor();
   /** Loads the wasm and the model, picks the backend and runs one warm-up inference. */
@@ -192,6 +232,10 @@ export class Classifier {
   readonly adapter: string | null;
   /** Why "auto" runs on the CPU; null on WebGPU or when the CPU was asked for. */
   readonly fallbackReason: string | null;
+  /** Why this backend runs: the backend asked for, or how "auto" chose it (a software adapter, the faster warm-up, a remembered choice, a failure). */
+  readonly backendReason: string;
+  /** Times a model on each backend and reports which one "auto" takes here, and why. */
+  static benchmark(options?: BenchmarkOptions): Promise<BenchmarkResult>;
   /** Top-k classes, best first (topK defaults to 5), filtered by the options. */
   classify(source: ImageSource, options: ClassifyOptions & { explain: true }): Promise<{ predictions: Prediction[]; explanation: Explanation }>;
   classify(source: ImageSource, options?: ClassifyOptions & { explain?: false }): Promise<Prediction[]>;

@@ -10,6 +10,7 @@ import { WorkerEngine } from "./worker_client.js";
 import { predictionFilter } from "./predictions.js";
 import { classifyVideo } from "./video.js";
 import { Head } from "./head.js";
+import { benchmark } from "./benchmark.js";
 
 export { WebResnetError };
 
@@ -56,6 +57,16 @@ export class Classifier {
     }
   }
 
+  /**
+   * Times `model` on each backend (cold: load to first result; warm: `runs` classify calls after that)
+   * and reports which backend "auto" takes here, and why.
+   * @param {import("./index.js").BenchmarkOptions} [options]
+   * @returns {Promise<import("./index.js").BenchmarkResult>}
+   */
+  static benchmark(options = {}) {
+    return benchmark((o) => Classifier.create(o), options ?? {});
+  }
+
   /** "webgpu" | "cpu-simd" | "cpu-simd-threads"; may change to the CPU if the GPU device is lost under "auto". */
   /** @returns {import("./index.js").Backend} */
   get backend() {
@@ -78,6 +89,12 @@ export class Classifier {
   /** @returns {string | null} */
   get fallbackReason() {
     return this.#engine.fallbackReason;
+  }
+
+  /** Why this backend runs: the backend asked for, or how "auto" chose it (a software adapter, the faster warm-up, a remembered choice, a failure). */
+  /** @returns {string} */
+  get backendReason() {
+    return this.#engine.backendReason;
   }
 
   /** The model file's identity; a taught head remembers it. */

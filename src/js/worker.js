@@ -5,21 +5,25 @@
 import { Engine } from "./engine.js";
 import { errorToData, toWebResnetError } from "./errors.js";
 import { threadedBuild } from "./threads.js";
+import { choices } from "./backend_choice.js";
 
 let engine;
 
 async function handle(id, op, args) {
   switch (op) {
-    case "create":
+    case "create": {
+      const { backendChoice, ...options } = args;
+      choices.adopt(backendChoice);
       engine = await Engine.create(
         {
-          ...args,
+          ...options,
           onProgress: (p) => self.postMessage({ id, progress: p }),
           onBackendChange: (change) => self.postMessage({ backendChange: change }),
         },
         { threadedBuild },
       );
       return { value: null };
+    }
     case "classify":
       try {
         return { value: await engine.classify(args.source, args.topK) };
@@ -61,6 +65,8 @@ self.onmessage = async ({ data: { id, op, args } }) => {
       backend: engine.backend,
       adapter: engine.adapter,
       fallbackReason: engine.fallbackReason,
+      backendReason: engine.backendReason,
+      backendChoice: choices.latest,
       threads: engine.threads,
       modelId: engine.modelId,
     };

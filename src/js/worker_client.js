@@ -5,6 +5,7 @@ import { checkClassIndex, checkInfer, checkOptions, checkTopK, disposedError } f
 import { resolveModelUrl } from "./model.js";
 import { prebundledPackageDir } from "./package_dir.js";
 import { isEncoded, isImageData, toBitmap } from "./source.js";
+import { choices } from "./backend_choice.js";
 
 // What the worker can take as is. Anything drawable becomes an ImageBitmap
 // here, because only this thread can read an element's pixels.
@@ -25,6 +26,7 @@ export class WorkerEngine {
   threads = 1;
   adapter = null;
   fallbackReason = null;
+  backendReason = "";
   /** @type {string | null} */
   modelId = null;
 
@@ -53,6 +55,8 @@ export class WorkerEngine {
     const args = {
       ...rest,
       model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model,
+      // The worker has no localStorage: "auto"'s remembered choice goes along, and comes back in the state.
+      backendChoice: choices.latest,
     };
     // The literal form is the one bundlers recognise and emit (see package_dir.js).
     const prebundled = prebundledPackageDir(import.meta.url);
@@ -89,7 +93,11 @@ export class WorkerEngine {
     if (!call) return;
     if (progress) return call.onProgress?.(progress);
     this.#pending.delete(id);
-    if (state) Object.assign(this, state);
+    if (state) {
+      const { backendChoice, ...rest } = state;
+      choices.adopt(backendChoice);
+      Object.assign(this, rest);
+    }
     if (error) call.reject(errorFromData(error));
     else call.resolve(value);
   }

@@ -134,7 +134,8 @@ impl Incoming {
     /// The header and the graph once every announced byte was read, else None.
     pub fn finish(self) -> Option<(Header, Graph)> {
         match self.state {
-            State::Body(body) if self.received == self.len && body.done == body.tensors.len() => {
+            State::Body(mut body) if self.received == self.len && body.done == body.tensors.len() => {
+                body.header.dequantize(&mut body.graph).ok()?;
                 Some((body.header, body.graph))
             }
             _ => None,

@@ -11,6 +11,7 @@
 pub mod arch;
 mod builder;
 mod efficientnet;
+pub mod fold;
 pub mod format;
 pub mod incoming;
 pub mod onnx;

@@ -280,8 +280,26 @@ impl Vm<'_> {
         }
     }
 
+    /// Runs one opcode; true at STOP. Each opcode family has its own method, which
+    /// answers false for an opcode that is not its own.
     fn step(&mut self, op: u8) -> Result<bool> {
+        if op == b'.' {
+            return Ok(true);
+        }
         let pos = self.rd.pos - 1;
+        let known = self.stack_op(op)?
+            || self.scalar(op)?
+            || self.container(op, pos)?
+            || self.object(op, pos)?
+            || self.memo_op(op, pos)?;
+        if known {
+            Ok(false)
+        } else {
+            Err(err(pos, format!("unsupported opcode 0x{op:02x}")))
+        }
+    }
+
+    fn stack_op(&mut self, op: u8) -> Result<bool> {
         match op {
             0x80 => {
                 self.rd.u8()?; // PROTO: every protocol's opcodes are accepted
@@ -289,7 +307,6 @@ impl Vm<'_> {
             0x95 => {
                 self.rd.u64()?; // FRAME: a hint only
             }
-            b'.' => return Ok(true),
             b'(' => self.marks.push(self.stack.len()),
             b'0' => {
                 self.pop()?;
@@ -301,6 +318,14 @@ impl Vm<'_> {
                 let t = self.top()?;
                 self.stack.push(t);
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// None, booleans, integers, floats, strings and bytes.
+    fn scalar(&mut self, op: u8) -> Result<bool> {
+        match op {
             b'N' => self.push(Obj::None),
             0x88 => self.push(Obj::Bool(true)),
             0x89 => self.push(Obj::Bool(false)),
@@ -334,25 +359,17 @@ impl Vm<'_> {
                 let v = f64::from_be_bytes(self.rd.take(8)?.try_into().unwrap());
                 self.push(Obj::Float(v));
             }
-            b'X' => {
+            // Python 2 str (T, U): torch never puts names in these, keep them as text when they are.
+            b'X' | b'T' => {
                 let n = self.rd.u32()? as usize;
                 self.string(n)?;
             }
-            0x8c => {
+            0x8c | b'U' => {
                 let n = self.rd.u8()? as usize;
                 self.string(n)?;
             }
             0x8d => {
                 let n = self.rd.len_u64()?;
-                self.string(n)?;
-            }
-            // Python 2 str: torch never puts names in these, keep them as text when they are.
-            b'T' => {
-                let n = self.rd.u32()? as usize;
-                self.string(n)?;
-            }
-            b'U' => {
-                let n = self.rd.u8()? as usize;
                 self.string(n)?;
             }
             b'B' | b'C' | 0x8e => {
@@ -364,6 +381,14 @@ impl Vm<'_> {
                 self.rd.take(n)?;
                 self.push(Obj::Bytes);
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Tuples, lists and dicts.
+    fn container(&mut self, op: u8, pos: usize) -> Result<bool> {
+        match op {
             b')' => self.push(Obj::Tuple(Vec::new())),
             b't' => {
                 let items = self.pop_mark()?;
@@ -416,6 +441,14 @@ impl Vm<'_> {
                     _ => return Err(err(pos, "SETITEM on a non-dict")),
                 }
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Globals, calls, BUILD and persistent ids.
+    fn object(&mut self, op: u8, pos: usize) -> Result<bool> {
+        match op {
             b'c' => {
                 let module = self.rd.line()?.to_string();
                 let name = self.rd.line()?.to_string();
@@ -448,6 +481,13 @@ impl Vm<'_> {
                 let o = self.persistent(pid)?;
                 self.push(o);
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn memo_op(&mut self, op: u8, pos: usize) -> Result<bool> {
+        match op {
             b'q' => {
                 let k = self.rd.u8()? as u32;
                 self.memo_put(k)?;
@@ -468,9 +508,9 @@ impl Vm<'_> {
                 let k = self.rd.u32()?;
                 self.memo_get(k)?;
             }
-            _ => return Err(err(pos, format!("unsupported opcode 0x{op:02x}"))),
+            _ => return Ok(false),
         }
-        Ok(false)
+        Ok(true)
     }
 }
 

@@ -232,6 +232,87 @@ fn slice(
     Ok(Constant { dims, data: take(&data.data, &idx) })
 }
 
+fn cast(node: &Node, a: &Constant) -> Result<Constant> {
+    let to = node.int("to", 1)?;
+    match to {
+        1 | 10 | 11 | 16 => Ok(Constant::f32(a.dims.clone(), a.to_f32())),
+        2..=7 | 9 | 12 | 13 => Ok(Constant::i64(a.dims.clone(), a.to_i64())),
+        _ => Err(Error::unsupported(&node.op, &node.name, format!("cast to dtype {to}"))),
+    }
+}
+
+fn gather(node: &Node, data: &Constant, indices: &Constant) -> Result<Constant> {
+    let rank = data.dims.len();
+    let axis = norm_axis(node.int("axis", 0)?, rank, node)?;
+    let d = data.dims[axis] as i64;
+    let idx: Vec<usize> = indices
+        .to_i64()
+        .iter()
+        .map(|&i| {
+            let j = if i < 0 { i + d } else { i };
+            if (0..d).contains(&j) {
+                Ok(j as usize)
+            } else {
+                Err(Error::Shape(format!("node '{}': Gather index {i} out of range", node.name)))
+            }
+        })
+        .collect::<Result<_>>()?;
+    let outer: usize = data.dims[..axis].iter().product();
+    let inner: usize = data.dims[axis + 1..].iter().product();
+    let mut flat = Vec::with_capacity(outer * idx.len() * inner);
+    for o in 0..outer {
+        for &j in &idx {
+            flat.extend((0..inner).map(|k| (o * data.dims[axis] + j) * inner + k));
+        }
+    }
+    let dims: Vec<usize> =
+        data.dims[..axis].iter().chain(&indices.dims).chain(&data.dims[axis + 1..]).copied().collect();
+    Ok(Constant { dims, data: take(&data.data, &flat) })
+}
+
+fn concat(node: &Node, parts: &[&Constant]) -> Result<Constant> {
+    let first = parts.first().ok_or_else(|| Error::unsupported("Concat", &node.name, "no inputs"))?;
+    let rank = first.dims.len();
+    let axis = norm_axis(node.int("axis", 0)?, rank, node)?;
+    let mut dims = first.dims.clone();
+    dims[axis] = 0;
+    for p in parts {
+        if p.dims.len() != rank || p.dims.iter().enumerate().any(|(i, &d)| i != axis && d != first.dims[i]) {
+            return Err(Error::Shape(format!("node '{}': Concat shapes differ", node.name)));
+        }
+        dims[axis] += p.dims[axis];
+    }
+    checked_numel(&dims, node)?;
+    let outer: usize = dims[..axis].iter().product();
+    let all_int = parts.iter().all(|p| matches!(p.data, TensorData::I64(_)));
+    let mut f = Vec::new();
+    let mut i = Vec::new();
+    for o in 0..outer {
+        for p in parts {
+            let chunk: usize = p.dims[axis..].iter().product();
+            if all_int {
+                i.extend_from_slice(&p.to_i64()[o * chunk..(o + 1) * chunk]);
+            } else {
+                f.extend_from_slice(&p.to_f32()[o * chunk..(o + 1) * chunk]);
+            }
+        }
+    }
+    Ok(Constant { dims, data: if all_int { TensorData::I64(i) } else { TensorData::F32(f) } })
+}
+
+fn constant_of_shape(node: &Node, shape: &Constant) -> Result<Constant> {
+    let dims = to_dims(&shape.to_i64(), node)?;
+    let n = checked_numel(&dims, node)?;
+    match node.tensor("value")? {
+        Some(v) if v.len() == 1 => match v.data {
+            TensorData::F32(x) => Ok(Constant::f32(dims, vec![x[0]; n])),
+            TensorData::I64(x) => Ok(Constant::i64(dims, vec![x[0]; n])),
+        },
+        Some(_) => Err(Error::unsupported(&node.op, &node.name, "value must have one element")),
+        None => Ok(Constant::f32(dims, vec![0.0; n])),
+    }
+}
+
 /// Evaluates `node` on constant inputs. `inputs[i]` is None for omitted optional inputs.
 /// Returns None when the op is not a foldable one.
 pub(super) fn eval(node: &Node, inputs: &[Option<&Constant>], opset: i64) -> Result<Option<Constant>> {
@@ -244,15 +325,7 @@ pub(super) fn eval(node: &Node, inputs: &[Option<&Constant>], opset: i64) -> Res
     };
     let out = match node.op.as_str() {
         "Identity" | "Dropout" => req(0)?.clone(),
-        "Cast" => {
-            let to = node.int("to", 1)?;
-            let a = req(0)?;
-            match to {
-                1 | 10 | 11 | 16 => Constant::f32(a.dims.clone(), a.to_f32()),
-                2..=7 | 9 | 12 | 13 => Constant::i64(a.dims.clone(), a.to_i64()),
-                _ => return Err(Error::unsupported(&node.op, &node.name, format!("cast to dtype {to}"))),
-            }
-        }
+        "Cast" => cast(node, req(0)?)?,
         "Shape" => {
             let a = req(0)?;
             let r = a.dims.len() as i64;
@@ -261,35 +334,7 @@ pub(super) fn eval(node: &Node, inputs: &[Option<&Constant>], opset: i64) -> Res
             let dims: Vec<i64> = a.dims[s..e.max(s)].iter().map(|&d| d as i64).collect();
             Constant::i64(vec![dims.len()], dims)
         }
-        "Gather" => {
-            let (data, indices) = (req(0)?, req(1)?);
-            let rank = data.dims.len();
-            let axis = norm_axis(node.int("axis", 0)?, rank, node)?;
-            let d = data.dims[axis] as i64;
-            let idx: Vec<usize> = indices
-                .to_i64()
-                .iter()
-                .map(|&i| {
-                    let j = if i < 0 { i + d } else { i };
-                    if (0..d).contains(&j) {
-                        Ok(j as usize)
-                    } else {
-                        Err(Error::Shape(format!("node '{}': Gather index {i} out of range", node.name)))
-                    }
-                })
-                .collect::<Result<_>>()?;
-            let outer: usize = data.dims[..axis].iter().product();
-            let inner: usize = data.dims[axis + 1..].iter().product();
-            let mut flat = Vec::with_capacity(outer * idx.len() * inner);
-            for o in 0..outer {
-                for &j in &idx {
-                    flat.extend((0..inner).map(|k| (o * data.dims[axis] + j) * inner + k));
-                }
-            }
-            let dims: Vec<usize> =
-                data.dims[..axis].iter().chain(&indices.dims).chain(&data.dims[axis + 1..]).copied().collect();
-            Constant { dims, data: take(&data.data, &flat) }
-        }
+        "Gather" => gather(node, req(0)?, req(1)?)?,
         "Unsqueeze" | "Squeeze" => {
             let a = req(0)?;
             let axes = match node.ints("axes")? {
@@ -300,33 +345,7 @@ pub(super) fn eval(node: &Node, inputs: &[Option<&Constant>], opset: i64) -> Res
         }
         "Concat" => {
             let parts: Vec<&Constant> = (0..inputs.len()).map(req).collect::<Result<_>>()?;
-            let first = parts.first().ok_or_else(|| Error::unsupported("Concat", &node.name, "no inputs"))?;
-            let rank = first.dims.len();
-            let axis = norm_axis(node.int("axis", 0)?, rank, node)?;
-            let mut dims = first.dims.clone();
-            dims[axis] = 0;
-            for p in &parts {
-                if p.dims.len() != rank || p.dims.iter().enumerate().any(|(i, &d)| i != axis && d != first.dims[i]) {
-                    return Err(Error::Shape(format!("node '{}': Concat shapes differ", node.name)));
-                }
-                dims[axis] += p.dims[axis];
-            }
-            checked_numel(&dims, node)?;
-            let outer: usize = dims[..axis].iter().product();
-            let all_int = parts.iter().all(|p| matches!(p.data, TensorData::I64(_)));
-            let mut f = Vec::new();
-            let mut i = Vec::new();
-            for o in 0..outer {
-                for p in &parts {
-                    let chunk: usize = p.dims[axis..].iter().product();
-                    if all_int {
-                        i.extend_from_slice(&p.to_i64()[o * chunk..(o + 1) * chunk]);
-                    } else {
-                        f.extend_from_slice(&p.to_f32()[o * chunk..(o + 1) * chunk]);
-                    }
-                }
-            }
-            Constant { dims, data: if all_int { TensorData::I64(i) } else { TensorData::F32(f) } }
+            concat(node, &parts)?
         }
         "Slice" => {
             let data = req(0)?;
@@ -339,18 +358,7 @@ pub(super) fn eval(node: &Node, inputs: &[Option<&Constant>], opset: i64) -> Res
                 slice(node, data, &req(1)?.to_i64(), &req(2)?.to_i64(), get(3), get(4))?
             }
         }
-        "ConstantOfShape" => {
-            let dims = to_dims(&req(0)?.to_i64(), node)?;
-            let n = checked_numel(&dims, node)?;
-            match node.tensor("value")? {
-                Some(v) if v.len() == 1 => match v.data {
-                    TensorData::F32(x) => Constant::f32(dims, vec![x[0]; n]),
-                    TensorData::I64(x) => Constant::i64(dims, vec![x[0]; n]),
-                },
-                Some(_) => return Err(Error::unsupported(&node.op, &node.name, "value must have one element")),
-                None => Constant::f32(dims, vec![0.0; n]),
-            }
-        }
+        "ConstantOfShape" => constant_of_shape(node, req(0)?)?,
         "Reshape" => {
             let a = req(0)?;
             let target = match node.ints("shape")? {

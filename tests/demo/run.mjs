@@ -282,6 +282,14 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   const backend = await page.textContent("#backend");
   check(top[0] === sfw, `opennsfw on chelsea.png: top-1 "${top[0]}", CLI "${sfw}"; ${backend}`);
 
+  // The int8 choice (the default network with int8 weights) answers as the CLI does with that file.
+  await page.selectOption("#model", "int8");
+  await modelLoaded(page);
+  const int8Top1 = cliTop1("coffee.png", "default-int8.wrn");
+  await upload(page, "coffee.png");
+  top = await waitForBars(page, "#image-top", "coffee.png");
+  check(top[0] === int8Top1, `int8 model on coffee.png: top-1 "${top[0]}", CLI "${int8Top1}"`);
+
   // "Load your own": an ONNX file from disk (a random-weight test model, so
   // only that it loads and answers is checked).
   await page.selectOption("#model", "own");
@@ -291,6 +299,41 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   await upload(page, "coffee.png");
   top = await waitForBars(page, "#image-top", "coffee.png");
   check(name === "mobilenet_small.onnx" && top.length === 5, `own model ${name}: top-5 [${top}]`);
+
+  // "Benchmark this device" on a small model (quick on SwiftShader): each
+  // backend timed, "auto"'s choice, the JSON to copy.
+  await page.setInputFiles("#own-model", join(MODELS, "torch_plumbing.onnx"));
+  await page.waitForFunction(() => document.getElementById("model-name").textContent === "torch_plumbing.onnx");
+  await modelLoaded(page);
+  const t0 = Date.now();
+  await page.click("#bench-run");
+  await page.waitForFunction(() => !document.getElementById("bench-json").hidden, null, { timeout: 5 * 60_000 });
+  const benchText = await page.textContent("#bench-json");
+  const bench = JSON.parse(benchText);
+  const on = (b) => bench.backends.find((x) => x.backend === b);
+  const timed = (r) => r && !r.error && r.coldMs > 0 && r.warmMs.runs.length === bench.runs && r.warmMs.median > 0;
+  const gpu = await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter()));
+  check(
+    bench.model === "torch_plumbing.onnx" &&
+      timed(on("cpu")) &&
+      /^cpu-simd/.test(on("cpu").ran) &&
+      (gpu ? timed(on("webgpu")) && on("webgpu").ran === "webgpu" : !!on("webgpu")?.error) &&
+      typeof bench.auto.reason === "string" &&
+      bench.auto.reason.length > 0,
+    `benchmark button on ${bench.model} (${((Date.now() - t0) / 1000).toFixed(1)} s): ${(await page.textContent("#bench-summary")).slice(0, 400)}`,
+  );
+  if (gpu)
+    check(
+      /^cpu-simd/.test(bench.auto.backend) && /software renderer|fallback adapter/.test(bench.auto.reason),
+      `benchmark: "auto" takes ${bench.auto.backend} on this adapter (${on("webgpu").adapter}): ${bench.auto.reason}`,
+    );
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin });
+  await page.click("#bench-copy");
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  check(
+    copied === benchText,
+    `benchmark: "Copy the results" puts the JSON (${copied.length} characters) on the clipboard`,
+  );
 });
 
 // A photo dropped while the camera runs: its classify call overlaps a
@@ -472,19 +515,40 @@ if (cameraFile) {
   });
 } else fail("no webcam file was written, so the camera was not tested");
 
-// ---- WebGPU (SwiftShader here) under "auto": the status names the adapter;
-// the camera is refused; the GPU device is lost, then lost for good ----
+// ---- WebGPU (SwiftShader here) under "auto": "auto" takes the CPU over an
+// emulated GPU and says why; with WebGPU remembered as its choice, the status
+// names the adapter; the camera is refused; the GPU device is lost, then lost
+// for good ----
 // A (fake) camera is there, but the permission prompt is answered "no".
 const denyCamera = ["--use-fake-device-for-media-stream", "--deny-permission-prompts"];
 await session("WebGPU; camera permission denied; GPU device lost", "", { args: denyCamera }, async (page) => {
   await modelLoaded(page);
-  const backend = await page.textContent("#backend");
-  if (!CI && /^CPU/.test(backend)) {
-    console.log(`SKIP WebGPU: ${await page.textContent("#notice")}`);
+  if (!(await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter())))) {
+    if (CI) fail("WebGPU checks: no adapter in headless Chromium");
+    else console.log(`SKIP WebGPU: ${await page.textContent("#notice")}`);
     return;
   }
+  const chosen = await page.textContent("#backend");
+  const why = await page.textContent("#backend-reason");
+  const notice = (await page.isVisible("#notice")) ? await page.textContent("#notice") : "";
+  check(
+    /^CPU/.test(chosen) && /software renderer|fallback adapter/.test(why) && /^Auto chose the CPU path/.test(notice),
+    `auto on an emulated GPU runs on: ${chosen}; why: "${why}"; notice: "${notice}"`,
+  );
+  // "Auto"'s remembered choice (localStorage, as the package documents it) set to WebGPU.
+  await page.evaluate(() => {
+    const record = JSON.parse(localStorage.getItem("webresnet:backend"));
+    localStorage.setItem("webresnet:backend", JSON.stringify({ ...record, backend: "webgpu" }));
+  });
+  await page.reload();
+  await modelLoaded(page);
+  const backend = await page.textContent("#backend");
   const loadTime = await page.textContent("#load-time");
-  check(/^WebGPU on \S/.test(backend), `auto runs on: ${backend}; model ready in ${loadTime}`);
+  const remembered = await page.textContent("#backend-reason");
+  check(
+    /^WebGPU on \S/.test(backend) && /remembered/.test(remembered),
+    `auto with WebGPU remembered runs on: ${backend} (${remembered}); model ready in ${loadTime}`,
+  );
 
   await page.click("#camera-toggle");
   const denied = await waitForError(page, /denied/);

@@ -3,7 +3,7 @@
 // Cases are window.* functions for the Playwright driver (run.mjs); results,
 // errors included, come back as plain data (a rejected evaluate loses `code`).
 import { Classifier } from "/pkg/index.js";
-import { photo, wrap } from "/testkit/page.mjs";
+import { photo, rememberWebGpu, wrap } from "/testkit/page.mjs";
 
 const spy = globalThis.gpuSpy; // from gpu_spy.js; undefined without WebGPU
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -36,11 +36,13 @@ function wellFormed(top, k) {
 }
 
 // 1. GPU loss. The driver destroys the device (in the page, or in the worker
-// in worker mode) between lossOpen and each lossStep.
+// in worker mode) between lossOpen and each lossStep. "auto" is on WebGPU by
+// a remembered choice: its move to the CPU is what the last step checks.
 let lossClf;
 let lossChanges;
 window.lossOpen = wrap(async ({ model, worker }) => {
   lossChanges = [];
+  await rememberWebGpu(Classifier, model);
   lossClf = await Classifier.create({ model, backend: "auto", worker, onBackendChange: (c) => lossChanges.push(c) });
   return { backend: lossClf.backend, top: simple(await lossClf.classify(await photo("coffee.png"))) };
 });

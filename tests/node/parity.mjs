@@ -32,6 +32,8 @@ const MODELS_TO_CHECK = [
   // The default model (EfficientNet-Lite0 in the project's format): depthwise
   // convs, and its SHA-256 checked by WebCrypto.
   ["default.wrn", null],
+  // The same with int8 weights (file version 3), scaled back to f32 at load.
+  ["default-int8.wrn", null],
 ];
 const REL_TOL = 1e-4;
 

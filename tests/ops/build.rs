@@ -3,29 +3,7 @@
 use webresnet::plan::{Layout, Plan, PlanInput, PlanOutput, Step, TensorId, TensorInfo, ARENA_ALIGN};
 use webresnet::preprocess::PreprocessConfig;
 
-/// xorshift64*: deterministic test data without a rand dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded from a case name, so each case's data is independent of the others.
-    pub fn for_case(name: &str) -> Self {
-        // FNV-1a; `| 1` keeps the state non-zero, which xorshift needs.
-        Rng(name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in `[-scale, scale)`.
-    pub fn uniform(&mut self, scale: f32) -> f32 {
-        ((self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-    }
-    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.uniform(scale)).collect()
-    }
-}
+pub use webresnet::seeded::Rng;
 
 /// Lays tensors out in an arena. The plan's input is one Plain tensor
 /// spanning every tensor created by [`Builder::input`], so a single-input

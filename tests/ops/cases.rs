@@ -128,7 +128,7 @@ impl ConvSpec {
         if let Winograd::Every(v) = self.winograd {
             name += &format!(" winograd {v:?}");
         }
-        let mut rng = Rng::for_case(&name);
+        let mut rng = Rng::from_name(&name);
         let os = self.out_shape();
         let mut b = Builder::default();
         let input = b.input(
@@ -347,7 +347,7 @@ struct PoolSpec {
 impl PoolSpec {
     fn case(self) -> Case {
         let name = format!("{self:?}");
-        let mut rng = Rng::for_case(&name);
+        let mut rng = Rng::from_name(&name);
         let oh = out_size(self.hw[0], self.k[0], self.s[0], self.pad[0], self.pad[2], self.d[0], self.ceil);
         let ow = out_size(self.hw[1], self.k[1], self.s[1], self.pad[1], self.pad[3], self.d[1], self.ceil);
         let mut b = Builder::default();
@@ -412,7 +412,7 @@ fn pool_cases() -> Vec<PoolSpec> {
 
 /// A case with one step over fresh operands; `build` creates them and returns (step, output).
 fn single(name: String, exact: bool, build: impl FnOnce(&mut Builder, &mut Rng) -> (Step, usize)) -> Case {
-    let mut rng = Rng::for_case(&name);
+    let mut rng = Rng::from_name(&name);
     let mut b = Builder::default();
     let (step, output) = build(&mut b, &mut rng);
     let (plan, data) = b.plan(vec![step], output);
@@ -544,12 +544,25 @@ fn other_cases() -> Vec<Case> {
 
 // ---------------------------------------------------------------- networks
 
+/// The ResNet stem's 3x3, stride-2 max pool.
+fn stem_pool(input: TensorId, output: TensorId) -> Step {
+    Step::Pool(Pool {
+        input,
+        output,
+        kind: PoolKind::Max,
+        kernel: [3, 3],
+        stride: [2, 2],
+        pad: [1; 4],
+        dilation: [1, 1],
+    })
+}
+
 /// NCHW input -> Permute -> stem conv -> max pool -> residual block (in-place
 /// add into the pooled tensor) -> depthwise -> 1x1 -> GAP -> Dense -> Softmax,
 /// with tensors reusing dead tensors' arena memory.
 fn tiny_network() -> Case {
     let name = "tiny network, arena reuse".to_string();
-    let mut rng = Rng::for_case(&name);
+    let mut rng = Rng::from_name(&name);
     let (n, h, w) = (2, 11, 9);
     let relu = Activation::Relu;
     let stem = conv(n, [h, w], [3, 8], 3, 2, [1; 4]).act(relu);
@@ -582,15 +595,7 @@ fn tiny_network() -> Case {
     let mut steps = vec![
         Step::Permute { input: t_in, output: t_nhwc, in_shape: vec![n, 3, h, w], perm: vec![0, 2, 3, 1] },
         conv_step(stem, t_nhwc, t_s, None),
-        Step::Pool(Pool {
-            input: t_s,
-            output: t_p,
-            kind: PoolKind::Max,
-            kernel: [3, 3],
-            stride: [2, 2],
-            pad: [1; 4],
-            dilation: [1, 1],
-        }),
+        stem_pool(t_s, t_p),
         conv_step(block_a, t_p, t_a, None),
         conv_step(block_b, t_a, t_r, Some(t_p)),
         conv_step(dw, t_r, t_d, None),
@@ -618,7 +623,7 @@ fn tiny_network() -> Case {
 /// 1x1 conv -> 3x3 conv with in-place residual -> GAP -> Dense -> Softmax.
 pub fn chained_network() -> Case {
     let name = "chained network".to_string();
-    let mut rng = Rng::for_case(&name);
+    let mut rng = Rng::from_name(&name);
     let mut b = Builder::default();
     let x = b.input(&[2, 3, 17, 17], rng.vec(2 * 3 * 17 * 17, 1.0));
     let nhwc = b.tensor(&[2, 17, 17, 3]);
@@ -649,15 +654,7 @@ pub fn chained_network() -> Case {
     let steps = vec![
         Step::Permute { input: x, output: nhwc, in_shape: vec![2, 3, 17, 17], perm: vec![0, 2, 3, 1] },
         stem,
-        Step::Pool(Pool {
-            input: s1,
-            output: p1,
-            kind: PoolKind::Max,
-            kernel: [3, 3],
-            stride: [2, 2],
-            pad: [1; 4],
-            dilation: [1, 1],
-        }),
+        stem_pool(s1, p1),
         pw,
         body,
         Step::GlobalAvgPool { input: p1, output: g },

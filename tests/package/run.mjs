@@ -4,7 +4,8 @@
 //   - Node 20: classify on encoded bytes vs the native CLI's top-5;
 //   - vite build, serve the build, and in headless Chromium: real photos on
 //     the CPU and on WebGPU (SwiftShader) vs the CLI, every image source,
-//     worker mode vs the main thread, a lost GPU device, "auto" without
+//     worker mode vs the main thread, a lost GPU device, zero-config "auto"
+//     against the app's own timings of each backend, "auto" without
 //     WebGPU, embed on both backends vs Node, and the error codes.
 // With CI=true a missing browser or WebGPU adapter FAILS; elsewhere it is
 // reported and those checks are skipped.
@@ -290,26 +291,55 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
     );
   }
 
+  // Zero configuration, as a fresh app would: "auto" must take the backend
+  // this app measures faster (its own timings of the same photo on each), and say why.
+  const zero = await call("classifyCase", { options: {}, items: [["coffee", "image"]] });
+  report("zero-config (auto), main thread", zero, TOL["cpu-simd"]);
+  const msOf = (r) => r.results?.find((x) => x.photo === "coffee" && x.kind === "image")?.ms;
+
   if (gpu) {
     const g = await call("classifyCase", {
-      options: { backend: "auto" },
+      options: { backend: "webgpu" },
       items: [
         ["chelsea", "image"],
         ["coffee", "image"],
       ],
       embed: true,
-      afterLoss: ["lose", "lose-and-refuse"],
+      afterLoss: ["lose"],
     });
-    if (report("auto (WebGPU), main thread", g, TOL.webgpu)) {
+    if (report("webgpu, main thread", g, TOL.webgpu)) {
       check(
-        g.backend === "webgpu" && !!g.adapter,
-        `auto picks webgpu when there is an adapter (${g.backend}, ${g.adapter})`,
+        g.backend === "webgpu" && !!g.adapter && g.backendReason === '"webgpu" was asked for',
+        `a forced "webgpu" runs WebGPU (${g.backend}, ${g.adapter}; backendReason: ${g.backendReason})`,
       );
       checkEmbed(g);
-      const [lost, refused] = g.afterLoss;
+      const [lost] = g.afterLoss;
       check(
         lost.backend === "webgpu" && lost.top[0].index === ESPRESSO,
         `device lost: the next classify succeeds on a new device (${lost.backend}): ${fmt(lost.top)}`,
+      );
+    }
+    if (!zero.error && !main.error && !g.error) {
+      const [cpuMs, gpuMs] = [msOf(main), msOf(g)];
+      const faster = cpuMs < gpuMs ? "cpu-simd" : "webgpu";
+      check(
+        zero.backend === faster && /software renderer|fallback adapter/.test(zero.backendReason),
+        `zero-config "auto" runs ${zero.backend}; this app measured coffee.png at ${cpuMs.toFixed(0)} ms on the CPU, ` +
+          `${gpuMs.toFixed(0)} ms on WebGPU (${g.adapter}); backendReason: ${zero.backendReason}`,
+      );
+    }
+    // "auto" on WebGPU (a remembered choice), then the device is lost with no adapter left: the CPU takes over.
+    const a = await call("classifyCase", {
+      options: { backend: "auto" },
+      remember: "webgpu",
+      items: [],
+      afterLoss: ["lose-and-refuse"],
+    });
+    if (report("auto, remembered WebGPU, main thread", a, TOL.webgpu)) {
+      const [refused] = a.afterLoss;
+      check(
+        a.backend === "webgpu" && /remembered/.test(a.backendReason),
+        `a remembered WebGPU choice: auto runs ${a.backend} (${a.backendReason})`,
       );
       check(
         refused.backend === "cpu-simd" && refused.top[0].index === ESPRESSO && !!refused.fallbackReason,

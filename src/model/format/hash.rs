@@ -76,6 +76,7 @@ fn dtype_tag(d: Dtype) -> &'static str {
         Dtype::F16 => "F16",
         Dtype::F32 => "F32",
         Dtype::I64 => "I64",
+        Dtype::I8 => "I8",
         _ => "other",
     }
 }

@@ -3,10 +3,14 @@
 //!
 //! It is a plain safetensors file, so any safetensors tool can list its
 //! weights. The tensors are the graph's initializers (f32, or f16 for
-//! `--f16`; i64 shape tensors stay i64). `__metadata__` holds three strings:
+//! `--f16`; i64 shape tensors stay i64), except that `--int8` stores conv
+//! and dense weights as I8 codes with per-channel F32 scales ([`int8`]).
+//! `__metadata__` holds three strings:
 //!
 //! - `format`: [`FORMAT`], which is how [`sniff`] tells it from other safetensors;
-//! - `version`: [`VERSION`]; a reader refuses versions it doesn't know;
+//! - `version`: the oldest layout that holds what the file stores: 2, or
+//!   [`VERSION`] (3) where it has I8 tensors, so that a file without them still
+//!   loads in builds from before int8; a reader refuses versions it doesn't know;
 //! - `model`: a JSON document with the graph (nodes, attributes, input and
 //!   output names and dims, opset), the input size and layout, the
 //!   preprocessing, the label names, licence and source texts, and `sha256`.
@@ -15,8 +19,8 @@
 //! this order, each part as its length (u64 little-endian) then its bytes:
 //!
 //! 1. the `model` document without `sha256`, as compact JSON (keys sorted);
-//! 2. for every tensor in name order: its name, its dtype (`F32`, `F16` or
-//!    `I64`), its shape (each dimension a u64 LE) and its `data_offsets`
+//! 2. for every tensor in name order: its name, its dtype (`F32`, `F16`,
+//!    `I64` or `I8`), its shape (each dimension a u64 LE) and its `data_offsets`
 //!    (begin and end, two u64 LE);
 //! 3. the data section (the bytes after the header) in pieces of [`PIECE`]
 //!    bytes, the last one shorter: the SHA-256 of each piece, concatenated.
@@ -30,6 +34,7 @@
 
 mod codec;
 mod hash;
+pub mod int8;
 mod tensors;
 
 use super::state_dict::{element_count, Budget};
@@ -52,8 +57,10 @@ pub use tensors::{f16s_le, f32s_le};
 
 /// The `format` tag in `__metadata__`.
 pub const FORMAT: &str = "webresnet-model";
-/// The layout version this build writes and reads.
-pub const VERSION: u32 = 2;
+/// The newest layout version this build writes and reads (I8 tensors).
+pub const VERSION: u32 = 3;
+/// The oldest it reads, and what it writes for files without I8 tensors.
+pub const OLDEST_VERSION: u32 = 2;
 /// The size of the data section's pieces in the hash (part 3 of the module docs).
 pub const PIECE: usize = 1 << 20;
 /// The file extension the CLI uses for this format.
@@ -64,6 +71,10 @@ pub const EXTENSION: &str = "wrn";
 pub struct WriteOptions {
     /// Store float tensors of two or more dimensions as f16.
     pub f16: bool,
+    /// Store conv and dense weights as int8 with per-channel scales.
+    pub int8: bool,
+    /// Weights that `int8` leaves in f16 (the layers quantization hurts most).
+    pub keep_f16: Vec<String>,
     /// Licence text of the weights, carried verbatim.
     pub license: Option<String>,
     /// Where the weights came from (free text).
@@ -108,14 +119,15 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Serialises a graph (which should carry its preprocessing and labels) into a model file.
 pub fn write(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
-    let stored: Vec<Stored> = graph.initializers.iter().map(|(n, c)| store(n, c, opts.f16)).collect();
+    let stored = stored_tensors(graph, opts)?;
+    let version = if stored.iter().any(Stored::is_int8) { VERSION } else { OLDEST_VERSION };
     let mut doc = graph_to_json(graph)?;
     doc["license"] = json!(opts.license);
     doc["source"] = json!(opts.source);
     let serialize = |doc: &Value| {
         let metadata = [
             ("format".to_string(), FORMAT.to_string()),
-            ("version".to_string(), VERSION.to_string()),
+            ("version".to_string(), version.to_string()),
             ("model".to_string(), doc.to_string()),
         ];
         safetensors::serialize(stored.iter().map(|s| (s.name.as_str(), s)), Some(metadata.into_iter().collect()))
@@ -127,6 +139,24 @@ pub fn write(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
     let digest = open(&serialize(&doc)?)?.sha256();
     doc["sha256"] = json!(hex(&digest));
     serialize(&doc)
+}
+
+/// The graph's initializers as stored: see [`WriteOptions`].
+fn stored_tensors(graph: &Graph, opts: &WriteOptions) -> Result<Vec<Stored>> {
+    let axes = if opts.int8 { int8::weight_axes(graph) } else { HashMap::new() };
+    let mut stored = Vec::with_capacity(graph.initializers.len());
+    for (name, c) in &graph.initializers {
+        // The reader takes any such name for int8 scales.
+        if name.ends_with("#scale") {
+            return Err(Error::InvalidInput(format!("tensor name '{name}' ends in '#scale', which the file reserves")));
+        }
+        let keep = opts.keep_f16.contains(name);
+        match axes.get(name).filter(|_| !keep).and_then(|&axis| int8::quantize(name, c, axis)) {
+            Some(pair) => stored.extend(pair),
+            None => stored.push(store(name, c, opts.f16 || keep)),
+        }
+    }
+    Ok(stored)
 }
 
 /// A model file's header (container, version and metadata) parsed, its hash
@@ -184,8 +214,13 @@ pub fn open_header(head: &[u8], file_len: usize) -> Result<Header> {
     }
     let version = get("version")?;
     let version: u32 = version.parse().map_err(|_| bad(format!("bad version '{version}'")))?;
-    if version != VERSION {
-        return Err(bad(format!("version {version} is not readable by this build (it reads version {VERSION})")));
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
+        return Err(bad(format!(
+            "version {version} is not readable by this build (it reads versions {OLDEST_VERSION} to {VERSION})"
+        )));
+    }
+    if version < VERSION && tensors.iter().any(|(_, t)| t.dtype == Dtype::I8) {
+        return Err(bad(format!("version {version} has no I8 tensors")));
     }
     let mut doc: Value = serde_json::from_str(get("model")?).map_err(|e| bad(format!("metadata JSON: {e}")))?;
     let obj = doc.as_object_mut().ok_or_else(|| bad("metadata 'model' is not a JSON object"))?;
@@ -214,7 +249,8 @@ fn tensor_table(header: &serde_json::Map<String, Value>, end: usize, file_len: u
             Some("F32") => Dtype::F32,
             Some("F16") => Dtype::F16,
             Some("I64") => Dtype::I64,
-            other => return Err(bad(format!("tensor '{name}' has dtype {other:?} (expected F32, F16 or I64)"))),
+            Some("I8") => Dtype::I8,
+            other => return Err(bad(format!("tensor '{name}' has dtype {other:?} (expected F32, F16, I64 or I8)"))),
         };
         let shape = array(field(t, "shape")?)?.iter().map(size).collect::<Result<_>>()?;
         let offsets = array(field(t, "data_offsets")?)?.iter().map(size).collect::<Result<Vec<_>>>()?;
@@ -249,7 +285,8 @@ impl Header {
     }
 
     /// The graph with its initializers read from `data` (the data section)
-    /// and decoded to f32 (or i64). Not to be trusted before the hash was verified.
+    /// and decoded to f32 (or i64), int8 weights scaled back. Not to be
+    /// trusted before the hash was verified.
     pub fn graph(&self, data: &dyn Data) -> Result<Graph> {
         let mut graph = self.skeleton()?;
         let mut budget = Budget::default();
@@ -258,7 +295,14 @@ impl Header {
             let c = decode(t, data, t.data_offsets.0..t.data_offsets.1);
             graph.initializers.insert(name.clone(), c);
         }
+        self.dequantize(&mut graph)?;
         Ok(graph)
+    }
+
+    /// Scales the int8 weights of `graph`, whose tensors were decoded from
+    /// this file one by one, back to f32 ([`int8::dequantize`]).
+    pub(super) fn dequantize(&self, graph: &mut Graph) -> Result<()> {
+        int8::dequantize(&self.tensors, graph)
     }
 
     /// The graph without its initializers.

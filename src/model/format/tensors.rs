@@ -1,4 +1,4 @@
-//! A tensor's bytes in the file: little-endian f32, f16 or i64, encoded by
+//! A tensor's bytes in the file: little-endian f32, f16 or i64, or int8, encoded by
 //! [`super::write`] and decoded by [`super::Header::graph`].
 
 use std::ops::Range;
@@ -46,6 +46,20 @@ fn to_f16(values: &[f32]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+impl Stored {
+    pub(super) fn new(name: &str, dtype: Dtype, dims: Vec<usize>, bytes: Vec<u8>) -> Self {
+        Stored { name: name.to_string(), dtype, dims, bytes }
+    }
+
+    pub(super) fn is_int8(&self) -> bool {
+        self.dtype == Dtype::I8
+    }
+
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 pub(super) fn store(name: &str, c: &Constant, f16: bool) -> Stored {
     let (dtype, bytes) = match &c.data {
         TensorData::I64(v) => (Dtype::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
@@ -84,11 +98,13 @@ fn f16_bits_to_f32(h: u16) -> f32 {
 }
 
 /// Tensor `t`'s stored bytes, `range` of `data`, decoded to f32 (f16
-/// widened) or i64; [`super::open_header`] admitted no other dtype.
+/// widened, int8 codes as they are: [`super::int8::dequantize`] scales them)
+/// or i64; [`super::open_header`] admitted no other dtype.
 pub(in crate::model) fn decode(t: &TensorInfo, data: &dyn Data, range: Range<usize>) -> Constant {
     let dims = t.shape.clone();
     match t.dtype {
         Dtype::F16 => Constant::f32(dims, f16s_le(&data.bytes(range))),
+        Dtype::I8 => Constant::f32(dims, data.bytes(range).iter().map(|&b| f32::from(b as i8)).collect()),
         Dtype::I64 => Constant::i64(
             dims,
             data.bytes(range).chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),

@@ -15,6 +15,10 @@ export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Prom
   const logits: Float32Array = await clf.infer(new Float32Array(3 * 224 * 224), [1, 3, 224, 224]);
   const backend: "webgpu" | "cpu-simd" | "cpu-simd-threads" = clf.backend;
   const adapter: string | null = clf.adapter;
+  const why: string = clf.backendReason;
+  const bench = await Classifier.benchmark({ runs: 3, worker: true, onProgress: ({ step }) => console.log(step) });
+  const warm: number | undefined = bench.backends[0].warmMs?.median;
+  const autoChose: string = `${bench.auto.backend}: ${bench.auto.reason}`;
   const heap: number = (await clf.stats()).wasmMemoryBytes;
   const threads: number = clf.threads + (await clf.stats()).threads;
   const fromFrame: Prediction[] = await clf.classify(new VideoFrame(video));
@@ -33,10 +37,12 @@ export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Prom
   await clf.classify(img, { topK: "5" });
   // @ts-expect-error: a string is not an image source
   await clf.classify("cat.jpg");
+  // @ts-expect-error: runs is a number
+  await Classifier.benchmark({ runs: "3" });
   // @ts-expect-error: made by Classifier.create only
   new Classifier();
   // @ts-expect-error: not a code the package uses
   const code: WebResnetError["code"] = "OOPS";
 
-  return `${top[0].label} ${frame[0].probability} ${features.length} ${logits.length} ${backend} ${adapter} ${code} ${heap} ${threads} ${fromFrame.length}`;
+  return `${top[0].label} ${frame[0].probability} ${features.length} ${logits.length} ${backend} ${adapter} ${code} ${heap} ${threads} ${fromFrame.length} ${why} ${warm} ${autoChose}`;
 }

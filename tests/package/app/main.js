@@ -113,9 +113,19 @@ async function loseDevices() {
   }
 }
 
+// "auto"'s remembered choice (localStorage, as the package documents it) set
+// to `backend`: a WebGPU choice makes "auto" land on WebGPU even here, where
+// the adapter alone would send it to the CPU.
+function rememberBackend(backend) {
+  const record = JSON.parse(localStorage.getItem("webresnet:backend"));
+  localStorage.setItem("webresnet:backend", JSON.stringify({ ...record, backend }));
+}
+
 // Creates a classifier, classifies each photo as each kind of source,
 // optionally embeds chelsea, then optionally loses the GPU device and classifies again.
-window.classifyCase = wrap(async ({ options, items, embed, afterLoss }) => {
+// `remember`: first sets "auto"'s remembered choice to this backend.
+window.classifyCase = wrap(async ({ options, items, embed, afterLoss, remember }) => {
+  if (remember) rememberBackend(remember);
   const phases = [];
   const t0 = performance.now();
   const clf = await Classifier.create({ ...options, onProgress: (p) => phases.push(p.phase) });
@@ -133,6 +143,7 @@ window.classifyCase = wrap(async ({ options, items, embed, afterLoss }) => {
     threads: clf.threads,
     adapter: clf.adapter,
     fallbackReason: clf.fallbackReason,
+    backendReason: clf.backendReason,
     createMs,
     phases: [...new Set(phases)],
     results,
