@@ -5,7 +5,7 @@
 
 use crate::build::{Builder, Rng};
 use webresnet::cpu::{Winograd, WinogradVariant};
-use webresnet::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step};
+use webresnet::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId};
 
 pub struct Case {
     pub name: String,
