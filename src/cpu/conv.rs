@@ -170,8 +170,7 @@ impl ConvKernel {
         };
         let geom = Geom { batch: n, in_c: ic, out_c: oc, groups: g, h, w, out_h: oh, out_w: ow };
         let depthwise = g == ic && g == oc && g > 1;
-        let winograd_fits = c.kernel == [3, 3] && c.stride == [1, 1] && c.dilation == [1, 1] && g == 1;
-        if wino.is_some() && !winograd_fits {
+        if wino.is_some() && !winograd::eligible(c) {
             return Err(Error::Backend("Winograd needs a 3x3, stride-1, dilation-1 conv with one group".into()));
         }
         let strategy = match kernels {
@@ -225,7 +224,8 @@ impl ConvKernel {
         let (g, bias, act) = (&self.g, &self.bias, self.act);
         match &self.weight {
             Weights::Winograd(t, u) => {
-                t.run(g, input, bias, act, out, scratch, accumulate, winograd::portable_gemm(g, t.v, u))
+                let gemm = winograd::portable_gemm(g, t.v, u);
+                t.run(g, input, bias, act, out, scratch, accumulate, &winograd::Portable, gemm)
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Weights::WinogradPacked(t, packed) => {
@@ -233,7 +233,7 @@ impl ConvKernel {
                     simd::winograd::tile_gemm(g, t.v, packed, xi, tiles, v, m);
                     Ok(())
                 };
-                t.run(g, input, bias, act, out, scratch, accumulate, gemm)
+                t.run(g, input, bias, act, out, scratch, accumulate, &simd::winograd::Simd, gemm)
             }
             _ => Err(Error::Backend("conv weights are not transformed for Winograd".into())),
         }

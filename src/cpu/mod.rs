@@ -23,6 +23,7 @@ use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::plan::{Features, Plan, Step, TensorId, TensorInfo};
+pub use winograd::Variant as WinogradVariant;
 
 /// A prepared step: validated shapes, packed weights, resolved arena ranges.
 trait Kernel {
@@ -61,6 +62,17 @@ impl Kernels {
     }
 }
 
+/// Which 3x3 convs run as Winograd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Winograd {
+    /// Per layer, where the cost model says it pays, within a weight budget.
+    #[default]
+    Auto,
+    /// Every conv that can, with this variant: lets tests reach a variant
+    /// on shapes the cost model would not give it.
+    Every(WinogradVariant),
+}
+
 pub struct CpuBackend {
     arena: Vec<f32>,
     scratch: Vec<f32>,
@@ -80,6 +92,11 @@ impl CpuBackend {
 
     /// As [`CpuBackend::new`], with a chosen kernel set.
     pub fn with_kernels(plan: &Plan, kernels: Kernels) -> Result<Self> {
+        Self::with_winograd(plan, kernels, Winograd::Auto)
+    }
+
+    /// As [`CpuBackend::with_kernels`], with a chosen use of Winograd.
+    pub fn with_winograd(plan: &Plan, kernels: Kernels, wino: Winograd) -> Result<Self> {
         let tensors = Tensors { infos: &plan.tensors, arena_len: plan.arena_len };
         let input = tensors.get(plan.input.tensor)?;
         if input.len() != plan.input_len() {
@@ -99,7 +116,10 @@ impl CpuBackend {
                 plan.output_len()
             )));
         }
-        let wino = winograd::choose(&plan.steps, |c| tensors.nhwc(c.output).ok());
+        let wino = match wino {
+            Winograd::Auto => winograd::choose(&plan.steps, |c| tensors.nhwc(c.output).ok()),
+            Winograd::Every(v) => winograd::every(&plan.steps, v),
+        };
         let kernels = plan
             .steps
             .iter()

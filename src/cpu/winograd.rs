@@ -136,6 +136,16 @@ impl Shape {
     }
 }
 
+/// Whether a conv can run as Winograd: 3x3, stride 1, dilation 1, one group.
+pub fn eligible(c: &Conv) -> bool {
+    c.kernel == [3, 3] && c.stride == [1, 1] && c.dilation == [1, 1] && c.groups == 1
+}
+
+/// `v` for every conv step that can take it, whatever it costs.
+pub fn every(steps: &[Step], v: Variant) -> Vec<Option<Variant>> {
+    steps.iter().map(|s| matches!(s, Step::Conv(c) if eligible(c)).then_some(v)).collect()
+}
+
 /// Which conv steps of a plan run as Winograd, and which variant: the
 /// cheaper by [`Shape::cost`] where it beats the direct conv, taken in order
 /// of work saved per extra weight value while the extra memory stays within
@@ -150,8 +160,7 @@ pub fn choose(steps: &[Step], shape_of: impl Fn(&Conv) -> Option<[usize; 4]>) ->
         .enumerate()
         .filter_map(|(i, s)| {
             let Step::Conv(c) = s else { return None };
-            let eligible = c.kernel == [3, 3] && c.stride == [1, 1] && c.dilation == [1, 1] && c.groups == 1;
-            let [batch, out_h, out_w, out_c] = shape_of(c).filter(|_| eligible)?;
+            let [batch, out_h, out_w, out_c] = shape_of(c).filter(|_| eligible(c))?;
             let shape = Shape { batch, out_h, out_w, in_c: c.in_channels, out_c };
             let direct = shape.cost(None);
             let mut vs: Vec<Variant> =
@@ -240,7 +249,8 @@ impl Tiling {
 
     /// `out = act(conv(input) + bias (+ out))`. `gemm(xi, tiles, v, m)`
     /// computes `M[xi] = V[xi] · U[xi]` for `tiles` tiles: `v` is the block's
-    /// `[tile][xi][in_c]`, `m` is `M[xi]` as `[tile][out_c]`.
+    /// `[tile][xi][in_c]`, `m` is `M[xi]` as `[tile][out_c]`; `tr` does the
+    /// per-tile transforms.
     #[allow(clippy::too_many_arguments)]
     pub fn run<F>(
         &self,
@@ -251,6 +261,7 @@ impl Tiling {
         out: &mut [f32],
         scratch: &mut [f32],
         accumulate: bool,
+        tr: &impl Transforms,
         gemm: F,
     ) -> Result<()>
     where
@@ -269,10 +280,11 @@ impl Tiling {
                     .ok_or_else(|| Error::Backend("winograd scratch too small".into()))?
                     .split_at_mut(tiles * a2 * ic);
                 par::rows(vbuf, tiles, a2 * ic, TRANSFORM_GRAIN, 1, |ts, v| {
-                    let mut tmp = vec![0.0f32; a2 * ic];
+                    let mut tmp = Vec::new();
                     for (t, vt) in ts.zip(v.chunks_exact_mut(a2 * ic)) {
                         let (ty, tx) = (ty0 + t / self.tiles_w, t % self.tiles_w);
-                        self.input_tile(g, input, b, ty * m, tx * m, &mut tmp, vt);
+                        let patch = Patch::new(self.v, g, b, ty * m, tx * m);
+                        tr.input(self.v, g, input, &patch, &mut tmp, vt);
                     }
                 });
                 let vbuf = &*vbuf;
@@ -288,14 +300,24 @@ impl Tiling {
                 let y1 = ((ty0 + rows) * m).min(g.out_h);
                 let dst = &mut out[(b * g.out_h + y0) * row_len..(b * g.out_h + y1) * row_len];
                 par::rows(dst, y1 - y0, row_len, m, m, |ys, o| {
-                    let mut tmp = vec![0.0f32; m * a * oc];
-                    let mut y = vec![0.0f32; oc];
-                    for tr in (ys.start / m)..ys.end.div_ceil(m) {
-                        let rows_here = m.min(ys.end - tr * m);
-                        let o = &mut o[(tr * m - ys.start) * row_len..(tr * m - ys.start + rows_here) * row_len];
+                    let mut tmp = Vec::new();
+                    for tr_ in (ys.start / m)..ys.end.div_ceil(m) {
+                        let rows_here = m.min(ys.end - tr_ * m);
+                        let o = &mut o[(tr_ * m - ys.start) * row_len..(tr_ * m - ys.start + rows_here) * row_len];
                         for tx in 0..self.tiles_w {
-                            let ctx = OutTile { mbuf, tile: tr * self.tiles_w + tx, tiles, bias, act, accumulate };
-                            self.output_tile(g, &ctx, tx * m, rows_here, &mut tmp, &mut y, o);
+                            let ox = tx * m;
+                            let ctx = OutTile {
+                                mbuf,
+                                tile: tr_ * self.tiles_w + tx,
+                                tiles,
+                                bias,
+                                act,
+                                accumulate,
+                                ox,
+                                rows: rows_here,
+                                cols: m.min(g.out_w - ox),
+                            };
+                            tr.output(self.v, g, &ctx, &mut tmp, o);
                         }
                     }
                 });
@@ -307,29 +329,65 @@ impl Tiling {
             Err(_) => Err(Error::Backend("winograd GEMM panicked".into())),
         }
     }
+}
 
-    /// `vt[xi][c] = (Bᵀ d B)[xi][c]` for the patch whose output tile starts
-    /// at `(oy, ox)`; input outside the image reads as zero.
-    #[allow(clippy::too_many_arguments)]
-    fn input_tile(&self, g: &Geom, input: &[f32], b: usize, oy: usize, ox: usize, tmp: &mut [f32], vt: &mut [f32]) {
-        let (v, a, ic) = (self.v, self.v.alpha(), g.in_c);
+/// Where one tile's `a x a` input patch lies: the input offset of each
+/// patch row and column, `None` where it falls in the padding.
+pub struct Patch {
+    /// `(b * H + iy) * W` per patch row.
+    pub rows: [Option<usize>; 6],
+    /// `ix` per patch column.
+    pub cols: [Option<usize>; 6],
+}
+
+impl Patch {
+    fn new(v: Variant, g: &Geom, b: usize, oy: usize, ox: usize) -> Self {
         let at = |k: usize, pad: usize, size: usize, o: usize| {
             let c = (o + k) as isize - pad as isize;
             (c >= 0 && (c as usize) < size).then_some(c as usize)
         };
+        let (mut rows, mut cols) = ([None; 6], [None; 6]);
+        for k in 0..v.alpha() {
+            rows[k] = at(k, g.h.pad_before, g.h.size, oy).map(|iy| (b * g.h.size + iy) * g.w.size);
+            cols[k] = at(k, g.w.pad_before, g.w.size, ox);
+        }
+        Patch { rows, cols }
+    }
+
+    /// Input offset of patch value `(k, x)`'s first channel, if in the image.
+    pub fn at(&self, k: usize, x: usize, in_c: usize) -> Option<usize> {
+        Some((self.rows[k]? + self.cols[x]?) * in_c)
+    }
+}
+
+/// The per-tile transforms of [`Tiling::run`]; `tmp` is reusable scratch.
+pub trait Transforms: Sync {
+    /// `vt[xi][c] = (Bᵀ d B)[xi][c]` for the input patch `p` (zeros outside the image).
+    fn input(&self, v: Variant, g: &Geom, input: &[f32], p: &Patch, tmp: &mut Vec<f32>, vt: &mut [f32]);
+
+    /// Writes tile `ctx.tile` (`Aᵀ M A`, then the epilogue) into `o`: the
+    /// block's `ctx.rows` output rows, from column `ctx.ox`.
+    fn output(&self, v: Variant, g: &Geom, ctx: &OutTile, tmp: &mut Vec<f32>, o: &mut [f32]);
+}
+
+/// The reference transforms, one matrix coefficient at a time over channel rows.
+pub struct Portable;
+
+impl Transforms for Portable {
+    fn input(&self, v: Variant, g: &Geom, input: &[f32], p: &Patch, tmp: &mut Vec<f32>, vt: &mut [f32]) {
+        let (a, ic) = (v.alpha(), g.in_c);
+        tmp.resize(a * a * ic, 0.0);
         // tmp[i][x] = sum_k Bᵀ[i][k] d[k][x]
         for i in 0..a {
             for x in 0..a {
                 let dst = &mut tmp[(i * a + x) * ic..(i * a + x + 1) * ic];
                 dst.fill(0.0);
-                let Some(ix) = at(x, g.w.pad_before, g.w.size, ox) else { continue };
                 for k in 0..a {
                     let coef = v.bt(i, k);
                     if coef == 0.0 {
                         continue;
                     }
-                    if let Some(iy) = at(k, g.h.pad_before, g.h.size, oy) {
-                        let src = ((b * g.h.size + iy) * g.w.size + ix) * ic;
+                    if let Some(src) = p.at(k, x, ic) {
                         axpy(dst, coef, &input[src..src + ic]);
                     }
                 }
@@ -350,40 +408,25 @@ impl Tiling {
         }
     }
 
-    /// Writes the tile `ctx.tile` (`Aᵀ M A`, then the epilogue) into `o`,
-    /// `rows` output rows of the block starting at column `ox`.
-    #[allow(clippy::too_many_arguments)]
-    fn output_tile(
-        &self,
-        g: &Geom,
-        ctx: &OutTile,
-        ox: usize,
-        rows: usize,
-        tmp: &mut [f32],
-        y: &mut [f32],
-        o: &mut [f32],
-    ) {
-        let (v, a, m, oc) = (self.v, self.v.alpha(), self.v.m(), g.out_c);
-        let mat = |xi: usize| {
-            let at = (xi * ctx.tiles + ctx.tile) * oc;
-            &ctx.mbuf[at..at + oc]
-        };
+    fn output(&self, v: Variant, g: &Geom, ctx: &OutTile, tmp: &mut Vec<f32>, o: &mut [f32]) {
+        let (a, oc) = (v.alpha(), g.out_c);
+        tmp.resize((ctx.rows * a + 1) * oc, 0.0);
+        let (tmp, y) = tmp.split_at_mut(ctx.rows * a * oc);
         // tmp[i][x] = sum_k Aᵀ[i][k] M[k][x]
-        for i in 0..rows {
+        for i in 0..ctx.rows {
             for x in 0..a {
                 let dst = &mut tmp[(i * a + x) * oc..(i * a + x + 1) * oc];
                 dst.fill(0.0);
                 for k in 0..a {
                     let coef = v.at(i, k);
                     if coef != 0.0 {
-                        axpy(dst, coef, mat(k * a + x));
+                        axpy(dst, coef, ctx.mat(k * a + x, oc));
                     }
                 }
             }
         }
-        let cols = m.min(g.out_w - ox);
-        for i in 0..rows {
-            for j in 0..cols {
+        for i in 0..ctx.rows {
+            for j in 0..ctx.cols {
                 y.copy_from_slice(ctx.bias);
                 for k in 0..a {
                     let coef = v.at(j, k);
@@ -391,7 +434,7 @@ impl Tiling {
                         axpy(y, coef, &tmp[(i * a + k) * oc..(i * a + k + 1) * oc]);
                     }
                 }
-                let at = (i * g.out_w + ox + j) * oc;
+                let at = (i * g.out_w + ctx.ox + j) * oc;
                 let dst = &mut o[at..at + oc];
                 if ctx.accumulate {
                     for (d, &s) in dst.iter_mut().zip(y.iter()) {
@@ -407,15 +450,28 @@ impl Tiling {
     }
 }
 
-/// What the output transform of one tile reads.
-struct OutTile<'a> {
+/// What the output transform of one tile reads, and where the tile goes.
+pub struct OutTile<'a> {
     /// The block's `M`, `[xi][tile][out_c]`.
-    mbuf: &'a [f32],
-    tile: usize,
-    tiles: usize,
-    bias: &'a [f32],
-    act: Activation,
-    accumulate: bool,
+    pub mbuf: &'a [f32],
+    pub tile: usize,
+    pub tiles: usize,
+    pub bias: &'a [f32],
+    pub act: Activation,
+    pub accumulate: bool,
+    /// First output column of the tile.
+    pub ox: usize,
+    /// Output rows and columns of the tile inside the image.
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl OutTile<'_> {
+    /// `M[xi]`'s row for this tile.
+    pub fn mat(&self, xi: usize, oc: usize) -> &[f32] {
+        let at = (xi * self.tiles + self.tile) * oc;
+        &self.mbuf[at..at + oc]
+    }
 }
 
 /// Transformed weights for the portable GEMM: `[xi][out_c][in_c]`.
@@ -512,7 +568,7 @@ mod tests {
         let mut scratch = vec![0.0; tiling.scratch_len(&g)];
         let mut out = if c.residual { res.clone() } else { vec![f32::NAN; want.len()] };
         tiling
-            .run(&g, &input, &bias, c.act, &mut out, &mut scratch, c.residual, portable_gemm(&g, v, &u))
+            .run(&g, &input, &bias, c.act, &mut out, &mut scratch, c.residual, &Portable, portable_gemm(&g, v, &u))
             .expect("run");
         // Sums of 9 * in_c products of values in [-1, 1): f32 rounding
         // through the transforms stays far below this.

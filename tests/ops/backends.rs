@@ -1,7 +1,7 @@
 //! The backends every case runs on. A new backend is one more variant here
 //! and one more entry in [`all`]; the harness then runs every case on it.
 
-use webresnet::cpu::{CpuBackend, Kernels};
+use webresnet::cpu::{CpuBackend, Kernels, Winograd};
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 use webresnet::gpu::{GpuBackend, Precision};
 use webresnet::plan::Plan;
@@ -125,15 +125,16 @@ impl Backend {
     }
 
     /// Loads `plan` and runs it twice on `data`: the second run, over the
-    /// first run's arena, must give the same bits.
-    pub fn run(&self, plan: &Plan, data: &[f32]) -> Result<Vec<f32>, Failure> {
+    /// first run's arena, must give the same bits. The CPU backends run
+    /// 3x3 convs as Winograd per `wino`.
+    pub fn run(&self, plan: &Plan, data: &[f32], wino: Winograd) -> Result<Vec<f32>, Failure> {
         match self {
-            Backend::Portable => cpu(plan, data, Kernels::Portable),
+            Backend::Portable => cpu(plan, data, Kernels::Portable, wino),
             #[cfg(all(feature = "threads", not(target_arch = "wasm32")))]
             Backend::Threads => {
                 let on = |n| {
                     let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("thread pool");
-                    pool.install(|| cpu(plan, data, Kernels::Portable))
+                    pool.install(|| cpu(plan, data, Kernels::Portable, wino))
                 };
                 let (one, three) = (on(1)?, on(3)?);
                 if !same_bits(&one, &three) {
@@ -142,7 +143,7 @@ impl Backend {
                 Ok(three)
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Backend::Simd128 => cpu(plan, data, Kernels::Simd128),
+            Backend::Simd128 => cpu(plan, data, Kernels::Simd128, wino),
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
             Backend::Gpu(p) => {
                 let mut b = GpuBackend::with_precision_blocking(plan, *p).map_err(Failure::Load)?;
@@ -164,8 +165,8 @@ impl std::fmt::Display for Failure {
     }
 }
 
-fn cpu(plan: &Plan, data: &[f32], kernels: Kernels) -> Result<Vec<f32>, Failure> {
-    let mut b = CpuBackend::with_kernels(plan, kernels).map_err(Failure::Load)?;
+fn cpu(plan: &Plan, data: &[f32], kernels: Kernels, wino: Winograd) -> Result<Vec<f32>, Failure> {
+    let mut b = CpuBackend::with_winograd(plan, kernels, wino).map_err(Failure::Load)?;
     twice(|| b.run(data))
 }
 

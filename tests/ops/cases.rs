@@ -4,6 +4,7 @@
 //! two small chained networks. Every backend runs every case.
 
 use crate::build::{Builder, Rng};
+use webresnet::cpu::{Winograd, WinogradVariant};
 use webresnet::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId};
 
 pub struct Case {
@@ -12,6 +13,8 @@ pub struct Case {
     pub data: Vec<f32>,
     /// Pure data movement: every backend must reproduce the reference bit for bit.
     pub exact: bool,
+    /// Which 3x3 convs the CPU backends run as Winograd.
+    pub winograd: Winograd,
 }
 
 /// All cases, each once (shapes listed twice collapse by name).
@@ -63,11 +66,13 @@ pub struct ConvSpec {
     groups: usize,
     act: Activation,
     res: Res,
+    winograd: Winograd,
 }
 
 /// A square-kernel case; chain the setters for the rest.
 fn conv(n: usize, hw: [usize; 2], c: [usize; 2], k: usize, s: usize, pad: [usize; 4]) -> ConvSpec {
-    ConvSpec { n, hw, c, k: [k, k], s: [s, s], pad, d: [1, 1], groups: 1, act: Activation::None, res: Res::None }
+    let (act, res, winograd) = (Activation::None, Res::None, Winograd::Auto);
+    ConvSpec { n, hw, c, k: [k, k], s: [s, s], pad, d: [1, 1], groups: 1, act, res, winograd }
 }
 
 impl ConvSpec {
@@ -82,6 +87,9 @@ impl ConvSpec {
     }
     fn res(self, res: Res) -> Self {
         ConvSpec { res, ..self }
+    }
+    fn winograd(self, v: WinogradVariant) -> Self {
+        ConvSpec { winograd: Winograd::Every(v), ..self }
     }
 
     fn out_shape(&self) -> [usize; 4] {
@@ -113,10 +121,13 @@ impl ConvSpec {
     }
 
     fn case(self) -> Case {
-        let name = format!(
+        let mut name = format!(
             "conv n{} {:?} {}->{} k{:?} s{:?} pad{:?} d{:?} g{} {:?} residual {:?}",
             self.n, self.hw, self.c[0], self.c[1], self.k, self.s, self.pad, self.d, self.groups, self.act, self.res
         );
+        if let Winograd::Every(v) = self.winograd {
+            name += &format!(" winograd {v:?}");
+        }
         let mut rng = Rng::from_name(&name);
         let os = self.out_shape();
         let mut b = Builder::default();
@@ -134,7 +145,7 @@ impl ConvSpec {
         };
         let step = self.step(input, output, residual, rng.vec(self.weight_len(), 1.0), rng.vec(self.c[1], 1.0));
         let (plan, data) = b.plan(vec![step], output);
-        Case { name, plan, data, exact: false }
+        Case { name, plan, data, exact: false, winograd: self.winograd }
     }
 }
 
@@ -207,7 +218,24 @@ fn conv_cases() -> Vec<ConvSpec> {
     ));
     v.extend(simd_conv_cases());
     v.extend(gpu_conv_cases());
+    v.extend(winograd_cases());
     v
+}
+
+/// Both Winograd variants forced on 3x3 stride-1 convs whatever the cost
+/// model would pick: H and W not multiples of either tile, padding 0, 1 and
+/// uneven, channels not multiples of 4, batch 2, residuals.
+fn winograd_cases() -> Vec<ConvSpec> {
+    let specs = [
+        conv(1, [7, 9], [5, 7], 3, 1, [1; 4]),
+        conv(2, [10, 11], [6, 13], 3, 1, [0; 4]),
+        conv(1, [13, 6], [17, 9], 3, 1, [1; 4]),
+        conv(2, [9, 7], [3, 5], 3, 1, [0, 1, 1, 0]),
+    ];
+    [WinogradVariant::F2, WinogradVariant::F4]
+        .into_iter()
+        .flat_map(|v| with_residuals(&specs.map(|s| s.winograd(v)), ACTS_NARROW))
+        .collect()
 }
 
 /// Edges of the SIMD128 kernels: channels not a multiple of 4, output columns
@@ -336,7 +364,7 @@ impl PoolSpec {
             dilation: self.d,
         });
         let (plan, data) = b.plan(vec![step], output);
-        Case { name, plan, data, exact: false }
+        Case { name, plan, data, exact: false, winograd: Winograd::Auto }
     }
 }
 
@@ -388,7 +416,7 @@ fn single(name: String, exact: bool, build: impl FnOnce(&mut Builder, &mut Rng) 
     let mut b = Builder::default();
     let (step, output) = build(&mut b, &mut rng);
     let (plan, data) = b.plan(vec![step], output);
-    Case { name, plan, data, exact }
+    Case { name, plan, data, exact, winograd: Winograd::Auto }
 }
 
 /// (shape, (before, after) per dimension, value)
@@ -588,7 +616,7 @@ fn tiny_network() -> Case {
         Step::Softmax { input: t_l, output: t_o },
     ]);
     let (plan, data) = b.plan(steps, t_o);
-    Case { name, plan, data, exact: false }
+    Case { name, plan, data, exact: false, winograd: Winograd::Auto }
 }
 
 /// A miniature ResNet: NCHW input -> Permute -> stem conv -> max pool ->
@@ -635,5 +663,5 @@ pub fn chained_network() -> Case {
     ];
     let (mut plan, data) = b.plan(steps, probs);
     plan.output.is_probability = true;
-    Case { name, plan, data, exact: false }
+    Case { name, plan, data, exact: false, winograd: Winograd::Auto }
 }

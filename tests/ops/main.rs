@@ -20,6 +20,7 @@ mod specific;
 
 use backends::{Backend, Failure, Oracle};
 use cases::Case;
+use webresnet::cpu::Winograd;
 use webresnet::Error;
 
 /// A case with its reference output.
@@ -65,13 +66,14 @@ fn check_backend(backend: Backend, cases: &[Checked]) -> Vec<String> {
 }
 
 fn run_each(backend: Backend, cases: &[Checked]) -> Vec<Result<Vec<f32>, Failure>> {
-    cases.iter().map(|c| backend.run(&c.case.plan, &c.case.data)).collect()
+    cases.iter().map(|c| backend.run(&c.case.plan, &c.case.data, c.case.winograd)).collect()
 }
 
 /// All cases in one load and run; if that fails, case by case to name the culprit.
 fn run_batched(backend: Backend, cases: &[Checked]) -> Vec<Result<Vec<f32>, Failure>> {
     let b = batch::merge(cases.iter().map(|c| (&c.case.plan, &c.case.data[..])));
-    match backend.run(&b.plan, &b.data) {
+    // Only the GPU batches, and it has no Winograd choice to make.
+    match backend.run(&b.plan, &b.data, Winograd::Auto) {
         Ok(all) => b.outputs.into_iter().map(|r| Ok(all[r].to_vec())).collect(),
         Err(_) => run_each(backend, cases),
     }
@@ -94,7 +96,8 @@ fn check_case(backend: Backend, c: &Checked, got: Result<Vec<f32>, Failure>) -> 
     match backend.oracle() {
         Oracle::Reference => compare(&got, &c.want, backend.tolerance()),
         Oracle::Portable => {
-            let want = Backend::Portable.run(plan, data).map_err(|f| format!("portable oracle: {f}"))?;
+            let want =
+                Backend::Portable.run(plan, data, c.case.winograd).map_err(|f| format!("portable oracle: {f}"))?;
             compare(&got, &want, backend.tolerance())
         }
     }

@@ -43,6 +43,33 @@ impl Rows for TapRows<'_> {
             _ => &self.zeros[chans],
         }
     }
+
+    /// With one group and undilated columns, the taps of one kernel row
+    /// are adjacent input pixels: one copy per kernel row where all of them
+    /// are inside the image (the short-channel first convs this is for
+    /// would otherwise copy a few values per call).
+    fn gather(&self, m: usize, dst: &mut [f32]) {
+        let g = self.g;
+        let (b, oy, ox) = g.pixel(self.m0 + m);
+        let (kw, ic) = (g.w.kernel, g.in_c);
+        let x0 = g.w.coord(ox, 0);
+        let run = g.groups == 1 && g.w.dilation == 1 && x0 >= 0 && x0 as usize + kw <= g.w.size;
+        for (ky, d) in dst.chunks_exact_mut(kw * g.cin_g()).enumerate().take(g.h.kernel) {
+            match g.h.inside(oy, ky) {
+                Some(iy) if run => {
+                    let at = ((b * g.h.size + iy) * g.w.size + x0 as usize) * ic;
+                    d.copy_from_slice(&self.input[at..at + kw * ic]);
+                }
+                None => d.fill(0.0),
+                Some(_) => {
+                    let len = g.cin_g();
+                    for (kx, d) in d.chunks_exact_mut(len).enumerate() {
+                        d.copy_from_slice(self.seg(m, ky * kw + kx, 0..len));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Packs OHWI weights `[out_c][kh][kw][cin_g]` as one [`PackedB`] per group.

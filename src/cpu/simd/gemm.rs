@@ -68,6 +68,14 @@ pub trait Rows {
     fn seg_len(&self) -> usize;
     /// Values `chans` of segment `s` of row `m`.
     fn seg(&self, m: usize, s: usize, chans: Range<usize>) -> &[f32];
+
+    /// Row `m`'s segments, one after another, into `dst`.
+    fn gather(&self, m: usize, dst: &mut [f32]) {
+        let len = self.seg_len();
+        for (s, d) in dst.chunks_exact_mut(len).enumerate().take(self.segs()) {
+            d.copy_from_slice(self.seg(m, s, 0..len));
+        }
+    }
 }
 
 /// A row-major matrix as A: one segment per row.
@@ -174,14 +182,12 @@ pub fn gemm<'a>(rows: &'a impl Rows, m: usize, b: &PackedB, act: Activation, out
 
 /// [`gemm`] over row blocks gathered into a contiguous `[MC][k]` matrix.
 fn gather(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
-    let (segs, seg_len, k) = (rows.segs(), rows.seg_len(), b.k);
+    let k = b.k;
     let mut block = vec![0.0; MC.min(m) * k];
     for m0 in (0..m).step_by(MC) {
         let mc = MC.min(m - m0);
         for (r, row) in block.chunks_exact_mut(k).take(mc).enumerate() {
-            for (s, dst) in row.chunks_exact_mut(seg_len).enumerate().take(segs) {
-                dst.copy_from_slice(rows.seg(m0 + r, s, 0..seg_len));
-            }
+            rows.gather(m0 + r, row);
         }
         let a = Matrix { data: &block[..mc * k], cols: k };
         let data = &mut out.data[m0 * out.ld..];
@@ -209,9 +215,14 @@ impl Tile<'_> {
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         if self.load {
             for (r, acc) in acc.iter_mut().enumerate() {
-                let mut buf = [0.0f32; NR];
-                buf[..nv].copy_from_slice(&c[r * ld..r * ld + nv]);
-                *acc = load2(&buf);
+                let src = &c[r * ld..r * ld + nv];
+                *acc = if nv == NR {
+                    load2(src)
+                } else {
+                    let mut buf = [0.0f32; NR];
+                    buf[..nv].copy_from_slice(src);
+                    load2(&buf)
+                };
             }
         }
         let chans = &self.block.chans;
