@@ -59,7 +59,7 @@ const KS: usize = 16;
 /// Workgroups a conv should launch to occupy a large GPU (about 2 per
 /// compute unit on 128 units); fewer makes the layer a candidate for the
 /// small tile and split-K.
-const TARGET_GROUPS: usize = 256;
+pub(crate) const GPU_GROUPS: usize = 256;
 /// Shallowest GEMM worth splitting: below it a split adds a pass for little work.
 const SPLIT_MIN_K: usize = 512;
 /// Bounds on split-K: the scratch it needs, and at least two slices per range.
@@ -77,17 +77,17 @@ pub(crate) struct Tiling {
 }
 
 impl Tiling {
-    /// The largest tile (`max_side`, else 8) that still launches
-    /// [`TARGET_GROUPS`] workgroups for `m` x `n` per group over `groups`
-    /// groups; split-K over `k` makes up what the tiles cannot.
-    pub fn choose(m: usize, n: usize, groups: usize, k: usize, max_side: usize) -> Tiling {
+    /// The largest tile (`max_side`, else 8) that still launches `target`
+    /// workgroups for `m` x `n` per group over `groups` groups; split-K over
+    /// `k` makes up what the tiles cannot.
+    pub fn choose(m: usize, n: usize, groups: usize, k: usize, max_side: usize, target: usize) -> Tiling {
         let count = |side: usize| m.div_ceil(4 * side) * n.div_ceil(4 * side) * groups;
-        let side = if count(max_side) >= TARGET_GROUPS { max_side } else { max_side.min(8) };
+        let side = if count(max_side) >= target { max_side } else { max_side.min(8) };
         let slices = k.div_ceil(KS).max(1);
         let tiles = count(side);
         let mut splits = 1;
-        if k >= SPLIT_MIN_K && tiles < TARGET_GROUPS {
-            let want = TARGET_GROUPS.div_ceil(tiles).min(MAX_SPLITS).min(slices / MIN_SLICES_PER_SPLIT).max(1);
+        if k >= SPLIT_MIN_K && tiles < target {
+            let want = target.div_ceil(tiles).min(MAX_SPLITS).min(slices / MIN_SLICES_PER_SPLIT).max(1);
             splits = slices.div_ceil(slices.div_ceil(want));
         }
         let per = slices.div_ceil(splits);
@@ -122,6 +122,8 @@ pub(crate) struct Lowering<'a> {
     plan: &'a Plan,
     /// Largest side of the conv workgroup the device takes (see `S` in conv.wgsl).
     tile: usize,
+    /// Workgroups a conv should launch to occupy the device.
+    occupancy: usize,
     max_groups: u32,
     pub weights: WeightPacker,
     /// Element offset of the split-K scratch, past the plan's tensors.
@@ -135,9 +137,9 @@ fn shape_err(step: &Step, msg: impl std::fmt::Display) -> Error {
 }
 
 impl<'a> Lowering<'a> {
-    pub fn new(plan: &'a Plan, tile: usize, max_groups: u32, weights: WeightPacker) -> Self {
+    pub fn new(plan: &'a Plan, tile: usize, occupancy: usize, max_groups: u32, weights: WeightPacker) -> Self {
         let scratch_off = plan.arena_len.next_multiple_of(ARENA_ALIGN);
-        Lowering { plan, tile, max_groups, weights, scratch_off, scratch_len: 0 }
+        Lowering { plan, tile, occupancy, max_groups, weights, scratch_off, scratch_len: 0 }
     }
 
     /// Arena elements including the scratch.
@@ -404,7 +406,7 @@ impl<'a> Lowering<'a> {
         p.ocg4 = u(ocg4);
         [p.w_off, p.b_off] = [u(placed.offsets[0] / 4), u(placed.offsets[1] / 4)];
         let m = n * oh * ow;
-        let tiling = Tiling::choose(m, ocg, g, k, self.tile);
+        let tiling = Tiling::choose(m, ocg, g, k, self.tile, self.occupancy);
         let t = 4 * tiling.side;
         let dims = [m.div_ceil(t), ocg.div_ceil(t), g * tiling.splits];
         if dims.iter().any(|&d| d > self.max_groups as usize) {

@@ -24,7 +24,7 @@ pub use ceiling::{matmul_ceiling_blocking, Ceiling};
 pub use report::DispatchInfo;
 
 use context::Context;
-use exec::{Dispatch, Lowering};
+use exec::{Dispatch, Lowering, GPU_GROUPS};
 use pipelines::Pipelines;
 use weights::WeightPacker;
 
@@ -43,6 +43,18 @@ pub enum Precision {
 
 /// Workgroup memory of the conv kernel (`a_s` and `b_s` in conv.wgsl).
 const CONV_WORKGROUP_BYTES: u32 = 8192;
+
+/// How many workgroups the conv layers are cut into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Occupancy {
+    /// Enough to fill a large GPU (smaller tiles, split-K), except on a CPU
+    /// adapter (lavapipe, SwiftShader natively), which runs only a few
+    /// workgroups at once and gets the largest tiles unsplit.
+    Auto,
+    /// As for a GPU whatever the adapter (what [`dispatches`] reports), so
+    /// an emulator runs the kernels a GPU would.
+    Gpu,
+}
 
 /// Largest finite f16.
 const F16_MAX: f32 = 65504.0;
@@ -87,6 +99,11 @@ impl GpuBackend {
     /// the adapter offers `shader-f16` and every weight fits f16's range;
     /// otherwise f32. [`GpuBackend::precision`] tells which was used.
     pub async fn with_precision(plan: &Plan, want: Precision) -> Result<Self> {
+        Self::with_options(plan, want, Occupancy::Auto).await
+    }
+
+    /// [`GpuBackend::with_precision`] with the conv layers cut for `occupancy`.
+    pub async fn with_options(plan: &Plan, want: Precision, occupancy: Occupancy) -> Result<Self> {
         let (input, output) = check_plan(plan)?;
         // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
         let plan_bytes = arena_bytes(plan.arena_len);
@@ -94,7 +111,8 @@ impl GpuBackend {
         let want_f16 = want == Precision::F16 && plan.steps.iter().all(fits_f16);
         let ctx = Context::new(plan_bytes, weight_count, want_f16).await?;
         let precision = if ctx.f16 { Precision::F16 } else { Precision::F32 };
-        let lowered = lower(plan, &ctx.limits, if ctx.f16 { 2 } else { 4 })?;
+        let groups = if occupancy == Occupancy::Auto && ctx.cpu { 1 } else { GPU_GROUPS };
+        let lowered = lower(plan, &ctx.limits, if ctx.f16 { 2 } else { 4 }, groups)?;
         let bytes = arena_bytes(lowered.arena_len);
         if bytes > ctx.limits.max_storage_buffer_binding_size {
             return Err(Error::Limit(format!(
@@ -258,10 +276,12 @@ struct Lowered {
     arena_len: usize,
 }
 
-/// Lowers `plan` for a device with `lim`, weights of `elem_bytes` each.
-fn lower(plan: &Plan, lim: &wgpu::Limits, elem_bytes: u64) -> Result<Lowered> {
+/// Lowers `plan` for a device with `lim` that wants `occupancy` workgroups
+/// per conv, weights of `elem_bytes` each.
+fn lower(plan: &Plan, lim: &wgpu::Limits, elem_bytes: u64, occupancy: usize) -> Result<Lowered> {
     let packer = WeightPacker::new(lim.max_storage_buffer_binding_size.min(lim.max_buffer_size), elem_bytes);
-    let mut lowering = Lowering::new(plan, conv_tile(lim)?, lim.max_compute_workgroups_per_dimension, packer);
+    let max_groups = lim.max_compute_workgroups_per_dimension;
+    let mut lowering = Lowering::new(plan, conv_tile(lim)?, occupancy, max_groups, packer);
     let (mut dispatches, mut steps) = (Vec::new(), Vec::new());
     for (i, s) in plan.steps.iter().enumerate() {
         let d = lowering.step(s)?;
@@ -278,11 +298,11 @@ impl Lowered {
     }
 }
 
-/// The dispatches `plan` records on a device with WebGPU's default limits
-/// (what every browser grants), without opening one.
+/// The dispatches `plan` records on a GPU (not a CPU adapter) with
+/// WebGPU's default limits (what every browser grants), without opening one.
 pub fn dispatches(plan: &Plan) -> Result<Vec<DispatchInfo>> {
     check_plan(plan)?;
-    Ok(lower(plan, &wgpu::Limits::defaults(), 4)?.infos())
+    Ok(lower(plan, &wgpu::Limits::defaults(), 4, GPU_GROUPS)?.infos())
 }
 
 /// The GPU objects of a lowered plan.
@@ -426,6 +446,11 @@ impl GpuBackend {
     /// [`GpuBackend::with_precision`], blocking the current thread.
     pub fn with_precision_blocking(plan: &Plan, want: Precision) -> Result<Self> {
         pollster::block_on(Self::with_precision(plan, want))
+    }
+
+    /// [`GpuBackend::with_options`], blocking the current thread.
+    pub fn with_options_blocking(plan: &Plan, want: Precision, occupancy: Occupancy) -> Result<Self> {
+        pollster::block_on(Self::with_options(plan, want, occupancy))
     }
 
     /// [`GpuBackend::run`], blocking the current thread.
