@@ -33,7 +33,8 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> arena: array<vec4<f32>>;
 // Packed weights (vec4 units): conv [g][k][ocg4 * 4], depthwise [kh][kw][c4 * 4];
 // bias [g][ocg4 * 4]; padding lanes are zero. `W` (f32 or f16) comes from
-// the prelude (src/gpu/pipelines.rs); arithmetic stays f32 either way.
+// the prelude (src/gpu/pipelines.rs), as does `T`, the type of the GEMM
+// tiles and of each slice's sums (f16 with f16 weights); accumulators stay f32.
 @group(0) @binding(1) var<storage, read> wts: array<vec4<W>>;
 @group(0) @binding(2) var<uniform> p: Params;
 
@@ -54,9 +55,9 @@ override SPLIT: bool = false;
 const KS: u32 = 16u;
 // Most A (and B) vec4 one invocation stages per slice: KS / S at S = 8.
 const R_MAX: u32 = 2u;
-// 2-D, sized for S = 16 (8 KiB); S = 8 uses the first rows/columns.
-var<workgroup> a_s: array<array<vec4<f32>, KS / 4u>, 64>; // [m][kk / 4]
-var<workgroup> b_s: array<array<vec4<f32>, 16>, KS>; // [kk][n / 4]
+// 2-D, sized for S = 16 (8 KiB in f32); S = 8 uses the first rows/columns.
+var<workgroup> a_s: array<array<vec4<T>, KS / 4u>, 64>; // [m][kk / 4]
+var<workgroup> b_s: array<array<vec4<T>, 16>, KS>; // [kk][n / 4]
 
 fn ld(i: u32) -> f32 {
     return arena[i >> 2u][i & 3u];
@@ -87,6 +88,22 @@ fn epilogue(o: u32, acc: vec4<f32>, count: u32, aligned: bool) {
         }
         st(p.out_off + o + j, clamp(s, p.lo, p.hi));
     }
+}
+
+// Output pixel m's window: its image's first pixel and the window's top-left
+// input coordinate (before padding).
+struct Window {
+    img: u32,
+    ih0: i32,
+    iw0: i32,
+}
+
+fn window(m: u32) -> Window {
+    let ow = m % p.ow;
+    let t = m / p.ow;
+    let oh = t % p.oh;
+    let img = (t / p.oh) * p.ih * p.iw;
+    return Window(img, i32(oh * p.sh) - i32(p.pt), i32(ow * p.sw) - i32(p.pl));
 }
 
 // One A slot of an invocation: an output pixel and the filter tap (ky, kx)
@@ -168,6 +185,11 @@ fn advanced(s: Slot, kw_n: u32, icg: u32) -> Slot {
     return t;
 }
 
+// acc + a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3 as a chain of fma.
+fn fma4(a: vec4<T>, b0: vec4<T>, b1: vec4<T>, b2: vec4<T>, b3: vec4<T>, acc: vec4<T>) -> vec4<T> {
+    return fma(vec4<T>(a.w), b3, fma(vec4<T>(a.z), b2, fma(vec4<T>(a.y), b1, fma(vec4<T>(a.x), b0, acc))));
+}
+
 @compute @workgroup_size(S, S)
 fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let tx = lid3.x;
@@ -190,30 +212,25 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     // B slot r: k row bk = slot / S, four output channels bn4.
     let ak = (lid % (KS / 4u)) * 4u;
     var slots: array<Slot, R_MAX>;
-    var av: array<vec4<f32>, R_MAX>;
-    var bv: array<vec4<f32>, R_MAX>;
+    var av: array<vec4<T>, R_MAX>;
+    var bv: array<vec4<T>, R_MAX>;
     for (var r = 0u; r < R; r++) {
         let m = m0 + (lid + r * S * S) / (KS / 4u);
-        let ow = m % p.ow;
-        let t = m / p.ow;
-        let oh = t % p.oh;
-        let img = (t / p.oh) * p.ih * p.iw;
-        let ih0 = i32(oh * p.sh) - i32(p.pt);
-        let iw0 = i32(ow * p.sw) - i32(p.pl);
+        let w = window(m);
         let k = kbeg + ak;
         let tap = k / icg;
-        var s = Slot(m < p.m, img, ih0, iw0, k % icg, tap % kw_n, tap / kw_n);
+        var s = Slot(m < p.m, w.img, w.ih0, w.iw0, k % icg, tap % kw_n, tap / kw_n);
         if (POINTWISE) {
-            s.base = (img + u32(ih0) * p.iw + u32(iw0)) * p.ic;
+            s.base = (w.img + u32(w.ih0) * p.iw + u32(w.iw0)) * p.ic;
         }
-        av[r] = gather(s, k, cin0, kw_n, icg);
+        av[r] = vec4<T>(gather(s, k, cin0, kw_n, icg));
         slots[r] = advanced(s, kw_n, icg);
         let slot = lid + r * S * S;
         let kb = kbeg + slot / S;
         let bn4 = n0 / 4u + slot % S;
-        bv[r] = vec4<f32>(0.0);
+        bv[r] = vec4<T>(0.0);
         if (kb < kend && bn4 < p.ocg4) {
-            bv[r] = vec4<f32>(wts[wbase + kb * p.ocg4 + bn4]);
+            bv[r] = vec4<T>(wts[wbase + kb * p.ocg4 + bn4]);
         }
     }
 
@@ -234,33 +251,38 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
         let k1 = k0 + KS;
         if (k1 < kend) {
             for (var r = 0u; r < R; r++) {
-                av[r] = gather(slots[r], k1 + ak, cin0, kw_n, icg);
+                av[r] = vec4<T>(gather(slots[r], k1 + ak, cin0, kw_n, icg));
                 slots[r] = advanced(slots[r], kw_n, icg);
                 let slot = lid + r * S * S;
                 let kb = k1 + slot / S;
                 let bn4 = n0 / 4u + slot % S;
-                bv[r] = vec4<f32>(0.0);
+                bv[r] = vec4<T>(0.0);
                 if (kb < kend && bn4 < p.ocg4) {
-                    bv[r] = vec4<f32>(wts[wbase + kb * p.ocg4 + bn4]);
+                    bv[r] = vec4<T>(wts[wbase + kb * p.ocg4 + bn4]);
                 }
             }
         }
 
+        // This slice's sums in T, widened into the f32 accumulators once.
+        var s0 = vec4<T>(0.0);
+        var s1 = vec4<T>(0.0);
+        var s2 = vec4<T>(0.0);
+        var s3 = vec4<T>(0.0);
         for (var kk = 0u; kk < KS; kk += 4u) {
             let b0 = b_s[kk][tx];
             let b1 = b_s[kk + 1u][tx];
             let b2 = b_s[kk + 2u][tx];
             let b3 = b_s[kk + 3u][tx];
             // Rows ty * 4 .. ty * 4 + 3 of the A tile.
-            let a0 = a_s[ty * 4u][kk / 4u];
-            let a1 = a_s[ty * 4u + 1u][kk / 4u];
-            let a2 = a_s[ty * 4u + 2u][kk / 4u];
-            let a3 = a_s[ty * 4u + 3u][kk / 4u];
-            acc0 = fma(vec4<f32>(a0.w), b3, fma(vec4<f32>(a0.z), b2, fma(vec4<f32>(a0.y), b1, fma(vec4<f32>(a0.x), b0, acc0))));
-            acc1 = fma(vec4<f32>(a1.w), b3, fma(vec4<f32>(a1.z), b2, fma(vec4<f32>(a1.y), b1, fma(vec4<f32>(a1.x), b0, acc1))));
-            acc2 = fma(vec4<f32>(a2.w), b3, fma(vec4<f32>(a2.z), b2, fma(vec4<f32>(a2.y), b1, fma(vec4<f32>(a2.x), b0, acc2))));
-            acc3 = fma(vec4<f32>(a3.w), b3, fma(vec4<f32>(a3.z), b2, fma(vec4<f32>(a3.y), b1, fma(vec4<f32>(a3.x), b0, acc3))));
+            s0 = fma4(a_s[ty * 4u][kk / 4u], b0, b1, b2, b3, s0);
+            s1 = fma4(a_s[ty * 4u + 1u][kk / 4u], b0, b1, b2, b3, s1);
+            s2 = fma4(a_s[ty * 4u + 2u][kk / 4u], b0, b1, b2, b3, s2);
+            s3 = fma4(a_s[ty * 4u + 3u][kk / 4u], b0, b1, b2, b3, s3);
         }
+        acc0 += vec4<f32>(s0);
+        acc1 += vec4<f32>(s1);
+        acc2 += vec4<f32>(s2);
+        acc3 += vec4<f32>(s3);
         workgroupBarrier();
     }
 
@@ -334,22 +356,17 @@ fn depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     if (m >= p.m) {
         return;
     }
-    let ow = m % p.ow;
-    let t = m / p.ow;
-    let oh = t % p.oh;
-    let img = (t / p.oh) * p.ih * p.iw;
-    let ih0 = i32(oh * p.sh) - i32(p.pt);
-    let iw0 = i32(ow * p.sw) - i32(p.pl);
+    let w = window(m);
     let c = c4 * 4u;
     let count = min(4u, p.ic - c);
 
     var acc = vec4<f32>(0.0);
     for (var ky = 0u; ky < p.kh; ky++) {
-        let y = ih0 + i32(ky * p.dh);
+        let y = w.ih0 + i32(ky * p.dh);
         for (var kx = 0u; kx < p.kw; kx++) {
-            let x = iw0 + i32(kx * p.dw);
+            let x = w.iw0 + i32(kx * p.dw);
             if (in_image(y, x)) {
-                let e = p.in_off + (img + u32(y) * p.iw + u32(x)) * p.ic + c;
+                let e = p.in_off + (w.img + u32(y) * p.iw + u32(x)) * p.ic + c;
                 var v = vec4<f32>(0.0);
                 if (VEC_A) {
                     v = arena[e >> 2u];

@@ -31,13 +31,14 @@ use weights::WeightPacker;
 use crate::error::{Error, Result};
 use crate::plan::{Features, Plan, Step, TensorInfo, ARENA_ALIGN};
 
-/// Element type of the packed weights. Activations, arithmetic and
-/// accumulation are f32 in both.
+/// Element type of the packed weights and of the conv GEMM's multiplies.
+/// Activations in memory and accumulation are f32 in both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precision {
     F32,
-    /// Half the weight memory and upload; logits within about 1e-2 of the
-    /// logit range of the f32 results. Needs the adapter's `shader-f16`.
+    /// Half the weight memory and upload, and f16 conv tiles: each 16-deep
+    /// K slice sums in f16, then widens into f32 accumulators. Logits within
+    /// about 1e-2 of the logit range of the f32 results. Needs the adapter's `shader-f16`.
     F16,
 }
 
