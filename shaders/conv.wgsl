@@ -263,11 +263,12 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
             }
         }
 
-        // This slice's sums in T, widened into the f32 accumulators once.
-        var s0 = vec4<T>(0.0);
-        var s1 = vec4<T>(0.0);
-        var s2 = vec4<T>(0.0);
-        var s3 = vec4<T>(0.0);
+        // In f16, this slice's sums, widened into the f32 accumulators once;
+        // in f32 the accumulators themselves (no extra registers).
+        var s0 = select(vec4<T>(0.0), vec4<T>(acc0), T_IS_F32);
+        var s1 = select(vec4<T>(0.0), vec4<T>(acc1), T_IS_F32);
+        var s2 = select(vec4<T>(0.0), vec4<T>(acc2), T_IS_F32);
+        var s3 = select(vec4<T>(0.0), vec4<T>(acc3), T_IS_F32);
         for (var kk = 0u; kk < KS; kk += 4u) {
             let b0 = b_s[kk][tx];
             let b1 = b_s[kk + 1u][tx];
@@ -279,10 +280,10 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
             s2 = fma4(a_s[ty * 4u + 2u][kk / 4u], b0, b1, b2, b3, s2);
             s3 = fma4(a_s[ty * 4u + 3u][kk / 4u], b0, b1, b2, b3, s3);
         }
-        acc0 += vec4<f32>(s0);
-        acc1 += vec4<f32>(s1);
-        acc2 += vec4<f32>(s2);
-        acc3 += vec4<f32>(s3);
+        acc0 = select(acc0 + vec4<f32>(s0), vec4<f32>(s0), T_IS_F32);
+        acc1 = select(acc1 + vec4<f32>(s1), vec4<f32>(s1), T_IS_F32);
+        acc2 = select(acc2 + vec4<f32>(s2), vec4<f32>(s2), T_IS_F32);
+        acc3 = select(acc3 + vec4<f32>(s3), vec4<f32>(s3), T_IS_F32);
         workgroupBarrier();
     }
 

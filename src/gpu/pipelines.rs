@@ -61,12 +61,12 @@ impl Kernel {
 }
 
 /// Declares `W`, the type of the weights binding, and `T`, the type the
-/// conv multiplies in, ahead of the family's source.
+/// conv multiplies in (and whether that is f32), ahead of the family's source.
 fn prelude(f16: bool) -> &'static str {
     if f16 {
-        "enable f16;\nalias W = f16;\nalias T = f16;\n"
+        "enable f16;\nalias W = f16;\nalias T = f16;\nconst T_IS_F32 = false;\n"
     } else {
-        "alias W = f32;\nalias T = f32;\n"
+        "alias W = f32;\nalias T = f32;\nconst T_IS_F32 = true;\n"
     }
 }
 
