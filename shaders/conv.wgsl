@@ -185,6 +185,17 @@ fn advanced(s: Slot, kw_n: u32, icg: u32) -> Slot {
     return t;
 }
 
+// B slot `slot` of the slice at k0: k row k0 + slot / S, four output
+// channels from n0 + 4 * (slot % S); zero past K or the channels.
+fn weights(slot: u32, k0: u32, kend: u32, wbase: u32, n0: u32) -> vec4<T> {
+    let kb = k0 + slot / S;
+    let bn4 = n0 / 4u + slot % S;
+    if (kb < kend && bn4 < p.ocg4) {
+        return vec4<T>(wts[wbase + kb * p.ocg4 + bn4]);
+    }
+    return vec4<T>(0.0);
+}
+
 // acc + a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3 as a chain of fma.
 fn fma4(a: vec4<T>, b0: vec4<T>, b1: vec4<T>, b2: vec4<T>, b3: vec4<T>, acc: vec4<T>) -> vec4<T> {
     return fma(vec4<T>(a.w), b3, fma(vec4<T>(a.z), b2, fma(vec4<T>(a.y), b1, fma(vec4<T>(a.x), b0, acc))));
@@ -225,13 +236,7 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
         }
         av[r] = vec4<T>(gather(s, k, cin0, kw_n, icg));
         slots[r] = advanced(s, kw_n, icg);
-        let slot = lid + r * S * S;
-        let kb = kbeg + slot / S;
-        let bn4 = n0 / 4u + slot % S;
-        bv[r] = vec4<T>(0.0);
-        if (kb < kend && bn4 < p.ocg4) {
-            bv[r] = vec4<T>(wts[wbase + kb * p.ocg4 + bn4]);
-        }
+        bv[r] = weights(lid + r * S * S, kbeg, kend, wbase, n0);
     }
 
     var acc0 = vec4<f32>(0.0);
@@ -253,13 +258,7 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
             for (var r = 0u; r < R; r++) {
                 av[r] = vec4<T>(gather(slots[r], k1 + ak, cin0, kw_n, icg));
                 slots[r] = advanced(slots[r], kw_n, icg);
-                let slot = lid + r * S * S;
-                let kb = k1 + slot / S;
-                let bn4 = n0 / 4u + slot % S;
-                bv[r] = vec4<T>(0.0);
-                if (kb < kend && bn4 < p.ocg4) {
-                    bv[r] = vec4<T>(wts[wbase + kb * p.ocg4 + bn4]);
-                }
+                bv[r] = weights(lid + r * S * S, k1, kend, wbase, n0);
             }
         }
 
