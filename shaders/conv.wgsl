@@ -5,10 +5,14 @@
 //   k = (kh, kw, ci), ci innermost, which matches NHWC memory order so four
 //   consecutive k are four adjacent input channels (one vec4 when aligned).
 //   A workgroup of S x S invocations computes a 4S x 4S output tile, each
-//   invocation a 4x4 block, with S-deep K slices staged in workgroup memory.
+//   invocation a 4x4 block, with KS-deep K slices staged in workgroup memory.
+//   With SPLIT, workgroup z also picks one of `splits` ranges of K and the
+//   raw sums go to scratch (`part_off`, [split][m][oc]), so layers with few
+//   output tiles still fill a GPU; `splitk` then adds the ranges up.
+// `splitk`: sums the split-K partials, then the conv epilogue.
 // `depthwise`: direct kernel, one output pixel x 4 channels per invocation.
 //
-// Both end in the same epilogue: + bias, + residual (read before the write,
+// All end in the same epilogue: + bias, + residual (read before the write,
 // so the output may alias the residual), clamp to the activation range.
 //
 // The arena is typed as vec4 so aligned accesses are single vec4 loads and
@@ -22,18 +26,19 @@ struct Params {
     oh: u32, ow: u32, oc: u32, ocg: u32,
     ocg4: u32, kh: u32, kw: u32, sh: u32,
     sw: u32, pt: u32, pl: u32, dh: u32,
-    dw: u32, lo: f32, hi: f32,
+    dw: u32, lo: f32, hi: f32, splits: u32,
+    k_per: u32, part_off: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> arena: array<vec4<f32>>;
 // Packed weights (vec4 units): conv [g][k][ocg4 * 4], depthwise [kh][kw][c4 * 4];
 // bias [g][ocg4 * 4]; padding lanes are zero. `W` (f32 or f16) comes from
-// the prelude (src/gpu/pipelines.rs); arithmetic stays f32 either way.
+// the prelude (src/gpu/pipelines.rs), as does `T`, the type of the GEMM
+// tiles and of each slice's sums (f16 with f16 weights); accumulators stay f32.
 @group(0) @binding(1) var<storage, read> wts: array<vec4<W>>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-// Workgroup side; must be a multiple of 4. 16 fits WebGPU's guaranteed
-// 256 invocations and 16 KiB of workgroup memory (this uses 8 KiB).
+// Workgroup side, 16 or 8 (the host's choice per layer): 4S x 4S tiles.
 override S: u32 = 16u;
 // Input channels per group are a multiple of 4: gather A as vec4.
 override VEC_A: bool = false;
@@ -43,9 +48,16 @@ override POINTWISE: bool = false;
 // k -> (kh, kw, ci) split divides by constants.
 override FIX_KW: u32 = 0u;
 override FIX_ICG: u32 = 0u;
+// Write raw partial sums of one K range to scratch (see `splitk`).
+override SPLIT: bool = false;
 
-var<workgroup> a_s: array<vec4<f32>, 256>; // [m][kk / 4], S * S used
-var<workgroup> b_s: array<vec4<f32>, 256>; // [kk][n / 4], S * S used
+// K-slice depth, independent of S; the host rounds split ranges to it.
+const KS: u32 = 16u;
+// Most A (and B) vec4 one invocation stages per slice: KS / S at S = 8.
+const R_MAX: u32 = 2u;
+// 2-D, sized for S = 16 (8 KiB in f32); S = 8 uses the first rows/columns.
+var<workgroup> a_s: array<array<vec4<T>, KS / 4u>, 64>; // [m][kk / 4]
+var<workgroup> b_s: array<array<vec4<T>, 16>, KS>; // [kk][n / 4]
 
 fn ld(i: u32) -> f32 {
     return arena[i >> 2u][i & 3u];
@@ -78,119 +90,199 @@ fn epilogue(o: u32, acc: vec4<f32>, count: u32, aligned: bool) {
     }
 }
 
+// Output pixel m's window: its image's first pixel and the window's top-left
+// input coordinate (before padding).
+struct Window {
+    img: u32,
+    ih0: i32,
+    iw0: i32,
+}
+
+fn window(m: u32) -> Window {
+    let ow = m % p.ow;
+    let t = m / p.ow;
+    let oh = t % p.oh;
+    let img = (t / p.oh) * p.ih * p.iw;
+    return Window(img, i32(oh * p.sh) - i32(p.pt), i32(ow * p.sw) - i32(p.pl));
+}
+
+// One A slot of an invocation: an output pixel and the filter tap (ky, kx)
+// and channel ci of its next k, stepped slice by slice without division.
+struct Slot {
+    ok: bool,
+    // Element offset of the pixel's image (pointwise: of the input pixel).
+    base: u32,
+    ih0: i32,
+    iw0: i32,
+    ci: u32,
+    kx: u32,
+    ky: u32,
+}
+
+// Four consecutive k of A from `s`'s pixel, k = the slot's next k.
+fn gather(s: Slot, k: u32, cin0: u32, kw_n: u32, icg: u32) -> vec4<f32> {
+    var av = vec4<f32>(0.0);
+    if (!s.ok) {
+        return av;
+    }
+    if (POINTWISE) {
+        let e = s.base + cin0 + k;
+        if (VEC_A) {
+            if (k < p.k) {
+                av = arena[e >> 2u];
+            }
+        } else {
+            for (var j = 0u; j < 4u; j++) {
+                if (k + j < p.k) {
+                    av[j] = ld(e + j);
+                }
+            }
+        }
+    } else if (VEC_A) {
+        // icg and k are multiples of 4: the four share one tap.
+        let y = s.ih0 + i32(s.ky * p.dh);
+        let x = s.iw0 + i32(s.kx * p.dw);
+        if (k < p.k && in_image(y, x)) {
+            av = arena[((s.base + u32(y) * p.iw + u32(x)) * p.ic + cin0 + s.ci) >> 2u];
+        }
+    } else {
+        var ci = s.ci;
+        var kx = s.kx;
+        var ky = s.ky;
+        for (var j = 0u; j < 4u; j++) {
+            let y = s.ih0 + i32(ky * p.dh);
+            let x = s.iw0 + i32(kx * p.dw);
+            if (k + j < p.k && in_image(y, x)) {
+                av[j] = ld((s.base + u32(y) * p.iw + u32(x)) * p.ic + cin0 + ci);
+            }
+            ci += 1u;
+            if (ci == icg) {
+                ci = 0u;
+                kx += 1u;
+                if (kx == kw_n) {
+                    kx = 0u;
+                    ky += 1u;
+                }
+            }
+        }
+    }
+    return av;
+}
+
+// `s` with its tap KS values of k further on (a loop of subtractions:
+// KS / icg steps at most, one for every icg >= KS).
+fn advanced(s: Slot, kw_n: u32, icg: u32) -> Slot {
+    var t = s;
+    t.ci += KS;
+    while (t.ci >= icg) {
+        t.ci -= icg;
+        t.kx += 1u;
+        if (t.kx == kw_n) {
+            t.kx = 0u;
+            t.ky += 1u;
+        }
+    }
+    return t;
+}
+
+// B slot `slot` of the slice at k0: k row k0 + slot / S, four output
+// channels from n0 + 4 * (slot % S); zero past K or the channels.
+fn weights(slot: u32, k0: u32, kend: u32, wbase: u32, n0: u32) -> vec4<T> {
+    let kb = k0 + slot / S;
+    let bn4 = n0 / 4u + slot % S;
+    if (kb < kend && bn4 < p.ocg4) {
+        return vec4<T>(wts[wbase + kb * p.ocg4 + bn4]);
+    }
+    return vec4<T>(0.0);
+}
+
+// acc + a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3 as a chain of fma.
+fn fma4(a: vec4<T>, b0: vec4<T>, b1: vec4<T>, b2: vec4<T>, b3: vec4<T>, acc: vec4<T>) -> vec4<T> {
+    return fma(vec4<T>(a.w), b3, fma(vec4<T>(a.z), b2, fma(vec4<T>(a.y), b1, fma(vec4<T>(a.x), b0, acc))));
+}
+
 @compute @workgroup_size(S, S)
 fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let tx = lid3.x;
     let ty = lid3.y;
     let lid = ty * S + tx;
-    let g = wid.z;
+    let g = wid.z / p.splits;
+    let part = wid.z % p.splits;
     let m0 = wid.x * 4u * S;
     let n0 = wid.y * 4u * S;
     let kw_n = select(p.kw, FIX_KW, FIX_KW != 0u);
     let icg = select(p.icg, FIX_ICG, FIX_ICG != 0u);
-    let ktot = p.k;
-
-    // This invocation's A slot: one output pixel, four consecutive k.
-    let am = lid / (S / 4u);
-    let ak = (lid % (S / 4u)) * 4u;
-    let m = m0 + am;
-    let m_ok = m < p.m;
-    let ow = m % p.ow;
-    let t = m / p.ow;
-    let oh = t % p.oh;
-    let img = (t / p.oh) * p.ih * p.iw;
-    let ih0 = i32(oh * p.sh) - i32(p.pt);
-    let iw0 = i32(ow * p.sw) - i32(p.pl);
+    let kbeg = part * p.k_per;
+    let kend = min(p.k, kbeg + p.k_per);
     let cin0 = p.in_off + g * icg;
+    let wbase = p.w_off + g * p.k * p.ocg4;
+    // Each invocation stages R vec4 of A and of B per slice.
+    let R = KS / S;
 
-    // This invocation's B slot: one k, four consecutive output channels.
-    let bk = lid / S;
-    let bn4 = n0 / 4u + lid % S;
-    let wbase = p.w_off + g * ktot * p.ocg4;
+    // A slot r: pixel am = slot / (KS / 4), four consecutive k from ak.
+    // B slot r: k row bk = slot / S, four output channels bn4.
+    let ak = (lid % (KS / 4u)) * 4u;
+    var slots: array<Slot, R_MAX>;
+    var av: array<vec4<T>, R_MAX>;
+    var bv: array<vec4<T>, R_MAX>;
+    for (var r = 0u; r < R; r++) {
+        let m = m0 + (lid + r * S * S) / (KS / 4u);
+        let w = window(m);
+        let k = kbeg + ak;
+        let tap = k / icg;
+        var s = Slot(m < p.m, w.img, w.ih0, w.iw0, k % icg, tap % kw_n, tap / kw_n);
+        if (POINTWISE) {
+            s.base = (w.img + u32(w.ih0) * p.iw + u32(w.iw0)) * p.ic;
+        }
+        av[r] = vec4<T>(gather(s, k, cin0, kw_n, icg));
+        slots[r] = advanced(s, kw_n, icg);
+        bv[r] = weights(lid + r * S * S, kbeg, kend, wbase, n0);
+    }
 
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < ktot; k0 += S) {
-        var av = vec4<f32>(0.0);
-        let k = k0 + ak;
-        if (m_ok) {
-            if (POINTWISE) {
-                let base = (img + u32(ih0) * p.iw + u32(iw0)) * p.ic + cin0 + k;
-                if (VEC_A) {
-                    if (k < ktot) {
-                        av = arena[base >> 2u];
-                    }
-                } else {
-                    for (var j = 0u; j < 4u; j++) {
-                        if (k + j < ktot) {
-                            av[j] = ld(base + j);
-                        }
-                    }
-                }
-            } else if (VEC_A) {
-                if (k < ktot) {
-                    let r = k / icg;
-                    let y = ih0 + i32((r / kw_n) * p.dh);
-                    let x = iw0 + i32((r % kw_n) * p.dw);
-                    if (in_image(y, x)) {
-                        let e = (img + u32(y) * p.iw + u32(x)) * p.ic + cin0 + k % icg;
-                        av = arena[e >> 2u];
-                    }
-                }
-            } else {
-                // Split k once, then step (ci, kw, kh) like an odometer.
-                var ci = k % icg;
-                let r = k / icg;
-                var kx = r % kw_n;
-                var ky = r / kw_n;
-                for (var j = 0u; j < 4u; j++) {
-                    if (k + j < ktot) {
-                        let y = ih0 + i32(ky * p.dh);
-                        let x = iw0 + i32(kx * p.dw);
-                        if (in_image(y, x)) {
-                            av[j] = ld((img + u32(y) * p.iw + u32(x)) * p.ic + cin0 + ci);
-                        }
-                    }
-                    ci += 1u;
-                    if (ci == icg) {
-                        ci = 0u;
-                        kx += 1u;
-                        if (kx == kw_n) {
-                            kx = 0u;
-                            ky += 1u;
-                        }
-                    }
-                }
-            }
+    for (var k0 = kbeg; k0 < kend; k0 += KS) {
+        for (var r = 0u; r < R; r++) {
+            let slot = lid + r * S * S;
+            a_s[slot / (KS / 4u)][ak / 4u] = av[r];
+            b_s[slot / S][slot % S] = bv[r];
         }
-        a_s[am * (S / 4u) + ak / 4u] = av;
-
-        let kb = k0 + bk;
-        var bv = vec4<f32>(0.0);
-        if (kb < ktot && bn4 < p.ocg4) {
-            bv = vec4<f32>(wts[wbase + kb * p.ocg4 + bn4]);
-        }
-        b_s[bk * S + lid % S] = bv;
         workgroupBarrier();
 
-        for (var kk = 0u; kk < S; kk += 4u) {
-            let b0 = b_s[kk * S + tx];
-            let b1 = b_s[(kk + 1u) * S + tx];
-            let b2 = b_s[(kk + 2u) * S + tx];
-            let b3 = b_s[(kk + 3u) * S + tx];
-            // Rows ty * 4 .. ty * 4 + 3 of the A tile, S / 4 vec4 per row.
-            let ar = ty * S + kk / 4u;
-            let a0 = a_s[ar];
-            let a1 = a_s[ar + S / 4u];
-            let a2 = a_s[ar + 2u * (S / 4u)];
-            let a3 = a_s[ar + 3u * (S / 4u)];
-            acc0 += a0.x * b0 + a0.y * b1 + a0.z * b2 + a0.w * b3;
-            acc1 += a1.x * b0 + a1.y * b1 + a1.z * b2 + a1.w * b3;
-            acc2 += a2.x * b0 + a2.y * b1 + a2.z * b2 + a2.w * b3;
-            acc3 += a3.x * b0 + a3.y * b1 + a3.z * b2 + a3.w * b3;
+        // Software pipelining: the next slice's global loads are issued
+        // before this slice's arithmetic, so they overlap it.
+        let k1 = k0 + KS;
+        if (k1 < kend) {
+            for (var r = 0u; r < R; r++) {
+                av[r] = vec4<T>(gather(slots[r], k1 + ak, cin0, kw_n, icg));
+                slots[r] = advanced(slots[r], kw_n, icg);
+                bv[r] = weights(lid + r * S * S, k1, kend, wbase, n0);
+            }
         }
+
+        // In f16, this slice's sums, widened into the f32 accumulators once;
+        // in f32 the accumulators themselves (no extra registers).
+        var s0 = select(vec4<T>(0.0), vec4<T>(acc0), T_IS_F32);
+        var s1 = select(vec4<T>(0.0), vec4<T>(acc1), T_IS_F32);
+        var s2 = select(vec4<T>(0.0), vec4<T>(acc2), T_IS_F32);
+        var s3 = select(vec4<T>(0.0), vec4<T>(acc3), T_IS_F32);
+        for (var kk = 0u; kk < KS; kk += 4u) {
+            let b0 = b_s[kk][tx];
+            let b1 = b_s[kk + 1u][tx];
+            let b2 = b_s[kk + 2u][tx];
+            let b3 = b_s[kk + 3u][tx];
+            // Rows ty * 4 .. ty * 4 + 3 of the A tile.
+            s0 = fma4(a_s[ty * 4u][kk / 4u], b0, b1, b2, b3, s0);
+            s1 = fma4(a_s[ty * 4u + 1u][kk / 4u], b0, b1, b2, b3, s1);
+            s2 = fma4(a_s[ty * 4u + 2u][kk / 4u], b0, b1, b2, b3, s2);
+            s3 = fma4(a_s[ty * 4u + 3u][kk / 4u], b0, b1, b2, b3, s3);
+        }
+        acc0 = select(acc0 + vec4<f32>(s0), vec4<f32>(s0), T_IS_F32);
+        acc1 = select(acc1 + vec4<f32>(s1), vec4<f32>(s1), T_IS_F32);
+        acc2 = select(acc2 + vec4<f32>(s2), vec4<f32>(s2), T_IS_F32);
+        acc3 = select(acc3 + vec4<f32>(s3), vec4<f32>(s3), T_IS_F32);
         workgroupBarrier();
     }
 
@@ -198,17 +290,62 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     if (n >= p.ocg) {
         return;
     }
-    let bias = vec4<f32>(wts[p.b_off + g * p.ocg4 + n / 4u]);
     let c = g * p.ocg + n;
     let count = min(4u, p.ocg - n);
     let aligned = ((p.oc | p.ocg) & 3u) == 0u;
     let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    if (SPLIT) {
+        let base = p.part_off + part * ((p.m * p.oc + 3u) & ~3u);
+        for (var i = 0u; i < 4u; i++) {
+            let mm = m0 + ty * 4u + i;
+            if (mm < p.m) {
+                let o = base + mm * p.oc + c;
+                if (aligned) {
+                    arena[o >> 2u] = acc[i];
+                } else {
+                    for (var j = 0u; j < count; j++) {
+                        st(o + j, acc[i][j]);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    let bias = vec4<f32>(wts[p.b_off + g * p.ocg4 + n / 4u]);
     for (var i = 0u; i < 4u; i++) {
         let mm = m0 + ty * 4u + i;
         if (mm < p.m) {
             epilogue(mm * p.oc + c, acc[i] + bias, count, aligned);
         }
     }
+}
+
+// One invocation per four consecutive output elements ([m][oc] order).
+@compute @workgroup_size(256)
+fn splitk(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = flat_id(gid, nwg, 256u) * 4u;
+    let total = p.m * p.oc;
+    if (e >= total) {
+        return;
+    }
+    // Split ranges start on vec4 boundaries, like the arena's tensors.
+    let stride = (total + 3u) & ~3u;
+    var acc = vec4<f32>(0.0);
+    for (var s = 0u; s < p.splits; s++) {
+        acc += arena[(p.part_off + s * stride + e) >> 2u];
+    }
+    let count = min(4u, total - e);
+    var c = e % p.oc;
+    for (var j = 0u; j < count; j++) {
+        let g = c / p.ocg;
+        let n = c - g * p.ocg;
+        acc[j] += f32(wts[p.b_off + g * p.ocg4 + n / 4u][n & 3u]);
+        c += 1u;
+        if (c == p.oc) {
+            c = 0u;
+        }
+    }
+    epilogue(e, acc, count, true);
 }
 
 @compute @workgroup_size(64)
@@ -219,22 +356,17 @@ fn depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     if (m >= p.m) {
         return;
     }
-    let ow = m % p.ow;
-    let t = m / p.ow;
-    let oh = t % p.oh;
-    let img = (t / p.oh) * p.ih * p.iw;
-    let ih0 = i32(oh * p.sh) - i32(p.pt);
-    let iw0 = i32(ow * p.sw) - i32(p.pl);
+    let w = window(m);
     let c = c4 * 4u;
     let count = min(4u, p.ic - c);
 
     var acc = vec4<f32>(0.0);
     for (var ky = 0u; ky < p.kh; ky++) {
-        let y = ih0 + i32(ky * p.dh);
+        let y = w.ih0 + i32(ky * p.dh);
         for (var kx = 0u; kx < p.kw; kx++) {
-            let x = iw0 + i32(kx * p.dw);
+            let x = w.iw0 + i32(kx * p.dw);
             if (in_image(y, x)) {
-                let e = p.in_off + (img + u32(y) * p.iw + u32(x)) * p.ic + c;
+                let e = p.in_off + (w.img + u32(y) * p.iw + u32(x)) * p.ic + c;
                 var v = vec4<f32>(0.0);
                 if (VEC_A) {
                     v = arena[e >> 2u];

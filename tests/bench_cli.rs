@@ -90,3 +90,41 @@ fn bad_arguments_are_errors() {
     let err = bench(&["--backend", "cpu", "--check"]).expect_err("nothing to compare on the CPU");
     assert!(err.contains("INVALID_INPUT"), "{err}");
 }
+
+/// `inspect --dispatches` for a built network at batch 1, 224x224: each
+/// line's kind, workgroups and k.
+fn dispatches(arch: &str) -> Vec<(String, u64, u64)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_webresnet"))
+        .args(["inspect", "--arch", arch, "--dispatches", "--input-shape", "1,3,224,224"])
+        .output()
+        .expect("run webresnet");
+    assert!(out.status.success(), "inspect: {}", String::from_utf8_lossy(&out.stderr));
+    let field = |line: &str, key: &str| {
+        let v = line.split(' ').find_map(|w| w.strip_prefix(key)).unwrap_or_else(|| panic!("no {key} in {line}"));
+        v.to_string()
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("step="))
+        .map(|l| {
+            let num = |key| field(l, key).parse::<u64>().unwrap_or_else(|e| panic!("{key} in {l}: {e}"));
+            (field(l, "kind="), num("workgroups="), num("k="))
+        })
+        .collect()
+}
+
+/// Deep convs launch enough workgroups to occupy a large GPU (split-K
+/// ranges counted together); the report covers every conv of the plan.
+#[test]
+fn deep_convs_fill_the_gpu() {
+    for (arch, convs) in [("resnet18", 20), ("resnet50", 53)] {
+        let d = dispatches(arch);
+        assert_eq!(d.iter().filter(|(kind, ..)| kind == "conv").count(), convs, "{arch}: {d:?}");
+        assert!(d.iter().any(|(kind, ..)| kind == "reduce"), "{arch}: no split-K");
+        for (kind, groups, k) in &d {
+            if kind == "conv" && *k >= 512 {
+                assert!(*groups >= 256, "{arch}: a conv with k = {k} launches {groups} workgroups");
+            }
+        }
+    }
+}

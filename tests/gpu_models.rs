@@ -4,6 +4,9 @@
 //! with f16 weights, within 2e-2 and the same top-1 (`webresnet::bench::parity`,
 //! which `webresnet bench --check` holds real devices to as well).
 //!
+//! ResNet-50 runs with its convs cut as for a GPU (small tiles, split-K)
+//! even on an emulator; the others as the adapter's default.
+//!
 //! Models come from `.cache/models` (`scripts/setup.sh`). A missing model or
 //! GPU adapter, or an adapter without `shader-f16` for the f16 runs (the
 //! lavapipe that setup installs has it), is a loud skip, or a failure when `CI=true`.
@@ -13,7 +16,7 @@ use std::time::Instant;
 
 use webresnet::bench::parity;
 use webresnet::cpu::CpuBackend;
-use webresnet::gpu::{GpuBackend, Precision};
+use webresnet::gpu::{GpuBackend, Occupancy, Precision};
 use webresnet::plan::{CompileOptions, Plan};
 use webresnet::Error;
 
@@ -51,14 +54,15 @@ fn input(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Runs `file` on both backends, the GPU with `precision` weights, and checks that precision's criterion.
-fn parity(file: &str, input_shape: Option<Vec<usize>>, scale: f32, precision: Precision) {
+/// Runs `file` on both backends, the GPU with `precision` weights and its
+/// convs cut for `occupancy`, and checks that precision's criterion.
+fn parity(file: &str, input_shape: Option<Vec<usize>>, scale: f32, precision: Precision, occupancy: Occupancy) {
     let Some(plan) = load(file, input_shape) else { return };
     let x = input(plan.input_len(), 0x5eed ^ plan.input_len() as u64, scale);
     let want = CpuBackend::new(&plan).expect("CPU backend").run(&x).expect("CPU run");
 
     let t = Instant::now();
-    let mut gpu = match GpuBackend::with_precision_blocking(&plan, precision) {
+    let mut gpu = match GpuBackend::with_options_blocking(&plan, precision, occupancy) {
         Ok(b) if b.precision() == precision => b,
         Ok(b) => return skip(format!("{} gave {:?} weights, not {precision:?}", b.adapter_info(), b.precision())),
         Err(Error::GpuUnavailable(msg)) => return skip(format!("no GPU adapter ({msg})")),
@@ -90,34 +94,35 @@ fn parity(file: &str, input_shape: Option<Vec<usize>>, scale: f32, precision: Pr
 }
 
 /// One test per model run, each `name: file, input shape (None: the model's
-/// own), input scale, GPU weight precision;`.
+/// own), input scale, GPU weight precision, conv occupancy;`. ResNet-50 runs
+/// the cut for real GPUs (split-K, small tiles), which a CPU adapter would skip.
 macro_rules! parity_tests {
-    ($($(#[doc = $doc:literal])* $name:ident: $file:literal, $shape:expr, $scale:literal, $precision:ident;)*) => {$(
+    ($($(#[doc = $doc:literal])* $name:ident: $file:literal, $shape:expr, $scale:literal, $precision:ident, $occupancy:ident;)*) => {$(
         $(#[doc = $doc])*
         #[test]
         fn $name() {
-            parity($file, $shape, $scale, Precision::$precision);
+            parity($file, $shape, $scale, Precision::$precision, Occupancy::$occupancy);
         }
     )*};
 }
 
 parity_tests! {
-    resnet18_224: "resnet18.onnx", Some(vec![1, 3, 224, 224]), 1.0, F32;
-    resnet18_batch2: "resnet18.onnx", Some(vec![2, 3, 224, 224]), 1.0, F32;
-    resnet18_non_square: "resnet18.onnx", Some(vec![1, 3, 160, 192]), 1.0, F32;
-    preact_resnet: "preact_resnet.onnx", None, 1.0, F32;
-    resnext_small_groups: "resnext_small.onnx", None, 1.0, F32;
-    mobilenet_small_depthwise: "mobilenet_small.onnx", None, 1.0, F32;
+    resnet18_224: "resnet18.onnx", Some(vec![1, 3, 224, 224]), 1.0, F32, Auto;
+    resnet18_batch2: "resnet18.onnx", Some(vec![2, 3, 224, 224]), 1.0, F32, Auto;
+    resnet18_non_square: "resnet18.onnx", Some(vec![1, 3, 160, 192]), 1.0, F32, Auto;
+    preact_resnet: "preact_resnet.onnx", None, 1.0, F32, Auto;
+    resnext_small_groups: "resnext_small.onnx", None, 1.0, F32, Auto;
+    mobilenet_small_depthwise: "mobilenet_small.onnx", None, 1.0, F32, Auto;
     /// Real weights, NHWC input in BGR-minus-mean units.
-    opennsfw_nhwc: "opennsfw.onnx", Some(vec![1, 224, 224, 3]), 120.0, F32;
+    opennsfw_nhwc: "opennsfw.onnx", Some(vec![1, 224, 224, 3]), 120.0, F32, Auto;
     /// Real ImageNet weights from a legacy torch pickle.
-    efficientnet_lite0_pth: "efficientnet-lite0-57934424.pth", None, 1.0, F32;
+    efficientnet_lite0_pth: "efficientnet-lite0-57934424.pth", None, 1.0, F32, Auto;
     /// The same network with int8 weights (scaled back to f32 at load) and its 16 most
     /// sensitive layers in f16: both backends read the version-3 file alike.
-    efficientnet_lite0_int8: "default-int8.wrn", None, 1.0, F32;
-    resnet50: "resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0, F32;
-    resnet18_f16: "resnet18.onnx", Some(vec![1, 3, 224, 224]), 1.0, F16;
-    mobilenet_small_f16: "mobilenet_small.onnx", None, 1.0, F16;
-    efficientnet_lite0_f16: "efficientnet-lite0-57934424.pth", None, 1.0, F16;
-    resnet50_f16: "resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0, F16;
+    efficientnet_lite0_int8: "default-int8.wrn", None, 1.0, F32, Auto;
+    resnet50: "resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0, F32, Gpu;
+    resnet18_f16: "resnet18.onnx", Some(vec![1, 3, 224, 224]), 1.0, F16, Auto;
+    mobilenet_small_f16: "mobilenet_small.onnx", None, 1.0, F16, Auto;
+    efficientnet_lite0_f16: "efficientnet-lite0-57934424.pth", None, 1.0, F16, Auto;
+    resnet50_f16: "resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0, F16, Gpu;
 }

@@ -190,13 +190,23 @@ enum Command {
     },
     /// Print the fused execution plan and its costs.
     Inspect {
-        model: PathBuf,
+        #[arg(required_unless_present = "arch")]
+        model: Option<PathBuf>,
+        /// A network built from code with seeded random weights instead of a
+        /// model file (names as for bench --arch).
+        #[arg(long, conflicts_with = "model")]
+        arch: Option<String>,
         /// Input shape to plan for, e.g. 1,3,224,224 (default: the declared one).
         #[arg(long, value_delimiter = ',')]
         input_shape: Option<Vec<usize>>,
         /// Also build the GPU backend and report its adapter and pipeline count.
         #[arg(long)]
         gpu: bool,
+        /// Print every GPU dispatch of a run: kind, workgroups, GEMM depth k,
+        /// tile and split-K ranges (for WebGPU's default limits, or with
+        /// --gpu for this machine's adapter).
+        #[arg(long)]
+        dispatches: bool,
     },
 }
 
@@ -484,29 +494,49 @@ fn describe(plan: &Plan, step: &Step) -> String {
     }
 }
 
-fn inspect(model: &Path, input_shape: Option<Vec<usize>>, gpu: bool) -> Result<()> {
-    let bytes = read(model)?;
+/// What `inspect` reports on.
+struct InspectArgs<'a> {
+    model: Option<&'a Path>,
+    arch: Option<&'a str>,
+    input_shape: Option<Vec<usize>>,
+    gpu: bool,
+    dispatches: bool,
+}
+
+fn inspect(args: InspectArgs) -> Result<()> {
     let start = Instant::now();
-    // A model file's header facts come from the same read, not a second hash.
-    let (graph, info) = if format::sniff(&bytes) {
-        format::read_with_info(&bytes).map(|(g, i)| (g, Some(i)))?
-    } else {
-        (webresnet::model::import(&bytes)?, None)
+    let plan = match (args.model, args.arch) {
+        (Some(model), _) => {
+            let bytes = read(model)?;
+            // A model file's header facts come from the same read, not a second hash.
+            let (graph, info) = if format::sniff(&bytes) {
+                format::read_with_info(&bytes).map(|(g, i)| (g, Some(i)))?
+            } else {
+                (webresnet::model::import(&bytes)?, None)
+            };
+            let import_ms = start.elapsed().as_secs_f64() * 1e3;
+            let plan = webresnet::plan::compile_owned(graph, &CompileOptions { input_shape: args.input_shape })?;
+            let load_ms = start.elapsed().as_secs_f64() * 1e3;
+            say!("model: {}", model.display());
+            say!("load (bytes -> plan):     {load_ms:.1} ms ({import_ms:.1} ms import) for {} bytes", bytes.len());
+            if let Some(info) = info {
+                say!("model file:               version {}, sha256 {}", info.version, info.sha256);
+                if let Some(s) = &info.source {
+                    say!("source:                   {s}");
+                }
+                if let Some(l) = &info.license {
+                    say!("license:                  {}", l.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim());
+                }
+            }
+            plan
+        }
+        (None, arch) => {
+            let arch = arch.ok_or_else(|| Error::InvalidInput("inspect needs a model file or --arch".into()))?;
+            let graph = webresnet::bench::random_graph(arch, 0x5eed)?;
+            say!("model: {arch} (random weights)");
+            webresnet::plan::compile_owned(graph, &CompileOptions { input_shape: args.input_shape })?
+        }
     };
-    let import_ms = start.elapsed().as_secs_f64() * 1e3;
-    let plan = webresnet::plan::compile_owned(graph, &CompileOptions { input_shape })?;
-    let load_ms = start.elapsed().as_secs_f64() * 1e3;
-    say!("model: {}", model.display());
-    say!("load (bytes -> plan):     {load_ms:.1} ms ({import_ms:.1} ms import) for {} bytes", bytes.len());
-    if let Some(info) = info {
-        say!("model file:               version {}, sha256 {}", info.version, info.sha256);
-        if let Some(s) = &info.source {
-            say!("source:                   {s}");
-        }
-        if let Some(l) = &info.license {
-            say!("license:                  {}", l.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim());
-        }
-    }
     let p = &plan.preprocess;
     say!(
         "preprocess:               resize {} crop {:?} (x/{} - {:?}) / {:?} {:?} {:?}",
@@ -537,11 +567,25 @@ fn inspect(model: &Path, input_shape: Option<Vec<usize>>, gpu: bool) -> Result<(
         mib(plan.largest_activation_bytes())
     );
     say!("sum of activation bytes:  {} ({:.2} MiB)", plan.sum_activation_bytes(), mib(plan.sum_activation_bytes()));
-    if gpu {
+    if args.gpu {
         let backend = webresnet::gpu::GpuBackend::new_blocking(&plan)?;
         say!("gpu adapter:              {}", backend.adapter_info());
         say!("gpu pipelines:            {}", backend.pipeline_count());
+        if args.dispatches {
+            print_dispatches(backend.dispatches())?;
+        }
+    } else if args.dispatches {
+        say!("gpu dispatches for WebGPU's default limits:");
+        print_dispatches(&webresnet::gpu::dispatches(&plan)?)?;
     }
+    Ok(())
+}
+
+fn print_dispatches(dispatches: &[webresnet::gpu::DispatchInfo]) -> Result<()> {
+    for d in dispatches {
+        say!("  {d}");
+    }
+    say!("gpu dispatches:           {}", dispatches.len());
     Ok(())
 }
 
@@ -626,7 +670,13 @@ fn main() -> ExitCode {
             };
             bench(&BenchArgs { model: model.as_deref(), arch, json: *json }, &opts)
         }
-        Command::Inspect { model, input_shape, gpu } => inspect(model, input_shape.clone(), *gpu),
+        Command::Inspect { model, arch, input_shape, gpu, dispatches } => inspect(InspectArgs {
+            model: model.as_deref(),
+            arch: arch.as_deref(),
+            input_shape: input_shape.clone(),
+            gpu: *gpu,
+            dispatches: *dispatches,
+        }),
         Command::Explain { image, model, class, input, output, overlay, backend } => {
             let args = ExplainArgs {
                 image: image.as_deref(),

@@ -13,6 +13,8 @@ pub(crate) struct Context {
     pub limits: wgpu::Limits,
     /// `shader-f16` was requested and granted.
     pub f16: bool,
+    /// The adapter is a CPU (a software rasteriser such as lavapipe).
+    pub cpu: bool,
     /// Set once the device is lost; every later call fails with it.
     lost: Arc<Mutex<Option<String>>>,
     /// A wgpu error outside our error scopes. Natively wgpu's default
@@ -76,7 +78,8 @@ impl Context {
         device.on_uncaptured_error(Arc::new(move |e| {
             on_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| e.to_string());
         }));
-        Ok(Context { device, queue, name, limits, f16, lost, uncaptured })
+        let cpu = info.device_type == wgpu::DeviceType::Cpu;
+        Ok(Context { device, queue, name, limits, f16, cpu, lost, uncaptured })
     }
 
     /// Fails if the device was lost ([`Error::GpuUnavailable`], so callers

@@ -1,5 +1,7 @@
-//! Lowers each plan step to one dispatch: the kernel, its uniform
-//! parameters, its packed weights and its workgroup grid.
+//! Lowers each plan step to its dispatches (one, or two for a split-K
+//! conv): the kernel, its uniform parameters, its packed weights and its
+//! workgroup grid. The dispatch report ([`super::DispatchInfo`]) is read
+//! off these same dispatches.
 
 use bytemuck::Zeroable;
 
@@ -7,7 +9,7 @@ use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params,
 use super::pipelines::Kernel;
 use super::weights::WeightPacker;
 use crate::error::{Error, Result};
-use crate::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId, TensorInfo};
+use crate::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId, TensorInfo, ARENA_ALIGN};
 
 pub(crate) struct Dispatch {
     pub kernel: Kernel,
@@ -16,6 +18,12 @@ pub(crate) struct Dispatch {
     /// Weight chunk bound at binding 1 (chunk 0 when the step has no weights).
     pub chunk: usize,
     pub groups: [u32; 3],
+    /// GEMM depth (0 where the kernel is no GEMM).
+    pub k: usize,
+    /// Side of the output tile (0 where the kernel is not tiled).
+    pub tile: usize,
+    /// K ranges the GEMM is split into (1 without split-K).
+    pub splits: usize,
 }
 
 impl Dispatch {
@@ -23,7 +31,15 @@ impl Dispatch {
     /// be handed another family's parameters.
     fn new<P: Params>(entry: &'static str, params: P, chunk: usize, groups: [u32; 3]) -> Self {
         const { assert!(size_of::<P>() as u64 <= super::PARAM_SLOT) };
-        Dispatch { kernel: Kernel::new(P::FAMILY, entry), params: bytemuck::bytes_of(&params).to_vec(), chunk, groups }
+        Dispatch {
+            kernel: Kernel::new(P::FAMILY, entry),
+            params: bytemuck::bytes_of(&params).to_vec(),
+            chunk,
+            groups,
+            k: 0,
+            tile: 0,
+            splits: 1,
+        }
     }
 
     fn with(mut self, name: &'static str, value: u32) -> Self {
@@ -38,6 +54,46 @@ const FLAT_WG: usize = 256;
 const DW_WG: usize = 64;
 /// Largest tensor rank the layout kernels take.
 const MAX_RANK: usize = 8;
+/// K-slice depth of the conv kernel (`KS` in conv.wgsl).
+const KS: usize = 16;
+/// Workgroups a conv should launch to occupy a large GPU (about 2 per
+/// compute unit on 128 units); fewer makes the layer a candidate for the
+/// small tile and split-K.
+pub(crate) const GPU_GROUPS: usize = 256;
+/// Shallowest GEMM worth splitting: below it a split adds a pass for little work.
+const SPLIT_MIN_K: usize = 512;
+/// Bounds on split-K: the scratch it needs, and at least two slices per range.
+const MAX_SPLITS: usize = 16;
+const MIN_SLICES_PER_SPLIT: usize = 2;
+
+/// How one conv GEMM is cut into workgroups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tiling {
+    /// Workgroup side S: 4S x 4S output tiles.
+    pub side: usize,
+    pub splits: usize,
+    /// K per split, a multiple of [`KS`].
+    pub k_per: usize,
+}
+
+impl Tiling {
+    /// The largest tile (`max_side`, else 8) that still launches `target`
+    /// workgroups for `m` x `n` per group over `groups` groups; split-K over
+    /// `k` makes up what the tiles cannot.
+    pub fn choose(m: usize, n: usize, groups: usize, k: usize, max_side: usize, target: usize) -> Tiling {
+        let count = |side: usize| m.div_ceil(4 * side) * n.div_ceil(4 * side) * groups;
+        let side = if count(max_side) >= target { max_side } else { max_side.min(8) };
+        let slices = k.div_ceil(KS).max(1);
+        let tiles = count(side);
+        let mut splits = 1;
+        if k >= SPLIT_MIN_K && tiles < target {
+            let want = target.div_ceil(tiles).min(MAX_SPLITS).min(slices / MIN_SLICES_PER_SPLIT).max(1);
+            splits = slices.div_ceil(slices.div_ceil(want));
+        }
+        let per = slices.div_ceil(splits);
+        Tiling { side, splits: slices.div_ceil(per), k_per: per * KS }
+    }
+}
 
 /// A size or offset as a uniform field (WGSL indexes with u32).
 fn u(v: usize) -> u32 {
@@ -64,10 +120,16 @@ fn dims(v: &[usize]) -> [u32; MAX_RANK] {
 
 pub(crate) struct Lowering<'a> {
     plan: &'a Plan,
-    /// Side of the conv workgroup (see `S` in conv.wgsl).
+    /// Largest side of the conv workgroup the device takes (see `S` in conv.wgsl).
     tile: usize,
+    /// Workgroups a conv should launch to occupy the device.
+    occupancy: usize,
     max_groups: u32,
     pub weights: WeightPacker,
+    /// Element offset of the split-K scratch, past the plan's tensors.
+    scratch_off: usize,
+    /// Elements of scratch the split-K convs need (they reuse one region).
+    pub scratch_len: usize,
 }
 
 fn shape_err(step: &Step, msg: impl std::fmt::Display) -> Error {
@@ -75,8 +137,14 @@ fn shape_err(step: &Step, msg: impl std::fmt::Display) -> Error {
 }
 
 impl<'a> Lowering<'a> {
-    pub fn new(plan: &'a Plan, tile: usize, max_groups: u32, weights: WeightPacker) -> Self {
-        Lowering { plan, tile, max_groups, weights }
+    pub fn new(plan: &'a Plan, tile: usize, occupancy: usize, max_groups: u32, weights: WeightPacker) -> Self {
+        let scratch_off = plan.arena_len.next_multiple_of(ARENA_ALIGN);
+        Lowering { plan, tile, occupancy, max_groups, weights, scratch_off, scratch_len: 0 }
+    }
+
+    /// Arena elements including the scratch.
+    pub fn arena_len(&self) -> usize {
+        self.scratch_off + self.scratch_len
     }
 
     fn t(&self, id: usize) -> Result<&'a TensorInfo> {
@@ -98,9 +166,9 @@ impl<'a> Lowering<'a> {
         Ok(Dispatch::new(entry, params, chunk, self.grid(elements.div_ceil(FLAT_WG))?))
     }
 
-    pub fn step(&mut self, step: &Step) -> Result<Dispatch> {
-        match step {
-            Step::Conv(c) => self.conv(step, c),
+    pub fn step(&mut self, step: &Step) -> Result<Vec<Dispatch>> {
+        let one = match step {
+            Step::Conv(c) => return self.conv(step, c),
             Step::Pool(p) => self.pool(step, p),
             Step::GlobalAvgPool { input, output } => self.global_avg_pool(step, *input, *output),
             Step::Dense(d) => self.dense(step, d),
@@ -109,7 +177,8 @@ impl<'a> Lowering<'a> {
             Step::Softmax { input, output } => self.softmax(step, *input, *output),
             Step::Permute { input, output, in_shape, perm } => self.permute(step, *input, *output, in_shape, perm),
             Step::Pad { input, output, pads, value } => self.pad(step, *input, *output, pads, *value),
-        }
+        };
+        one.map(|d| vec![d])
     }
 
     /// The pool kernel with the window set to the whole image.
@@ -267,7 +336,7 @@ impl<'a> Lowering<'a> {
         self.flat("pad", p, 0, y.len())
     }
 
-    fn conv(&mut self, step: &Step, c: &Conv) -> Result<Dispatch> {
+    fn conv(&mut self, step: &Step, c: &Conv) -> Result<Vec<Dispatch>> {
         let (x, y) = (self.t(c.input)?, self.t(c.output)?);
         let (&[n, ih, iw, ic], &[on, oh, ow, oc]) = (x.shape.as_slice(), y.shape.as_slice()) else {
             return Err(shape_err(step, "input or output is not 4-D"));
@@ -293,44 +362,12 @@ impl<'a> Lowering<'a> {
             None => 0,
         };
         let depthwise = g > 1 && icg == 1 && ocg == 1;
-        let (entry, constants, weight, bias, ocg4, groups);
-        if depthwise {
-            let c4 = oc.div_ceil(4);
-            weight = depthwise_weights(&c.weight, kh * kw, oc, c4);
-            bias = padded(&c.bias, 1, oc, c4);
-            ocg4 = c4;
-            entry = "depthwise";
-            constants = vec![("VEC_A", u32::from(oc % 4 == 0))];
-            groups = self.grid((n * oh * ow * c4).div_ceil(DW_WG))?;
-        } else {
-            ocg4 = ocg.div_ceil(4);
-            weight = gemm_weights(&c.weight, g, ocg, k, ocg4);
-            bias = padded(&c.bias, g, ocg, ocg4);
-            let pointwise = kh == 1 && kw == 1 && c.pad == [0; 4];
-            let stem = !pointwise && g == 1 && ic < 4;
-            entry = "conv";
-            let mut cs =
-                vec![("S", self.tile as u32), ("VEC_A", u32::from(icg % 4 == 0)), ("POINTWISE", u32::from(pointwise))];
-            if stem {
-                cs.extend([("FIX_KW", kw as u32), ("FIX_ICG", icg as u32)]);
-            }
-            constants = cs;
-            let t = 4 * self.tile;
-            let dims = [(n * oh * ow).div_ceil(t), ocg.div_ceil(t), g];
-            if dims.iter().any(|&d| d > self.max_groups as usize) {
-                return Err(Error::Limit(format!("conv grid {dims:?} exceeds the device's dispatch limit")));
-            }
-            groups = dims.map(|d| d as u32);
-        }
-        let placed = self.weights.push(&[&weight, &bias])?;
         let (lo, hi) = clamp_range(c.activation);
-        let p = ConvParams {
+        let mut p = ConvParams {
             in_off: u(x.offset),
             out_off: u(y.offset),
             res_off: u(res_off),
             has_res: u32::from(c.residual.is_some()),
-            w_off: u(placed.offsets[0] / 4),
-            b_off: u(placed.offsets[1] / 4),
             m: u(n * oh * ow),
             k: u(k),
             ih: u(ih),
@@ -341,7 +378,6 @@ impl<'a> Lowering<'a> {
             ow: u(ow),
             oc: u(oc),
             ocg: u(ocg),
-            ocg4: u(ocg4),
             kh: u(kh),
             kw: u(kw),
             sh: u(c.stride[0]),
@@ -352,9 +388,55 @@ impl<'a> Lowering<'a> {
             dw: u(c.dilation[1]),
             lo,
             hi,
+            splits: 1,
+            ..Zeroable::zeroed()
         };
-        let dispatch = Dispatch::new(entry, p, placed.chunk, groups);
-        Ok(constants.into_iter().fold(dispatch, |d, (name, value)| d.with(name, value)))
+        if depthwise {
+            let c4 = oc.div_ceil(4);
+            let placed =
+                self.weights.push(&[&depthwise_weights(&c.weight, kh * kw, oc, c4), &padded(&c.bias, 1, oc, c4)])?;
+            p.ocg4 = u(c4);
+            [p.w_off, p.b_off] = [u(placed.offsets[0] / 4), u(placed.offsets[1] / 4)];
+            let groups = self.grid((n * oh * ow * c4).div_ceil(DW_WG))?;
+            let d = Dispatch::new("depthwise", p, placed.chunk, groups).with("VEC_A", u32::from(oc % 4 == 0));
+            return Ok(vec![d]);
+        }
+        let ocg4 = ocg.div_ceil(4);
+        let placed = self.weights.push(&[&gemm_weights(&c.weight, g, ocg, k, ocg4), &padded(&c.bias, g, ocg, ocg4)])?;
+        p.ocg4 = u(ocg4);
+        [p.w_off, p.b_off] = [u(placed.offsets[0] / 4), u(placed.offsets[1] / 4)];
+        let m = n * oh * ow;
+        let tiling = Tiling::choose(m, ocg, g, k, self.tile, self.occupancy);
+        let t = 4 * tiling.side;
+        let dims = [m.div_ceil(t), ocg.div_ceil(t), g * tiling.splits];
+        if dims.iter().any(|&d| d > self.max_groups as usize) {
+            return Err(Error::Limit(format!("conv grid {dims:?} exceeds the device's dispatch limit")));
+        }
+        let split = tiling.splits > 1;
+        p.splits = u(tiling.splits);
+        p.k_per = u(tiling.k_per);
+        if split {
+            p.part_off = u(self.scratch_off);
+            self.scratch_len = self.scratch_len.max(tiling.splits * (m * oc).next_multiple_of(4));
+        }
+        let pointwise = kh == 1 && kw == 1 && c.pad == [0; 4];
+        let stem = !pointwise && g == 1 && ic < 4;
+        let mut gemm = Dispatch::new("conv", p, placed.chunk, dims.map(|d| d as u32))
+            .with("S", tiling.side as u32)
+            .with("VEC_A", u32::from(icg % 4 == 0))
+            .with("POINTWISE", u32::from(pointwise))
+            .with("SPLIT", u32::from(split));
+        if stem {
+            gemm = gemm.with("FIX_KW", kw as u32).with("FIX_ICG", icg as u32);
+        }
+        gemm.k = k;
+        gemm.tile = t;
+        gemm.splits = tiling.splits;
+        if !split {
+            return Ok(vec![gemm]);
+        }
+        let reduce = Dispatch::new("splitk", p, placed.chunk, self.grid((m * oc).div_ceil(4 * FLAT_WG))?);
+        Ok(vec![gemm, reduce])
     }
 
     fn pool(&mut self, step: &Step, p: &Pool) -> Result<Dispatch> {

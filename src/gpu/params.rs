@@ -72,8 +72,10 @@ macro_rules! params {
 }
 
 params! {
-    /// `conv` and `depthwise` (shaders/conv.wgsl). Weight and bias offsets
-    /// are in vec4 units; `lo`/`hi` is the activation's clamp range.
+    /// `conv`, `splitk` and `depthwise` (shaders/conv.wgsl). Weight and
+    /// bias offsets are in vec4 units; `lo`/`hi` is the activation's clamp
+    /// range; `splits` ranges of `k_per` K each (1 without split-K), their
+    /// partial sums at element `part_off` of the arena.
     ConvParams for Conv {
         in_off: u32, out_off: u32, res_off: u32, has_res: u32,
         w_off: u32, b_off: u32, m: u32, k: u32,
@@ -81,7 +83,8 @@ params! {
         oh: u32, ow: u32, oc: u32, ocg: u32,
         ocg4: u32, kh: u32, kw: u32, sh: u32,
         sw: u32, pt: u32, pl: u32, dh: u32,
-        dw: u32, lo: f32, hi: f32,
+        dw: u32, lo: f32, hi: f32, splits: u32,
+        k_per: u32, part_off: u32,
     }
 }
 

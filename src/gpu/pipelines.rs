@@ -4,9 +4,10 @@
 //! Compiling the conv pipelines is most of the load time on SwiftShader;
 //! uniform branches instead of the conv overrides would merge pipelines but
 //! make every inference slower (docs/performance.md), so the overrides stay.
-//! The weight element type `W` is the one thing overrides can't choose (a
-//! type, and `enable f16;` must open the module), so a one-line prelude sets
-//! it; the helpers every family shares (shaders/common.wgsl) follow it.
+//! The weight element type `W` and the conv tiles' type `T` are the one
+//! thing overrides can't choose (types, and `enable f16;` must open the
+//! module), so a short prelude sets them; the helpers every family shares
+//! (shaders/common.wgsl) follow it.
 
 use std::collections::HashMap;
 
@@ -33,8 +34,8 @@ impl Family {
         }
     }
 
-    /// The module's WGSL: the prelude declaring `W`, the shared helpers,
-    /// then the family's own file. `f16`: weights are f16.
+    /// The module's WGSL: the prelude declaring `W` and `T`, the shared
+    /// helpers, then the family's own file. `f16`: weights and conv tiles are f16.
     pub fn source(self, f16: bool) -> String {
         format!("{}{}{}", prelude(f16), include_str!("../../shaders/common.wgsl"), self.file())
     }
@@ -59,12 +60,13 @@ impl Kernel {
     }
 }
 
-/// Declares `W`, the type of the weights binding, ahead of the family's source.
+/// Declares `W`, the type of the weights binding, and `T`, the type the
+/// conv multiplies in (and whether that is f32), ahead of the family's source.
 fn prelude(f16: bool) -> &'static str {
     if f16 {
-        "enable f16;\nalias W = f16;\n"
+        "enable f16;\nalias W = f16;\nalias T = f16;\nconst T_IS_F32 = false;\n"
     } else {
-        "alias W = f32;\n"
+        "alias W = f32;\nalias T = f32;\nconst T_IS_F32 = true;\n"
     }
 }
 

@@ -3,7 +3,7 @@
 
 use webresnet::cpu::{CpuBackend, Kernels, Winograd};
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-use webresnet::gpu::{GpuBackend, Precision};
+use webresnet::gpu::{GpuBackend, Occupancy, Precision};
 use webresnet::plan::Plan;
 use webresnet::Error;
 
@@ -17,7 +17,8 @@ pub enum Backend {
     /// The wasm SIMD128 kernels (fused relaxed multiply-add in a `+relaxed-simd` build).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Simd128,
-    /// WebGPU through native wgpu, with f32 or f16 weights (f16 needs `shader-f16`).
+    /// WebGPU through native wgpu, with f32 or f16 weights (f16 needs
+    /// `shader-f16`), convs cut as for a GPU even on an emulator.
     #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
     Gpu(Precision),
 }
@@ -146,7 +147,7 @@ impl Backend {
             Backend::Simd128 => cpu(plan, data, Kernels::Simd128, wino),
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
             Backend::Gpu(p) => {
-                let mut b = GpuBackend::with_precision_blocking(plan, *p).map_err(Failure::Load)?;
+                let mut b = GpuBackend::with_options_blocking(plan, *p, Occupancy::Gpu).map_err(Failure::Load)?;
                 if b.precision() != *p {
                     return Err(Failure::Run(format!("loaded with {:?} weights, not {p:?}", b.precision())));
                 }

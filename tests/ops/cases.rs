@@ -120,7 +120,7 @@ impl ConvSpec {
         })
     }
 
-    fn case(self) -> Case {
+    pub(crate) fn case(self) -> Case {
         let mut name = format!(
             "conv n{} {:?} {}->{} k{:?} s{:?} pad{:?} d{:?} g{} {:?} residual {:?}",
             self.n, self.hw, self.c[0], self.c[1], self.k, self.s, self.pad, self.d, self.groups, self.act, self.res
@@ -219,6 +219,7 @@ fn conv_cases() -> Vec<ConvSpec> {
     v.extend(simd_conv_cases());
     v.extend(gpu_conv_cases());
     v.extend(winograd_cases());
+    v.extend(gpu_tiling_cases());
     v
 }
 
@@ -327,6 +328,26 @@ fn gpu_conv_cases() -> Vec<ConvSpec> {
         conv(1, [224, 224], [3, 64], 7, 2, [3; 4]).act(Relu),
         conv(1, [112, 112], [32, 32], 3, 1, [1; 4]).groups(32).act(Relu),
     ]
+}
+
+/// The GPU conv's per-layer tilings (`specific.rs` checks each is chosen):
+/// split-K over deep K with few output tiles, through the scalar, vec4 and
+/// pointwise gathers, grouped, with residuals; the small tile alone; the
+/// large tile, which needs many output tiles.
+pub fn gpu_tiling_cases() -> Vec<ConvSpec> {
+    let mut v = with_residuals(
+        &[
+            conv(1, [5, 7], [61, 45], 3, 1, [1; 4]),
+            conv(1, [4, 5], [132, 70], 3, 2, [1, 0, 1, 2]),
+            conv(1, [3, 5], [516, 70], 1, 1, [0; 4]),
+            conv(1, [3, 5], [521, 37], 1, 1, [0; 4]),
+            conv(1, [5, 5], [1026, 18], 1, 1, [0; 4]).groups(2),
+        ],
+        ACTS,
+    );
+    v.push(conv(2, [6, 5], [20, 30], 3, 1, [1; 4]).act(Activation::Relu));
+    v.push(conv(1, [33, 33], [5, 1001], 3, 1, [1; 4]).res(Res::InPlace));
+    v
 }
 
 // ---------------------------------------------------------------- Pool

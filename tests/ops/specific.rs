@@ -102,6 +102,24 @@ mod gpu {
         assert!(matches!(b.run_blocking(&case.data[1..]), Err(Error::InvalidInput(_))));
     }
 
+    /// Every conv tiling the GPU lowering chooses per layer is among the
+    /// cases: split-K, the small tile without it, the large tile.
+    #[test]
+    fn tiling_cases_cover_every_tiling() {
+        let convs: Vec<_> = crate::cases::gpu_tiling_cases()
+            .into_iter()
+            .flat_map(|spec| webresnet::gpu::dispatches(&spec.case().plan).expect("lowering"))
+            .filter(|d| d.kind == "conv")
+            .collect();
+        assert!(convs.iter().any(|d| d.splits > 1 && d.tile == 32), "split-K with the small tile");
+        assert!(convs.iter().any(|d| d.splits == 1 && d.tile == 32), "small tile alone");
+        assert!(convs.iter().any(|d| d.splits == 1 && d.tile == 64), "large tile");
+        // Split-K ranges cover K, each no shallower than two 16-deep slices.
+        for d in convs.iter().filter(|d| d.splits > 1) {
+            assert!(d.k >= 512 && d.k / d.splits >= 32, "{d}");
+        }
+    }
+
     /// The pool and GAP steps share a pipeline.
     #[test]
     fn chained_network_pipelines() {
