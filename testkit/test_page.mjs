@@ -12,9 +12,9 @@ import { check, finish, missing } from "./report.mjs";
  * `body()`, a throw in it a failed check, then closes the browser and the
  * server and ends the run, named `suite`.
  */
-export async function openTestPage(folder, suite, options = {}) {
+export async function openTestPage(folder, suite, { mounts = {}, ...options } = {}) {
   const dir = `tests/${folder}`;
-  const { server, origin } = await serve({ mounts: { ...TEST_MOUNTS, [`/${dir}/`]: dir } });
+  const { server, origin } = await serve({ mounts: { ...TEST_MOUNTS, [`/${dir}/`]: dir, ...mounts } });
   let browser;
   try {
     browser = await openPage(`${origin}/${dir}/page.html`, options);

@@ -9,6 +9,19 @@ import { choices } from "./backend_choice.js";
 
 let runner;
 
+// The page times the thread pool's start (worker_runner.js): in some Firefox
+// launches a pool thread never gets going, and this thread then blocks for good.
+const watchedBuild =
+  threadedBuild &&
+  (async (/** @type {number} */ n) => {
+    self.postMessage({ pool: "starting" });
+    try {
+      return await threadedBuild(n);
+    } finally {
+      self.postMessage({ pool: "settled" });
+    }
+  });
+
 async function handle(id, op, args) {
   switch (op) {
     case "create": {
@@ -20,7 +33,7 @@ async function handle(id, op, args) {
           onProgress: (p) => self.postMessage({ id, progress: p }),
           onBackendChange: (change) => self.postMessage({ backendChange: change }),
         },
-        { threadedBuild },
+        { threadedBuild: watchedBuild },
       );
       return { value: null };
     }

@@ -16,8 +16,15 @@ async function transferable(source) {
   return { source: bitmap, transfer: [bitmap] };
 }
 
+// A healthy pool starts in well under a second; a stalled one never does.
+const POOL_START_LIMIT_MS = 15_000;
+
 export class WorkerRunner {
   #worker;
+  #poolTimer;
+  #poolStalled = false;
+  /** @type {string | null} */
+  #threadsFallback = null;
   #pending = new Map();
   #nextId = 0;
   #onBackendChange;
@@ -67,8 +74,12 @@ export class WorkerRunner {
     try {
       await runner.#send("create", args, [], onProgress);
     } catch (e) {
-      runner.#worker.terminate();
-      throw e;
+      runner.#stop();
+      if (!runner.#poolStalled) throw e;
+      // The stalled worker is gone; a fresh one without a pool cannot stall so.
+      const single = await WorkerRunner.create({ ...options, threads: 1 });
+      single.#threadsFallback = `the thread pool did not start within ${POOL_START_LIMIT_MS / 1000} s`;
+      return single;
     }
     return runner;
   }
@@ -84,7 +95,22 @@ export class WorkerRunner {
     });
   }
 
-  #receive({ id, value, error, progress, state, backendChange }) {
+  #watchPool(pool) {
+    clearTimeout(this.#poolTimer);
+    if (pool !== "starting") return;
+    this.#poolTimer = setTimeout(() => {
+      this.#poolStalled = true;
+      this.#rejectAll(new WebResnetError("WASM_LOAD", "the worker's thread pool did not start"));
+    }, POOL_START_LIMIT_MS);
+  }
+
+  #stop() {
+    clearTimeout(this.#poolTimer);
+    this.#worker.terminate();
+  }
+
+  #receive({ id, value, error, progress, state, backendChange, pool }) {
+    if (pool) return this.#watchPool(pool);
     if (backendChange) {
       this.backend = backendChange.backend;
       return this.#onBackendChange?.(backendChange);
@@ -127,7 +153,8 @@ export class WorkerRunner {
 
   /** @returns {Promise<import("./index.js").Stats>} the worker's LocalRunner's */
   async stats() {
-    return this.#send("stats", {});
+    const stats = await this.#send("stats", {});
+    return { ...stats, threadsFallback: stats.threadsFallback ?? this.#threadsFallback };
   }
 
   // Calls in flight reject now; the worker finishes the one it is running,
@@ -138,7 +165,7 @@ export class WorkerRunner {
     try {
       await this.#send("dispose", {});
     } finally {
-      this.#worker.terminate();
+      this.#stop();
     }
   }
 }

@@ -186,3 +186,21 @@ window.disposeCase = wrap(async ({ model, backend, worker, calls, untilSubmitted
 });
 
 window.ready = true;
+
+// Worker mode with a pool whose threads never start (/stalled-pkg/, see
+// run.mjs): create must still resolve, on a worker without a pool.
+window.poolStallCase = wrap(async () => {
+  const { Classifier: Stalled } = await import("/stalled-pkg/index.js");
+  const t0 = performance.now();
+  const create = Stalled.create({ worker: true, threads: 2, backend: "cpu", cache: false });
+  const stuck = sleep(60_000).then(() => Promise.reject(new Error("create did not resolve in 60 s")));
+  const clf = await Promise.race([create, stuck]);
+  const ms = performance.now() - t0;
+  try {
+    const { threads, threadsFallback } = await clf.stats();
+    const [best] = await clf.classify(await photo("coffee.png"), 1);
+    return { ms, threads, threadsFallback, best: best.index };
+  } finally {
+    await clf.dispose();
+  }
+});

@@ -13,7 +13,7 @@
 // default model where results are compared. With CI=true a missing browser
 // or WebGPU adapter FAILS; elsewhere the WebGPU checks are skipped, said so.
 // Usage: node tests/hardening/run.mjs [--soak N]   (after `make pkg`)
-import { readFileSync } from "node:fs";
+import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, needFiles } from "../../testkit/common.mjs";
 import { check, missing } from "../../testkit/report.mjs";
@@ -45,7 +45,12 @@ needFiles(["pkg/index.js", "pkg/webresnet_bg.wasm", "pkg/model/default.wrn", ".c
 // soon as it starts (before the package in it asks for a device).
 const SPY = join(ROOT, "tests", "hardening", "gpu_spy.js");
 const workers = [];
+const STALLED = join(".cache", "stalled-pkg");
+rmSync(join(ROOT, STALLED), { recursive: true, force: true });
+cpSync(join(ROOT, "pkg"), join(ROOT, STALLED), { recursive: true });
+writeFileSync(join(ROOT, STALLED, "thread_worker.js"), "// a pool thread that never starts\n");
 const { page, checks } = await openTestPage("hardening", "hardening", {
+  mounts: { "/stalled-pkg/": STALLED },
   args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
   beforeGoto: (context) => context.addInitScript({ path: SPY }),
 });
@@ -82,8 +87,21 @@ await checks(async () => {
       worker: false,
       untilSubmitted: true,
     });
+  await poolStall();
   check(!pageErrors.length, `no uncaught errors in the page${pageErrors.length ? `: ${pageErrors.join(" | ")}` : ""}`);
 });
+
+// Some Firefox launches stall a worker's thread pool for good; a copy of the
+// package whose pool thread's script runs nothing stands in for that.
+async function poolStall() {
+  const r = await call("poolStallCase", {});
+  if (r.error) return failed("stalled thread pool", r);
+  check(
+    r.threads === 1 && /did not start/.test(r.threadsFallback ?? "") && r.best === 967,
+    `stalled thread pool: create resolved in ${(r.ms / 1000).toFixed(1)} s on ${r.threads} thread(s), ` +
+      `threadsFallback ${JSON.stringify(r.threadsFallback)}, coffee.png top-1 ${r.best} (want 1 thread, a reason, 967)`,
+  );
+}
 
 // Destroys every GPU device the spy saw in `target` (the page or a worker),
 // with new adapters refused or not.
