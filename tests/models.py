@@ -100,15 +100,25 @@ def default_model(bin_path, photos, tmp):
     return res
 
 
-def f16_file(bin_path, models, photos, tmp, res32):
+def lite0_pth(models):
+    return models / "efficientnet-lite0-57934424.pth"
+
+
+def smaller_file(bin_path, models, photos, tmp, res32, f32, kind, share):
+    """Converts Lite0 with `--kind`; checks the file is at most `share` of the f32 one
+    and gives f32's top-1 on the photos. Returns its path."""
+    path = tmp / f"lite0-{kind}.wrn"
+    n32, n = f32.stat().st_size, convert(bin_path, lite0_pth(models), path, f"--{kind}")
+    print(f"    sizes: f32 {n32} bytes, {kind} {n} bytes ({100 * n / n32:.1f}%)")
+    check(n <= share * n32, f"{kind} file is at most {share * 100:.0f}% of the f32 file")
+    res = classify(bin_path, photos, "--model", path)
+    check(all(res[k][0]["label"] == res32[k][0]["label"] for k in res32), f"{kind} top-1 equals f32 on the photos")
+    return path
+
+
+def f16_file(bin_path, models, photos, tmp, res32, f32):
     print("f16 model file:")
-    pth = models / "efficientnet-lite0-57934424.pth"
-    f32, f16 = tmp / "lite0.wrn", tmp / "lite0-f16.wrn"
-    n32, n16 = convert(bin_path, pth, f32), convert(bin_path, pth, f16, "--f16")
-    print(f"    sizes: f32 {n32} bytes, f16 {n16} bytes ({100 * n16 / n32:.1f}%)")
-    check(n16 <= 0.52 * n32, "f16 file is at most 52% of the f32 file")
-    res16 = classify(bin_path, photos, "--model", f16)
-    check(all(res16[k][0]["label"] == res32[k][0]["label"] for k in res32), "f16 top-1 equals f32 on the photos")
+    f16 = smaller_file(bin_path, models, photos, tmp, res32, f32, "f16", 0.52)
     x = np.random.default_rng(7).standard_normal((1, 3, 224, 224), dtype=np.float32)
     y32, y16 = infer(bin_path, f32, x, tmp), infer(bin_path, f16, x, tmp)
     ratio = np.max(np.abs(y32 - y16)) / (y32.max() - y32.min())
@@ -122,22 +132,16 @@ def int8_tensors(path):
     return {k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "I8"}
 
 
-def int8_file(bin_path, models, photos, tmp, res32):
+def int8_file(bin_path, models, photos, tmp, res32, f32):
     print("int8 model file:")
-    pth = models / "efficientnet-lite0-57934424.pth"
-    f32, int8 = tmp / "lite0.wrn", tmp / "lite0-int8.wrn"
-    n32, n8 = convert(bin_path, pth, f32), convert(bin_path, pth, int8, "--int8")
-    print(f"    sizes: f32 {n32} bytes, int8 {n8} bytes ({100 * n8 / n32:.1f}%)")
-    check(n8 <= 0.27 * n32, "int8 file is at most 27% of the f32 file")
-    res8 = classify(bin_path, photos, "--model", int8)
-    check(all(res8[k][0]["label"] == res32[k][0]["label"] for k in res32), "int8 top-1 equals f32 on the photos")
+    int8 = smaller_file(bin_path, models, photos, tmp, res32, f32, "int8", 0.27)
     # The sensitivity pass on the two photos: it ranks every int8 weight and keeps the worst two in f16.
     calib = tmp / "calibration"
     calib.mkdir()
     for p in photos:
         shutil.copy(p, calib / p.name)
     kept = tmp / "lite0-int8-kept.wrn"
-    proc = run(bin_path, "convert", pth, kept, "--int8", "--sensitivity", "2", "--calibrate", calib)
+    proc = run(bin_path, "convert", lite0_pth(models), kept, "--int8", "--sensitivity", "2", "--calibrate", calib)
     ranked = [ln.split() for ln in proc.stdout.splitlines() if ln.startswith("  ")]
     marked = [r[1] for r in ranked if "(kept" in " ".join(r)]
     all8, left8 = int8_tensors(int8), int8_tensors(kept)
@@ -227,8 +231,10 @@ def main():
     with tempfile.TemporaryDirectory(prefix="models-") as t:
         tmp = Path(t)
         res32 = default_model(args.bin, photos, tmp)
-        f16_file(args.bin, args.models_dir, photos, tmp, res32)
-        int8_file(args.bin, args.models_dir, photos, tmp, res32)
+        f32 = tmp / "lite0.wrn"
+        convert(args.bin, lite0_pth(args.models_dir), f32)
+        f16_file(args.bin, args.models_dir, photos, tmp, res32, f32)
+        int8_file(args.bin, args.models_dir, photos, tmp, res32, f32)
         opennsfw(args.bin, args.models_dir, photos)
         resnet18_parity(args.bin, args.models_dir, tmp)
         damaged(args.bin, args.models_dir, tmp)
