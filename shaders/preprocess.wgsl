@@ -32,10 +32,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> mid: array<f32>;
 @group(0) @binding(4) var frame: texture_2d<f32>;
 
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // The 8-bit pixel values, exactly (the texture holds them as unorm).
 fn pixel(x: u32, y: u32) -> vec3<f32> {
     return round(textureLoad(frame, vec2<u32>(x, y), 0).rgb * 255.0);
@@ -43,7 +39,7 @@ fn pixel(x: u32, y: u32) -> vec3<f32> {
 
 @compute @workgroup_size(256)
 fn horizontal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_id(gid, nwg, 256u);
     if (i >= p.mid_rows * p.crop_w) {
         return;
     }
@@ -63,7 +59,7 @@ fn horizontal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 
 @compute @workgroup_size(256)
 fn vertical(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_id(gid, nwg, 256u);
     let plane = p.crop_h * p.crop_w;
     if (i >= plane) {
         return;

@@ -130,3 +130,14 @@ params! {
         b: [u32; 8],
     }
 }
+
+params! {
+    /// `horizontal` and `vertical` (shaders/preprocess.wgsl): the crop and
+    /// the source rows it reads, the layout and channel order, and the
+    /// normalisation (`mean`/`stdev` per channel, the fourth unused).
+    PreprocessParams for Preprocess {
+        out_off: u32, crop_w: u32, crop_h: u32, row_lo: u32,
+        mid_rows: u32, row_taps: u32, nchw: u32, bgr: u32,
+        divisor: f32, _pad: [u32; 3], mean: [f32; 4], stdev: [f32; 4],
+    }
+}

@@ -18,11 +18,13 @@ pub(crate) enum Family {
     Head,
     Eltwise,
     Layout,
+    Preprocess,
 }
 
 impl Family {
     #[cfg(test)]
-    pub const ALL: [Family; 5] = [Family::Conv, Family::Pool, Family::Head, Family::Eltwise, Family::Layout];
+    pub const ALL: [Family; 6] =
+        [Family::Conv, Family::Pool, Family::Head, Family::Eltwise, Family::Layout, Family::Preprocess];
 
     fn file(self) -> &'static str {
         match self {
@@ -31,6 +33,7 @@ impl Family {
             Family::Head => include_str!("../../shaders/head.wgsl"),
             Family::Eltwise => include_str!("../../shaders/eltwise.wgsl"),
             Family::Layout => include_str!("../../shaders/layout.wgsl"),
+            Family::Preprocess => include_str!("../../shaders/preprocess.wgsl"),
         }
     }
 

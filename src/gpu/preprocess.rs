@@ -4,10 +4,11 @@
 //! the arena, in the same submit as the network. The filter taps come from
 //! [`crate::preprocess::resample`], so both paths weigh the same pixels alike.
 
-use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::context::Context;
+use super::params::PreprocessParams;
+use super::pipelines::Family;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::preprocess::{resample, ChannelOrder, InputLayout, PreprocessConfig, Taps};
@@ -35,24 +36,6 @@ impl Frame<'_> {
 
 /// Workgroup size of both entry points.
 const WG: u32 = 256;
-
-/// `struct Params` of shaders/preprocess.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    out_off: u32,
-    crop_w: u32,
-    crop_h: u32,
-    row_lo: u32,
-    mid_rows: u32,
-    row_taps: u32,
-    nchw: u32,
-    bgr: u32,
-    divisor: f32,
-    _pad: [u32; 3],
-    mean: [f32; 4],
-    stdev: [f32; 4],
-}
 
 /// The kernel, made at the first frame (a backend only ever given tensors
 /// compiles nothing for it), and the buffers of the last frame size seen (a
@@ -146,7 +129,7 @@ impl FramePrep {
         });
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("preprocess"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/preprocess.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(Family::Preprocess.source(false).into()),
         });
         let pipeline = |entry: &'static str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -227,7 +210,7 @@ impl FramePrep {
             return Err(Error::Limit(format!("a {width}x{height} frame needs {mid_bytes} bytes of GPU scratch")));
         }
         let taps = tap_words(&r.cols, &r.rows);
-        let params = Params {
+        let params = PreprocessParams {
             out_off: self.out_off,
             crop_w,
             crop_h,

@@ -37,6 +37,7 @@ impl DispatchInfo {
             (Family::Head, _) => "head",
             (Family::Eltwise, _) => "eltwise",
             (Family::Layout, _) => "layout",
+            (Family::Preprocess, _) => "preprocess",
         };
         DispatchInfo { step, kind, entry, grid: d.groups, k: d.k, tile: d.tile, splits: d.splits }
     }
