@@ -9,6 +9,7 @@
 //! submits once and reads back only the output. A frame (an image on the
 //! GPU) is preprocessed there too, in the same submit ([`preprocess`]).
 
+mod ahead;
 #[cfg(not(target_arch = "wasm32"))]
 mod ceiling;
 mod context;
@@ -23,6 +24,7 @@ mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use ceiling::{matmul_ceiling_blocking, Ceiling};
+pub use ahead::Prepared;
 pub use report::DispatchInfo;
 
 use context::Context;
@@ -93,6 +95,8 @@ pub struct GpuBackend {
     frames: FramePrep,
     /// What each pass dispatches, and for which plan step.
     dispatches: Vec<DispatchInfo>,
+    /// Pipelines compiled while building, not found made ahead.
+    compiled_at_build: usize,
 }
 
 /// What a run starts from: the input tensor, or a frame to preprocess into it.
@@ -116,23 +120,32 @@ impl GpuBackend {
 
     /// [`GpuBackend::with_precision`] with the conv layers cut for `occupancy`.
     pub async fn with_options(plan: &Plan, want: Precision, occupancy: Occupancy) -> Result<Self> {
-        let (input, output) = check_plan(plan)?;
-        // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
-        let plan_bytes = arena_bytes(plan.arena_len);
-        let weight_count = plan.steps.iter().map(|s| s.params() as u64).sum::<u64>();
+        check_plan(plan)?;
         let want_f16 = want == Precision::F16 && plan.steps.iter().all(fits_f16);
-        let ctx = Context::new(plan_bytes, weight_count, want_f16).await?;
+        let ctx = open(plan, want_f16).await?;
+        let pipelines = Pipelines::new(&ctx.device, ctx.f16);
+        Self::build(plan, ctx, pipelines, occupancy).await
+    }
+
+    /// [`GpuBackend::new`] on the device `prepared` opened, whose pipelines
+    /// it compiled from the shapes of this plan: building then uploads
+    /// buffers and makes bind groups, and compiles only what the shapes did
+    /// not foresee ([`GpuBackend::pipelines_compiled_at_build`]).
+    pub async fn from_prepared(plan: &Plan, prepared: Prepared) -> Result<Self> {
+        check_plan(plan)?;
+        Self::build(plan, prepared.ctx, prepared.pipelines, Occupancy::Auto).await
+    }
+
+    /// Lowers `plan` for the device of `ctx` and makes every GPU object,
+    /// taking pipelines from `pipelines` where they are made already.
+    async fn build(plan: &Plan, ctx: Context, mut pipelines: Pipelines, occupancy: Occupancy) -> Result<Self> {
+        let (input, output) = check_plan(plan)?;
         let precision = if ctx.f16 { Precision::F16 } else { Precision::F32 };
-        let groups = if occupancy == Occupancy::Auto && ctx.cpu { 1 } else { GPU_GROUPS };
-        let lowered = lower(plan, &ctx.limits, if ctx.f16 { 2 } else { 4 }, groups)?;
-        let bytes = arena_bytes(lowered.arena_len);
-        if bytes > ctx.limits.max_storage_buffer_binding_size {
-            return Err(Error::Limit(format!(
-                "activations and split-K scratch need a {bytes}-byte storage buffer; the device allows {}",
-                ctx.limits.max_storage_buffer_binding_size
-            )));
-        }
-        let res = ctx.checked("creating GPU resources", || Resources::new(&ctx, &lowered, bytes, output.len())).await?;
+        let (lowered, bytes) = lower_for(plan, &ctx, occupancy)?;
+        let ahead = pipelines.list.len();
+        let res = ctx
+            .checked("creating GPU resources", || Resources::new(&ctx, &mut pipelines, &lowered, bytes, output.len()))
+            .await?;
         Ok(GpuBackend {
             input_offset: (input.offset * 4) as u64,
             input_len: input.len(),
@@ -143,7 +156,8 @@ impl GpuBackend {
             dispatches: lowered.infos(),
             ctx,
             precision,
-            pipelines: res.pipelines,
+            compiled_at_build: pipelines.list.len() - ahead,
+            pipelines,
             passes: res.passes,
             arena: res.arena,
             readback: res.readback,
@@ -279,9 +293,16 @@ impl GpuBackend {
         self.precision
     }
 
-    /// Distinct compute pipelines (kernel variants) this plan uses.
+    /// Distinct compute pipelines (kernel variants) this backend holds:
+    /// those its plan uses, and any compiled ahead for shapes it turned out not to have.
     pub fn pipeline_count(&self) -> usize {
         self.pipelines.list.len()
+    }
+
+    /// Pipelines compiled while this backend was built: all of them unless
+    /// [`GpuBackend::from_prepared`] found them made ahead.
+    pub fn pipelines_compiled_at_build(&self) -> usize {
+        self.compiled_at_build
     }
 
     /// Every dispatch of a run, in order, as recorded for this device.
@@ -309,6 +330,27 @@ fn check_plan(plan: &Plan) -> Result<(&TensorInfo, &TensorInfo)> {
         return Err(Error::Shape(format!("tensor '{}' is misaligned or outside the arena", bad.name)));
     }
     Ok((input, output))
+}
+
+/// Opens a device for `plan`'s activations and weights (f16 ones with `want_f16`).
+async fn open(plan: &Plan, want_f16: bool) -> Result<Context> {
+    let weight_count = plan.steps.iter().map(|s| s.params() as u64).sum::<u64>();
+    // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
+    Context::new(arena_bytes(plan.arena_len), weight_count, want_f16).await
+}
+
+/// `plan` lowered for the device of `ctx` cut for `occupancy`, and the bytes of its arena.
+fn lower_for(plan: &Plan, ctx: &Context, occupancy: Occupancy) -> Result<(Lowered, u64)> {
+    let groups = if occupancy == Occupancy::Auto && ctx.cpu { 1 } else { GPU_GROUPS };
+    let lowered = lower(plan, &ctx.limits, if ctx.f16 { 2 } else { 4 }, groups)?;
+    let bytes = arena_bytes(lowered.arena_len);
+    if bytes > ctx.limits.max_storage_buffer_binding_size {
+        return Err(Error::Limit(format!(
+            "activations and split-K scratch need a {bytes}-byte storage buffer; the device allows {}",
+            ctx.limits.max_storage_buffer_binding_size
+        )));
+    }
+    Ok((lowered, bytes))
 }
 
 /// Bytes of an arena of `len` f32, whole 256-byte blocks (at least one).
@@ -357,7 +399,6 @@ pub fn dispatches(plan: &Plan) -> Result<Vec<DispatchInfo>> {
 
 /// The GPU objects of a lowered plan.
 struct Resources {
-    pipelines: Pipelines,
     passes: Vec<Pass>,
     arena: wgpu::Buffer,
     readback: wgpu::Buffer,
@@ -367,7 +408,7 @@ struct Resources {
 
 impl Resources {
     /// `arena_bytes`: the arena's size; `output_len`: f32 the readback first holds.
-    fn new(ctx: &Context, lowered: &Lowered, arena_bytes: u64, output_len: usize) -> Self {
+    fn new(ctx: &Context, pipelines: &mut Pipelines, lowered: &Lowered, arena_bytes: u64, output_len: usize) -> Self {
         use wgpu::util::DeviceExt;
         let device = &ctx.device;
         let slot = PARAM_SLOT.max(u64::from(ctx.limits.min_uniform_buffer_offset_alignment));
@@ -398,7 +439,6 @@ impl Resources {
             contents: &bytes,
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        let mut pipelines = Pipelines::new(device, ctx.f16);
         let passes = dispatches
             .iter()
             .enumerate()
@@ -423,7 +463,7 @@ impl Resources {
                 groups: d.groups,
             })
             .collect();
-        Resources { pipelines, passes, arena, readback, weights, params }
+        Resources { passes, arena, readback, weights, params }
     }
 }
 
