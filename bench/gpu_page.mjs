@@ -1,7 +1,7 @@
 // Benchmark page: both engines on the same origin, same model bytes and the
 // same seeded input. Sessions are kept in `live` between calls so the driver
 // can alternate engines run by run.
-import init, { Session } from "/pkg/webresnet.js";
+import init, { ModelStream, Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
 import { seededInput } from "/testkit/seeded.mjs";
 
@@ -61,6 +61,59 @@ window.first = async (engine, url, shape) => {
     const out = await run();
     const ms = performance.now() - t0;
     return { ms, createMs: t1 - t0, inferMs: ms - (t1 - t0), top1: argmax(out) };
+  } catch (e) {
+    return { error: `${e?.code ?? ""} ${e?.message ?? e}` };
+  }
+};
+
+// Bytes as a network of `bytesPerSecond` delivers them, from memory: each
+// chunk goes to `onChunk` once the time it takes to arrive has passed.
+async function paced(bytes, bytesPerSecond, onChunk) {
+  const chunk = 64 << 10;
+  const t0 = performance.now();
+  for (let at = 0; at < bytes.length; at += chunk) {
+    const end = Math.min(at + chunk, bytes.length);
+    const wait = t0 + (end / bytesPerSecond) * 1000 - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    onChunk(bytes.subarray(at, end));
+  }
+}
+
+// Time to first result with the download inside the clock, at
+// `bytesPerSecond`: ours reads a .wrn as it arrives (a ModelStream, as the
+// package does), compiling its pipelines from the header meanwhile; ORT
+// creates its session once its file is in. `phases` splits ours by the
+// wasm's performance marks (ms from the clock's start).
+window.firstDownloaded = async (engine, url, shape, bytesPerSecond) => {
+  try {
+    const bytes = await fetchModel(url);
+    const input = inputFor(shape);
+    performance.clearMarks();
+    const t0 = performance.now();
+    const stream = engine === "ours" ? new ModelStream(bytes.length, true, shape) : null;
+    await paced(bytes, bytesPerSecond, (c) => stream?.push(c));
+    const downloadMs = performance.now() - t0;
+    let out;
+    let stats = null;
+    if (engine === "ours") {
+      const s = await Session.create(bytes, "webgpu", shape, stream);
+      stats = s.loadStats();
+      out = await s.infer(input, shape);
+      s.free();
+    } else {
+      const s = await ort.InferenceSession.create(bytes, { executionProviders: ["webgpu"] });
+      const feeds = { [s.inputNames[0]]: new ort.Tensor("float32", input, shape) };
+      out = (await s.run(feeds))[s.outputNames[0]].getData();
+      await s.release();
+    }
+    const ms = performance.now() - t0;
+    const phases = Object.fromEntries(
+      performance
+        .getEntriesByType("mark")
+        .filter((m) => m.name.startsWith("webresnet:"))
+        .map((m) => [m.name.slice("webresnet:".length), Math.round(m.startTime - t0)]),
+    );
+    return { ms, downloadMs, top1: argmax(out), stats, phases };
   } catch (e) {
     return { error: `${e?.code ?? ""} ${e?.message ?? e}` };
   }

@@ -22,6 +22,8 @@ use crate::plan::Plan;
 pub struct Prepared {
     pub(super) ctx: Context,
     pub(super) pipelines: Pipelines,
+    /// The input shape of the plan the pipelines are for.
+    input_shape: Vec<usize>,
 }
 
 impl Prepared {
@@ -30,6 +32,7 @@ impl Prepared {
     /// packed and dropped unread, so placeholders do.
     pub async fn new(plan: Plan) -> Result<Self> {
         check_plan(&plan)?;
+        let input_shape = plan.input.shape.clone();
         let ctx = open(&plan, false).await?;
         let kernels: Vec<_> = {
             let (lowered, _) = lower_for(&plan, &ctx, Occupancy::Auto)?;
@@ -44,7 +47,13 @@ impl Prepared {
             }
         })
         .await?;
-        Ok(Prepared { ctx, pipelines })
+        Ok(Prepared { ctx, pipelines, input_shape })
+    }
+
+    /// The input shape of the plan whose pipelines these are: a plan of
+    /// another input (a batch, another size) needs other shapes.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
     }
 
     /// How many pipelines were compiled.

@@ -22,9 +22,9 @@ mod preprocess;
 mod report;
 mod weights;
 
+pub use ahead::Prepared;
 #[cfg(not(target_arch = "wasm32"))]
 pub use ceiling::{matmul_ceiling_blocking, Ceiling};
-pub use ahead::Prepared;
 pub use report::DispatchInfo;
 
 use context::Context;

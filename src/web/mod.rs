@@ -15,6 +15,7 @@
 //! owns one arena and one readback buffer, and a second `infer` awaiting
 //! the first's readback would otherwise find both in use.
 
+mod ahead;
 mod backend;
 mod digest;
 mod errors;

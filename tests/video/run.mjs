@@ -93,6 +93,18 @@ await checks(async () => {
   }
 
   {
+    const r = await call("fpsCase", { model: IMAGENET, shape: [1, 3, 224, 224], frames: 60, skip: 10 });
+    if (!failed("webcam FPS", r)) {
+      check(
+        r.results === 60 && r.errors.length === 0 && !r.timedOut,
+        `webcam FPS on the CPU (${IMAGENET}): ${r.fps.toFixed(1)} FPS, 1 / pure inference ${(1000 / r.inferMs).toFixed(1)} ` +
+          `(median ${r.inferMs.toFixed(1)} ms), so ${r.ratio.toFixed(2)}x (the target is 1.25x at most); ` +
+          `median latency ${r.latencyMs.toFixed(1)} ms, camera ${r.cameraFps} FPS`,
+      );
+    }
+  }
+
+  {
     const r = await call("soakCase", { model: SMALL, backend: "cpu", frames: SOAK, warmup: 50 });
     if (!failed("soak", r)) {
       check(
