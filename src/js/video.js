@@ -146,8 +146,9 @@ export function classifyVideo(classify, source, options) {
       .finally(() => {
         busy = false;
         // A frame that came meanwhile is on show already: take it now, not at
-        // the next one (up to a frame's interval later).
-        if (presentedWhileBusy) start();
+        // the next one (up to a frame's interval later); in a task of its own,
+        // so that the page still paints between frames.
+        if (presentedWhileBusy) setTimeout(start, 0);
       });
   };
 

@@ -155,8 +155,8 @@ window.soakCase = wrap(async ({ model, backend, frames, warmup }) => {
 
 // The loop's own cost on the CPU: the webcam's results per second against
 // one over the pure inference time (the model on a tensor: no frame to grab,
-// resize or wait for), timed before and after the webcam run. The camera is
-// asked for 60 frames a second, so it is not what limits a faster model.
+// resize or wait for), timed before and after the webcam run. The camera
+// gives 60 frames a second (run.mjs), so it is not what limits the model.
 window.fpsCase = wrap(async ({ model, shape, frames, skip }) => {
   const clf = await Classifier.create({ model, backend: "cpu" });
   const input = new Float32Array(shape.reduce((a, b) => a * b, 1));
