@@ -132,7 +132,6 @@ impl GpuBackend {
     /// buffers and makes bind groups, and compiles only what the shapes did
     /// not foresee ([`GpuBackend::pipelines_compiled_at_build`]).
     pub async fn from_prepared(plan: &Plan, prepared: Prepared) -> Result<Self> {
-        check_plan(plan)?;
         Self::build(plan, prepared.ctx, prepared.pipelines, Occupancy::Auto).await
     }
 
