@@ -103,8 +103,8 @@ window.firstDownloaded = async (engine, url, shape, bytesPerSecond) => {
     } else {
       const s = await ort.InferenceSession.create(bytes, { executionProviders: ["webgpu"] });
       const feeds = { [s.inputNames[0]]: new ort.Tensor("float32", input, shape) };
-      // Read before the session is released: the output may live in its memory.
-      top1 = argmax((await s.run(feeds))[s.outputNames[0]].getData());
+      // Read back (as ours is) before the session is released.
+      top1 = argmax(await (await s.run(feeds))[s.outputNames[0]].getData());
       await s.release();
     }
     const ms = performance.now() - t0;
