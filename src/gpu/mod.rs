@@ -18,11 +18,13 @@ mod params;
 mod params_layout;
 mod pipelines;
 mod preprocess;
+mod profile;
 mod report;
 mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use ceiling::{matmul_ceiling_blocking, Ceiling};
+pub use profile::{DispatchTime, Profile};
 pub use report::DispatchInfo;
 
 use context::Context;
@@ -116,12 +118,17 @@ impl GpuBackend {
 
     /// [`GpuBackend::with_precision`] with the conv layers cut for `occupancy`.
     pub async fn with_options(plan: &Plan, want: Precision, occupancy: Occupancy) -> Result<Self> {
+        Self::open(plan, want, occupancy, false).await
+    }
+
+    /// [`GpuBackend::with_options`], with `timestamp-query` requested when `timestamps`.
+    async fn open(plan: &Plan, want: Precision, occupancy: Occupancy, timestamps: bool) -> Result<Self> {
         let (input, output) = check_plan(plan)?;
         // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
         let plan_bytes = arena_bytes(plan.arena_len);
         let weight_count = plan.steps.iter().map(|s| s.params() as u64).sum::<u64>();
         let want_f16 = want == Precision::F16 && plan.steps.iter().all(fits_f16);
-        let ctx = Context::new(plan_bytes, weight_count, want_f16).await?;
+        let ctx = Context::new(plan_bytes, weight_count, want_f16, timestamps).await?;
         let precision = if ctx.f16 { Precision::F16 } else { Precision::F32 };
         let groups = if occupancy == Occupancy::Auto && ctx.cpu { 1 } else { GPU_GROUPS };
         let lowered = lower(plan, &ctx.limits, if ctx.f16 { 2 } else { 4 }, groups)?;
@@ -237,35 +244,8 @@ impl GpuBackend {
         })
         .await??;
 
-        let slice = self.readback.slice(..);
-        let (tx, rx) = futures_channel::oneshot::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            // The receiver only disappears if `run` was cancelled.
-            let _ = tx.send(r);
-        });
-        // Unmaps on every exit from here on, including this future being
-        // dropped while the mapping is pending (that cancels it), so the next
-        // `run` finds the buffer unmapped.
-        let mut guard = Unmap { buffer: &self.readback, armed: true };
-        // Natively nothing drives the device unless polled; on the web the
-        // browser resolves the mapping on its own.
-        #[cfg(not(target_arch = "wasm32"))]
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))?;
-        let mapped = rx.await.map_err(|_| Error::Backend("GPU readback was dropped".into()))?;
-        if let Err(e) = mapped {
-            // A failed mapping leaves the buffer unmapped already.
-            guard.armed = false;
-            ctx.health()?;
-            return Err(Error::Backend(format!("mapping the output: {e}")));
-        }
-        let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
-        let out = bytemuck::cast_slice::<u8, f32>(&view)[..len].to_vec();
-        drop(view);
-        drop(guard);
-        ctx.health()?;
-        Ok(out)
+        let out = read_mapped(ctx, &self.readback, bytes).await?;
+        Ok(bytemuck::cast_slice::<u8, f32>(&out).to_vec())
     }
 
     /// The adapter: natively its name, backend, device type and driver; in a
@@ -425,6 +405,40 @@ impl Resources {
             .collect();
         Resources { pipelines, passes, arena, readback, weights, params }
     }
+}
+
+/// The first `bytes` of `buffer` (a mappable buffer a submitted copy
+/// fills), mapped, copied out and unmapped again.
+async fn read_mapped(ctx: &Context, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    let slice = buffer.slice(..);
+    let (tx, rx) = futures_channel::oneshot::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        // The receiver only disappears if the caller was cancelled.
+        let _ = tx.send(r);
+    });
+    // Unmaps on every exit from here on, including this future being
+    // dropped while the mapping is pending (that cancels it), so the next
+    // run finds the buffer unmapped.
+    let mut guard = Unmap { buffer, armed: true };
+    // Natively nothing drives the device unless polled; on the web the
+    // browser resolves the mapping on its own.
+    #[cfg(not(target_arch = "wasm32"))]
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))?;
+    let mapped = rx.await.map_err(|_| Error::Backend("GPU readback was dropped".into()))?;
+    if let Err(e) = mapped {
+        // A failed mapping leaves the buffer unmapped already.
+        guard.armed = false;
+        ctx.health()?;
+        return Err(Error::Backend(format!("mapping the output: {e}")));
+    }
+    let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
+    let out = view[..bytes as usize].to_vec();
+    drop(view);
+    drop(guard);
+    ctx.health()?;
+    Ok(out)
 }
 
 /// A buffer the arena's results are copied into, to be mapped for reading.
