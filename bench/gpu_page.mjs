@@ -1,9 +1,10 @@
 // Benchmark page: both engines on the same origin, same model bytes and the
 // same seeded input. Sessions are kept in `live` between calls so the driver
 // can alternate engines run by run.
-import init, { Session } from "/pkg/webresnet.js";
+import init, { profileGpu, Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
 import { seededInput } from "/testkit/seeded.mjs";
+import { median } from "/bench/common.mjs";
 
 // Our wasm is fetched, compiled and instantiated here, before any clock
 // below starts; ORT's happens inside its first session. Its time is kept
@@ -89,6 +90,19 @@ window.release = async (engine, url) => {
   const s = live.get(key);
   live.delete(key);
   await s?.free();
+};
+
+// Our dispatches' GPU times from timestamp queries: `runs` profiled runs,
+// each dispatch's median; or the error (code LIMIT where the adapter has no
+// `timestamp-query`).
+window.profile = async (url, shape, runs) => {
+  try {
+    const p = await profileGpu(await fetchModel(url), shape, inputFor(shape), runs);
+    const dispatches = p.dispatches.map((d, i) => ({ ...d, ms: median(p.runs.map((r) => r.ms[i])) }));
+    return { adapter: p.adapter, dispatches, spanMs: median(p.runs.map((r) => r.spanMs)) };
+  } catch (e) {
+    return { error: `${e?.code ?? ""} ${e?.message ?? e}` };
+  }
 };
 
 window.adapterInfo = async () => {

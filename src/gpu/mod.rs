@@ -24,7 +24,7 @@ mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use ceiling::{matmul_ceiling_blocking, Ceiling};
-pub use profile::{DispatchTime, Profile};
+pub use profile::{step_stages, DispatchTime, Profile};
 pub use report::DispatchInfo;
 
 use context::Context;

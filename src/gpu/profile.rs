@@ -7,7 +7,7 @@
 
 use super::{read_mapped, DispatchInfo, GpuBackend, Occupancy, Precision};
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{Layout, Plan};
 
 /// One dispatch of a profiled run.
 #[derive(Clone, Debug)]
@@ -133,6 +133,45 @@ fn times_of(ticks: &[u64], period: f64, infos: &[DispatchInfo]) -> Profile {
     Profile { dispatches, span_seconds: secs(last.saturating_sub(first)) }
 }
 
+/// The stage of each plan step. Where the tensors carry torchvision's names
+/// for the four residual stages (as the importers keep them), the `layerN`
+/// in its output's name, else `stem` before the first such step and `head`
+/// after them; otherwise its output's resolution (`56x56`), `head` past the
+/// last image-shaped output.
+pub fn step_stages(plan: &Plan) -> Vec<String> {
+    let names: Vec<&str> =
+        plan.steps.iter().map(|s| plan.tensors.get(s.output()).map_or("", |t| t.name.as_str())).collect();
+    if !names.iter().any(|n| layer(n).is_some()) {
+        return plan
+            .steps
+            .iter()
+            .map(|s| match plan.tensors.get(s.output()) {
+                Some(t) if t.layout == Layout::Nhwc && t.shape.len() == 4 => format!("{}x{}", t.shape[1], t.shape[2]),
+                _ => "head".into(),
+            })
+            .collect();
+    }
+    let mut seen = false;
+    names
+        .iter()
+        .map(|n| match layer(n) {
+            Some(l) => {
+                seen = true;
+                l
+            }
+            None if seen => "head".into(),
+            None => "stem".into(),
+        })
+        .collect()
+}
+
+/// `layerN` where `name` holds it as a word (`layer3.1.conv2`, `/layer3/...`).
+fn layer(name: &str) -> Option<String> {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| w.strip_prefix("layer").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+        .map(str::to_string)
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 impl GpuBackend {
     /// [`GpuBackend::with_timestamps`], blocking the current thread.
@@ -161,6 +200,15 @@ mod tests {
         assert_eq!(s, [400e-9, 2000e-9, 0.0]);
         assert!((p.gpu_seconds() - 2400e-9).abs() < 1e-15);
         assert!((p.span_seconds - 2580e-9).abs() < 1e-15);
+    }
+
+    #[test]
+    fn layer_names() {
+        assert_eq!(layer("layer3.1.conv2.out").as_deref(), Some("layer3"));
+        assert_eq!(layer("/layer4/layer4.0/relu_2/Relu_output_0").as_deref(), Some("layer4"));
+        assert_eq!(layer("conv1.out"), None);
+        assert_eq!(layer("layers.out"), None);
+        assert_eq!(layer("mylayer2"), None);
     }
 
     #[test]

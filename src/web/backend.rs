@@ -16,7 +16,7 @@ pub(super) async fn build(plan: &Plan, kind: BackendKind) -> Result<Backend> {
 /// wgpu 30 *panics* (and a panic traps the whole wasm instance) when asked
 /// for WebGPU outside a window or dedicated worker, e.g. in Node. Check first
 /// and return an error the caller can fall back on.
-fn check_webgpu_reachable() -> Result<()> {
+pub(super) fn check_webgpu_reachable() -> Result<()> {
     let global = js_sys::global();
     if get(&global, "navigator").and_then(|n| get(&n, "gpu")).is_none() {
         return Err(Error::GpuUnavailable(

@@ -20,6 +20,7 @@ mod digest;
 mod errors;
 mod import;
 mod lock;
+mod profile;
 mod session;
 mod state;
 
@@ -27,6 +28,7 @@ use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 pub use import::ModelStream;
+pub use profile::profile_gpu;
 pub use session::Session;
 
 /// `performance.mark("webresnet:NAME")`, where the runtime has it: the load's
