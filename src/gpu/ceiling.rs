@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 /// run is shorter than [`MIN_RUN`], so the run is work, not submit overhead.
 const FIRST_SIDE: u32 = 512;
 /// Side on a GPU: a GEMM large enough to occupy every compute unit of a
-/// big GPU many times over, which the smaller ones cannot.
-pub const MAX_SIDE: u32 = 4096;
+/// big GPU many times over, which a 512³ one does not.
+const MAX_SIDE: u32 = 4096;
 const MIN_RUN: Duration = Duration::from_millis(20);
 
 /// The measured ceiling and the adapter it ran on.
