@@ -1,7 +1,7 @@
 // Benchmark page: both engines on the same origin, same model bytes and the
 // same seeded input. Sessions are kept in `live` between calls so the driver
 // can alternate engines run by run.
-import init, { profileGpu, Session } from "/pkg/webresnet.js";
+import init, { Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
 import { seededInput } from "/testkit/seeded.mjs";
 import { median } from "/bench/common.mjs";
@@ -97,7 +97,14 @@ window.release = async (engine, url) => {
 // `timestamp-query`).
 window.profile = async (url, shape, runs) => {
   try {
-    const p = await profileGpu(await fetchModel(url), shape, inputFor(shape), runs);
+    // A CPU session holds the plan; profileGpu builds it on a device with timestamp queries.
+    const s = await Session.create(await fetchModel(url), "cpu", shape);
+    let p;
+    try {
+      p = await s.profileGpu(inputFor(shape), runs);
+    } finally {
+      s.free();
+    }
     const dispatches = p.dispatches.map((d, i) => ({ ...d, ms: median(p.runs.map((r) => r.ms[i])) }));
     return { adapter: p.adapter, dispatches, spanMs: median(p.runs.map((r) => r.spanMs)) };
   } catch (e) {

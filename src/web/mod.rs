@@ -28,7 +28,6 @@ use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 pub use import::ModelStream;
-pub use profile::profile_gpu;
 pub use session::Session;
 
 /// `performance.mark("webresnet:NAME")`, where the runtime has it: the load's

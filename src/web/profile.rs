@@ -1,58 +1,56 @@
-//! `profileGpu`, for the browser bench: each GPU dispatch's time from
-//! WebGPU timestamp queries, where the browser's adapter has them.
+//! `Session.profileGpu`, for the browser bench: each GPU dispatch's time
+//! from WebGPU timestamp queries, where the browser's adapter has them.
 
-use js_sys::Uint8Array;
-use wasm_bindgen::prelude::*;
+use js_sys::{Array, Float64Array, Object, Reflect};
+use wasm_bindgen::JsValue;
 
 use super::backend::check_webgpu_reachable;
-use super::errors::install_panic_hook;
-use super::import::import;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{step_stages, GpuBackend, Occupancy, Precision};
-use crate::plan::CompileOptions;
+use crate::plan::Plan;
 
-/// Plans `model` for `shape` on a WebGPU device with `timestamp-query`
-/// (f32 weights), runs it once untimed on `input`, then `runs` times with
-/// a timestamp around each dispatch. Resolves to `{ adapter, dispatches:
-/// [{ step, stage, kind, entry, workgroups, k, tile, splits }], runs: [{
-/// ms: [per dispatch], spanMs }] }`; rejects with code `LIMIT` where the
-/// adapter has no timestamp queries.
-#[wasm_bindgen(js_name = profileGpu)]
-pub async fn profile_gpu(
-    model: Uint8Array,
-    shape: Vec<u32>,
-    input: Vec<f32>,
-    runs: u32,
-) -> std::result::Result<JsValue, JsValue> {
-    install_panic_hook();
-    Ok(profile(&model, shape, &input, runs).await?)
-}
-
-async fn profile(model: &Uint8Array, shape: Vec<u32>, input: &[f32], runs: u32) -> Result<JsValue> {
+/// Builds `plan` on a WebGPU device with `timestamp-query` (f32 weights),
+/// runs it once untimed on `input`, then `runs` times with a timestamp
+/// around each dispatch. Returns `{ adapter, dispatches: [{ step, stage,
+/// kind, entry, workgroups, k, tile, splits }], runs: [{ ms: Float64Array,
+/// one per dispatch, spanMs }] }`; a `LIMIT` error where the adapter has no
+/// timestamp queries.
+pub(super) async fn profile(plan: &Plan, input: &[f32], runs: u32) -> Result<JsValue> {
     check_webgpu_reachable()?;
-    let (graph, check) = import(model)?;
-    check.verify().await?;
-    let input_shape = Some(shape.into_iter().map(|d| d as usize).collect());
-    let plan = crate::plan::compile_owned(graph?, &CompileOptions { input_shape })?;
-    let mut gpu = GpuBackend::with_timestamps(&plan, Precision::F32, Occupancy::Auto).await?;
+    let mut gpu = GpuBackend::with_timestamps(plan, Precision::F32, Occupancy::Auto).await?;
     gpu.run(input).await?;
-    let stages = step_stages(&plan);
-    let dispatches: Vec<serde_json::Value> = gpu
+    let stages = step_stages(plan);
+    let dispatches: Array = gpu
         .dispatches()
         .iter()
         .map(|d| {
-            serde_json::json!({
-                "step": d.step, "stage": stages.get(d.step), "kind": d.kind, "entry": d.entry,
-                "workgroups": d.workgroups(), "k": d.k, "tile": d.tile, "splits": d.splits,
-            })
+            object(&[
+                ("step", d.step.into()),
+                ("stage", stages.get(d.step).map_or(JsValue::NULL, |s| s.into())),
+                ("kind", d.kind.into()),
+                ("entry", d.entry.into()),
+                ("workgroups", (d.workgroups() as f64).into()),
+                ("k", d.k.into()),
+                ("tile", d.tile.into()),
+                ("splits", d.splits.into()),
+            ])
         })
         .collect();
-    let mut timed = Vec::with_capacity(runs as usize);
+    let timed = Array::new();
     for _ in 0..runs.max(1) {
         let p = gpu.profile(input).await?;
         let ms: Vec<f64> = p.dispatches.iter().map(|d| d.seconds * 1e3).collect();
-        timed.push(serde_json::json!({ "ms": ms, "spanMs": p.span_seconds * 1e3 }));
+        timed.push(&object(&[("ms", Float64Array::from(&ms[..]).into()), ("spanMs", (p.span_seconds * 1e3).into())]));
     }
-    let out = serde_json::json!({ "adapter": gpu.adapter_info(), "dispatches": dispatches, "runs": timed });
-    js_sys::JSON::parse(&out.to_string()).map_err(|_| Error::Backend("profile: JSON.parse failed".into()))
+    Ok(object(&[("adapter", gpu.adapter_info().into()), ("dispatches", dispatches.into()), ("runs", timed.into())]))
+}
+
+/// A plain JS object of `fields`.
+fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in fields {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&o, &(*k).into(), v);
+    }
+    o.into()
 }
