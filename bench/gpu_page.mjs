@@ -4,6 +4,7 @@
 import init, { ModelStream, Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
 import { seededInput } from "/testkit/seeded.mjs";
+import { median } from "/bench/common.mjs";
 
 // Our wasm is fetched, compiled and instantiated here, before any clock
 // below starts; ORT's happens inside its first session. Its time is kept
@@ -143,6 +144,26 @@ window.release = async (engine, url) => {
   const s = live.get(key);
   live.delete(key);
   await s?.free();
+};
+
+// Our dispatches' GPU times from timestamp queries: `runs` profiled runs,
+// each dispatch's median; or the error (code LIMIT where the adapter has no
+// `timestamp-query`).
+window.profile = async (url, shape, runs) => {
+  try {
+    // A CPU session holds the plan; profileGpu builds it on a device with timestamp queries.
+    const s = await Session.create(await fetchModel(url), "cpu", shape);
+    let p;
+    try {
+      p = await s.profileGpu(inputFor(shape), runs);
+    } finally {
+      s.free();
+    }
+    const dispatches = p.dispatches.map((d, i) => ({ ...d, ms: median(p.runs.map((r) => r.ms[i])) }));
+    return { adapter: p.adapter, dispatches, spanMs: median(p.runs.map((r) => r.spanMs)) };
+  } catch (e) {
+    return { error: `${e?.code ?? ""} ${e?.message ?? e}` };
+  }
 };
 
 window.adapterInfo = async () => {

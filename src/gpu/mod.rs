@@ -19,12 +19,14 @@ mod params;
 mod params_layout;
 mod pipelines;
 mod preprocess;
+mod profile;
 mod report;
 mod weights;
 
 pub use ahead::Prepared;
 #[cfg(not(target_arch = "wasm32"))]
 pub use ceiling::{matmul_ceiling_blocking, Ceiling};
+pub use profile::{step_stages, DispatchTime, Profile};
 pub use report::DispatchInfo;
 
 use context::Context;
@@ -121,8 +123,14 @@ impl GpuBackend {
     /// [`GpuBackend::with_precision`] with the conv layers cut for `occupancy`.
     pub async fn with_options(plan: &Plan, want: Precision, occupancy: Occupancy) -> Result<Self> {
         check_plan(plan)?;
+        Self::create(plan, want, occupancy, false).await
+    }
+
+    /// [`GpuBackend::with_options`], with `timestamp-query` requested when `timestamps`.
+    async fn create(plan: &Plan, want: Precision, occupancy: Occupancy, timestamps: bool) -> Result<Self> {
+        check_plan(plan)?;
         let want_f16 = want == Precision::F16 && plan.steps.iter().all(fits_f16);
-        let ctx = open(plan, want_f16).await?;
+        let ctx = open(plan, want_f16, timestamps).await?;
         let pipelines = Pipelines::new(&ctx.device, ctx.f16);
         Self::build(plan, ctx, pipelines, occupancy).await
     }
@@ -250,35 +258,8 @@ impl GpuBackend {
         })
         .await??;
 
-        let slice = self.readback.slice(..);
-        let (tx, rx) = futures_channel::oneshot::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            // The receiver only disappears if `run` was cancelled.
-            let _ = tx.send(r);
-        });
-        // Unmaps on every exit from here on, including this future being
-        // dropped while the mapping is pending (that cancels it), so the next
-        // `run` finds the buffer unmapped.
-        let mut guard = Unmap { buffer: &self.readback, armed: true };
-        // Natively nothing drives the device unless polled; on the web the
-        // browser resolves the mapping on its own.
-        #[cfg(not(target_arch = "wasm32"))]
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))?;
-        let mapped = rx.await.map_err(|_| Error::Backend("GPU readback was dropped".into()))?;
-        if let Err(e) = mapped {
-            // A failed mapping leaves the buffer unmapped already.
-            guard.armed = false;
-            ctx.health()?;
-            return Err(Error::Backend(format!("mapping the output: {e}")));
-        }
-        let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
-        let out = bytemuck::cast_slice::<u8, f32>(&view)[..len].to_vec();
-        drop(view);
-        drop(guard);
-        ctx.health()?;
-        Ok(out)
+        let out = read_mapped(ctx, &self.readback, bytes).await?;
+        Ok(bytemuck::cast_slice::<u8, f32>(&out).to_vec())
     }
 
     /// The adapter: natively its name, backend, device type and driver; in a
@@ -332,10 +313,10 @@ fn check_plan(plan: &Plan) -> Result<(&TensorInfo, &TensorInfo)> {
 }
 
 /// Opens a device for `plan`'s activations and weights (f16 ones with `want_f16`).
-async fn open(plan: &Plan, want_f16: bool) -> Result<Context> {
+async fn open(plan: &Plan, want_f16: bool, timestamps: bool) -> Result<Context> {
     let weight_count = plan.steps.iter().map(|s| s.params() as u64).sum::<u64>();
     // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
-    Context::new(arena_bytes(plan.arena_len), weight_count, want_f16).await
+    Context::new(arena_bytes(plan.arena_len), weight_count, want_f16, timestamps).await
 }
 
 /// `plan` lowered for the device of `ctx` cut for `occupancy`, and the bytes of its arena.
@@ -464,6 +445,40 @@ impl Resources {
             .collect();
         Resources { passes, arena, readback, weights, params }
     }
+}
+
+/// The first `bytes` of `buffer` (a mappable buffer a submitted copy
+/// fills), mapped, copied out and unmapped again.
+async fn read_mapped(ctx: &Context, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    let slice = buffer.slice(..);
+    let (tx, rx) = futures_channel::oneshot::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        // The receiver only disappears if the caller was cancelled.
+        let _ = tx.send(r);
+    });
+    // Unmaps on every exit from here on, including this future being
+    // dropped while the mapping is pending (that cancels it), so the next
+    // run finds the buffer unmapped.
+    let mut guard = Unmap { buffer, armed: true };
+    // Natively nothing drives the device unless polled; on the web the
+    // browser resolves the mapping on its own.
+    #[cfg(not(target_arch = "wasm32"))]
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))?;
+    let mapped = rx.await.map_err(|_| Error::Backend("GPU readback was dropped".into()))?;
+    if let Err(e) = mapped {
+        // A failed mapping leaves the buffer unmapped already.
+        guard.armed = false;
+        ctx.health()?;
+        return Err(Error::Backend(format!("mapping the output: {e}")));
+    }
+    let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
+    let out = view[..bytes as usize].to_vec();
+    drop(view);
+    drop(guard);
+    ctx.health()?;
+    Ok(out)
 }
 
 /// A buffer the arena's results are copied into, to be mapped for reading.

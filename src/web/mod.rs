@@ -21,6 +21,7 @@ mod digest;
 mod errors;
 mod import;
 mod lock;
+mod profile;
 mod session;
 mod state;
 
