@@ -27,7 +27,7 @@ pub struct Ceiling {
 /// GFLOP/s of the fastest of `runs` matmuls after a warm-up, on the default
 /// adapter: other work on the machine only ever slows a run down.
 pub fn matmul_ceiling_blocking(runs: usize) -> Result<Ceiling> {
-    let ctx = pollster::block_on(Context::new(0, 0, true))?;
+    let ctx = pollster::block_on(Context::new(0, 0, true, false))?;
     let most = (ctx.limits.max_storage_buffer_binding_size / 4).isqrt() as u32;
     let mut side = FIRST_SIDE;
     loop {

@@ -13,6 +13,9 @@ pub(crate) struct Context {
     pub limits: wgpu::Limits,
     /// `shader-f16` was requested and granted.
     pub f16: bool,
+    /// `subgroups` was requested and granted (only ever natively: wgpu
+    /// does not offer it in a browser).
+    pub subgroups: bool,
     /// The adapter is a CPU (a software rasteriser such as lavapipe).
     pub cpu: bool,
     /// Set once the device is lost; every later call fails with it.
@@ -27,8 +30,9 @@ impl Context {
     /// less the adapter has) plus storage bindings large enough for
     /// `arena_bytes` and, if the adapter allows, for all `weight_count`
     /// weights in one binding; with `want_f16`, also `shader-f16` where the
-    /// adapter offers it (weights are then 2 bytes each).
-    pub async fn new(arena_bytes: u64, weight_count: u64, want_f16: bool) -> Result<Self> {
+    /// adapter offers it (weights are then 2 bytes each); with
+    /// `want_subgroups`, `subgroups` likewise.
+    pub async fn new(arena_bytes: u64, weight_count: u64, want_f16: bool, want_subgroups: bool) -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -45,6 +49,7 @@ impl Context {
             })?;
         let info = adapter.get_info();
         let f16 = want_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
+        let subgroups = want_subgroups && adapter.features().contains(wgpu::Features::SUBGROUP);
         let weight_bytes = weight_count * if f16 { 2 } else { 4 };
         let available = adapter.limits();
         if arena_bytes > available.max_storage_buffer_binding_size {
@@ -61,7 +66,10 @@ impl Context {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("webresnet"),
                 required_limits: wanted,
-                required_features: if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() },
+                required_features: [(f16, wgpu::Features::SHADER_F16), (subgroups, wgpu::Features::SUBGROUP)]
+                    .into_iter()
+                    .filter(|&(on, _)| on)
+                    .fold(wgpu::Features::empty(), |all, (_, f)| all | f),
                 ..Default::default()
             })
             .await
@@ -79,7 +87,7 @@ impl Context {
             on_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| e.to_string());
         }));
         let cpu = info.device_type == wgpu::DeviceType::Cpu;
-        Ok(Context { device, queue, name, limits, f16, cpu, lost, uncaptured })
+        Ok(Context { device, queue, name, limits, f16, subgroups, cpu, lost, uncaptured })
     }
 
     /// Fails if the device was lost ([`Error::GpuUnavailable`], so callers

@@ -81,13 +81,13 @@ fn cpu_errors() {
 
 #[cfg(feature = "gpu")]
 mod gpu {
-    use crate::backends::Backend;
+    use crate::backends::{Backend, Reduction};
     use webresnet::gpu::{GpuBackend, Precision};
     use webresnet::Error;
 
     /// The loaded backend, or `None` after the harness's loud skip (a failure under CI).
     fn load(plan: &webresnet::plan::Plan, p: Precision) -> Option<GpuBackend> {
-        if let Some(why) = Backend::Gpu(p).unavailable() {
+        if let Some(why) = Backend::Gpu(p, Reduction::Workgroup).unavailable() {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true: {why}");
             eprintln!("\n!!!!!!!! SKIPPING GPU TEST: {why} !!!!!!!!\n");
             return None;
