@@ -97,7 +97,7 @@ fn gathers_scalars(c: &Conv) -> bool {
 }
 
 /// The one step from `from` on that reads `out` before it is overwritten,
-/// where `out` is not read back as (part of) the plan's output.
+/// where the plan's output is not `out` (or part of it) as left unwritten.
 fn sole_reader(plan: &Plan, from: usize, out: TensorId) -> Option<usize> {
     let r = range(plan, out);
     let mut reader = None;
@@ -112,8 +112,9 @@ fn sole_reader(plan: &Plan, from: usize, out: TensorId) -> Option<usize> {
             return reader;
         }
     }
-    // Never overwritten: the plan's output must not be read from it.
-    if overlaps(&range(plan, plan.output.tensor), &r) {
+    // Never overwritten: the plan's output must not be (part of) it.
+    let result = range(plan, plan.output.tensor);
+    if r.start <= result.start && result.end <= r.end {
         return None;
     }
     reader
@@ -131,4 +132,3 @@ fn place(plan: &Plan, t: TensorId) -> (usize, usize) {
 fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.start < b.end && b.start < a.end
 }
-

@@ -376,8 +376,7 @@ fn lower(plan: &Plan, lim: &wgpu::Limits, elem_bytes: u64, occupancy: usize, sub
     let packer = WeightPacker::new(lim.max_storage_buffer_binding_size.min(lim.max_buffer_size), elem_bytes);
     let max_groups = lim.max_compute_workgroups_per_dimension;
     let fusion = fuse::fusion(plan);
-    let mut lowering =
-        Lowering::new(plan, conv_tile(lim)?, occupancy, max_groups, packer, subgroups, fusion.own_input);
+    let mut lowering = Lowering::new(plan, conv_tile(lim)?, occupancy, max_groups, packer, subgroups, fusion.own_input);
     let (mut dispatches, mut steps, mut pools) = (Vec::new(), Vec::new(), Vec::new());
     for ((i, s), role) in plan.steps.iter().enumerate().zip(fusion.roles) {
         if let (Step::GlobalAvgPool { input, output }, fuse::Role::Folded) = (s, role) {
@@ -474,7 +473,8 @@ impl Resources {
                 groups: d.groups,
             })
             .collect();
-        let pools = lowered.pools.iter().map(|(step, _)| *step).zip(passes.split_off(lowered.dispatches.len())).collect();
+        let pools =
+            lowered.pools.iter().map(|(step, _)| *step).zip(passes.split_off(lowered.dispatches.len())).collect();
         Resources { pipelines, passes, pools, arena, readback, weights, params }
     }
 }

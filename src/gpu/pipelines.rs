@@ -133,7 +133,15 @@ impl Pipelines {
             bind_group_layouts: &[Some(&bind_group_layout)],
             immediate_size: 0,
         });
-        Pipelines { f16, subgroups, bind_group_layout, layout, modules: HashMap::new(), index: HashMap::new(), list: Vec::new() }
+        Pipelines {
+            f16,
+            subgroups,
+            bind_group_layout,
+            layout,
+            modules: HashMap::new(),
+            index: HashMap::new(),
+            list: Vec::new(),
+        }
     }
 
     /// Index of the pipeline for `kernel`, compiling it on first use.

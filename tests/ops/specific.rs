@@ -147,5 +147,10 @@ mod gpu {
             assert_eq!(kinds, [want], "{}", case.name);
             assert!(d.iter().all(|d| d.step == 1), "{}", case.name);
         }
+        // The harness runs them merged into one plan: they fold there too.
+        let cases = crate::cases::folding_cases();
+        let merged = crate::batch::merge(cases.iter().map(|c| (&c.plan, &c.data[..])));
+        let d = webresnet::gpu::dispatches(&merged.plan).expect("lowering");
+        assert!(d.iter().all(|d| d.kind != "layout" && d.kind != "pool"), "{d:?}");
     }
 }
