@@ -50,6 +50,9 @@ override FIX_KW: u32 = 0u;
 override FIX_ICG: u32 = 0u;
 // Write raw partial sums of one K range to scratch (see `splitk`).
 override SPLIT: bool = false;
+// The input is NCHW (a model's own input, which the stem reads as it is
+// instead of after a permute); only with the scalar gather.
+override NCHW: bool = false;
 
 // K-slice depth, independent of S; the host rounds split ranges to it.
 const KS: u32 = 16u;
@@ -153,7 +156,12 @@ fn gather(s: Slot, k: u32, cin0: u32, kw_n: u32, icg: u32) -> vec4<f32> {
             let y = s.ih0 + i32(ky * p.dh);
             let x = s.iw0 + i32(kx * p.dw);
             if (k + j < p.k && in_image(y, x)) {
-                av[j] = ld((s.base + u32(y) * p.iw + u32(x)) * p.ic + cin0 + ci);
+                let px = u32(y) * p.iw + u32(x);
+                if (NCHW) {
+                    av[j] = ld(p.in_off + s.base * p.ic + (cin0 - p.in_off + ci) * p.ih * p.iw + px);
+                } else {
+                    av[j] = ld((s.base + px) * p.ic + cin0 + ci);
+                }
             }
             ci += 1u;
             if (ci == icg) {

@@ -182,10 +182,18 @@ fn gpu_profile_times_every_dispatch() {
 
 /// Deep convs launch enough workgroups to occupy a large GPU (split-K
 /// ranges counted together); the report covers every conv of the plan.
+/// The stem reads the NCHW input itself (no layout dispatch) and the head
+/// pools the last map itself: one head GEMV over the features, then softmax
+/// or nothing, and the only pool left is the stem's max pool.
 #[test]
 fn deep_convs_fill_the_gpu() {
-    for (arch, convs) in [("resnet18", 20), ("resnet50", 53)] {
+    for (arch, convs, features) in [("resnet18", 20, 512), ("resnet50", 53, 2048)] {
         let d = dispatches(arch);
+        assert!(d.iter().all(|(kind, ..)| kind != "layout"), "{arch}: {d:?}");
+        assert_eq!(d.iter().filter(|(kind, ..)| kind == "pool").count(), 1, "{arch}: {d:?}");
+        let heads: Vec<_> = d.iter().filter(|(kind, _, k)| kind == "head" && *k == features).collect();
+        assert_eq!(heads.len(), 1, "{arch}: {d:?}");
+        assert!(heads[0].1 >= 128, "{arch}: the head launches {} workgroups", heads[0].1);
         assert_eq!(d.iter().filter(|(kind, ..)| kind == "conv").count(), convs, "{arch}: {d:?}");
         assert!(d.iter().any(|(kind, ..)| kind == "reduce"), "{arch}: no split-K");
         for (kind, groups, k) in &d {

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use webresnet::bench::parity;
 use webresnet::cpu::CpuBackend;
-use webresnet::gpu::{GpuBackend, Occupancy, Precision};
+use webresnet::gpu::{GpuBackend, Occupancy, Options, Precision};
 use webresnet::plan::{CompileOptions, Plan};
 use webresnet::Error;
 
@@ -62,7 +62,8 @@ fn parity(file: &str, input_shape: Option<Vec<usize>>, scale: f32, precision: Pr
     let want = CpuBackend::new(&plan).expect("CPU backend").run(&x).expect("CPU run");
 
     let t = Instant::now();
-    let mut gpu = match GpuBackend::with_options_blocking(&plan, precision, occupancy) {
+    let mut gpu = match GpuBackend::with_options_blocking(&plan, Options { precision, occupancy, ..Options::default() })
+    {
         Ok(b) if b.precision() == precision => b,
         Ok(b) => return skip(format!("{} gave {:?} weights, not {precision:?}", b.adapter_info(), b.precision())),
         Err(Error::GpuUnavailable(msg)) => return skip(format!("no GPU adapter ({msg})")),

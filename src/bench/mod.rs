@@ -21,7 +21,7 @@ pub use report::{json, markdown};
 pub use crate::backend::BackendKind;
 use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
-use crate::gpu::{GpuBackend, Occupancy, Precision};
+use crate::gpu::{self, GpuBackend, Occupancy, Precision};
 use crate::model::Graph;
 use crate::plan::{compile, CompileOptions, Plan};
 
@@ -213,10 +213,11 @@ fn measure(
     let mut built = match backend {
         BackendKind::Cpu => Built::Cpu(CpuBackend::new(plan)?),
         BackendKind::WebGpu => {
+            let options = gpu::Options { precision, occupancy: opts.occupancy, ..gpu::Options::default() };
             let g = if opts.profile {
-                GpuBackend::with_timestamps_blocking(plan, precision, opts.occupancy)?
+                GpuBackend::with_timestamps_blocking(plan, options)?
             } else {
-                GpuBackend::with_options_blocking(plan, precision, opts.occupancy)?
+                GpuBackend::with_options_blocking(plan, options)?
             };
             if g.precision() != precision {
                 return Ok(None);

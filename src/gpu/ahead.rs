@@ -12,7 +12,7 @@
 //! with `createComputePipelineAsync` (checked on SwiftShader), so the gain
 //! is the overlap with the download, not compiles side by side.
 
-use super::context::Context;
+use super::context::{Context, Wanted};
 use super::pipelines::Pipelines;
 use super::{check_plan, lower_for, open, Occupancy};
 use crate::error::Result;
@@ -33,14 +33,14 @@ impl Prepared {
     pub async fn new(plan: Plan) -> Result<Self> {
         check_plan(&plan)?;
         let input_shape = plan.input.shape.clone();
-        let ctx = open(&plan, false, false).await?;
+        let ctx = open(&plan, Wanted { subgroups: true, ..Wanted::default() }).await?;
         let kernels: Vec<_> = {
             let (lowered, _) = lower_for(&plan, &ctx, Occupancy::Auto)?;
-            lowered.dispatches.into_iter().map(|d| d.kernel).collect()
+            lowered.dispatches.into_iter().chain(lowered.pools.into_iter().map(|(_, d)| d)).map(|d| d.kernel).collect()
         };
         // The placeholder weights, packed or not, are not needed past here.
         drop(plan);
-        let mut pipelines = Pipelines::new(&ctx.device, ctx.f16);
+        let mut pipelines = Pipelines::new(&ctx.device, ctx.f16, ctx.subgroups);
         ctx.checked("compiling the pipelines ahead", || {
             for k in &kernels {
                 pipelines.get(&ctx.device, k);

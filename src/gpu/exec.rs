@@ -5,6 +5,7 @@
 
 use bytemuck::Zeroable;
 
+use super::fuse::Role;
 use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params, PoolParams};
 use super::pipelines::Kernel;
 use super::weights::WeightPacker;
@@ -52,6 +53,12 @@ impl Dispatch {
 const FLAT_WG: usize = 256;
 /// Workgroup size of the depthwise kernel.
 const DW_WG: usize = 64;
+/// Outputs per `dense` workgroup (`ROWS` in head.wgsl): few enough that a
+/// 1000-class head launches a GPU's worth of workgroups, and at most
+/// `ROWS_MAX` where fewer workgroups are wanted (a CPU adapter), as each
+/// rereads the input.
+const DENSE_ROWS: usize = 4;
+const DENSE_ROWS_MAX: usize = 8;
 /// Largest tensor rank the layout kernels take.
 const MAX_RANK: usize = 8;
 /// K-slice depth of the conv kernel (`KS` in conv.wgsl).
@@ -130,6 +137,11 @@ pub(crate) struct Lowering<'a> {
     scratch_off: usize,
     /// Elements of scratch the split-K convs need (they reuse one region).
     pub scratch_len: usize,
+    /// The head reduces with subgroup operations (`dense_sg`).
+    subgroups: bool,
+    /// Element offset of the plan's input: its own region past the plan's
+    /// tensors where [`super::fuse::Fusion::own_input`], else its offset in the plan.
+    pub input_off: usize,
 }
 
 fn shape_err(step: &Step, msg: impl std::fmt::Display) -> Error {
@@ -137,9 +149,22 @@ fn shape_err(step: &Step, msg: impl std::fmt::Display) -> Error {
 }
 
 impl<'a> Lowering<'a> {
-    pub fn new(plan: &'a Plan, tile: usize, occupancy: usize, max_groups: u32, weights: WeightPacker) -> Self {
-        let scratch_off = plan.arena_len.next_multiple_of(ARENA_ALIGN);
-        Lowering { plan, tile, occupancy, max_groups, weights, scratch_off, scratch_len: 0 }
+    pub fn new(
+        plan: &'a Plan,
+        tile: usize,
+        occupancy: usize,
+        max_groups: u32,
+        weights: WeightPacker,
+        subgroups: bool,
+        own_input: bool,
+    ) -> Self {
+        let end = plan.arena_len.next_multiple_of(ARENA_ALIGN);
+        let input = &plan.tensors[plan.input.tensor];
+        let (input_off, scratch_off) = match own_input {
+            true => (end, end + input.len().next_multiple_of(ARENA_ALIGN)),
+            false => (input.offset, end),
+        };
+        Lowering { plan, tile, occupancy, max_groups, weights, scratch_off, scratch_len: 0, subgroups, input_off }
     }
 
     /// Arena elements including the scratch.
@@ -166,12 +191,16 @@ impl<'a> Lowering<'a> {
         Ok(Dispatch::new(entry, params, chunk, self.grid(elements.div_ceil(FLAT_WG))?))
     }
 
-    pub fn step(&mut self, step: &Step) -> Result<Vec<Dispatch>> {
+    /// The dispatches of `step` in its `role` (none for a folded step).
+    pub fn step(&mut self, step: &Step, role: Role) -> Result<Vec<Dispatch>> {
+        if role == Role::Folded {
+            return Ok(Vec::new());
+        }
         let one = match step {
-            Step::Conv(c) => return self.conv(step, c),
+            Step::Conv(c) => return self.conv(step, c, role),
             Step::Pool(p) => self.pool(step, p),
             Step::GlobalAvgPool { input, output } => self.global_avg_pool(step, *input, *output),
-            Step::Dense(d) => self.dense(step, d),
+            Step::Dense(d) => self.dense(step, d, role),
             Step::Affine(a) => self.affine(step, a),
             Step::Add { a, b, output, activation } => self.add(step, [*a, *b, *output], *activation),
             Step::Softmax { input, output } => self.softmax(step, *input, *output),
@@ -182,7 +211,7 @@ impl<'a> Lowering<'a> {
     }
 
     /// The pool kernel with the window set to the whole image.
-    fn global_avg_pool(&mut self, step: &Step, input: TensorId, output: TensorId) -> Result<Dispatch> {
+    pub fn global_avg_pool(&mut self, step: &Step, input: TensorId, output: TensorId) -> Result<Dispatch> {
         let x = self.t(input)?;
         let &[n, h, w, c] = x.shape.as_slice() else {
             return Err(shape_err(step, "input is not 4-D"));
@@ -336,8 +365,19 @@ impl<'a> Lowering<'a> {
         self.flat("pad", p, 0, y.len())
     }
 
-    fn conv(&mut self, step: &Step, c: &Conv) -> Result<Vec<Dispatch>> {
+    /// `role`: [`Role::ReadsNchw`] where the conv reads an NCHW tensor in place of its input.
+    fn conv(&mut self, step: &Step, c: &Conv, role: Role) -> Result<Vec<Dispatch>> {
         let (x, y) = (self.t(c.input)?, self.t(c.output)?);
+        let nchw = match role {
+            Role::ReadsNchw(src) => {
+                let s = self.t(src)?;
+                if s.len() != x.len() {
+                    return Err(shape_err(step, "the NCHW input differs in size"));
+                }
+                Some(if src == self.plan.input.tensor { self.input_off } else { s.offset })
+            }
+            _ => None,
+        };
         let (&[n, ih, iw, ic], &[on, oh, ow, oc]) = (x.shape.as_slice(), y.shape.as_slice()) else {
             return Err(shape_err(step, "input or output is not 4-D"));
         };
@@ -362,9 +402,13 @@ impl<'a> Lowering<'a> {
             None => 0,
         };
         let depthwise = g > 1 && icg == 1 && ocg == 1;
+        let pointwise = kh == 1 && kw == 1 && c.pad == [0; 4];
+        if nchw.is_some() && (pointwise || depthwise || icg % 4 == 0) {
+            return Err(shape_err(step, "only the scalar gather reads an NCHW input"));
+        }
         let (lo, hi) = clamp_range(c.activation);
         let mut p = ConvParams {
-            in_off: u(x.offset),
+            in_off: u(nchw.unwrap_or(x.offset)),
             out_off: u(y.offset),
             res_off: u(res_off),
             has_res: u32::from(c.residual.is_some()),
@@ -419,13 +463,15 @@ impl<'a> Lowering<'a> {
             p.part_off = u(self.scratch_off);
             self.scratch_len = self.scratch_len.max(tiling.splits * (m * oc).next_multiple_of(4));
         }
-        let pointwise = kh == 1 && kw == 1 && c.pad == [0; 4];
         let stem = !pointwise && g == 1 && ic < 4;
         let mut gemm = Dispatch::new("conv", p, placed.chunk, dims.map(|d| d as u32))
             .with("S", tiling.side as u32)
             .with("VEC_A", u32::from(icg % 4 == 0))
             .with("POINTWISE", u32::from(pointwise))
             .with("SPLIT", u32::from(split));
+        if nchw.is_some() {
+            gemm = gemm.with("NCHW", 1);
+        }
         if stem {
             gemm = gemm.with("FIX_KW", kw as u32).with("FIX_ICG", icg as u32);
         }
@@ -476,7 +522,9 @@ impl<'a> Lowering<'a> {
         self.flat("pool", params, 0, y.len())
     }
 
-    fn dense(&mut self, step: &Step, d: &Dense) -> Result<Dispatch> {
+    /// `role`: [`Role::ReadsMap`] where the dense averages an NHWC feature
+    /// map in place of its pooled input.
+    fn dense(&mut self, step: &Step, d: &Dense, role: Role) -> Result<Dispatch> {
         let (x, y) = (self.t(d.input)?, self.t(d.output)?);
         let (kin, kout) = (d.in_features, d.out_features);
         if kin == 0 || x.len() % kin != 0 || y.len() != x.len() / kin * kout {
@@ -485,11 +533,23 @@ impl<'a> Lowering<'a> {
         if d.weight.len() != kin * kout || d.bias.len() != kout {
             return Err(shape_err(step, "weight/bias size"));
         }
-        let placed = self.weights.push(&[&d.weight, &d.bias])?;
         let rows = x.len() / kin;
+        let (in_off, pixels) = match role {
+            Role::ReadsMap(map) => {
+                let m = self.t(map)?;
+                match m.shape.as_slice() {
+                    &[n, h, w, c] if n == rows && c == kin => (m.offset, h * w),
+                    _ => return Err(shape_err(step, "the feature map is not [rows, h, w, in_features]")),
+                }
+            }
+            _ => (x.offset, 1),
+        };
+        let placed = self.weights.push(&[&d.weight, &d.bias])?;
+        let per = if self.occupancy >= GPU_GROUPS { DENSE_ROWS } else { DENSE_ROWS_MAX };
+        let blocks = kout.div_ceil(per);
         let (lo, hi) = clamp_range(d.activation);
         let p = HeadParams {
-            in_off: u(x.offset),
+            in_off: u(in_off),
             out_off: u(y.offset),
             w_off: u(placed.offsets[0]),
             b_off: u(placed.offsets[1]),
@@ -498,8 +558,13 @@ impl<'a> Lowering<'a> {
             kout: u(kout),
             lo,
             hi,
+            pixels: u(pixels),
+            blocks: u(blocks),
         };
-        self.flat("dense", p, placed.chunk, y.len())
+        let entry = if self.subgroups { "dense_sg" } else { "dense" };
+        let mut gemv = Dispatch::new(entry, p, placed.chunk, self.grid(blocks * rows)?).with("ROWS", per as u32);
+        gemv.k = kin;
+        Ok(gemv)
     }
 }
 

@@ -101,11 +101,13 @@ params! {
 }
 
 params! {
-    /// `dense` and `softmax` (shaders/head.wgsl).
+    /// `dense`, `dense_sg` and `softmax` (shaders/head.wgsl): `pixels`
+    /// NHWC cells averaged per input value (1: a plain dense), `blocks`
+    /// workgroups per input row.
     HeadParams for Head {
         in_off: u32, out_off: u32, w_off: u32, b_off: u32,
         rows: u32, cols: u32, kout: u32, lo: f32,
-        hi: f32,
+        hi: f32, pixels: u32, blocks: u32,
     }
 }
 

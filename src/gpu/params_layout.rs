@@ -30,8 +30,8 @@ fn scalar_name(module: &Module, ty: &TypeInner) -> String {
 /// Members and size of the uniform struct the entry points of `family`'s
 /// module read, from naga's IR. Fails unless every entry point that reads
 /// a uniform reads the same one, and at least one does.
-fn wgsl_layout(family: Family, f16: bool) -> (Vec<String>, usize) {
-    let source = family.source(f16);
+fn wgsl_layout(family: Family, f16: bool, subgroups: bool) -> (Vec<String>, usize) {
+    let source = family.source(f16, subgroups);
     let module =
         naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{family:?}: {}", e.emit_to_string(&source)));
     let info = Validator::new(ValidationFlags::all(), Capabilities::all())
@@ -77,8 +77,9 @@ fn rust_layout<P: Params>() -> (Vec<String>, usize) {
 }
 
 fn check<P: Params>() -> Family {
-    for f16 in [false, true] {
-        assert_eq!(rust_layout::<P>(), wgsl_layout(P::FAMILY, f16), "{:?} (f16 weights: {f16})", P::FAMILY);
+    for (f16, subgroups) in [(false, false), (true, false), (false, true), (true, true)] {
+        let wgsl = wgsl_layout(P::FAMILY, f16, subgroups);
+        assert_eq!(rust_layout::<P>(), wgsl, "{:?} (f16 weights: {f16}, subgroups: {subgroups})", P::FAMILY);
     }
     P::FAMILY
 }

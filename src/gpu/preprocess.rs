@@ -129,7 +129,7 @@ impl FramePrep {
         });
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("preprocess"),
-            source: wgpu::ShaderSource::Wgsl(Family::Preprocess.source(false).into()),
+            source: wgpu::ShaderSource::Wgsl(Family::Preprocess.source(false, false).into()),
         });
         let pipeline = |entry: &'static str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -5,7 +5,7 @@
 //! [`GpuBackend::with_timestamps`] asks the device for the feature, and
 //! [`GpuBackend::run`] never records queries: profiling costs a normal run nothing.
 
-use super::{read_mapped, DispatchInfo, GpuBackend, Occupancy, Precision};
+use super::{read_mapped, DispatchInfo, GpuBackend, Options};
 use crate::error::{Error, Result};
 use crate::plan::{Layout, Plan};
 
@@ -44,8 +44,8 @@ fn no_timestamps(adapter: &str) -> Error {
 impl GpuBackend {
     /// [`GpuBackend::with_options`] on a device with `timestamp-query`, for
     /// [`GpuBackend::profile`]. Fails with [`Error::Limit`] where the adapter has none.
-    pub async fn with_timestamps(plan: &Plan, want: Precision, occupancy: Occupancy) -> Result<Self> {
-        let backend = Self::create(plan, want, occupancy, true).await?;
+    pub async fn with_timestamps(plan: &Plan, options: Options) -> Result<Self> {
+        let backend = Self::create(plan, options, true).await?;
         if !backend.ctx.timestamps {
             return Err(no_timestamps(&backend.ctx.name));
         }
@@ -175,8 +175,8 @@ fn layer(name: &str) -> Option<String> {
 #[cfg(not(target_arch = "wasm32"))]
 impl GpuBackend {
     /// [`GpuBackend::with_timestamps`], blocking the current thread.
-    pub fn with_timestamps_blocking(plan: &Plan, want: Precision, occupancy: Occupancy) -> Result<Self> {
-        pollster::block_on(Self::with_timestamps(plan, want, occupancy))
+    pub fn with_timestamps_blocking(plan: &Plan, options: Options) -> Result<Self> {
+        pollster::block_on(Self::with_timestamps(plan, options))
     }
 
     /// [`GpuBackend::profile`], blocking the current thread.

@@ -6,7 +6,7 @@ use wasm_bindgen::JsValue;
 
 use super::backend::check_webgpu_reachable;
 use crate::error::Result;
-use crate::gpu::{step_stages, GpuBackend, Occupancy, Precision};
+use crate::gpu::{step_stages, GpuBackend, Options};
 use crate::plan::Plan;
 
 /// Builds `plan` on a WebGPU device with `timestamp-query` (f32 weights),
@@ -17,7 +17,7 @@ use crate::plan::Plan;
 /// timestamp queries.
 pub(super) async fn profile(plan: &Plan, input: &[f32], runs: u32) -> Result<JsValue> {
     check_webgpu_reachable()?;
-    let mut gpu = GpuBackend::with_timestamps(plan, Precision::F32, Occupancy::Auto).await?;
+    let mut gpu = GpuBackend::with_timestamps(plan, Options::default()).await?;
     gpu.run(input).await?;
     let stages = step_stages(plan);
     let dispatches: Array = gpu
