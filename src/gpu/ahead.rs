@@ -33,7 +33,7 @@ impl Prepared {
     pub async fn new(plan: Plan) -> Result<Self> {
         check_plan(&plan)?;
         let input_shape = plan.input.shape.clone();
-        let ctx = open(&plan, false, false).await?;
+        let ctx = open(&plan, false).await?;
         let kernels: Vec<_> = {
             let (lowered, _) = lower_for(&plan, &ctx, Occupancy::Auto)?;
             lowered.dispatches.into_iter().map(|d| d.kernel).collect()

@@ -39,7 +39,7 @@ pub fn matmul_ceiling_blocking(runs: usize, side: Option<u32>) -> Result<Ceiling
             )));
         }
     }
-    let ctx = pollster::block_on(Context::new(0, 0, true, false))?;
+    let ctx = pollster::block_on(Context::new(0, 0, true))?;
     // Three square matrices of f32, each in one binding.
     let most = ((ctx.limits.max_storage_buffer_binding_size / 4).isqrt() as u32 / 64 * 64).min(MAX_SIDE);
     let side = match side {

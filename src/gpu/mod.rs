@@ -123,14 +123,8 @@ impl GpuBackend {
     /// [`GpuBackend::with_precision`] with the conv layers cut for `occupancy`.
     pub async fn with_options(plan: &Plan, want: Precision, occupancy: Occupancy) -> Result<Self> {
         check_plan(plan)?;
-        Self::create(plan, want, occupancy, false).await
-    }
-
-    /// [`GpuBackend::with_options`], with `timestamp-query` requested when `timestamps`.
-    async fn create(plan: &Plan, want: Precision, occupancy: Occupancy, timestamps: bool) -> Result<Self> {
-        check_plan(plan)?;
         let want_f16 = want == Precision::F16 && plan.steps.iter().all(fits_f16);
-        let ctx = open(plan, want_f16, timestamps).await?;
+        let ctx = open(plan, want_f16).await?;
         let pipelines = Pipelines::new(&ctx.device, ctx.f16);
         Self::build(plan, ctx, pipelines, occupancy).await
     }
@@ -313,10 +307,10 @@ fn check_plan(plan: &Plan) -> Result<(&TensorInfo, &TensorInfo)> {
 }
 
 /// Opens a device for `plan`'s activations and weights (f16 ones with `want_f16`).
-async fn open(plan: &Plan, want_f16: bool, timestamps: bool) -> Result<Context> {
+async fn open(plan: &Plan, want_f16: bool) -> Result<Context> {
     let weight_count = plan.steps.iter().map(|s| s.params() as u64).sum::<u64>();
     // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
-    Context::new(arena_bytes(plan.arena_len), weight_count, want_f16, timestamps).await
+    Context::new(arena_bytes(plan.arena_len), weight_count, want_f16).await
 }
 
 /// `plan` lowered for the device of `ctx` cut for `occupancy`, and the bytes of its arena.
