@@ -151,8 +151,7 @@ window.release = async (engine, url) => {
 // `timestamp-query`).
 window.profile = async (url, shape, runs) => {
   try {
-    // A CPU session holds the plan; profileGpu builds it on a device with timestamp queries.
-    const s = await Session.create(await fetchModel(url), "cpu", shape);
+    const s = await Session.create(await fetchModel(url), "webgpu", shape);
     let p;
     try {
       p = await s.profileGpu(inputFor(shape), runs);

@@ -13,7 +13,7 @@ pub(crate) struct Context {
     pub limits: wgpu::Limits,
     /// `shader-f16` was requested and granted.
     pub f16: bool,
-    /// `timestamp-query` was requested and granted (only for profiling).
+    /// The device has `timestamp-query` (used only when profiling).
     pub timestamps: bool,
     /// `subgroups` was requested and granted (only ever natively: wgpu
     /// does not offer it in a browser).
@@ -32,7 +32,6 @@ pub(crate) struct Context {
 pub(crate) struct Wanted {
     pub f16: bool,
     pub subgroups: bool,
-    pub timestamps: bool,
 }
 
 impl Context {
@@ -40,8 +39,10 @@ impl Context {
     /// less the adapter has) plus storage bindings large enough for
     /// `arena_bytes` and, if the adapter allows, for all `weight_count`
     /// weights in one binding; with `want.f16`, also `shader-f16` where the
-    /// adapter offers it (weights are then 2 bytes each); with
-    /// `want.subgroups`, `subgroups` likewise, and with `want.timestamps`, `timestamp-query`.
+    /// adapter offers it (weights are then 2 bytes each), and with
+    /// `want.subgroups`, `subgroups` likewise. `timestamp-query` too where
+    /// offered: it costs a run that records no queries nothing, and lets any
+    /// backend be profiled rather than needing a device of its own.
     pub async fn new(arena_bytes: u64, weight_count: u64, want: Wanted) -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
@@ -60,7 +61,7 @@ impl Context {
         let info = adapter.get_info();
         let f16 = want.f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
         let subgroups = want.subgroups && adapter.features().contains(wgpu::Features::SUBGROUP);
-        let timestamps = want.timestamps && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let mut features = wgpu::Features::empty();
         features.set(wgpu::Features::SHADER_F16, f16);
         features.set(wgpu::Features::TIMESTAMP_QUERY, timestamps);

@@ -145,14 +145,9 @@ impl GpuBackend {
 
     /// [`GpuBackend::with_precision`] with every choice of [`Options`].
     pub async fn with_options(plan: &Plan, options: Options) -> Result<Self> {
-        Self::create(plan, options, false).await
-    }
-
-    /// [`GpuBackend::with_options`], with `timestamp-query` requested when `timestamps`.
-    async fn create(plan: &Plan, options: Options, timestamps: bool) -> Result<Self> {
         check_plan(plan)?;
         let f16 = options.precision == Precision::F16 && plan.steps.iter().all(fits_f16);
-        let ctx = open(plan, Wanted { f16, subgroups: options.subgroups, timestamps }).await?;
+        let ctx = open(plan, Wanted { f16, subgroups: options.subgroups }).await?;
         let pipelines = Pipelines::new(&ctx.device, ctx.f16, ctx.subgroups);
         Self::build(plan, ctx, pipelines, options.occupancy).await
     }

@@ -1,9 +1,9 @@
 //! Per-dispatch GPU times from timestamp queries (`webresnet bench
 //! --profile`, the browser bench). A profiled run records every dispatch in
 //! its own compute pass that writes a timestamp as it starts and ends
-//! (WebGPU's `timestamp-query`, in browsers too). Only a backend opened with
-//! [`GpuBackend::with_timestamps`] asks the device for the feature, and
-//! [`GpuBackend::run`] never records queries: profiling costs a normal run nothing.
+//! (WebGPU's `timestamp-query`, in browsers too). Every backend asks for the
+//! feature where the adapter offers it, and [`GpuBackend::run`] never records
+//! queries: profiling costs a normal run nothing.
 
 use super::{read_mapped, DispatchInfo, GpuBackend, Options};
 use crate::error::{Error, Result};
@@ -42,10 +42,10 @@ fn no_timestamps(adapter: &str) -> Error {
 }
 
 impl GpuBackend {
-    /// [`GpuBackend::with_options`] on a device with `timestamp-query`, for
-    /// [`GpuBackend::profile`]. Fails with [`Error::Limit`] where the adapter has none.
+    /// [`GpuBackend::with_options`], for [`GpuBackend::profile`]: fails with
+    /// [`Error::Limit`] where the adapter has no `timestamp-query`.
     pub async fn with_timestamps(plan: &Plan, options: Options) -> Result<Self> {
-        let backend = Self::create(plan, options, true).await?;
+        let backend = Self::with_options(plan, options).await?;
         if !backend.ctx.timestamps {
             return Err(no_timestamps(&backend.ctx.name));
         }

@@ -4,22 +4,24 @@
 use js_sys::{Array, Float64Array, Object, Reflect};
 use wasm_bindgen::JsValue;
 
-use super::backend::check_webgpu_reachable;
-use crate::error::Result;
-use crate::gpu::{step_stages, GpuBackend, Options};
-use crate::plan::Plan;
+use super::state::Compiled;
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::gpu::step_stages;
 
-/// Builds `plan` on a WebGPU device with `timestamp-query` (f32 weights),
-/// runs it once untimed on `input`, then `runs` times with a timestamp
-/// around each dispatch. Returns `{ adapter, dispatches: [{ step, stage,
-/// kind, entry, workgroups, k, tile, splits }], runs: [{ ms: Float64Array,
-/// one per dispatch, spanMs }] }`; a `LIMIT` error where the adapter has no
-/// timestamp queries.
-pub(super) async fn profile(plan: &Plan, input: &[f32], runs: u32) -> Result<JsValue> {
-    check_webgpu_reachable()?;
-    let mut gpu = GpuBackend::with_timestamps(plan, Options::default()).await?;
+/// Runs the session's WebGPU backend once untimed on `input`, then `runs`
+/// times with a timestamp around each dispatch. Returns `{ adapter,
+/// dispatches: [{ step, stage, kind, entry, workgroups, k, tile, splits }],
+/// runs: [{ ms: Float64Array, one per dispatch, spanMs }] }`; a `BACKEND`
+/// error on the CPU, a `LIMIT` one where the adapter has no timestamp queries.
+pub(super) async fn profile(c: &mut Compiled, input: &[f32], runs: u32) -> Result<JsValue> {
+    // The session's own backend: building a second one here would put another
+    // copy of the whole GPU build into the wasm, for a benchmark.
+    let Backend::Gpu(gpu) = &mut c.backend else {
+        return Err(Error::Backend("profileGpu needs a session on WebGPU".into()));
+    };
     gpu.run(input).await?;
-    let stages = step_stages(plan);
+    let stages = step_stages(&c.plan);
     let dispatches: Array = gpu
         .dispatches()
         .iter()

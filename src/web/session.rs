@@ -177,14 +177,14 @@ impl Session {
         Ok(Float32Array::from(out.as_slice()))
     }
 
-    /// For benchmarks: this session's plan on a second WebGPU device, one
-    /// with `timestamp-query`, run once untimed on `input` and then `runs`
-    /// times with each dispatch timed (see `webresnet bench --profile`).
-    /// Rejects with code `LIMIT` where the adapter has no timestamp queries.
+    /// For benchmarks: this WebGPU session's plan run once untimed on `input`
+    /// and then `runs` times with each dispatch timed (see `webresnet bench
+    /// --profile`). Rejects with code `BACKEND` on the CPU, `LIMIT` where the
+    /// adapter has no timestamp queries.
     #[wasm_bindgen(js_name = profileGpu)]
     pub async fn profile_gpu(&self, input: Float32Array, runs: u32) -> std::result::Result<JsValue, JsValue> {
         let data = input.to_vec();
-        self.inner.with_compiled(async |c, _| super::profile::profile(&c.plan, &data, runs).await).await
+        self.inner.with_compiled(async |c, _| super::profile::profile(c, &data, runs).await).await
     }
 
     /// Classifies one RGBA frame (`width * height * 4` bytes, e.g. `ImageData.data`),
