@@ -3,19 +3,11 @@
 // simplicity: one output per invocation for `dense`, one workgroup per row
 // for `softmax`.
 
-// `dense` reads rows of `cols` inputs and writes rows of `kout` outputs;
-// `softmax` uses only the offsets, `rows` and `cols`.
-struct Params {
-    in_off: u32, out_off: u32, w_off: u32, b_off: u32,
-    rows: u32, cols: u32, kout: u32, lo: f32,
-    hi: f32,
-}
-
+// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
 @group(0) @binding(0) var<storage, read_write> arena: array<f32>;
 // weight [kout][kin], then bias [kout]; `W` (f32 or f16) comes from the
 // prelude (src/gpu/pipelines.rs).
 @group(0) @binding(1) var<storage, read> wts: array<W>;
-@group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn dense(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -1,19 +1,8 @@
 // Data movement over row-major tensors of rank <= 8, one output element per
 // invocation: `permute` (transpose) and `pad` (constant padding).
 
-struct Params {
-    in_off: u32, out_off: u32, total: u32, rank: u32,
-    value: f32,
-    // Output dims, innermost last.
-    out_dims: array<vec4<u32>, 2>,
-    // permute: input stride of each output dim. pad: input dims.
-    a: array<vec4<u32>, 2>,
-    // pad: padding before each dim.
-    b: array<vec4<u32>, 2>,
-}
-
+// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
 @group(0) @binding(0) var<storage, read_write> arena: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
 
 fn at(v: array<vec4<u32>, 2>, i: u32) -> u32 {
     return v[i / 4u][i % 4u];

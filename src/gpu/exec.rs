@@ -5,7 +5,7 @@
 
 use bytemuck::Zeroable;
 
-use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params, PoolParams};
+use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params, PoolParams, Window};
 use super::pipelines::Kernel;
 use super::weights::WeightPacker;
 use crate::error::{Error, Result};
@@ -98,6 +98,12 @@ impl Tiling {
 /// A size or offset as a uniform field (WGSL indexes with u32).
 fn u(v: usize) -> u32 {
     v as u32
+}
+
+/// The window of a conv or pool from `[h, w]` pairs in [`Window`]'s field
+/// order: input, output, kernel, stride, padding before, dilation.
+fn window(pairs: [[usize; 2]; 6]) -> Window {
+    bytemuck::cast(pairs.map(|[h, w]| [u(h), u(w)]))
 }
 
 /// An activation as the clamp range `[lo, hi]` every epilogue applies.
@@ -370,22 +376,11 @@ impl<'a> Lowering<'a> {
             has_res: u32::from(c.residual.is_some()),
             m: u(n * oh * ow),
             k: u(k),
-            ih: u(ih),
-            iw: u(iw),
+            win: window([[ih, iw], [oh, ow], c.kernel, c.stride, [c.pad[0], c.pad[1]], c.dilation]),
             ic: u(ic),
             icg: u(icg),
-            oh: u(oh),
-            ow: u(ow),
             oc: u(oc),
             ocg: u(ocg),
-            kh: u(kh),
-            kw: u(kw),
-            sh: u(c.stride[0]),
-            sw: u(c.stride[1]),
-            pt: u(c.pad[0]),
-            pl: u(c.pad[1]),
-            dh: u(c.dilation[0]),
-            dw: u(c.dilation[1]),
             lo,
             hi,
             splits: 1,
@@ -457,18 +452,7 @@ impl<'a> Lowering<'a> {
             out_off: u(y.offset),
             total: u(y.len()),
             c: u(c),
-            ih: u(ih),
-            iw: u(iw),
-            oh: u(oh),
-            ow: u(ow),
-            kh: u(p.kernel[0]),
-            kw: u(p.kernel[1]),
-            sh: u(p.stride[0]),
-            sw: u(p.stride[1]),
-            pt: u(p.pad[0]),
-            pl: u(p.pad[1]),
-            dh: u(p.dilation[0]),
-            dw: u(p.dilation[1]),
+            win: window([[ih, iw], [oh, ow], p.kernel, p.stride, [p.pad[0], p.pad[1]], p.dilation]),
             eh: u(ih + p.pad[2]),
             ew: u(iw + p.pad[3]),
             mode,

@@ -7,9 +7,12 @@
 //! The weight element type `W` and the conv tiles' type `T` are the one
 //! thing overrides can't choose (types, and `enable f16;` must open the
 //! module), so a short prelude sets them; the helpers every family shares
-//! (shaders/common.wgsl) follow it.
+//! (shaders/common.wgsl) and the family's `struct Params`, written by its
+//! Rust struct (src/gpu/params.rs), follow it.
 
 use std::collections::HashMap;
+
+use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params, PoolParams, PreprocessParams};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Family {
@@ -37,10 +40,24 @@ impl Family {
         }
     }
 
+    /// The WGSL declaration of the family's uniform.
+    fn params(self) -> String {
+        match self {
+            Family::Conv => ConvParams::wgsl(),
+            Family::Pool => PoolParams::wgsl(),
+            Family::Head => HeadParams::wgsl(),
+            Family::Eltwise => EltwiseParams::wgsl(),
+            Family::Layout => LayoutParams::wgsl(),
+            Family::Preprocess => PreprocessParams::wgsl(),
+        }
+    }
+
     /// The module's WGSL: the prelude declaring `W` and `T`, the shared
-    /// helpers, then the family's own file. `f16`: weights and conv tiles are f16.
+    /// helpers, the family's `Params`, then its own file. `f16`: weights and
+    /// conv tiles are f16.
     pub fn source(self, f16: bool) -> String {
-        format!("{}{}{}", prelude(f16), include_str!("../../shaders/common.wgsl"), self.file())
+        let common = include_str!("../../shaders/common.wgsl");
+        format!("{}{common}{}{}", prelude(f16), self.params(), self.file())
     }
 }
 
