@@ -106,6 +106,18 @@ fn window(pairs: [[usize; 2]; 6]) -> Window {
     bytemuck::cast(pairs.map(|[h, w]| [u(h), u(w)]))
 }
 
+/// Grid for `n` workgroups, folded into y when x would pass the device's
+/// limit `max` (the kernels' `flat_id` unfolds it).
+pub(super) fn fold_grid(n: usize, max: u32) -> Result<[u32; 3]> {
+    let max = max as usize;
+    let x = n.clamp(1, max);
+    let y = n.div_ceil(x);
+    if y > max {
+        return Err(Error::Limit(format!("{n} workgroups exceed the device's dispatch limit")));
+    }
+    Ok([x as u32, y as u32, 1])
+}
+
 /// An activation as the clamp range `[lo, hi]` every epilogue applies.
 fn clamp_range(a: Activation) -> (f32, f32) {
     match a {
@@ -157,15 +169,8 @@ impl<'a> Lowering<'a> {
         self.plan.tensors.get(id).ok_or_else(|| Error::Shape(format!("GPU backend: no tensor {id}")))
     }
 
-    /// Grid for `n` workgroups, folded into y when x would exceed the device limit.
     fn grid(&self, n: usize) -> Result<[u32; 3]> {
-        let max = self.max_groups as usize;
-        let x = n.clamp(1, max);
-        let y = n.div_ceil(x);
-        if y > max {
-            return Err(Error::Limit(format!("{n} workgroups exceed the device's dispatch limit")));
-        }
-        Ok([x as u32, y as u32, 1])
+        fold_grid(n, self.max_groups)
     }
 
     fn flat<P: Params>(&self, entry: &'static str, params: P, chunk: usize, elements: usize) -> Result<Dispatch> {
@@ -343,17 +348,26 @@ impl<'a> Lowering<'a> {
     }
 
     fn conv(&mut self, step: &Step, c: &Conv) -> Result<Vec<Dispatch>> {
+        let p = self.conv_params(step, c)?;
+        if c.groups > 1 && p.icg == 1 && p.ocg == 1 {
+            self.depthwise(c, p)
+        } else {
+            self.gemm(c, p)
+        }
+    }
+
+    /// The conv's checked shapes as its parameters, less the weights' place and the tiling.
+    fn conv_params(&self, step: &Step, c: &Conv) -> Result<ConvParams> {
         let (x, y) = (self.t(c.input)?, self.t(c.output)?);
         let (&[n, ih, iw, ic], &[on, oh, ow, oc]) = (x.shape.as_slice(), y.shape.as_slice()) else {
             return Err(shape_err(step, "input or output is not 4-D"));
         };
-        let [kh, kw] = c.kernel;
         let g = c.groups;
         if n != on || ic != c.in_channels || oc != c.out_channels || g == 0 || ic % g != 0 || oc % g != 0 {
             return Err(shape_err(step, "channels, groups or batch disagree"));
         }
         let (icg, ocg) = (ic / g, oc / g);
-        let k = kh * kw * icg;
+        let k = c.kernel[0] * c.kernel[1] * icg;
         if c.weight.len() != oc * k || c.bias.len() != oc || c.stride.contains(&0) || c.dilation.contains(&0) {
             return Err(shape_err(step, "weight/bias size or stride/dilation invalid"));
         }
@@ -367,9 +381,8 @@ impl<'a> Lowering<'a> {
             }
             None => 0,
         };
-        let depthwise = g > 1 && icg == 1 && ocg == 1;
         let (lo, hi) = clamp_range(c.activation);
-        let mut p = ConvParams {
+        Ok(ConvParams {
             in_off: u(x.offset),
             out_off: u(y.offset),
             res_off: u(res_off),
@@ -385,22 +398,30 @@ impl<'a> Lowering<'a> {
             hi,
             splits: 1,
             ..Zeroable::zeroed()
-        };
-        if depthwise {
-            let c4 = oc.div_ceil(4);
-            let placed =
-                self.weights.push(&[&depthwise_weights(&c.weight, kh * kw, oc, c4), &padded(&c.bias, 1, oc, c4)])?;
-            p.ocg4 = u(c4);
-            [p.w_off, p.b_off] = [u(placed.offsets[0] / 4), u(placed.offsets[1] / 4)];
-            let groups = self.grid((n * oh * ow * c4).div_ceil(DW_WG))?;
-            let d = Dispatch::new("depthwise", p, placed.chunk, groups).with("VEC_A", u32::from(oc % 4 == 0));
-            return Ok(vec![d]);
-        }
+        })
+    }
+
+    /// A depthwise conv: one invocation per output pixel and four channels.
+    fn depthwise(&mut self, c: &Conv, mut p: ConvParams) -> Result<Vec<Dispatch>> {
+        let (m, oc) = (p.m as usize, p.oc as usize);
+        let c4 = oc.div_ceil(4);
+        let taps = c.kernel[0] * c.kernel[1];
+        let placed = self.weights.push(&[&depthwise_weights(&c.weight, taps, oc, c4), &padded(&c.bias, 1, oc, c4)])?;
+        p.ocg4 = u(c4);
+        [p.w_off, p.b_off] = [u(placed.offsets[0] / 4), u(placed.offsets[1] / 4)];
+        let groups = self.grid((m * c4).div_ceil(DW_WG))?;
+        Ok(vec![Dispatch::new("depthwise", p, placed.chunk, groups).with("VEC_A", u32::from(oc % 4 == 0))])
+    }
+
+    /// Any other conv as an implicit GEMM, tiled for the device, with a
+    /// split-K reduction after it where the tiling splits K.
+    fn gemm(&mut self, c: &Conv, mut p: ConvParams) -> Result<Vec<Dispatch>> {
+        let g = c.groups;
+        let [m, k, ic, icg, oc, ocg] = [p.m, p.k, p.ic, p.icg, p.oc, p.ocg].map(|v| v as usize);
         let ocg4 = ocg.div_ceil(4);
         let placed = self.weights.push(&[&gemm_weights(&c.weight, g, ocg, k, ocg4), &padded(&c.bias, g, ocg, ocg4)])?;
         p.ocg4 = u(ocg4);
         [p.w_off, p.b_off] = [u(placed.offsets[0] / 4), u(placed.offsets[1] / 4)];
-        let m = n * oh * ow;
         let tiling = Tiling::choose(m, ocg, g, k, self.tile, self.occupancy);
         let t = 4 * tiling.side;
         let dims = [m.div_ceil(t), ocg.div_ceil(t), g * tiling.splits];
@@ -414,7 +435,7 @@ impl<'a> Lowering<'a> {
             p.part_off = u(self.scratch_off);
             self.scratch_len = self.scratch_len.max(tiling.splits * (m * oc).next_multiple_of(4));
         }
-        let pointwise = kh == 1 && kw == 1 && c.pad == [0; 4];
+        let pointwise = c.kernel == [1, 1] && c.pad == [0; 4];
         let stem = !pointwise && g == 1 && ic < 4;
         let mut gemm = Dispatch::new("conv", p, placed.chunk, dims.map(|d| d as u32))
             .with("S", tiling.side as u32)
@@ -422,7 +443,7 @@ impl<'a> Lowering<'a> {
             .with("POINTWISE", u32::from(pointwise))
             .with("SPLIT", u32::from(split));
         if stem {
-            gemm = gemm.with("FIX_KW", kw as u32).with("FIX_ICG", icg as u32);
+            gemm = gemm.with("FIX_KW", c.kernel[1] as u32).with("FIX_ICG", icg as u32);
         }
         gemm.k = k;
         gemm.tile = t;
