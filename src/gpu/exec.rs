@@ -9,7 +9,9 @@ use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params,
 use super::pipelines::Kernel;
 use super::weights::WeightPacker;
 use crate::error::{Error, Result};
-use crate::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId, TensorInfo, ARENA_ALIGN};
+use crate::plan::{
+    strides, Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId, TensorInfo, ARENA_ALIGN,
+};
 
 pub(crate) struct Dispatch {
     pub kernel: Kernel,
@@ -125,15 +127,6 @@ fn clamp_range(a: Activation) -> (f32, f32) {
         Activation::Relu => (0.0, f32::MAX),
         Activation::Clip { min, max } => (min, max),
     }
-}
-
-/// Per-dimension values of a layout kernel, zero past the rank.
-fn dims(v: &[usize]) -> [u32; MAX_RANK] {
-    let mut out = [0; MAX_RANK];
-    for (o, &x) in out.iter_mut().zip(v) {
-        *o = u(x);
-    }
-    out
 }
 
 pub(crate) struct Lowering<'a> {
@@ -299,22 +292,9 @@ impl<'a> Lowering<'a> {
         {
             return Err(shape_err(step, "bad permutation or shapes"));
         }
-        let mut strides = vec![1; rank];
-        for d in (0..rank.saturating_sub(1)).rev() {
-            strides[d] = strides[d + 1] * in_shape[d + 1];
-        }
-        let out_dims: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
-        let src: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
-        let p = LayoutParams {
-            in_off: u(x.offset),
-            out_off: u(y.offset),
-            total: u(y.len()),
-            rank: u(rank),
-            out_dims: dims(&out_dims),
-            a: dims(&src),
-            ..Zeroable::zeroed()
-        };
-        self.flat("permute", p, 0, y.len())
+        let in_strides = strides(in_shape);
+        let axes: Vec<[usize; 4]> = perm.iter().map(|&p| [in_shape[p], in_strides[p], 0, in_shape[p]]).collect();
+        self.gather(x, y, 0.0, &axes)
     }
 
     /// `pads`: (before, after) of each dimension; `value` fills the border.
@@ -332,19 +312,27 @@ impl<'a> Lowering<'a> {
         if rank > MAX_RANK || pads.len() != rank || expect != y.shape {
             return Err(shape_err(step, "pads do not match the shapes"));
         }
-        let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
-        let p = LayoutParams {
+        let in_strides = strides(&x.shape);
+        let axes: Vec<[usize; 4]> = (0..rank).map(|d| [y.shape[d], in_strides[d], pads[d].0, x.shape[d]]).collect();
+        self.gather(x, y, value, &axes)
+    }
+
+    /// Output element `i` of `y` reads `x` at `(i - before) · strides`, or
+    /// is `value` where `i - before` falls outside `extent`; see `gather` in
+    /// layout.wgsl. `axes`: per output dim, `[size, stride, before, extent]`.
+    fn gather(&self, x: &TensorInfo, y: &TensorInfo, value: f32, axes: &[[usize; 4]]) -> Result<Dispatch> {
+        let mut p = LayoutParams {
             in_off: u(x.offset),
             out_off: u(y.offset),
             total: u(y.len()),
-            rank: u(rank),
+            rank: u(axes.len()),
             value,
-            out_dims: dims(&y.shape),
-            a: dims(&x.shape),
-            b: dims(&before),
             ..Zeroable::zeroed()
         };
-        self.flat("pad", p, 0, y.len())
+        for (dst, axis) in p.dims.iter_mut().zip(axes) {
+            *dst = axis.map(u);
+        }
+        self.flat("gather", p, 0, y.len())
     }
 
     fn conv(&mut self, step: &Step, c: &Conv) -> Result<Vec<Dispatch>> {

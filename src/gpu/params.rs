@@ -81,6 +81,14 @@ impl<T: Scalar, const N: usize> Wgsl for [T; N] {
     }
 }
 
+/// An array of vec4s, such as per-dimension records.
+impl<T: Scalar, const N: usize> Wgsl for [[T; 4]; N] {
+    fn members(name: &'static str, offset: usize, out: &mut Vec<Member>) {
+        let ty = format!("array<vec4<{}>, {N}>", T::NAME);
+        out.push(Member { name, offset, size: size_of::<[[T; 4]; N]>(), ty, scalar: T::NAME });
+    }
+}
+
 /// Declares a `#[repr(C)]` Pod struct and the WGSL members it flattens to
 /// (a nested struct's fields inline, padding fields, named `_…`, left out:
 /// WGSL aligns by itself); with `for Family`, also its [`Params`] impl.
@@ -167,18 +175,15 @@ params! {
 }
 
 params! {
-    /// `permute` and `pad` (shaders/layout.wgsl); the arrays hold one entry
-    /// per dimension, innermost last: the output dims; `a`, for permute the
-    /// input stride of each output dim, for pad the input dims; `b`, pad's
-    /// padding before each dim.
+    /// `gather` (shaders/layout.wgsl), a transpose or a constant pad.
     LayoutParams for Layout {
         in_off: u32, out_off: u32, total: u32, rank: u32,
         value: f32,
-        /// The arrays are vec4s in WGSL, which start on 16-byte boundaries.
+        /// WGSL starts the vec4s on a 16-byte boundary.
         _pad: [u32; 3],
-        out_dims: [u32; 8],
-        a: [u32; 8],
-        b: [u32; 8],
+        /// Per output dimension, innermost last: its size, the input
+        /// stride it steps, the padding before it, the input's extent along it.
+        dims: [[u32; 4]; 8],
     }
 }
 
