@@ -110,8 +110,7 @@ impl Geom {
     fn new(c: &Conv, t: &Tensors) -> Result<Self> {
         let [n, ih, iw, ic] = t.nhwc(c.input)?;
         let [on, oh, ow, oc] = t.nhwc(c.output)?;
-        let h = Axis::new(0, ih, c.kernel, c.stride, c.pad, c.dilation)?;
-        let w = Axis::new(1, iw, c.kernel, c.stride, c.pad, c.dilation)?;
+        let [h, w] = Axis::hw([ih, iw], c.kernel, c.stride, c.pad, c.dilation)?;
         let g = c.groups;
         if g == 0 || c.in_channels % g != 0 || c.out_channels % g != 0 || c.out_channels == 0 || c.in_channels == 0 {
             return Err(Error::Backend(format!(

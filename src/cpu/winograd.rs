@@ -545,8 +545,7 @@ mod tests {
 
     fn check(c: Case, v: Variant) {
         let pad = [c.pad; 4];
-        let h = Axis::new(0, c.h, [3, 3], [1, 1], pad, [1, 1]).expect("axis");
-        let w = Axis::new(1, c.w, [3, 3], [1, 1], pad, [1, 1]).expect("axis");
+        let [h, w] = Axis::hw([c.h, c.w], [3, 3], [1, 1], pad, [1, 1]).expect("axis");
         let (out_h, out_w) = (h.out_floor().expect("fits"), w.out_floor().expect("fits"));
         let g = Geom { batch: c.batch, in_c: c.in_c, out_c: c.out_c, groups: 1, h, w, out_h, out_w };
         let input = values(c.batch * c.h * c.w * c.in_c, 1);
@@ -590,7 +589,7 @@ mod tests {
         // Enough channels that a block holds fewer tile rows than the map.
         let c = Case { batch: 1, h: 30, w: 30, in_c: 200, out_c: 300, pad: 1, residual: true, act: Activation::Relu };
         let g_rows = {
-            let a = Axis::new(0, 30, [3, 3], [1, 1], [1; 4], [1, 1]).expect("axis");
+            let [a, _] = Axis::hw([30, 30], [3, 3], [1, 1], [1; 4], [1, 1]).expect("axis");
             let g = Geom { batch: 1, in_c: 200, out_c: 300, groups: 1, h: a, w: a, out_h: 30, out_w: 30 };
             let t = Tiling::new(Variant::F4, &g);
             (t.block_rows, t.tiles_h)
