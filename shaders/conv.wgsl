@@ -19,24 +19,13 @@
 // stores; `ld`/`st` reach single elements for channel counts that are not
 // multiples of four.
 
-struct Params {
-    in_off: u32, out_off: u32, res_off: u32, has_res: u32,
-    w_off: u32, b_off: u32, m: u32, k: u32,
-    ih: u32, iw: u32, ic: u32, icg: u32,
-    oh: u32, ow: u32, oc: u32, ocg: u32,
-    ocg4: u32, kh: u32, kw: u32, sh: u32,
-    sw: u32, pt: u32, pl: u32, dh: u32,
-    dw: u32, lo: f32, hi: f32, splits: u32,
-    k_per: u32, part_off: u32,
-}
-
+// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
 @group(0) @binding(0) var<storage, read_write> arena: array<vec4<f32>>;
 // Packed weights (vec4 units): conv [g][k][ocg4 * 4], depthwise [kh][kw][c4 * 4];
 // bias [g][ocg4 * 4]; padding lanes are zero. `W` (f32 or f16) comes from
 // the prelude (src/gpu/pipelines.rs), as does `T`, the type of the GEMM
 // tiles and of each slice's sums (f16 with f16 weights); accumulators stay f32.
 @group(0) @binding(1) var<storage, read> wts: array<vec4<W>>;
-@group(0) @binding(2) var<uniform> p: Params;
 
 // Workgroup side, 16 or 8 (the host's choice per layer): 4S x 4S tiles.
 override S: u32 = 16u;

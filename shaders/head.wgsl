@@ -11,20 +11,14 @@
 // where the device has subgroups) reduces with `subgroupAdd` instead of the
 // tree. `softmax`: one workgroup per row.
 
-// `dense` reads rows of `cols` inputs (each the mean of `pixels` NHWC cells)
-// and writes rows of `kout` outputs; `softmax` uses only the offsets, `rows`
-// and `cols`.
-struct Params {
-    in_off: u32, out_off: u32, w_off: u32, b_off: u32,
-    rows: u32, cols: u32, kout: u32, lo: f32,
-    hi: f32, pixels: u32, blocks: u32,
-}
-
+// `p`, the step's uniform `Params`, is declared ahead of this file
+// (src/gpu/params.rs): `dense` reads rows of `cols` inputs (each the mean of
+// `pixels` NHWC cells) and writes rows of `kout` outputs; `softmax` uses only
+// the offsets, `rows` and `cols`.
 @group(0) @binding(0) var<storage, read_write> arena: array<f32>;
 // weight [kout][kin], then bias [kout]; `W` (f32 or f16) comes from the
 // prelude (src/gpu/pipelines.rs).
 @group(0) @binding(1) var<storage, read> wts: array<W>;
-@group(0) @binding(2) var<uniform> p: Params;
 
 const DENSE_WG: u32 = 64u;
 // Outputs per workgroup (the host's choice: fewer fill a large GPU, more

@@ -24,7 +24,7 @@ use super::gemm::{bias_act, sgemm, MatMut, MatRef};
 use super::simd;
 use super::window::Axis;
 use super::winograd::{self, Tiling, Variant};
-use super::{par, split, Kernel, Kernels, Tensors};
+use super::{check_weights, par, split, Kernel, Kernels, Tensors};
 use crate::error::{Error, Result};
 use crate::plan::{Activation, Conv};
 use crate::transpose::transpose;
@@ -46,6 +46,23 @@ enum Residual {
     InPlace,
 }
 
+impl Residual {
+    /// Where the residual is read from, given the output's range.
+    fn new(c: &Conv, t: &Tensors, output: &Range<usize>) -> Result<Self> {
+        let Some(r) = c.residual else {
+            return Ok(Residual::None);
+        };
+        let rt = t.get(r)?;
+        if rt.shape != t.get(c.output)?.shape {
+            return Err(Error::Backend(format!(
+                "residual '{}' shape {:?} differs from the output's",
+                rt.name, rt.shape
+            )));
+        }
+        Ok(if rt.range() == *output { Residual::InPlace } else { Residual::Separate(rt.range()) })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Strategy {
     Pointwise,
@@ -56,6 +73,24 @@ enum Strategy {
     SimdGemm,
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     SimdDepthwise,
+}
+
+impl Strategy {
+    fn choose(c: &Conv, g: &Geom, kernels: Kernels, wino: Option<Variant>) -> Result<Self> {
+        let depthwise = g.groups == g.in_c && g.groups == g.out_c && g.groups > 1;
+        Ok(match kernels {
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            Kernels::Simd128 => return Err(Kernels::unavailable()),
+            _ if wino.is_some() => Strategy::Winograd,
+            Kernels::Portable if depthwise => Strategy::Depthwise,
+            Kernels::Portable if c.kernel == [1, 1] && c.pad == [0; 4] => Strategy::Pointwise,
+            Kernels::Portable => Strategy::Im2col,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 if depthwise => Strategy::SimdDepthwise,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 => Strategy::SimdGemm,
+        })
+    }
 }
 
 /// A conv's validated shapes and window.
@@ -71,6 +106,35 @@ pub struct Geom {
 }
 
 impl Geom {
+    /// Checks the conv's channels, groups, window and weight sizes against its tensors.
+    fn new(c: &Conv, t: &Tensors) -> Result<Self> {
+        let [n, ih, iw, ic] = t.nhwc(c.input)?;
+        let [on, oh, ow, oc] = t.nhwc(c.output)?;
+        let [h, w] = Axis::hw([ih, iw], c.kernel, c.stride, c.pad, c.dilation)?;
+        let g = c.groups;
+        if g == 0 || c.in_channels % g != 0 || c.out_channels % g != 0 || c.out_channels == 0 || c.in_channels == 0 {
+            return Err(Error::Backend(format!(
+                "in_channels {} and out_channels {} must be positive multiples of groups {g}",
+                c.in_channels, c.out_channels
+            )));
+        }
+        if ic != c.in_channels || oc != c.out_channels || on != n {
+            return Err(Error::Backend(format!(
+                "tensor shapes [{n},{ih},{iw},{ic}] -> [{on},{oh},{ow},{oc}] don't match \
+                 in_channels {} / out_channels {}",
+                c.in_channels, c.out_channels
+            )));
+        }
+        if h.out_floor() != Some(oh) || w.out_floor() != Some(ow) {
+            return Err(Error::Backend(format!(
+                "output spatial size {oh}x{ow} doesn't match the input {ih}x{iw} and window"
+            )));
+        }
+        let geom = Geom { batch: n, in_c: ic, out_c: oc, groups: g, h, w, out_h: oh, out_w: ow };
+        check_weights(&c.weight, &c.bias, oc, geom.k())?;
+        Ok(geom)
+    }
+
     pub fn cin_g(&self) -> usize {
         self.in_c / self.groups
     }
@@ -103,6 +167,27 @@ enum Weights {
     WinogradPacked(Tiling, Vec<simd::gemm::PackedB>),
 }
 
+impl Weights {
+    /// The conv's weights laid out once for `strategy`.
+    fn pack(c: &Conv, geom: &Geom, strategy: Strategy, kernels: Kernels, wino: Option<Variant>) -> Self {
+        let (oc, ic) = (geom.out_c, geom.in_c);
+        match (strategy, wino) {
+            (Strategy::Winograd, Some(v)) => {
+                let tiling = Tiling::new(v, geom);
+                match kernels {
+                    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                    Kernels::Simd128 => Weights::WinogradPacked(tiling, simd::winograd::pack(v, &c.weight, oc, ic)),
+                    _ => Weights::Winograd(tiling, winograd::portable_weights(v, &c.weight, oc, ic)),
+                }
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            (Strategy::SimdGemm, _) => Weights::Packed(simd::conv::pack(geom, &c.weight, &c.bias)),
+            // OHWI [oc][k] -> [k][oc]: B is then row-major with unit column stride.
+            _ => Weights::Plain(transpose(&c.weight, oc, geom.k())),
+        }
+    }
+}
+
 pub struct ConvKernel {
     input: Range<usize>,
     output: Range<usize>,
@@ -117,95 +202,20 @@ pub struct ConvKernel {
 impl ConvKernel {
     /// `wino`: run as Winograd with this variant (3x3, stride 1, dilation 1, one group).
     pub fn new(c: &Conv, t: &Tensors, kernels: Kernels, wino: Option<Variant>) -> Result<Self> {
-        let [n, ih, iw, ic] = t.nhwc(c.input)?;
-        let [on, oh, ow, oc] = t.nhwc(c.output)?;
-        let h = Axis::new(0, ih, c.kernel, c.stride, c.pad, c.dilation)?;
-        let w = Axis::new(1, iw, c.kernel, c.stride, c.pad, c.dilation)?;
-        let g = c.groups;
-        if g == 0 || c.in_channels % g != 0 || c.out_channels % g != 0 || c.out_channels == 0 || c.in_channels == 0 {
-            return Err(Error::Backend(format!(
-                "in_channels {} and out_channels {} must be positive multiples of groups {g}",
-                c.in_channels, c.out_channels
-            )));
-        }
-        if ic != c.in_channels || oc != c.out_channels || on != n {
-            return Err(Error::Backend(format!(
-                "tensor shapes [{n},{ih},{iw},{ic}] -> [{on},{oh},{ow},{oc}] don't match \
-                 in_channels {} / out_channels {}",
-                c.in_channels, c.out_channels
-            )));
-        }
-        if h.out_floor() != Some(oh) || w.out_floor() != Some(ow) {
-            return Err(Error::Backend(format!(
-                "output spatial size {oh}x{ow} doesn't match the input {ih}x{iw} and window"
-            )));
-        }
-        let cin_g = ic / g;
-        let k = c.kernel[0] * c.kernel[1] * cin_g;
-        if c.weight.len() != oc * k || c.bias.len() != oc {
-            return Err(Error::Backend(format!(
-                "weight has {} values (expected {}), bias {} (expected {oc})",
-                c.weight.len(),
-                oc * k,
-                c.bias.len()
-            )));
-        }
+        let geom = Geom::new(c, t)?;
         let output = t.get(c.output)?.range();
-        let residual = match c.residual {
-            None => Residual::None,
-            Some(r) => {
-                let rt = t.get(r)?;
-                if rt.shape != t.get(c.output)?.shape {
-                    return Err(Error::Backend(format!(
-                        "residual '{}' shape {:?} differs from the output's",
-                        rt.name, rt.shape
-                    )));
-                }
-                if rt.range() == output {
-                    Residual::InPlace
-                } else {
-                    Residual::Separate(rt.range())
-                }
-            }
-        };
-        let geom = Geom { batch: n, in_c: ic, out_c: oc, groups: g, h, w, out_h: oh, out_w: ow };
-        let depthwise = g == ic && g == oc && g > 1;
+        let residual = Residual::new(c, t, &output)?;
         if wino.is_some() && !winograd::eligible(c) {
             return Err(Error::Backend("Winograd needs a 3x3, stride-1, dilation-1 conv with one group".into()));
         }
-        let strategy = match kernels {
-            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-            Kernels::Simd128 => return Err(Kernels::unavailable()),
-            _ if wino.is_some() => Strategy::Winograd,
-            Kernels::Portable if depthwise => Strategy::Depthwise,
-            Kernels::Portable if c.kernel == [1, 1] && c.pad == [0; 4] => Strategy::Pointwise,
-            Kernels::Portable => Strategy::Im2col,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Kernels::Simd128 if depthwise => Strategy::SimdDepthwise,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Kernels::Simd128 => Strategy::SimdGemm,
-        };
-        let weight = match (strategy, wino) {
-            (Strategy::Winograd, Some(v)) => {
-                let tiling = Tiling::new(v, &geom);
-                match kernels {
-                    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                    Kernels::Simd128 => Weights::WinogradPacked(tiling, simd::winograd::pack(v, &c.weight, oc, ic)),
-                    _ => Weights::Winograd(tiling, winograd::portable_weights(v, &c.weight, oc, ic)),
-                }
-            }
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            (Strategy::SimdGemm, _) => Weights::Packed(simd::conv::pack(&geom, &c.weight, &c.bias)),
-            // OHWI [oc][k] -> [k][oc]: B is then row-major with unit column stride.
-            _ => Weights::Plain(transpose(&c.weight, oc, k)),
-        };
+        let strategy = Strategy::choose(c, &geom, kernels, wino)?;
         Ok(ConvKernel {
             input: t.get(c.input)?.range(),
             output,
             residual,
+            weight: Weights::pack(c, &geom, strategy, kernels, wino),
             g: geom,
             strategy,
-            weight,
             bias: c.bias.clone(),
             act: c.activation,
         })

@@ -7,11 +7,14 @@
 //! The weight element type `W` and the conv tiles' type `T` are the one
 //! thing overrides can't choose (types, and `enable f16;` must open the
 //! module), so a short prelude sets them; the helpers every family shares
-//! (shaders/common.wgsl) follow it. Subgroup built-ins fail a module even in
-//! an unused function, so a family's code past [`SUBGROUPS_MARK`] is cut off
-//! where the device lacks `subgroups`.
+//! (shaders/common.wgsl) and the family's `struct Params`, written by its
+//! Rust struct (src/gpu/params.rs), follow it. Subgroup built-ins fail a
+//! module even in an unused function, so a family's code past
+//! [`SUBGROUPS_MARK`] is cut off where the device lacks `subgroups`.
 
 use std::collections::HashMap;
+
+use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params, PoolParams, PreprocessParams};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Family {
@@ -39,13 +42,27 @@ impl Family {
         }
     }
 
+    /// The WGSL declaration of the family's uniform.
+    fn params(self) -> String {
+        match self {
+            Family::Conv => ConvParams::wgsl(),
+            Family::Pool => PoolParams::wgsl(),
+            Family::Head => HeadParams::wgsl(),
+            Family::Eltwise => EltwiseParams::wgsl(),
+            Family::Layout => LayoutParams::wgsl(),
+            Family::Preprocess => PreprocessParams::wgsl(),
+        }
+    }
+
     /// The module's WGSL: the prelude declaring `W` and `T`, the shared
-    /// helpers, then the family's own file. `f16`: weights and conv tiles are
-    /// f16; `subgroups`: keep the entry points that use subgroup built-ins.
+    /// helpers, the family's `Params`, then its own file. `f16`: weights and
+    /// conv tiles are f16; `subgroups`: keep the entry points that use
+    /// subgroup built-ins.
     pub fn source(self, f16: bool, subgroups: bool) -> String {
         let file = self.file();
         let file = if subgroups { file } else { file.split(SUBGROUPS_MARK).next().unwrap_or(file) };
-        format!("{}{}{}", prelude(f16), include_str!("../../shaders/common.wgsl"), file)
+        let common = include_str!("../../shaders/common.wgsl");
+        format!("{}{common}{}{file}", prelude(f16), self.params())
     }
 }
 
