@@ -64,7 +64,12 @@ fn fold(plan: &Plan, i: usize, step: &Step) -> Option<(usize, TensorId, bool)> {
     };
     let j = sole_reader(plan, i + 1, out)?;
     let fits = match (step, &plan.steps[j]) {
-        (Step::Permute { .. }, Step::Conv(c)) => c.input == out && gathers_scalars(c),
+        // A residual read of the same tensor needs it written in NHWC.
+        (Step::Permute { .. }, Step::Conv(c)) => {
+            c.input == out
+                && c.residual.is_none_or(|r| !overlaps(&range(plan, r), &range(plan, out)))
+                && gathers_scalars(c)
+        }
         (Step::GlobalAvgPool { .. }, Step::Dense(d)) => {
             let t = &plan.tensors[src];
             place(plan, d.input) == place(plan, out)
