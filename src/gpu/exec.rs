@@ -132,6 +132,15 @@ fn pointwise(c: &Conv) -> bool {
     c.kernel == [1, 1] && c.pad == [0; 4]
 }
 
+/// A conv whose gather reads one element at a time (not a pointwise or
+/// depthwise conv, channels per group not a multiple of 4): the one the
+/// NCHW gather is written for, as a model's stem is.
+pub(super) fn gathers_scalars(c: &Conv) -> bool {
+    let depthwise = c.groups > 1 && c.in_channels == c.groups && c.out_channels == c.groups;
+    let icg = c.in_channels / c.groups.max(1);
+    !pointwise(c) && !depthwise && icg % 4 != 0
+}
+
 /// An activation as the clamp range `[lo, hi]` every epilogue applies.
 fn clamp_range(a: Activation) -> (f32, f32) {
     match a {
@@ -379,7 +388,7 @@ impl<'a> Lowering<'a> {
                 if s.len() != x.len() {
                     return Err(shape_err(step, "the NCHW input differs in size"));
                 }
-                if pointwise(c) || depthwise || p.icg % 4 == 0 {
+                if !gathers_scalars(c) {
                     return Err(shape_err(step, "only the scalar gather reads an NCHW input"));
                 }
                 p.in_off = u(if src == self.plan.input.tensor { self.input_off } else { s.offset });

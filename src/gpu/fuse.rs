@@ -10,7 +10,8 @@
 
 use std::ops::Range;
 
-use crate::plan::{Conv, Plan, Step, TensorId};
+use super::exec::gathers_scalars;
+use crate::plan::{Plan, Step, TensorId};
 
 /// How the GPU runs one plan step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,16 +90,6 @@ fn fold(plan: &Plan, i: usize, step: &Step) -> Option<(usize, TensorId, bool)> {
         (true, false) if movable && matches!(step, Step::Permute { .. }) => Some((j, src, true)),
         _ => None,
     }
-}
-
-/// A conv whose gather reads one element at a time (not a pointwise or
-/// depthwise conv, channels per group not a multiple of 4): the one the
-/// NCHW gather is written for, as a model's stem is.
-fn gathers_scalars(c: &Conv) -> bool {
-    let pointwise = c.kernel == [1, 1] && c.pad == [0; 4];
-    let depthwise = c.groups > 1 && c.in_channels == c.groups && c.out_channels == c.groups;
-    let icg = c.in_channels / c.groups.max(1);
-    !pointwise && !depthwise && icg % 4 != 0
 }
 
 /// The one step from `from` on that reads `out` before it is overwritten,
