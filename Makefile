@@ -32,12 +32,17 @@ setup:
 build:
 	$(CARGO) build --release --bins
 
-## Rust: rustfmt and clippy (native and wasm32). JS: Biome's lint and format check
+## Rust: rustfmt and clippy (native, and wasm32 plain, SIMD128 and relaxed SIMD, in the
+## wasm builds' own target dirs so their dependencies are shared). JS: Biome's lint and format check
 ## (biome.json), and tsc on the npm package's sources against index.d.ts (src/js/tsconfig.json).
 lint: $(NODE_DEPS) pkg/webresnet.d.ts
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets --features threads -- -D warnings
 	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
+	RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-simd \
+	  $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
+	RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed \
+	  $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
 	node_modules/.bin/biome ci --error-on-warnings
 	node_modules/.bin/tsc -p src/js/tsconfig.json
 
