@@ -100,9 +100,9 @@ fn input(n: usize, seed: u64) -> Vec<f32> {
     crate::seeded::Rng::new(seed).vec(n, 1.0)
 }
 
-fn median_ms(mut times: Vec<f64>) -> f64 {
+fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2] * 1e3
+    times[times.len() / 2]
 }
 
 /// An empty report for `opts.backend`, with the ceiling measured.
@@ -240,7 +240,7 @@ fn measure(
         once()?;
         times.push(t.elapsed().as_secs_f64());
     }
-    let warm_ms = median_ms(times);
+    let warm_ms = median(times) * 1e3;
     let profile = match &mut built {
         Built::Gpu(b) if opts.profile => Some(profile::measure(b, plan, x, runs)?),
         _ => None,
