@@ -19,8 +19,9 @@
 // stores; `ld`/`st` reach single elements for channel counts that are not
 // multiples of four.
 
-// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
-@group(0) @binding(0) var<storage, read_write> arena: array<vec4<f32>>;
+// `p`, the step's uniform `Params`, and `arena` are declared ahead of this
+// file (src/gpu/params.rs, src/gpu/pipelines.rs).
+
 // Packed weights (vec4 units): conv [g][k][ocg4 * 4], depthwise [kh][kw][c4 * 4];
 // bias [g][ocg4 * 4]; padding lanes are zero. `W` (f32 or f16) comes from
 // the prelude (src/gpu/pipelines.rs), as does `T`, the type of the GEMM
