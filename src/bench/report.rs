@@ -35,7 +35,7 @@ pub fn markdown(r: &Report) -> String {
             ),
             None => "-".into(),
         };
-        let peak = row.peak_share.map_or(String::new(), |p| format!(" {:.2}% |", p * 100.0));
+        let peak = r.peak_share(row).map_or(String::new(), |p| format!(" {:.2}% |", p * 100.0));
         out += &format!(
             "| {} | {} | {} | {} | {:?} | {:.1} | {:.2} | {:.2} | {:.0}% |{peak} {parity} |\n",
             row.model,
@@ -45,8 +45,8 @@ pub fn markdown(r: &Report) -> String {
             row.input_shape,
             row.cold_ms,
             row.warm_ms,
-            row.gflops,
-            row.share * 100.0
+            row.gflops(),
+            r.share(row) * 100.0
         );
     }
     for s in &r.skipped {
@@ -144,9 +144,9 @@ pub fn json(r: &Report) -> serde_json::Value {
                 "cold_ms": row.cold_ms,
                 "warm_ms": row.warm_ms,
                 "macs": row.macs,
-                "gflops": row.gflops,
-                "share": row.share,
-                "peak_share": row.peak_share,
+                "gflops": row.gflops(),
+                "share": r.share(row),
+                "peak_share": r.peak_share(row),
                 "parity": parity,
                 "profile": row.profile.as_ref().map(profile_json),
             })
