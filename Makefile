@@ -32,10 +32,16 @@ setup:
 build:
 	$(CARGO) build --release --bins
 
+# tsc checks src/js against the types wasm-bindgen writes into pkg/ with the
+# glue: lint builds pkg where they are missing, else leaves it to `make pkg`.
+# A prerequisite, not a sub-make, so that `make test` in a fresh clone builds
+# pkg once, not again for the suites that need it.
+LINT_PKG := $(if $(wildcard pkg/webresnet.d.ts),,pkg)
+
 ## Rust: rustfmt and clippy (native, and wasm32 plain, SIMD128 and relaxed SIMD, in the
 ## wasm builds' own target dirs so their dependencies are shared). JS: Biome's lint and format check
 ## (biome.json), and tsc on the npm package's sources against index.d.ts (src/js/tsconfig.json).
-lint: $(NODE_DEPS) pkg/webresnet.d.ts
+lint: $(NODE_DEPS) $(LINT_PKG)
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets --features threads -- -D warnings
 	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
@@ -50,11 +56,6 @@ lint: $(NODE_DEPS) pkg/webresnet.d.ts
 .PHONY: format
 format: $(NODE_DEPS)
 	node_modules/.bin/biome format --write
-
-# tsc checks src/js against the types wasm-bindgen writes into pkg/ with the glue;
-# built once here, kept current by `make pkg`.
-pkg/webresnet.d.ts:
-	$(MAKE) pkg
 
 unit:
 	$(CARGO) test --release

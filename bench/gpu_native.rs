@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use webresnet::gpu::{GpuBackend, Precision};
-use webresnet::plan::CompileOptions;
+use webresnet::plan::{CompileOptions, Plan, Step};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -33,9 +33,21 @@ fn main() {
     };
     println!("adapter: {} (shader-f16: {})", ceiling.adapter, if ceiling.shader_f16 { "yes" } else { "no" });
     println!("matmul {0}^3 ceiling: {1:.2} GFLOP/s", ceiling.side, ceiling.gflops);
-    let ceiling = ceiling.gflops;
 
-    let bytes = std::fs::read(&model).unwrap_or_else(|e| panic!("{model}: {e} (run scripts/setup.sh)"));
+    let plan = batch1_plan(&model);
+    let x: Vec<f32> = (0..plan.input_len()).map(|i| ((i * 31) % 255) as f32 / 255.0 - 0.5).collect();
+    let mut gpu = None;
+    for want in [Precision::F32, Precision::F16] {
+        if let Some(g) = time_runs(&plan, &x, want, runs, ceiling.gflops) {
+            gpu.get_or_insert(g);
+        }
+    }
+    slowest_steps(&mut gpu.expect("the f32 backend loaded"), &plan, &x);
+}
+
+/// `model` compiled for batch 1.
+fn batch1_plan(model: &str) -> Plan {
+    let bytes = std::fs::read(model).unwrap_or_else(|e| panic!("{model}: {e} (run scripts/setup.sh)"));
     let t = Instant::now();
     let mut plan = webresnet::load_plan(&bytes, &CompileOptions::default()).expect("model compiles");
     if plan.input.shape[0] != 1 {
@@ -43,42 +55,46 @@ fn main() {
         plan = webresnet::load_plan(&bytes, &CompileOptions { input_shape: Some(shape) }).expect("model compiles");
     }
     println!("{model}: import + plan {:.2} s", t.elapsed().as_secs_f64());
-    let x: Vec<f32> = (0..plan.input_len()).map(|i| ((i * 31) % 255) as f32 / 255.0 - 0.5).collect();
-    let mut gpu = None;
-    for want in [Precision::F32, Precision::F16] {
-        let t = Instant::now();
-        let mut g = GpuBackend::with_precision_blocking(&plan, want).expect("GPU backend");
-        let load = t.elapsed().as_secs_f64();
-        if g.precision() != want {
-            println!("{want:?} weights: not offered by this adapter");
-            continue;
-        }
-        let t = Instant::now();
-        g.run_blocking(&x).expect("GPU run");
-        let first = t.elapsed().as_secs_f64();
-        let times: Vec<f64> = (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                g.run_blocking(&x).expect("GPU run");
-                t.elapsed().as_secs_f64()
-            })
-            .collect();
-        let lat = median(times);
-        let gflops = 2.0 * plan.macs() as f64 / lat / 1e9;
-        println!(
-            "{want:?} weights {:?}: load {load:.2} s, first run {first:.2} s, median of {runs} {:.1} ms, \
-             {gflops:.2} GFLOP/s ({:.0}% of the matmul ceiling; target >= 50%), {} pipelines",
-            plan.input.shape,
-            lat * 1e3,
-            100.0 * gflops / ceiling,
-            g.pipeline_count()
-        );
-        gpu.get_or_insert(g);
-    }
-    let mut gpu = gpu.expect("the f32 backend loaded");
+    plan
+}
 
-    // Where the time goes (f32 weights): every step submitted and waited on alone.
-    let secs = gpu.step_seconds_blocking(&x).expect("GPU profile");
+/// Loads the plan with `want` weights and prints the load, first-run and
+/// median warm times against the `ceiling` (GFLOP/s); `None` where the
+/// adapter does not offer `want`.
+fn time_runs(plan: &Plan, x: &[f32], want: Precision, runs: usize, ceiling: f64) -> Option<GpuBackend> {
+    let t = Instant::now();
+    let mut g = GpuBackend::with_precision_blocking(plan, want).expect("GPU backend");
+    let load = t.elapsed().as_secs_f64();
+    if g.precision() != want {
+        println!("{want:?} weights: not offered by this adapter");
+        return None;
+    }
+    let t = Instant::now();
+    g.run_blocking(x).expect("GPU run");
+    let first = t.elapsed().as_secs_f64();
+    let times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            g.run_blocking(x).expect("GPU run");
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    let lat = median(times);
+    let gflops = 2.0 * plan.macs() as f64 / lat / 1e9;
+    println!(
+        "{want:?} weights {:?}: load {load:.2} s, first run {first:.2} s, median of {runs} {:.1} ms, \
+         {gflops:.2} GFLOP/s ({:.0}% of the matmul ceiling; target >= 50%), {} pipelines",
+        plan.input.shape,
+        lat * 1e3,
+        100.0 * gflops / ceiling,
+        g.pipeline_count()
+    );
+    Some(g)
+}
+
+/// Where the time goes: every step submitted and waited on alone, the slowest first.
+fn slowest_steps(gpu: &mut GpuBackend, plan: &Plan, x: &[f32]) {
+    let secs = gpu.step_seconds_blocking(x).expect("GPU profile");
     let total: f64 = secs.iter().sum();
     let mut rows: Vec<(f64, usize)> = secs.iter().copied().zip(0..).collect();
     rows.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -87,7 +103,7 @@ fn main() {
         let step = &plan.steps[i];
         let macs = step.macs(&plan.tensors);
         let desc = match step {
-            webresnet::plan::Step::Conv(c) => format!(
+            Step::Conv(c) => format!(
                 "{}x{} s{} g{} {}->{}",
                 c.kernel[0], c.kernel[1], c.stride[0], c.groups, c.in_channels, c.out_channels
             ),

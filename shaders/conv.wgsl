@@ -19,8 +19,9 @@
 // stores; `ld`/`st` reach single elements for channel counts that are not
 // multiples of four.
 
-// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
-@group(0) @binding(0) var<storage, read_write> arena: array<vec4<f32>>;
+// `p`, the step's uniform `Params`, and `arena` are declared ahead of this
+// file (src/gpu/params.rs, src/gpu/pipelines.rs).
+
 // Packed weights (vec4 units): conv [g][k][ocg4 * 4], depthwise [kh][kw][c4 * 4];
 // bias [g][ocg4 * 4]; padding lanes are zero. `W` (f32 or f16) comes from
 // the prelude (src/gpu/pipelines.rs), as does `T`, the type of the GEMM
@@ -208,6 +209,79 @@ fn fma4(a: vec4<T>, b0: vec4<T>, b1: vec4<T>, b2: vec4<T>, b3: vec4<T>, acc: vec
     return fma(vec4<T>(a.w), b3, fma(vec4<T>(a.z), b2, fma(vec4<T>(a.y), b1, fma(vec4<T>(a.x), b0, acc))));
 }
 
+// An invocation's 4x4 outputs: rows ty * 4 .. ty * 4 + 3 of the tile, four
+// channels each. Named members, not an array, for the reason the staged
+// slots in `conv` are.
+struct Acc {
+    r0: vec4<f32>,
+    r1: vec4<f32>,
+    r2: vec4<f32>,
+    r3: vec4<f32>,
+}
+
+// `acc` plus the product of the staged slice (a_s, b_s) for rows ty * 4 ..
+// ty * 4 + 3 and channels tx * 4 .. tx * 4 + 3.
+fn with_slice(acc: Acc, tx: u32, ty: u32) -> Acc {
+    // In f16, this slice's sums, widened into the f32 accumulators once;
+    // in f32 the accumulators themselves (no extra registers).
+    var s0 = select(vec4<T>(0.0), vec4<T>(acc.r0), T_IS_F32);
+    var s1 = select(vec4<T>(0.0), vec4<T>(acc.r1), T_IS_F32);
+    var s2 = select(vec4<T>(0.0), vec4<T>(acc.r2), T_IS_F32);
+    var s3 = select(vec4<T>(0.0), vec4<T>(acc.r3), T_IS_F32);
+    for (var kk = 0u; kk < KS; kk += 4u) {
+        let b0 = b_s[kk][tx];
+        let b1 = b_s[kk + 1u][tx];
+        let b2 = b_s[kk + 2u][tx];
+        let b3 = b_s[kk + 3u][tx];
+        s0 = fma4(a_s[ty * 4u][kk / 4u], b0, b1, b2, b3, s0);
+        s1 = fma4(a_s[ty * 4u + 1u][kk / 4u], b0, b1, b2, b3, s1);
+        s2 = fma4(a_s[ty * 4u + 2u][kk / 4u], b0, b1, b2, b3, s2);
+        s3 = fma4(a_s[ty * 4u + 3u][kk / 4u], b0, b1, b2, b3, s3);
+    }
+    return Acc(
+        select(acc.r0 + vec4<f32>(s0), vec4<f32>(s0), T_IS_F32),
+        select(acc.r1 + vec4<f32>(s1), vec4<f32>(s1), T_IS_F32),
+        select(acc.r2 + vec4<f32>(s2), vec4<f32>(s2), T_IS_F32),
+        select(acc.r3 + vec4<f32>(s3), vec4<f32>(s3), T_IS_F32)
+    );
+}
+
+// Writes `acc`, the outputs from row m (four rows) and channel n of group
+// `g`: to split-K part `part`'s partials (SPLIT), else through the epilogue.
+fn write_tile(acc: Acc, g: u32, part: u32, m: u32, n: u32) {
+    if (n >= p.ocg) {
+        return;
+    }
+    let c = g * p.ocg + n;
+    let count = min(4u, p.ocg - n);
+    let aligned = ((p.oc | p.ocg) & 3u) == 0u;
+    let rows = array<vec4<f32>, 4>(acc.r0, acc.r1, acc.r2, acc.r3);
+    if (SPLIT) {
+        let base = p.part_off + part * ((p.m * p.oc + 3u) & ~3u);
+        for (var i = 0u; i < 4u; i++) {
+            let mm = m + i;
+            if (mm < p.m) {
+                let o = base + mm * p.oc + c;
+                if (aligned) {
+                    arena[o >> 2u] = rows[i];
+                } else {
+                    for (var j = 0u; j < count; j++) {
+                        st(o + j, rows[i][j]);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    let bias = vec4<f32>(wts[p.b_off + g * p.ocg4 + n / 4u]);
+    for (var i = 0u; i < 4u; i++) {
+        let mm = m + i;
+        if (mm < p.m) {
+            epilogue(mm * p.oc + c, rows[i] + bias, count, aligned);
+        }
+    }
+}
+
 @compute @workgroup_size(S, S)
 fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let tx = lid3.x;
@@ -249,10 +323,7 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
         slot1 = advanced(slot1, kw_n, icg);
     }
 
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = kbeg; k0 < kend; k0 += KS) {
         a_s[lid / (KS / 4u)][ak / 4u] = av0;
         b_s[lid / S][lid % S] = bv0;
@@ -277,62 +348,11 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
             }
         }
 
-        // In f16, this slice's sums, widened into the f32 accumulators once;
-        // in f32 the accumulators themselves (no extra registers).
-        var s0 = select(vec4<T>(0.0), vec4<T>(acc0), T_IS_F32);
-        var s1 = select(vec4<T>(0.0), vec4<T>(acc1), T_IS_F32);
-        var s2 = select(vec4<T>(0.0), vec4<T>(acc2), T_IS_F32);
-        var s3 = select(vec4<T>(0.0), vec4<T>(acc3), T_IS_F32);
-        for (var kk = 0u; kk < KS; kk += 4u) {
-            let b0 = b_s[kk][tx];
-            let b1 = b_s[kk + 1u][tx];
-            let b2 = b_s[kk + 2u][tx];
-            let b3 = b_s[kk + 3u][tx];
-            // Rows ty * 4 .. ty * 4 + 3 of the A tile.
-            s0 = fma4(a_s[ty * 4u][kk / 4u], b0, b1, b2, b3, s0);
-            s1 = fma4(a_s[ty * 4u + 1u][kk / 4u], b0, b1, b2, b3, s1);
-            s2 = fma4(a_s[ty * 4u + 2u][kk / 4u], b0, b1, b2, b3, s2);
-            s3 = fma4(a_s[ty * 4u + 3u][kk / 4u], b0, b1, b2, b3, s3);
-        }
-        acc0 = select(acc0 + vec4<f32>(s0), vec4<f32>(s0), T_IS_F32);
-        acc1 = select(acc1 + vec4<f32>(s1), vec4<f32>(s1), T_IS_F32);
-        acc2 = select(acc2 + vec4<f32>(s2), vec4<f32>(s2), T_IS_F32);
-        acc3 = select(acc3 + vec4<f32>(s3), vec4<f32>(s3), T_IS_F32);
+        acc = with_slice(acc, tx, ty);
         workgroupBarrier();
     }
 
-    let n = n0 + tx * 4u;
-    if (n >= p.ocg) {
-        return;
-    }
-    let c = g * p.ocg + n;
-    let count = min(4u, p.ocg - n);
-    let aligned = ((p.oc | p.ocg) & 3u) == 0u;
-    let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    if (SPLIT) {
-        let base = p.part_off + part * ((p.m * p.oc + 3u) & ~3u);
-        for (var i = 0u; i < 4u; i++) {
-            let mm = m0 + ty * 4u + i;
-            if (mm < p.m) {
-                let o = base + mm * p.oc + c;
-                if (aligned) {
-                    arena[o >> 2u] = acc[i];
-                } else {
-                    for (var j = 0u; j < count; j++) {
-                        st(o + j, acc[i][j]);
-                    }
-                }
-            }
-        }
-        return;
-    }
-    let bias = vec4<f32>(wts[p.b_off + g * p.ocg4 + n / 4u]);
-    for (var i = 0u; i < 4u; i++) {
-        let mm = m0 + ty * 4u + i;
-        if (mm < p.m) {
-            epilogue(mm * p.oc + c, acc[i] + bias, count, aligned);
-        }
-    }
+    write_tile(acc, g, part, m0 + ty * 4u, n0 + tx * 4u);
 }
 
 // One invocation per four consecutive output elements ([m][oc] order).

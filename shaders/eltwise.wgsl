@@ -2,8 +2,9 @@
 // (x * scale[c] + shift[c] over the innermost dimension), both followed by
 // a clamp to the activation range.
 
-// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
-@group(0) @binding(0) var<storage, read_write> arena: array<f32>;
+// `p`, the step's uniform `Params`, and `arena` are declared ahead of this
+// file (src/gpu/params.rs, src/gpu/pipelines.rs).
+
 // `W` (f32 or f16) comes from the prelude (src/gpu/pipelines.rs).
 @group(0) @binding(1) var<storage, read> wts: array<W>;
 

@@ -11,11 +11,10 @@
 // where the device has subgroups) reduces with `subgroupAdd` instead of the
 // tree. `softmax`: one workgroup per row.
 
-// `p`, the step's uniform `Params`, is declared ahead of this file
-// (src/gpu/params.rs): `dense` reads rows of `cols` inputs (each the mean of
-// `pixels` NHWC cells) and writes rows of `kout` outputs; `softmax` uses only
-// the offsets, `rows` and `cols`.
-@group(0) @binding(0) var<storage, read_write> arena: array<f32>;
+// `arena` and `p`, the step's uniform `Params`, are declared ahead of this
+// file (src/gpu/pipelines.rs, src/gpu/params.rs): `dense` reads rows of
+// `cols` inputs (each the mean of `pixels` NHWC cells) and writes rows of
+// `kout` outputs; `softmax` uses only the offsets, `rows` and `cols`.
 // weight [kout][kin], then bias [kout]; `W` (f32 or f16) comes from the
 // prelude (src/gpu/pipelines.rs).
 @group(0) @binding(1) var<storage, read> wts: array<W>;

@@ -2,8 +2,8 @@
 // invocation: `gather` is a transpose (strides permuted) and constant padding
 // (an offset window on the input) in one.
 
-// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
-@group(0) @binding(0) var<storage, read_write> arena: array<f32>;
+// `p`, the step's uniform `Params`, and `arena` are declared ahead of this
+// file (src/gpu/params.rs, src/gpu/pipelines.rs).
 
 // Output element i reads the input at its coordinates less `before`, through
 // `stride`, or is `value` where that falls outside `extent`. `p.dims[d]` is

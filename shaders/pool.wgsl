@@ -5,8 +5,8 @@
 // max ignores padded cells; average divides by the in-image cells, or by
 // all cells of the clipped window when padding counts.
 
-// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
-@group(0) @binding(0) var<storage, read_write> arena: array<f32>;
+// `p`, the step's uniform `Params`, and `arena` are declared ahead of this
+// file (src/gpu/params.rs, src/gpu/pipelines.rs).
 
 @compute @workgroup_size(256)
 fn pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -4,8 +4,9 @@
 // taps (computed there): a horizontal pass into `mid` over the source rows
 // the crop reads, then a vertical pass that normalises and writes.
 
-// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
-@group(0) @binding(0) var<storage, read_write> arena: array<f32>;
+// `p`, the step's uniform `Params`, and `arena` are declared ahead of this
+// file (src/gpu/params.rs, src/gpu/pipelines.rs).
+
 // Per output column, then per output row: [first source index, tap count
 // (0 in the crop's padding), word offset of its weights]; the weights are f32 bits.
 @group(0) @binding(1) var<storage, read> taps: array<u32>;

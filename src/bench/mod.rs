@@ -73,11 +73,6 @@ pub struct Row {
     /// Median of the warm runs.
     pub warm_ms: f64,
     pub macs: u64,
-    pub gflops: f64,
-    /// `gflops` over the ceiling's.
-    pub share: f64,
-    /// `gflops` over the stated FP32 peak, where one was given.
-    pub peak_share: Option<f64>,
     pub parity: Option<Parity>,
     /// Per-dispatch GPU times; `warm_ms` is the round trip they compare with.
     pub profile: Option<RowProfile>,
@@ -95,14 +90,33 @@ pub struct Report {
     pub skipped: Vec<String>,
 }
 
+impl Row {
+    /// Of the warm runs, two FLOPs to a multiply-accumulate.
+    pub fn gflops(&self) -> f64 {
+        2.0 * self.macs as f64 / (self.warm_ms / 1e3) / 1e9
+    }
+}
+
+impl Report {
+    /// `row`'s GFLOP/s over the ceiling's.
+    pub fn share(&self, row: &Row) -> f64 {
+        row.gflops() / self.ceiling.gflops
+    }
+
+    /// `row`'s GFLOP/s over the stated FP32 peak, where one was given.
+    pub fn peak_share(&self, row: &Row) -> Option<f64> {
+        self.peak_gflops.map(|p| row.gflops() / p)
+    }
+}
+
 /// Deterministic input values in [-1, 1).
 fn input(n: usize, seed: u64) -> Vec<f32> {
     crate::seeded::Rng::new(seed).vec(n, 1.0)
 }
 
-fn median_ms(mut times: Vec<f64>) -> f64 {
+fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2] * 1e3
+    times[times.len() / 2]
 }
 
 /// An empty report for `opts.backend`, with the ceiling measured.
@@ -165,8 +179,6 @@ pub fn run(
                 continue;
             };
             row.model = model.into();
-            row.share = row.gflops / report.ceiling.gflops;
-            row.peak_share = report.peak_gflops.map(|p| row.gflops / p);
             if opts.check {
                 let want = match &reference {
                     Some(r) => r,
@@ -240,12 +252,11 @@ fn measure(
         once()?;
         times.push(t.elapsed().as_secs_f64());
     }
-    let warm_ms = median_ms(times);
+    let warm_ms = median(times) * 1e3;
     let profile = match &mut built {
         Built::Gpu(b) if opts.profile => Some(profile::measure(b, plan, x, runs)?),
         _ => None,
     };
-    let macs = plan.macs();
     let row = Row {
         model: String::new(),
         batch: plan.input.shape[0],
@@ -253,10 +264,7 @@ fn measure(
         input_shape: plan.input.shape.clone(),
         cold_ms,
         warm_ms,
-        macs,
-        gflops: 2.0 * macs as f64 / (warm_ms / 1e3) / 1e9,
-        share: 0.0,
-        peak_share: None,
+        macs: plan.macs(),
         parity: None,
         profile,
     };

@@ -1,6 +1,6 @@
 //! A [`Report`] as markdown tables (for the performance doc) and as JSON.
 
-use super::profile::RowProfile;
+use super::profile::{By, RowProfile};
 use super::{precision_name, Report, Row};
 
 /// One line about the ceiling, one table row per case, then each case's
@@ -35,7 +35,7 @@ pub fn markdown(r: &Report) -> String {
             ),
             None => "-".into(),
         };
-        let peak = row.peak_share.map_or(String::new(), |p| format!(" {:.2}% |", p * 100.0));
+        let peak = r.peak_share(row).map_or(String::new(), |p| format!(" {:.2}% |", p * 100.0));
         out += &format!(
             "| {} | {} | {} | {} | {:?} | {:.1} | {:.2} | {:.2} | {:.0}% |{peak} {parity} |\n",
             row.model,
@@ -45,8 +45,8 @@ pub fn markdown(r: &Report) -> String {
             row.input_shape,
             row.cold_ms,
             row.warm_ms,
-            row.gflops,
-            row.share * 100.0
+            row.gflops(),
+            r.share(row) * 100.0
         );
     }
     for s in &r.skipped {
@@ -74,28 +74,27 @@ fn profile_markdown(row: &Row, p: &RowProfile, runs: usize) -> String {
     out += &format!(
         "GPU time {gpu:.3} ms (sum of dispatches), GPU span {:.3} ms; round trip (upload, submit, wait, read back) \
          {:.3} ms: the dispatches are {:.0}% of it\n\n",
-        p.span_ms,
+        p.span_ms(),
         row.warm_ms,
         100.0 * gpu / row.warm_ms
     );
     out += "| # | step | stage | kind | workgroups | k | tile | splits | GPU ms | share |\n";
     out += "|---:|---:|---|---|---:|---:|---|---:|---:|---:|\n";
-    for (i, d) in p.dispatches.iter().enumerate() {
-        let f = &d.info;
+    for (i, (f, stage, ms)) in p.dispatches().enumerate() {
         let tile = if f.tile == 0 { "-".to_string() } else { format!("{0}x{0}", f.tile) };
         out += &format!(
             "| {i} | {} | {} | {} | {} | {} | {tile} | {} | {:.4} | {:.1}% |\n",
             f.step,
-            d.stage,
+            stage,
             f.kind,
             f.workgroups(),
             f.k,
             f.splits,
-            d.ms,
-            share(d.ms)
+            ms,
+            share(ms)
         );
     }
-    for (what, totals) in [("kind", p.totals(|d| d.info.kind)), ("stage", p.totals(|d| &d.stage))] {
+    for (what, totals) in [("kind", p.totals(By::Kind)), ("stage", p.totals(By::Stage))] {
         out += &format!("\n| {what} | dispatches | GPU ms | share |\n|---|---:|---:|---:|\n");
         for (k, ms, n) in totals {
             out += &format!("| {k} | {n} | {ms:.3} | {:.1}% |\n", share(ms));
@@ -110,22 +109,20 @@ fn profile_json(p: &RowProfile) -> serde_json::Value {
     };
     let gpu = p.gpu_ms();
     let dispatches: Vec<serde_json::Value> = p
-        .dispatches
-        .iter()
-        .map(|d| {
-            let f = &d.info;
+        .dispatches()
+        .map(|(f, stage, ms)| {
             serde_json::json!({
-                "step": f.step, "stage": d.stage, "kind": f.kind, "entry": f.entry, "workgroups": f.workgroups(),
-                "k": f.k, "tile": f.tile, "splits": f.splits, "ms": d.ms, "share": d.ms / gpu,
+                "step": f.step, "stage": stage, "kind": f.kind, "entry": f.entry, "workgroups": f.workgroups(),
+                "k": f.k, "tile": f.tile, "splits": f.splits, "ms": ms, "share": ms / gpu,
             })
         })
         .collect();
     serde_json::json!({
         "gpu_ms": gpu,
-        "span_ms": p.span_ms,
+        "span_ms": p.span_ms(),
         "dispatches": dispatches,
-        "by_kind": totals(p.totals(|d| d.info.kind)),
-        "by_stage": totals(p.totals(|d| &d.stage)),
+        "by_kind": totals(p.totals(By::Kind)),
+        "by_stage": totals(p.totals(By::Stage)),
     })
 }
 
@@ -147,9 +144,9 @@ pub fn json(r: &Report) -> serde_json::Value {
                 "cold_ms": row.cold_ms,
                 "warm_ms": row.warm_ms,
                 "macs": row.macs,
-                "gflops": row.gflops,
-                "share": row.share,
-                "peak_share": row.peak_share,
+                "gflops": row.gflops(),
+                "share": r.share(row),
+                "peak_share": r.peak_share(row),
                 "parity": parity,
                 "profile": row.profile.as_ref().map(profile_json),
             })

@@ -43,6 +43,24 @@ enum OccupancyKind {
     Gpu,
 }
 
+impl From<PrecisionKind> for webresnet::gpu::Precision {
+    fn from(p: PrecisionKind) -> Self {
+        match p {
+            PrecisionKind::F32 => webresnet::gpu::Precision::F32,
+            PrecisionKind::F16 => webresnet::gpu::Precision::F16,
+        }
+    }
+}
+
+impl From<OccupancyKind> for webresnet::gpu::Occupancy {
+    fn from(o: OccupancyKind) -> Self {
+        match o {
+            OccupancyKind::Auto => webresnet::gpu::Occupancy::Auto,
+            OccupancyKind::Gpu => webresnet::gpu::Occupancy::Gpu,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct PreprocessArgs {
     /// Per-channel mean, in the model's channel order (e.g. 0.485,0.456,0.406).
@@ -655,8 +673,17 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("webresnet: internal error: {info}");
     }));
-    let cli = Cli::parse();
-    let result = match &cli.command {
+    match run(&Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("webresnet: error [{}]: {e}", e.code());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: &Command) -> Result<()> {
+    match command {
         Command::Classify { images, model, top, json, backend, pre } => {
             match model.clone().map_or_else(default_model, Ok) {
                 Ok(model) => classify(images, &model, *top, *json, *backend, pre),
@@ -694,21 +721,12 @@ fn main() -> ExitCode {
             let opts = webresnet::bench::Options {
                 backend: *backend,
                 batches: batch.clone(),
-                precisions: precision
-                    .iter()
-                    .map(|p| match p {
-                        PrecisionKind::F32 => webresnet::gpu::Precision::F32,
-                        PrecisionKind::F16 => webresnet::gpu::Precision::F16,
-                    })
-                    .collect(),
+                precisions: precision.iter().map(|&p| p.into()).collect(),
                 runs: *runs,
                 input_shape: input_shape.clone(),
                 check: *check,
                 profile: *profile,
-                occupancy: match occupancy {
-                    OccupancyKind::Auto => webresnet::gpu::Occupancy::Auto,
-                    OccupancyKind::Gpu => webresnet::gpu::Occupancy::Gpu,
-                },
+                occupancy: (*occupancy).into(),
                 ceiling_side: *ceiling_side,
                 peak_gflops: *peak_gflops,
             };
@@ -731,13 +749,6 @@ fn main() -> ExitCode {
                 backend: *backend,
             };
             model.clone().map_or_else(default_model, Ok).and_then(|m| explain(&m, &args))
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("webresnet: error [{}]: {e}", e.code());
-            ExitCode::FAILURE
         }
     }
 }

@@ -7,8 +7,8 @@
 //! The weight element type `W` and the conv tiles' type `T` are the one
 //! thing overrides can't choose (types, and `enable f16;` must open the
 //! module), so a short prelude sets them; the helpers every family shares
-//! (shaders/common.wgsl) and the family's `struct Params`, written by its
-//! Rust struct (src/gpu/params.rs), follow it. Subgroup built-ins fail a
+//! (shaders/common.wgsl), the family's `struct Params`, written by its
+//! Rust struct (src/gpu/params.rs), and the `arena` binding follow it. Subgroup built-ins fail a
 //! module even in an unused function, so a family's code past
 //! [`SUBGROUPS_MARK`] is cut off where the device lacks `subgroups`.
 
@@ -54,15 +54,24 @@ impl Family {
         }
     }
 
+    /// The WGSL declaration of `arena`, binding 0 of every pipeline layout:
+    /// vec4 elements for the conv (see shaders/conv.wgsl), f32 for the rest.
+    fn arena(self) -> &'static str {
+        match self {
+            Family::Conv => "@group(0) @binding(0) var<storage, read_write> arena: array<vec4<f32>>;\n",
+            _ => "@group(0) @binding(0) var<storage, read_write> arena: array<f32>;\n",
+        }
+    }
+
     /// The module's WGSL: the prelude declaring `W` and `T`, the shared
-    /// helpers, the family's `Params`, then its own file. `f16`: weights and
+    /// helpers, the family's `Params` and `arena`, then its own file. `f16`: weights and
     /// conv tiles are f16; `subgroups`: keep the entry points that use
     /// subgroup built-ins.
     pub fn source(self, f16: bool, subgroups: bool) -> String {
         let file = self.file();
         let file = if subgroups { file } else { file.split(SUBGROUPS_MARK).next().unwrap_or(file) };
         let common = include_str!("../../shaders/common.wgsl");
-        format!("{}{common}{}{file}", prelude(f16), self.params())
+        format!("{}{common}{}{}{file}", prelude(f16), self.params(), self.arena())
     }
 }
 

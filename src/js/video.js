@@ -42,6 +42,64 @@ function endedReason(video) {
   return null;
 }
 
+// The caller's options, checked: the callbacks, the result filter and
+// smoother, and the frame-rate cap.
+function videoOptions(options) {
+  if (options === null || typeof options !== "object")
+    throw new WebResnetError("INVALID_INPUT", "options must be an object");
+  const onResult = checkCallback(options, "onResult", true);
+  const onError = checkCallback(options, "onError", false);
+  const filter = predictionFilter(options);
+  const smoother = new Smoother({ smoothing: options.smoothing ?? 0.5, hysteresis: options.hysteresis ?? 0.05 });
+  const { maxFps = Infinity } = options;
+  if (!(typeof maxFps === "number" && maxFps > 0))
+    throw new WebResnetError("INVALID_INPUT", `maxFps must be a positive number, not ${maxFps}`);
+  return { onResult, onError, filter, smoother, maxFps };
+}
+
+// Results per second over the last ten, given each one's completion time;
+// null until there are two.
+function fpsMeter() {
+  const done = [];
+  return (now) => {
+    done.push(now);
+    if (done.length > 10) done.shift();
+    return done.length < 2 ? null : ((done.length - 1) * 1000) / (now - done[0]);
+  };
+}
+
+// The loop's life: `stop()` ends it; `end(error)` ends it and reports why,
+// as it does by itself when the stream ends. `running` is false once ended.
+function loopLife(video, owned, onError) {
+  const life = {
+    running: true,
+    stop() {
+      if (!life.running) return;
+      life.running = false;
+      clearInterval(watchdog);
+      video.removeEventListener("ended", onEnded);
+      if (owned) {
+        video.pause();
+        video.srcObject = null;
+      }
+    },
+    /** @param {WebResnetError} error */
+    end(error) {
+      if (!life.running) return;
+      life.stop();
+      onError(error);
+    },
+  };
+  const onEnded = () => life.end(new WebResnetError("STREAM_ENDED", endedReason(video) ?? "the video ended"));
+  video.addEventListener("ended", onEnded);
+  // A stalled stream presents no frames, so the frame callbacks can't see it end.
+  const watchdog = setInterval(() => {
+    const ended = endedReason(video);
+    if (ended) life.end(new WebResnetError("STREAM_ENDED", ended));
+  }, 250);
+  return life;
+}
+
 /**
  * Starts classifying `source`; returns `stop()`. `classify(frame, topK)`
  * gives one frame's predictions. Each result reaches `onResult({ predictions,
@@ -56,62 +114,25 @@ function endedReason(video) {
  * @returns {() => void}
  */
 export function classifyVideo(classify, source, options) {
-  if (options === null || typeof options !== "object")
-    throw new WebResnetError("INVALID_INPUT", "options must be an object");
-  const onResult = checkCallback(options, "onResult", true);
-  const onError = checkCallback(options, "onError", false);
-  const filter = predictionFilter(options);
-  const smoother = new Smoother({ smoothing: options.smoothing ?? 0.5, hysteresis: options.hysteresis ?? 0.05 });
-  const { maxFps = Infinity } = options;
-  if (!(typeof maxFps === "number" && maxFps > 0))
-    throw new WebResnetError("INVALID_INPUT", `maxFps must be a positive number, not ${maxFps}`);
+  const { onResult, onError, filter, smoother, maxFps } = videoOptions(options);
   if (!globalThis.document) throw new WebResnetError("INVALID_INPUT", "classifyVideo needs a page (a document)");
 
   const { video, owned } = videoFor(source);
   const wanted = filter.wide ? Infinity : Math.max(filter.topK, SMOOTHED_CLASSES);
-  let running = true;
+  const life = loopLife(video, owned, onError);
+  const fps = fpsMeter();
   let busy = false;
   let lastStart = -Infinity;
   let frames = 0;
   let dropped = 0;
-  const done = []; // completion times of recent results, for the FPS
-
-  const stop = () => {
-    if (!running) return;
-    running = false;
-    clearInterval(watchdog);
-    video.removeEventListener("ended", onEnded);
-    if (owned) {
-      video.pause();
-      video.srcObject = null;
-    }
-  };
-  const end = (error) => {
-    if (!running) return;
-    stop();
-    onError(error);
-  };
-  const onEnded = () => end(new WebResnetError("STREAM_ENDED", endedReason(video) ?? "the video ended"));
-  video.addEventListener("ended", onEnded);
-  // A stalled stream presents no frames, so the frame callbacks can't see it end.
-  const watchdog = setInterval(() => {
-    const ended = endedReason(video);
-    if (ended) end(new WebResnetError("STREAM_ENDED", ended));
-  }, 250);
-
-  const fps = (now) => {
-    done.push(now);
-    if (done.length > 10) done.shift();
-    return done.length < 2 ? null : ((done.length - 1) * 1000) / (now - done[0]);
-  };
 
   // Starts classifying the frame on show, unless one is in flight (the
   // frame is then dropped) or there is nothing to classify yet.
   let presentedWhileBusy = false;
   const start = () => {
-    if (!running) return;
+    if (!life.running) return;
     const ended = endedReason(video);
-    if (ended) return end(new WebResnetError("STREAM_ENDED", ended));
+    if (ended) return life.end(new WebResnetError("STREAM_ENDED", ended));
     if (busy) {
       dropped++;
       presentedWhileBusy = true;
@@ -126,7 +147,7 @@ export function classifyVideo(classify, source, options) {
     lastStart = now;
     classify(video, wanted === Infinity ? 2 ** 31 - 1 : wanted)
       .then((predictions) => {
-        if (!running) return;
+        if (!life.running) return;
         frames++;
         const finished = performance.now();
         onResult({
@@ -138,9 +159,9 @@ export function classifyVideo(classify, source, options) {
         });
       })
       .catch((e) => {
-        if (!running) return;
+        if (!life.running) return;
         const error = toWebResnetError(e);
-        if (error.code === "DISPOSED") end(error);
+        if (error.code === "DISPOSED") life.end(error);
         else onError(error);
       })
       .finally(() => {
@@ -159,10 +180,10 @@ export function classifyVideo(classify, source, options) {
 
   // The next frame the video presents, where the browser says when; else the next paint.
   const schedule = () => {
-    if (!running) return;
+    if (!life.running) return;
     if (typeof video.requestVideoFrameCallback === "function") video.requestVideoFrameCallback(frame);
     else requestAnimationFrame(frame);
   };
   schedule();
-  return stop;
+  return life.stop;
 }
