@@ -24,7 +24,7 @@ fn main() {
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/models/resnet50.onnx").into());
     let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5).max(1);
 
-    let ceiling = match webresnet::gpu::matmul_ceiling_blocking(10) {
+    let ceiling = match webresnet::gpu::matmul_ceiling_blocking(10, None) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bench-gpu-native: {e}");

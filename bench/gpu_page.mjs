@@ -1,9 +1,10 @@
 // Benchmark page: both engines on the same origin, same model bytes and the
 // same seeded input. Sessions are kept in `live` between calls so the driver
 // can alternate engines run by run.
-import init, { Session } from "/pkg/webresnet.js";
+import init, { ModelStream, Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
 import { seededInput } from "/testkit/seeded.mjs";
+import { median } from "/bench/common.mjs";
 
 // Our wasm is fetched, compiled and instantiated here, before any clock
 // below starts; ORT's happens inside its first session. Its time is kept
@@ -66,6 +67,60 @@ window.first = async (engine, url, shape) => {
   }
 };
 
+// Bytes as a network of `bytesPerSecond` delivers them, from memory: each
+// chunk goes to `onChunk` once the time it takes to arrive has passed.
+async function paced(bytes, bytesPerSecond, onChunk) {
+  const chunk = 64 << 10;
+  const t0 = performance.now();
+  for (let at = 0; at < bytes.length; at += chunk) {
+    const end = Math.min(at + chunk, bytes.length);
+    const wait = t0 + (end / bytesPerSecond) * 1000 - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    onChunk(bytes.subarray(at, end));
+  }
+}
+
+// Time to first result with the download inside the clock, at
+// `bytesPerSecond`: ours reads a .wrn as it arrives (a ModelStream, as the
+// package does), compiling its pipelines from the header meanwhile; ORT
+// creates its session once its file is in. `phases` splits ours by the
+// wasm's performance marks (ms from the clock's start).
+window.firstDownloaded = async (engine, url, shape, bytesPerSecond) => {
+  try {
+    const bytes = await fetchModel(url);
+    const input = inputFor(shape);
+    performance.clearMarks();
+    const t0 = performance.now();
+    const stream = engine === "ours" ? new ModelStream(bytes.length, true, shape) : null;
+    await paced(bytes, bytesPerSecond, (c) => stream?.push(c));
+    const downloadMs = performance.now() - t0;
+    let top1;
+    let stats = null;
+    if (engine === "ours") {
+      const s = await Session.create(bytes, "webgpu", shape, stream);
+      stats = s.loadStats();
+      top1 = argmax(await s.infer(input, shape));
+      s.free();
+    } else {
+      const s = await ort.InferenceSession.create(bytes, { executionProviders: ["webgpu"] });
+      const feeds = { [s.inputNames[0]]: new ort.Tensor("float32", input, shape) };
+      // Read back (as ours is) before the session is released.
+      top1 = argmax(await (await s.run(feeds))[s.outputNames[0]].getData());
+      await s.release();
+    }
+    const ms = performance.now() - t0;
+    const phases = Object.fromEntries(
+      performance
+        .getEntriesByType("mark")
+        .filter((m) => m.name.startsWith("webresnet:"))
+        .map((m) => [m.name.slice("webresnet:".length), Math.round(m.startTime - t0)]),
+    );
+    return { ms, downloadMs, top1, stats, phases };
+  } catch (e) {
+    return { error: `${e?.code ?? ""} ${e?.message ?? e}` };
+  }
+};
+
 // Import and planning alone: a CPU session (parse, fold, fuse, plan, pack
 // weights for the CPU kernels), for the first-result breakdown.
 window.planOnly = async (url, shape) => {
@@ -89,6 +144,25 @@ window.release = async (engine, url) => {
   const s = live.get(key);
   live.delete(key);
   await s?.free();
+};
+
+// Our dispatches' GPU times from timestamp queries: `runs` profiled runs,
+// each dispatch's median; or the error (code LIMIT where the adapter has no
+// `timestamp-query`).
+window.profile = async (url, shape, runs) => {
+  try {
+    const s = await Session.create(await fetchModel(url), "webgpu", shape);
+    let p;
+    try {
+      p = await s.profileGpu(inputFor(shape), runs);
+    } finally {
+      s.free();
+    }
+    const dispatches = p.dispatches.map((d, i) => ({ ...d, ms: median(p.runs.map((r) => r.ms[i])) }));
+    return { adapter: p.adapter, dispatches, spanMs: median(p.runs.map((r) => r.spanMs)) };
+  } catch (e) {
+    return { error: `${e?.code ?? ""} ${e?.message ?? e}` };
+  }
 };
 
 window.adapterInfo = async () => {

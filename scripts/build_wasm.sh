@@ -16,11 +16,15 @@ fi
 # simd128 is in every browser with WebGPU and in Node 20, and selects the
 # SIMD128 CPU kernels (src/cpu/simd/). Each variant has its own target dir:
 # different RUSTFLAGS in one dir would force a full rebuild every time.
+# Our crate is one codegen unit here: split in several, thin LTO inlines
+# and copies code per unit, and which code lands where shifts with any small
+# change, so the shipped size swung by tens of KB for no reason.
 build() { # target dir, extra target features, extra crate features, extra rustc flags, then cargo's leading args
   local dir=$1 feats=$2 crate=$3 flags=$4
   shift 4
   RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128$feats $flags" CARGO_TARGET_DIR=$dir \
-    cargo "$@" build --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu$crate
+    cargo "$@" --config 'profile.release.package.webresnet.codegen-units=1' \
+    build --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu$crate
 }
 dir=target/wasm-simd
 build $dir "" "" ""

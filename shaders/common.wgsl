@@ -1,5 +1,6 @@
 // Helpers every kernel family shares; src/gpu/pipelines.rs puts this ahead
-// of each family's source.
+// of each family's source, followed by the family's `Params` and its uniform
+// `p`, which src/gpu/params.rs writes.
 
 // Flat index of an invocation (or, with `wg` = 1, of a workgroup) in a grid
 // that the host folds into y when x would pass the device's dispatch limit:

@@ -19,24 +19,13 @@
 // stores; `ld`/`st` reach single elements for channel counts that are not
 // multiples of four.
 
-struct Params {
-    in_off: u32, out_off: u32, res_off: u32, has_res: u32,
-    w_off: u32, b_off: u32, m: u32, k: u32,
-    ih: u32, iw: u32, ic: u32, icg: u32,
-    oh: u32, ow: u32, oc: u32, ocg: u32,
-    ocg4: u32, kh: u32, kw: u32, sh: u32,
-    sw: u32, pt: u32, pl: u32, dh: u32,
-    dw: u32, lo: f32, hi: f32, splits: u32,
-    k_per: u32, part_off: u32,
-}
-
+// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
 @group(0) @binding(0) var<storage, read_write> arena: array<vec4<f32>>;
 // Packed weights (vec4 units): conv [g][k][ocg4 * 4], depthwise [kh][kw][c4 * 4];
 // bias [g][ocg4 * 4]; padding lanes are zero. `W` (f32 or f16) comes from
 // the prelude (src/gpu/pipelines.rs), as does `T`, the type of the GEMM
 // tiles and of each slice's sums (f16 with f16 weights); accumulators stay f32.
 @group(0) @binding(1) var<storage, read> wts: array<vec4<W>>;
-@group(0) @binding(2) var<uniform> p: Params;
 
 // Workgroup side, 16 or 8 (the host's choice per layer): 4S x 4S tiles.
 override S: u32 = 16u;
@@ -50,11 +39,12 @@ override FIX_KW: u32 = 0u;
 override FIX_ICG: u32 = 0u;
 // Write raw partial sums of one K range to scratch (see `splitk`).
 override SPLIT: bool = false;
+// The input is NCHW (a model's own input, which the stem reads as it is
+// instead of after a permute); only with the scalar gather.
+override NCHW: bool = false;
 
 // K-slice depth, independent of S; the host rounds split ranges to it.
 const KS: u32 = 16u;
-// Most A (and B) vec4 one invocation stages per slice: KS / S at S = 8.
-const R_MAX: u32 = 2u;
 // 2-D, sized for S = 16 (8 KiB in f32); S = 8 uses the first rows/columns.
 var<workgroup> a_s: array<array<vec4<T>, KS / 4u>, 64>; // [m][kk / 4]
 var<workgroup> b_s: array<array<vec4<T>, 16>, KS>; // [kk][n / 4]
@@ -119,6 +109,18 @@ struct Slot {
     ky: u32,
 }
 
+// A slot `slot` of the tile at m0: pixel m0 + slot / (KS / 4) and the tap of k.
+fn first_slot(slot: u32, m0: u32, k: u32, kw_n: u32, icg: u32) -> Slot {
+    let m = m0 + slot / (KS / 4u);
+    let w = window(m);
+    let tap = k / icg;
+    var s = Slot(m < p.m, w.img, w.ih0, w.iw0, k % icg, tap % kw_n, tap / kw_n);
+    if (POINTWISE) {
+        s.base = (w.img + u32(w.ih0) * p.iw + u32(w.iw0)) * p.ic;
+    }
+    return s;
+}
+
 // Four consecutive k of A from `s`'s pixel, k = the slot's next k.
 fn gather(s: Slot, k: u32, cin0: u32, kw_n: u32, icg: u32) -> vec4<f32> {
     var av = vec4<f32>(0.0);
@@ -153,7 +155,12 @@ fn gather(s: Slot, k: u32, cin0: u32, kw_n: u32, icg: u32) -> vec4<f32> {
             let y = s.ih0 + i32(ky * p.dh);
             let x = s.iw0 + i32(kx * p.dw);
             if (k + j < p.k && in_image(y, x)) {
-                av[j] = ld((s.base + u32(y) * p.iw + u32(x)) * p.ic + cin0 + ci);
+                let px = u32(y) * p.iw + u32(x);
+                if (NCHW) {
+                    av[j] = ld(p.in_off + s.base * p.ic + (cin0 - p.in_off + ci) * p.ih * p.iw + px);
+                } else {
+                    av[j] = ld((s.base + px) * p.ic + cin0 + ci);
+                }
             }
             ci += 1u;
             if (ci == icg) {
@@ -216,27 +223,30 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     let kend = min(p.k, kbeg + p.k_per);
     let cin0 = p.in_off + g * icg;
     let wbase = p.w_off + g * p.k * p.ocg4;
-    // Each invocation stages R vec4 of A and of B per slice.
-    let R = KS / S;
+    // Each invocation stages a vec4 of A and one of B per slice (slot lid),
+    // and at S = 8 a second of each (slot lid + S * S).
+    let two = KS / S > 1u;
 
-    // A slot r: pixel am = slot / (KS / 4), four consecutive k from ak.
-    // B slot r: k row bk = slot / S, four output channels bn4.
+    // A slot: pixel am = slot / (KS / 4), four consecutive k from ak.
+    // B slot: k row bk = slot / S, four output channels bn4.
+    // The slots are named variables, not a private array indexed in a loop:
+    // a software adapter (SwiftShader) keeps such an array in memory and
+    // runs the whole GEMM markedly slower.
     let ak = (lid % (KS / 4u)) * 4u;
-    var slots: array<Slot, R_MAX>;
-    var av: array<vec4<T>, R_MAX>;
-    var bv: array<vec4<T>, R_MAX>;
-    for (var r = 0u; r < R; r++) {
-        let m = m0 + (lid + r * S * S) / (KS / 4u);
-        let w = window(m);
-        let k = kbeg + ak;
-        let tap = k / icg;
-        var s = Slot(m < p.m, w.img, w.ih0, w.iw0, k % icg, tap % kw_n, tap / kw_n);
-        if (POINTWISE) {
-            s.base = (w.img + u32(w.ih0) * p.iw + u32(w.iw0)) * p.ic;
-        }
-        av[r] = vec4<T>(gather(s, k, cin0, kw_n, icg));
-        slots[r] = advanced(s, kw_n, icg);
-        bv[r] = weights(lid + r * S * S, kbeg, kend, wbase, n0);
+    var slot0 = first_slot(lid, m0, kbeg + ak, kw_n, icg);
+    var slot1 = slot0;
+    if (two) {
+        slot1 = first_slot(lid + S * S, m0, kbeg + ak, kw_n, icg);
+    }
+    var av0 = vec4<T>(gather(slot0, kbeg + ak, cin0, kw_n, icg));
+    var bv0 = weights(lid, kbeg, kend, wbase, n0);
+    slot0 = advanced(slot0, kw_n, icg);
+    var av1 = vec4<T>(0.0);
+    var bv1 = vec4<T>(0.0);
+    if (two) {
+        av1 = vec4<T>(gather(slot1, kbeg + ak, cin0, kw_n, icg));
+        bv1 = weights(lid + S * S, kbeg, kend, wbase, n0);
+        slot1 = advanced(slot1, kw_n, icg);
     }
 
     var acc0 = vec4<f32>(0.0);
@@ -244,10 +254,12 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
     for (var k0 = kbeg; k0 < kend; k0 += KS) {
-        for (var r = 0u; r < R; r++) {
-            let slot = lid + r * S * S;
-            a_s[slot / (KS / 4u)][ak / 4u] = av[r];
-            b_s[slot / S][slot % S] = bv[r];
+        a_s[lid / (KS / 4u)][ak / 4u] = av0;
+        b_s[lid / S][lid % S] = bv0;
+        if (two) {
+            let slot = lid + S * S;
+            a_s[slot / (KS / 4u)][ak / 4u] = av1;
+            b_s[slot / S][slot % S] = bv1;
         }
         workgroupBarrier();
 
@@ -255,10 +267,13 @@ fn conv(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
         // before this slice's arithmetic, so they overlap it.
         let k1 = k0 + KS;
         if (k1 < kend) {
-            for (var r = 0u; r < R; r++) {
-                av[r] = vec4<T>(gather(slots[r], k1 + ak, cin0, kw_n, icg));
-                slots[r] = advanced(slots[r], kw_n, icg);
-                bv[r] = weights(lid + r * S * S, k1, kend, wbase, n0);
+            av0 = vec4<T>(gather(slot0, k1 + ak, cin0, kw_n, icg));
+            bv0 = weights(lid, k1, kend, wbase, n0);
+            slot0 = advanced(slot0, kw_n, icg);
+            if (two) {
+                av1 = vec4<T>(gather(slot1, k1 + ak, cin0, kw_n, icg));
+                bv1 = weights(lid + S * S, k1, kend, wbase, n0);
+                slot1 = advanced(slot1, kw_n, icg);
             }
         }
 

@@ -2,17 +2,10 @@
 // (x * scale[c] + shift[c] over the innermost dimension), both followed by
 // a clamp to the activation range.
 
-struct Params {
-    a_off: u32, b_off: u32, out_off: u32, total: u32,
-    // affine: innermost size; scale/shift offsets into `wts` and their lengths (1 = broadcast).
-    channels: u32, scale_off: u32, shift_off: u32, scale_n: u32,
-    shift_n: u32, lo: f32, hi: f32,
-}
-
+// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
 @group(0) @binding(0) var<storage, read_write> arena: array<f32>;
 // `W` (f32 or f16) comes from the prelude (src/gpu/pipelines.rs).
 @group(0) @binding(1) var<storage, read> wts: array<W>;
-@group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

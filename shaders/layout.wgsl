@@ -1,58 +1,28 @@
 // Data movement over row-major tensors of rank <= 8, one output element per
-// invocation: `permute` (transpose) and `pad` (constant padding).
+// invocation: `gather` is a transpose (strides permuted) and constant padding
+// (an offset window on the input) in one.
 
-struct Params {
-    in_off: u32, out_off: u32, total: u32, rank: u32,
-    value: f32,
-    // Output dims, innermost last.
-    out_dims: array<vec4<u32>, 2>,
-    // permute: input stride of each output dim. pad: input dims.
-    a: array<vec4<u32>, 2>,
-    // pad: padding before each dim.
-    b: array<vec4<u32>, 2>,
-}
-
+// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
 @group(0) @binding(0) var<storage, read_write> arena: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
 
-fn at(v: array<vec4<u32>, 2>, i: u32) -> u32 {
-    return v[i / 4u][i % 4u];
-}
-
+// Output element i reads the input at its coordinates less `before`, through
+// `stride`, or is `value` where that falls outside `extent`. `p.dims[d]` is
+// (size, stride, before, extent) of output dimension d.
 @compute @workgroup_size(256)
-fn permute(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_id(gid, nwg, 256u);
     if (i >= p.total) {
         return;
     }
     var rest = i;
     var src = 0u;
-    for (var d = p.rank; d > 0u; d--) {
-        let n = at(p.out_dims, d - 1u);
-        src += (rest % n) * at(p.a, d - 1u);
-        rest /= n;
-    }
-    arena[p.out_off + i] = arena[p.in_off + src];
-}
-
-@compute @workgroup_size(256)
-fn pad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = flat_id(gid, nwg, 256u);
-    if (i >= p.total) {
-        return;
-    }
-    var rest = i;
-    var src = 0u;
-    var stride = 1u;
     var inside = true;
     for (var d = p.rank; d > 0u; d--) {
-        let n = at(p.out_dims, d - 1u);
-        let dim = at(p.a, d - 1u);
-        let x = i32(rest % n) - i32(at(p.b, d - 1u));
-        rest /= n;
-        inside = inside && x >= 0 && x < i32(dim);
-        src += u32(max(x, 0)) * stride;
-        stride *= dim;
+        let axis = p.dims[d - 1u];
+        let x = i32(rest % axis.x) - i32(axis.z);
+        rest /= axis.x;
+        inside = inside && x >= 0 && x < i32(axis.w);
+        src += u32(max(x, 0)) * axis.y;
     }
     var v = p.value;
     if (inside) {

@@ -5,19 +5,8 @@
 // max ignores padded cells; average divides by the in-image cells, or by
 // all cells of the clipped window when padding counts.
 
-struct Params {
-    in_off: u32, out_off: u32, total: u32, c: u32,
-    ih: u32, iw: u32, oh: u32, ow: u32,
-    kh: u32, kw: u32, sh: u32, sw: u32,
-    pt: u32, pl: u32, dh: u32, dw: u32,
-    // Padded extent ends: ih + pad_bottom, iw + pad_right.
-    eh: u32, ew: u32,
-    // 0 = max, 1 = average over in-image cells, 2 = average counting padding.
-    mode: u32,
-}
-
+// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
 @group(0) @binding(0) var<storage, read_write> arena: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -4,31 +4,11 @@
 // taps (computed there): a horizontal pass into `mid` over the source rows
 // the crop reads, then a vertical pass that normalises and writes.
 
-struct Params {
-    // Element offset of the input tensor in the arena.
-    out_off: u32,
-    crop_w: u32,
-    crop_h: u32,
-    // First source row the vertical taps read, and how many rows `mid` holds.
-    row_lo: u32,
-    mid_rows: u32,
-    // Word offset in `taps` of the rows' entries (the columns' start at 0).
-    row_taps: u32,
-    nchw: u32,
-    bgr: u32,
-    divisor: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-    mean: vec4<f32>,
-    stdev: vec4<f32>,
-}
-
+// `p`, the step's uniform `Params`, is declared ahead of this file (src/gpu/params.rs).
 @group(0) @binding(0) var<storage, read_write> arena: array<f32>;
 // Per output column, then per output row: [first source index, tap count
 // (0 in the crop's padding), word offset of its weights]; the weights are f32 bits.
 @group(0) @binding(1) var<storage, read> taps: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> mid: array<f32>;
 @group(0) @binding(4) var frame: texture_2d<f32>;
 

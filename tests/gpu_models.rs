@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use webresnet::bench::parity;
 use webresnet::cpu::CpuBackend;
-use webresnet::gpu::{GpuBackend, Occupancy, Precision};
+use webresnet::gpu::{GpuBackend, Occupancy, Options, Precision};
 use webresnet::plan::{CompileOptions, Plan};
 use webresnet::Error;
 
@@ -62,7 +62,8 @@ fn parity(file: &str, input_shape: Option<Vec<usize>>, scale: f32, precision: Pr
     let want = CpuBackend::new(&plan).expect("CPU backend").run(&x).expect("CPU run");
 
     let t = Instant::now();
-    let mut gpu = match GpuBackend::with_options_blocking(&plan, precision, occupancy) {
+    let mut gpu = match GpuBackend::with_options_blocking(&plan, Options { precision, occupancy, ..Options::default() })
+    {
         Ok(b) if b.precision() == precision => b,
         Ok(b) => return skip(format!("{} gave {:?} weights, not {precision:?}", b.adapter_info(), b.precision())),
         Err(Error::GpuUnavailable(msg)) => return skip(format!("no GPU adapter ({msg})")),
@@ -125,4 +126,46 @@ parity_tests! {
     mobilenet_small_f16: "mobilenet_small.onnx", None, 1.0, F16, Auto;
     efficientnet_lite0_f16: "efficientnet-lite0-57934424.pth", None, 1.0, F16, Auto;
     resnet50_f16: "resnet50.onnx", Some(vec![1, 3, 224, 224]), 1.0, F16, Gpu;
+}
+
+/// A model file read as it arrives has its pipelines compiled from its
+/// header's shapes (int8 weights and their scales included): the backend
+/// built once the weights are in compiles none, holds the same pipelines as
+/// one built from scratch, and gives its results bit for bit.
+#[test]
+fn pipelines_compiled_from_the_header_are_the_ones_the_model_needs() {
+    use webresnet::gpu::Prepared;
+    use webresnet::model::incoming::Incoming;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/models/default-int8.wrn");
+    let Ok(bytes) = std::fs::read(&path) else { return skip(format!("{} unreadable", path.display())) };
+    let opts = CompileOptions::default();
+    let mut incoming = Incoming::new(bytes.len());
+    let mut chunks = bytes.chunks(64 << 10);
+    let mut received = 0;
+    let shapes = loop {
+        let c = chunks.next().expect("the header's shapes come before the last chunk");
+        incoming.push(c);
+        received += c.len();
+        if let Some(g) = incoming.shapes() {
+            break g;
+        }
+    };
+    assert!(received < bytes.len() / 4, "shapes only after {received} of {} bytes", bytes.len());
+    let prepared = match pollster::block_on(Prepared::new(webresnet::plan::compile_owned(shapes, &opts).unwrap())) {
+        Ok(p) => p,
+        Err(Error::GpuUnavailable(why)) => return skip(why),
+        Err(e) => panic!("{e}"),
+    };
+    let ahead = prepared.pipeline_count();
+    chunks.for_each(|c| incoming.push(c));
+    let (_, graph) = incoming.finish().expect("the whole file arrived");
+    let plan = webresnet::plan::compile_owned(graph, &opts).unwrap();
+    let mut warm = pollster::block_on(GpuBackend::from_prepared(&plan, prepared)).unwrap();
+    let mut cold = GpuBackend::new_blocking(&plan).unwrap();
+    assert_eq!(warm.pipelines_compiled_at_build(), 0);
+    assert_eq!(cold.pipelines_compiled_at_build(), cold.pipeline_count());
+    assert_eq!((ahead, warm.pipeline_count()), (cold.pipeline_count(), cold.pipeline_count()));
+    let x = input(plan.input_len(), 7, 1.0);
+    let (a, b) = (warm.run_blocking(&x).unwrap(), cold.run_blocking(&x).unwrap());
+    assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "results differ");
 }

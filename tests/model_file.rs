@@ -268,3 +268,30 @@ fn int8_scales_follow_each_weights_output_channels() {
         assert!((w - q).abs() <= step / 2.0 + 1e-7, "k_by_n[{i}] = {w}, int8 gives {q}");
     }
 }
+
+#[test]
+fn an_incoming_file_describes_its_graph_once_the_header_and_integer_tensors_are_in() {
+    let mut g = tiny();
+    g.initializers.insert("shape".into(), Constant::i64(vec![3], vec![1, -1, 9]));
+    g.initializers.insert("big".into(), Constant::f32(vec![300, 7], vec![0.5; 2100]));
+    let bytes = format::write(&g, &format::WriteOptions::default()).unwrap();
+    let head = format::header_end(&bytes).unwrap();
+    let mut incoming = Incoming::new(bytes.len());
+    let mut first = None;
+    for (i, b) in bytes.iter().enumerate() {
+        incoming.push(std::slice::from_ref(b));
+        if first.is_none() && incoming.shapes().is_some() {
+            first = Some(i + 1);
+        }
+    }
+    // The i64 tensor's 24 bytes come first in the data section; the shapes need them, not the floats.
+    assert_eq!(first, Some(head + 24));
+    let shapes = incoming.shapes().unwrap();
+    assert_eq!(shapes.initializers["shape"], g.initializers["shape"]);
+    for name in ["w", "b", "big"] {
+        let (got, want) = (&shapes.initializers[name], &g.initializers[name]);
+        assert_eq!(got.dims, want.dims);
+        assert!(got.to_f32().iter().all(|&v| v == 0.0));
+    }
+    assert_eq!(shapes.nodes, g.nodes);
+}

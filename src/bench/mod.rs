@@ -1,10 +1,12 @@
 //! Device benchmark (`webresnet bench`): a model's cold and warm latency on
 //! one backend, its effective GFLOP/s, and their share of a ceiling measured
 //! on the same device (a tiled WGSL matmul on the GPU, the CPU path's GEMM
-//! on the CPU), with an optional GPU-vs-CPU parity check.
+//! on the CPU), with an optional GPU-vs-CPU parity check and, with
+//! timestamp queries, each GPU dispatch's time.
 
 mod ceiling;
 pub mod parity;
+pub mod profile;
 mod random;
 mod report;
 
@@ -12,13 +14,14 @@ use std::time::Instant;
 
 pub use ceiling::cpu_gemm_gflops;
 pub use parity::Parity;
+pub use profile::RowProfile;
 pub use random::graph as random_graph;
 pub use report::{json, markdown};
 
 pub use crate::backend::BackendKind;
 use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
-use crate::gpu::{GpuBackend, Precision};
+use crate::gpu::{self, GpuBackend, Occupancy, Precision};
 use crate::model::Graph;
 use crate::plan::{compile, CompileOptions, Plan};
 
@@ -40,6 +43,14 @@ pub struct Options {
     pub input_shape: Option<Vec<usize>>,
     /// Run the CPU backend on the same input and compare (GPU backend only).
     pub check: bool,
+    /// Also time each dispatch with timestamp queries, over `runs` more runs (GPU backend only).
+    pub profile: bool,
+    /// How the GPU backend cuts the conv layers.
+    pub occupancy: Occupancy,
+    /// Side of the GPU ceiling's matmul; `None`: by the adapter (see [`crate::gpu::matmul_ceiling_blocking`]).
+    pub ceiling_side: Option<u32>,
+    /// The device's FP32 peak as its vendor states it, in GFLOP/s.
+    pub peak_gflops: Option<f64>,
 }
 
 /// What the model is measured against.
@@ -65,7 +76,11 @@ pub struct Row {
     pub gflops: f64,
     /// `gflops` over the ceiling's.
     pub share: f64,
+    /// `gflops` over the stated FP32 peak, where one was given.
+    pub peak_share: Option<f64>,
     pub parity: Option<Parity>,
+    /// Per-dispatch GPU times; `warm_ms` is the round trip they compare with.
+    pub profile: Option<RowProfile>,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +88,8 @@ pub struct Report {
     pub backend: BackendKind,
     pub runs: usize,
     pub ceiling: Ceiling,
+    /// The stated FP32 peak, GFLOP/s.
+    pub peak_gflops: Option<f64>,
     pub rows: Vec<Row>,
     /// Cases not run, and why.
     pub skipped: Vec<String>,
@@ -98,10 +115,18 @@ pub fn start(opts: &Options) -> Result<Report> {
             "--check compares the GPU's outputs with the CPU's: it needs the GPU backend".into(),
         ));
     }
+    if opts.profile && opts.backend != BackendKind::WebGpu {
+        return Err(Error::InvalidInput(
+            "--profile times GPU dispatches with timestamp queries: it needs the GPU backend".into(),
+        ));
+    }
+    if opts.peak_gflops.is_some_and(|p| !(p.is_finite() && p > 0.0)) {
+        return Err(Error::InvalidInput("--peak-gflops must be a positive number".into()));
+    }
     let runs = opts.runs.max(1);
     let ceiling = match opts.backend {
         BackendKind::WebGpu => {
-            let c = crate::gpu::matmul_ceiling_blocking(runs.max(10))?;
+            let c = crate::gpu::matmul_ceiling_blocking(runs.max(10), opts.ceiling_side)?;
             Ceiling { what: format!("WGSL matmul {0}x{0}x{0}", c.side), device: c.adapter, gflops: c.gflops }
         }
         BackendKind::Cpu => Ceiling {
@@ -110,7 +135,7 @@ pub fn start(opts: &Options) -> Result<Report> {
             gflops: cpu_gemm_gflops(runs.max(20))?,
         },
     };
-    Ok(Report { backend: opts.backend, runs, ceiling, rows: vec![], skipped: vec![] })
+    Ok(Report { backend: opts.backend, runs, ceiling, peak_gflops: opts.peak_gflops, rows: vec![], skipped: vec![] })
 }
 
 /// Adds every batch x precision case of `graph` (named `model`) to
@@ -134,13 +159,14 @@ pub fn run(
                     .push(format!("{model} batch {batch} {}: the CPU path computes in f32", precision_name(precision)));
                 continue;
             }
-            let Some((mut row, got)) = measure(&plan, &x, opts.backend, precision, runs)? else {
+            let Some((mut row, got)) = measure(&plan, &x, opts, precision, runs)? else {
                 let name = precision_name(precision);
                 report.skipped.push(format!("{model} batch {batch} {name}: the adapter runs no {name} weights"));
                 continue;
             };
             row.model = model.into();
             row.share = row.gflops / report.ceiling.gflops;
+            row.peak_share = report.peak_gflops.map(|p| row.gflops / p);
             if opts.check {
                 let want = match &reference {
                     Some(r) => r,
@@ -174,7 +200,7 @@ fn plan_for(graph: &Graph, input_shape: Option<&[usize]>, batch: usize) -> Resul
 fn measure(
     plan: &Plan,
     x: &[f32],
-    backend: BackendKind,
+    opts: &Options,
     precision: Precision,
     runs: usize,
 ) -> Result<Option<(Row, Vec<f32>)>> {
@@ -182,11 +208,17 @@ fn measure(
         Cpu(CpuBackend),
         Gpu(Box<GpuBackend>),
     }
+    let backend = opts.backend;
     let start = Instant::now();
     let mut built = match backend {
         BackendKind::Cpu => Built::Cpu(CpuBackend::new(plan)?),
         BackendKind::WebGpu => {
-            let g = GpuBackend::with_precision_blocking(plan, precision)?;
+            let options = gpu::Options { precision, occupancy: opts.occupancy, ..gpu::Options::default() };
+            let g = if opts.profile {
+                GpuBackend::with_timestamps_blocking(plan, options)?
+            } else {
+                GpuBackend::with_options_blocking(plan, options)?
+            };
             if g.precision() != precision {
                 return Ok(None);
             }
@@ -209,6 +241,10 @@ fn measure(
         times.push(t.elapsed().as_secs_f64());
     }
     let warm_ms = median_ms(times);
+    let profile = match &mut built {
+        Built::Gpu(b) if opts.profile => Some(profile::measure(b, plan, x, runs)?),
+        _ => None,
+    };
     let macs = plan.macs();
     let row = Row {
         model: String::new(),
@@ -220,7 +256,9 @@ fn measure(
         macs,
         gflops: 2.0 * macs as f64 / (warm_ms / 1e3) / 1e9,
         share: 0.0,
+        peak_share: None,
         parity: None,
+        profile,
     };
     Ok(Some((row, out)))
 }

@@ -37,6 +37,12 @@ enum PrecisionKind {
     F16,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum OccupancyKind {
+    Auto,
+    Gpu,
+}
+
 #[derive(clap::Args)]
 struct PreprocessArgs {
     /// Per-channel mean, in the model's channel order (e.g. 0.485,0.456,0.406).
@@ -159,6 +165,23 @@ enum Command {
         /// Also run the CPU backend on the same input and compare the GPU's logits.
         #[arg(long)]
         check: bool,
+        /// Also time every GPU dispatch with timestamp queries (where the
+        /// adapter has them), over --runs more runs: one line per dispatch,
+        /// sums by kind and by stage, GPU time against the round trip.
+        #[arg(long)]
+        profile: bool,
+        /// How the GPU backend cuts the convs: auto (large tiles on a CPU
+        /// adapter), or gpu (the tiles and split-K a real GPU gets, on any adapter).
+        #[arg(long, value_enum, default_value = "auto")]
+        occupancy: OccupancyKind,
+        /// Side of the GPU ceiling's matmul, a multiple of 64 up to 4096
+        /// (default: 4096 on a GPU, on a CPU adapter the smallest from 512 that times well).
+        #[arg(long)]
+        ceiling_side: Option<u32>,
+        /// The device's FP32 peak as its vendor states it, in GFLOP/s: the
+        /// report adds each case's share of it.
+        #[arg(long)]
+        peak_gflops: Option<f64>,
         /// Print JSON instead of the markdown table.
         #[arg(long)]
         json: bool,
@@ -653,7 +676,21 @@ fn main() -> ExitCode {
             convert(input, output, &opts, pre)
         }
         Command::Infer { model, input, output, backend } => infer(model, input, output, *backend),
-        Command::Bench { model, arch, backend, batch, precision, runs, input_shape, check, json } => {
+        Command::Bench {
+            model,
+            arch,
+            backend,
+            batch,
+            precision,
+            runs,
+            input_shape,
+            check,
+            profile,
+            occupancy,
+            ceiling_side,
+            peak_gflops,
+            json,
+        } => {
             let opts = webresnet::bench::Options {
                 backend: *backend,
                 batches: batch.clone(),
@@ -667,6 +704,13 @@ fn main() -> ExitCode {
                 runs: *runs,
                 input_shape: input_shape.clone(),
                 check: *check,
+                profile: *profile,
+                occupancy: match occupancy {
+                    OccupancyKind::Auto => webresnet::gpu::Occupancy::Auto,
+                    OccupancyKind::Gpu => webresnet::gpu::Occupancy::Gpu,
+                },
+                ceiling_side: *ceiling_side,
+                peak_gflops: *peak_gflops,
             };
             bench(&BenchArgs { model: model.as_deref(), arch, json: *json }, &opts)
         }

@@ -24,7 +24,7 @@ use super::gemm::{bias_act, sgemm, MatMut, MatRef};
 use super::simd;
 use super::window::Axis;
 use super::winograd::{self, Tiling, Variant};
-use super::{par, split, Kernel, Kernels, Tensors};
+use super::{check_weights, par, split, Kernel, Kernels, Tensors};
 use crate::error::{Error, Result};
 use crate::plan::{Activation, Conv};
 use crate::transpose::transpose;
@@ -46,6 +46,23 @@ enum Residual {
     InPlace,
 }
 
+impl Residual {
+    /// Where the residual is read from, given the output's range.
+    fn new(c: &Conv, t: &Tensors, output: &Range<usize>) -> Result<Self> {
+        let Some(r) = c.residual else {
+            return Ok(Residual::None);
+        };
+        let rt = t.get(r)?;
+        if rt.shape != t.get(c.output)?.shape {
+            return Err(Error::Backend(format!(
+                "residual '{}' shape {:?} differs from the output's",
+                rt.name, rt.shape
+            )));
+        }
+        Ok(if rt.range() == *output { Residual::InPlace } else { Residual::Separate(rt.range()) })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Strategy {
     Pointwise,
@@ -58,8 +75,25 @@ enum Strategy {
     SimdDepthwise,
 }
 
+impl Strategy {
+    fn choose(c: &Conv, g: &Geom, kernels: Kernels, wino: Option<Variant>) -> Result<Self> {
+        let depthwise = g.groups == g.in_c && g.groups == g.out_c && g.groups > 1;
+        Ok(match kernels {
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            Kernels::Simd128 => return Err(Kernels::unavailable()),
+            _ if wino.is_some() => Strategy::Winograd,
+            Kernels::Portable if depthwise => Strategy::Depthwise,
+            Kernels::Portable if c.kernel == [1, 1] && c.pad == [0; 4] => Strategy::Pointwise,
+            Kernels::Portable => Strategy::Im2col,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 if depthwise => Strategy::SimdDepthwise,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 => Strategy::SimdGemm,
+        })
+    }
+}
+
 /// A conv's validated shapes and window.
-#[derive(Clone, Copy)]
 pub struct Geom {
     pub batch: usize,
     pub in_c: usize,
@@ -72,6 +106,35 @@ pub struct Geom {
 }
 
 impl Geom {
+    /// Checks the conv's channels, groups, window and weight sizes against its tensors.
+    pub fn new(c: &Conv, t: &Tensors) -> Result<Self> {
+        let [n, ih, iw, ic] = t.nhwc(c.input)?;
+        let [on, oh, ow, oc] = t.nhwc(c.output)?;
+        let [h, w] = Axis::hw([ih, iw], c.kernel, c.stride, c.pad, c.dilation)?;
+        let g = c.groups;
+        if g == 0 || c.in_channels % g != 0 || c.out_channels % g != 0 || c.out_channels == 0 || c.in_channels == 0 {
+            return Err(Error::Backend(format!(
+                "in_channels {} and out_channels {} must be positive multiples of groups {g}",
+                c.in_channels, c.out_channels
+            )));
+        }
+        if ic != c.in_channels || oc != c.out_channels || on != n {
+            return Err(Error::Backend(format!(
+                "tensor shapes [{n},{ih},{iw},{ic}] -> [{on},{oh},{ow},{oc}] don't match \
+                 in_channels {} / out_channels {}",
+                c.in_channels, c.out_channels
+            )));
+        }
+        if h.out_floor() != Some(oh) || w.out_floor() != Some(ow) {
+            return Err(Error::Backend(format!(
+                "output spatial size {oh}x{ow} doesn't match the input {ih}x{iw} and window"
+            )));
+        }
+        let geom = Geom { batch: n, in_c: ic, out_c: oc, groups: g, h, w, out_h: oh, out_w: ow };
+        check_weights(&c.weight, &c.bias, oc, geom.k())?;
+        Ok(geom)
+    }
+
     pub fn cin_g(&self) -> usize {
         self.in_c / self.groups
     }
@@ -104,17 +167,29 @@ enum Weights {
     WinogradPacked(Tiling, Vec<simd::gemm::PackedB>),
 }
 
-pub struct ConvKernel {
-    ops: Operands,
-    strategy: Strategy,
-    weight: Weights,
-    bias: Vec<f32>,
-    act: Activation,
+impl Weights {
+    /// The conv's weights laid out once for `strategy`.
+    fn pack(c: &Conv, geom: &Geom, strategy: Strategy, kernels: Kernels, wino: Option<Variant>) -> Self {
+        let (oc, ic) = (geom.out_c, geom.in_c);
+        match (strategy, wino) {
+            (Strategy::Winograd, Some(v)) => {
+                let tiling = Tiling::new(v, geom);
+                match kernels {
+                    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                    Kernels::Simd128 => Weights::WinogradPacked(tiling, simd::winograd::pack(v, &c.weight, oc, ic)),
+                    _ => Weights::Winograd(tiling, winograd::portable_weights(v, &c.weight, oc, ic)),
+                }
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            (Strategy::SimdGemm, _) => Weights::Packed(simd::conv::pack(geom, &c.weight, &c.bias)),
+            // OHWI [oc][k] -> [k][oc]: B is then row-major with unit column stride.
+            _ => Weights::Plain(transpose(&c.weight, oc, geom.k())),
+        }
+    }
 }
 
-/// A conv step's validated geometry and arena ranges.
+/// Where a conv step reads and writes in the arena.
 pub struct Operands {
-    pub g: Geom,
     input: Range<usize>,
     output: Range<usize>,
     residual: Residual,
@@ -122,59 +197,9 @@ pub struct Operands {
 
 impl Operands {
     pub fn new(c: &Conv, t: &Tensors) -> Result<Self> {
-        let [n, ih, iw, ic] = t.nhwc(c.input)?;
-        let [on, oh, ow, oc] = t.nhwc(c.output)?;
-        let h = Axis::new(0, ih, c.kernel, c.stride, c.pad, c.dilation)?;
-        let w = Axis::new(1, iw, c.kernel, c.stride, c.pad, c.dilation)?;
-        let g = c.groups;
-        if g == 0 || c.in_channels % g != 0 || c.out_channels % g != 0 || c.out_channels == 0 || c.in_channels == 0 {
-            return Err(Error::Backend(format!(
-                "in_channels {} and out_channels {} must be positive multiples of groups {g}",
-                c.in_channels, c.out_channels
-            )));
-        }
-        if ic != c.in_channels || oc != c.out_channels || on != n {
-            return Err(Error::Backend(format!(
-                "tensor shapes [{n},{ih},{iw},{ic}] -> [{on},{oh},{ow},{oc}] don't match \
-                 in_channels {} / out_channels {}",
-                c.in_channels, c.out_channels
-            )));
-        }
-        if h.out_floor() != Some(oh) || w.out_floor() != Some(ow) {
-            return Err(Error::Backend(format!(
-                "output spatial size {oh}x{ow} doesn't match the input {ih}x{iw} and window"
-            )));
-        }
-        let cin_g = ic / g;
-        let k = c.kernel[0] * c.kernel[1] * cin_g;
-        if c.weight.len() != oc * k || c.bias.len() != oc {
-            return Err(Error::Backend(format!(
-                "weight has {} values (expected {}), bias {} (expected {oc})",
-                c.weight.len(),
-                oc * k,
-                c.bias.len()
-            )));
-        }
         let output = t.get(c.output)?.range();
-        let residual = match c.residual {
-            None => Residual::None,
-            Some(r) => {
-                let rt = t.get(r)?;
-                if rt.shape != t.get(c.output)?.shape {
-                    return Err(Error::Backend(format!(
-                        "residual '{}' shape {:?} differs from the output's",
-                        rt.name, rt.shape
-                    )));
-                }
-                if rt.range() == output {
-                    Residual::InPlace
-                } else {
-                    Residual::Separate(rt.range())
-                }
-            }
-        };
-        let g = Geom { batch: n, in_c: ic, out_c: oc, groups: g, h, w, out_h: oh, out_w: ow };
-        Ok(Operands { g, input: t.get(c.input)?.range(), output, residual })
+        let residual = Residual::new(c, t, &output)?;
+        Ok(Operands { input: t.get(c.input)?.range(), output, residual })
     }
 
     /// Splits the arena into the input and the output, the output holding
@@ -194,43 +219,32 @@ impl Operands {
     }
 }
 
+pub struct ConvKernel {
+    ops: Operands,
+    g: Geom,
+    strategy: Strategy,
+    weight: Weights,
+    bias: Vec<f32>,
+    act: Activation,
+}
+
 impl ConvKernel {
     /// `wino`: run as Winograd with this variant (3x3, stride 1, dilation 1, one group).
     pub fn new(c: &Conv, t: &Tensors, kernels: Kernels, wino: Option<Variant>) -> Result<Self> {
+        let geom = Geom::new(c, t)?;
         let ops = Operands::new(c, t)?;
-        let geom = &ops.g;
-        let (ic, oc, g, k) = (geom.in_c, geom.out_c, geom.groups, geom.k());
-        let depthwise = g == ic && g == oc && g > 1;
         if wino.is_some() && !winograd::eligible(c) {
             return Err(Error::Backend("Winograd needs a 3x3, stride-1, dilation-1 conv with one group".into()));
         }
-        let strategy = match kernels {
-            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-            Kernels::Simd128 => return Err(Kernels::unavailable()),
-            _ if wino.is_some() => Strategy::Winograd,
-            Kernels::Portable if depthwise => Strategy::Depthwise,
-            Kernels::Portable if c.kernel == [1, 1] && c.pad == [0; 4] => Strategy::Pointwise,
-            Kernels::Portable => Strategy::Im2col,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Kernels::Simd128 if depthwise => Strategy::SimdDepthwise,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Kernels::Simd128 => Strategy::SimdGemm,
-        };
-        let weight = match (strategy, wino) {
-            (Strategy::Winograd, Some(v)) => {
-                let tiling = Tiling::new(v, geom);
-                match kernels {
-                    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                    Kernels::Simd128 => Weights::WinogradPacked(tiling, simd::winograd::pack(v, &c.weight, oc, ic)),
-                    _ => Weights::Winograd(tiling, winograd::portable_weights(v, &c.weight, oc, ic)),
-                }
-            }
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            (Strategy::SimdGemm, _) => Weights::Packed(simd::conv::pack(geom, &c.weight, &c.bias)),
-            // OHWI [oc][k] -> [k][oc]: B is then row-major with unit column stride.
-            _ => Weights::Plain(transpose(&c.weight, oc, k)),
-        };
-        Ok(ConvKernel { ops, strategy, weight, bias: c.bias.clone(), act: c.activation })
+        let strategy = Strategy::choose(c, &geom, kernels, wino)?;
+        Ok(ConvKernel {
+            ops,
+            weight: Weights::pack(c, &geom, strategy, kernels, wino),
+            g: geom,
+            strategy,
+            bias: c.bias.clone(),
+            act: c.activation,
+        })
     }
 
     /// The `[k][out_c]` weights (every strategy but the SIMD GEMM's).
@@ -243,7 +257,7 @@ impl ConvKernel {
 
     /// Runs the Winograd strategy on its transformed weights.
     fn winograd(&self, input: &[f32], out: &mut [f32], scratch: &mut [f32], accumulate: bool) -> Result<()> {
-        let (g, bias, act) = (&self.ops.g, &self.bias, self.act);
+        let (g, bias, act) = (&self.g, &self.bias, self.act);
         match &self.weight {
             Weights::Winograd(t, u) => {
                 let gemm = winograd::portable_gemm(g, t.v, u);
@@ -263,32 +277,32 @@ impl ConvKernel {
 
     /// Output pixels `[m0, m0+m)` of group `g` = `a · B_g (+ C)`.
     fn gemm(&self, m: usize, a: MatRef, g: usize, out: &mut [f32], m0: usize, beta: f32) -> Result<()> {
-        let (oc, cout_g) = (self.ops.g.out_c, self.ops.g.cout_g());
+        let (oc, cout_g) = (self.g.out_c, self.g.cout_g());
         let b = MatRef { data: self.plain()?, offset: g * cout_g, rs: oc, cs: 1 };
         let c = MatMut { data: out, offset: m0 * oc + g * cout_g, rs: oc, cs: 1 };
-        sgemm(m, self.ops.g.k(), cout_g, a, b, beta, c)
+        sgemm(m, self.g.k(), cout_g, a, b, beta, c)
     }
 
     /// 1x1, no padding: A rows are input pixels. Stride 1 makes the whole
     /// input one matrix; otherwise each output row's pixels are `sw*c` apart.
     fn pointwise(&self, input: &[f32], out: &mut [f32], beta: f32) -> Result<()> {
-        let (ic, cin_g) = (self.ops.g.in_c, self.ops.g.cin_g());
-        let total = self.ops.g.batch * self.ops.g.out_h * self.ops.g.out_w;
-        let strided = self.ops.g.h.stride != 1 || self.ops.g.w.stride != 1;
-        let chunk = if strided { self.ops.g.out_w } else { POINTWISE_CHUNK };
+        let (ic, cin_g) = (self.g.in_c, self.g.cin_g());
+        let total = self.g.batch * self.g.out_h * self.g.out_w;
+        let strided = self.g.h.stride != 1 || self.g.w.stride != 1;
+        let chunk = if strided { self.g.out_w } else { POINTWISE_CHUNK };
         for m0 in (0..total).step_by(chunk.max(1)) {
             let m = chunk.min(total - m0);
             let (a_start, rs) = if strided {
-                let (b, oy) = (m0 / (self.ops.g.out_h * self.ops.g.out_w), (m0 / self.ops.g.out_w) % self.ops.g.out_h);
-                ((b * self.ops.g.h.size + oy * self.ops.g.h.stride) * self.ops.g.w.size * ic, self.ops.g.w.stride * ic)
+                let (b, oy) = (m0 / (self.g.out_h * self.g.out_w), (m0 / self.g.out_w) % self.g.out_h);
+                ((b * self.g.h.size + oy * self.g.h.stride) * self.g.w.size * ic, self.g.w.stride * ic)
             } else {
                 (m0 * ic, ic)
             };
-            for g in 0..self.ops.g.groups {
+            for g in 0..self.g.groups {
                 let a = MatRef { data: input, offset: a_start + g * cin_g, rs, cs: 1 };
                 self.gemm(m, a, g, out, m0, beta)?;
             }
-            bias_act(&mut out[m0 * self.ops.g.out_c..(m0 + m) * self.ops.g.out_c], &self.bias, self.act);
+            bias_act(&mut out[m0 * self.g.out_c..(m0 + m) * self.g.out_c], &self.bias, self.act);
         }
         Ok(())
     }
@@ -296,26 +310,22 @@ impl ConvKernel {
     /// General window: im2col a chunk of output pixels per group, then GEMM.
     /// K order is (kh, kw, cin_g), matching the OHWI weights.
     fn im2col(&self, input: &[f32], out: &mut [f32], scratch: &mut [f32], beta: f32) -> Result<()> {
-        let (k, cin_g) = (self.ops.g.k(), self.ops.g.cin_g());
+        let (k, cin_g) = (self.g.k(), self.g.cin_g());
         let rows = (scratch.len() / k).max(1);
-        let total = self.ops.g.batch * self.ops.g.out_h * self.ops.g.out_w;
+        let total = self.g.batch * self.g.out_h * self.g.out_w;
         for m0 in (0..total).step_by(rows) {
             let m = rows.min(total - m0);
             let patches = scratch.get_mut(..m * k).ok_or_else(|| Error::Backend("im2col scratch too small".into()))?;
-            for g in 0..self.ops.g.groups {
+            for g in 0..self.g.groups {
                 for (r, row) in patches.chunks_exact_mut(k).enumerate() {
                     let p = m0 + r;
-                    let (b, oy, ox) = (
-                        p / (self.ops.g.out_h * self.ops.g.out_w),
-                        (p / self.ops.g.out_w) % self.ops.g.out_h,
-                        p % self.ops.g.out_w,
-                    );
+                    let (b, oy, ox) =
+                        (p / (self.g.out_h * self.g.out_w), (p / self.g.out_w) % self.g.out_h, p % self.g.out_w);
                     for (tap, dst) in row.chunks_exact_mut(cin_g).enumerate() {
-                        let (ky, kx) = (tap / self.ops.g.w.kernel, tap % self.ops.g.w.kernel);
-                        match (self.ops.g.h.inside(oy, ky), self.ops.g.w.inside(ox, kx)) {
+                        let (ky, kx) = (tap / self.g.w.kernel, tap % self.g.w.kernel);
+                        match (self.g.h.inside(oy, ky), self.g.w.inside(ox, kx)) {
                             (Some(iy), Some(ix)) => {
-                                let src = ((b * self.ops.g.h.size + iy) * self.ops.g.w.size + ix) * self.ops.g.in_c
-                                    + g * cin_g;
+                                let src = ((b * self.g.h.size + iy) * self.g.w.size + ix) * self.g.in_c + g * cin_g;
                                 dst.copy_from_slice(&input[src..src + cin_g]);
                             }
                             _ => dst.fill(0.0),
@@ -325,7 +335,7 @@ impl ConvKernel {
                 let a = MatRef { data: patches, offset: 0, rs: k, cs: 1 };
                 self.gemm(m, a, g, out, m0, beta)?;
             }
-            bias_act(&mut out[m0 * self.ops.g.out_c..(m0 + m) * self.ops.g.out_c], &self.bias, self.act);
+            bias_act(&mut out[m0 * self.g.out_c..(m0 + m) * self.g.out_c], &self.bias, self.act);
         }
         Ok(())
     }
@@ -334,7 +344,7 @@ impl ConvKernel {
     /// `input_pixel * weight_tap` over in-image taps, channels innermost.
     /// Split over output pixels (`par`), like the SIMD kernel.
     fn depthwise(&self, input: &[f32], weight: &[f32], out: &mut [f32], accumulate: bool) {
-        let (g, c) = (&self.ops.g, self.ops.g.out_c);
+        let (g, c) = (&self.g, self.g.out_c);
         let m = g.batch * g.out_h * g.out_w;
         par::rows(out, m, c, DEPTHWISE_GRAIN, 1, |pixels, out| {
             for (p, acc) in pixels.zip(out.chunks_exact_mut(c)) {
@@ -375,14 +385,14 @@ impl Kernel for ConvKernel {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Strategy::SimdGemm => match &self.weight {
                 Weights::Packed(packed) => {
-                    simd::conv::conv(&self.ops.g, input, packed, self.act, out, accumulate);
+                    simd::conv::conv(&self.g, input, packed, self.act, out, accumulate);
                     Ok(())
                 }
                 _ => Err(Error::Backend("SIMD conv weights are not packed".into())),
             },
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Strategy::SimdDepthwise => {
-                simd::conv::depthwise(&self.ops.g, input, self.plain()?, &self.bias, self.act, out, accumulate);
+                simd::conv::depthwise(&self.g, input, self.plain()?, &self.bias, self.act, out, accumulate);
                 Ok(())
             }
         }
@@ -391,14 +401,14 @@ impl Kernel for ConvKernel {
     fn scratch_len(&self) -> usize {
         match self.strategy {
             Strategy::Im2col => {
-                let total = self.ops.g.batch * self.ops.g.out_h * self.ops.g.out_w;
-                let k = self.ops.g.k();
+                let total = self.g.batch * self.g.out_h * self.g.out_w;
+                let k = self.g.k();
                 (IM2COL_SCRATCH / k).clamp(1, total.max(1)) * k
             }
             Strategy::Winograd => match &self.weight {
-                Weights::Winograd(t, _) => t.scratch_len(&self.ops.g),
+                Weights::Winograd(t, _) => t.scratch_len(&self.g),
                 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                Weights::WinogradPacked(t, _) => t.scratch_len(&self.ops.g),
+                Weights::WinogradPacked(t, _) => t.scratch_len(&self.g),
                 _ => 0,
             },
             _ => 0,

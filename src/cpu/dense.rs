@@ -4,7 +4,7 @@ use std::ops::Range;
 use super::gemm::{bias_act, sgemm, MatMut, MatRef};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use super::simd::gemm::{gemm, Matrix, Out, PackedB};
-use super::{split, Kernel, Kernels, Tensors};
+use super::{check_weights, split, Kernel, Kernels, Tensors};
 use crate::error::{Error, Result};
 use crate::plan::{Activation, Dense};
 use crate::transpose::transpose;
@@ -62,14 +62,7 @@ pub fn rows(d: &Dense, t: &Tensors) -> Result<usize> {
     if output.len() != rows * out_f {
         return Err(Error::Backend(format!("output has {} values, expected {rows} x {out_f}", output.len())));
     }
-    if d.weight.len() != in_f * out_f || d.bias.len() != out_f {
-        return Err(Error::Backend(format!(
-            "weight has {} values (expected {}), bias {} (expected {out_f})",
-            d.weight.len(),
-            in_f * out_f,
-            d.bias.len()
-        )));
-    }
+    check_weights(&d.weight, &d.bias, out_f, in_f)?;
     Ok(rows)
 }
 

@@ -100,24 +100,8 @@ impl CpuBackend {
     /// As [`CpuBackend::with_kernels`], with a chosen use of Winograd.
     pub fn with_winograd(plan: &Plan, kernels: Kernels, wino: Winograd) -> Result<Self> {
         let tensors = Tensors { infos: &plan.tensors, arena_len: plan.arena_len };
-        let input = tensors.get(plan.input.tensor)?;
-        if input.len() != plan.input_len() {
-            return Err(Error::Backend(format!(
-                "input tensor '{}' holds {} values but the plan input has {}",
-                input.name,
-                input.len(),
-                plan.input_len()
-            )));
-        }
-        let output = tensors.get(plan.output.tensor)?;
-        if output.len() != plan.output_len() {
-            return Err(Error::Backend(format!(
-                "output tensor '{}' holds {} values but the plan output has {}",
-                output.name,
-                output.len(),
-                plan.output_len()
-            )));
-        }
+        let input = tensors.sized(plan.input.tensor, plan.input_len(), "input")?;
+        let output = tensors.sized(plan.output.tensor, plan.output_len(), "output")?;
         let wino = match wino {
             Winograd::Auto => winograd::choose(&plan.steps, |c| tensors.nhwc(c.output).ok()),
             Winograd::Every(v) => winograd::every(&plan.steps, v),
@@ -233,12 +217,38 @@ impl Tensors<'_> {
         }
     }
 
+    /// The plan's `role` ("input" or "output") tensor, which must hold `len` values.
+    fn sized(&self, id: TensorId, len: usize, role: &str) -> Result<&TensorInfo> {
+        let t = self.get(id)?;
+        if t.len() != len {
+            return Err(Error::Backend(format!(
+                "{role} tensor '{}' holds {} values but the plan {role} has {len}",
+                t.name,
+                t.len()
+            )));
+        }
+        Ok(t)
+    }
+
     /// A 4-D NHWC tensor's shape.
     fn nhwc(&self, id: TensorId) -> Result<[usize; 4]> {
         let t = self.get(id)?;
         <[usize; 4]>::try_from(t.shape.as_slice())
             .map_err(|_| Error::Backend(format!("tensor '{}' should be 4-D NHWC, has shape {:?}", t.name, t.shape)))
     }
+}
+
+/// A layer's weight holds `per_output` values for each of its `outputs`, and its bias one.
+fn check_weights(weight: &[f32], bias: &[f32], outputs: usize, per_output: usize) -> Result<()> {
+    if weight.len() != outputs * per_output || bias.len() != outputs {
+        return Err(Error::Backend(format!(
+            "weight has {} values (expected {}), bias {} (expected {outputs})",
+            weight.len(),
+            outputs * per_output,
+            bias.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Splits the arena around one step's output: the output mutably, the rest

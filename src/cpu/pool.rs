@@ -22,8 +22,7 @@ impl PoolKernel {
     pub fn new(p: &Pool, t: &Tensors) -> Result<Self> {
         let [n, ih, iw, c] = t.nhwc(p.input)?;
         let [on, oh, ow, oc] = t.nhwc(p.output)?;
-        let h = Axis::new(0, ih, p.kernel, p.stride, p.pad, p.dilation)?;
-        let w = Axis::new(1, iw, p.kernel, p.stride, p.pad, p.dilation)?;
+        let [h, w] = Axis::hw([ih, iw], p.kernel, p.stride, p.pad, p.dilation)?;
         // Floor or ceil rounding: the plan decides, both keep every window
         // starting inside the padded extent.
         let fits = |a: &Axis, o| a.out_floor() == Some(o) || a.out_ceil() == Some(o);

@@ -13,27 +13,26 @@ pub struct Axis {
 }
 
 impl Axis {
-    /// Axis 0 (height) or 1 (width) of NHWC-style `[kh,kw]`/`[top,left,bottom,right]` parameters.
-    pub fn new(
-        axis: usize,
-        size: usize,
+    /// The height and width axes over an input of `[h, w]`, from
+    /// NHWC-style `[kh, kw]` / `[top, left, bottom, right]` parameters.
+    pub fn hw(
+        size: [usize; 2],
         kernel: [usize; 2],
         stride: [usize; 2],
         pad: [usize; 4],
         dilation: [usize; 2],
-    ) -> Result<Self> {
-        let a = Axis {
-            size,
-            kernel: kernel[axis],
-            stride: stride[axis],
-            pad_before: pad[axis],
-            pad_after: pad[axis + 2],
-            dilation: dilation[axis],
-        };
-        if a.kernel == 0 || a.stride == 0 || a.dilation == 0 {
+    ) -> Result<[Self; 2]> {
+        if kernel.contains(&0) || stride.contains(&0) || dilation.contains(&0) {
             return Err(Error::Backend("kernel, stride and dilation must be positive".into()));
         }
-        Ok(a)
+        Ok([0, 1].map(|i| Axis {
+            size: size[i],
+            kernel: kernel[i],
+            stride: stride[i],
+            pad_before: pad[i],
+            pad_after: pad[i + 2],
+            dilation: dilation[i],
+        }))
     }
 
     /// Span of the dilated kernel.

@@ -224,6 +224,20 @@ fn axpy(dst: &mut [f32], coef: f32, src: &[f32]) {
     }
 }
 
+/// `dst += Σ_k coef(k) · row(k)` for `k < n`, over channel rows; a zero
+/// coefficient or an absent row (padding) adds nothing.
+#[inline(always)]
+fn combine<'a>(dst: &mut [f32], n: usize, coef: impl Fn(usize) -> f32, row: impl Fn(usize) -> Option<&'a [f32]>) {
+    for k in 0..n {
+        let c = coef(k);
+        if c != 0.0 {
+            if let Some(src) = row(k) {
+                axpy(dst, c, src);
+            }
+        }
+    }
+}
+
 /// One layer's tiling.
 pub struct Tiling {
     pub v: Variant,
@@ -382,15 +396,7 @@ impl Transforms for Portable {
             for x in 0..a {
                 let dst = &mut tmp[(i * a + x) * ic..(i * a + x + 1) * ic];
                 dst.fill(0.0);
-                for k in 0..a {
-                    let coef = v.bt(i, k);
-                    if coef == 0.0 {
-                        continue;
-                    }
-                    if let Some(src) = p.at(k, x, ic) {
-                        axpy(dst, coef, &input[src..src + ic]);
-                    }
-                }
+                combine(dst, a, |k| v.bt(i, k), |k| p.at(k, x, ic).map(|src| &input[src..src + ic]));
             }
         }
         // vt[i][j] = sum_k tmp[i][k] B[k][j] = sum_k Bᵀ[j][k] tmp[i][k]
@@ -398,12 +404,7 @@ impl Transforms for Portable {
             for j in 0..a {
                 let dst = &mut vt[(i * a + j) * ic..(i * a + j + 1) * ic];
                 dst.fill(0.0);
-                for k in 0..a {
-                    let coef = v.bt(j, k);
-                    if coef != 0.0 {
-                        axpy(dst, coef, &tmp[(i * a + k) * ic..(i * a + k + 1) * ic]);
-                    }
-                }
+                combine(dst, a, |k| v.bt(j, k), |k| Some(&tmp[(i * a + k) * ic..(i * a + k + 1) * ic]));
             }
         }
     }
@@ -417,23 +418,13 @@ impl Transforms for Portable {
             for x in 0..a {
                 let dst = &mut tmp[(i * a + x) * oc..(i * a + x + 1) * oc];
                 dst.fill(0.0);
-                for k in 0..a {
-                    let coef = v.at(i, k);
-                    if coef != 0.0 {
-                        axpy(dst, coef, ctx.mat(k * a + x, oc));
-                    }
-                }
+                combine(dst, a, |k| v.at(i, k), |k| Some(ctx.mat(k * a + x, oc)));
             }
         }
         for i in 0..ctx.rows {
             for j in 0..ctx.cols {
                 y.copy_from_slice(ctx.bias);
-                for k in 0..a {
-                    let coef = v.at(j, k);
-                    if coef != 0.0 {
-                        axpy(y, coef, &tmp[(i * a + k) * oc..(i * a + k + 1) * oc]);
-                    }
-                }
+                combine(y, a, |k| v.at(j, k), |k| Some(&tmp[(i * a + k) * oc..(i * a + k + 1) * oc]));
                 let at = (i * g.out_w + ctx.ox + j) * oc;
                 let dst = &mut o[at..at + oc];
                 if ctx.accumulate {
@@ -554,8 +545,7 @@ mod tests {
 
     fn check(c: Case, v: Variant) {
         let pad = [c.pad; 4];
-        let h = Axis::new(0, c.h, [3, 3], [1, 1], pad, [1, 1]).expect("axis");
-        let w = Axis::new(1, c.w, [3, 3], [1, 1], pad, [1, 1]).expect("axis");
+        let [h, w] = Axis::hw([c.h, c.w], [3, 3], [1, 1], pad, [1, 1]).expect("axis");
         let (out_h, out_w) = (h.out_floor().expect("fits"), w.out_floor().expect("fits"));
         let g = Geom { batch: c.batch, in_c: c.in_c, out_c: c.out_c, groups: 1, h, w, out_h, out_w };
         let input = values(c.batch * c.h * c.w * c.in_c, 1);
@@ -599,7 +589,7 @@ mod tests {
         // Enough channels that a block holds fewer tile rows than the map.
         let c = Case { batch: 1, h: 30, w: 30, in_c: 200, out_c: 300, pad: 1, residual: true, act: Activation::Relu };
         let g_rows = {
-            let a = Axis::new(0, 30, [3, 3], [1, 1], [1; 4], [1, 1]).expect("axis");
+            let [a, _] = Axis::hw([30, 30], [3, 3], [1, 1], [1; 4], [1, 1]).expect("axis");
             let g = Geom { batch: 1, in_c: 200, out_c: 300, groups: 1, h: a, w: a, out_h: 30, out_w: 30 };
             let t = Tiling::new(Variant::F4, &g);
             (t.block_rows, t.tiles_h)

@@ -5,12 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use super::context::Context;
+use super::context::{Context, Wanted};
 use crate::error::{Error, Result};
 
-/// Matrix side of the first probe; it doubles while one run is shorter
-/// than [`MIN_RUN`], so fast GPUs are timed on work, not on submit overhead.
+/// Matrix side of the first probe on a CPU adapter; it doubles while one
+/// run is shorter than [`MIN_RUN`], so the run is work, not submit overhead.
 const FIRST_SIDE: u32 = 512;
+/// Side on a GPU: a GEMM large enough to occupy every compute unit of a
+/// big GPU many times over, which a 512³ one does not.
 const MAX_SIDE: u32 = 4096;
 const MIN_RUN: Duration = Duration::from_millis(20);
 
@@ -25,18 +27,35 @@ pub struct Ceiling {
 }
 
 /// GFLOP/s of the fastest of `runs` matmuls after a warm-up, on the default
-/// adapter: other work on the machine only ever slows a run down.
-pub fn matmul_ceiling_blocking(runs: usize) -> Result<Ceiling> {
-    let ctx = pollster::block_on(Context::new(0, 0, true))?;
-    let most = (ctx.limits.max_storage_buffer_binding_size / 4).isqrt() as u32;
-    let mut side = FIRST_SIDE;
-    loop {
-        let first = time_matmul(&ctx, side, 1)?[0];
-        if first >= MIN_RUN || side * 2 > MAX_SIDE.min(most) {
-            break;
+/// adapter: other work on the machine only ever slows a run down. `side`:
+/// the matrices' side, a multiple of 64 up to [`MAX_SIDE`]; `None` picks
+/// [`MAX_SIDE`] on a GPU and, on a CPU adapter (an emulator, for which that
+/// takes minutes), the smallest side from [`FIRST_SIDE`] whose run is long enough to time.
+pub fn matmul_ceiling_blocking(runs: usize, side: Option<u32>) -> Result<Ceiling> {
+    if let Some(s) = side {
+        if s == 0 || s % 64 != 0 || s > MAX_SIDE {
+            return Err(Error::InvalidInput(format!(
+                "a ceiling side of {s}: it must be a multiple of 64 up to {MAX_SIDE}"
+            )));
         }
-        side *= 2;
     }
+    let ctx = pollster::block_on(Context::new(0, 0, Wanted { f16: true, ..Wanted::default() }))?;
+    // Three square matrices of f32, each in one binding.
+    let most = ((ctx.limits.max_storage_buffer_binding_size / 4).isqrt() as u32 / 64 * 64).min(MAX_SIDE);
+    let side = match side {
+        Some(s) if s > most => {
+            return Err(Error::Limit(format!("a ceiling side of {s} needs larger storage bindings than the device's")))
+        }
+        Some(s) => s,
+        None if !ctx.cpu => most,
+        None => {
+            let mut side = FIRST_SIDE.min(most);
+            while side * 2 <= most && time_matmul(&ctx, side, 1)?[0] < MIN_RUN {
+                side *= 2;
+            }
+            side
+        }
+    };
     let fastest = time_matmul(&ctx, side, runs.max(1))?.into_iter().min().unwrap_or(MIN_RUN).as_secs_f64();
     Ok(Ceiling {
         gflops: 2.0 * f64::from(side).powi(3) / fastest / 1e9,

@@ -13,6 +13,11 @@ pub(crate) struct Context {
     pub limits: wgpu::Limits,
     /// `shader-f16` was requested and granted.
     pub f16: bool,
+    /// The device has `timestamp-query` (used only when profiling).
+    pub timestamps: bool,
+    /// `subgroups` was requested and granted (only ever natively: wgpu
+    /// does not offer it in a browser).
+    pub subgroups: bool,
     /// The adapter is a CPU (a software rasteriser such as lavapipe).
     pub cpu: bool,
     /// Set once the device is lost; every later call fails with it.
@@ -22,13 +27,23 @@ pub(crate) struct Context {
     uncaptured: Arc<Mutex<Option<String>>>,
 }
 
+/// The optional device features to ask for; each is granted only where the adapter offers it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Wanted {
+    pub f16: bool,
+    pub subgroups: bool,
+}
+
 impl Context {
     /// Opens the adapter's device, asking for WebGPU's defaults (or whatever
     /// less the adapter has) plus storage bindings large enough for
     /// `arena_bytes` and, if the adapter allows, for all `weight_count`
-    /// weights in one binding; with `want_f16`, also `shader-f16` where the
-    /// adapter offers it (weights are then 2 bytes each).
-    pub async fn new(arena_bytes: u64, weight_count: u64, want_f16: bool) -> Result<Self> {
+    /// weights in one binding; with `want.f16`, also `shader-f16` where the
+    /// adapter offers it (weights are then 2 bytes each), and with
+    /// `want.subgroups`, `subgroups` likewise. `timestamp-query` too where
+    /// offered: it costs a run that records no queries nothing, and lets any
+    /// backend be profiled rather than needing a device of its own.
+    pub async fn new(arena_bytes: u64, weight_count: u64, want: Wanted) -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -44,7 +59,13 @@ impl Context {
                 ))
             })?;
         let info = adapter.get_info();
-        let f16 = want_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
+        let f16 = want.f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
+        let subgroups = want.subgroups && adapter.features().contains(wgpu::Features::SUBGROUP);
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let mut features = wgpu::Features::empty();
+        features.set(wgpu::Features::SHADER_F16, f16);
+        features.set(wgpu::Features::TIMESTAMP_QUERY, timestamps);
+        features.set(wgpu::Features::SUBGROUP, subgroups);
         let weight_bytes = weight_count * if f16 { 2 } else { 4 };
         let available = adapter.limits();
         if arena_bytes > available.max_storage_buffer_binding_size {
@@ -61,7 +82,7 @@ impl Context {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("webresnet"),
                 required_limits: wanted,
-                required_features: if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() },
+                required_features: features,
                 ..Default::default()
             })
             .await
@@ -79,7 +100,7 @@ impl Context {
             on_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| e.to_string());
         }));
         let cpu = info.device_type == wgpu::DeviceType::Cpu;
-        Ok(Context { device, queue, name, limits, f16, cpu, lost, uncaptured })
+        Ok(Context { device, queue, name, limits, f16, subgroups, timestamps, cpu, lost, uncaptured })
     }
 
     /// Fails if the device was lost ([`Error::GpuUnavailable`], so callers

@@ -5,11 +5,14 @@
 
 use bytemuck::Zeroable;
 
-use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params, PoolParams};
+use super::fuse::Role;
+use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params, PoolParams, Window};
 use super::pipelines::Kernel;
 use super::weights::WeightPacker;
 use crate::error::{Error, Result};
-use crate::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId, TensorInfo, ARENA_ALIGN};
+use crate::plan::{
+    strides, Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId, TensorInfo, ARENA_ALIGN,
+};
 
 pub(crate) struct Dispatch {
     pub kernel: Kernel,
@@ -52,6 +55,12 @@ impl Dispatch {
 const FLAT_WG: usize = 256;
 /// Workgroup size of the depthwise kernel.
 const DW_WG: usize = 64;
+/// Outputs per `dense` workgroup (`ROWS` in head.wgsl): few enough that a
+/// 1000-class head launches a GPU's worth of workgroups, and at most
+/// `ROWS_MAX` where fewer workgroups are wanted (a CPU adapter), as each
+/// rereads the input.
+const DENSE_ROWS: usize = 4;
+const DENSE_ROWS_MAX: usize = 8;
 /// Largest tensor rank the layout kernels take.
 const MAX_RANK: usize = 8;
 /// K-slice depth of the conv kernel (`KS` in conv.wgsl).
@@ -100,6 +109,38 @@ fn u(v: usize) -> u32 {
     v as u32
 }
 
+/// The window of a conv or pool from `[h, w]` pairs in [`Window`]'s field
+/// order: input, output, kernel, stride, padding before, dilation.
+fn window(pairs: [[usize; 2]; 6]) -> Window {
+    bytemuck::cast(pairs.map(|[h, w]| [u(h), u(w)]))
+}
+
+/// Grid for `n` workgroups, folded into y when x would pass the device's
+/// limit `max` (the kernels' `flat_id` unfolds it).
+pub(super) fn fold_grid(n: usize, max: u32) -> Result<[u32; 3]> {
+    let max = max as usize;
+    let x = n.clamp(1, max);
+    let y = n.div_ceil(x);
+    if y > max {
+        return Err(Error::Limit(format!("{n} workgroups exceed the device's dispatch limit")));
+    }
+    Ok([x as u32, y as u32, 1])
+}
+
+/// A 1x1 conv with no padding: the GEMM reads its input rows in place.
+fn pointwise(c: &Conv) -> bool {
+    c.kernel == [1, 1] && c.pad == [0; 4]
+}
+
+/// A conv whose gather reads one element at a time (not a pointwise or
+/// depthwise conv, channels per group not a multiple of 4): the one the
+/// NCHW gather is written for, as a model's stem is.
+pub(super) fn gathers_scalars(c: &Conv) -> bool {
+    let depthwise = c.groups > 1 && c.in_channels == c.groups && c.out_channels == c.groups;
+    let icg = c.in_channels / c.groups.max(1);
+    !pointwise(c) && !depthwise && icg % 4 != 0
+}
+
 /// An activation as the clamp range `[lo, hi]` every epilogue applies.
 fn clamp_range(a: Activation) -> (f32, f32) {
     match a {
@@ -107,15 +148,6 @@ fn clamp_range(a: Activation) -> (f32, f32) {
         Activation::Relu => (0.0, f32::MAX),
         Activation::Clip { min, max } => (min, max),
     }
-}
-
-/// Per-dimension values of a layout kernel, zero past the rank.
-fn dims(v: &[usize]) -> [u32; MAX_RANK] {
-    let mut out = [0; MAX_RANK];
-    for (o, &x) in out.iter_mut().zip(v) {
-        *o = u(x);
-    }
-    out
 }
 
 pub(crate) struct Lowering<'a> {
@@ -130,6 +162,11 @@ pub(crate) struct Lowering<'a> {
     scratch_off: usize,
     /// Elements of scratch the split-K convs need (they reuse one region).
     pub scratch_len: usize,
+    /// The head reduces with subgroup operations (`dense_sg`).
+    subgroups: bool,
+    /// Element offset of the plan's input: its own region past the plan's
+    /// tensors where [`super::fuse::Fusion::own_input`], else its offset in the plan.
+    pub input_off: usize,
 }
 
 fn shape_err(step: &Step, msg: impl std::fmt::Display) -> Error {
@@ -137,9 +174,22 @@ fn shape_err(step: &Step, msg: impl std::fmt::Display) -> Error {
 }
 
 impl<'a> Lowering<'a> {
-    pub fn new(plan: &'a Plan, tile: usize, occupancy: usize, max_groups: u32, weights: WeightPacker) -> Self {
-        let scratch_off = plan.arena_len.next_multiple_of(ARENA_ALIGN);
-        Lowering { plan, tile, occupancy, max_groups, weights, scratch_off, scratch_len: 0 }
+    pub fn new(
+        plan: &'a Plan,
+        tile: usize,
+        occupancy: usize,
+        max_groups: u32,
+        weights: WeightPacker,
+        subgroups: bool,
+        own_input: bool,
+    ) -> Self {
+        let end = plan.arena_len.next_multiple_of(ARENA_ALIGN);
+        let input = &plan.tensors[plan.input.tensor];
+        let (input_off, scratch_off) = match own_input {
+            true => (end, end + input.len().next_multiple_of(ARENA_ALIGN)),
+            false => (input.offset, end),
+        };
+        Lowering { plan, tile, occupancy, max_groups, weights, scratch_off, scratch_len: 0, subgroups, input_off }
     }
 
     /// Arena elements including the scratch.
@@ -151,27 +201,24 @@ impl<'a> Lowering<'a> {
         self.plan.tensors.get(id).ok_or_else(|| Error::Shape(format!("GPU backend: no tensor {id}")))
     }
 
-    /// Grid for `n` workgroups, folded into y when x would exceed the device limit.
     fn grid(&self, n: usize) -> Result<[u32; 3]> {
-        let max = self.max_groups as usize;
-        let x = n.clamp(1, max);
-        let y = n.div_ceil(x);
-        if y > max {
-            return Err(Error::Limit(format!("{n} workgroups exceed the device's dispatch limit")));
-        }
-        Ok([x as u32, y as u32, 1])
+        fold_grid(n, self.max_groups)
     }
 
     fn flat<P: Params>(&self, entry: &'static str, params: P, chunk: usize, elements: usize) -> Result<Dispatch> {
         Ok(Dispatch::new(entry, params, chunk, self.grid(elements.div_ceil(FLAT_WG))?))
     }
 
-    pub fn step(&mut self, step: &Step) -> Result<Vec<Dispatch>> {
+    /// The dispatches of `step` in its `role` (none for a folded step).
+    pub fn step(&mut self, step: &Step, role: Role) -> Result<Vec<Dispatch>> {
+        if role == Role::Folded {
+            return Ok(Vec::new());
+        }
         let one = match step {
-            Step::Conv(c) => return self.conv(step, c),
+            Step::Conv(c) => return self.conv(step, c, role),
             Step::Pool(p) => self.pool(step, p),
             Step::GlobalAvgPool { input, output } => self.global_avg_pool(step, *input, *output),
-            Step::Dense(d) => self.dense(step, d),
+            Step::Dense(d) => self.dense(step, d, role),
             Step::Affine(a) => self.affine(step, a),
             Step::Add { a, b, output, activation } => self.add(step, [*a, *b, *output], *activation),
             Step::Softmax { input, output } => self.softmax(step, *input, *output),
@@ -182,7 +229,7 @@ impl<'a> Lowering<'a> {
     }
 
     /// The pool kernel with the window set to the whole image.
-    fn global_avg_pool(&mut self, step: &Step, input: TensorId, output: TensorId) -> Result<Dispatch> {
+    pub fn global_avg_pool(&mut self, step: &Step, input: TensorId, output: TensorId) -> Result<Dispatch> {
         let x = self.t(input)?;
         let &[n, h, w, c] = x.shape.as_slice() else {
             return Err(shape_err(step, "input is not 4-D"));
@@ -288,22 +335,9 @@ impl<'a> Lowering<'a> {
         {
             return Err(shape_err(step, "bad permutation or shapes"));
         }
-        let mut strides = vec![1; rank];
-        for d in (0..rank.saturating_sub(1)).rev() {
-            strides[d] = strides[d + 1] * in_shape[d + 1];
-        }
-        let out_dims: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
-        let src: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
-        let p = LayoutParams {
-            in_off: u(x.offset),
-            out_off: u(y.offset),
-            total: u(y.len()),
-            rank: u(rank),
-            out_dims: dims(&out_dims),
-            a: dims(&src),
-            ..Zeroable::zeroed()
-        };
-        self.flat("permute", p, 0, y.len())
+        let in_strides = strides(in_shape);
+        let axes: Vec<[usize; 4]> = perm.iter().map(|&p| [in_shape[p], in_strides[p], 0, in_shape[p]]).collect();
+        self.gather(x, y, 0.0, &axes)
     }
 
     /// `pads`: (before, after) of each dimension; `value` fills the border.
@@ -321,33 +355,66 @@ impl<'a> Lowering<'a> {
         if rank > MAX_RANK || pads.len() != rank || expect != y.shape {
             return Err(shape_err(step, "pads do not match the shapes"));
         }
-        let before: Vec<usize> = pads.iter().map(|p| p.0).collect();
-        let p = LayoutParams {
+        let in_strides = strides(&x.shape);
+        let axes: Vec<[usize; 4]> = (0..rank).map(|d| [y.shape[d], in_strides[d], pads[d].0, x.shape[d]]).collect();
+        self.gather(x, y, value, &axes)
+    }
+
+    /// Output element `i` of `y` reads `x` at `(i - before) · strides`, or
+    /// is `value` where `i - before` falls outside `extent`; see `gather` in
+    /// layout.wgsl. `axes`: per output dim, `[size, stride, before, extent]`.
+    fn gather(&self, x: &TensorInfo, y: &TensorInfo, value: f32, axes: &[[usize; 4]]) -> Result<Dispatch> {
+        let mut p = LayoutParams {
             in_off: u(x.offset),
             out_off: u(y.offset),
             total: u(y.len()),
-            rank: u(rank),
+            rank: u(axes.len()),
             value,
-            out_dims: dims(&y.shape),
-            a: dims(&x.shape),
-            b: dims(&before),
             ..Zeroable::zeroed()
         };
-        self.flat("pad", p, 0, y.len())
+        for (dst, axis) in p.dims.iter_mut().zip(axes) {
+            *dst = axis.map(u);
+        }
+        self.flat("gather", p, 0, y.len())
     }
 
-    fn conv(&mut self, step: &Step, c: &Conv) -> Result<Vec<Dispatch>> {
+    /// `role`: [`Role::ReadsNchw`] where the conv reads an NCHW tensor in place of its input.
+    fn conv(&mut self, step: &Step, c: &Conv, role: Role) -> Result<Vec<Dispatch>> {
+        let mut p = self.conv_params(step, c)?;
+        let depthwise = c.groups > 1 && p.icg == 1 && p.ocg == 1;
+        let nchw = match role {
+            Role::ReadsNchw(src) => {
+                let (x, s) = (self.t(c.input)?, self.t(src)?);
+                if s.len() != x.len() {
+                    return Err(shape_err(step, "the NCHW input differs in size"));
+                }
+                if !gathers_scalars(c) {
+                    return Err(shape_err(step, "only the scalar gather reads an NCHW input"));
+                }
+                p.in_off = u(if src == self.plan.input.tensor { self.input_off } else { s.offset });
+                true
+            }
+            _ => false,
+        };
+        if depthwise {
+            self.depthwise(c, p)
+        } else {
+            self.gemm(c, p, nchw)
+        }
+    }
+
+    /// The conv's checked shapes as its parameters, less the weights' place and the tiling.
+    fn conv_params(&self, step: &Step, c: &Conv) -> Result<ConvParams> {
         let (x, y) = (self.t(c.input)?, self.t(c.output)?);
         let (&[n, ih, iw, ic], &[on, oh, ow, oc]) = (x.shape.as_slice(), y.shape.as_slice()) else {
             return Err(shape_err(step, "input or output is not 4-D"));
         };
-        let [kh, kw] = c.kernel;
         let g = c.groups;
         if n != on || ic != c.in_channels || oc != c.out_channels || g == 0 || ic % g != 0 || oc % g != 0 {
             return Err(shape_err(step, "channels, groups or batch disagree"));
         }
         let (icg, ocg) = (ic / g, oc / g);
-        let k = kh * kw * icg;
+        let k = c.kernel[0] * c.kernel[1] * icg;
         if c.weight.len() != oc * k || c.bias.len() != oc || c.stride.contains(&0) || c.dilation.contains(&0) {
             return Err(shape_err(step, "weight/bias size or stride/dilation invalid"));
         }
@@ -361,51 +428,48 @@ impl<'a> Lowering<'a> {
             }
             None => 0,
         };
-        let depthwise = g > 1 && icg == 1 && ocg == 1;
         let (lo, hi) = clamp_range(c.activation);
-        let mut p = ConvParams {
+        Ok(ConvParams {
             in_off: u(x.offset),
             out_off: u(y.offset),
             res_off: u(res_off),
             has_res: u32::from(c.residual.is_some()),
             m: u(n * oh * ow),
             k: u(k),
-            ih: u(ih),
-            iw: u(iw),
+            win: window([[ih, iw], [oh, ow], c.kernel, c.stride, [c.pad[0], c.pad[1]], c.dilation]),
             ic: u(ic),
             icg: u(icg),
-            oh: u(oh),
-            ow: u(ow),
             oc: u(oc),
             ocg: u(ocg),
-            kh: u(kh),
-            kw: u(kw),
-            sh: u(c.stride[0]),
-            sw: u(c.stride[1]),
-            pt: u(c.pad[0]),
-            pl: u(c.pad[1]),
-            dh: u(c.dilation[0]),
-            dw: u(c.dilation[1]),
             lo,
             hi,
             splits: 1,
             ..Zeroable::zeroed()
-        };
-        if depthwise {
-            let c4 = oc.div_ceil(4);
-            let placed =
-                self.weights.push(&[&depthwise_weights(&c.weight, kh * kw, oc, c4), &padded(&c.bias, 1, oc, c4)])?;
-            p.ocg4 = u(c4);
-            [p.w_off, p.b_off] = [u(placed.offsets[0] / 4), u(placed.offsets[1] / 4)];
-            let groups = self.grid((n * oh * ow * c4).div_ceil(DW_WG))?;
-            let d = Dispatch::new("depthwise", p, placed.chunk, groups).with("VEC_A", u32::from(oc % 4 == 0));
-            return Ok(vec![d]);
-        }
+        })
+    }
+
+    /// A depthwise conv: one invocation per output pixel and four channels.
+    fn depthwise(&mut self, c: &Conv, mut p: ConvParams) -> Result<Vec<Dispatch>> {
+        let (m, oc) = (p.m as usize, p.oc as usize);
+        let c4 = oc.div_ceil(4);
+        let taps = c.kernel[0] * c.kernel[1];
+        let placed = self.weights.push(&[&depthwise_weights(&c.weight, taps, oc, c4), &padded(&c.bias, 1, oc, c4)])?;
+        p.ocg4 = u(c4);
+        [p.w_off, p.b_off] = [u(placed.offsets[0] / 4), u(placed.offsets[1] / 4)];
+        let groups = self.grid((m * c4).div_ceil(DW_WG))?;
+        Ok(vec![Dispatch::new("depthwise", p, placed.chunk, groups).with("VEC_A", u32::from(oc % 4 == 0))])
+    }
+
+    /// Any other conv as an implicit GEMM, tiled for the device, with a
+    /// split-K reduction after it where the tiling splits K. `nchw`: its
+    /// input is read as NCHW (the scalar gather only).
+    fn gemm(&mut self, c: &Conv, mut p: ConvParams, nchw: bool) -> Result<Vec<Dispatch>> {
+        let g = c.groups;
+        let [m, k, ic, icg, oc, ocg] = [p.m, p.k, p.ic, p.icg, p.oc, p.ocg].map(|v| v as usize);
         let ocg4 = ocg.div_ceil(4);
         let placed = self.weights.push(&[&gemm_weights(&c.weight, g, ocg, k, ocg4), &padded(&c.bias, g, ocg, ocg4)])?;
         p.ocg4 = u(ocg4);
         [p.w_off, p.b_off] = [u(placed.offsets[0] / 4), u(placed.offsets[1] / 4)];
-        let m = n * oh * ow;
         let tiling = Tiling::choose(m, ocg, g, k, self.tile, self.occupancy);
         let t = 4 * tiling.side;
         let dims = [m.div_ceil(t), ocg.div_ceil(t), g * tiling.splits];
@@ -419,15 +483,18 @@ impl<'a> Lowering<'a> {
             p.part_off = u(self.scratch_off);
             self.scratch_len = self.scratch_len.max(tiling.splits * (m * oc).next_multiple_of(4));
         }
-        let pointwise = kh == 1 && kw == 1 && c.pad == [0; 4];
+        let pointwise = pointwise(c);
         let stem = !pointwise && g == 1 && ic < 4;
         let mut gemm = Dispatch::new("conv", p, placed.chunk, dims.map(|d| d as u32))
             .with("S", tiling.side as u32)
             .with("VEC_A", u32::from(icg % 4 == 0))
             .with("POINTWISE", u32::from(pointwise))
             .with("SPLIT", u32::from(split));
+        if nchw {
+            gemm = gemm.with("NCHW", 1);
+        }
         if stem {
-            gemm = gemm.with("FIX_KW", kw as u32).with("FIX_ICG", icg as u32);
+            gemm = gemm.with("FIX_KW", c.kernel[1] as u32).with("FIX_ICG", icg as u32);
         }
         gemm.k = k;
         gemm.tile = t;
@@ -457,18 +524,7 @@ impl<'a> Lowering<'a> {
             out_off: u(y.offset),
             total: u(y.len()),
             c: u(c),
-            ih: u(ih),
-            iw: u(iw),
-            oh: u(oh),
-            ow: u(ow),
-            kh: u(p.kernel[0]),
-            kw: u(p.kernel[1]),
-            sh: u(p.stride[0]),
-            sw: u(p.stride[1]),
-            pt: u(p.pad[0]),
-            pl: u(p.pad[1]),
-            dh: u(p.dilation[0]),
-            dw: u(p.dilation[1]),
+            win: window([[ih, iw], [oh, ow], p.kernel, p.stride, [p.pad[0], p.pad[1]], p.dilation]),
             eh: u(ih + p.pad[2]),
             ew: u(iw + p.pad[3]),
             mode,
@@ -476,7 +532,9 @@ impl<'a> Lowering<'a> {
         self.flat("pool", params, 0, y.len())
     }
 
-    fn dense(&mut self, step: &Step, d: &Dense) -> Result<Dispatch> {
+    /// `role`: [`Role::ReadsMap`] where the dense averages an NHWC feature
+    /// map in place of its pooled input.
+    fn dense(&mut self, step: &Step, d: &Dense, role: Role) -> Result<Dispatch> {
         let (x, y) = (self.t(d.input)?, self.t(d.output)?);
         let (kin, kout) = (d.in_features, d.out_features);
         if kin == 0 || x.len() % kin != 0 || y.len() != x.len() / kin * kout {
@@ -485,11 +543,23 @@ impl<'a> Lowering<'a> {
         if d.weight.len() != kin * kout || d.bias.len() != kout {
             return Err(shape_err(step, "weight/bias size"));
         }
-        let placed = self.weights.push(&[&d.weight, &d.bias])?;
         let rows = x.len() / kin;
+        let (in_off, pixels) = match role {
+            Role::ReadsMap(map) => {
+                let m = self.t(map)?;
+                match m.shape.as_slice() {
+                    &[n, h, w, c] if n == rows && c == kin => (m.offset, h * w),
+                    _ => return Err(shape_err(step, "the feature map is not [rows, h, w, in_features]")),
+                }
+            }
+            _ => (x.offset, 1),
+        };
+        let placed = self.weights.push(&[&d.weight, &d.bias])?;
+        let per = if self.occupancy >= GPU_GROUPS { DENSE_ROWS } else { DENSE_ROWS_MAX };
+        let blocks = kout.div_ceil(per);
         let (lo, hi) = clamp_range(d.activation);
         let p = HeadParams {
-            in_off: u(x.offset),
+            in_off: u(in_off),
             out_off: u(y.offset),
             w_off: u(placed.offsets[0]),
             b_off: u(placed.offsets[1]),
@@ -498,8 +568,13 @@ impl<'a> Lowering<'a> {
             kout: u(kout),
             lo,
             hi,
+            pixels: u(pixels),
+            blocks: u(blocks),
         };
-        self.flat("dense", p, placed.chunk, y.len())
+        let entry = if self.subgroups { "dense_sg" } else { "dense" };
+        let mut gemv = Dispatch::new(entry, p, placed.chunk, self.grid(blocks * rows)?).with("ROWS", per as u32);
+        gemv.k = kin;
+        Ok(gemv)
     }
 }
 

@@ -9,23 +9,28 @@
 //! submits once and reads back only the output. A frame (an image on the
 //! GPU) is preprocessed there too, in the same submit ([`preprocess`]).
 
+mod ahead;
 #[cfg(not(target_arch = "wasm32"))]
 mod ceiling;
 mod context;
 mod exec;
+mod fuse;
 mod params;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod params_layout;
 mod pipelines;
 mod preprocess;
+mod profile;
 mod report;
 mod weights;
 
+pub use ahead::Prepared;
 #[cfg(not(target_arch = "wasm32"))]
 pub use ceiling::{matmul_ceiling_blocking, Ceiling};
+pub use profile::{step_stages, DispatchTime, Profile};
 pub use report::DispatchInfo;
 
-use context::Context;
+use context::{Context, Wanted};
 use exec::{Dispatch, Lowering, GPU_GROUPS};
 use pipelines::Pipelines;
 pub use preprocess::Frame;
@@ -61,6 +66,25 @@ pub enum Occupancy {
     Gpu,
 }
 
+/// How a backend is built: [`Options::default`] is f32 weights, the conv
+/// cut for the adapter, and subgroup operations where the device has them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The weight precision wanted ([`GpuBackend::with_precision`]).
+    pub precision: Precision,
+    pub occupancy: Occupancy,
+    /// Let the head reduce with subgroup operations where the adapter has
+    /// `subgroups` (natively; wgpu offers none in a browser). Off, it
+    /// reduces in workgroup memory, as a browser does.
+    pub subgroups: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { precision: Precision::F32, occupancy: Occupancy::Auto, subgroups: true }
+    }
+}
+
 /// Largest finite f16.
 const F16_MAX: f32 = 65504.0;
 
@@ -93,6 +117,11 @@ pub struct GpuBackend {
     frames: FramePrep,
     /// What each pass dispatches, and for which plan step.
     dispatches: Vec<DispatchInfo>,
+    /// Pipelines compiled while building, not found made ahead.
+    compiled_at_build: usize,
+    /// The pooling of each global average pooling step that the head
+    /// after it runs itself: a run that stops after the step (features) ends with it.
+    pools: Vec<(usize, Pass)>,
 }
 
 /// What a run starts from: the input tensor, or a frame to preprocess into it.
@@ -111,40 +140,50 @@ impl GpuBackend {
     /// the adapter offers `shader-f16` and every weight fits f16's range;
     /// otherwise f32. [`GpuBackend::precision`] tells which was used.
     pub async fn with_precision(plan: &Plan, want: Precision) -> Result<Self> {
-        Self::with_options(plan, want, Occupancy::Auto).await
+        Self::with_options(plan, Options { precision: want, ..Options::default() }).await
     }
 
-    /// [`GpuBackend::with_precision`] with the conv layers cut for `occupancy`.
-    pub async fn with_options(plan: &Plan, want: Precision, occupancy: Occupancy) -> Result<Self> {
+    /// [`GpuBackend::with_precision`] with every choice of [`Options`].
+    pub async fn with_options(plan: &Plan, options: Options) -> Result<Self> {
+        check_plan(plan)?;
+        let f16 = options.precision == Precision::F16 && plan.steps.iter().all(fits_f16);
+        let ctx = open(plan, Wanted { f16, subgroups: options.subgroups }).await?;
+        let pipelines = Pipelines::new(&ctx.device, ctx.f16, ctx.subgroups);
+        Self::build(plan, ctx, pipelines, options.occupancy).await
+    }
+
+    /// [`GpuBackend::new`] on the device `prepared` opened, whose pipelines
+    /// it compiled from the shapes of this plan: building then uploads
+    /// buffers and makes bind groups, and compiles only what the shapes did
+    /// not foresee ([`GpuBackend::pipelines_compiled_at_build`]).
+    pub async fn from_prepared(plan: &Plan, prepared: Prepared) -> Result<Self> {
+        Self::build(plan, prepared.ctx, prepared.pipelines, Occupancy::Auto).await
+    }
+
+    /// Lowers `plan` for the device of `ctx` and makes every GPU object,
+    /// taking pipelines from `pipelines` where they are made already.
+    async fn build(plan: &Plan, ctx: Context, mut pipelines: Pipelines, occupancy: Occupancy) -> Result<Self> {
         let (input, output) = check_plan(plan)?;
-        // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
-        let plan_bytes = arena_bytes(plan.arena_len);
-        let weight_count = plan.steps.iter().map(|s| s.params() as u64).sum::<u64>();
-        let want_f16 = want == Precision::F16 && plan.steps.iter().all(fits_f16);
-        let ctx = Context::new(plan_bytes, weight_count, want_f16).await?;
         let precision = if ctx.f16 { Precision::F16 } else { Precision::F32 };
-        let groups = if occupancy == Occupancy::Auto && ctx.cpu { 1 } else { GPU_GROUPS };
-        let lowered = lower(plan, &ctx.limits, if ctx.f16 { 2 } else { 4 }, groups)?;
-        let bytes = arena_bytes(lowered.arena_len);
-        if bytes > ctx.limits.max_storage_buffer_binding_size {
-            return Err(Error::Limit(format!(
-                "activations and split-K scratch need a {bytes}-byte storage buffer; the device allows {}",
-                ctx.limits.max_storage_buffer_binding_size
-            )));
-        }
-        let res = ctx.checked("creating GPU resources", || Resources::new(&ctx, &lowered, bytes, output.len())).await?;
+        let (lowered, bytes) = lower_for(plan, &ctx, occupancy)?;
+        let ahead = pipelines.list.len();
+        let res = ctx
+            .checked("creating GPU resources", || Resources::new(&ctx, &mut pipelines, &lowered, bytes, output.len()))
+            .await?;
         Ok(GpuBackend {
-            input_offset: (input.offset * 4) as u64,
+            input_offset: (lowered.input_off * 4) as u64,
             input_len: input.len(),
             output_offset: (output.offset * 4) as u64,
             output_len: output.len(),
             ranges: plan.tensors.iter().map(|x| ((x.offset * 4) as u64, x.len())).collect(),
-            frames: FramePrep::new(plan, input.offset),
+            frames: FramePrep::new(plan, lowered.input_off),
             dispatches: lowered.infos(),
             ctx,
             precision,
-            pipelines: res.pipelines,
+            compiled_at_build: pipelines.list.len() - ahead,
+            pipelines,
             passes: res.passes,
+            pools: res.pools,
             arena: res.arena,
             readback: res.readback,
             _weights: res.weights,
@@ -155,19 +194,19 @@ impl GpuBackend {
     /// `input`: `plan.input_len()` f32 in the model's declared input layout.
     /// Returns `plan.output_len()` f32.
     pub async fn run(&mut self, input: &[f32]) -> Result<Vec<f32>> {
-        self.run_passes(Input::Tensor(input), self.passes.len(), self.output_offset, self.output_len).await
+        self.run_passes(Input::Tensor(input), self.passes.len(), None, self.output_offset, self.output_len).await
     }
 
     /// [`GpuBackend::run`] on a frame, preprocessed on the GPU as
     /// [`crate::preprocess`] does on the CPU (the plan must take one image).
     pub async fn run_frame(&mut self, frame: Frame<'_>) -> Result<Vec<f32>> {
-        self.run_passes(Input::Frame(frame), self.passes.len(), self.output_offset, self.output_len).await
+        self.run_passes(Input::Frame(frame), self.passes.len(), None, self.output_offset, self.output_len).await
     }
 
     /// The input tensor the GPU makes of `frame`, read back: what
     /// [`GpuBackend::run_frame`] feeds the network.
     pub async fn preprocess_frame(&mut self, frame: Frame<'_>) -> Result<Vec<f32>> {
-        self.run_passes(Input::Frame(frame), 0, self.input_offset, self.input_len).await
+        self.run_passes(Input::Frame(frame), 0, None, self.input_offset, self.input_len).await
     }
 
     /// Runs only the steps before `features` (of this backend's plan) and
@@ -186,15 +225,23 @@ impl GpuBackend {
         match self.ranges.get(features.output.tensor) {
             Some(&(offset, len)) if len == want && features.steps <= self.step_count() => {
                 let passes = self.dispatches.partition_point(|d| d.step < features.steps);
-                self.run_passes(input, passes, offset, len).await
+                let pool = self.pools.iter().position(|(step, _)| step + 1 == features.steps);
+                self.run_passes(input, passes, pool, offset, len).await
             }
             _ => Err(Error::InvalidInput("the features are not of this backend's plan".into())),
         }
     }
 
-    /// Runs the first `steps` passes on `input` and reads back `len` f32
-    /// from byte `offset` of the arena.
-    async fn run_passes(&mut self, input: Input<'_>, steps: usize, offset: u64, len: usize) -> Result<Vec<f32>> {
+    /// Runs the first `steps` passes on `input`, then `pools[pool]` if
+    /// given, and reads back `len` f32 from byte `offset` of the arena.
+    async fn run_passes(
+        &mut self,
+        input: Input<'_>,
+        steps: usize,
+        pool: Option<usize>,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<f32>> {
         if let Input::Tensor(t) = input {
             if t.len() != self.input_len {
                 return Err(Error::InvalidInput(format!("expected {} input values, got {}", self.input_len, t.len())));
@@ -225,7 +272,8 @@ impl GpuBackend {
                 if let Some(f) = frame {
                     f.record(&mut pass);
                 }
-                for p in &self.passes[..steps] {
+                let tail = pool.map(|i| &self.pools[i].1);
+                for p in self.passes[..steps].iter().chain(tail) {
                     pass.set_pipeline(&self.pipelines.list[p.pipeline]);
                     pass.set_bind_group(0, &p.bind_group, &[]);
                     pass.dispatch_workgroups(p.groups[0], p.groups[1], p.groups[2]);
@@ -237,35 +285,8 @@ impl GpuBackend {
         })
         .await??;
 
-        let slice = self.readback.slice(..);
-        let (tx, rx) = futures_channel::oneshot::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            // The receiver only disappears if `run` was cancelled.
-            let _ = tx.send(r);
-        });
-        // Unmaps on every exit from here on, including this future being
-        // dropped while the mapping is pending (that cancels it), so the next
-        // `run` finds the buffer unmapped.
-        let mut guard = Unmap { buffer: &self.readback, armed: true };
-        // Natively nothing drives the device unless polled; on the web the
-        // browser resolves the mapping on its own.
-        #[cfg(not(target_arch = "wasm32"))]
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))?;
-        let mapped = rx.await.map_err(|_| Error::Backend("GPU readback was dropped".into()))?;
-        if let Err(e) = mapped {
-            // A failed mapping leaves the buffer unmapped already.
-            guard.armed = false;
-            ctx.health()?;
-            return Err(Error::Backend(format!("mapping the output: {e}")));
-        }
-        let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
-        let out = bytemuck::cast_slice::<u8, f32>(&view)[..len].to_vec();
-        drop(view);
-        drop(guard);
-        ctx.health()?;
-        Ok(out)
+        let out = read_mapped(ctx, &self.readback, bytes).await?;
+        Ok(bytemuck::cast_slice::<u8, f32>(&out).to_vec())
     }
 
     /// The adapter: natively its name, backend, device type and driver; in a
@@ -279,9 +300,21 @@ impl GpuBackend {
         self.precision
     }
 
-    /// Distinct compute pipelines (kernel variants) this plan uses.
+    /// Whether the head reduces with subgroup operations.
+    pub fn subgroups(&self) -> bool {
+        self.ctx.subgroups
+    }
+
+    /// Distinct compute pipelines (kernel variants) this backend holds:
+    /// those its plan uses, and any compiled ahead for shapes it turned out not to have.
     pub fn pipeline_count(&self) -> usize {
         self.pipelines.list.len()
+    }
+
+    /// Pipelines compiled while this backend was built: all of them unless
+    /// [`GpuBackend::from_prepared`] found them made ahead.
+    pub fn pipelines_compiled_at_build(&self) -> usize {
+        self.compiled_at_build
     }
 
     /// Every dispatch of a run, in order, as recorded for this device.
@@ -311,6 +344,27 @@ fn check_plan(plan: &Plan) -> Result<(&TensorInfo, &TensorInfo)> {
     Ok((input, output))
 }
 
+/// Opens a device for `plan`'s activations and weights (f16 ones with `want_f16`).
+async fn open(plan: &Plan, want: Wanted) -> Result<Context> {
+    let weight_count = plan.steps.iter().map(|s| s.params() as u64).sum::<u64>();
+    // Vec4-typed kernels need whole 16-byte elements; 256 covers any alignment.
+    Context::new(arena_bytes(plan.arena_len), weight_count, want).await
+}
+
+/// `plan` lowered for the device of `ctx` cut for `occupancy`, and the bytes of its arena.
+fn lower_for(plan: &Plan, ctx: &Context, occupancy: Occupancy) -> Result<(Lowered, u64)> {
+    let groups = if occupancy == Occupancy::Auto && ctx.cpu { 1 } else { GPU_GROUPS };
+    let lowered = lower(plan, &ctx.limits, if ctx.f16 { 2 } else { 4 }, groups, ctx.subgroups)?;
+    let bytes = arena_bytes(lowered.arena_len);
+    if bytes > ctx.limits.max_storage_buffer_binding_size {
+        return Err(Error::Limit(format!(
+            "activations and split-K scratch need a {bytes}-byte storage buffer; the device allows {}",
+            ctx.limits.max_storage_buffer_binding_size
+        )));
+    }
+    Ok((lowered, bytes))
+}
+
 /// Bytes of an arena of `len` f32, whole 256-byte blocks (at least one).
 fn arena_bytes(len: usize) -> u64 {
     ((len.max(1) * 4) as u64).next_multiple_of(256)
@@ -321,25 +375,34 @@ struct Lowered {
     dispatches: Vec<Dispatch>,
     /// The plan step of each dispatch.
     steps: Vec<usize>,
+    /// The pooling of each folded global average pooling step, for runs that stop after it.
+    pools: Vec<(usize, Dispatch)>,
     weights: WeightPacker,
     /// Arena elements, split-K scratch included.
     arena_len: usize,
+    /// Element offset the input is uploaded to.
+    input_off: usize,
 }
 
 /// Lowers `plan` for a device with `lim` that wants `occupancy` workgroups
-/// per conv, weights of `elem_bytes` each.
-fn lower(plan: &Plan, lim: &wgpu::Limits, elem_bytes: u64, occupancy: usize) -> Result<Lowered> {
+/// per conv, weights of `elem_bytes` each, and subgroup operations in the
+/// head if `subgroups`.
+fn lower(plan: &Plan, lim: &wgpu::Limits, elem_bytes: u64, occupancy: usize, subgroups: bool) -> Result<Lowered> {
     let packer = WeightPacker::new(lim.max_storage_buffer_binding_size.min(lim.max_buffer_size), elem_bytes);
     let max_groups = lim.max_compute_workgroups_per_dimension;
-    let mut lowering = Lowering::new(plan, conv_tile(lim)?, occupancy, max_groups, packer);
-    let (mut dispatches, mut steps) = (Vec::new(), Vec::new());
-    for (i, s) in plan.steps.iter().enumerate() {
-        let d = lowering.step(s)?;
+    let fusion = fuse::fusion(plan);
+    let mut lowering = Lowering::new(plan, conv_tile(lim)?, occupancy, max_groups, packer, subgroups, fusion.own_input);
+    let (mut dispatches, mut steps, mut pools) = (Vec::new(), Vec::new(), Vec::new());
+    for ((i, s), role) in plan.steps.iter().enumerate().zip(fusion.roles) {
+        if let (Step::GlobalAvgPool { input, output }, fuse::Role::Folded) = (s, role) {
+            pools.push((i, lowering.global_avg_pool(s, *input, *output)?));
+        }
+        let d = lowering.step(s, role)?;
         steps.extend(std::iter::repeat_n(i, d.len()));
         dispatches.extend(d);
     }
-    let arena_len = lowering.arena_len();
-    Ok(Lowered { dispatches, steps, weights: lowering.weights, arena_len })
+    let (arena_len, input_off) = (lowering.arena_len(), lowering.input_off);
+    Ok(Lowered { dispatches, steps, pools, weights: lowering.weights, arena_len, input_off })
 }
 
 impl Lowered {
@@ -352,13 +415,13 @@ impl Lowered {
 /// WebGPU's default limits (what every browser grants), without opening one.
 pub fn dispatches(plan: &Plan) -> Result<Vec<DispatchInfo>> {
     check_plan(plan)?;
-    Ok(lower(plan, &wgpu::Limits::defaults(), 4, GPU_GROUPS)?.infos())
+    Ok(lower(plan, &wgpu::Limits::defaults(), 4, GPU_GROUPS, false)?.infos())
 }
 
 /// The GPU objects of a lowered plan.
 struct Resources {
-    pipelines: Pipelines,
     passes: Vec<Pass>,
+    pools: Vec<(usize, Pass)>,
     arena: wgpu::Buffer,
     readback: wgpu::Buffer,
     weights: Vec<wgpu::Buffer>,
@@ -367,7 +430,7 @@ struct Resources {
 
 impl Resources {
     /// `arena_bytes`: the arena's size; `output_len`: f32 the readback first holds.
-    fn new(ctx: &Context, lowered: &Lowered, arena_bytes: u64, output_len: usize) -> Self {
+    fn new(ctx: &Context, pipelines: &mut Pipelines, lowered: &Lowered, arena_bytes: u64, output_len: usize) -> Self {
         use wgpu::util::DeviceExt;
         let device = &ctx.device;
         let slot = PARAM_SLOT.max(u64::from(ctx.limits.min_uniform_buffer_offset_alignment));
@@ -388,7 +451,8 @@ impl Resources {
                 })
             })
             .collect();
-        let dispatches = &lowered.dispatches;
+        let pools = lowered.pools.iter().map(|(_, d)| d);
+        let dispatches: Vec<&Dispatch> = lowered.dispatches.iter().chain(pools).collect();
         let mut bytes = vec![0u8; (slot as usize) * dispatches.len().max(1)];
         for (i, d) in dispatches.iter().enumerate() {
             bytes[i * slot as usize..][..d.params.len()].copy_from_slice(&d.params);
@@ -398,8 +462,7 @@ impl Resources {
             contents: &bytes,
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        let mut pipelines = Pipelines::new(device, ctx.f16);
-        let passes = dispatches
+        let mut passes: Vec<Pass> = dispatches
             .iter()
             .enumerate()
             .map(|(i, d)| Pass {
@@ -423,8 +486,44 @@ impl Resources {
                 groups: d.groups,
             })
             .collect();
-        Resources { pipelines, passes, arena, readback, weights, params }
+        let pools =
+            lowered.pools.iter().map(|(step, _)| *step).zip(passes.split_off(lowered.dispatches.len())).collect();
+        Resources { passes, pools, arena, readback, weights, params }
     }
+}
+
+/// The first `bytes` of `buffer` (a mappable buffer a submitted copy
+/// fills), mapped, copied out and unmapped again.
+async fn read_mapped(ctx: &Context, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    let slice = buffer.slice(..);
+    let (tx, rx) = futures_channel::oneshot::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        // The receiver only disappears if the caller was cancelled.
+        let _ = tx.send(r);
+    });
+    // Unmaps on every exit from here on, including this future being
+    // dropped while the mapping is pending (that cancels it), so the next
+    // run finds the buffer unmapped.
+    let mut guard = Unmap { buffer, armed: true };
+    // Natively nothing drives the device unless polled; on the web the
+    // browser resolves the mapping on its own.
+    #[cfg(not(target_arch = "wasm32"))]
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))?;
+    let mapped = rx.await.map_err(|_| Error::Backend("GPU readback was dropped".into()))?;
+    if let Err(e) = mapped {
+        // A failed mapping leaves the buffer unmapped already.
+        guard.armed = false;
+        ctx.health()?;
+        return Err(Error::Backend(format!("mapping the output: {e}")));
+    }
+    let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("reading the output: {e}")))?;
+    let out = view[..bytes as usize].to_vec();
+    drop(view);
+    drop(guard);
+    ctx.health()?;
+    Ok(out)
 }
 
 /// A buffer the arena's results are copied into, to be mapped for reading.
@@ -499,8 +598,8 @@ impl GpuBackend {
     }
 
     /// [`GpuBackend::with_options`], blocking the current thread.
-    pub fn with_options_blocking(plan: &Plan, want: Precision, occupancy: Occupancy) -> Result<Self> {
-        pollster::block_on(Self::with_options(plan, want, occupancy))
+    pub fn with_options_blocking(plan: &Plan, options: Options) -> Result<Self> {
+        pollster::block_on(Self::with_options(plan, options))
     }
 
     /// [`GpuBackend::run`], blocking the current thread.
@@ -538,9 +637,9 @@ impl GpuBackend {
         ctx.queue.submit([]);
         wait()?;
         let mut times = Vec::with_capacity(self.step_count());
-        let mut first = 0;
-        while first < self.passes.len() {
-            let step = self.dispatches[first].step;
+        for step in 0..self.step_count() {
+            // A folded step has no passes: its work is timed with the step that does it.
+            let first = self.dispatches.partition_point(|d| d.step < step);
             let end = self.dispatches.partition_point(|d| d.step <= step);
             let t = std::time::Instant::now();
             let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
@@ -555,7 +654,6 @@ impl GpuBackend {
             ctx.queue.submit([encoder.finish()]);
             wait()?;
             times.push(t.elapsed().as_secs_f64());
-            first = end;
         }
         Ok(times)
     }

@@ -1,7 +1,9 @@
-//! Holds each Rust [`Params`] struct to the WGSL `Params` its family's
-//! entry points bind, as naga lays it out from the source the pipelines
+//! Holds each Rust [`Params`] struct to the WGSL `Params` it writes for its
+//! family's entry points, as naga lays it out in the source the pipelines
 //! compile: member names and order, offsets, sizes and element types, and
-//! the struct's size. A field added, dropped or moved on one side fails.
+//! the struct's size. Rust padding that WGSL's alignment does not match, a
+//! field type WGSL lays out otherwise, or a shader that binds some other
+//! uniform fails.
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use naga::{AddressSpace, Module, Scalar, ScalarKind, TypeInner};
@@ -30,8 +32,8 @@ fn scalar_name(module: &Module, ty: &TypeInner) -> String {
 /// Members and size of the uniform struct the entry points of `family`'s
 /// module read, from naga's IR. Fails unless every entry point that reads
 /// a uniform reads the same one, and at least one does.
-fn wgsl_layout(family: Family, f16: bool) -> (Vec<String>, usize) {
-    let source = family.source(f16);
+fn wgsl_layout(family: Family, f16: bool, subgroups: bool) -> (Vec<String>, usize) {
+    let source = family.source(f16, subgroups);
     let module =
         naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{family:?}: {}", e.emit_to_string(&source)));
     let info = Validator::new(ValidationFlags::all(), Capabilities::all())
@@ -57,10 +59,8 @@ fn wgsl_layout(family: Family, f16: bool) -> (Vec<String>, usize) {
         panic!("{family:?}: the uniform is not a struct");
     };
     let gctx = module.to_ctx();
-    // Padding members (named `_…`) are the struct's business, not the host's: only the span counts.
     let members = members
         .iter()
-        .filter(|m| !m.name.as_deref().unwrap_or("").starts_with('_'))
         .map(|m| {
             let inner = &module.types[m.ty].inner;
             let name = m.name.as_deref().unwrap_or("?");
@@ -70,15 +70,15 @@ fn wgsl_layout(family: Family, f16: bool) -> (Vec<String>, usize) {
     (members, *span as usize)
 }
 
-/// Fields of `P` that the shader sees (padding fields start with `_`), and its size.
+/// The members `P` writes, at its fields' offsets, and its size.
 fn rust_layout<P: Params>() -> (Vec<String>, usize) {
-    let fields = P::FIELDS.iter().filter(|f| !f.name.starts_with('_'));
-    (fields.map(|f| member(f.name, f.offset, f.size, f.scalar)).collect(), size_of::<P>())
+    (P::layout().iter().map(|m| member(m.name, m.offset, m.size, m.scalar)).collect(), size_of::<P>())
 }
 
 fn check<P: Params>() -> Family {
-    for f16 in [false, true] {
-        assert_eq!(rust_layout::<P>(), wgsl_layout(P::FAMILY, f16), "{:?} (f16 weights: {f16})", P::FAMILY);
+    for (f16, subgroups) in [(false, false), (true, false), (false, true), (true, true)] {
+        let wgsl = wgsl_layout(P::FAMILY, f16, subgroups);
+        assert_eq!(rust_layout::<P>(), wgsl, "{:?} (f16 weights: {f16}, subgroups: {subgroups})", P::FAMILY);
     }
     P::FAMILY
 }

@@ -7,9 +7,14 @@
 //! The weight element type `W` and the conv tiles' type `T` are the one
 //! thing overrides can't choose (types, and `enable f16;` must open the
 //! module), so a short prelude sets them; the helpers every family shares
-//! (shaders/common.wgsl) follow it.
+//! (shaders/common.wgsl) and the family's `struct Params`, written by its
+//! Rust struct (src/gpu/params.rs), follow it. Subgroup built-ins fail a
+//! module even in an unused function, so a family's code past
+//! [`SUBGROUPS_MARK`] is cut off where the device lacks `subgroups`.
 
 use std::collections::HashMap;
+
+use super::params::{ConvParams, EltwiseParams, HeadParams, LayoutParams, Params, PoolParams, PreprocessParams};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Family {
@@ -37,12 +42,34 @@ impl Family {
         }
     }
 
+    /// The WGSL declaration of the family's uniform.
+    fn params(self) -> String {
+        match self {
+            Family::Conv => ConvParams::wgsl(),
+            Family::Pool => PoolParams::wgsl(),
+            Family::Head => HeadParams::wgsl(),
+            Family::Eltwise => EltwiseParams::wgsl(),
+            Family::Layout => LayoutParams::wgsl(),
+            Family::Preprocess => PreprocessParams::wgsl(),
+        }
+    }
+
     /// The module's WGSL: the prelude declaring `W` and `T`, the shared
-    /// helpers, then the family's own file. `f16`: weights and conv tiles are f16.
-    pub fn source(self, f16: bool) -> String {
-        format!("{}{}{}", prelude(f16), include_str!("../../shaders/common.wgsl"), self.file())
+    /// helpers, the family's `Params`, then its own file. `f16`: weights and
+    /// conv tiles are f16; `subgroups`: keep the entry points that use
+    /// subgroup built-ins.
+    pub fn source(self, f16: bool, subgroups: bool) -> String {
+        let file = self.file();
+        let file = if subgroups { file } else { file.split(SUBGROUPS_MARK).next().unwrap_or(file) };
+        let common = include_str!("../../shaders/common.wgsl");
+        format!("{}{common}{}{file}", prelude(f16), self.params())
     }
 }
+
+/// The line after which a family's WGSL needs the device's `subgroups`.
+/// No `enable subgroups;` directive: naga (the only compiler that sees this
+/// code, since wgpu offers subgroups only natively) rejects it.
+pub(crate) const SUBGROUPS_MARK: &str = "// ---- subgroups ----";
 
 /// One pipeline: an entry point of a family with its override constants.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -75,6 +102,7 @@ fn prelude(f16: bool) -> &'static str {
 
 pub(crate) struct Pipelines {
     f16: bool,
+    subgroups: bool,
     pub bind_group_layout: wgpu::BindGroupLayout,
     layout: wgpu::PipelineLayout,
     modules: HashMap<Family, wgpu::ShaderModule>,
@@ -97,8 +125,9 @@ fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
 
 impl Pipelines {
     /// One layout for every kernel: 0 = arena (read_write), 1 = weights, 2 = step parameters.
-    /// `f16`: weights are f16 (the device has `shader-f16`).
-    pub fn new(device: &wgpu::Device, f16: bool) -> Self {
+    /// `f16`: weights are f16 (the device has `shader-f16`); `subgroups`:
+    /// the device has `subgroups`.
+    pub fn new(device: &wgpu::Device, f16: bool, subgroups: bool) -> Self {
         let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("webresnet step"),
             entries: &[
@@ -121,7 +150,15 @@ impl Pipelines {
             bind_group_layouts: &[Some(&bind_group_layout)],
             immediate_size: 0,
         });
-        Pipelines { f16, bind_group_layout, layout, modules: HashMap::new(), index: HashMap::new(), list: Vec::new() }
+        Pipelines {
+            f16,
+            subgroups,
+            bind_group_layout,
+            layout,
+            modules: HashMap::new(),
+            index: HashMap::new(),
+            list: Vec::new(),
+        }
     }
 
     /// Index of the pipeline for `kernel`, compiling it on first use.
@@ -129,11 +166,11 @@ impl Pipelines {
         if let Some(&i) = self.index.get(kernel) {
             return i;
         }
-        let f16 = self.f16;
+        let (f16, subgroups) = (self.f16, self.subgroups);
         let module = self.modules.entry(kernel.family).or_insert_with(|| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.entry),
-                source: wgpu::ShaderSource::Wgsl(kernel.family.source(f16).into()),
+                source: wgpu::ShaderSource::Wgsl(kernel.family.source(f16, subgroups).into()),
             })
         });
         let constants: Vec<(&str, f64)> = kernel.constants.iter().map(|&(k, v)| (k, f64::from(v))).collect();

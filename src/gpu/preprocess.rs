@@ -7,6 +7,7 @@
 use wgpu::util::DeviceExt;
 
 use super::context::Context;
+use super::exec::fold_grid;
 use super::params::PreprocessParams;
 use super::pipelines::Family;
 use crate::error::{Error, Result};
@@ -129,7 +130,7 @@ impl FramePrep {
         });
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("preprocess"),
-            source: wgpu::ShaderSource::Wgsl(Family::Preprocess.source(false).into()),
+            source: wgpu::ShaderSource::Wgsl(Family::Preprocess.source(false, false).into()),
         });
         let pipeline = |entry: &'static str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -225,19 +226,7 @@ impl FramePrep {
             stdev: [cfg.std[0], cfg.std[1], cfg.std[2], 1.0],
         };
         let device = &ctx.device;
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("frame"),
-            size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8Unorm,
-            // copyExternalImageToTexture writes through a render pass: it needs RENDER_ATTACHMENT.
-            usage: wgpu::TextureUsages::TEXTURE_BINDING
-                | wgpu::TextureUsages::COPY_DST
-                | wgpu::TextureUsages::RENDER_ATTACHMENT,
-            view_formats: &[],
-        });
+        let texture = frame_texture(device, width, height);
         let taps = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("frame taps"),
             contents: bytemuck::cast_slice(&taps),
@@ -267,18 +256,27 @@ impl FramePrep {
             ],
         });
         let max = ctx.limits.max_compute_workgroups_per_dimension;
-        let grid = |n: u32| -> Result<[u32; 3]> {
-            let groups = n.div_ceil(WG).max(1);
-            let x = groups.min(max);
-            let y = groups.div_ceil(x);
-            if y > max {
-                return Err(Error::Limit(format!("{groups} workgroups exceed the device's dispatch limit")));
-            }
-            Ok([x, y, 1])
-        };
+        let grid = |n: u32| fold_grid(n.div_ceil(WG).max(1) as usize, max);
         let groups = [grid(mid_rows * crop_w)?, grid(crop_h * crop_w)?];
         Ok(Sized { size: [width, height], texture, bind_group, groups })
     }
+}
+
+/// The texture a `width` x `height` frame is loaded into.
+fn frame_texture(device: &wgpu::Device, width: u32, height: u32) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("frame"),
+        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        // copyExternalImageToTexture writes through a render pass: it needs RENDER_ATTACHMENT.
+        usage: wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::COPY_DST
+            | wgpu::TextureUsages::RENDER_ATTACHMENT,
+        view_formats: &[],
+    })
 }
 
 /// The taps as the kernel reads them: per column then per row `[start,

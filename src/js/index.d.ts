@@ -48,6 +48,23 @@ export interface Stats {
   threads: number;
   /** Why the threaded build was asked for but did not start (it then runs one thread), else null. */
   threadsFallback: string | null;
+  /** How `create` got the GPU pipelines (all zeros and null on the CPU). */
+  coldStart: ColdStart;
+}
+
+/**
+ * On WebGPU, a `.wrn` downloaded by the package has its pipelines compiled from its header while the
+ * weights still arrive; building the backend then compiles only what that did not foresee.
+ */
+export interface ColdStart {
+  /** Bytes of the model file. */
+  modelBytes: number;
+  /** Pipelines compiled from the header, during the download. */
+  pipelinesCompiledAhead: number;
+  /** Pipelines compiled once the model was planned (all of them without a compile ahead). */
+  pipelinesCompiledAtBuild: number;
+  /** Bytes of the file that had arrived when the pipelines compiled ahead were ready, or null. */
+  pipelinesReadyAtByte: number | null;
 }
 
 export interface ClassifierOptions {

@@ -84,15 +84,16 @@ async function openSession(Session, bytes, backend, streamed, warmUp) {
 }
 
 // Hands a download's chunks to the wasm as they arrive (a ModelStream, see
-// src/web/import.rs), so that a project model file is read during the download.
+// src/web/import.rs), so that a project model file is read during the download
+// (and, with `webgpu`, its GPU pipelines compiled from its header meanwhile).
 // Chunks that come before the wasm is in wait for it. `take()`, once both are
 // in, returns the stream (undefined if nothing was downloaded).
-function streamInto(wasm) {
+function streamInto(wasm, webgpu) {
   let glue, announced, stream;
   let waiting = [];
   wasm.then((g) => (glue = g)).catch(() => {});
   const feed = () => {
-    stream ??= new glue.ModelStream(announced);
+    stream ??= new glue.ModelStream(announced, webgpu);
     for (const chunk of waiting) stream.push(chunk);
     waiting = [];
   };
@@ -134,6 +135,8 @@ export class LocalRunner {
   /** The model file's identity (see identity.js): a taught head is kept to the model it was taught on. */
   /** @type {string | null} */
   modelId = null;
+  /** How `create` got the GPU pipelines (see Stats.coldStart in index.d.ts); read once, kept. */
+  #coldStart;
 
   constructor(session, mode, reason, onBackendChange) {
     this.#session = session;
@@ -141,6 +144,7 @@ export class LocalRunner {
     this.backendReason = reason;
     this.fallbackReason = mode === "auto" && session.backend() !== "webgpu" ? reason : null;
     this.#onBackendChange = onBackendChange;
+    this.#coldStart = session.loadStats();
   }
 
   // Kept as plain fields: they stay readable after the session is freed.
@@ -163,7 +167,7 @@ export class LocalRunner {
       // WebGPU alone has no use for CPU threads.
       const threads = mode === "webgpu" ? 1 : cpuThreads(options.threads, threadedBuild);
       const wasm = loadWasm({ threads, threadedBuild });
-      const incoming = streamInto(wasm);
+      const incoming = streamInto(wasm, mode === "webgpu");
       const [{ Session }, bytes] = await Promise.all([
         wasm,
         loadModelBytes(options.model, {
@@ -292,7 +296,7 @@ export class LocalRunner {
 
   /** The wasm heap's size in bytes (this realm's, shared by its classifiers) and the CPU threads. */
   async stats() {
-    return { wasmMemoryBytes: wasmMemoryBytes(), ...wasmThreads() };
+    return { wasmMemoryBytes: wasmMemoryBytes(), ...wasmThreads(), coldStart: this.#coldStart };
   }
 
   /** Frees the wasm side once the call running now has finished; queued calls reject with DISPOSED. */

@@ -105,18 +105,24 @@ export function classifyVideo(classify, source, options) {
     return done.length < 2 ? null : ((done.length - 1) * 1000) / (now - done[0]);
   };
 
-  const frame = () => {
+  // Starts classifying the frame on show, unless one is in flight (the
+  // frame is then dropped) or there is nothing to classify yet.
+  let presentedWhileBusy = false;
+  const start = () => {
     if (!running) return;
     const ended = endedReason(video);
     if (ended) return end(new WebResnetError("STREAM_ENDED", ended));
+    if (busy) {
+      dropped++;
+      presentedWhileBusy = true;
+      return;
+    }
     const now = performance.now();
     // No pixels yet (or a zero-sized frame): nothing to classify, wait for the next one.
     const empty = video.readyState < 2 || !video.videoWidth || !video.videoHeight;
-    if (busy || empty || now - lastStart < 1000 / maxFps) {
-      if (busy) dropped++;
-      return schedule();
-    }
+    if (empty || now - lastStart < 1000 / maxFps) return;
     busy = true;
+    presentedWhileBusy = false;
     lastStart = now;
     classify(video, wanted === Infinity ? 2 ** 31 - 1 : wanted)
       .then((predictions) => {
@@ -139,7 +145,15 @@ export function classifyVideo(classify, source, options) {
       })
       .finally(() => {
         busy = false;
+        // A frame that came meanwhile is on show already: take it now, not at
+        // the next one (up to a frame's interval later); in a task of its own,
+        // so that the page still paints between frames.
+        if (presentedWhileBusy) setTimeout(start, 0);
       });
+  };
+
+  const frame = () => {
+    start();
     schedule();
   };
 

@@ -131,6 +131,28 @@ impl Incoming {
         }
     }
 
+    /// The graph as its header describes it, once the header and every
+    /// integer tensor (shapes that planning reads; a safetensors file stores
+    /// them first) are in: float tensors are zeros of their final shape. What
+    /// a plan of it needs (its steps, shapes and kernels) can then be made
+    /// ready while the weights download. None before that, or once the reader
+    /// stood aside.
+    pub fn shapes(&self) -> Option<Graph> {
+        let State::Body(body) = &self.state else { return None };
+        let mut graph = body.header.skeleton().ok()?;
+        for (i, (name, t)) in body.tensors.iter().enumerate() {
+            let c = match t.dtype {
+                Dtype::I64 if i < body.done => body.graph.initializers.get(name)?.clone(),
+                Dtype::I64 => return None,
+                // The weight's own placeholder stands for it scaled.
+                _ if name.ends_with(format::int8::SCALE_SUFFIX) => continue,
+                _ => super::Constant::f32(t.shape.clone(), zeroed(element_count(&t.shape, name).ok()?)?),
+            };
+            graph.initializers.insert(name.clone(), c);
+        }
+        Some(graph)
+    }
+
     /// The header and the graph once every announced byte was read, else None.
     pub fn finish(self) -> Option<(Header, Graph)> {
         match self.state {

@@ -294,115 +294,103 @@ fn from_typed<S: Copy, T>(
     Ok(vals.iter().map(|&v| f(v)).collect())
 }
 
-fn u64_to_i64(v: u64) -> std::result::Result<i64, String> {
-    i64::try_from(v).map_err(|_| format!("value {v} does not fit in int64"))
-}
-
 /// Convert one tensor. `what` names it in errors ("initializer 'w'",
 /// "attribute 'value' of node 'c'").
 fn convert_tensor(t: proto::TensorProto, what: &str) -> Result<Constant> {
     let fail = |msg: String| bad(format!("{what}: {msg}"));
+    check_inline(&t).map_err(fail)?;
+    let (dims, count) = tensor_dims(&t.dims).map_err(fail)?;
+    let data = decode(&t, count).map_err(fail)?;
+    Ok(Constant { dims, data })
+}
+
+/// Only tensors stored in the file itself are read.
+fn check_inline(t: &proto::TensorProto) -> std::result::Result<(), String> {
     if t.data_location == proto::DATA_LOCATION_EXTERNAL || !t.external_data.is_empty() {
         let loc = t.external_data.iter().find(|e| e.key == "location").map(|e| e.value.as_str()).unwrap_or("?");
-        return Err(fail(format!(
+        return Err(format!(
             "data is stored in an external file ('{loc}'); only self-contained .onnx files \
              are supported (re-save the model with all tensors inside the file)"
-        )));
+        ));
     }
     if t.segment.is_some() {
-        return Err(fail("segmented tensors are not supported".into()));
+        return Err("segmented tensors are not supported".into());
     }
+    Ok(())
+}
 
-    let mut dims = Vec::with_capacity(t.dims.len());
+/// The dims as sizes, and the element count they give.
+fn tensor_dims(raw: &[i64]) -> std::result::Result<(Vec<usize>, usize), String> {
+    let mut dims = Vec::with_capacity(raw.len());
     let mut count: usize = 1;
-    for &d in &t.dims {
+    for &d in raw {
         if d < 0 {
-            return Err(fail(format!("negative dimension {d} in dims {:?}", t.dims)));
+            return Err(format!("negative dimension {d} in dims {raw:?}"));
         }
-        let d = usize::try_from(d).map_err(|_| fail(format!("dimension {d} is too large in dims {:?}", t.dims)))?;
-        count = count.checked_mul(d).ok_or_else(|| fail(format!("element count overflows for dims {:?}", t.dims)))?;
+        let d = usize::try_from(d).map_err(|_| format!("dimension {d} is too large in dims {raw:?}"))?;
+        count = count.checked_mul(d).ok_or_else(|| format!("element count overflows for dims {raw:?}"))?;
         dims.push(d);
     }
+    Ok((dims, count))
+}
 
-    let raw = &t.raw_data;
-    // raw_data wins when present (the ONNX rule); an empty raw_data means "not set".
-    let use_raw = !raw.is_empty();
-    let code = t.data_type;
-    let data = match code {
-        dt::FLOAT => TensorData::F32(
-            if use_raw {
-                from_raw(raw, count, f32::from_le_bytes)
-            } else {
-                from_typed(&t.float_data, "float_data", count, |v| v)
-            }
-            .map_err(fail)?,
-        ),
-        dt::DOUBLE => TensorData::F32(
-            if use_raw {
-                from_raw(raw, count, |b| f64::from_le_bytes(b) as f32)
-            } else {
-                from_typed(&t.double_data, "double_data", count, |v| v as f32)
-            }
-            .map_err(fail)?,
-        ),
-        dt::FLOAT16 | dt::BFLOAT16 => {
-            let conv = if code == dt::FLOAT16 { f16_to_f32 } else { bf16_to_f32 };
-            TensorData::F32(
-                if use_raw {
-                    from_raw(raw, count, |b| conv(u16::from_le_bytes(b)))
-                } else {
-                    // Halves are stored bit-wise in the low 16 bits of int32_data.
-                    from_typed(&t.int32_data, "int32_data", count, |v| conv(v as u16))
-                }
-                .map_err(fail)?,
-            )
+/// A tensor's `count` values, from `raw_data` when it is present (the ONNX
+/// rule; an empty raw_data means "not set"), else from its typed field.
+struct Values<'a> {
+    raw: &'a [u8],
+    count: usize,
+}
+
+impl Values<'_> {
+    /// `raw` decodes one little-endian element; `field` is the typed field
+    /// (and its name), `typed` converts one of its entries.
+    fn read<const N: usize, S: Copy, T>(
+        &self,
+        raw: impl Fn([u8; N]) -> T,
+        field: (&[S], &str),
+        typed: impl Fn(S) -> T,
+    ) -> std::result::Result<Vec<T>, String> {
+        if self.raw.is_empty() {
+            from_typed(field.0, field.1, self.count, typed)
+        } else {
+            from_raw(self.raw, self.count, raw)
         }
-        dt::INT64 => TensorData::I64(
-            if use_raw {
-                from_raw(raw, count, i64::from_le_bytes)
-            } else {
-                from_typed(&t.int64_data, "int64_data", count, |v| v)
-            }
-            .map_err(fail)?,
-        ),
-        dt::INT32 | dt::INT16 | dt::INT8 | dt::UINT16 | dt::UINT8 | dt::BOOL => TensorData::I64(
-            if use_raw {
-                match code {
-                    dt::INT32 => from_raw(raw, count, |b| i32::from_le_bytes(b) as i64),
-                    dt::INT16 => from_raw(raw, count, |b| i16::from_le_bytes(b) as i64),
-                    dt::UINT16 => from_raw(raw, count, |b| u16::from_le_bytes(b) as i64),
-                    dt::INT8 => from_raw(raw, count, |b: [u8; 1]| b[0] as i8 as i64),
-                    dt::UINT8 => from_raw(raw, count, |b: [u8; 1]| b[0] as i64),
-                    _ => from_raw(raw, count, |b: [u8; 1]| (b[0] != 0) as i64),
-                }
-            } else if code == dt::BOOL {
-                from_typed(&t.int32_data, "int32_data", count, |v| (v != 0) as i64)
-            } else {
-                from_typed(&t.int32_data, "int32_data", count, |v| v as i64)
-            }
-            .map_err(fail)?,
-        ),
-        dt::UINT32 => TensorData::I64(
-            if use_raw {
-                from_raw(raw, count, |b| u32::from_le_bytes(b) as i64)
-            } else {
-                from_typed(&t.uint64_data, "uint64_data", count, |v| v)
-                    .and_then(|v| v.into_iter().map(u64_to_i64).collect::<std::result::Result<Vec<_>, _>>())
-            }
-            .map_err(fail)?,
-        ),
-        dt::UINT64 => {
-            let vals = if use_raw {
-                from_raw(raw, count, u64::from_le_bytes)
-            } else {
-                from_typed(&t.uint64_data, "uint64_data", count, |v| v)
-            }
-            .map_err(fail)?;
-            TensorData::I64(vals.into_iter().map(u64_to_i64).collect::<std::result::Result<Vec<_>, _>>().map_err(fail)?)
+    }
+}
+
+/// The values of `t`, widened to f32 or i64.
+fn decode(t: &proto::TensorProto, count: usize) -> std::result::Result<TensorData, String> {
+    let v = Values { raw: &t.raw_data, count };
+    // Narrow integers, bools and (bit-wise, in the low 16 bits) halves are stored in int32_data.
+    let int32 = (&t.int32_data[..], "int32_data");
+    let uint64 = (&t.uint64_data[..], "uint64_data");
+    let wide = |x: i32| x as i64;
+    Ok(match t.data_type {
+        dt::FLOAT => TensorData::F32(v.read(f32::from_le_bytes, (&t.float_data, "float_data"), |x| x)?),
+        dt::DOUBLE => {
+            TensorData::F32(v.read(|b| f64::from_le_bytes(b) as f32, (&t.double_data, "double_data"), |x| x as f32)?)
         }
-        other => return Err(fail(format!("data type {} ({other}) is not supported", dtype_name(other)))),
-    };
-    Ok(Constant { dims, data })
+        dt::FLOAT16 => {
+            TensorData::F32(v.read(|b| f16_to_f32(u16::from_le_bytes(b)), int32, |x| f16_to_f32(x as u16))?)
+        }
+        dt::BFLOAT16 => {
+            TensorData::F32(v.read(|b| bf16_to_f32(u16::from_le_bytes(b)), int32, |x| bf16_to_f32(x as u16))?)
+        }
+        dt::INT64 => TensorData::I64(v.read(i64::from_le_bytes, (&t.int64_data, "int64_data"), |x| x)?),
+        dt::INT32 => TensorData::I64(v.read(|b| i32::from_le_bytes(b) as i64, int32, wide)?),
+        dt::INT16 => TensorData::I64(v.read(|b| i16::from_le_bytes(b) as i64, int32, wide)?),
+        dt::UINT16 => TensorData::I64(v.read(|b| u16::from_le_bytes(b) as i64, int32, wide)?),
+        dt::INT8 => TensorData::I64(v.read(|[b]: [u8; 1]| b as i8 as i64, int32, wide)?),
+        dt::UINT8 => TensorData::I64(v.read(|[b]: [u8; 1]| b as i64, int32, wide)?),
+        dt::BOOL => TensorData::I64(v.read(|[b]: [u8; 1]| (b != 0) as i64, int32, |x| (x != 0) as i64)?),
+        dt::UINT32 => TensorData::I64(to_i64(v.read(|b| u32::from_le_bytes(b) as u64, uint64, |x| x)?)?),
+        dt::UINT64 => TensorData::I64(to_i64(v.read(u64::from_le_bytes, uint64, |x| x)?)?),
+        other => return Err(format!("data type {} ({other}) is not supported", dtype_name(other))),
+    })
+}
+
+fn to_i64(v: Vec<u64>) -> std::result::Result<Vec<i64>, String> {
+    v.into_iter().map(|x| i64::try_from(x).map_err(|_| format!("value {x} does not fit in int64"))).collect()
 }
 
 #[cfg(test)]

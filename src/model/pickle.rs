@@ -487,28 +487,19 @@ impl Vm<'_> {
     }
 
     fn memo_op(&mut self, op: u8, pos: usize) -> Result<bool> {
-        match op {
-            b'q' => {
-                let k = self.rd.u8()? as u32;
-                self.memo_put(k)?;
-            }
-            b'r' => {
-                let k = self.rd.u32()?;
-                self.memo_put(k)?;
-            }
-            0x94 => {
-                let k = u32::try_from(self.memo.len()).map_err(|_| err(pos, "memo overflow"))?;
-                self.memo_put(k)?;
-            }
-            b'h' => {
-                let k = self.rd.u8()? as u32;
-                self.memo_get(k)?;
-            }
-            b'j' => {
-                let k = self.rd.u32()?;
-                self.memo_get(k)?;
-            }
+        // BINPUT, LONG_BINPUT and MEMOIZE store the stack top; BINGET and LONG_BINGET push a stored value.
+        let (key, put) = match op {
+            b'q' => (self.rd.u8()? as u32, true),
+            b'r' => (self.rd.u32()?, true),
+            0x94 => (u32::try_from(self.memo.len()).map_err(|_| err(pos, "memo overflow"))?, true),
+            b'h' => (self.rd.u8()? as u32, false),
+            b'j' => (self.rd.u32()?, false),
             _ => return Ok(false),
+        };
+        if put {
+            self.memo_put(key)?;
+        } else {
+            self.memo_get(key)?;
         }
         Ok(true)
     }

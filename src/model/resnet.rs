@@ -40,11 +40,8 @@ pub fn build(sd: StateDict) -> Result<(Graph, Arch)> {
                 break;
             }
             let stride = if layer > 1 && block == 0 { 2 } else { 1 };
-            (x, c) = if bottleneck {
-                bottleneck_block(&mut b, &x, c, stride, &p)?
-            } else {
-                basic_block(&mut b, &x, c, stride, &p)?
-            };
+            let (convs, strided) = if bottleneck { (3, 2) } else { (2, 1) };
+            (x, c) = residual_block(&mut b, &x, c, stride, &p, convs, strided)?;
             block += 1;
         }
         depths.push(block);
@@ -77,28 +74,30 @@ fn shortcut(b: &mut Builder, x: &str, cin: usize, cout: usize, stride: usize, p:
     Ok(x.to_string())
 }
 
-fn basic_block(b: &mut Builder, x: &str, cin: usize, stride: usize, p: &str) -> Result<(String, usize)> {
-    let c1 = b.conv(x, &format!("{p}.conv1"), cin, stride, Pad::Half)?;
-    let y = b.bn(&c1.out, &format!("{p}.bn1"), c1.cout, BN_EPS)?;
-    let y = b.relu(&y, p);
-    let c2 = b.conv(&y, &format!("{p}.conv2"), c1.cout, 1, Pad::Half)?;
-    let y = b.bn(&c2.out, &format!("{p}.bn2"), c2.cout, BN_EPS)?;
-    let short = shortcut(b, x, cin, c2.cout, stride, p)?;
+/// A residual block of `convs` conv + BN units (`{p}.convN`, `{p}.bnN`),
+/// ReLU between them, `stride` on unit `strided` (1-based); then the
+/// shortcut is added and a ReLU follows. Basic blocks are two 3x3 units
+/// strided on the first; bottlenecks are 1x1, 3x3 (grouped in ResNeXt: the
+/// conv reads the groups off its weight), 1x1, strided on the 3x3.
+fn residual_block(
+    b: &mut Builder,
+    x: &str,
+    cin: usize,
+    stride: usize,
+    p: &str,
+    convs: usize,
+    strided: usize,
+) -> Result<(String, usize)> {
+    let (mut y, mut c) = (x.to_string(), cin);
+    for i in 1..=convs {
+        if i > 1 {
+            y = b.relu(&y, p);
+        }
+        let conv = b.conv(&y, &format!("{p}.conv{i}"), c, if i == strided { stride } else { 1 }, Pad::Half)?;
+        y = b.bn(&conv.out, &format!("{p}.bn{i}"), conv.cout, BN_EPS)?;
+        c = conv.cout;
+    }
+    let short = shortcut(b, x, cin, c, stride, p)?;
     let sum = b.add(&y, &short, p);
-    Ok((b.relu(&sum, p), c2.cout))
-}
-
-fn bottleneck_block(b: &mut Builder, x: &str, cin: usize, stride: usize, p: &str) -> Result<(String, usize)> {
-    let c1 = b.conv(x, &format!("{p}.conv1"), cin, 1, Pad::Half)?;
-    let y = b.bn(&c1.out, &format!("{p}.bn1"), c1.cout, BN_EPS)?;
-    let y = b.relu(&y, p);
-    // ResNeXt: conv2 is grouped; its weight's input dim is width / groups.
-    let c2 = b.conv(&y, &format!("{p}.conv2"), c1.cout, stride, Pad::Half)?;
-    let y = b.bn(&c2.out, &format!("{p}.bn2"), c2.cout, BN_EPS)?;
-    let y = b.relu(&y, p);
-    let c3 = b.conv(&y, &format!("{p}.conv3"), c2.cout, 1, Pad::Half)?;
-    let y = b.bn(&c3.out, &format!("{p}.bn3"), c3.cout, BN_EPS)?;
-    let short = shortcut(b, x, cin, c3.cout, stride, p)?;
-    let sum = b.add(&y, &short, p);
-    Ok((b.relu(&sum, p), c3.cout))
+    Ok((b.relu(&sum, p), c))
 }

@@ -39,20 +39,27 @@ fn take(data: &TensorData, idx: &[usize]) -> TensorData {
 pub(super) fn permute_indices(dims: &[usize], perm: &[usize]) -> Vec<usize> {
     let src_strides = strides(dims);
     let out_dims: Vec<usize> = perm.iter().map(|&p| dims[p]).collect();
-    let n: usize = out_dims.iter().product();
-    let mut out = Vec::with_capacity(n);
-    let mut coord = vec![0usize; out_dims.len()];
+    let steps: Vec<usize> = perm.iter().map(|&p| src_strides[p]).collect();
+    gather_indices(&out_dims, &steps)
+}
+
+/// The flat source index of each element of an `out`-shaped tensor, in
+/// row-major order, where a step along output dim `d` moves `steps[d]` in the source.
+fn gather_indices(out: &[usize], steps: &[usize]) -> Vec<usize> {
+    let n: usize = out.iter().product();
+    let mut idx = Vec::with_capacity(n);
+    let mut coord = vec![0usize; out.len()];
     for _ in 0..n {
-        out.push(coord.iter().zip(perm).map(|(&c, &p)| c * src_strides[p]).sum());
+        idx.push(coord.iter().zip(steps).map(|(&c, &s)| c * s).sum());
         for d in (0..coord.len()).rev() {
             coord[d] += 1;
-            if coord[d] < out_dims[d] {
+            if coord[d] < out[d] {
                 break;
             }
             coord[d] = 0;
         }
     }
-    out
+    idx
 }
 
 /// Numpy-style broadcast of two shapes.
@@ -74,23 +81,9 @@ pub(super) fn broadcast_shape(a: &[usize], b: &[usize], node: &Node) -> Result<V
 /// Flat index into a tensor of `dims` for each element of the broadcast `out` shape.
 fn broadcast_indices(dims: &[usize], out: &[usize]) -> Vec<usize> {
     let padded: Vec<usize> = std::iter::repeat_n(1, out.len() - dims.len()).chain(dims.iter().copied()).collect();
-    let src_strides = strides(&padded);
-    let n: usize = out.iter().product();
-    let mut idx = Vec::with_capacity(n);
-    let mut coord = vec![0usize; out.len()];
-    for _ in 0..n {
-        idx.push(
-            coord.iter().zip(&padded).zip(&src_strides).map(|((&c, &d), &s)| if d == 1 { 0 } else { c * s }).sum(),
-        );
-        for d in (0..coord.len()).rev() {
-            coord[d] += 1;
-            if coord[d] < out[d] {
-                break;
-            }
-            coord[d] = 0;
-        }
-    }
-    idx
+    // A broadcast dim stays on its one element.
+    let steps: Vec<usize> = padded.iter().zip(strides(&padded)).map(|(&d, s)| if d == 1 { 0 } else { s }).collect();
+    gather_indices(out, &steps)
 }
 
 pub(super) fn to_dims(values: &[i64], node: &Node) -> Result<Vec<usize>> {

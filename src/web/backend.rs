@@ -3,12 +3,17 @@
 use super::get;
 use crate::backend::{Backend, BackendKind};
 use crate::error::{Error, Result};
+use crate::gpu::{GpuBackend, Prepared};
 use crate::plan::Plan;
 
-/// [`Backend::new`], with WebGPU's reachability checked first.
-pub(super) async fn build(plan: &Plan, kind: BackendKind) -> Result<Backend> {
+/// [`Backend::new`], with WebGPU's reachability checked first; on WebGPU
+/// on the device of `prepared`, whose pipelines were compiled ahead, if given.
+pub(super) async fn build(plan: &Plan, kind: BackendKind, prepared: Option<Prepared>) -> Result<Backend> {
     if kind == BackendKind::WebGpu {
         check_webgpu_reachable()?;
+        if let Some(p) = prepared {
+            return Ok(Backend::Gpu(Box::new(GpuBackend::from_prepared(plan, p).await?)));
+        }
     }
     Backend::new(plan, kind).await
 }
@@ -16,7 +21,7 @@ pub(super) async fn build(plan: &Plan, kind: BackendKind) -> Result<Backend> {
 /// wgpu 30 *panics* (and a panic traps the whole wasm instance) when asked
 /// for WebGPU outside a window or dedicated worker, e.g. in Node. Check first
 /// and return an error the caller can fall back on.
-fn check_webgpu_reachable() -> Result<()> {
+pub(super) fn check_webgpu_reachable() -> Result<()> {
     let global = js_sys::global();
     if get(&global, "navigator").and_then(|n| get(&n, "gpu")).is_none() {
         return Err(Error::GpuUnavailable(

@@ -8,6 +8,7 @@ use std::ops::Range;
 use js_sys::{Float32Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 
+use super::ahead::GpuAhead;
 use super::digest::{hash_check, HashCheck};
 use super::mark;
 use crate::error::Result;
@@ -39,28 +40,40 @@ pub(super) fn import(model: &Uint8Array) -> Result<(Result<Graph>, HashCheck)> {
 /// A model's bytes handed over as they download, for `Session.create`: a
 /// project model file is then read during the download, not after it (see
 /// [`crate::model::incoming`]). Other files are left to `create`'s import.
+/// Made for WebGPU, it also compiles the GPU pipelines from the file's
+/// header while the weights download ([`super::ahead`]).
 #[wasm_bindgen]
-pub struct ModelStream(Incoming);
+pub struct ModelStream {
+    incoming: Incoming,
+    gpu: Option<GpuAhead>,
+}
 
 #[wasm_bindgen]
 impl ModelStream {
-    /// A stream of a file announced as `len` bytes long.
+    /// A stream of a file announced as `len` bytes long; `webgpu`: the
+    /// session will be on WebGPU, so its pipelines are worth compiling now,
+    /// for input `shape` (by default the model's own, as `Session.create`'s).
     #[wasm_bindgen(constructor)]
-    pub fn new(len: f64) -> ModelStream {
-        ModelStream(Incoming::new(len as usize))
+    pub fn new(len: f64, webgpu: Option<bool>, shape: Option<Vec<u32>>) -> ModelStream {
+        let shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
+        let gpu = if webgpu == Some(true) { GpuAhead::new(shape) } else { None };
+        ModelStream { incoming: Incoming::new(len as usize), gpu }
     }
 
     /// The file's next bytes.
     pub fn push(&mut self, chunk: &Uint8Array) {
-        self.0.push(chunk);
+        self.incoming.push(chunk);
+        if let Some(gpu) = &mut self.gpu {
+            gpu.after(&self.incoming, chunk.length() as usize);
+        }
     }
 }
 
 impl ModelStream {
     /// The header and graph read from the stream, if it was a whole model
-    /// file of `len` bytes.
-    pub(super) fn finish(self, len: usize) -> Option<(format::Header, Graph)> {
-        self.0.finish().filter(|(h, _)| h.data_range().end == len)
+    /// file of `len` bytes, and the compile ahead, if one was asked for.
+    pub(super) fn finish(self, len: usize) -> (Option<(format::Header, Graph)>, Option<GpuAhead>) {
+        (self.incoming.finish().filter(|(h, _)| h.data_range().end == len), self.gpu)
     }
 }
 

@@ -15,11 +15,13 @@
 //! owns one arena and one readback buffer, and a second `infer` awaiting
 //! the first's readback would otherwise find both in use.
 
+mod ahead;
 mod backend;
 mod digest;
 mod errors;
 mod import;
 mod lock;
+mod profile;
 mod session;
 mod state;
 

@@ -12,7 +12,7 @@ use super::errors::{install_panic_hook, invalid};
 use super::import::{import, ModelStream};
 use super::mark;
 use super::state::{Compiled, Inner, Picture};
-use crate::backend::BackendKind;
+use crate::backend::{Backend, BackendKind};
 use crate::error::Error;
 use crate::plan::CompileOptions;
 use crate::postprocess::Prediction;
@@ -21,6 +21,16 @@ use crate::postprocess::Prediction;
 #[wasm_bindgen]
 pub struct Session {
     inner: Rc<Inner>,
+    cold_start: ColdStart,
+}
+
+/// How the first backend got its GPU pipelines (see `loadStats`).
+#[derive(Clone, Copy, Default)]
+struct ColdStart {
+    model_bytes: usize,
+    compiled_ahead: usize,
+    compiled_at_build: usize,
+    ready_at_byte: Option<usize>,
 }
 
 #[wasm_bindgen]
@@ -48,7 +58,9 @@ impl Session {
         mark("start");
         // A typed array is read in place; anything else is copied into one.
         let model = model.dyn_into::<Uint8Array>().unwrap_or_else(|other| Uint8Array::new(&other));
-        let (graph, check) = match streamed.and_then(|s| s.finish(model.length() as usize)) {
+        let len = model.length() as usize;
+        let (streamed, ahead) = streamed.map_or((None, None), |s| s.finish(len));
+        let (graph, check) = match streamed {
             Some((header, graph)) => {
                 let check = hash_check(&model, &header)?;
                 mark("streamed");
@@ -57,10 +69,23 @@ impl Session {
             None => import(&model)?,
         };
         let input_shape = shape.map(|s| s.into_iter().map(|d| d as usize).collect());
+        let mut cold_start = ColdStart { model_bytes: len, ..ColdStart::default() };
         let built = async {
             let plan = crate::plan::compile_owned(graph?, &CompileOptions { input_shape })?;
             mark("plan");
-            let backend = build(&plan, kind).await?;
+            let ready = match (kind, ahead) {
+                (BackendKind::WebGpu, Some(a)) => a.ready().await,
+                _ => None,
+            };
+            let prepared = ready.filter(|r| r.prepared.input_shape() == plan.input.shape).map(|r| {
+                cold_start.compiled_ahead = r.prepared.pipeline_count();
+                cold_start.ready_at_byte = Some(r.at_byte);
+                r.prepared
+            });
+            let backend = build(&plan, kind, prepared).await?;
+            if let Backend::Gpu(g) = &backend {
+                cold_start.compiled_at_build = g.pipelines_compiled_at_build();
+            }
             mark("backend");
             Ok::<_, Error>(Inner::new(kind, model.clone(), Compiled { plan, backend }))
         }
@@ -83,7 +108,26 @@ impl Session {
         mark("verified");
         let inner = built?;
         warmed?;
-        Ok(Session { inner: Rc::new(inner) })
+        Ok(Session { inner: Rc::new(inner), cold_start })
+    }
+
+    /// How the backend `create` built got its GPU pipelines: `{ modelBytes,
+    /// pipelinesCompiledAhead, pipelinesCompiledAtBuild, pipelinesReadyAtByte }`.
+    /// Pipelines compiled ahead come from a model file's header while it
+    /// downloads (a `ModelStream` made for WebGPU); `pipelinesReadyAtByte`
+    /// is how much of the file had arrived when they were ready (null when
+    /// none were compiled ahead). Zeros on the CPU.
+    #[wasm_bindgen(js_name = loadStats)]
+    pub fn load_stats(&self) -> JsValue {
+        let c = self.cold_start;
+        let o = Object::new();
+        let n = |v: usize| JsValue::from(v as f64);
+        // Plain objects accept any property; these sets cannot fail.
+        let _ = Reflect::set(&o, &"modelBytes".into(), &n(c.model_bytes));
+        let _ = Reflect::set(&o, &"pipelinesCompiledAhead".into(), &n(c.compiled_ahead));
+        let _ = Reflect::set(&o, &"pipelinesCompiledAtBuild".into(), &n(c.compiled_at_build));
+        let _ = Reflect::set(&o, &"pipelinesReadyAtByte".into(), &c.ready_at_byte.map_or(JsValue::NULL, n));
+        o.into()
     }
 
     /// `"webgpu"` or `"cpu"`.
@@ -131,6 +175,16 @@ impl Session {
         let inner = self.inner.clone();
         let out = inner.with_compiled(async |c, inner| inner.infer(c, &data, shape).await).await?;
         Ok(Float32Array::from(out.as_slice()))
+    }
+
+    /// For benchmarks: this WebGPU session's plan run once untimed on `input`
+    /// and then `runs` times with each dispatch timed (see `webresnet bench
+    /// --profile`). Rejects with code `BACKEND` on the CPU, `LIMIT` where the
+    /// adapter has no timestamp queries.
+    #[wasm_bindgen(js_name = profileGpu)]
+    pub async fn profile_gpu(&self, input: Float32Array, runs: u32) -> std::result::Result<JsValue, JsValue> {
+        let data = input.to_vec();
+        self.inner.with_compiled(async |c, _| super::profile::profile(c, &data, runs).await).await
     }
 
     /// Classifies one RGBA frame (`width * height * 4` bytes, e.g. `ImageData.data`),

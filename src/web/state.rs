@@ -139,7 +139,7 @@ impl Inner {
         let plan = graph.and_then(|g| crate::plan::compile_owned(g, &CompileOptions { input_shape: Some(shape) }));
         check.verify().await?;
         let plan = plan?;
-        let backend = build(&plan, self.kind.get()).await?;
+        let backend = build(&plan, self.kind.get(), None).await?;
         *self.adapter_info.borrow_mut() = backend.adapter_info();
         *c = Compiled { plan, backend };
         Ok(())
@@ -147,7 +147,7 @@ impl Inner {
 
     /// Builds `kind` from the plan already compiled; on failure `c` keeps its backend.
     pub(super) async fn rebuild(&self, c: &mut Compiled, kind: BackendKind) -> Result<()> {
-        let backend = build(&c.plan, kind).await?;
+        let backend = build(&c.plan, kind, None).await?;
         *self.adapter_info.borrow_mut() = backend.adapter_info();
         self.kind.set(kind);
         c.backend = backend;

@@ -85,6 +85,7 @@ await checks(async () => {
 
   await threadsChecks(page, want);
   await streamChecks(page);
+  if (probe.adapter) await coldStartChecks(page);
 
   // An error crosses the boundary with its code.
   const bad = await page.evaluate(() =>
@@ -136,6 +137,36 @@ async function streamChecks(page) {
   check(
     t.error?.code === "MODEL_FORMAT" && /SHA-256/.test(t.error.message),
     `a tampered file read as it arrives is refused with MODEL_FORMAT (SHA-256): got ${JSON.stringify(t.error ?? t)}`,
+  );
+}
+
+// On WebGPU, a model file downloaded by the package has its pipelines
+// compiled from its header while the weights arrive (src/gpu/ahead.rs): with
+// the file's last bytes held back until the wasm marks its pipelines ready
+// (or a minute passes), they are all compiled before those bytes arrive, none
+// when the backend is built, and the logits match the CPU's.
+async function coldStartChecks(page) {
+  const model = "torch_plumbing.onnx";
+  const wrn = join(MODELS, "cold_start.wrn");
+  execFileSync(CLI, ["convert", join(MODELS, model), wrn], { stdio: "ignore" });
+  const c = { model: "/.cache/models/cold_start.wrn", seed: SEED };
+  const r = await page.evaluate((c) => window.coldStartCase(c), c);
+  if (r.error) return fail(`cold start: ${r.error.code} ${r.error.message}`);
+  const cpu = await page.evaluate((c) => window.runCase(c), { ...c, backend: "cpu", shape: r.shape });
+  if (cpu.error) return fail(`cold start, the CPU's logits: ${cpu.error.code} ${cpu.error.message}`);
+  const s = r.coldStart;
+  const cmp = compare(Float32Array.from(cpu.logits), Float32Array.from(r.logits), TOL.webgpu);
+  check(
+    s.pipelinesCompiledAhead > 0 &&
+      s.pipelinesCompiledAtBuild === 0 &&
+      s.pipelinesReadyAtByte !== null &&
+      s.pipelinesReadyAtByte < s.modelBytes &&
+      !r.heldTooLong &&
+      cmp.ok,
+    `cold start (${model} as a .wrn, last bytes held back): ${s.pipelinesCompiledAhead} pipelines compiled ahead, ` +
+      `ready at byte ${s.pipelinesReadyAtByte} of ${s.modelBytes}${r.heldTooLong ? " (held a minute: no mark)" : ""}; ` +
+      `${s.pipelinesCompiledAtBuild} compiled at build; vs the CPU max|diff| ${cmp.rel.toExponential(2)} of range, ` +
+      `top5 ${cmp.topGot} vs ${cmp.topWant}`,
   );
 }
 

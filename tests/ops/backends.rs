@@ -3,7 +3,7 @@
 
 use webresnet::cpu::{CpuBackend, Kernels, Winograd};
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-use webresnet::gpu::{GpuBackend, Occupancy, Precision};
+use webresnet::gpu::{GpuBackend, Occupancy, Options, Precision};
 use webresnet::plan::Plan;
 use webresnet::Error;
 
@@ -18,9 +18,26 @@ pub enum Backend {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Simd128,
     /// WebGPU through native wgpu, with f32 or f16 weights (f16 needs
-    /// `shader-f16`), convs cut as for a GPU even on an emulator.
+    /// `shader-f16`), convs cut as for a GPU even on an emulator, the head
+    /// reducing with subgroup operations (they need `subgroups`) or, as in
+    /// a browser, in workgroup memory.
     #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-    Gpu(Precision),
+    Gpu(Precision, Reduction),
+}
+
+/// How the GPU head sums across a workgroup.
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Reduction {
+    Subgroups,
+    Workgroup,
+}
+
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+impl Reduction {
+    fn options(self, precision: Precision) -> Options {
+        Options { precision, occupancy: Occupancy::Gpu, subgroups: self == Reduction::Subgroups }
+    }
 }
 
 /// Every backend this build has.
@@ -32,7 +49,12 @@ pub fn all() -> Vec<Backend> {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     v.push(Backend::Simd128);
     #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-    v.extend([Backend::Gpu(Precision::F32), Backend::Gpu(Precision::F16)]);
+    v.extend([
+        Backend::Gpu(Precision::F32, Reduction::Subgroups),
+        Backend::Gpu(Precision::F16, Reduction::Subgroups),
+        Backend::Gpu(Precision::F32, Reduction::Workgroup),
+        Backend::Gpu(Precision::F16, Reduction::Workgroup),
+    ]);
     v
 }
 
@@ -65,7 +87,7 @@ impl Backend {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
             Backend::Simd128 => "simd128".into(),
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-            Backend::Gpu(p) => format!("gpu {p:?}"),
+            Backend::Gpu(p, r) => format!("gpu {p:?} {r:?}"),
         }
     }
 
@@ -81,9 +103,9 @@ impl Backend {
     pub fn tolerance(&self) -> f32 {
         match self {
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-            Backend::Gpu(Precision::F32) => 1e-3,
+            Backend::Gpu(Precision::F32, _) => 1e-3,
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-            Backend::Gpu(Precision::F16) => 2e-2,
+            Backend::Gpu(Precision::F16, _) => 2e-2,
             _ => 1e-4,
         }
     }
@@ -93,7 +115,7 @@ impl Backend {
     pub fn int8_levels(&self) -> Option<u8> {
         match self {
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-            Backend::Gpu(_) => None,
+            Backend::Gpu(..) => None,
             _ => Some(255),
         }
     }
@@ -103,7 +125,7 @@ impl Backend {
     pub fn aliases_elementwise(&self) -> bool {
         match self {
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-            Backend::Gpu(_) => true,
+            Backend::Gpu(..) => true,
             _ => false,
         }
     }
@@ -113,7 +135,7 @@ impl Backend {
     pub fn batches(&self) -> bool {
         match self {
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-            Backend::Gpu(_) => true,
+            Backend::Gpu(..) => true,
             _ => false,
         }
     }
@@ -122,11 +144,16 @@ impl Backend {
     pub fn unavailable(&self) -> Option<String> {
         match self {
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-            Backend::Gpu(p) => {
+            Backend::Gpu(p, r) => {
                 let case = crate::cases::chained_network();
-                match GpuBackend::with_precision_blocking(&case.plan, *p) {
-                    Ok(b) if b.precision() == *p => None,
-                    Ok(b) => Some(format!("{} gave {:?} weights, not {p:?}", b.adapter_info(), b.precision())),
+                match GpuBackend::with_options_blocking(&case.plan, r.options(*p)) {
+                    Ok(b) if b.precision() != *p => {
+                        Some(format!("{} gave {:?} weights, not {p:?}", b.adapter_info(), b.precision()))
+                    }
+                    Ok(b) if b.subgroups() != (*r == Reduction::Subgroups) => {
+                        Some(format!("{} has no subgroups", b.adapter_info()))
+                    }
+                    Ok(_) => None,
                     Err(Error::GpuUnavailable(msg)) => Some(format!("no GPU adapter ({msg})")),
                     Err(e) => panic!("GPU backend failed to load: {e}"),
                 }
@@ -156,8 +183,8 @@ impl Backend {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Backend::Simd128 => cpu(plan, data, Kernels::Simd128, wino),
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-            Backend::Gpu(p) => {
-                let mut b = GpuBackend::with_options_blocking(plan, *p, Occupancy::Gpu).map_err(Failure::Load)?;
+            Backend::Gpu(p, r) => {
+                let mut b = GpuBackend::with_options_blocking(plan, r.options(*p)).map_err(Failure::Load)?;
                 if b.precision() != *p {
                     return Err(Failure::Run(format!("loaded with {:?} weights, not {p:?}", b.precision())));
                 }

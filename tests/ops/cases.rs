@@ -23,6 +23,8 @@ pub fn all() -> Vec<Case> {
     cases.extend(conv_cases().into_iter().map(ConvSpec::case));
     cases.extend(pool_cases().into_iter().map(PoolSpec::case));
     cases.extend(other_cases());
+    cases.extend(pooled_head_cases());
+    cases.extend(nchw_stem_cases());
     cases.push(tiny_network());
     cases.push(chained_network());
     let mut seen = std::collections::HashSet::new();
@@ -653,6 +655,86 @@ fn other_cases() -> Vec<Case> {
         }));
     }
     v
+}
+
+// ---------------------------------------------------------------- two-step patterns the GPU runs as one
+
+/// Global average pooling then a dense layer over a view of its output (as
+/// Flatten leaves it), which the GPU head runs as one dispatch: K below,
+/// past and not a multiple of its workgroup, one cell to thousands per
+/// channel, batch 1 to 3, outputs not a multiple of any per-workgroup count.
+fn pooled_head_cases() -> Vec<Case> {
+    let shapes: [([usize; 4], usize, Activation); 5] = [
+        ([2, 7, 9, 13], 7, Activation::Relu),
+        ([3, 1, 1, 70], 5, Activation::None),
+        ([2, 48, 64, 5], 9, ACTS_NARROW[2]),
+        ([2, 3, 3, 2049], 1001, Activation::None),
+        ([1, 7, 7, 130], 1, RELU6),
+    ];
+    shapes
+        .into_iter()
+        .map(|(shape, out_f, act)| {
+            let name = format!("pooled head {shape:?} -> {out_f} {act:?}");
+            let mut rng = Rng::from_name(&name);
+            let mut b = Builder::default();
+            let [n, _, _, c] = shape;
+            let map = b.input(&shape, rng.vec(shape.iter().product(), 2.0));
+            let pooled = b.tensor(&[n, 1, 1, c]);
+            let flat = b.tensor_at(&[n, c], b.tensors[pooled].offset);
+            let output = b.tensor(&[n, out_f]);
+            let (weight, bias) = (rng.vec(c * out_f, 1.0), rng.vec(out_f, 1.0));
+            let d = Dense {
+                input: flat,
+                output,
+                in_features: c,
+                out_features: out_f,
+                weight,
+                bias,
+                activation: act,
+                int8: false,
+            };
+            let (plan, data) = b.plan(vec![Step::GlobalAvgPool { input: map, output: pooled }, Step::Dense(d)], output);
+            Case { name, plan, data, exact: false, winograd: Winograd::Auto }
+        })
+        .collect()
+}
+
+/// An NCHW input permuted to NHWC for a conv that gathers one element at
+/// a time, which the GPU reads in place of the permute: a stem, a grouped
+/// conv with odd channels per group, a dilated one that splits K.
+fn nchw_stem_cases() -> Vec<Case> {
+    let specs = [
+        conv(2, [11, 9], [3, 8], 3, 2, [1; 4]).act(Activation::Relu),
+        conv(1, [13, 10], [6, 10], 3, 1, [0, 1, 2, 1]).groups(2),
+        conv(2, [23, 21], [11, 33], 7, 2, [3; 4]).dil(2),
+        conv(1, [9, 9], [1, 4], 5, 1, [2; 4]).act(RELU6),
+    ];
+    specs
+        .into_iter()
+        .map(|spec| {
+            let name = format!("nchw stem {spec:?}");
+            let mut rng = Rng::from_name(&name);
+            let mut b = Builder::default();
+            let [h, w] = spec.hw;
+            let nchw = [spec.n, spec.c[0], h, w];
+            let x = b.input(&nchw, rng.vec(nchw.iter().product(), 1.0));
+            let nhwc = b.tensor(&[spec.n, h, w, spec.c[0]]);
+            let out = b.tensor(&spec.out_shape());
+            let kk = spec.weight_len() / spec.c[1];
+            let (weight, bias) = (rng.vec(spec.weight_len(), 1.0 / (kk as f32).sqrt()), rng.vec(spec.c[1], 0.2));
+            let steps = vec![
+                Step::Permute { input: x, output: nhwc, in_shape: nchw.to_vec(), perm: vec![0, 2, 3, 1] },
+                spec.step(nhwc, out, None, weight, bias),
+            ];
+            let (plan, data) = b.plan(steps, out);
+            Case { name, plan, data, exact: false, winograd: Winograd::Auto }
+        })
+        .collect()
+}
+
+/// Cases the GPU lowers with a folded step (see [`pooled_head_cases`] and [`nchw_stem_cases`]).
+pub fn folding_cases() -> Vec<Case> {
+    pooled_head_cases().into_iter().chain(nchw_stem_cases()).collect()
 }
 
 // ---------------------------------------------------------------- networks

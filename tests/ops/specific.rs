@@ -88,13 +88,13 @@ fn cpu_errors() {
 
 #[cfg(feature = "gpu")]
 mod gpu {
-    use crate::backends::Backend;
+    use crate::backends::{Backend, Reduction};
     use webresnet::gpu::{GpuBackend, Precision};
     use webresnet::Error;
 
     /// The loaded backend, or `None` after the harness's loud skip (a failure under CI).
     fn load(plan: &webresnet::plan::Plan, p: Precision) -> Option<GpuBackend> {
-        if let Some(why) = Backend::Gpu(p).unavailable() {
+        if let Some(why) = Backend::Gpu(p, Reduction::Workgroup).unavailable() {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true: {why}");
             eprintln!("\n!!!!!!!! SKIPPING GPU TEST: {why} !!!!!!!!\n");
             return None;
@@ -127,14 +127,37 @@ mod gpu {
         }
     }
 
-    /// The pool and GAP steps share a pipeline.
+    /// The permute runs inside the stem conv and the GAP inside the head.
     #[test]
     fn chained_network_pipelines() {
         let case = crate::cases::chained_network();
         for p in [Precision::F32, Precision::F16] {
             let Some(b) = load(&case.plan, p) else { continue };
-            // Permute, stem conv, pool (+GAP), 1x1 conv, 3x3 conv, dense, softmax.
-            assert_eq!(b.pipeline_count(), 7, "{p:?}");
+            // Stem conv over NCHW, max pool, 1x1 conv, 3x3 conv, pooling dense, softmax.
+            assert_eq!(b.pipeline_count(), 6, "{p:?}");
+            let kinds: Vec<_> = b.dispatches().iter().map(|d| d.kind).collect();
+            assert_eq!(kinds, ["conv", "pool", "conv", "conv", "head", "head"], "{p:?}");
         }
+    }
+
+    /// Each folding case lowers to one dispatch where the plan has two:
+    /// no permute before the conv, no pooling before the head.
+    #[test]
+    fn folded_steps_have_no_dispatch() {
+        for case in crate::cases::folding_cases() {
+            let d = webresnet::gpu::dispatches(&case.plan).expect("lowering");
+            let kinds: Vec<_> = d.iter().map(|d| d.kind).filter(|&k| k != "reduce").collect();
+            let want = match case.plan.steps[1] {
+                webresnet::plan::Step::Dense(_) => "head",
+                _ => "conv",
+            };
+            assert_eq!(kinds, [want], "{}", case.name);
+            assert!(d.iter().all(|d| d.step == 1), "{}", case.name);
+        }
+        // The harness runs them merged into one plan: they fold there too.
+        let cases = crate::cases::folding_cases();
+        let merged = crate::batch::merge(cases.iter().map(|c| (&c.plan, &c.data[..])));
+        let d = webresnet::gpu::dispatches(&merged.plan).expect("lowering");
+        assert!(d.iter().all(|d| d.kind != "layout" && d.kind != "pool"), "{d:?}");
     }
 }

@@ -153,6 +153,54 @@ window.soakCase = wrap(async ({ model, backend, frames, warmup }) => {
   };
 });
 
+// The loop's own cost on the CPU: the webcam's results per second against
+// one over the pure inference time (the model on a tensor: no frame to grab,
+// resize or wait for), timed before and after the webcam run. The camera
+// gives 60 frames a second (run.mjs), so it is not what limits the model.
+window.fpsCase = wrap(async ({ model, shape, frames, skip }) => {
+  const clf = await Classifier.create({ model, backend: "cpu" });
+  const input = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  const times = [];
+  const infer = async () => {
+    for (let i = 0; i < 9; i++) {
+      const t = performance.now();
+      await clf.infer(input, shape);
+      times.push(performance.now() - t);
+    }
+  };
+  await infer();
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 60 } });
+  const stamps = [];
+  const seen = await watch(
+    (cb) =>
+      clf.classifyVideo(stream, {
+        ...cb,
+        onResult: (r) => {
+          stamps.push(performance.now());
+          cb.onResult(r);
+        },
+      }),
+    { until: (r) => r.length >= frames },
+  );
+  const cameraFps = stream.getVideoTracks()[0].getSettings().frameRate;
+  for (const t of stream.getTracks()) t.stop();
+  await infer();
+  clf.dispose();
+  const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const inferMs = median(times);
+  const fps = ((stamps.length - 1 - skip) * 1000) / (stamps.at(-1) - stamps[skip]);
+  return {
+    errors: seen.errors,
+    timedOut: seen.timedOut,
+    results: seen.results.length,
+    inferMs,
+    fps,
+    cameraFps,
+    latencyMs: median(seen.results.slice(skip).map((r) => r.latencyMs)),
+    ratio: 1000 / inferMs / fps,
+  };
+});
+
 // A canvas stream the page controls: frames while `paint` runs.
 function canvasStream(width, height) {
   const canvas = document.createElement("canvas");

@@ -75,17 +75,15 @@ pub struct Int8Kernel {
 
 impl Int8Kernel {
     pub fn conv(c: &Conv, t: &Tensors, kernels: Kernels) -> Result<Self> {
-        let ops = Operands::new(c, t)?;
-        let w = WeightCodes::new(&c.weight, ops.g.out_c, ops.g.k());
-        let g = ops.g;
-        Self::new(Io::Conv(ops), g, w, c.bias.clone(), c.activation, kernels)
+        let g = Geom::new(c, t)?;
+        let w = WeightCodes::new(&c.weight, g.out_c, g.k());
+        Self::new(Io::Conv(Operands::new(c, t)?), g, w, c.bias.clone(), c.activation, kernels)
     }
 
     /// A dense layer as a 1x1 conv over one-pixel images, one per row.
     pub fn dense(d: &Dense, t: &Tensors, kernels: Kernels) -> Result<Self> {
         let rows = dense::rows(d, t)?;
-        let one = |axis| Axis::new(axis, 1, [1, 1], [1, 1], [0; 4], [1, 1]);
-        let (h, w) = (one(0)?, one(1)?);
+        let [h, w] = Axis::hw([1, 1], [1, 1], [1, 1], [0; 4], [1, 1])?;
         let g = Geom { batch: rows, in_c: d.in_features, out_c: d.out_features, groups: 1, h, w, out_h: 1, out_w: 1 };
         let io = Io::Dense { input: t.get(d.input)?.range(), output: t.get(d.output)?.range() };
         let w = WeightCodes::new(&d.weight, d.out_features, d.in_features);

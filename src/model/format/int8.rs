@@ -15,9 +15,12 @@ use super::tensors::Stored;
 use crate::error::Result;
 use crate::model::{Constant, Graph, TensorData};
 
-/// What a weight's scales are called: `#` appears in no importer's names.
+/// What ends the name of a weight's scales: `#` appears in no importer's names.
+pub const SCALE_SUFFIX: &str = "#scale";
+
+/// What a weight's scales are called.
 pub fn scale_name(weight: &str) -> String {
-    format!("{weight}#scale")
+    format!("{weight}{SCALE_SUFFIX}")
 }
 
 /// The largest magnitude a symmetric int8 code takes (-128 is left unused so
@@ -100,7 +103,7 @@ pub fn round_trip(c: &Constant, axis: usize) -> Option<Constant> {
 pub(super) fn dequantize(tensors: &[(String, TensorInfo)], graph: &mut Graph) -> Result<()> {
     let dtypes: HashMap<&str, &TensorInfo> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     for (name, t) in tensors {
-        if let Some(weight) = name.strip_suffix("#scale") {
+        if let Some(weight) = name.strip_suffix(SCALE_SUFFIX) {
             if dtypes.get(weight).is_none_or(|w| w.dtype != Dtype::I8) {
                 return Err(bad(format!("scale tensor '{name}' has no int8 weight '{weight}'")));
             }

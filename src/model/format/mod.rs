@@ -147,7 +147,7 @@ fn stored_tensors(graph: &Graph, opts: &WriteOptions) -> Result<Vec<Stored>> {
     let mut stored = Vec::with_capacity(graph.initializers.len());
     for (name, c) in &graph.initializers {
         // The reader takes any such name for int8 scales.
-        if name.ends_with("#scale") {
+        if name.ends_with(int8::SCALE_SUFFIX) {
             return Err(Error::InvalidInput(format!("tensor name '{name}' ends in '#scale', which the file reserves")));
         }
         let keep = opts.keep_f16.contains(name);
