@@ -110,12 +110,14 @@ impl Backend {
         }
     }
 
-    /// How many steps the backend's int8 kernels quantize activations to;
-    /// None where int8 weights are computed in f32.
+    /// How many steps the backend's int8 kernels quantize activations to
+    /// (7 bits in a relaxed-SIMD build, for its dot product, portable
+    /// kernels included); None where int8 weights are computed in f32.
     pub fn int8_levels(&self) -> Option<u8> {
         match self {
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
             Backend::Gpu(..) => None,
+            _ if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) => Some(127),
             _ => Some(255),
         }
     }

@@ -26,3 +26,9 @@ pub fn error_bound(plan: &Plan, data: &[f32], levels: u8) -> Option<f32> {
         weight.chunks_exact(weight.len() / outputs).map(|w| w.iter().map(|v| v.abs()).sum::<f32>()).fold(0.0, f32::max);
     Some(step / 2.0 * widest)
 }
+
+/// Whether the plan's int8 steps run on the int8 kernels: grouped convs
+/// run on the f32 ones.
+pub fn on_int8_kernels(plan: &Plan) -> bool {
+    plan.steps.iter().all(|s| !matches!(s, Step::Conv(c) if c.int8 && c.groups > 1))
+}

@@ -8,7 +8,7 @@ const ROWS: usize = 16;
 /// `out[r][o] = epilogue(Σ_i a[r][i] * w[o][i])` for `rows` rows of `a`
 /// (`[rows][k]`) against `w` (`[n][k]`). Four rows share each weight load.
 pub fn gemm(a: &[u8], rows: usize, w: &[i8], k: usize, epi: &Epilogue, out: &mut [f32]) {
-    let n = epi.bias.len();
+    let n = epi.n;
     for r0 in (0..rows).step_by(ROWS) {
         let r1 = (r0 + ROWS).min(rows);
         for (o, wr) in w.chunks_exact(k).enumerate() {

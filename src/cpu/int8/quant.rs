@@ -6,6 +6,11 @@
 /// model file's int8 weights.
 const WEIGHT_MAX: f32 = 127.0;
 
+/// The largest activation code: 7 bits in a relaxed-SIMD build, whose dot
+/// product needs its second operand below 128, else 8. The portable kernels
+/// use the same, so they stay the exact reference for that build's SIMD ones.
+pub const ACT_LEVELS: u8 = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) { 127 } else { 255 };
+
 /// A `[n][k]` weight matrix as int8 codes: `w[o][i] ≈ codes[o][i] * scale[o]`.
 pub struct WeightCodes {
     /// `[n][k]`
@@ -55,11 +60,12 @@ impl ActScale {
         ActScale { scale, zero, levels }
     }
 
-    /// `x` as codes into `out` (resized to fit).
-    pub fn codes(&self, x: &[f32], out: &mut Vec<u8>) {
+    /// `x` as codes into `out` (resized to fit). Ties round to even: one
+    /// wasm instruction, where rounding away from zero is several.
+    pub fn codes<T: From<u8>>(&self, x: &[f32], out: &mut Vec<T>) {
         let (inv, zero, hi) = (1.0 / self.scale, f32::from(self.zero), f32::from(self.levels));
         out.clear();
-        out.extend(x.iter().map(|&v| (v * inv + zero).round().clamp(0.0, hi) as u8));
+        out.extend(x.iter().map(|&v| T::from((v * inv + zero).round_ties_even().clamp(0.0, hi) as u8)));
     }
 }
 
