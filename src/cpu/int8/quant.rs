@@ -89,7 +89,7 @@ mod tests {
     fn activations_span_their_range_and_zero() {
         let a = ActScale::of(&[-1.0, 0.5, 3.0, f32::NAN], 255);
         assert_eq!(a.zero, 64);
-        let mut codes = Vec::new();
+        let mut codes: Vec<u8> = Vec::new();
         a.codes(&[-1.0, 0.0, 3.0, 9.0, -9.0], &mut codes);
         assert_eq!(codes, [0, 64, 255, 255, 0]);
         let positive = ActScale::of(&[0.5, 2.0], 127);
