@@ -193,7 +193,11 @@ impl Int8Kernel {
 impl Kernel for Int8Kernel {
     fn run(&self, arena: &mut [f32], _scratch: &mut [f32]) -> Result<()> {
         let (input, out, accumulate) = self.io.start(arena)?;
-        let x = ActScale::of(input, ACT_LEVELS);
+        let x = match &self.gemm {
+            Gemm::Portable => ActScale::of(input, ACT_LEVELS),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Gemm::Simd(_) => simd::act_scale(input, ACT_LEVELS),
+        };
         let epi = Epilogue::new(&self.w, x, &self.bias, self.act, accumulate);
         match &self.gemm {
             Gemm::Portable => {
@@ -206,8 +210,8 @@ impl Kernel for Int8Kernel {
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Gemm::Simd(panels) => {
-                let mut codes: Vec<simd::Code> = Vec::new();
-                x.codes(input, &mut codes);
+                let mut codes = Vec::new();
+                simd::codes(&x, input, &mut codes);
                 let kp = simd::depth(self.g.k());
                 let zero = simd::Code::from(x.zero);
                 self.blocks(&codes, zero, kp, simd::MR, out, |a, rows, out| simd::gemm(a, rows, panels, &epi, out));

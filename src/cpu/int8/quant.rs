@@ -47,25 +47,39 @@ impl WeightCodes {
 pub struct ActScale {
     pub scale: f32,
     pub zero: u8,
-    levels: u8,
+    pub levels: u8,
 }
 
 impl ActScale {
     /// The scale that spans `x`'s range (NaNs ignored) with `levels` steps.
     pub fn of(x: &[f32], levels: u8) -> Self {
         let (lo, hi) = x.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        Self::spanning(lo, hi, levels)
+    }
+
+    /// The scale for values in `lo..=hi` (`lo <= 0 <= hi`).
+    pub fn spanning(lo: f32, hi: f32, levels: u8) -> Self {
         let span = hi - lo;
         let scale = if span > 0.0 && span.is_finite() { span / f32::from(levels) } else { 1.0 };
         let zero = (-lo / scale).round().clamp(0.0, f32::from(levels)) as u8;
         ActScale { scale, zero, levels }
     }
 
-    /// `x` as codes into `out` (resized to fit). Ties round to even: one
-    /// wasm instruction, where rounding away from zero is several.
+    /// `x` as codes into `out` (resized to fit).
     pub fn codes<T: From<u8>>(&self, x: &[f32], out: &mut Vec<T>) {
-        let (inv, zero, hi) = (1.0 / self.scale, f32::from(self.zero), f32::from(self.levels));
         out.clear();
-        out.extend(x.iter().map(|&v| T::from((v * inv + zero).round_ties_even().clamp(0.0, hi) as u8)));
+        out.extend(x.iter().map(|&v| T::from(self.code(v))));
+    }
+
+    /// The code of `v`. Ties round to even: one wasm instruction, where
+    /// rounding away from zero is several.
+    #[inline(always)]
+    pub fn code(&self, v: f32) -> u8 {
+        (v * self.inv() + f32::from(self.zero)).round_ties_even().clamp(0.0, f32::from(self.levels)) as u8
+    }
+
+    pub fn inv(&self) -> f32 {
+        1.0 / self.scale
     }
 }
 

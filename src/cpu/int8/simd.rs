@@ -12,6 +12,7 @@
 //! overflow: K is bounded by `MAX_K`), so the epilogue runs straight from them.
 use core::arch::wasm32::*;
 
+use super::quant::ActScale;
 use super::Epilogue;
 use crate::cpu::simd::Act;
 
@@ -31,6 +32,16 @@ mod lane {
     pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
         i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc)
     }
+
+    /// Sixteen codes (each lane in range) stored at `dst`.
+    ///
+    /// # Safety
+    /// `dst` must have room for 16 codes.
+    #[inline(always)]
+    pub unsafe fn store16(q: [v128; 4], dst: *mut Code) {
+        let v = u8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
+        v128_store(dst as *mut v128, v);
+    }
 }
 
 #[cfg(not(target_feature = "relaxed-simd"))]
@@ -45,9 +56,17 @@ mod lane {
     pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
         i32x4_add(acc, i32x4_dot_i16x8(w, x))
     }
+
+    /// # Safety
+    /// `dst` must have room for 16 codes.
+    #[inline(always)]
+    pub unsafe fn store16(q: [v128; 4], dst: *mut Code) {
+        v128_store(dst as *mut v128, i16x8_narrow_i32x4(q[0], q[1]));
+        v128_store((dst as *mut v128).add(1), i16x8_narrow_i32x4(q[2], q[3]));
+    }
 }
 
-use lane::{dot, Weight};
+use lane::{dot, store16, Weight};
 pub use lane::{Code, DEPTH};
 
 /// Output channels per panel: two i32x4 sums per row.
@@ -166,5 +185,49 @@ fn store2(d: &mut [f32; NR], v: &[v128; 2]) {
     unsafe {
         v128_store(d.as_mut_ptr() as *mut v128, v[0]);
         v128_store((d.as_mut_ptr() as *mut v128).add(1), v[1]);
+    }
+}
+
+/// [`ActScale::of`] four lanes at a time. `pmin`/`pmax` skip NaNs as the
+/// scalar fold does, and min and max are exact, so the scale is the same.
+pub fn act_scale(x: &[f32], levels: u8) -> ActScale {
+    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    let chunks = x.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        // SAFETY: c holds 4 values.
+        let v = unsafe { v128_load(c.as_ptr() as *const v128) };
+        (lo, hi) = (f32x4_pmin(lo, v), f32x4_pmax(hi, v));
+    }
+    let lanes = |v: v128| {
+        [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
+    };
+    let lo = lanes(lo).into_iter().chain(rest.iter().copied()).fold(0f32, f32::min);
+    let hi = lanes(hi).into_iter().chain(rest.iter().copied()).fold(0f32, f32::max);
+    ActScale::spanning(lo, hi, levels)
+}
+
+/// [`ActScale::codes`] sixteen at a time: the same multiply, add, rounding
+/// (ties to even) and clamp, so the same codes.
+pub fn codes(a: &ActScale, x: &[f32], out: &mut Vec<Code>) {
+    out.clear();
+    out.resize(x.len(), 0);
+    let (inv, zero, hi) = (f32x4_splat(a.inv()), f32x4_splat(f32::from(a.zero)), f32x4_splat(f32::from(a.levels)));
+    let lo = f32x4_splat(0.0);
+    let chunks = x.chunks_exact(16);
+    let rest = chunks.remainder();
+    for (c, d) in chunks.zip(out.chunks_exact_mut(16)) {
+        let q: [v128; 4] = std::array::from_fn(|i| {
+            // SAFETY: c holds 16 values.
+            let v = unsafe { v128_load(c.as_ptr().add(4 * i) as *const v128) };
+            let y = f32x4_nearest(f32x4_add(f32x4_mul(v, inv), zero));
+            i32x4_trunc_sat_f32x4(f32x4_pmin(hi, f32x4_pmax(lo, y)))
+        });
+        // SAFETY: d holds 16 codes.
+        unsafe { store16(q, d.as_mut_ptr()) };
+    }
+    let tail = x.len() - rest.len();
+    for (d, &v) in out[tail..].iter_mut().zip(rest) {
+        *d = Code::from(a.code(v));
     }
 }
