@@ -184,6 +184,7 @@ bench-engines: pkg setup $(NODE_DEPS)
 ## Node 20 has relaxed SIMD behind a flag; the CLI counts each model's MACs.
 bench-cpu: pkg build setup $(NODE_DEPS)
 	node --experimental-wasm-relaxed-simd bench/cpu.mjs
+	node bench/int8.mjs
 	node bench/threads.mjs
 
 .PHONY: bench-gpu-native

@@ -158,19 +158,28 @@ fn tile<const R: usize>(
     let (offset, scale, bias) = (load2(&epi.offset[o..]), load2(&epi.scale[o..]), load2(&epi.bias[o..]));
     for (r, acc) in acc.iter().enumerate() {
         let dst = &mut out[r * n + o..r * n + cols.end];
-        let mut y = [0f32; NR];
-        if epi.accumulate {
-            y[..dst.len()].copy_from_slice(dst);
-        }
-        let prev = load2(&y);
+        // A partial panel goes through a buffer of NR values.
+        let mut buf = [0f32; NR];
+        let full = dst.len() == NR;
+        let prev = match (epi.accumulate, full) {
+            (false, _) => None,
+            (true, true) => Some(load2(dst)),
+            (true, false) => {
+                buf[..dst.len()].copy_from_slice(dst);
+                Some(load2(&buf))
+            }
+        };
         let y: [v128; 2] = std::array::from_fn(|h| {
             let sum = f32x4_convert_i32x4(i32x4_sub(acc[h], offset[h]));
             let v = f32x4_add(f32x4_mul(sum, scale[h]), bias[h]);
-            act.apply(if epi.accumulate { f32x4_add(v, prev[h]) } else { v })
+            act.apply(prev.map_or(v, |p| f32x4_add(v, p[h])))
         });
-        let mut buf = [0f32; NR];
-        store2(&mut buf, &y);
-        dst.copy_from_slice(&buf[..dst.len()]);
+        if full {
+            store2(dst, &y);
+        } else {
+            store2(&mut buf, &y);
+            dst.copy_from_slice(&buf[..dst.len()]);
+        }
     }
 }
 
@@ -180,7 +189,8 @@ fn load2<T>(s: &[T]) -> [v128; 2] {
     unsafe { [v128_load(s.as_ptr() as *const v128), v128_load((s.as_ptr() as *const v128).add(1))] }
 }
 
-fn store2(d: &mut [f32; NR], v: &[v128; 2]) {
+fn store2(d: &mut [f32], v: &[v128; 2]) {
+    let d = &mut d[..NR];
     // SAFETY: d holds NR = 8 values, two vectors.
     unsafe {
         v128_store(d.as_mut_ptr() as *mut v128, v[0]);
