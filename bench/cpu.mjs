@@ -10,6 +10,11 @@
 // BENCH_MODELS=resnet18,resnet50 runs only the models whose file names
 // start with one of those. Our wasm heap after create is printed per build.
 // A run of every model writes .cache/bench/cpu.json for bench/plot_cpu.mjs.
+//
+// With ResNet-50 it then times the int8 path: our `convert --int8` file of it
+// against ORT Web on ORT's `quantize_static` QDQ model of the same network
+// and on the f32 model, all alternating; ratios are to each of ORT's.
+// Both int8 files are made once into .cache/bench/.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -124,6 +129,50 @@ for (const [label, file] of CASES) {
     await e.free();
   }
 }
+if (CASES.some(([, file]) => file === "resnet50.onnx")) await int8Row(join(MODELS, "resnet50.onnx"));
+
+/// Our int8 ResNet-50 on each build against ORT's QDQ and f32 models.
+async function int8Row(f32Path) {
+  const dir = join(ROOT, ".cache", "bench");
+  mkdirSync(dir, { recursive: true });
+  const [ours, qdq] = [join(dir, "resnet50-int8.wrn"), join(dir, "resnet50-qdq.onnx")];
+  if (!existsSync(ours)) execFileSync(CLI, ["convert", f32Path, ours, "--int8"]);
+  if (!existsSync(qdq)) {
+    const python = join(ROOT, ".cache", "venv", "bin", "python");
+    execFileSync(python, [join(ROOT, "bench", "qdq_model.py"), f32Path, qdq], { stdio: "ignore" });
+  }
+  const input = seededInput(
+    SHAPE.reduce((a, b) => a * b, 1),
+    7,
+  );
+  const engines = [];
+  for (const [name, { Session }] of variants) {
+    const s = await Session.create(readFileSync(ours), "cpu", SHAPE);
+    engines.push({ name: `${name} int8`, run: () => s.infer(input, SHAPE), free: () => s.free() });
+  }
+  for (const [name, path] of [
+    ["ORT QDQ", qdq],
+    ["ORT f32", f32Path],
+  ]) {
+    const s = await ort.InferenceSession.create(readFileSync(path), { executionProviders: ["wasm"] });
+    const feeds = { [s.inputNames[0]]: new ort.Tensor("float32", input, SHAPE) };
+    engines.push({ name, run: () => s.run(feeds), free: () => s.release() });
+  }
+  for (const e of engines) await e.run();
+  const times = engines.map(() => []);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [j, e] of engines.entries()) times[j].push((await timed(e.run))[0]);
+  }
+  const cpu = times.map(median);
+  const [qdqT, f32T] = cpu.slice(-2);
+  console.log(row(["model", "engine", "cpu", "cpu/QDQ", "cpu/f32"], W));
+  for (const [j, e] of engines.entries()) {
+    const r = (t) => (cpu[j] / t).toFixed(2);
+    console.log(row([j ? "" : "ResNet-50 int8 (random)", e.name, fmtMs(cpu[j]), r(qdqT), r(f32T)], W));
+    await e.free();
+  }
+}
+
 // A partial run would replace the plot's other models.
 if (!ONLY) {
   const dir = join(ROOT, ".cache", "bench");

@@ -3,6 +3,7 @@
 
 use webresnet::model::incoming::Incoming;
 use webresnet::model::{format, AttrValue, Constant, Dim, Graph, Node, ValueInfo};
+use webresnet::plan::{compile, CompileOptions, Step};
 use webresnet::preprocess::PreprocessConfig;
 use webresnet::Error;
 
@@ -184,6 +185,14 @@ fn int8_stores_conv_weights_per_channel_and_loads_them_scaled_back() {
     assert_eq!(back.initializers["b"], g.initializers["b"], "biases stay f32");
     assert_eq!(back.nodes, g.nodes);
     assert!(!back.initializers.keys().any(|k| k.contains('#')), "scale tensors are not initializers");
+    // The plan marks the conv int8 for the CPU's int8 kernels; the f32 file's stays f32.
+    let int8_convs = |g: &Graph| {
+        let plan = compile(g, &CompileOptions::default()).unwrap();
+        plan.steps.iter().filter_map(|s| if let Step::Conv(c) = s { Some(c.int8) } else { None }).collect::<Vec<_>>()
+    };
+    assert_eq!(back.int8_weights.iter().collect::<Vec<_>>(), ["w"]);
+    assert_eq!(int8_convs(&back), [true]);
+    assert_eq!(int8_convs(&format::read(&plain).unwrap()), [false]);
     for size in [1, 5, 64, bytes.len()] {
         assert_eq!(arrive(&bytes, bytes.len(), size).as_ref(), Some(&back), "chunks of {size}");
     }

@@ -107,7 +107,7 @@ pub struct Geom {
 
 impl Geom {
     /// Checks the conv's channels, groups, window and weight sizes against its tensors.
-    fn new(c: &Conv, t: &Tensors) -> Result<Self> {
+    pub fn new(c: &Conv, t: &Tensors) -> Result<Self> {
         let [n, ih, iw, ic] = t.nhwc(c.input)?;
         let [on, oh, ow, oc] = t.nhwc(c.output)?;
         let [h, w] = Axis::hw([ih, iw], c.kernel, c.stride, c.pad, c.dilation)?;
@@ -188,10 +188,39 @@ impl Weights {
     }
 }
 
-pub struct ConvKernel {
+/// Where a conv step reads and writes in the arena.
+pub struct Operands {
     input: Range<usize>,
     output: Range<usize>,
     residual: Residual,
+}
+
+impl Operands {
+    pub fn new(c: &Conv, t: &Tensors) -> Result<Self> {
+        let output = t.get(c.output)?.range();
+        let residual = Residual::new(c, t, &output)?;
+        Ok(Operands { input: t.get(c.input)?.range(), output, residual })
+    }
+
+    /// Splits the arena into the input and the output, the output holding
+    /// the residual where there is one; returns whether it does.
+    pub fn start<'a>(&self, arena: &'a mut [f32]) -> Result<(&'a [f32], &'a mut [f32], bool)> {
+        let (reads, out) = split(arena, &self.output)?;
+        let input = reads.get(&self.input)?;
+        let accumulate = match &self.residual {
+            Residual::None => false,
+            Residual::InPlace => true,
+            Residual::Separate(r) => {
+                out.copy_from_slice(reads.get(r)?);
+                true
+            }
+        };
+        Ok((input, out, accumulate))
+    }
+}
+
+pub struct ConvKernel {
+    ops: Operands,
     g: Geom,
     strategy: Strategy,
     weight: Weights,
@@ -203,16 +232,13 @@ impl ConvKernel {
     /// `wino`: run as Winograd with this variant (3x3, stride 1, dilation 1, one group).
     pub fn new(c: &Conv, t: &Tensors, kernels: Kernels, wino: Option<Variant>) -> Result<Self> {
         let geom = Geom::new(c, t)?;
-        let output = t.get(c.output)?.range();
-        let residual = Residual::new(c, t, &output)?;
+        let ops = Operands::new(c, t)?;
         if wino.is_some() && !winograd::eligible(c) {
             return Err(Error::Backend("Winograd needs a 3x3, stride-1, dilation-1 conv with one group".into()));
         }
         let strategy = Strategy::choose(c, &geom, kernels, wino)?;
         Ok(ConvKernel {
-            input: t.get(c.input)?.range(),
-            output,
-            residual,
+            ops,
             weight: Weights::pack(c, &geom, strategy, kernels, wino),
             g: geom,
             strategy,
@@ -346,16 +372,7 @@ impl ConvKernel {
 
 impl Kernel for ConvKernel {
     fn run(&self, arena: &mut [f32], scratch: &mut [f32]) -> Result<()> {
-        let (reads, out) = split(arena, &self.output)?;
-        let input = reads.get(&self.input)?;
-        let accumulate = match &self.residual {
-            Residual::None => false,
-            Residual::InPlace => true,
-            Residual::Separate(r) => {
-                out.copy_from_slice(reads.get(r)?);
-                true
-            }
-        };
+        let (input, out, accumulate) = self.ops.start(arena)?;
         let beta = if accumulate { 1.0 } else { 0.0 };
         match self.strategy {
             Strategy::Pointwise => self.pointwise(input, out, beta),

@@ -29,16 +29,8 @@ pub struct DenseKernel {
 
 impl DenseKernel {
     pub fn new(d: &Dense, t: &Tensors, kernels: Kernels) -> Result<Self> {
-        let (input, output) = (t.get(d.input)?, t.get(d.output)?);
+        let rows = rows(d, t)?;
         let (in_f, out_f) = (d.in_features, d.out_features);
-        if in_f == 0 || out_f == 0 || input.len() % in_f != 0 {
-            return Err(Error::Backend(format!("input of {} values is not rows of {in_f} features", input.len())));
-        }
-        let rows = input.len() / in_f;
-        if output.len() != rows * out_f {
-            return Err(Error::Backend(format!("output has {} values, expected {rows} x {out_f}", output.len())));
-        }
-        check_weights(&d.weight, &d.bias, out_f, in_f)?;
         let weight = match kernels {
             Kernels::Portable => Weights::Plain(transpose(&d.weight, out_f, in_f)),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -47,8 +39,8 @@ impl DenseKernel {
             Kernels::Simd128 => return Err(Kernels::unavailable()),
         };
         Ok(DenseKernel {
-            input: input.range(),
-            output: output.range(),
+            input: t.get(d.input)?.range(),
+            output: t.get(d.output)?.range(),
             rows,
             in_f,
             out_f,
@@ -57,6 +49,21 @@ impl DenseKernel {
             act: d.activation,
         })
     }
+}
+
+/// The number of rows `d` runs on, its shapes checked against the tensors.
+pub fn rows(d: &Dense, t: &Tensors) -> Result<usize> {
+    let (input, output) = (t.get(d.input)?, t.get(d.output)?);
+    let (in_f, out_f) = (d.in_features, d.out_features);
+    if in_f == 0 || out_f == 0 || input.len() % in_f != 0 {
+        return Err(Error::Backend(format!("input of {} values is not rows of {in_f} features", input.len())));
+    }
+    let rows = input.len() / in_f;
+    if output.len() != rows * out_f {
+        return Err(Error::Backend(format!("output has {} values, expected {rows} x {out_f}", output.len())));
+    }
+    check_weights(&d.weight, &d.bias, out_f, in_f)?;
+    Ok(rows)
 }
 
 impl Kernel for DenseKernel {

@@ -6,11 +6,13 @@
 //!
 //! Two kernel sets ([`Kernels`]): portable Rust everywhere, and wasm SIMD128
 //! kernels (`simd/`) in wasm32 builds with `+simd128`, tested against it.
+//! Convs and dense layers an int8 model file stored run on int8 kernels (`int8/`).
 
 mod conv;
 mod dense;
 mod elementwise;
 pub(crate) mod gemm;
+mod int8;
 mod layout;
 mod par;
 mod pool;
@@ -167,9 +169,11 @@ impl CpuBackend {
 
 fn prepare(step: &Step, t: &Tensors, kernels: Kernels, wino: Option<winograd::Variant>) -> Result<Box<dyn Kernel>> {
     Ok(match step {
+        Step::Conv(c) if int8::runs_conv(c) => Box::new(int8::Int8Kernel::conv(c, t, kernels)?),
         Step::Conv(c) => Box::new(conv::ConvKernel::new(c, t, kernels, wino)?),
         Step::Pool(p) => Box::new(pool::PoolKernel::new(p, t)?),
         Step::GlobalAvgPool { input, output } => Box::new(pool::GlobalAvgPoolKernel::new(*input, *output, t)?),
+        Step::Dense(d) if int8::runs_dense(d) => Box::new(int8::Int8Kernel::dense(d, t, kernels)?),
         Step::Dense(d) => Box::new(dense::DenseKernel::new(d, t, kernels)?),
         Step::Affine(a) => Box::new(elementwise::AffineKernel::new(a, t)?),
         Step::Add { a, b, output, activation } => {

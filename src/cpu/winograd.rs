@@ -619,6 +619,7 @@ mod choice_tests {
             weight: vec![0.0; out_c * 9 * in_c],
             bias: vec![0.0; out_c],
             activation: Activation::Relu,
+            int8: false,
         })
     }
 

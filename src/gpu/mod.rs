@@ -687,6 +687,7 @@ mod tests {
                 weight: vec![w],
                 bias: vec![0.0],
                 activation: crate::plan::Activation::None,
+                int8: false,
             })
         };
         assert!(fits_f16(&dense(-65504.0)));

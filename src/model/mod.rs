@@ -23,7 +23,7 @@ mod torch;
 use crate::error::{Error, Result};
 use crate::preprocess::PreprocessConfig;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Constant tensor data. Integer types are widened to i64, float types to f32.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,6 +177,9 @@ pub struct Graph {
     pub preprocess: Option<PreprocessConfig>,
     /// Class names in output order, when the source says.
     pub labels: Option<Vec<String>>,
+    /// Initializers loaded from int8 codes with per-output-channel scales:
+    /// the CPU backend runs the layers that read them on int8 kernels.
+    pub int8_weights: HashSet<String>,
 }
 
 /// Import model bytes, sniffing the format: the project's model file

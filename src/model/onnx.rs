@@ -85,7 +85,16 @@ fn convert_graph(g: proto::GraphProto, opset: i64) -> Result<Graph> {
 
     let nodes = g.node.into_iter().enumerate().map(|(i, n)| convert_node(n, i)).collect::<Result<Vec<_>>>()?;
 
-    Ok(Graph { inputs, outputs, nodes, initializers, opset, preprocess: None, labels: None })
+    Ok(Graph {
+        inputs,
+        outputs,
+        nodes,
+        initializers,
+        opset,
+        preprocess: None,
+        labels: None,
+        int8_weights: Default::default(),
+    })
 }
 
 fn convert_value_info(v: proto::ValueInfoProto, role: &str) -> Result<ValueInfo> {

@@ -113,6 +113,9 @@ pub struct Conv {
     /// `[out_channels]`
     pub bias: Vec<f32>,
     pub activation: Activation,
+    /// The weights came from int8 codes with one scale per output channel:
+    /// the CPU backend may run this conv on int8 kernels.
+    pub int8: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -152,6 +155,8 @@ pub struct Dense {
     /// `[out_features]`
     pub bias: Vec<f32>,
     pub activation: Activation,
+    /// As [`Conv::int8`].
+    pub int8: bool,
 }
 
 /// Per-channel affine + activation over the innermost physical dimension:

@@ -110,6 +110,18 @@ impl Backend {
         }
     }
 
+    /// How many steps the backend's int8 kernels quantize activations to
+    /// (7 bits in a relaxed-SIMD build, for its dot product, portable
+    /// kernels included); None where int8 weights are computed in f32.
+    pub fn int8_levels(&self) -> Option<u8> {
+        match self {
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Gpu(..) => None,
+            _ if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) => Some(127),
+            _ => Some(255),
+        }
+    }
+
     /// Whether Add, Softmax and the like may write over their own input.
     /// The CPU kernels refuse such a plan with a typed error instead.
     pub fn aliases_elementwise(&self) -> bool {

@@ -69,12 +69,14 @@ pub struct ConvSpec {
     act: Activation,
     res: Res,
     winograd: Winograd,
+    /// Weights on an int8 grid, marked int8 (the CPU's int8 kernels).
+    int8: bool,
 }
 
 /// A square-kernel case; chain the setters for the rest.
 fn conv(n: usize, hw: [usize; 2], c: [usize; 2], k: usize, s: usize, pad: [usize; 4]) -> ConvSpec {
     let (act, res, winograd) = (Activation::None, Res::None, Winograd::Auto);
-    ConvSpec { n, hw, c, k: [k, k], s: [s, s], pad, d: [1, 1], groups: 1, act, res, winograd }
+    ConvSpec { n, hw, c, k: [k, k], s: [s, s], pad, d: [1, 1], groups: 1, act, res, winograd, int8: false }
 }
 
 impl ConvSpec {
@@ -92,6 +94,9 @@ impl ConvSpec {
     }
     fn winograd(self, v: WinogradVariant) -> Self {
         ConvSpec { winograd: Winograd::Every(v), ..self }
+    }
+    fn int8(self) -> Self {
+        ConvSpec { int8: true, ..self }
     }
 
     fn out_shape(&self) -> [usize; 4] {
@@ -119,6 +124,7 @@ impl ConvSpec {
             weight,
             bias,
             activation: self.act,
+            int8: self.int8,
         })
     }
 
@@ -129,6 +135,9 @@ impl ConvSpec {
         );
         if let Winograd::Every(v) = self.winograd {
             name += &format!(" winograd {v:?}");
+        }
+        if self.int8 {
+            name += " int8";
         }
         let mut rng = Rng::from_name(&name);
         let os = self.out_shape();
@@ -145,7 +154,12 @@ impl ConvSpec {
                 (Some(r), b.alias(r))
             }
         };
-        let step = self.step(input, output, residual, rng.vec(self.weight_len(), 1.0), rng.vec(self.c[1], 1.0));
+        let weight = if self.int8 {
+            int8_grid(&mut rng, self.c[1], self.weight_len() / self.c[1])
+        } else {
+            rng.vec(self.weight_len(), 1.0)
+        };
+        let step = self.step(input, output, residual, weight, rng.vec(self.c[1], 1.0));
         let (plan, data) = b.plan(vec![step], output);
         Case { name, plan, data, exact: false, winograd: self.winograd }
     }
@@ -219,10 +233,78 @@ fn conv_cases() -> Vec<ConvSpec> {
         ACTS,
     ));
     v.extend(simd_conv_cases());
+    v.extend(int8_conv_cases());
     v.extend(gpu_conv_cases());
     v.extend(winograd_cases());
     v.extend(gpu_tiling_cases());
     v
+}
+
+/// `n` rows of `k` weights as an int8 model file stores them: codes in
+/// -127..=127, each row reaching ±127, times a scale per row.
+fn int8_grid(rng: &mut Rng, n: usize, k: usize) -> Vec<f32> {
+    let mut w = Vec::with_capacity(n * k);
+    for _ in 0..n {
+        let scale = (0.75 + rng.uniform(0.25)) / 127.0;
+        let mut codes: Vec<f32> = (0..k).map(|_| rng.uniform(127.0).round()).collect();
+        let at = ((rng.uniform(0.5) + 0.5) * k as f32) as usize % k;
+        codes[at] = if rng.uniform(1.0) < 0.0 { -127.0 } else { 127.0 };
+        w.extend(codes.iter().map(|q| q * scale));
+    }
+    w
+}
+
+/// int8 convs: channels not multiples of 4 or 16, batch 2, residuals, the
+/// in-place 1x1 path and gathered taps, strides, padding, a stem, more
+/// pixels than one thread's piece, deep K; a grouped int8 conv, which runs
+/// on the f32 kernels.
+fn int8_conv_cases() -> Vec<ConvSpec> {
+    let specs = [
+        conv(2, [7, 9], [5, 7], 3, 1, [1; 4]),
+        conv(1, [11, 5], [3, 13], 3, 2, [1, 0, 1, 2]),
+        conv(2, [7, 9], [13, 7], 1, 1, [0; 4]),
+        conv(1, [11, 5], [5, 13], 1, 2, [0; 4]),
+        conv(1, [23, 21], [3, 17], 7, 2, [3; 4]),
+        conv(1, [20, 21], [17, 33], 3, 1, [1; 4]),
+        conv(1, [9, 7], [100, 9], 3, 1, [1; 4]),
+        conv(1, [3, 5], [1100, 9], 1, 1, [0; 4]),
+        conv(1, [9, 7], [6, 9], 3, 1, [1; 4]).groups(3),
+    ];
+    with_residuals(&specs.map(ConvSpec::int8), ACTS_NARROW)
+}
+
+/// int8 dense layers: batch 2, features not multiples of 4 or 16.
+fn int8_dense_cases() -> Vec<Case> {
+    let shapes: [(&[usize], usize, Activation); 4] = [
+        (&[2, 13], 7, Activation::None),
+        (&[3, 37], 19, Activation::Relu),
+        (&[1, 2049], 101, RELU6),
+        (&[2, 64], 5, ACTS_NARROW[2]),
+    ];
+    shapes
+        .into_iter()
+        .map(|(shape, out_f, act)| {
+            single(format!("dense {shape:?} -> {out_f} {act:?} int8"), false, |b, r| {
+                let in_f = *shape.last().unwrap();
+                let x = r.vec(shape.iter().product(), 2.0);
+                let rows = x.len() / in_f;
+                let input = b.input(shape, x);
+                let output = b.tensor(&[rows, out_f]);
+                let (weight, bias) = (int8_grid(r, out_f, in_f), r.vec(out_f, 1.0));
+                let d = Dense {
+                    input,
+                    output,
+                    in_features: in_f,
+                    out_features: out_f,
+                    weight,
+                    bias,
+                    activation: act,
+                    int8: true,
+                };
+                (Step::Dense(d), output)
+            })
+        })
+        .collect()
 }
 
 /// Both Winograd variants forced on 3x3 stride-1 convs whatever the cost
@@ -473,10 +555,20 @@ fn other_cases() -> Vec<Case> {
             let input = b.input(shape, x);
             let output = b.tensor(&[rows, out_f]);
             let (weight, bias) = (r.vec(in_f * out_f, 1.0), r.vec(out_f, 1.0));
-            let d = Dense { input, output, in_features: in_f, out_features: out_f, weight, bias, activation: act };
+            let d = Dense {
+                input,
+                output,
+                in_features: in_f,
+                out_features: out_f,
+                weight,
+                bias,
+                activation: act,
+                int8: false,
+            };
             (Step::Dense(d), output)
         }));
     }
+    v.extend(int8_dense_cases());
     // (shape, scale length, shift length, activation): per channel or broadcast.
     let affine: [([usize; 4], usize, usize, Activation); 5] = [
         ([2, 7, 9, 5], 5, 5, Activation::None),
@@ -591,7 +683,16 @@ fn pooled_head_cases() -> Vec<Case> {
             let flat = b.tensor_at(&[n, c], b.tensors[pooled].offset);
             let output = b.tensor(&[n, out_f]);
             let (weight, bias) = (rng.vec(c * out_f, 1.0), rng.vec(out_f, 1.0));
-            let d = Dense { input: flat, output, in_features: c, out_features: out_f, weight, bias, activation: act };
+            let d = Dense {
+                input: flat,
+                output,
+                in_features: c,
+                out_features: out_f,
+                weight,
+                bias,
+                activation: act,
+                int8: false,
+            };
             let (plan, data) = b.plan(vec![Step::GlobalAvgPool { input: map, output: pooled }, Step::Dense(d)], output);
             Case { name, plan, data, exact: false, winograd: Winograd::Auto }
         })
@@ -706,6 +807,7 @@ fn tiny_network() -> Case {
             weight,
             bias,
             activation: Activation::None,
+            int8: false,
         }),
         Step::Softmax { input: t_l, output: t_o },
     ]);
@@ -744,6 +846,7 @@ pub fn chained_network() -> Case {
         weight: rng.vec(160, 0.5),
         bias: rng.vec(10, 0.1),
         activation: Activation::None,
+        int8: false,
     };
     let steps = vec![
         Step::Permute { input: x, output: nhwc, in_shape: vec![2, 3, 17, 17], perm: vec![0, 2, 3, 1] },

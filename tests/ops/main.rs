@@ -14,6 +14,7 @@ mod build;
 mod cases;
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 mod frames;
+mod int8;
 mod reference;
 #[cfg(not(target_arch = "wasm32"))]
 mod specific;
@@ -93,14 +94,28 @@ fn check_case(backend: Backend, c: &Checked, got: Result<Vec<f32>, Failure>) -> 
         let same = got.len() == c.want.len() && got.iter().zip(&c.want).all(|(g, w)| g.to_bits() == w.to_bits());
         return if same { Ok(()) } else { Err("not bit-identical to the reference".into()) };
     }
-    match backend.oracle() {
-        Oracle::Reference => compare(&got, &c.want, backend.tolerance()),
-        Oracle::Portable => {
-            let want =
-                Backend::Portable.run(plan, data, c.case.winograd).map_err(|f| format!("portable oracle: {f}"))?;
-            compare(&got, &want, backend.tolerance())
-        }
+    // An int8 step is checked against the f32 reference, allowing for its
+    // activations' quantization.
+    if let Some(bound) = backend.int8_levels().and_then(|levels| int8::error_bound(plan, data, levels)) {
+        compare(&got, &c.want, backend.tolerance(), bound)?;
+        // The SIMD int8 kernels quantize as the portable ones of the same
+        // build do, sum the same codes exactly in i32 and run the same f32
+        // epilogue: nothing may differ. (A grouped conv runs on f32 kernels.)
+        let rel = if int8::on_int8_kernels(plan) { 0.0 } else { backend.tolerance() };
+        return match backend.oracle() {
+            Oracle::Reference => Ok(()),
+            Oracle::Portable => compare(&got, &portable(c)?, rel, 0.0).map_err(|e| format!("vs portable: {e}")),
+        };
     }
+    match backend.oracle() {
+        Oracle::Reference => compare(&got, &c.want, backend.tolerance(), 0.0),
+        Oracle::Portable => compare(&got, &portable(c)?, backend.tolerance(), 0.0),
+    }
+}
+
+/// The portable kernels' output on `c`: the SIMD kernels' oracle.
+fn portable(c: &Checked) -> Result<Vec<f32>, String> {
+    Backend::Portable.run(&c.case.plan, &c.case.data, c.case.winograd).map_err(|f| format!("portable oracle: {f}"))
 }
 
 /// Whether a step other than Conv (whose in-place residual every backend
@@ -113,14 +128,15 @@ fn aliases_elementwise(plan: &webresnet::plan::Plan) -> bool {
     })
 }
 
-/// Max abs difference within `rel` of the oracle's value range (at least 1).
-fn compare(got: &[f32], want: &[f32], rel: f32) -> Result<(), String> {
+/// Max abs difference within `rel` of the oracle's value range (at least 1),
+/// plus `extra`.
+fn compare(got: &[f32], want: &[f32], rel: f32, extra: f32) -> Result<(), String> {
     if got.len() != want.len() {
         return Err(format!("{} values, want {}", got.len(), want.len()));
     }
     let lo = want.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = want.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let tol = rel * (hi - lo).max(1.0);
+    let tol = rel * (hi - lo).max(1.0) + extra;
     let (at, diff) = got.iter().zip(want).map(|(g, w)| (g - w).abs()).enumerate().fold((0, 0.0f32), |m, (i, d)| {
         if d > m.1 || d.is_nan() {
             (i, d)

@@ -25,6 +25,7 @@ fn conv_plan(edit: impl FnOnce(&mut Plan)) -> (Plan, Vec<f32>) {
         weight: vec![0.1; 108],
         bias: vec![0.0; 4],
         activation: Activation::None,
+        int8: false,
     });
     let (mut plan, data) = b.plan(vec![step], output);
     edit(&mut plan);
@@ -38,13 +39,19 @@ fn conv_of(plan: &mut Plan) -> &mut Conv {
     }
 }
 
+/// Both with f32 weights and with int8 ones (the int8 kernels).
 #[track_caller]
-fn assert_cpu_rejects(edit: impl FnOnce(&mut Plan)) {
-    let (plan, _) = conv_plan(edit);
-    match CpuBackend::new(&plan) {
-        Err(Error::Backend(_)) => {}
-        Err(e) => panic!("expected a backend error, got {e:?}"),
-        Ok(_) => panic!("inconsistent plan accepted"),
+fn assert_cpu_rejects(edit: impl Fn(&mut Plan)) {
+    for int8 in [false, true] {
+        let (plan, _) = conv_plan(|p| {
+            conv_of(p).int8 = int8;
+            edit(p)
+        });
+        match CpuBackend::new(&plan) {
+            Err(Error::Backend(_)) => {}
+            Err(e) => panic!("int8 {int8}: expected a backend error, got {e:?}"),
+            Ok(_) => panic!("int8 {int8}: inconsistent plan accepted"),
+        }
     }
 }
 

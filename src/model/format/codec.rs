@@ -239,5 +239,6 @@ pub(super) fn graph_from_json(doc: &Value) -> Result<Graph> {
         opset: int(field(g, "opset")?)?,
         preprocess,
         labels,
+        int8_weights: Default::default(),
     })
 }

@@ -96,7 +96,8 @@ pub fn round_trip(c: &Constant, axis: usize) -> Option<Constant> {
 }
 
 /// Turns the graph's int8 weights (decoded as their codes) back into f32 by
-/// their scales, and drops the scale tensors. `tensors` is the file's table:
+/// their scales, drops the scale tensors and names the weights in
+/// [`Graph::int8_weights`]. `tensors` is the file's table:
 /// every I8 tensor needs its F32 scales, varying along one of its axes at most, every scale
 /// tensor its I8 weight, and every scale must be finite and positive.
 pub(super) fn dequantize(tensors: &[(String, TensorInfo)], graph: &mut Graph) -> Result<()> {
@@ -130,6 +131,7 @@ pub(super) fn dequantize(tensors: &[(String, TensorInfo)], graph: &mut Graph) ->
             return Err(bad(format!("int8 tensor '{name}' was not decoded")));
         };
         scale_in_place(codes, &t.shape, &info.shape, &scales);
+        graph.int8_weights.insert(name.clone());
     }
     Ok(())
 }

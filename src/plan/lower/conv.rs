@@ -42,6 +42,7 @@ impl Lowerer<'_> {
         // OIHW -> OHWI: each filter's `[cin_g][kh * kw]` transposed in place
         // (no new memory for the weights); a 1x1 kernel's is already in order.
         let taps = kh * kw;
+        let int8 = node.input(1).is_some_and(|n| self.graph.int8_weights.contains(n));
         let mut weight = self.weight_values(node, 1, w);
         if taps > 1 {
             let mut filter = vec![0.0; cin_g * taps];
@@ -66,6 +67,7 @@ impl Lowerer<'_> {
             weight,
             bias,
             activation: Activation::None,
+            int8,
         }));
         self.define(node, Value::Act(out))
     }

@@ -31,6 +31,7 @@ impl Lowerer<'_> {
         let alpha = if gemm { node.float("alpha", 1.0)? } else { 1.0 };
         let beta = if gemm { node.float("beta", 1.0)? } else { 1.0 };
         // `[out][in]`: what transB stores, else the transpose of B.
+        let int8 = node.input(1).is_some_and(|n| self.graph.int8_weights.contains(n));
         let values = self.weight_values(node, 1, b);
         let mut weight = if trans_b { values } else { transpose(&values, k, m) };
         // x * 1 == x: the usual alpha needs no pass.
@@ -56,6 +57,7 @@ impl Lowerer<'_> {
             weight,
             bias,
             activation: Activation::None,
+            int8,
         }));
         self.define(node, Value::Act(out))
     }

@@ -1,0 +1,260 @@
+//! int8 convolution and dense layers, for the plan's steps whose weights an
+//! int8 model file stored ([`crate::plan::Conv::int8`]).
+//!
+//! - Weights: int8 codes with one scale per output channel (`quant`),
+//!   recovered from the plan's f32 weights, which are exactly code × scale.
+//! - Activations: unsigned codes with one scale and zero point per tensor,
+//!   taken from the input's own range at each run. Dynamic scales need no
+//!   calibration images and cannot clip a range a calibration set missed.
+//! - Products accumulate in i32; one fused f32 epilogue ([`Epilogue`]) then
+//!   applies both scales, the bias, the residual and the activation.
+//!
+//! The A operand is a block of output pixels' taps as codes (zero point for
+//! padding), read in place for unpadded 1x1 stride-1 convs and dense layers.
+//! Grouped convs (depthwise included) stay on the f32 kernels.
+//!
+//! With [`Kernels::Simd128`] the GEMM is `simd`'s, on weights packed at load.
+
+mod portable;
+mod quant;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd;
+
+use std::ops::Range;
+
+use super::conv::{Geom, Operands};
+use super::window::Axis;
+use super::{dense, par, split, Kernel, Kernels, Tensors};
+use crate::error::Result;
+use crate::plan::{Activation, Conv, Dense};
+use quant::{ActScale, WeightCodes, ACT_LEVELS};
+
+/// The deepest K whose i32 sums of products (at most 255 × 127) cannot overflow.
+const MAX_K: usize = i32::MAX as usize / (255 * 127);
+
+/// Output rows per thread's piece, at least.
+const GRAIN: usize = 16;
+
+/// Output rows per gathered A block.
+const BLOCK: usize = 64;
+
+/// Per-output epilogue vectors are padded to a multiple of this, so the
+/// SIMD epilogue reads whole panels.
+const PAD: usize = 8;
+
+/// Whether `c` runs on the int8 kernels.
+pub fn runs_conv(c: &Conv) -> bool {
+    c.int8 && c.groups == 1 && c.kernel[0] * c.kernel[1] * c.in_channels <= MAX_K
+}
+
+/// Whether `d` runs on the int8 kernels.
+pub fn runs_dense(d: &Dense) -> bool {
+    d.int8 && d.in_features <= MAX_K
+}
+
+/// Where a step reads and writes.
+enum Io {
+    Conv(Operands),
+    Dense { input: Range<usize>, output: Range<usize> },
+}
+
+impl Io {
+    /// The input, the output and whether the output holds a residual to add.
+    fn start<'a>(&self, arena: &'a mut [f32]) -> Result<(&'a [f32], &'a mut [f32], bool)> {
+        match self {
+            Io::Conv(ops) => ops.start(arena),
+            Io::Dense { input, output } => {
+                let (reads, out) = split(arena, output)?;
+                Ok((reads.get(input)?, out, false))
+            }
+        }
+    }
+}
+
+/// The weights as the chosen GEMM reads them.
+enum Gemm {
+    /// `[n][k]` codes.
+    Portable,
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd(simd::Panels),
+}
+
+pub struct Int8Kernel {
+    io: Io,
+    g: Geom,
+    w: WeightCodes,
+    gemm: Gemm,
+    /// Padded to a multiple of [`PAD`].
+    bias: Vec<f32>,
+    act: Activation,
+}
+
+impl Int8Kernel {
+    pub fn conv(c: &Conv, t: &Tensors, kernels: Kernels) -> Result<Self> {
+        let g = Geom::new(c, t)?;
+        let w = WeightCodes::new(&c.weight, g.out_c, g.k());
+        Self::new(Io::Conv(Operands::new(c, t)?), g, w, c.bias.clone(), c.activation, kernels)
+    }
+
+    /// A dense layer as a 1x1 conv over one-pixel images, one per row.
+    pub fn dense(d: &Dense, t: &Tensors, kernels: Kernels) -> Result<Self> {
+        let rows = dense::rows(d, t)?;
+        let [h, w] = Axis::hw([1, 1], [1, 1], [1, 1], [0; 4], [1, 1])?;
+        let g = Geom { batch: rows, in_c: d.in_features, out_c: d.out_features, groups: 1, h, w, out_h: 1, out_w: 1 };
+        let io = Io::Dense { input: t.get(d.input)?.range(), output: t.get(d.output)?.range() };
+        let w = WeightCodes::new(&d.weight, d.out_features, d.in_features);
+        Self::new(io, g, w, d.bias.clone(), d.activation, kernels)
+    }
+
+    fn new(io: Io, g: Geom, w: WeightCodes, mut bias: Vec<f32>, act: Activation, kernels: Kernels) -> Result<Self> {
+        let gemm = match kernels {
+            Kernels::Portable => Gemm::Portable,
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            Kernels::Simd128 => return Err(Kernels::unavailable()),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 => Gemm::Simd(simd::Panels::new(&w.codes, g.out_c, g.k())),
+        };
+        bias.resize(g.out_c.next_multiple_of(PAD), 0.0);
+        Ok(Int8Kernel { io, g, w, gemm, bias, act })
+    }
+
+    /// Whether A's rows are the input's pixels as they lie.
+    fn direct(&self) -> bool {
+        let g = &self.g;
+        g.h.kernel == 1
+            && g.w.kernel == 1
+            && g.h.stride == 1
+            && g.w.stride == 1
+            && g.out_h == g.h.size
+            && g.out_w == g.w.size
+    }
+
+    /// A's rows for output pixels `p0..p0 + rows`, `[rows][kp]` (`kp` at
+    /// least K; the values past K are the zero point): the codes themselves
+    /// where [`Self::direct`] and `kp` is K, else each pixel's taps gathered
+    /// into `buf`, the zero point standing for padding.
+    fn a_rows<'a, T: Copy>(
+        &self,
+        codes: &'a [T],
+        zero: T,
+        p0: usize,
+        rows: usize,
+        kp: usize,
+        buf: &'a mut Vec<T>,
+    ) -> &'a [T] {
+        let (g, ic, k) = (&self.g, self.g.in_c, self.g.k());
+        if self.direct() && kp == k {
+            return &codes[p0 * ic..(p0 + rows) * ic];
+        }
+        buf.clear();
+        buf.resize(rows * kp, zero);
+        if self.direct() {
+            for (r, row) in buf.chunks_exact_mut(kp).enumerate() {
+                row[..ic].copy_from_slice(&codes[(p0 + r) * ic..(p0 + r + 1) * ic]);
+            }
+            return buf;
+        }
+        for (r, row) in buf.chunks_exact_mut(kp).enumerate() {
+            let (b, oy, ox) = g.pixel(p0 + r);
+            for (ky, iy) in g.h.taps(oy) {
+                for (kx, ix) in g.w.taps(ox) {
+                    let src = ((b * g.h.size + iy) * g.w.size + ix) * ic;
+                    let dst = (ky * g.w.kernel + kx) * ic;
+                    row[dst..dst + ic].copy_from_slice(&codes[src..src + ic]);
+                }
+            }
+        }
+        buf
+    }
+}
+
+impl Int8Kernel {
+    /// Calls `gemm(a, rows, out)` on blocks of A rows `[rows][kp]` made from
+    /// `codes`, split over threads in pieces starting on multiples of `align`.
+    fn blocks<T, F>(&self, codes: &[T], zero: T, kp: usize, align: usize, out: &mut [f32], gemm: F)
+    where
+        T: Copy + Send + Sync,
+        F: Fn(&[T], usize, &mut [f32]) + Sync + Send,
+    {
+        let (g, n) = (&self.g, self.g.out_c);
+        let m = g.batch * g.out_h * g.out_w;
+        par::rows(out, m, n, GRAIN, align, |pixels, out| {
+            let mut buf = Vec::new();
+            for p0 in pixels.clone().step_by(BLOCK) {
+                let rows = BLOCK.min(pixels.end - p0);
+                let a = self.a_rows(codes, zero, p0, rows, kp, &mut buf);
+                let at = (p0 - pixels.start) * n;
+                gemm(a, rows, &mut out[at..at + rows * n]);
+            }
+        });
+    }
+}
+
+impl Kernel for Int8Kernel {
+    fn run(&self, arena: &mut [f32], _scratch: &mut [f32]) -> Result<()> {
+        let (input, out, accumulate) = self.io.start(arena)?;
+        let x = match &self.gemm {
+            Gemm::Portable => ActScale::of(input, ACT_LEVELS),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Gemm::Simd(_) => simd::act_scale(input, ACT_LEVELS),
+        };
+        let epi = Epilogue::new(&self.w, x, &self.bias, self.act, accumulate);
+        match &self.gemm {
+            Gemm::Portable => {
+                let mut codes: Vec<u8> = Vec::new();
+                x.codes(input, &mut codes);
+                let k = self.g.k();
+                self.blocks(&codes, x.zero, k, 1, out, |a, rows, out| {
+                    portable::gemm(a, rows, &self.w.codes, k, &epi, out)
+                });
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Gemm::Simd(panels) => {
+                let mut codes = Vec::new();
+                simd::codes(&x, input, &mut codes);
+                let kp = simd::depth(self.g.k());
+                let zero = simd::Code::from(x.zero);
+                self.blocks(&codes, zero, kp, simd::MR, out, |a, rows, out| simd::gemm(a, rows, panels, &epi, out));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `out = act((acc - zero × Σw) × s_x × s_w + bias (+ out))` per output;
+/// the per-output vectors padded to a multiple of [`PAD`].
+pub struct Epilogue<'a> {
+    /// Outputs per row.
+    n: usize,
+    /// `zero × Σw`: what the zero point added to each output's sum.
+    offset: Vec<i32>,
+    /// `s_x × s_w`
+    scale: Vec<f32>,
+    bias: &'a [f32],
+    act: Activation,
+    accumulate: bool,
+}
+
+impl<'a> Epilogue<'a> {
+    fn new(w: &WeightCodes, x: ActScale, bias: &'a [f32], act: Activation, accumulate: bool) -> Self {
+        let pad = bias.len();
+        let zero = i32::from(x.zero);
+        let mut offset: Vec<i32> = w.sums.iter().map(|&s| zero.wrapping_mul(s)).collect();
+        let mut scale: Vec<f32> = w.scale.iter().map(|s| s * x.scale).collect();
+        offset.resize(pad, 0);
+        scale.resize(pad, 0.0);
+        Epilogue { n: w.scale.len(), offset, scale, bias, act, accumulate }
+    }
+
+    /// Output `o` from its sum of code products. `Σ (x - zero) × w` itself
+    /// fits in i32 (|x - zero| ≤ 255), so wrapping gives it exactly.
+    #[inline(always)]
+    pub fn apply(&self, o: usize, acc: i32, out: &mut f32) {
+        let sum = acc.wrapping_sub(self.offset[o]);
+        let mut y = sum as f32 * self.scale[o] + self.bias[o];
+        if self.accumulate {
+            y += *out;
+        }
+        *out = self.act.apply(y);
+    }
+}

@@ -1,0 +1,37 @@
+//! The portable int8 GEMM: the reference the SIMD kernels are tested against.
+use super::Epilogue;
+
+/// Rows per pass over the weights: their A rows stay in cache while every
+/// output's weight row sweeps them.
+const ROWS: usize = 16;
+
+/// `out[r][o] = epilogue(Σ_i a[r][i] * w[o][i])` for `rows` rows of `a`
+/// (`[rows][k]`) against `w` (`[n][k]`). Four rows share each weight load.
+pub fn gemm(a: &[u8], rows: usize, w: &[i8], k: usize, epi: &Epilogue, out: &mut [f32]) {
+    let n = epi.n;
+    for r0 in (0..rows).step_by(ROWS) {
+        let r1 = (r0 + ROWS).min(rows);
+        for (o, wr) in w.chunks_exact(k).enumerate() {
+            let mut r = r0;
+            while r + 4 <= r1 {
+                let ar: [&[u8]; 4] = std::array::from_fn(|i| &a[(r + i) * k..(r + i + 1) * k]);
+                let mut acc = [0i32; 4];
+                for (i, &y) in wr.iter().enumerate() {
+                    let y = i32::from(y);
+                    for (acc, ar) in acc.iter_mut().zip(&ar) {
+                        *acc += i32::from(ar[i]) * y;
+                    }
+                }
+                for (i, &acc) in acc.iter().enumerate() {
+                    epi.apply(o, acc, &mut out[(r + i) * n + o]);
+                }
+                r += 4;
+            }
+            for r in r..r1 {
+                let ar = &a[r * k..(r + 1) * k];
+                let acc: i32 = ar.iter().zip(wr).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
+                epi.apply(o, acc, &mut out[r * n + o]);
+            }
+        }
+    }
+}

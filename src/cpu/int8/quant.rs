@@ -1,0 +1,114 @@
+//! The two quantizers: weights to int8 codes with one scale per output
+//! channel, activations to unsigned codes with one scale and zero point per
+//! tensor.
+
+/// The largest weight code magnitude (symmetric: -128 is unused), as in the
+/// model file's int8 weights.
+const WEIGHT_MAX: f32 = 127.0;
+
+/// The largest activation code: 7 bits in a relaxed-SIMD build, whose dot
+/// product needs its second operand below 128, else 8. The portable kernels
+/// use the same, so they stay the exact reference for that build's SIMD ones.
+pub const ACT_LEVELS: u8 = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) { 127 } else { 255 };
+
+/// A `[n][k]` weight matrix as int8 codes: `w[o][i] ≈ codes[o][i] * scale[o]`.
+pub struct WeightCodes {
+    /// `[n][k]`
+    pub codes: Vec<i8>,
+    pub scale: Vec<f32>,
+    /// Each output's code sum: what the activations' zero point contributes.
+    pub sums: Vec<i32>,
+}
+
+impl WeightCodes {
+    /// The per-row codes of `w` (`n` rows of `k`). Weights an int8 model file
+    /// stored are `code * scale` already, so the largest magnitude of a row
+    /// is `127 * scale` and rounding gives back the stored codes.
+    pub fn new(w: &[f32], n: usize, k: usize) -> Self {
+        let mut codes = Vec::with_capacity(n * k);
+        let mut scale = Vec::with_capacity(n);
+        let mut sums = Vec::with_capacity(n);
+        for row in w.chunks_exact(k.max(1)).take(n) {
+            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            // An all-zero row codes exactly with any positive scale.
+            let s = if max > 0.0 && max.is_finite() { max / WEIGHT_MAX } else { 1.0 };
+            let start = codes.len();
+            codes.extend(row.iter().map(|v| (v / s).round().clamp(-WEIGHT_MAX, WEIGHT_MAX) as i8));
+            sums.push(codes[start..].iter().map(|&q| i32::from(q)).sum());
+            scale.push(s);
+        }
+        WeightCodes { codes, scale, sums }
+    }
+}
+
+/// A tensor's activation codes: `x ≈ scale * (code - zero)`, codes in
+/// `0..=levels`. The range always holds 0, so zero padding is exactly `zero`.
+#[derive(Debug, Clone, Copy)]
+pub struct ActScale {
+    pub scale: f32,
+    pub zero: u8,
+    pub levels: u8,
+}
+
+impl ActScale {
+    /// The scale that spans `x`'s range (NaNs ignored) with `levels` steps.
+    pub fn of(x: &[f32], levels: u8) -> Self {
+        let (lo, hi) = x.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        Self::spanning(lo, hi, levels)
+    }
+
+    /// The scale for values in `lo..=hi` (`lo <= 0 <= hi`).
+    pub fn spanning(lo: f32, hi: f32, levels: u8) -> Self {
+        let span = hi - lo;
+        let scale = if span > 0.0 && span.is_finite() { span / f32::from(levels) } else { 1.0 };
+        let zero = (-lo / scale).round().clamp(0.0, f32::from(levels)) as u8;
+        ActScale { scale, zero, levels }
+    }
+
+    /// `x` as codes into `out` (resized to fit).
+    pub fn codes<T: From<u8>>(&self, x: &[f32], out: &mut Vec<T>) {
+        out.clear();
+        out.extend(x.iter().map(|&v| T::from(self.code(v))));
+    }
+
+    /// The code of `v`. Ties round to even: one wasm instruction, where
+    /// rounding away from zero is several.
+    #[inline(always)]
+    pub fn code(&self, v: f32) -> u8 {
+        (v * self.inv() + f32::from(self.zero)).round_ties_even().clamp(0.0, f32::from(self.levels)) as u8
+    }
+
+    pub fn inv(&self) -> f32 {
+        1.0 / self.scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_codes_come_back() {
+        let (s0, s1) = (0.013f32, 2.5e-4f32);
+        let q = [[127i8, -3, 0, 64], [-127, 1, 100, -50]];
+        let w: Vec<f32> =
+            q[0].iter().map(|&c| f32::from(c) * s0).chain(q[1].iter().map(|&c| f32::from(c) * s1)).collect();
+        let c = WeightCodes::new(&w, 2, 4);
+        assert_eq!(c.codes, q.concat());
+        assert_eq!(c.sums, [188, -76]);
+        assert!((c.scale[0] / s0 - 1.0).abs() < 1e-6 && (c.scale[1] / s1 - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn activations_span_their_range_and_zero() {
+        let a = ActScale::of(&[-1.0, 0.5, 3.0, f32::NAN], 255);
+        assert_eq!(a.zero, 64);
+        let mut codes: Vec<u8> = Vec::new();
+        a.codes(&[-1.0, 0.0, 3.0, 9.0, -9.0], &mut codes);
+        assert_eq!(codes, [0, 64, 255, 255, 0]);
+        let positive = ActScale::of(&[0.5, 2.0], 127);
+        assert_eq!((positive.zero, positive.scale), (0, 2.0 / 127.0));
+        let zeros = ActScale::of(&[0.0; 3], 255);
+        assert_eq!((zeros.zero, zeros.scale), (0, 1.0));
+    }
+}

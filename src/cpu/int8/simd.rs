@@ -1,0 +1,243 @@
+//! The wasm SIMD int8 GEMM: `out = epilogue(A · Wᵀ)`, A's rows activation
+//! codes, W packed once at load into panels of [`NR`] output channels.
+//!
+//! One instruction sums [`DEPTH`] adjacent K values of four output channels
+//! into their i32 lanes:
+//! - SIMD128: `i32x4.dot_i16x8_s`, on codes and weights widened to i16;
+//! - relaxed SIMD: `i32x4.relaxed_dot_i8x16_i7x16_add_s`, i8 weights against
+//!   activation codes below 128 (its second operand's top bit must be clear),
+//!   which is why that build quantizes activations to 7 bits.
+//!
+//! A `MR x NR` tile keeps its sums in registers over all of K (they cannot
+//! overflow: K is bounded by `MAX_K`), so the epilogue runs straight from them.
+use core::arch::wasm32::*;
+
+use super::quant::ActScale;
+use super::Epilogue;
+use crate::cpu::simd::Act;
+
+#[cfg(target_feature = "relaxed-simd")]
+mod lane {
+    use core::arch::wasm32::*;
+
+    /// An activation code as the kernel reads it.
+    pub type Code = u8;
+    /// A weight code as packed.
+    pub type Weight = i8;
+    /// K values per lane of one dot product.
+    pub const DEPTH: usize = 4;
+
+    /// `acc + w · x` per lane, `DEPTH` products each.
+    #[inline(always)]
+    pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
+        i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc)
+    }
+
+    /// Sixteen codes (each lane in range) stored at `dst`.
+    ///
+    /// # Safety
+    /// `dst` must have room for 16 codes.
+    #[inline(always)]
+    pub unsafe fn store16(q: [v128; 4], dst: *mut Code) {
+        let v = u8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
+        v128_store(dst as *mut v128, v);
+    }
+}
+
+#[cfg(not(target_feature = "relaxed-simd"))]
+mod lane {
+    use core::arch::wasm32::*;
+
+    pub type Code = i16;
+    pub type Weight = i16;
+    pub const DEPTH: usize = 2;
+
+    #[inline(always)]
+    pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
+        i32x4_add(acc, i32x4_dot_i16x8(w, x))
+    }
+
+    /// # Safety
+    /// `dst` must have room for 16 codes.
+    #[inline(always)]
+    pub unsafe fn store16(q: [v128; 4], dst: *mut Code) {
+        v128_store(dst as *mut v128, i16x8_narrow_i32x4(q[0], q[1]));
+        v128_store((dst as *mut v128).add(1), i16x8_narrow_i32x4(q[2], q[3]));
+    }
+}
+
+use lane::{dot, store16, Weight};
+pub use lane::{Code, DEPTH};
+
+/// Output channels per panel: two i32x4 sums per row.
+pub const NR: usize = 8;
+/// Rows per tile: 8 sums, 2 weight vectors and 4 broadcast codes fit V8's
+/// 16 vector registers on x86-64.
+pub const MR: usize = 4;
+
+/// `[n][k]` weight codes as `ceil(n / NR)` panels of `[kp / DEPTH][NR][DEPTH]`
+/// (K padded with zeros to `kp`, a multiple of `DEPTH`; outputs past `n` zero).
+pub struct Panels {
+    data: Vec<Weight>,
+    kp: usize,
+    n: usize,
+}
+
+impl Panels {
+    pub fn new(codes: &[i8], n: usize, k: usize) -> Self {
+        let kp = depth(k);
+        let mut data = vec![0; n.div_ceil(NR) * kp * NR];
+        for (o, row) in codes.chunks_exact(k.max(1)).take(n).enumerate() {
+            let (j, c) = (o / NR, o % NR);
+            for (i, &w) in row.iter().enumerate() {
+                data[(j * kp + i / DEPTH * DEPTH) * NR + c * DEPTH + i % DEPTH] = Weight::from(w);
+            }
+        }
+        Panels { data, kp, n }
+    }
+}
+
+/// A row's length for K values: K rounded up to a multiple of `DEPTH`.
+pub fn depth(k: usize) -> usize {
+    k.next_multiple_of(DEPTH)
+}
+
+/// `out[r][o] = epi(o, Σ_i a[r][i] × w[o][i])` for `rows` rows of `a`
+/// (`[rows][kp]`; values past K are multiplied by zero weights).
+pub fn gemm(a: &[Code], rows: usize, w: &Panels, epi: &Epilogue, out: &mut [f32]) {
+    let (kp, n) = (w.kp, w.n);
+    let (a, out) = (&a[..rows * kp], &mut out[..rows * n]);
+    let act = Act::new(epi.act);
+    for j in 0..n.div_ceil(NR) {
+        let panel = &w.data[j * kp * NR..(j + 1) * kp * NR];
+        let cols = j * NR..(j * NR + NR).min(n);
+        for r0 in (0..rows).step_by(MR) {
+            let a = &a[r0 * kp..];
+            let out = &mut out[r0 * n..];
+            match MR.min(rows - r0) {
+                4 => tile::<4>(a, kp, panel, epi, act, &cols, n, out),
+                3 => tile::<3>(a, kp, panel, epi, act, &cols, n, out),
+                2 => tile::<2>(a, kp, panel, epi, act, &cols, n, out),
+                _ => tile::<1>(a, kp, panel, epi, act, &cols, n, out),
+            }
+        }
+    }
+}
+
+/// `R` rows of `a` (rows `kp` apart) against one panel, then the epilogue
+/// into output columns `cols` of `R` rows of `out` (rows `n` apart).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn tile<const R: usize>(
+    a: &[Code],
+    kp: usize,
+    panel: &[Weight],
+    epi: &Epilogue,
+    act: Act,
+    cols: &std::ops::Range<usize>,
+    n: usize,
+    out: &mut [f32],
+) {
+    let rows: [&[Code]; R] = std::array::from_fn(|r| &a[r * kp..(r + 1) * kp]);
+    let (pa, pw) = (rows.map(|s| s.as_ptr()), panel.as_ptr() as *const v128);
+    let mut acc = [[i32x4_splat(0); 2]; R];
+    for q in 0..kp / DEPTH {
+        // SAFETY: q < kp / DEPTH; each row has kp codes (DEPTH of them are 4
+        // bytes), and the panel 2 vectors per q.
+        unsafe {
+            let w0 = v128_load(pw.add(2 * q));
+            let w1 = v128_load(pw.add(2 * q + 1));
+            for r in 0..R {
+                let x = v128_load32_splat(pa[r].add(q * DEPTH) as *const u32);
+                acc[r][0] = dot(w0, x, acc[r][0]);
+                acc[r][1] = dot(w1, x, acc[r][1]);
+            }
+        }
+    }
+    let o = cols.start;
+    let (offset, scale, bias) = (load2(&epi.offset[o..]), load2(&epi.scale[o..]), load2(&epi.bias[o..]));
+    for (r, acc) in acc.iter().enumerate() {
+        let dst = &mut out[r * n + o..r * n + cols.end];
+        // A partial panel goes through a buffer of NR values.
+        let mut buf = [0f32; NR];
+        let full = dst.len() == NR;
+        let prev = match (epi.accumulate, full) {
+            (false, _) => None,
+            (true, true) => Some(load2(dst)),
+            (true, false) => {
+                buf[..dst.len()].copy_from_slice(dst);
+                Some(load2(&buf))
+            }
+        };
+        let y: [v128; 2] = std::array::from_fn(|h| {
+            let sum = f32x4_convert_i32x4(i32x4_sub(acc[h], offset[h]));
+            let v = f32x4_add(f32x4_mul(sum, scale[h]), bias[h]);
+            act.apply(prev.map_or(v, |p| f32x4_add(v, p[h])))
+        });
+        if full {
+            store2(dst, &y);
+        } else {
+            store2(&mut buf, &y);
+            dst.copy_from_slice(&buf[..dst.len()]);
+        }
+    }
+}
+
+fn load2<T>(s: &[T]) -> [v128; 2] {
+    let s = &s[..32 / std::mem::size_of::<T>()];
+    // SAFETY: s holds 32 bytes; v128_load has no alignment requirement.
+    unsafe { [v128_load(s.as_ptr() as *const v128), v128_load((s.as_ptr() as *const v128).add(1))] }
+}
+
+fn store2(d: &mut [f32], v: &[v128; 2]) {
+    let d = &mut d[..NR];
+    // SAFETY: d holds NR = 8 values, two vectors.
+    unsafe {
+        v128_store(d.as_mut_ptr() as *mut v128, v[0]);
+        v128_store((d.as_mut_ptr() as *mut v128).add(1), v[1]);
+    }
+}
+
+/// [`ActScale::of`] four lanes at a time. `pmin`/`pmax` skip NaNs as the
+/// scalar fold does, and min and max are exact, so the scale is the same.
+pub fn act_scale(x: &[f32], levels: u8) -> ActScale {
+    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    let chunks = x.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        // SAFETY: c holds 4 values.
+        let v = unsafe { v128_load(c.as_ptr() as *const v128) };
+        (lo, hi) = (f32x4_pmin(lo, v), f32x4_pmax(hi, v));
+    }
+    let lanes = |v: v128| {
+        [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
+    };
+    let lo = lanes(lo).into_iter().chain(rest.iter().copied()).fold(0f32, f32::min);
+    let hi = lanes(hi).into_iter().chain(rest.iter().copied()).fold(0f32, f32::max);
+    ActScale::spanning(lo, hi, levels)
+}
+
+/// [`ActScale::codes`] sixteen at a time: the same multiply, add, rounding
+/// (ties to even) and clamp, so the same codes.
+pub fn codes(a: &ActScale, x: &[f32], out: &mut Vec<Code>) {
+    out.clear();
+    out.resize(x.len(), 0);
+    let (inv, zero, hi) = (f32x4_splat(a.inv()), f32x4_splat(f32::from(a.zero)), f32x4_splat(f32::from(a.levels)));
+    let lo = f32x4_splat(0.0);
+    let chunks = x.chunks_exact(16);
+    let rest = chunks.remainder();
+    for (c, d) in chunks.zip(out.chunks_exact_mut(16)) {
+        let q: [v128; 4] = std::array::from_fn(|i| {
+            // SAFETY: c holds 16 values.
+            let v = unsafe { v128_load(c.as_ptr().add(4 * i) as *const v128) };
+            let y = f32x4_nearest(f32x4_add(f32x4_mul(v, inv), zero));
+            i32x4_trunc_sat_f32x4(f32x4_pmin(hi, f32x4_pmax(lo, y)))
+        });
+        // SAFETY: d holds 16 codes.
+        unsafe { store16(q, d.as_mut_ptr()) };
+    }
+    let tail = x.len() - rest.len();
+    for (d, &v) in out[tail..].iter_mut().zip(rest) {
+        *d = Code::from(a.code(v));
+    }
+}
