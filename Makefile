@@ -22,9 +22,10 @@ demo: setup build pkg
 ## Every test: lint (native and wasm32), native unit/integration tests (GPU on lavapipe),
 ## ONNX Runtime parity, CLI error behaviour, the wasm package in Node and in headless Chromium,
 ## the npm package installed into an app of each major bundler, the demo page in headless Chromium,
-## the package under stress (GPU loss, soak, overlapping calls, dispose), bounded fuzzing,
+## int8 files' agreement with f32, the package under stress (GPU loss, soak, overlapping
+## calls, dispose), bounded fuzzing,
 ## the package and the demo in Firefox and WebKit.
-test: setup lint build unit parity fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test teach-explain-test engines-test
+test: setup lint build unit parity int8-test fuzz wasm-test node-test browser-test package-test demo-test hardening-test video-test teach-explain-test engines-test
 
 setup:
 	scripts/setup.sh
@@ -147,6 +148,15 @@ hardening-test: pkg setup $(NODE_DEPS)
 ## Model load time in headless Chromium (CPU backend): .wrn vs .onnx of the same weights (not a test).
 bench-load: pkg setup $(NODE_DEPS)
 	node bench/load.mjs
+
+.PHONY: int8-test
+## The int8 files on the CPU's int8 kernels against their f32 models, on 200 crops of
+## scikit-image's colour photos: the shipped default-int8.wrn and a plain `convert --int8` of
+## opennsfw must agree on the f32 top-1 for >= 92%, keep it in their top-5 for >= 99%, and
+## agree at least as often as ONNX Runtime's quantize_static QDQ model.
+int8-test: setup build
+	$(PY) bench/int8_agreement.py --bin $(BIN) --models-dir $(MODELS) --images 200 \
+		--int8-file EfficientNet-Lite0=$(MODELS)/default-int8.wrn --min-top1 0.92 --min-in-top5 0.99 --at-least-ort
 
 .PHONY: int8-agreement
 ## int8 vs f32 top-1/top-5 agreement on 240 crops of scikit-image's colour photos, for

@@ -270,6 +270,27 @@ fn int8_scales_follow_each_weights_output_channels() {
 }
 
 #[test]
+fn int8_keeps_grouped_conv_weights_f16() {
+    let mut g = tiny();
+    // A depthwise conv over the first conv's 2 channels.
+    g.initializers.insert("dw".into(), Constant::f32(vec![2, 1, 1, 1], vec![0.75, -3.0]));
+    g.nodes.push(Node {
+        name: "depthwise".into(),
+        op: "Conv".into(),
+        inputs: vec!["y".into(), "dw".into()],
+        outputs: vec!["z".into()],
+        attrs: vec![("group".into(), AttrValue::Int(2))],
+    });
+    let bytes = format::write(&g, &format::WriteOptions { int8: true, ..Default::default() }).unwrap();
+    let h = header(&bytes);
+    assert_eq!((&h["w"]["dtype"], &h["dw"]["dtype"]), (&serde_json::json!("I8"), &serde_json::json!("F16")));
+    assert!(h.get("dw#scale").is_none());
+    let back = format::read(&bytes).unwrap();
+    assert_eq!(back.initializers["dw"], g.initializers["dw"], "both values are exact in f16");
+    assert!(!back.int8_weights.contains("dw"));
+}
+
+#[test]
 fn an_incoming_file_describes_its_graph_once_the_header_and_integer_tensors_are_in() {
     let mut g = tiny();
     g.initializers.insert("shape".into(), Constant::i64(vec![3], vec![1, -1, 9]));

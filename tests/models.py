@@ -14,7 +14,7 @@ temporary directory):
     top-1 on the photos, and logits within 1e-2 of the f32 logits' range
     (on a seeded random input through `infer`);
   * `convert --int8`: at most 27% of the f32 file, the same top-1 on the
-    photos; `--sensitivity 2 --calibrate` (the two photos) ranks every int8
+    photos, the depthwise convs' weights f16; `--sensitivity 2 --calibrate` (the two photos) ranks every int8
     weight, worst first, and keeps exactly the first two out of int8;
   * opennsfw.wrn classifies with no flags exactly as opennsfw.onnx does with
     its preprocessing flags;
@@ -126,15 +126,21 @@ def f16_file(bin_path, models, photos, tmp, res32, f32):
     check(ratio <= 1e-2, "f16 logits within 1e-2 of the f32 logits' range")
 
 
-def int8_tensors(path):
+def tensors_of(path, dtype):
     data = path.read_bytes()
     header = json.loads(data[8:8 + struct.unpack("<Q", data[:8])[0]])
-    return {k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "I8"}
+    return {k for k, v in header.items() if k != "__metadata__" and v["dtype"] == dtype}
+
+
+def int8_tensors(path):
+    return tensors_of(path, "I8")
 
 
 def int8_file(bin_path, models, photos, tmp, res32, f32):
     print("int8 model file:")
     int8 = smaller_file(bin_path, models, photos, tmp, res32, f32, "int8", 0.27)
+    depthwise = {f"_blocks.{i}._depthwise_conv.weight" for i in range(16)}
+    check(depthwise <= tensors_of(int8, "F16"), "the 16 depthwise convs' weights are f16 in the int8 file")
     # The sensitivity pass on the two photos: it ranks every int8 weight and keeps the worst two in f16.
     calib = tmp / "calibration"
     calib.mkdir()

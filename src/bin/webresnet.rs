@@ -126,7 +126,8 @@ enum Command {
         #[arg(long)]
         f16: bool,
         /// Store conv and dense weights as int8 with one scale per output
-        /// channel, about a quarter of the f32 size.
+        /// channel, about a quarter of the f32 size (grouped and depthwise
+        /// convs' weights as f16).
         #[arg(long)]
         int8: bool,
         /// With --int8: weights (tensor names) to keep in f16 instead.

@@ -29,13 +29,15 @@ const QMAX: f32 = 127.0;
 
 /// The output-channel axis of every initializer that only conv and dense
 /// nodes read as their weight: a Conv's W (axis 0), a Gemm's B (axis 0 when
-/// transposed, else 1), a 2-D MatMul's B (axis 1).
+/// transposed, else 1), a 2-D MatMul's B (axis 1). Grouped convs' weights are
+/// left out ([`grouped_conv_weights`]).
 pub fn weight_axes(graph: &Graph) -> HashMap<String, usize> {
     let mut axes = HashMap::new();
     let mut other_use = HashSet::new();
     for node in &graph.nodes {
         for (i, input) in node.inputs.iter().enumerate() {
             let axis = match (node.op.as_str(), i) {
+                ("Conv", 1) if grouped(node) => None,
                 ("Conv", 1) => Some(0),
                 ("Gemm", 1) => Some(if node.int("transB", 0).unwrap_or(0) != 0 { 0 } else { 1 }),
                 ("MatMul", 1) => Some(1),
@@ -53,6 +55,18 @@ pub fn weight_axes(graph: &Graph) -> HashMap<String, usize> {
     }
     axes.retain(|name, _| !other_use.contains(name));
     axes
+}
+
+/// The weights of grouped convs (depthwise ones among them), which an int8
+/// file stores as f16: every backend runs them on f32 kernels, they hold few
+/// weights (a depthwise 3x3 has 9 per channel), and int8 costs them the most
+/// agreement with f32 per byte it saves.
+pub fn grouped_conv_weights(graph: &Graph) -> HashSet<String> {
+    graph.nodes.iter().filter(|n| n.op == "Conv" && grouped(n)).filter_map(|n| n.inputs.get(1).cloned()).collect()
+}
+
+fn grouped(conv: &crate::model::Node) -> bool {
+    conv.int("group", 1).unwrap_or(1) != 1
 }
 
 /// The int8 codes and per-channel scales of `c` along `axis`, or None where a

@@ -71,7 +71,8 @@ pub const EXTENSION: &str = "wrn";
 pub struct WriteOptions {
     /// Store float tensors of two or more dimensions as f16.
     pub f16: bool,
-    /// Store conv and dense weights as int8 with per-channel scales.
+    /// Store conv and dense weights as int8 with per-channel scales (grouped
+    /// convs' as f16).
     pub int8: bool,
     /// Weights that `int8` leaves in f16 (the layers quantization hurts most).
     pub keep_f16: Vec<String>,
@@ -143,14 +144,15 @@ pub fn write(graph: &Graph, opts: &WriteOptions) -> Result<Vec<u8>> {
 
 /// The graph's initializers as stored: see [`WriteOptions`].
 fn stored_tensors(graph: &Graph, opts: &WriteOptions) -> Result<Vec<Stored>> {
-    let axes = if opts.int8 { int8::weight_axes(graph) } else { HashMap::new() };
+    let (axes, grouped) =
+        if opts.int8 { (int8::weight_axes(graph), int8::grouped_conv_weights(graph)) } else { Default::default() };
     let mut stored = Vec::with_capacity(graph.initializers.len());
     for (name, c) in &graph.initializers {
         // The reader takes any such name for int8 scales.
         if name.ends_with(int8::SCALE_SUFFIX) {
             return Err(Error::InvalidInput(format!("tensor name '{name}' ends in '#scale', which the file reserves")));
         }
-        let keep = opts.keep_f16.contains(name);
+        let keep = opts.keep_f16.contains(name) || grouped.contains(name);
         match axes.get(name).filter(|_| !keep).and_then(|&axis| int8::quantize(name, c, axis)) {
             Some(pair) => stored.extend(pair),
             None => stored.push(store(name, c, opts.f16 || keep)),
