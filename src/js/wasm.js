@@ -7,19 +7,37 @@ import { WebResnetError } from "./errors.js";
 import { readLocalFile } from "./local_file.js";
 import { packageFile } from "./package_dir.js";
 
-// The smallest module using a relaxed-SIMD instruction:
-// (func (result v128) (f32x4.relaxed_madd (v128.const 0) (v128.const 0) (v128.const 0))).
-// Engines without relaxed SIMD refuse it, so it tells which build can run.
-function relaxedSimdProbe() {
-  const zero = [0xfd, 0x0c, ...new Array(16).fill(0)]; // v128.const 0
-  const body = [0x00, ...zero, ...zero, ...zero, 0xfd, 0x85, 0x02, 0x0b]; // no locals ... relaxed_madd end
+// A module whose one export returns lane 0 of
+// i32x4.relaxed_dot_i8x16_i7x16_add_s(splat 1, splat 2, splat 10), which is 4 * 1 * 2 + 10 = 18.
+// Engines without relaxed SIMD refuse the module. Node 20's baseline compiler
+// (Liftoff, with relaxed SIMD behind a flag) returns twice the dot product and
+// drops the addend: the int8 kernels would then be wrong, so that engine gets the
+// SIMD128 build too.
+function relaxedSimdWorks() {
+  const v128 = (/** @type {number[]} */ bytes) => [0xfd, 0x0c, ...bytes]; // v128.const
+  const body = [
+    0x00, // no locals
+    ...v128(new Array(16).fill(1)),
+    ...v128(new Array(16).fill(2)),
+    ...v128([10, 0, 0, 0, 10, 0, 0, 0, 10, 0, 0, 0, 10, 0, 0, 0]),
+    ...[0xfd, 0x93, 0x02], // i32x4.relaxed_dot_i8x16_i7x16_add_s
+    ...[0xfd, 0x1b, 0x00], // i32x4.extract_lane 0
+    0x0b, // end
+  ];
   const code = [0x01, body.length, ...body];
-  return new Uint8Array([
+  const bytes = new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
-    ...[0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b], // types: () -> v128
+    ...[0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f], // types: () -> i32
     ...[0x03, 0x02, 0x01, 0x00], // one function of type 0
+    ...[0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00], // export "f"
     ...[0x0a, code.length, ...code],
   ]);
+  try {
+    const { f } = /** @type {{ f: () => number }} */ (new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports);
+    return f() === 18;
+  } catch {
+    return false;
+  }
 }
 
 /** @type {Promise<{ Session: typeof Session, ModelStream: typeof ModelStream }> | undefined} */
@@ -78,9 +96,7 @@ export function loadWasm({ threads: wanted = 1, threadedBuild } = {}) {
         threadsFallback = `the threaded build did not start: ${e?.message ?? e}`;
       }
     }
-    const url = packageFile(
-      relaxedWasmUrl && WebAssembly.validate(relaxedSimdProbe()) ? relaxedWasmUrl() : plainWasmUrl(),
-    );
+    const url = packageFile(relaxedWasmUrl && relaxedSimdWorks() ? relaxedWasmUrl() : plainWasmUrl());
     try {
       const exports =
         url.protocol === "file:" ? initSync({ module: await readLocalFile(url) }) : await init({ module_or_path: url });

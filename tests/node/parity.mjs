@@ -1,6 +1,7 @@
 // The wasm CPU path in Node 20 against the native CLI, on seeded inputs.
-// Both wasm builds: SIMD128 and relaxed SIMD (Node 20 needs the flag).
-// Usage: node --experimental-wasm-relaxed-simd tests/node/parity.mjs
+// Both wasm builds: SIMD128 and relaxed SIMD (Node 20 needs the flag, and
+// --no-liftoff: its baseline compiler gets the relaxed int8 dot product wrong).
+// Usage: node --experimental-wasm-relaxed-simd --no-liftoff tests/node/parity.mjs
 //        (after `make pkg` and `cargo build --release`)
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -32,10 +33,21 @@ const MODELS_TO_CHECK = [
   // The default model (EfficientNet-Lite0 in the project's format): depthwise
   // convs, and its SHA-256 checked by WebCrypto.
   ["default.wrn", null],
-  // The same with int8 weights (file version 3), scaled back to f32 at load.
-  ["default-int8.wrn", null],
+  // The same with int8 weights (file version 3), run on the int8 kernels.
+  ["default-int8.wrn", null, "int8"],
 ];
 const REL_TOL = 1e-4;
+// An int8 model rounds each conv's input to 8-bit codes (7-bit in the relaxed
+// build, for its dot product), so an f32 difference of one ulp upstream can move
+// a code by one step: the native run is then a reference for the classes, not for
+// every bit. Four 7-bit steps of the range bound the logits; the op harness checks
+// each int8 kernel exactly against the portable one of the same build.
+const INT8_REL_TOL = 4 / 127;
+
+/** The same top-1, and the same five classes in the top 5 (near-ties may swap places). */
+function sameClasses(want, got) {
+  return want[0] === got[0] && [...want].sort().join() === [...got].sort().join();
+}
 
 if (!existsSync(CLI)) throw new Error(`${CLI} missing: run cargo build --release`);
 
@@ -48,7 +60,7 @@ crypto.subtle.digest = function (...args) {
   return subtleDigest.apply(this, args);
 };
 
-for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
+for (const [i, [name, fixedShape, kind]] of MODELS_TO_CHECK.entries()) {
   const path = join(MODELS, name);
   const bytes = readFileSync(path);
   let input;
@@ -65,11 +77,13 @@ for (const [i, [name, fixedShape]] of MODELS_TO_CHECK.entries()) {
     const got = await session.infer(input, shape);
     const ms = performance.now() - t0;
     session.free();
-    const r = compare(want, got, REL_TOL);
+    const tol = kind === "int8" ? INT8_REL_TOL : REL_TOL;
+    const r = compare(want, got, tol);
+    const ok = kind === "int8" ? r.maxDiff <= tol * r.range && sameClasses(r.topWant, r.topGot) : r.ok;
     check(
-      r.ok,
+      ok,
       `${build} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +
-        `(${r.rel?.toExponential(2)} of range ${r.range?.toFixed(3)}, limit ${REL_TOL}) ` +
+        `(${r.rel?.toExponential(2)} of range ${r.range?.toFixed(3)}, limit ${tol.toPrecision(3)}) ` +
         `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`,
     );
   }
