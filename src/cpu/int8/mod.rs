@@ -3,9 +3,11 @@
 //!
 //! - Weights: int8 codes with one scale per output channel (`quant`),
 //!   recovered from the plan's f32 weights, which are exactly code × scale.
-//! - Activations: unsigned codes with one scale and zero point per tensor,
-//!   taken from the input's own range at each run. Dynamic scales need no
-//!   calibration images and cannot clip a range a calibration set missed.
+//! - Activations: unsigned codes with one scale and zero point per tensor:
+//!   the model's own where it quantized the input (QDQ,
+//!   [`crate::plan::Conv::input_quant`]), else taken from the input's range
+//!   at each run. Dynamic scales need no calibration images and cannot clip
+//!   a range a calibration set missed.
 //! - Products accumulate in i32; one fused f32 epilogue ([`Epilogue`]) then
 //!   applies both scales, the bias, the residual and the activation.
 //!
@@ -21,8 +23,8 @@ use std::ops::Range;
 use super::conv::{Geom, Operands};
 use super::window::Axis;
 use super::{dense, par, split, Kernel, Kernels, Tensors};
-use crate::error::Result;
-use crate::plan::{Activation, Conv, Dense};
+use crate::error::{Error, Result};
+use crate::plan::{ActQuant, Activation, Conv, Dense};
 use quant::{ActScale, WeightCodes};
 
 /// The deepest K whose i32 sums of products (at most 255 × 127) cannot overflow.
@@ -71,13 +73,15 @@ pub struct Int8Kernel {
     act: Activation,
     /// The largest activation code.
     levels: u8,
+    /// The input's grid, when the model fixed it.
+    fixed: Option<ActQuant>,
 }
 
 impl Int8Kernel {
     pub fn conv(c: &Conv, t: &Tensors, kernels: Kernels) -> Result<Self> {
         let g = Geom::new(c, t)?;
         let w = WeightCodes::new(&c.weight, g.out_c, g.k());
-        Self::new(Io::Conv(Operands::new(c, t)?), g, w, c.bias.clone(), c.activation, kernels)
+        Self::new(Io::Conv(Operands::new(c, t)?), g, w, (c.bias.clone(), c.activation, c.input_quant), kernels)
     }
 
     /// A dense layer as a 1x1 conv over one-pixel images, one per row.
@@ -87,10 +91,18 @@ impl Int8Kernel {
         let g = Geom { batch: rows, in_c: d.in_features, out_c: d.out_features, groups: 1, h, w, out_h: 1, out_w: 1 };
         let io = Io::Dense { input: t.get(d.input)?.range(), output: t.get(d.output)?.range() };
         let w = WeightCodes::new(&d.weight, d.out_features, d.in_features);
-        Self::new(io, g, w, d.bias.clone(), d.activation, kernels)
+        Self::new(io, g, w, (d.bias.clone(), d.activation, d.input_quant), kernels)
     }
 
-    fn new(io: Io, g: Geom, w: WeightCodes, bias: Vec<f32>, act: Activation, kernels: Kernels) -> Result<Self> {
+    /// `epilogue`: the bias, the activation and the input's fixed grid.
+    fn new(
+        io: Io,
+        g: Geom,
+        w: WeightCodes,
+        epilogue: (Vec<f32>, Activation, Option<ActQuant>),
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let (bias, act, fixed) = epilogue;
         let levels = match kernels {
             Kernels::Portable => 255,
             #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -98,7 +110,11 @@ impl Int8Kernel {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Kernels::Simd128 => 255,
         };
-        Ok(Int8Kernel { io, g, w, bias, act, levels })
+        // A fixed grid spans 256 codes.
+        if fixed.is_some() && levels != u8::MAX {
+            return Err(Error::Backend("a fixed activation grid needs 8-bit activation codes".into()));
+        }
+        Ok(Int8Kernel { io, g, w, bias, act, levels, fixed })
     }
 
     /// Whether A's rows are the input's pixels as they lie.
@@ -139,7 +155,10 @@ impl Int8Kernel {
 impl Kernel for Int8Kernel {
     fn run(&self, arena: &mut [f32], _scratch: &mut [f32]) -> Result<()> {
         let (input, out, accumulate) = self.io.start(arena)?;
-        let x = ActScale::of(input, self.levels);
+        let x = match self.fixed {
+            Some(q) => ActScale::fixed(q),
+            None => ActScale::of(input, self.levels),
+        };
         let mut codes = Vec::new();
         x.codes(input, &mut codes);
         let epi = Epilogue {

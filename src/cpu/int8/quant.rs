@@ -2,6 +2,8 @@
 //! channel, activations to unsigned codes with one scale and zero point per
 //! tensor.
 
+use crate::plan::ActQuant;
+
 /// The largest weight code magnitude (symmetric: -128 is unused), as in the
 /// model file's int8 weights.
 const WEIGHT_MAX: f32 = 127.0;
@@ -43,6 +45,7 @@ pub struct ActScale {
     pub scale: f32,
     pub zero: u8,
     levels: u8,
+    fixed: bool,
 }
 
 impl ActScale {
@@ -52,14 +55,27 @@ impl ActScale {
         let span = hi - lo;
         let scale = if span > 0.0 && span.is_finite() { span / f32::from(levels) } else { 1.0 };
         let zero = (-lo / scale).round().clamp(0.0, f32::from(levels)) as u8;
-        ActScale { scale, zero, levels }
+        ActScale { scale, zero, levels, fixed: false }
     }
 
-    /// `x` as codes into `out` (resized to fit).
+    /// A grid the model fixed: codes of all 8 bits.
+    pub fn fixed(q: ActQuant) -> Self {
+        ActScale { scale: q.scale, zero: q.zero, levels: u8::MAX, fixed: true }
+    }
+
+    /// `x` as codes into `out` (resized to fit). A fixed grid codes as ONNX's
+    /// QuantizeLinear does (divide, round half to even, saturate), so values
+    /// a quantize step left on it come back as the same codes.
     pub fn codes(&self, x: &[f32], out: &mut Vec<u8>) {
-        let (inv, zero, hi) = (1.0 / self.scale, f32::from(self.zero), f32::from(self.levels));
+        let (zero, hi) = (f32::from(self.zero), f32::from(self.levels));
         out.clear();
-        out.extend(x.iter().map(|&v| (v * inv + zero).round().clamp(0.0, hi) as u8));
+        if self.fixed {
+            let s = self.scale;
+            out.extend(x.iter().map(|&v| ((v / s).round_ties_even() + zero).clamp(0.0, hi) as u8));
+        } else {
+            let inv = 1.0 / self.scale;
+            out.extend(x.iter().map(|&v| (v * inv + zero).round().clamp(0.0, hi) as u8));
+        }
     }
 }
 
