@@ -511,7 +511,9 @@ fn describe(plan: &Plan, step: &Step) -> String {
             s
         }
         Step::Pool(p) => format!("{}x{} s{} pad{:?}", p.kernel[0], p.kernel[1], p.stride[0], p.pad),
-        Step::Dense(d) => format!("{}->{} {:?}", d.in_features, d.out_features, d.activation),
+        Step::Dense(d) => {
+            format!("{}->{} {:?}{}", d.in_features, d.out_features, d.activation, if d.int8 { " int8" } else { "" })
+        }
         Step::Affine(a) => format!("{} ch {:?}", a.channels, a.activation),
         Step::Add { activation, .. } => format!("{activation:?}"),
         Step::Permute { perm, .. } => format!("perm {perm:?}"),

@@ -18,17 +18,14 @@ pub struct WeightCodes {
 }
 
 impl WeightCodes {
-    /// The per-row codes of `w` (`n` rows of `k`). Weights an int8 model file
-    /// stored are `code * scale` already, so the largest magnitude of a row
-    /// is `127 * scale` and rounding gives back the stored codes.
+    /// The per-row codes of `w` (`n` rows of `k`), which are `code * scale`
+    /// already ([`row_scale`]).
     pub fn new(w: &[f32], n: usize, k: usize) -> Self {
         let mut codes = Vec::with_capacity(n * k);
         let mut scale = Vec::with_capacity(n);
         let mut sums = Vec::with_capacity(n);
         for row in w.chunks_exact(k.max(1)).take(n) {
-            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-            // An all-zero row codes exactly with any positive scale.
-            let s = if max > 0.0 && max.is_finite() { max / WEIGHT_MAX } else { 1.0 };
+            let s = row_scale(row);
             let start = codes.len();
             codes.extend(row.iter().map(|v| (v / s).round().clamp(-WEIGHT_MAX, WEIGHT_MAX) as i8));
             sums.push(codes[start..].iter().map(|&q| i32::from(q)).sum());
@@ -36,6 +33,26 @@ impl WeightCodes {
         }
         WeightCodes { codes, scale, sums }
     }
+}
+
+/// How far from an integer `w / scale` may be for `w` to count as a code
+/// times `scale`: far above f32 rounding of a code times a scale, far below
+/// what a scale off the grid leaves.
+const ON_GRID: f32 = 1e-3;
+
+/// The scale whose multiples are `row`'s values: `max |w| / m` for the largest
+/// code magnitude `m` (at most 127) that makes every value a whole multiple.
+/// The model file's codes reach 127 in every row, found at once; a QDQ
+/// model's rows may peak lower, when its scales have a floor. A row on no
+/// such grid gets `max / 127`.
+fn row_scale(row: &[f32]) -> f32 {
+    let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // An all-zero row codes exactly with any positive scale.
+    if !(max > 0.0 && max.is_finite()) {
+        return 1.0;
+    }
+    let on_grid = |s: f32| row.iter().all(|v| (v / s - (v / s).round()).abs() <= ON_GRID);
+    (1..=WEIGHT_MAX as u8).rev().map(|m| max / f32::from(m)).find(|&s| on_grid(s)).unwrap_or(max / WEIGHT_MAX)
 }
 
 /// A tensor's activation codes: `x ≈ scale * (code - zero)`, codes in

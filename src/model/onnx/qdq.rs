@@ -174,7 +174,7 @@ fn params(node: &Node, g: &Graph, types: &HashMap<String, i32>, dims: &[usize], 
         return Err(fail(node, format!("scale {s} is not a finite positive number")));
     }
     let zero = constant(2, "zero point")?;
-    if let Some((z, _)) = zero.filter(|(z, _)| z.dims != scale.dims) {
+    if let Some((z, _)) = zero.filter(|(z, _)| z.len() != scale.len()) {
         return Err(fail(node, format!("zero point of shape {:?} for a scale of shape {:?}", z.dims, scale.dims)));
     }
     let dtype = match zero {
@@ -237,13 +237,15 @@ fn dequantize(node: &Node, codes: &Constant, p: &Params) -> Result<Vec<f32>> {
 
 /// Whether the int8 kernels get `codes` back exactly from the dequantized
 /// weight `name`: every reader is a Conv or Gemm/MatMul taking it as its
-/// weight, the zero point is 0, each output channel has one scale, and each
-/// channel's largest code magnitude is 127 (or the channel is zero), which is
-/// how the kernels find the scale again.
+/// weight, the zero point is 0, each output channel has one scale, and the
+/// codes are symmetric (-128 is not one).
 fn int8_exact(nodes: &[Node], name: &str, codes: &Constant, p: &Params) -> bool {
     let TensorData::I64(values) = &codes.data else { return false };
     let mut readers = nodes.iter().filter(|n| n.inputs.iter().any(|i| i == name)).peekable();
     readers.peek().is_some()
+        && codes.dims.len() >= 2
+        && p.zero.iter().all(|&z| z == 0)
+        && values.iter().all(|c| c.abs() <= WEIGHT_CODE_MAX)
         && readers.all(|n| {
             let out_axis = match n.op.as_str() {
                 "Conv" => Some(0),
@@ -251,21 +253,6 @@ fn int8_exact(nodes: &[Node], name: &str, codes: &Constant, p: &Params) -> bool 
                 "Gemm" | "MatMul" => Some(1),
                 _ => None,
             };
-            n.input(1) == Some(name)
-                && codes.dims.len() >= 2
-                && p.zero.iter().all(|&z| z == 0)
-                && out_axis.is_some_and(|a| p.scale.len() == 1 || p.axis == Some(a))
-                && out_axis.is_some_and(|a| channels_exact(values, &codes.dims, a))
+            n.input(1) == Some(name) && out_axis.is_some_and(|a| p.scale.len() == 1 || p.axis == Some(a))
         })
-}
-
-/// Each slice of `values` along `axis` has largest magnitude 127, or is all zero.
-fn channels_exact(values: &[i64], dims: &[usize], axis: usize) -> bool {
-    let (len, inner) = (dims[axis], dims[axis + 1..].iter().product::<usize>().max(1));
-    let mut max = vec![0i64; len];
-    for (i, &c) in values.iter().enumerate() {
-        let m = &mut max[(i / inner) % len];
-        *m = (*m).max(c.abs());
-    }
-    max.iter().all(|&m| m == 0 || m == WEIGHT_CODE_MAX)
 }
