@@ -113,6 +113,24 @@ mod tests {
     }
 
     #[test]
+    fn rows_peaking_under_127_keep_their_codes() {
+        let s = 0.0371f32;
+        let q = [100i8, -7, 0, 33, -100, 1];
+        let w: Vec<f32> = q.iter().map(|&c| f32::from(c) * s).collect();
+        let c = WeightCodes::new(&w, 1, q.len());
+        assert_eq!(c.codes, q);
+        assert!((c.scale[0] / s - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fixed_grids_round_half_to_even_and_saturate() {
+        let a = ActScale::fixed(ActQuant { scale: 0.5, zero: 10 });
+        let mut codes = Vec::new();
+        a.codes(&[0.25, 0.75, -0.25, 1.25, -6.0, 200.0, 0.0], &mut codes);
+        assert_eq!(codes, [10, 12, 10, 12, 0, 255, 10]);
+    }
+
+    #[test]
     fn activations_span_their_range_and_zero() {
         let a = ActScale::of(&[-1.0, 0.5, 3.0, f32::NAN], 255);
         assert_eq!(a.zero, 64);
