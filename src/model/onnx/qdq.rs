@@ -69,10 +69,7 @@ pub fn rewrite(g: &mut Graph, types: &HashMap<String, i32>) -> Result<()> {
             let dtype = types.get(&x).copied().unwrap_or(dt::UNDEFINED);
             let p = params(node, g, types, &codes.dims, dtype)?;
             if p.dtype != dtype {
-                return Err(fail(
-                    node,
-                    format!("{} zero point for {} codes", dtype_name(p.dtype), dtype_name(dtype)),
-                ));
+                return Err(fail(node, format!("{} zero point for {} codes", dtype_name(p.dtype), dtype_name(dtype))));
             }
             let values = dequantize(node, codes, &p)?;
             let (dims, int8) = (codes.dims.clone(), dtype == dt::INT8 && int8_exact(&g.nodes, &out, codes, &p));
