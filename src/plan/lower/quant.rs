@@ -17,10 +17,8 @@ impl Lowerer<'_> {
                 .map_err(|_| Error::ModelFormat(format!("node '{}' ({QDQ_OP}): no valid '{name}'", node.name)))
         };
         let (zero, lo, hi) = (int("zero_point")?, int("qmin")?, int("qmax")?);
-        if !(scale.is_finite() && scale > 0.0)
-            || !(lo..=hi).contains(&zero)
-            || ![(0, 255), (-128, 127)].contains(&(lo, hi))
-        {
+        let grid = scale.is_finite() && scale > 0.0 && (lo..=hi).contains(&zero);
+        if !(grid && [(0, 255), (-128, 127)].contains(&(lo, hi))) {
             return Err(Error::ModelFormat(format!(
                 "node '{}' ({QDQ_OP}): scale {scale}, zero point {zero} in {lo}..={hi} is not a u8 or i8 grid",
                 node.name
