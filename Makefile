@@ -66,6 +66,7 @@ parity: build
 	$(PY) tests/parity.py --bin $(BIN) --models-dir $(MODELS)
 	$(PY) tests/parity.py --bin $(BIN) --models-dir $(MODELS) --backend gpu ops_
 	$(PY) tests/malformed.py --bin $(BIN) --models-dir $(MODELS)
+	$(PY) tests/qdq.py --bin $(BIN) --models-dir $(MODELS)
 	$(PY) tests/models.py --bin $(BIN) --models-dir $(MODELS)
 	$(PY) tests/explain.py --bin $(BIN) --models-dir $(MODELS)
 

@@ -326,6 +326,71 @@ def torch_plumbing(name="torch_plumbing"):
 
 # ------------------------------------------------------------------ ops ----
 
+def qdq_models(single):
+    """QDQ op models, as ONNX Runtime's `quantize_static` writes them: the
+    input quantized per tensor (QuantizeLinear -> DequantizeLinear), int8
+    weights per output channel, int32 biases; the output stays float, so the
+    comparison is of the int8 sums, not of one more rounding. Named without
+    "ops_": the GPU backend does not run them."""
+
+    def act(g, x, scale, zero, dtype=np.uint8):
+        s, z = g.const(np.array(scale, np.float32)), g.const(np.array(zero, dtype))
+        return g.op("DequantizeLinear", [g.op("QuantizeLinear", [x, s, z]), s, z])
+
+    def weight(g, w, axis=0, peak=None):
+        """w as int8 codes per slice along axis; `peak` caps some slices'
+        largest code under 127, as a scale floor does."""
+        moved = np.moveaxis(w, axis, 0)
+        scale = np.abs(moved).reshape(len(moved), -1).max(1) / 127
+        if peak is not None:
+            scale[::2] *= 127 / peak
+        codes = np.clip(np.rint(moved / scale.reshape(-1, *[1] * (w.ndim - 1))), -127, 127)
+        codes = np.moveaxis(codes, 0, axis).astype(np.int8)
+        zero = np.zeros(len(scale), np.int8)
+        return g.op("DequantizeLinear", [g.const(codes), g.const(scale.astype(np.float32)), g.const(zero)],
+                    axis=axis), scale
+
+    def conv(g, x, x_scale, cin, cout, k, peak=None, **attrs):
+        w = g.rng.normal(0, np.sqrt(2.0 / (cin * k * k)), (cout, cin, k, k)).astype(np.float32)
+        w_dq, w_scale = weight(g, w, peak=peak)
+        b_scale = (x_scale * w_scale).astype(np.float32)
+        b = np.rint(g.rng.normal(0, 0.1, cout) / b_scale).astype(np.int32)
+        b_dq = g.op("DequantizeLinear", [g.const(b), g.const(b_scale), g.const(np.zeros(cout, np.int32))], axis=0)
+        return g.op("Conv", [x, w_dq, b_dq], kernel_shape=[k, k], **attrs)
+
+    def conv_residual(g):
+        x = act(g, "input", 8 / 255, 128)
+        y = conv(g, x, 8 / 255, 5, 5, 3, pads=[1, 1, 1, 1])
+        g.op("Add", [act(g, y, 0.05, 120), x], outputs=["output"])
+
+    def conv_s2_peaks(g):
+        x = act(g, "input", 0.03, 131)
+        y = conv(g, x, 0.03, 7, 13, 3, peak=60, strides=[2, 2], pads=[0, 1, 2, 1])
+        g.op("Identity", [y], outputs=["output"])
+
+    def conv_int8_activations(g):
+        x = act(g, "input", 0.035, -5, np.int8)
+        g.op("Identity", [conv(g, x, 0.035, 6, 9, 1)], outputs=["output"])
+
+    def gemm(g):
+        x = act(g, "input", 7 / 255, 125)
+        w_dq, _ = weight(g, g.rng.normal(0, 0.3, (7, 13)).astype(np.float32))
+        g.op("Gemm", [x, w_dq, g.const(g.rng.normal(0, 0.1, 7).astype(np.float32))], outputs=["output"], transB=1)
+
+    def matmul(g):
+        x = act(g, "input", 7 / 255, 125)
+        w_dq, _ = weight(g, g.rng.normal(0, 0.3, (13, 6)).astype(np.float32), axis=1, peak=90)
+        g.op("MatMul", [x, w_dq], outputs=["output"])
+
+    return [
+        single("qdq_conv_residual", ["N", 5, 9, 7], conv_residual),
+        single("qdq_conv_s2_pads_peaks", ["N", 7, 10, 9], conv_s2_peaks),
+        single("qdq_conv_1x1_int8_activations", ["N", 6, 9, 7], conv_int8_activations),
+        single("qdq_gemm", ["N", 13], gemm),
+        single("qdq_matmul_peaks", ["N", 13], matmul),
+    ]
+
+
 def ops_models():
     """Tiny models, one op (or a few) each, on odd shapes: channels that are
     not multiples of 4, odd spatial sizes, batch 2. Yields (name, model,
@@ -463,6 +528,8 @@ def ops_models():
         single("ops_relu", ["N", 7, 5, 3], pool("Relu")),
         single("ops_identity", ["N", 7, 5, 3], pool("Identity")),
     ]
+
+    cases += qdq_models(single)
 
     def binary(op, const_shape, positive=False):
         def build(g):

@@ -205,6 +205,15 @@ step_models() {
     printf '%s\n' "$want" >"$stamp"
 }
 
+# ONNX Runtime's quantize_static QDQ twins of the real ONNX models, for tests/qdq.py;
+# each file made once (about 20 s each).
+step_qdq() {
+    if [[ ! -f "$MODELS/efficientnet_lite0.qdq.onnx" || ! -f "$MODELS/opennsfw.qdq.onnx" ]]; then
+        log "qdq: quantizing into $MODELS"
+        "$PY" "$ROOT/scripts/gen_qdq.py" --models-dir "$MODELS"
+    fi
+}
+
 # The project's model files: the ImageNet default (EfficientNet-Lite0, with its
 # licence inside), its int8 twin, and opennsfw with its Caffe preprocessing and labels, so that
 # `classify` needs no flags. `inspect` refuses a missing, damaged or
@@ -247,7 +256,7 @@ main() {
             python) step_python ;;
             # Both need the venv's pip/numpy/onnx.
             assets) step_python; step_assets ;;
-            models) step_python; step_models ;;
+            models) step_python; step_models; step_qdq ;;
             convert) step_python; step_assets; step_convert ;;
             *) log "unknown step '$s' (steps: apt rust wasm-bindgen fuzz python assets models convert)"; exit 2 ;;
         esac

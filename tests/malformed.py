@@ -128,7 +128,71 @@ def hostile_models():
         "duplicate_inputs.onnx": graph_model([conv], [x, x], [y], [w]),
         "duplicate_initializers.onnx": graph_model([conv], [x], [y], [w, w]),
     })
+    out.update(qdq_hostile())
     return out
+
+
+def qdq_model(weight_dq=None, act_q=None, act_dq=None, inits=None, extra=(), conv_weight="w_dq"):
+    """input -> QuantizeLinear -> DequantizeLinear -> Conv whose weight is a
+    DequantizeLinear of per-channel int8 codes, as `quantize_static` writes;
+    each part replaceable to break it."""
+    f = TensorProto.FLOAT
+    rng = np.random.default_rng(3)
+    parts = {
+        "w_q": numpy_helper.from_array(rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8), "w_q"),
+        "w_scale": numpy_helper.from_array(np.full(4, 0.01, np.float32), "w_scale"),
+        "w_zero": numpy_helper.from_array(np.zeros(4, np.int8), "w_zero"),
+        "x_scale": numpy_helper.from_array(np.array(0.02, np.float32), "x_scale"),
+        "x_zero": numpy_helper.from_array(np.array(128, np.uint8), "x_zero"),
+    }
+    parts.update(inits or {})
+    nodes = [
+        act_q or helper.make_node("QuantizeLinear", ["input", "x_scale", "x_zero"], ["x_q"]),
+        act_dq or helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zero"], ["x_dq"]),
+        weight_dq or helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w_dq"], axis=0),
+        helper.make_node("Conv", ["x_dq", conv_weight], ["output"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        *extra,
+    ]
+    return graph_model(nodes, [helper.make_tensor_value_info("input", f, ["N", 3, 8, 8])],
+                       [helper.make_tensor_value_info("output", f, None)],
+                       [t for t in parts.values() if t is not None], opset=13)
+
+
+def qdq_hostile():
+    """Broken QDQ models (ONNX Runtime's quantized format): typed errors."""
+    dq = lambda *inputs, **attrs: helper.make_node("DequantizeLinear", list(inputs), ["w_dq"], **attrs)  # noqa: E731
+    scales = lambda v: {"w_scale": numpy_helper.from_array(np.array(v, np.float32), "w_scale")}  # noqa: E731
+    return {
+        "qdq_missing_scale.onnx": qdq_model(weight_dq=dq("w_q")),
+        "qdq_scale_not_initializer.onnx": qdq_model(inits={"w_scale": None}),
+        "qdq_axis_out_of_range.onnx": qdq_model(weight_dq=dq("w_q", "w_scale", "w_zero", axis=4)),
+        "qdq_axis_length_mismatch.onnx": qdq_model(weight_dq=dq("w_q", "w_scale", "w_zero", axis=1)),
+        "qdq_zero_scale.onnx": qdq_model(inits=scales([0.01, 0.0, 0.01, 0.01])),
+        "qdq_negative_scale.onnx": qdq_model(inits=scales([0.01, -0.5, 0.01, 0.01])),
+        "qdq_nan_scale.onnx": qdq_model(inits=scales([0.01, np.nan, 0.01, 0.01])),
+        "qdq_2d_scale.onnx": qdq_model(inits=scales([[0.01, 0.01], [0.01, 0.01]])),
+        "qdq_zero_point_type.onnx": qdq_model(
+            inits={"w_zero": numpy_helper.from_array(np.zeros(4, np.uint8), "w_zero")}),
+        "qdq_zero_point_shape.onnx": qdq_model(
+            inits={"w_zero": numpy_helper.from_array(np.zeros(3, np.int8), "w_zero")}),
+        "qdq_float_codes.onnx": qdq_model(
+            weight_dq=dq("w_q", "w_scale", axis=0),
+            inits={"w_q": numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w_q"), "w_zero": None}),
+        "qdq_int8_weight_without_dq.onnx": qdq_model(conv_weight="w_q"),
+        "qdq_activation_scale_nan.onnx": qdq_model(
+            inits={"x_scale": numpy_helper.from_array(np.array(np.nan, np.float32), "x_scale")}),
+        "qdq_pair_scales_differ.onnx": qdq_model(
+            act_dq=helper.make_node("DequantizeLinear", ["x_q", "w_scale", "x_zero"], ["x_dq"]),
+            inits={"w_scale": numpy_helper.from_array(np.array(0.03, np.float32), "w_scale")}),
+        "qdq_activation_per_channel.onnx": qdq_model(
+            act_q=helper.make_node("QuantizeLinear", ["input", "w_scale"], ["x_q"], axis=1),
+            act_dq=helper.make_node("DequantizeLinear", ["x_q", "w_scale"], ["x_dq"], axis=1),
+            inits=scales([0.01, 0.02, 0.03])),
+        "qdq_dequantize_input.onnx": qdq_model(
+            act_q=helper.make_node("Relu", ["input"], ["x_q"])),
+        "qdq_quantize_without_dequantize.onnx": qdq_model(
+            extra=[helper.make_node("Relu", ["x_q"], ["unused"])]),
+    }
 
 
 def wrn_parts(data):

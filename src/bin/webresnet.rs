@@ -524,14 +524,20 @@ fn describe(plan: &Plan, step: &Step) -> String {
             if c.activation != webresnet::plan::Activation::None {
                 s += &format!(" +{:?}", c.activation);
             }
+            if c.int8 {
+                s += " int8";
+            }
             s
         }
         Step::Pool(p) => format!("{}x{} s{} pad{:?}", p.kernel[0], p.kernel[1], p.stride[0], p.pad),
-        Step::Dense(d) => format!("{}->{} {:?}", d.in_features, d.out_features, d.activation),
+        Step::Dense(d) => {
+            format!("{}->{} {:?}{}", d.in_features, d.out_features, d.activation, if d.int8 { " int8" } else { "" })
+        }
         Step::Affine(a) => format!("{} ch {:?}", a.channels, a.activation),
         Step::Add { activation, .. } => format!("{activation:?}"),
         Step::Permute { perm, .. } => format!("perm {perm:?}"),
         Step::Pad { pads, value, .. } => format!("{pads:?} value {value}"),
+        Step::Quantize(q) => format!("scale {} zero {} in {}..={}", q.scale, q.zero, q.lo, q.hi),
         Step::GlobalAvgPool { input, .. } | Step::Softmax { input, .. } => shape(*input),
     }
 }

@@ -1,9 +1,9 @@
-//! Per-element and per-row ops: Affine, Add, Softmax.
+//! Per-element and per-row ops: Affine, Add, Quantize, Softmax.
 use std::ops::Range;
 
 use super::{split, Kernel, Tensors};
 use crate::error::{Error, Result};
-use crate::plan::{Activation, Affine, TensorId};
+use crate::plan::{Activation, Affine, Quantize, TensorId};
 
 /// `out = act(in * scale[c] + shift[c])` over the innermost dimension.
 pub struct AffineKernel {
@@ -50,6 +50,36 @@ impl Kernel for AffineKernel {
             for (((o, &x), &s), &t) in o.iter_mut().zip(x).zip(&self.scale).zip(&self.shift) {
                 *o = self.act.apply(x * s + t);
             }
+        }
+        Ok(())
+    }
+}
+
+/// ONNX QuantizeLinear then DequantizeLinear ([`Quantize`]).
+pub struct QuantizeKernel {
+    input: Range<usize>,
+    output: Range<usize>,
+    q: Quantize,
+}
+
+impl QuantizeKernel {
+    pub fn new(q: &Quantize, t: &Tensors) -> Result<Self> {
+        let (input, output) = (t.get(q.input)?, t.get(q.output)?);
+        if input.len() != output.len() {
+            return Err(Error::Backend(format!("quantize {} values into {}", input.len(), output.len())));
+        }
+        Ok(QuantizeKernel { input: input.range(), output: output.range(), q: q.clone() })
+    }
+}
+
+impl Kernel for QuantizeKernel {
+    fn run(&self, arena: &mut [f32], _scratch: &mut [f32]) -> Result<()> {
+        let (reads, out) = split(arena, &self.output)?;
+        let input = reads.get(&self.input)?;
+        let q = &self.q;
+        let (zero, lo, hi) = (q.zero as f32, q.lo as f32, q.hi as f32);
+        for (o, &x) in out.iter_mut().zip(input) {
+            *o = (((x / q.scale).round_ties_even() + zero).clamp(lo, hi) - zero) * q.scale;
         }
         Ok(())
     }

@@ -620,6 +620,7 @@ mod choice_tests {
             bias: vec![0.0; out_c],
             activation: Activation::Relu,
             int8: false,
+            input_quant: None,
         })
     }
 

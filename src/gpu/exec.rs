@@ -224,6 +224,9 @@ impl<'a> Lowering<'a> {
             Step::Softmax { input, output } => self.softmax(step, *input, *output),
             Step::Permute { input, output, in_shape, perm } => self.permute(step, *input, *output, in_shape, perm),
             Step::Pad { input, output, pads, value } => self.pad(step, *input, *output, pads, *value),
+            Step::Quantize(_) => Err(Error::UnsupportedModel(
+                "the GPU backend does not run quantized (QDQ) activations; use the CPU backend".into(),
+            )),
         };
         one.map(|d| vec![d])
     }

@@ -688,6 +688,7 @@ mod tests {
                 bias: vec![0.0],
                 activation: crate::plan::Activation::None,
                 int8: false,
+                input_quant: None,
             })
         };
         assert!(fits_f16(&dense(-65504.0)));

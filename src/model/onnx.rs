@@ -7,6 +7,9 @@
 //! (so the output is bounded by a small multiple of the input size).
 
 pub mod proto;
+mod qdq;
+
+pub use qdq::QDQ_OP;
 
 use super::{AttrValue, Constant, Dim, Graph, Node, TensorData, ValueInfo};
 use crate::error::{Error, Result};
@@ -58,12 +61,15 @@ fn convert_graph(g: proto::GraphProto, opset: i64) -> Result<Graph> {
     }
 
     let mut initializers = HashMap::with_capacity(g.initializer.len());
+    // Element types, which the widened constants lose: QDQ needs them.
+    let mut types = HashMap::with_capacity(g.initializer.len());
     // Consume the tensors one by one so each raw buffer is freed once converted.
     for t in g.initializer {
         if t.name.is_empty() {
             return Err(bad("an initializer has no name"));
         }
         let name = t.name.clone();
+        types.insert(name.clone(), t.data_type);
         let c = convert_tensor(t, &format!("initializer '{name}'"))?;
         if initializers.insert(name.clone(), c).is_some() {
             return Err(bad(format!("initializer '{name}' is defined twice")));
@@ -85,7 +91,7 @@ fn convert_graph(g: proto::GraphProto, opset: i64) -> Result<Graph> {
 
     let nodes = g.node.into_iter().enumerate().map(|(i, n)| convert_node(n, i)).collect::<Result<Vec<_>>>()?;
 
-    Ok(Graph {
+    let mut graph = Graph {
         inputs,
         outputs,
         nodes,
@@ -94,7 +100,9 @@ fn convert_graph(g: proto::GraphProto, opset: i64) -> Result<Graph> {
         preprocess: None,
         labels: None,
         int8_weights: Default::default(),
-    })
+    };
+    qdq::rewrite(&mut graph, &types)?;
+    Ok(graph)
 }
 
 fn convert_value_info(v: proto::ValueInfoProto, role: &str) -> Result<ValueInfo> {

@@ -37,6 +37,10 @@ fn remap(step: &mut Step, map: &[TensorId]) {
             m(&mut a.input);
             m(&mut a.output);
         }
+        Step::Quantize(q) => {
+            m(&mut q.input);
+            m(&mut q.output);
+        }
         Step::Add { a, b, output, .. } => {
             m(a);
             m(b);

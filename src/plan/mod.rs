@@ -116,6 +116,37 @@ pub struct Conv {
     /// The weights came from int8 codes with one scale per output channel:
     /// the CPU backend may run this conv on int8 kernels.
     pub int8: bool,
+    /// The input's grid when the model quantized it (QDQ): int8 kernels code
+    /// the input on it instead of on the input's own range.
+    pub input_quant: Option<ActQuant>,
+}
+
+/// A per-tensor activation grid: `x = scale * (code - zero)`, codes 0..=255.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActQuant {
+    pub scale: f32,
+    pub zero: u8,
+}
+
+/// ONNX QuantizeLinear then DequantizeLinear, per tensor:
+/// `out = (clamp(round_half_even(in / scale) + zero, lo, hi) - zero) * scale`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantize {
+    pub input: TensorId,
+    pub output: TensorId,
+    pub scale: f32,
+    pub zero: i32,
+    pub lo: i32,
+    pub hi: i32,
+}
+
+impl Quantize {
+    /// The same grid as unsigned codes (signed ones shifted by 128, which
+    /// changes no value), for the int8 kernels.
+    pub fn grid(&self) -> Option<ActQuant> {
+        let zero = u8::try_from(self.zero - self.lo).ok()?;
+        (self.hi - self.lo == 255).then_some(ActQuant { scale: self.scale, zero })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -157,6 +188,8 @@ pub struct Dense {
     pub activation: Activation,
     /// As [`Conv::int8`].
     pub int8: bool,
+    /// As [`Conv::input_quant`].
+    pub input_quant: Option<ActQuant>,
 }
 
 /// Per-channel affine + activation over the innermost physical dimension:
@@ -210,6 +243,7 @@ pub enum Step {
         pads: Vec<(usize, usize)>,
         value: f32,
     },
+    Quantize(Quantize),
 }
 
 impl Step {
@@ -228,6 +262,7 @@ impl Step {
             Step::Softmax { .. } => "Softmax",
             Step::Permute { .. } => "Permute",
             Step::Pad { .. } => "Pad",
+            Step::Quantize(_) => "Quantize",
         }
     }
 
@@ -238,6 +273,7 @@ impl Step {
             Step::Pool(p) => vec![p.input],
             Step::Dense(d) => vec![d.input],
             Step::Affine(a) => vec![a.input],
+            Step::Quantize(q) => vec![q.input],
             Step::Add { a, b, .. } => vec![*a, *b],
             Step::GlobalAvgPool { input, .. }
             | Step::Softmax { input, .. }
@@ -253,6 +289,7 @@ impl Step {
             Step::Pool(p) => p.output,
             Step::Dense(d) => d.output,
             Step::Affine(a) => a.output,
+            Step::Quantize(q) => q.output,
             Step::Add { output, .. }
             | Step::GlobalAvgPool { output, .. }
             | Step::Softmax { output, .. }

@@ -63,6 +63,10 @@ fn renumber(step: &Step, by: usize) -> Step {
             a.input += by;
             a.output += by;
         }
+        Step::Quantize(q) => {
+            q.input += by;
+            q.output += by;
+        }
         Step::Add { a, b, output, .. } => {
             *a += by;
             *b += by;

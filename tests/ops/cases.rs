@@ -125,6 +125,7 @@ impl ConvSpec {
             bias,
             activation: self.act,
             int8: self.int8,
+            input_quant: None,
         })
     }
 
@@ -300,6 +301,7 @@ fn int8_dense_cases() -> Vec<Case> {
                     bias,
                     activation: act,
                     int8: true,
+                    input_quant: None,
                 };
                 (Step::Dense(d), output)
             })
@@ -564,6 +566,7 @@ fn other_cases() -> Vec<Case> {
                 bias,
                 activation: act,
                 int8: false,
+                input_quant: None,
             };
             (Step::Dense(d), output)
         }));
@@ -692,6 +695,7 @@ fn pooled_head_cases() -> Vec<Case> {
                 bias,
                 activation: act,
                 int8: false,
+                input_quant: None,
             };
             let (plan, data) = b.plan(vec![Step::GlobalAvgPool { input: map, output: pooled }, Step::Dense(d)], output);
             Case { name, plan, data, exact: false, winograd: Winograd::Auto }
@@ -808,6 +812,7 @@ fn tiny_network() -> Case {
             bias,
             activation: Activation::None,
             int8: false,
+            input_quant: None,
         }),
         Step::Softmax { input: t_l, output: t_o },
     ]);
@@ -847,6 +852,7 @@ pub fn chained_network() -> Case {
         bias: rng.vec(10, 0.1),
         activation: Activation::None,
         int8: false,
+        input_quant: None,
     };
     let steps = vec![
         Step::Permute { input: x, output: nhwc, in_shape: vec![2, 3, 17, 17], perm: vec![0, 2, 3, 1] },

@@ -47,6 +47,14 @@ fn step_output(step: &Step, t: &[TensorInfo], arena: &[f32]) -> Vec<f32> {
         }
         Step::Permute { input, in_shape, perm, .. } => permute(read(*input), in_shape, perm),
         Step::Pad { input, pads, value, .. } => pad(read(*input), &t[*input].shape, pads, *value),
+        // ONNX QuantizeLinear (f32 division, round half to even, saturate), then DequantizeLinear.
+        Step::Quantize(q) => read(q.input)
+            .iter()
+            .map(|&x| {
+                let code = ((x / q.scale).round_ties_even() + q.zero as f32).clamp(q.lo as f32, q.hi as f32);
+                (code - q.zero as f32) * q.scale
+            })
+            .collect(),
     }
 }
 

@@ -26,6 +26,7 @@ fn conv_plan(edit: impl FnOnce(&mut Plan)) -> (Plan, Vec<f32>) {
         bias: vec![0.0; 4],
         activation: Activation::None,
         int8: false,
+        input_quant: None,
     });
     let (mut plan, data) = b.plan(vec![step], output);
     edit(&mut plan);

@@ -3,9 +3,11 @@
 //!
 //! - Weights: int8 codes with one scale per output channel (`quant`),
 //!   recovered from the plan's f32 weights, which are exactly code × scale.
-//! - Activations: unsigned codes with one scale and zero point per tensor,
-//!   taken from the input's own range at each run. Dynamic scales need no
-//!   calibration images and cannot clip a range a calibration set missed.
+//! - Activations: unsigned codes with one scale and zero point per tensor:
+//!   the model's own where it quantized the input (QDQ,
+//!   [`crate::plan::Conv::input_quant`]), else taken from the input's range
+//!   at each run. Dynamic scales need no calibration images and cannot clip
+//!   a range a calibration set missed.
 //! - Products accumulate in i32; one fused f32 epilogue ([`Epilogue`]) then
 //!   applies both scales, the bias, the residual and the activation.
 //!
@@ -26,7 +28,7 @@ use super::conv::{Geom, Operands};
 use super::window::Axis;
 use super::{dense, par, split, Kernel, Kernels, Tensors};
 use crate::error::Result;
-use crate::plan::{Activation, Conv, Dense};
+use crate::plan::{ActQuant, Activation, Conv, Dense};
 use quant::{ActScale, WeightCodes, ACT_LEVELS};
 
 /// The deepest K whose i32 sums of products (at most 255 × 127) cannot overflow.
@@ -87,13 +89,15 @@ pub struct Int8Kernel {
     /// Padded to a multiple of [`PAD`].
     bias: Vec<f32>,
     act: Activation,
+    /// The input's grid, when the model fixed it.
+    fixed: Option<ActQuant>,
 }
 
 impl Int8Kernel {
     pub fn conv(c: &Conv, t: &Tensors, kernels: Kernels) -> Result<Self> {
         let g = Geom::new(c, t)?;
         let w = WeightCodes::new(&c.weight, g.out_c, g.k());
-        Self::new(Io::Conv(Operands::new(c, t)?), g, w, c.bias.clone(), c.activation, kernels)
+        Self::new(Io::Conv(Operands::new(c, t)?), g, w, (c.bias.clone(), c.activation, c.input_quant), kernels)
     }
 
     /// A dense layer as a 1x1 conv over one-pixel images, one per row.
@@ -103,10 +107,21 @@ impl Int8Kernel {
         let g = Geom { batch: rows, in_c: d.in_features, out_c: d.out_features, groups: 1, h, w, out_h: 1, out_w: 1 };
         let io = Io::Dense { input: t.get(d.input)?.range(), output: t.get(d.output)?.range() };
         let w = WeightCodes::new(&d.weight, d.out_features, d.in_features);
-        Self::new(io, g, w, d.bias.clone(), d.activation, kernels)
+        Self::new(io, g, w, (d.bias.clone(), d.activation, d.input_quant), kernels)
     }
 
-    fn new(io: Io, g: Geom, w: WeightCodes, mut bias: Vec<f32>, act: Activation, kernels: Kernels) -> Result<Self> {
+    /// `epilogue`: the bias, the activation and the input's fixed grid.
+    fn new(
+        io: Io,
+        g: Geom,
+        w: WeightCodes,
+        epilogue: (Vec<f32>, Activation, Option<ActQuant>),
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let (mut bias, act, fixed) = epilogue;
+        // A fixed grid spans 256 codes, which the relaxed build's 7-bit dot
+        // product can't take: the portable GEMM runs those.
+        let kernels = if fixed.is_some() && ACT_LEVELS != u8::MAX { Kernels::Portable } else { kernels };
         let gemm = match kernels {
             Kernels::Portable => Gemm::Portable,
             #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -115,7 +130,7 @@ impl Int8Kernel {
             Kernels::Simd128 => Gemm::Simd(simd::Panels::new(&w.codes, g.out_c, g.k())),
         };
         bias.resize(g.out_c.next_multiple_of(PAD), 0.0);
-        Ok(Int8Kernel { io, g, w, gemm, bias, act })
+        Ok(Int8Kernel { io, g, w, gemm, bias, act, fixed })
     }
 
     /// Whether A's rows are the input's pixels as they lie.
@@ -193,10 +208,11 @@ impl Int8Kernel {
 impl Kernel for Int8Kernel {
     fn run(&self, arena: &mut [f32], _scratch: &mut [f32]) -> Result<()> {
         let (input, out, accumulate) = self.io.start(arena)?;
-        let x = match &self.gemm {
-            Gemm::Portable => ActScale::of(input, ACT_LEVELS),
+        let x = match (self.fixed, &self.gemm) {
+            (Some(q), _) => ActScale::fixed(q),
+            (None, Gemm::Portable) => ActScale::of(input, ACT_LEVELS),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Gemm::Simd(_) => simd::act_scale(input, ACT_LEVELS),
+            (None, Gemm::Simd(_)) => simd::act_scale(input, ACT_LEVELS),
         };
         let epi = Epilogue::new(&self.w, x, &self.bias, self.act, accumulate);
         match &self.gemm {
@@ -211,7 +227,11 @@ impl Kernel for Int8Kernel {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Gemm::Simd(panels) => {
                 let mut codes = Vec::new();
-                simd::codes(&x, input, &mut codes);
+                if x.fixed {
+                    x.codes(input, &mut codes);
+                } else {
+                    simd::codes(&x, input, &mut codes);
+                }
                 let kp = simd::depth(self.g.k());
                 let zero = simd::Code::from(x.zero);
                 self.blocks(&codes, zero, kp, simd::MR, out, |a, rows, out| simd::gemm(a, rows, panels, &epi, out));

@@ -2,6 +2,8 @@
 //! channel, activations to unsigned codes with one scale and zero point per
 //! tensor.
 
+use crate::plan::ActQuant;
+
 /// The largest weight code magnitude (symmetric: -128 is unused), as in the
 /// model file's int8 weights.
 const WEIGHT_MAX: f32 = 127.0;
@@ -21,17 +23,14 @@ pub struct WeightCodes {
 }
 
 impl WeightCodes {
-    /// The per-row codes of `w` (`n` rows of `k`). Weights an int8 model file
-    /// stored are `code * scale` already, so the largest magnitude of a row
-    /// is `127 * scale` and rounding gives back the stored codes.
+    /// The per-row codes of `w` (`n` rows of `k`), which are `code * scale`
+    /// already ([`row_scale`]).
     pub fn new(w: &[f32], n: usize, k: usize) -> Self {
         let mut codes = Vec::with_capacity(n * k);
         let mut scale = Vec::with_capacity(n);
         let mut sums = Vec::with_capacity(n);
         for row in w.chunks_exact(k.max(1)).take(n) {
-            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-            // An all-zero row codes exactly with any positive scale.
-            let s = if max > 0.0 && max.is_finite() { max / WEIGHT_MAX } else { 1.0 };
+            let s = row_scale(row);
             let start = codes.len();
             codes.extend(row.iter().map(|v| (v / s).round().clamp(-WEIGHT_MAX, WEIGHT_MAX) as i8));
             sums.push(codes[start..].iter().map(|&q| i32::from(q)).sum());
@@ -41,6 +40,26 @@ impl WeightCodes {
     }
 }
 
+/// How far from an integer `w / scale` may be for `w` to count as a code
+/// times `scale`: far above f32 rounding of a code times a scale, far below
+/// what a scale off the grid leaves.
+const ON_GRID: f32 = 1e-3;
+
+/// The scale whose multiples are `row`'s values: `max |w| / m` for the largest
+/// code magnitude `m` (at most 127) that makes every value a whole multiple.
+/// The model file's codes reach 127 in every row, found at once; a QDQ
+/// model's rows may peak lower, when its scales have a floor. A row on no
+/// such grid gets `max / 127`.
+fn row_scale(row: &[f32]) -> f32 {
+    let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // An all-zero row codes exactly with any positive scale.
+    if !(max > 0.0 && max.is_finite()) {
+        return 1.0;
+    }
+    let on_grid = |s: f32| row.iter().all(|v| (v / s - (v / s).round()).abs() <= ON_GRID);
+    (1..=WEIGHT_MAX as u8).rev().map(|m| max / f32::from(m)).find(|&s| on_grid(s)).unwrap_or(max / WEIGHT_MAX)
+}
+
 /// A tensor's activation codes: `x ≈ scale * (code - zero)`, codes in
 /// `0..=levels`. The range always holds 0, so zero padding is exactly `zero`.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +67,8 @@ pub struct ActScale {
     pub scale: f32,
     pub zero: u8,
     pub levels: u8,
+    /// Set by the model (a QDQ pair) rather than taken from the input.
+    pub fixed: bool,
 }
 
 impl ActScale {
@@ -62,7 +83,12 @@ impl ActScale {
         let span = hi - lo;
         let scale = if span > 0.0 && span.is_finite() { span / f32::from(levels) } else { 1.0 };
         let zero = (-lo / scale).round().clamp(0.0, f32::from(levels)) as u8;
-        ActScale { scale, zero, levels }
+        ActScale { scale, zero, levels, fixed: false }
+    }
+
+    /// A grid the model fixed: codes of all 8 bits.
+    pub fn fixed(q: ActQuant) -> Self {
+        ActScale { scale: q.scale, zero: q.zero, levels: u8::MAX, fixed: true }
     }
 
     /// `x` as codes into `out` (resized to fit).
@@ -72,10 +98,18 @@ impl ActScale {
     }
 
     /// The code of `v`. Ties round to even: one wasm instruction, where
-    /// rounding away from zero is several.
+    /// rounding away from zero is several. A fixed grid codes as ONNX's
+    /// QuantizeLinear does (divide, round, saturate), so values a quantize
+    /// step left on it come back as the same codes.
     #[inline(always)]
     pub fn code(&self, v: f32) -> u8 {
-        (v * self.inv() + f32::from(self.zero)).round_ties_even().clamp(0.0, f32::from(self.levels)) as u8
+        let (zero, hi) = (f32::from(self.zero), f32::from(self.levels));
+        let q = if self.fixed {
+            (v / self.scale).round_ties_even() + zero
+        } else {
+            (v * self.inv() + zero).round_ties_even()
+        };
+        q.clamp(0.0, hi) as u8
     }
 
     pub fn inv(&self) -> f32 {
@@ -97,6 +131,24 @@ mod tests {
         assert_eq!(c.codes, q.concat());
         assert_eq!(c.sums, [188, -76]);
         assert!((c.scale[0] / s0 - 1.0).abs() < 1e-6 && (c.scale[1] / s1 - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rows_peaking_under_127_keep_their_codes() {
+        let s = 0.0371f32;
+        let q = [100i8, -7, 0, 33, -100, 1];
+        let w: Vec<f32> = q.iter().map(|&c| f32::from(c) * s).collect();
+        let c = WeightCodes::new(&w, 1, q.len());
+        assert_eq!(c.codes, q);
+        assert!((c.scale[0] / s - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fixed_grids_round_half_to_even_and_saturate() {
+        let a = ActScale::fixed(ActQuant { scale: 0.5, zero: 10 });
+        let mut codes = Vec::new();
+        a.codes(&[0.25, 0.75, -0.25, 1.25, -6.0, 200.0, 0.0], &mut codes);
+        assert_eq!(codes, [10, 12, 10, 12, 0, 255, 10]);
     }
 
     #[test]

@@ -68,6 +68,7 @@ impl Lowerer<'_> {
             bias,
             activation: Activation::None,
             int8,
+            input_quant: self.grids.get(&x).copied(),
         }));
         self.define(node, Value::Act(out))
     }

@@ -10,12 +10,13 @@ mod dense;
 mod elementwise;
 mod graph;
 mod operands;
+mod quant;
 mod shape;
 mod tensors;
 mod window;
 
 use super::consts;
-use super::{Layout, Step, TensorId, TensorInfo};
+use super::{ActQuant, Layout, Step, TensorId, TensorInfo};
 use crate::error::{Error, Result};
 use crate::model::{Constant, Graph, Node};
 use graph::{input_shape, topo_order};
@@ -81,6 +82,9 @@ struct Lowerer<'g> {
     draft: Draft,
     to_nhwc: HashMap<TensorId, TensorId>,
     to_plain: HashMap<TensorId, TensorId>,
+    /// Tensors on a quantization grid (a quantize step's output, or a view
+    /// or relayout of one).
+    grids: HashMap<TensorId, ActQuant>,
 }
 
 fn shape_err(node: &Node, msg: impl std::fmt::Display) -> Error {
@@ -128,6 +132,12 @@ impl<'g> Lowerer<'g> {
             "GlobalAveragePool" | "GlobalMaxPool" => self.lower_global_pool(node),
             "Softmax" => self.lower_softmax(node),
             "Pad" => self.lower_pad(node),
+            crate::model::onnx::QDQ_OP => self.lower_quantize(node),
+            "QuantizeLinear" | "DequantizeLinear" => Err(Error::unsupported(
+                &node.op,
+                &node.name,
+                "only as a QuantizeLinear -> DequantizeLinear pair on an activation, or DequantizeLinear of an initializer",
+            )),
             op => Err(Error::unsupported(op, &node.name, "operator not supported")),
         }
     }
@@ -162,6 +172,7 @@ pub(super) fn lower(
         },
         to_nhwc: HashMap::new(),
         to_plain: HashMap::new(),
+        grids: HashMap::new(),
     };
     let input = lw.new_tensor(shape, Layout::Plain, &input_name, None)?;
     lw.draft.input = input;

@@ -26,7 +26,11 @@ impl Lowerer<'_> {
         d.tensors.push(TensorInfo { shape, layout, offset: 0, name: name.to_string() });
         d.logical.push(logical);
         d.view_of.push(view_of.map(|b| d.view_of[b].unwrap_or(b)));
-        Ok(d.tensors.len() - 1)
+        let t = d.tensors.len() - 1;
+        if let Some(b) = view_of {
+            self.same_grid(b, t);
+        }
+        Ok(t)
     }
 
     pub(super) fn logical(&self, t: TensorId) -> &[usize] {
@@ -60,6 +64,7 @@ impl Lowerer<'_> {
         } else {
             let out = self.new_tensor(shape.clone(), Layout::Nhwc, &name, None)?;
             self.push(Step::Permute { input: t, output: out, in_shape: shape, perm: vec![0, 2, 3, 1] });
+            self.same_grid(t, out);
             out
         };
         self.to_nhwc.insert(t, out);
@@ -82,6 +87,7 @@ impl Lowerer<'_> {
             let out = self.new_tensor(shape, Layout::Plain, &name, None)?;
             let phys = self.draft.tensors[t].shape.clone();
             self.push(Step::Permute { input: t, output: out, in_shape: phys, perm: vec![0, 3, 1, 2] });
+            self.same_grid(t, out);
             out
         };
         self.to_plain.insert(t, out);
@@ -100,6 +106,7 @@ impl Lowerer<'_> {
         let shape = self.logical(src).to_vec();
         let out = self.new_tensor(perm.iter().map(|&p| shape[p]).collect(), Layout::Plain, name, None)?;
         self.push(Step::Permute { input: src, output: out, in_shape: shape, perm: perm.to_vec() });
+        self.same_grid(src, out);
         Ok(out)
     }
 }
