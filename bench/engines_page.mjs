@@ -4,6 +4,7 @@
 import init, { Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 import { seededInput } from "/testkit/seeded.mjs";
+import { alternate } from "/bench/common.mjs";
 
 await init({ module_or_path: "/pkg/webresnet_bg.wasm" });
 ort.env.wasm.numThreads = 1;
@@ -20,21 +21,12 @@ window.bench = async ({ model, shape, runs, seed }) => {
   const theirs = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
   const feeds = { [theirs.inputNames[0]]: new ort.Tensor("float32", input, shape) };
   const engines = { ours: () => ours.infer(input, shape), ort: () => theirs.run(feeds) };
-  const times = { ours: [], ort: [] };
   try {
-    for (const run of Object.values(engines)) await run();
-    for (let i = 0; i < runs; i++) {
-      for (const [name, run] of Object.entries(engines)) {
-        const t0 = performance.now();
-        await run();
-        times[name].push(performance.now() - t0);
-      }
-    }
+    return await alternate(engines, runs);
   } finally {
     ours.free();
     await theirs.release();
   }
-  return times;
 };
 
 window.ready = true;

@@ -176,11 +176,17 @@ def agreement(ref, got):
     return top1.mean(), in5.mean(), overlap.mean()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser(doc, images):
+    """The options every agreement script takes: the CLI, the models and the crops."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--bin", type=Path, default=Path("target/release/webresnet"))
     ap.add_argument("--models-dir", type=Path, default=Path(".cache/models"))
-    ap.add_argument("--images", type=int, default=240)
+    ap.add_argument("--images", type=int, default=images)
+    return ap
+
+
+def main():
+    ap = parser(__doc__, images=240)
     ap.add_argument("--min-top1", type=float, default=0.0)
     ap.add_argument("--min-in-top5", type=float, default=0.0)
     ap.add_argument("--at-least-ort", action="store_true",

@@ -4,6 +4,7 @@
 import init, { Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 import { seededInput } from "/testkit/seeded.mjs";
+import { alternate } from "/bench/common.mjs";
 
 await init({ module_or_path: "/pkg/webresnet_relaxed_bg.wasm" });
 ort.env.wasm.numThreads = 1;
@@ -29,21 +30,12 @@ window.bench = async ({ ours, qdq, f32, shape, runs, seed }) => {
     engines[name] = () => s.run(feeds);
     theirs.push(s);
   }
-  const times = Object.fromEntries(Object.keys(engines).map((n) => [n, []]));
   try {
-    for (const run of Object.values(engines)) await run();
-    for (let i = 0; i < runs; i++) {
-      for (const [name, run] of Object.entries(engines)) {
-        const t0 = performance.now();
-        await run();
-        times[name].push(performance.now() - t0);
-      }
-    }
+    return await alternate(engines, runs);
   } finally {
     session.free();
     for (const s of theirs) await s.release();
   }
-  return times;
 };
 
 window.ready = true;

@@ -24,7 +24,6 @@ agreement with the default run, are printed. A missing model file fails under CI
 is skipped otherwise.
 """
 
-import argparse
 import os
 import sys
 import tempfile
@@ -53,10 +52,7 @@ def spec_logits(path, x):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", type=Path, default=Path("target/release/webresnet"))
-    ap.add_argument("--models-dir", type=Path, default=Path(".cache/models"))
-    ap.add_argument("--images", type=int, default=200)
+    ap = agreement.parser(__doc__, images=200)
     ap.add_argument("--min-top1", type=float, default=0.98)
     args = ap.parse_args()
     if args.images < 200:

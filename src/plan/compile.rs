@@ -1,6 +1,6 @@
 //! Graph -> Plan: lower, fuse, allocate, then drop tensors nothing touches.
 
-use super::{alloc, fuse, lower, Plan, PlanInput, PlanOutput, Step, TensorId};
+use super::{alloc, fuse, lower, Affine, Dense, Plan, PlanInput, PlanOutput, Pool, Quantize, Step, TensorId};
 use crate::error::Result;
 use crate::model::{Constant, Graph};
 use crate::preprocess::{InputLayout, PreprocessConfig};
@@ -25,28 +25,16 @@ fn remap(step: &mut Step, map: &[TensorId]) {
                 m(r);
             }
         }
-        Step::Pool(p) => {
-            m(&mut p.input);
-            m(&mut p.output);
-        }
-        Step::Dense(d) => {
-            m(&mut d.input);
-            m(&mut d.output);
-        }
-        Step::Affine(a) => {
-            m(&mut a.input);
-            m(&mut a.output);
-        }
-        Step::Quantize(q) => {
-            m(&mut q.input);
-            m(&mut q.output);
-        }
         Step::Add { a, b, output, .. } => {
             m(a);
             m(b);
             m(output);
         }
-        Step::GlobalAvgPool { input, output }
+        Step::Pool(Pool { input, output, .. })
+        | Step::Dense(Dense { input, output, .. })
+        | Step::Affine(Affine { input, output, .. })
+        | Step::Quantize(Quantize { input, output, .. })
+        | Step::GlobalAvgPool { input, output }
         | Step::Softmax { input, output }
         | Step::Permute { input, output, .. }
         | Step::Pad { input, output, .. } => {

@@ -17,6 +17,9 @@ use crate::error::Error;
 use crate::plan::CompileOptions;
 use crate::postprocess::Prediction;
 
+/// What a method JS calls resolves to, or rejects with.
+type JsResult = std::result::Result<JsValue, JsValue>;
+
 /// A model loaded onto one backend. Create it with `Session.create`.
 #[wasm_bindgen]
 pub struct Session {
@@ -182,7 +185,7 @@ impl Session {
     /// --profile`). Rejects with code `BACKEND` on the CPU, `LIMIT` where the
     /// adapter has no timestamp queries.
     #[wasm_bindgen(js_name = profileGpu)]
-    pub async fn profile_gpu(&self, input: Float32Array, runs: u32) -> std::result::Result<JsValue, JsValue> {
+    pub async fn profile_gpu(&self, input: Float32Array, runs: u32) -> JsResult {
         let data = input.to_vec();
         self.inner.with_compiled(async |c, _| super::profile::profile(c, &data, runs).await).await
     }
@@ -191,13 +194,7 @@ impl Session {
     /// resized and normalised per the model's preprocessing.
     /// Resolves to `[{ index, label, probability }]`, best first.
     #[wasm_bindgen(js_name = classifyRgba)]
-    pub async fn classify_rgba(
-        &self,
-        rgba: Vec<u8>,
-        width: u32,
-        height: u32,
-        top_k: u32,
-    ) -> std::result::Result<JsValue, JsValue> {
+    pub async fn classify_rgba(&self, rgba: Vec<u8>, width: u32, height: u32, top_k: u32) -> JsResult {
         self.classify(Picture::Rgba { rgba, width, height }, top_k).await
     }
 
@@ -207,19 +204,13 @@ impl Session {
     /// copies it into a texture and the GPU preprocesses it; its pixels never
     /// pass through the CPU.
     #[wasm_bindgen(js_name = classifyFrame)]
-    pub async fn classify_frame(
-        &self,
-        source: JsValue,
-        width: u32,
-        height: u32,
-        top_k: u32,
-    ) -> std::result::Result<JsValue, JsValue> {
+    pub async fn classify_frame(&self, source: JsValue, width: u32, height: u32, top_k: u32) -> JsResult {
         self.classify(Picture::Frame { source, width, height }, top_k).await
     }
 
     /// Classifies encoded image bytes (JPEG, PNG or WebP).
     #[wasm_bindgen(js_name = classifyBytes)]
-    pub async fn classify_bytes(&self, encoded: Vec<u8>, top_k: u32) -> std::result::Result<JsValue, JsValue> {
+    pub async fn classify_bytes(&self, encoded: Vec<u8>, top_k: u32) -> JsResult {
         self.classify(Picture::Encoded(encoded), top_k).await
     }
 
@@ -266,18 +257,13 @@ impl Session {
         height: u32,
         class_index: Option<u32>,
         top_k: u32,
-    ) -> std::result::Result<JsValue, JsValue> {
+    ) -> JsResult {
         self.explain(Picture::Rgba { rgba, width, height }, class_index, top_k).await
     }
 
     /// As `explainRgba`, for encoded image bytes (JPEG, PNG or WebP).
     #[wasm_bindgen(js_name = explainBytes)]
-    pub async fn explain_bytes(
-        &self,
-        encoded: Vec<u8>,
-        class_index: Option<u32>,
-        top_k: u32,
-    ) -> std::result::Result<JsValue, JsValue> {
+    pub async fn explain_bytes(&self, encoded: Vec<u8>, class_index: Option<u32>, top_k: u32) -> JsResult {
         self.explain(Picture::Encoded(encoded), class_index, top_k).await
     }
 
@@ -290,13 +276,13 @@ impl Session {
 
 // The shared bodies of the exported calls (not exported themselves).
 impl Session {
-    async fn classify(&self, picture: Picture, top_k: u32) -> std::result::Result<JsValue, JsValue> {
+    async fn classify(&self, picture: Picture, top_k: u32) -> JsResult {
         let inner = self.inner.clone();
         let preds = inner.with_compiled(async |c, inner| inner.classify(c, &picture, top_k as usize).await).await?;
         Ok(predictions_to_js(&preds))
     }
 
-    async fn explain(&self, picture: Picture, class: Option<u32>, top_k: u32) -> std::result::Result<JsValue, JsValue> {
+    async fn explain(&self, picture: Picture, class: Option<u32>, top_k: u32) -> JsResult {
         let inner = self.inner.clone();
         let class = class.map(|c| c as usize);
         let (e, label, top, seen) =

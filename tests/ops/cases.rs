@@ -282,31 +282,34 @@ fn int8_dense_cases() -> Vec<Case> {
         (&[1, 2049], 101, RELU6),
         (&[2, 64], 5, ACTS_NARROW[2]),
     ];
-    shapes
-        .into_iter()
-        .map(|(shape, out_f, act)| {
-            single(format!("dense {shape:?} -> {out_f} {act:?} int8"), false, |b, r| {
-                let in_f = *shape.last().unwrap();
-                let x = r.vec(shape.iter().product(), 2.0);
-                let rows = x.len() / in_f;
-                let input = b.input(shape, x);
-                let output = b.tensor(&[rows, out_f]);
-                let (weight, bias) = (int8_grid(r, out_f, in_f), r.vec(out_f, 1.0));
-                let d = Dense {
-                    input,
-                    output,
-                    in_features: in_f,
-                    out_features: out_f,
-                    weight,
-                    bias,
-                    activation: act,
-                    int8: true,
-                    input_quant: None,
-                };
-                (Step::Dense(d), output)
-            })
-        })
-        .collect()
+    shapes.into_iter().map(|(shape, out_f, act)| dense_case(shape, out_f, act, true)).collect()
+}
+
+/// A dense layer over `shape` (features last) to `out_f`, with int8-grid
+/// weights where `int8`.
+fn dense_case(shape: &'static [usize], out_f: usize, act: Activation, int8: bool) -> Case {
+    let tag = if int8 { " int8" } else { "" };
+    single(format!("dense {shape:?} -> {out_f} {act:?}{tag}"), false, move |b, r| {
+        let in_f = *shape.last().unwrap();
+        let x = r.vec(shape.iter().product(), 2.0);
+        let rows = x.len() / in_f;
+        let input = b.input(shape, x);
+        let output = b.tensor(&[rows, out_f]);
+        let weight = if int8 { int8_grid(r, out_f, in_f) } else { r.vec(in_f * out_f, 1.0) };
+        let bias = r.vec(out_f, 1.0);
+        let d = Dense {
+            input,
+            output,
+            in_features: in_f,
+            out_features: out_f,
+            weight,
+            bias,
+            activation: act,
+            int8,
+            input_quant: None,
+        };
+        (Step::Dense(d), output)
+    })
 }
 
 /// Both Winograd variants forced on 3x3 stride-1 convs whatever the cost
@@ -549,28 +552,7 @@ fn other_cases() -> Vec<Case> {
         (&[3, 7], 5, ACTS_NARROW[1]),
         (&[5, 600], 13, ACTS_NARROW[2]),
     ];
-    for (shape, out_f, act) in dense {
-        v.push(single(format!("dense {shape:?} -> {out_f} {act:?}"), false, |b, r| {
-            let in_f = *shape.last().unwrap();
-            let x = r.vec(shape.iter().product(), 2.0);
-            let rows = x.len() / in_f;
-            let input = b.input(shape, x);
-            let output = b.tensor(&[rows, out_f]);
-            let (weight, bias) = (r.vec(in_f * out_f, 1.0), r.vec(out_f, 1.0));
-            let d = Dense {
-                input,
-                output,
-                in_features: in_f,
-                out_features: out_f,
-                weight,
-                bias,
-                activation: act,
-                int8: false,
-                input_quant: None,
-            };
-            (Step::Dense(d), output)
-        }));
-    }
+    v.extend(dense.into_iter().map(|(shape, out_f, act)| dense_case(shape, out_f, act, false)));
     v.extend(int8_dense_cases());
     // (shape, scale length, shift length, activation): per channel or broadcast.
     let affine: [([usize; 4], usize, usize, Activation); 5] = [

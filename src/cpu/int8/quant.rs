@@ -146,7 +146,7 @@ mod tests {
     #[test]
     fn fixed_grids_round_half_to_even_and_saturate() {
         let a = ActScale::fixed(ActQuant { scale: 0.5, zero: 10 });
-        let mut codes = Vec::new();
+        let mut codes: Vec<u8> = Vec::new();
         a.codes(&[0.25, 0.75, -0.25, 1.25, -6.0, 200.0, 0.0], &mut codes);
         assert_eq!(codes, [10, 12, 10, 12, 0, 255, 10]);
     }

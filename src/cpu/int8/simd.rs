@@ -16,21 +16,32 @@ use super::quant::ActScale;
 use super::Epilogue;
 use crate::cpu::simd::Act;
 
-#[cfg(target_feature = "relaxed-simd")]
+/// What differs between the two builds, each item in both variants.
 mod lane {
     use core::arch::wasm32::*;
 
     /// An activation code as the kernel reads it.
+    #[cfg(target_feature = "relaxed-simd")]
     pub type Code = u8;
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    pub type Code = i16;
+
     /// A weight code as packed.
+    #[cfg(target_feature = "relaxed-simd")]
     pub type Weight = i8;
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    pub type Weight = i16;
+
     /// K values per lane of one dot product.
-    pub const DEPTH: usize = 4;
+    pub const DEPTH: usize = if cfg!(target_feature = "relaxed-simd") { 4 } else { 2 };
 
     /// `acc + w · x` per lane, `DEPTH` products each.
     #[inline(always)]
     pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
-        i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc)
+        #[cfg(target_feature = "relaxed-simd")]
+        return i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc);
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        return i32x4_add(acc, i32x4_dot_i16x8(w, x));
     }
 
     /// Sixteen codes (each lane in range) stored at `dst`.
@@ -39,30 +50,14 @@ mod lane {
     /// `dst` must have room for 16 codes.
     #[inline(always)]
     pub unsafe fn store16(q: [v128; 4], dst: *mut Code) {
-        let v = u8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
-        v128_store(dst as *mut v128, v);
-    }
-}
-
-#[cfg(not(target_feature = "relaxed-simd"))]
-mod lane {
-    use core::arch::wasm32::*;
-
-    pub type Code = i16;
-    pub type Weight = i16;
-    pub const DEPTH: usize = 2;
-
-    #[inline(always)]
-    pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
-        i32x4_add(acc, i32x4_dot_i16x8(w, x))
-    }
-
-    /// # Safety
-    /// `dst` must have room for 16 codes.
-    #[inline(always)]
-    pub unsafe fn store16(q: [v128; 4], dst: *mut Code) {
-        v128_store(dst as *mut v128, i16x8_narrow_i32x4(q[0], q[1]));
-        v128_store((dst as *mut v128).add(1), i16x8_narrow_i32x4(q[2], q[3]));
+        let (lo, hi) = (i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
+        #[cfg(target_feature = "relaxed-simd")]
+        v128_store(dst as *mut v128, u8x16_narrow_i16x8(lo, hi));
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        {
+            v128_store(dst as *mut v128, lo);
+            v128_store((dst as *mut v128).add(1), hi);
+        }
     }
 }
 
