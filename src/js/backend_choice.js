@@ -103,8 +103,10 @@ export class ChoiceStore {
 /** This realm's choices. */
 export const choices = new ChoiceStore(localStorageOrNull());
 
-// Errors that say WebGPU (not the model) failed: "auto" goes on on the CPU.
-const GPU_FAILURES = new Set(["WEBGPU_UNAVAILABLE", "BACKEND"]);
+// Errors that say WebGPU failed, or can't run this model (a step only the CPU
+// has, such as a QDQ model's quantize): "auto" goes on on the CPU. Where the
+// model itself is at fault, the CPU refuses it in turn.
+const GPU_FAILURES = new Set(["WEBGPU_UNAVAILABLE", "BACKEND", "UNSUPPORTED_MODEL"]);
 const isGpuFailure = (e) => GPU_FAILURES.has(e?.code);
 
 const ms = (t) => `${t < 10 ? t.toFixed(1) : Math.round(t)} ms`;

@@ -30,9 +30,11 @@ function fakeStorage({ throws = false } = {}) {
 }
 
 // A session stand-in whose inferences take `ms[backend]` (taken in turn from
-// an array), and a record of what "auto" did with it.
-function fakeBackends(ms, { gpuFails = false } = {}) {
+// an array), and a record of what "auto" did with it. `gpuFails`: the code
+// WebGPU fails with, if it does.
+function fakeBackends(ms, { gpuFails = null } = {}) {
   const log = [];
+  const gpuError = () => Object.assign(new Error("no device"), { code: gpuFails });
   const took = (backend) => {
     const t = ms[backend];
     return Array.isArray(t) ? t.shift() : t;
@@ -42,7 +44,7 @@ function fakeBackends(ms, { gpuFails = false } = {}) {
     backend: () => session.kind,
     async setBackend(b) {
       log.push(`setBackend ${b}`);
-      if (b === "webgpu" && gpuFails) throw Object.assign(new Error("no device"), { code: "WEBGPU_UNAVAILABLE" });
+      if (b === "webgpu" && gpuFails) throw gpuError();
       session.kind = b;
     },
   };
@@ -50,7 +52,7 @@ function fakeBackends(ms, { gpuFails = false } = {}) {
     log,
     async create(backend) {
       log.push(`create ${backend}`);
-      if (backend === "webgpu" && gpuFails) throw Object.assign(new Error("no device"), { code: "WEBGPU_UNAVAILABLE" });
+      if (backend === "webgpu" && gpuFails) throw gpuError();
       session.kind = backend;
       return { session, warmUpMs: took(backend) };
     },
@@ -110,13 +112,15 @@ test("otherwise the faster warm-up wins, at the cost of one CPU warm-up", async 
   assert.deepEqual(slow.log, ["create cpu", "setBackend webgpu", "run webgpu", "run webgpu", "setBackend cpu"]);
 });
 
-test("a WebGPU failure while measuring leaves the session on the CPU, with the failure as the reason", async () => {
-  const b = fakeBackends({ cpu: 30 }, { gpuFails: true });
-  const store = new ChoiceStore(null);
-  const r = await auto(hardware(), b, store);
-  assert.equal(r.session.backend(), "cpu");
-  assert.equal(r.reason, "no device");
-  assert.equal(store.latest, null, "a failure is not remembered as a measurement");
+test("a WebGPU failure while measuring, or a model WebGPU can't run, leaves the session on the CPU", async () => {
+  for (const code of ["WEBGPU_UNAVAILABLE", "BACKEND", "UNSUPPORTED_MODEL"]) {
+    const b = fakeBackends({ cpu: 30 }, { gpuFails: code });
+    const store = new ChoiceStore(null);
+    const r = await auto(hardware(), b, store);
+    assert.equal(r.session.backend(), "cpu", code);
+    assert.equal(r.reason, "no device");
+    assert.equal(store.latest, null, "a failure is not remembered as a measurement");
+  }
 });
 
 test("any other failure while measuring rejects, and frees the session", async () => {
@@ -171,7 +175,7 @@ test("the choice is remembered for the browser and adapter, and a changed adapte
 test("a remembered WebGPU that fails to start falls back to the CPU", async () => {
   const storage = fakeStorage();
   await auto(hardware(), fakeBackends({ cpu: 80, webgpu: 12 }), new ChoiceStore(storage));
-  const b = fakeBackends({ cpu: 30 }, { gpuFails: true });
+  const b = fakeBackends({ cpu: 30 }, { gpuFails: "WEBGPU_UNAVAILABLE" });
   const r = await auto(hardware(), b, new ChoiceStore(storage));
   assert.equal(r.session.backend(), "cpu");
   assert.deepEqual(b.log, ["create webgpu", "create cpu"]);
