@@ -176,6 +176,7 @@ fn prepare(step: &Step, t: &Tensors, kernels: Kernels, wino: Option<winograd::Va
         Step::Dense(d) if int8::runs_dense(d) => Box::new(int8::Int8Kernel::dense(d, t, kernels)?),
         Step::Dense(d) => Box::new(dense::DenseKernel::new(d, t, kernels)?),
         Step::Affine(a) => Box::new(elementwise::AffineKernel::new(a, t)?),
+        Step::Quantize(q) if q.of.is_some() => Box::new(int8::QLinearKernel::new(q, t)?),
         Step::Quantize(q) => Box::new(elementwise::QuantizeKernel::new(q, t)?),
         Step::Add { a, b, output, activation } => {
             Box::new(elementwise::AddKernel::new(*a, *b, *output, *activation, t)?)

@@ -621,6 +621,7 @@ mod choice_tests {
             activation: Activation::Relu,
             int8: false,
             input_quant: None,
+            requant: None,
         })
     }
 

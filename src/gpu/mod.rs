@@ -689,6 +689,7 @@ mod tests {
                 activation: crate::plan::Activation::None,
                 int8: false,
                 input_quant: None,
+                requant: None,
             })
         };
         assert!(fits_f16(&dense(-65504.0)));

@@ -180,6 +180,12 @@ pub struct Graph {
     /// Initializers loaded from int8 codes with per-output-channel scales:
     /// the CPU backend runs the layers that read them on int8 kernels.
     pub int8_weights: HashSet<String>,
+    /// A QDQ model's weight scales (one per output channel, or one) of the
+    /// [`Graph::int8_weights`] it dequantized.
+    pub weight_scales: HashMap<String, Vec<f32>>,
+    /// A QDQ model's int32 bias codes, by the name of the f32 initializer
+    /// they were dequantized into.
+    pub bias_codes: HashMap<String, Vec<i32>>,
 }
 
 /// Import model bytes, sniffing the format: the project's model file

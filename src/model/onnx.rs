@@ -100,6 +100,8 @@ fn convert_graph(g: proto::GraphProto, opset: i64) -> Result<Graph> {
         preprocess: None,
         labels: None,
         int8_weights: Default::default(),
+        weight_scales: Default::default(),
+        bias_codes: Default::default(),
     };
     qdq::rewrite(&mut graph, &types)?;
     Ok(graph)

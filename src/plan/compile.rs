@@ -1,6 +1,6 @@
 //! Graph -> Plan: lower, fuse, allocate, then drop tensors nothing touches.
 
-use super::{alloc, fuse, lower, Affine, Dense, Plan, PlanInput, PlanOutput, Pool, Quantize, Step, TensorId};
+use super::{alloc, fuse, lower, Affine, Dense, Plan, PlanInput, PlanOutput, Pool, QuantizedOp, Step, TensorId};
 use crate::error::Result;
 use crate::model::{Constant, Graph};
 use crate::preprocess::{InputLayout, PreprocessConfig};
@@ -30,10 +30,16 @@ fn remap(step: &mut Step, map: &[TensorId]) {
             m(b);
             m(output);
         }
+        Step::Quantize(q) => {
+            m(&mut q.input);
+            m(&mut q.output);
+            if let Some(QuantizedOp::Add { b, .. }) = q.of.as_mut() {
+                m(b);
+            }
+        }
         Step::Pool(Pool { input, output, .. })
         | Step::Dense(Dense { input, output, .. })
         | Step::Affine(Affine { input, output, .. })
-        | Step::Quantize(Quantize { input, output, .. })
         | Step::GlobalAvgPool { input, output }
         | Step::Softmax { input, output }
         | Step::Permute { input, output, .. }

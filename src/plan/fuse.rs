@@ -3,10 +3,14 @@
 //! - per-channel affines (BatchNormalization, Mul/Add by constants) and
 //!   activations fold into the Conv/Dense/Affine that produced their input;
 //! - zero Pad folds into the following Conv (or count-including AvgPool);
-//! - `Add(conv, other)` becomes the conv's residual epilogue.
+//! - `Add(conv, other)` becomes the conv's residual epilogue;
+//! - a quantize step absorbs the Add or GlobalAvgPool of quantized tensors
+//!   that made its input ([`QuantizedOp`]);
+//! - an int8 layer with the model's integer parameters learns the grid of
+//!   the quantize step that alone reads it ([`mark_requant`]).
 
 use super::lower::Draft;
-use super::{Activation, Affine, Layout, PoolKind, Step, TensorId};
+use super::{mean_in_range, Activation, Affine, Layout, PoolKind, QuantizedOp, Requant, Step, TensorId};
 
 /// Use counts per base tensor (views count as uses of their base).
 fn use_counts(d: &Draft) -> Vec<usize> {
@@ -57,12 +61,15 @@ fn absorb_affine(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
         // After a residual add only a pure activation can follow into the epilogue.
         Step::Conv(c) if c.activation == Activation::None && (c.residual.is_none() || is_identity(&a)) => {
             fold_scale_shift(&mut c.weight, &mut c.bias, &a);
+            // The weights and bias no longer are the model's codes times their scales.
+            c.requant = None;
             c.activation = a.activation;
             c.output = a.output;
             true
         }
         Step::Dense(dn) if dn.activation == Activation::None && a.channels == dn.out_features => {
             fold_scale_shift(&mut dn.weight, &mut dn.bias, &a);
+            dn.requant = None;
             dn.activation = a.activation;
             dn.output = a.output;
             true
@@ -150,6 +157,41 @@ fn absorb_add(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
     true
 }
 
+/// Folds the Add or GlobalAvgPool whose result quantize step `i` alone
+/// reads into it, when that op's inputs are on grids.
+fn absorb_into_quantize(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
+    let Step::Quantize(q) = &d.steps[i] else { return false };
+    let input = q.input;
+    if q.of.is_some() || q.grid().is_none() || d.view_of[input].is_some() || uses[input] != 1 || input == d.input {
+        return false;
+    }
+    let Some(p) = producer(d, input) else { return false };
+    let (x, of) = match &d.steps[p] {
+        Step::Add { a, b, activation: Activation::None, .. } => match (d.grids.get(a), d.grids.get(b)) {
+            (Some(&ga), Some(&gb)) => (*a, QuantizedOp::Add { b: *b, grids: [ga, gb] }),
+            _ => return false,
+        },
+        Step::GlobalAvgPool { input: x, .. } => match d.grids.get(x) {
+            Some(&grid) if mean_in_range(grid.scale, q.scale, pixels(d, *x)) => (*x, QuantizedOp::Mean { grid }),
+            _ => return false,
+        },
+        _ => return false,
+    };
+    let Step::Quantize(q) = &mut d.steps[i] else { return false };
+    q.input = x;
+    q.of = Some(of);
+    d.steps.remove(p);
+    true
+}
+
+/// Height × width of NHWC tensor `t`.
+fn pixels(d: &Draft, t: TensorId) -> usize {
+    match d.tensors[t].shape.as_slice() {
+        [_, h, w, _] => h * w,
+        _ => 0,
+    }
+}
+
 /// Runs the fusion passes to a fixed point, then drops dead steps;
 /// returns how many steps were absorbed into others.
 pub(super) fn fuse(d: &mut Draft) -> usize {
@@ -159,7 +201,11 @@ pub(super) fn fuse(d: &mut Draft) -> usize {
         let mut i = 0;
         while i < d.steps.len() {
             let uses = use_counts(d);
-            if absorb_affine(d, i, &uses) || absorb_pad(d, i, &uses) || absorb_add(d, i, &uses) {
+            if absorb_affine(d, i, &uses)
+                || absorb_pad(d, i, &uses)
+                || absorb_add(d, i, &uses)
+                || absorb_into_quantize(d, i, &uses)
+            {
                 absorbed += 1;
                 changed = true;
             } else {
@@ -171,7 +217,31 @@ pub(super) fn fuse(d: &mut Draft) -> usize {
         }
     }
     remove_dead_steps(d);
+    mark_requant(d);
     absorbed
+}
+
+/// Gives each int8 layer with [`Requant`] parameters whose output only a
+/// quantize step reads that step's grid: its kernels then round to it with
+/// the integer arithmetic of a fused QLinearConv or QGemm.
+fn mark_requant(d: &mut Draft) {
+    let uses = use_counts(d);
+    for i in 0..d.steps.len() {
+        let Step::Quantize(q) = &d.steps[i] else { continue };
+        let (input, Some(grid)) = (q.input, q.grid()) else { continue };
+        if d.view_of[input].is_some() || uses[input] != 1 || input == d.input {
+            continue;
+        }
+        let Some(p) = producer(d, input) else { continue };
+        let requant: Option<&mut Requant> = match &mut d.steps[p] {
+            Step::Conv(c) if c.activation == Activation::None && c.residual.is_none() => c.requant.as_mut(),
+            Step::Dense(dn) if dn.activation == Activation::None => dn.requant.as_mut(),
+            _ => None,
+        };
+        if let Some(r) = requant {
+            r.output = Some(grid);
+        }
+    }
 }
 
 /// Drops steps whose results never reach the output.

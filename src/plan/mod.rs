@@ -119,6 +119,25 @@ pub struct Conv {
     /// The input's grid when the model quantized it (QDQ): int8 kernels code
     /// the input on it instead of on the input's own range.
     pub input_quant: Option<ActQuant>,
+    /// The model's own integer parameters, when it is a QDQ model's int8
+    /// layer on a fixed input grid.
+    pub requant: Option<Requant>,
+}
+
+/// A QDQ model's integer parameters of an int8 conv or dense layer, for the
+/// integer arithmetic of ONNX Runtime's fused kernels (QLinearConv, QGemm):
+/// `code = saturate(round_half_even(f32(Σ (x - zero) × w + bias) × (s_x × s_w
+/// / s_y)) + zero_y)`. That lands some values one step away from the spec's
+/// float conv then QuantizeLinear, and near-tied top-1s follow it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Requant {
+    /// One per output.
+    pub weight_scale: Vec<f32>,
+    /// One per output: the bias in units of input scale × weight scale.
+    pub bias: Vec<i32>,
+    /// The grid of the quantize step that alone reads the output, which
+    /// leaves values already on it as they are.
+    pub output: Option<ActQuant>,
 }
 
 /// A per-tensor activation grid: `x = scale * (code - zero)`, codes 0..=255.
@@ -129,7 +148,8 @@ pub struct ActQuant {
 }
 
 /// ONNX QuantizeLinear then DequantizeLinear, per tensor:
-/// `out = (clamp(round_half_even(in / scale) + zero, lo, hi) - zero) * scale`.
+/// `out = (clamp(round_half_even(in / scale) + zero, lo, hi) - zero) * scale`,
+/// `in` being `input`, or the result of the op in [`Quantize::of`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quantize {
     pub input: TensorId,
@@ -138,6 +158,29 @@ pub struct Quantize {
     pub zero: i32,
     pub lo: i32,
     pub hi: i32,
+    /// The op that made the float input, absorbed.
+    pub of: Option<QuantizedOp>,
+}
+
+/// An op on a QDQ model's quantized tensors that the quantize step of its
+/// result absorbed. The step computes the codes with the integer arithmetic
+/// of ONNX Runtime's fused kernel for the op, which lands some values one
+/// step from the float op then QuantizeLinear, and near-tied top-1s follow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QuantizedOp {
+    /// `in = input + b` (QLinearAdd); `grids` are input's and b's.
+    Add { b: TensorId, grids: [ActQuant; 2] },
+    /// `in` is the mean of NHWC `input` over height and width
+    /// (QLinearGlobalAveragePool), `input` on `grid`.
+    Mean { grid: ActQuant },
+}
+
+/// Whether ONNX Runtime's QLinearGlobalAveragePool takes a mean of `n`
+/// values from scale `from` to `to`: its fixed-point multiplier needs
+/// `from / (to × n)` in `2^-32..256`, and n below 2^24.
+pub fn mean_in_range(from: f32, to: f32, n: usize) -> bool {
+    let scale = from / (to * n as f32);
+    (1..1 << 24).contains(&n) && (2f32.powi(-32)..256.0).contains(&scale)
 }
 
 impl Quantize {
@@ -190,6 +233,8 @@ pub struct Dense {
     pub int8: bool,
     /// As [`Conv::input_quant`].
     pub input_quant: Option<ActQuant>,
+    /// As [`Conv::requant`].
+    pub requant: Option<Requant>,
 }
 
 /// Per-channel affine + activation over the innermost physical dimension:
@@ -273,7 +318,10 @@ impl Step {
             Step::Pool(p) => vec![p.input],
             Step::Dense(d) => vec![d.input],
             Step::Affine(a) => vec![a.input],
-            Step::Quantize(q) => vec![q.input],
+            Step::Quantize(q) => match q.of {
+                Some(QuantizedOp::Add { b, .. }) => vec![q.input, b],
+                _ => vec![q.input],
+            },
             Step::Add { a, b, .. } => vec![*a, *b],
             Step::GlobalAvgPool { input, .. }
             | Step::Softmax { input, .. }

@@ -126,6 +126,7 @@ impl ConvSpec {
             activation: self.act,
             int8: self.int8,
             input_quant: None,
+            requant: None,
         })
     }
 
@@ -307,6 +308,7 @@ fn dense_case(shape: &'static [usize], out_f: usize, act: Activation, int8: bool
             activation: act,
             int8,
             input_quant: None,
+            requant: None,
         };
         (Step::Dense(d), output)
     })
@@ -678,6 +680,7 @@ fn pooled_head_cases() -> Vec<Case> {
                 activation: act,
                 int8: false,
                 input_quant: None,
+                requant: None,
             };
             let (plan, data) = b.plan(vec![Step::GlobalAvgPool { input: map, output: pooled }, Step::Dense(d)], output);
             Case { name, plan, data, exact: false, winograd: Winograd::Auto }
@@ -795,6 +798,7 @@ fn tiny_network() -> Case {
             activation: Activation::None,
             int8: false,
             input_quant: None,
+            requant: None,
         }),
         Step::Softmax { input: t_l, output: t_o },
     ]);
@@ -835,6 +839,7 @@ pub fn chained_network() -> Case {
         activation: Activation::None,
         int8: false,
         input_quant: None,
+        requant: None,
     };
     let steps = vec![
         Step::Permute { input: x, output: nhwc, in_shape: vec![2, 3, 17, 17], perm: vec![0, 2, 3, 1] },

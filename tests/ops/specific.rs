@@ -27,6 +27,7 @@ fn conv_plan(edit: impl FnOnce(&mut Plan)) -> (Plan, Vec<f32>) {
         activation: Activation::None,
         int8: false,
         input_quant: None,
+        requant: None,
     });
     let (mut plan, data) = b.plan(vec![step], output);
     edit(&mut plan);

@@ -9,15 +9,20 @@
 //!   at each run. Dynamic scales need no calibration images and cannot clip
 //!   a range a calibration set missed.
 //! - Products accumulate in i32; one fused f32 epilogue ([`Epilogue`]) then
-//!   applies both scales, the bias, the residual and the activation.
+//!   applies both scales, the bias, the residual and the activation; or,
+//!   for a QDQ layer whose output the model quantizes next
+//!   ([`crate::plan::Requant`]), rounds the sum to the output grid as ONNX
+//!   Runtime's fused QLinearConv does.
 //!
 //! The A operand is a block of output pixels' taps as codes (zero point for
 //! padding), read in place for unpadded 1x1 stride-1 convs and dense layers.
-//! Grouped convs (depthwise included) stay on the f32 kernels.
+//! Grouped convs (depthwise included) stay on the f32 kernels, but for those
+//! on a fixed input grid, whose integer sums the portable kernel takes.
 //!
 //! With [`Kernels::Simd128`] the GEMM is `simd`'s, on weights packed at load.
 
 mod portable;
+mod qlinear;
 mod quant;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd;
@@ -28,7 +33,8 @@ use super::conv::{Geom, Operands};
 use super::window::Axis;
 use super::{dense, par, split, Kernel, Kernels, Tensors};
 use crate::error::Result;
-use crate::plan::{ActQuant, Activation, Conv, Dense};
+use crate::plan::{ActQuant, Activation, Conv, Dense, Requant};
+pub use qlinear::QLinearKernel;
 use quant::{ActScale, WeightCodes, ACT_LEVELS};
 
 /// The deepest K whose i32 sums of products (at most 255 × 127) cannot overflow.
@@ -46,7 +52,8 @@ const PAD: usize = 8;
 
 /// Whether `c` runs on the int8 kernels.
 pub fn runs_conv(c: &Conv) -> bool {
-    c.int8 && c.groups == 1 && c.kernel[0] * c.kernel[1] * c.in_channels <= MAX_K
+    let depth = c.kernel[0] * c.kernel[1] * (c.in_channels / c.groups.max(1));
+    c.int8 && (c.groups == 1 || c.input_quant.is_some()) && depth <= MAX_K
 }
 
 /// Whether `d` runs on the int8 kernels.
@@ -91,13 +98,34 @@ pub struct Int8Kernel {
     act: Activation,
     /// The input's grid, when the model fixed it.
     fixed: Option<ActQuant>,
+    /// Rounding to the output grid, for a QDQ layer with one.
+    rounding: Option<Rounding>,
+}
+
+/// What an int8 layer's epilogue takes from its step.
+struct Layer {
+    bias: Vec<f32>,
+    act: Activation,
+    fixed: Option<ActQuant>,
+    requant: Option<Requant>,
+}
+
+impl Layer {
+    /// The weight codes: on the model's own scales where it gave them.
+    fn codes(&self, w: &[f32], n: usize, k: usize) -> WeightCodes {
+        match &self.requant {
+            Some(r) => WeightCodes::with_scales(w, n, k, &r.weight_scale),
+            None => WeightCodes::new(w, n, k),
+        }
+    }
 }
 
 impl Int8Kernel {
     pub fn conv(c: &Conv, t: &Tensors, kernels: Kernels) -> Result<Self> {
         let g = Geom::new(c, t)?;
-        let w = WeightCodes::new(&c.weight, g.out_c, g.k());
-        Self::new(Io::Conv(Operands::new(c, t)?), g, w, (c.bias.clone(), c.activation, c.input_quant), kernels)
+        let layer = Layer { bias: c.bias.clone(), act: c.activation, fixed: c.input_quant, requant: c.requant.clone() };
+        let w = layer.codes(&c.weight, g.out_c, g.k());
+        Self::new(Io::Conv(Operands::new(c, t)?), g, w, layer, kernels)
     }
 
     /// A dense layer as a 1x1 conv over one-pixel images, one per row.
@@ -106,22 +134,18 @@ impl Int8Kernel {
         let [h, w] = Axis::hw([1, 1], [1, 1], [1, 1], [0; 4], [1, 1])?;
         let g = Geom { batch: rows, in_c: d.in_features, out_c: d.out_features, groups: 1, h, w, out_h: 1, out_w: 1 };
         let io = Io::Dense { input: t.get(d.input)?.range(), output: t.get(d.output)?.range() };
-        let w = WeightCodes::new(&d.weight, d.out_features, d.in_features);
-        Self::new(io, g, w, (d.bias.clone(), d.activation, d.input_quant), kernels)
+        let layer = Layer { bias: d.bias.clone(), act: d.activation, fixed: d.input_quant, requant: d.requant.clone() };
+        let w = layer.codes(&d.weight, d.out_features, d.in_features);
+        Self::new(io, g, w, layer, kernels)
     }
 
-    /// `epilogue`: the bias, the activation and the input's fixed grid.
-    fn new(
-        io: Io,
-        g: Geom,
-        w: WeightCodes,
-        epilogue: (Vec<f32>, Activation, Option<ActQuant>),
-        kernels: Kernels,
-    ) -> Result<Self> {
-        let (mut bias, act, fixed) = epilogue;
+    fn new(io: Io, g: Geom, w: WeightCodes, layer: Layer, kernels: Kernels) -> Result<Self> {
+        let Layer { mut bias, act, fixed, requant } = layer;
         // A fixed grid spans 256 codes, which the relaxed build's 7-bit dot
-        // product can't take: the portable GEMM runs those.
-        let kernels = if fixed.is_some() && ACT_LEVELS != u8::MAX { Kernels::Portable } else { kernels };
+        // product can't take: the portable GEMM runs those, and the grouped
+        // convs.
+        let portable = (fixed.is_some() && ACT_LEVELS != u8::MAX) || g.groups > 1;
+        let kernels = if portable { Kernels::Portable } else { kernels };
         let gemm = match kernels {
             Kernels::Portable => Gemm::Portable,
             #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -129,8 +153,15 @@ impl Int8Kernel {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Kernels::Simd128 => Gemm::Simd(simd::Panels::new(&w.codes, g.out_c, g.k())),
         };
-        bias.resize(g.out_c.next_multiple_of(PAD), 0.0);
-        Ok(Int8Kernel { io, g, w, gemm, bias, act, fixed })
+        let pad = g.out_c.next_multiple_of(PAD);
+        bias.resize(pad, 0.0);
+        let rounding = match (fixed, requant) {
+            (Some(x), Some(Requant { weight_scale, bias, output: Some(y) })) => {
+                Some(Rounding::new(x, &weight_scale, bias, y, pad))
+            }
+            _ => None,
+        };
+        Ok(Int8Kernel { io, g, w, gemm, bias, act, fixed, rounding })
     }
 
     /// Whether A's rows are the input's pixels as they lie.
@@ -214,8 +245,18 @@ impl Kernel for Int8Kernel {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             (None, Gemm::Simd(_)) => simd::act_scale(input, ACT_LEVELS),
         };
-        let epi = Epilogue::new(&self.w, x, &self.bias, self.act, accumulate);
+        let epi = Epilogue::new(&self.w, x, &self.bias, self.act, accumulate, self.rounding.as_ref());
         match &self.gemm {
+            Gemm::Portable if self.g.groups > 1 => {
+                let mut codes: Vec<u8> = Vec::new();
+                x.codes(input, &mut codes);
+                let g = &self.g;
+                let taps = g.h.kernel * g.w.kernel;
+                let shape = portable::Groups { taps, in_c: g.in_c, groups: g.groups };
+                self.blocks(&codes, x.zero, taps * g.in_c, 1, out, |a, rows, out| {
+                    portable::grouped(a, rows, &self.w.codes, shape, &epi, out)
+                });
+            }
             Gemm::Portable => {
                 let mut codes: Vec<u8> = Vec::new();
                 x.codes(input, &mut codes);
@@ -241,8 +282,43 @@ impl Kernel for Int8Kernel {
     }
 }
 
-/// `out = act((acc - zero × Σw) × s_x × s_w + bias (+ out))` per output;
-/// the per-output vectors padded to a multiple of [`PAD`].
+/// A fused QLinearConv's rounding of `sum = acc - zero × Σw` to the output
+/// grid: `(clamp(f32(sum + bias) × mult, -zero_y, 255 - zero_y) rounded half
+/// to even) × s_y`, the value of the code that ONNX Runtime's kernels write.
+/// The per-output vectors are padded to a multiple of [`PAD`].
+pub struct Rounding {
+    /// The model's int32 bias codes.
+    bias: Vec<i32>,
+    /// `s_x × s_w / s_y`, computed in that order as ONNX Runtime does.
+    mult: Vec<f32>,
+    /// The codes' range less the zero point.
+    lo: f32,
+    hi: f32,
+    /// `s_y`
+    step: f32,
+}
+
+impl Rounding {
+    fn new(x: ActQuant, weight_scale: &[f32], mut bias: Vec<i32>, y: ActQuant, pad: usize) -> Self {
+        let mut mult: Vec<f32> = weight_scale.iter().map(|&s| x.scale * s / y.scale).collect();
+        bias.resize(pad, 0);
+        mult.resize(pad, 0.0);
+        let zero = f32::from(y.zero);
+        Rounding { bias, mult, lo: -zero, hi: f32::from(u8::MAX) - zero, step: y.scale }
+    }
+
+    /// The output value for output `o`'s zero-point-corrected sum. The i32
+    /// add wraps as ONNX Runtime's does (bias codes may sit near i32's ends).
+    #[inline(always)]
+    pub fn apply(&self, o: usize, sum: i32) -> f32 {
+        let v = sum.wrapping_add(self.bias[o]) as f32 * self.mult[o];
+        v.max(self.lo).min(self.hi).round_ties_even() * self.step
+    }
+}
+
+/// `out = act((acc - zero × Σw) × s_x × s_w + bias (+ out))` per output, or
+/// with [`Rounding`] its value on the output grid; the per-output vectors
+/// padded to a multiple of [`PAD`].
 pub struct Epilogue<'a> {
     /// Outputs per row.
     n: usize,
@@ -253,17 +329,25 @@ pub struct Epilogue<'a> {
     bias: &'a [f32],
     act: Activation,
     accumulate: bool,
+    rounding: Option<&'a Rounding>,
 }
 
 impl<'a> Epilogue<'a> {
-    fn new(w: &WeightCodes, x: ActScale, bias: &'a [f32], act: Activation, accumulate: bool) -> Self {
+    fn new(
+        w: &WeightCodes,
+        x: ActScale,
+        bias: &'a [f32],
+        act: Activation,
+        accumulate: bool,
+        rounding: Option<&'a Rounding>,
+    ) -> Self {
         let pad = bias.len();
         let zero = i32::from(x.zero);
         let mut offset: Vec<i32> = w.sums.iter().map(|&s| zero.wrapping_mul(s)).collect();
         let mut scale: Vec<f32> = w.scale.iter().map(|s| s * x.scale).collect();
         offset.resize(pad, 0);
         scale.resize(pad, 0.0);
-        Epilogue { n: w.scale.len(), offset, scale, bias, act, accumulate }
+        Epilogue { n: w.scale.len(), offset, scale, bias, act, accumulate, rounding }
     }
 
     /// Output `o` from its sum of code products. `Σ (x - zero) × w` itself
@@ -271,6 +355,10 @@ impl<'a> Epilogue<'a> {
     #[inline(always)]
     pub fn apply(&self, o: usize, acc: i32, out: &mut f32) {
         let sum = acc.wrapping_sub(self.offset[o]);
+        if let Some(r) = self.rounding {
+            *out = r.apply(o, sum);
+            return;
+        }
         let mut y = sum as f32 * self.scale[o] + self.bias[o];
         if self.accumulate {
             y += *out;

@@ -35,3 +35,32 @@ pub fn gemm(a: &[u8], rows: usize, w: &[i8], k: usize, epi: &Epilogue, out: &mut
         }
     }
 }
+
+/// A grouped conv's shape as [`grouped`] reads it.
+#[derive(Clone, Copy)]
+pub struct Groups {
+    /// Kernel taps (`kh × kw`).
+    pub taps: usize,
+    pub in_c: usize,
+    pub groups: usize,
+}
+
+/// `out[r][o] = epilogue(Σ_t Σ_c a[r][t][c0 + c] * w[o][t][c])` for `rows`
+/// rows of `a` (`[rows][taps][in_c]`, every input channel per tap) against
+/// `w` (`[n][taps][in_c / groups]`), where `c0` starts output `o`'s group.
+pub fn grouped(a: &[u8], rows: usize, w: &[i8], s: Groups, epi: &Epilogue, out: &mut [f32]) {
+    let n = epi.n;
+    let (cg, og) = (s.in_c / s.groups, n / s.groups);
+    let kp = s.taps * s.in_c;
+    for (r, ar) in a.chunks_exact(kp).take(rows).enumerate() {
+        for (o, wr) in w.chunks_exact(s.taps * cg).enumerate() {
+            let c0 = o / og * cg;
+            let acc: i32 = ar
+                .chunks_exact(s.in_c)
+                .zip(wr.chunks_exact(cg))
+                .map(|(x, w)| x[c0..c0 + cg].iter().zip(w).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum::<i32>())
+                .sum();
+            epi.apply(o, acc, &mut out[r * n + o]);
+        }
+    }
+}

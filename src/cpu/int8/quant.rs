@@ -38,6 +38,19 @@ impl WeightCodes {
         }
         WeightCodes { codes, scale, sums }
     }
+
+    /// The codes of `w` on the given scales, one per row: a QDQ model's,
+    /// whose rows are exactly `code * scale`.
+    pub fn with_scales(w: &[f32], n: usize, k: usize, scales: &[f32]) -> Self {
+        let mut codes = Vec::with_capacity(n * k);
+        let mut sums = Vec::with_capacity(n);
+        for (row, &s) in w.chunks_exact(k.max(1)).take(n).zip(scales) {
+            let start = codes.len();
+            codes.extend(row.iter().map(|v| (v / s).round().clamp(-WEIGHT_MAX, WEIGHT_MAX) as i8));
+            sums.push(codes[start..].iter().map(|&q| i32::from(q)).sum());
+        }
+        WeightCodes { codes, scale: scales[..n.min(scales.len())].to_vec(), sums }
+    }
 }
 
 /// How far from an integer `w / scale` may be for `w` to count as a code

@@ -240,5 +240,7 @@ pub(super) fn graph_from_json(doc: &Value) -> Result<Graph> {
         preprocess,
         labels,
         int8_weights: Default::default(),
+        weight_scales: Default::default(),
+        bias_codes: Default::default(),
     })
 }

@@ -4,7 +4,8 @@
 //! - `DequantizeLinear` of an integer initializer: a weight (int8, one scale
 //!   per output channel) or a bias (int32). It is folded here into an f32
 //!   initializer; int8 weights whose codes the int8 kernels recover exactly
-//!   are named in [`Graph::int8_weights`].
+//!   are named in [`Graph::int8_weights`], with their scales; int32 bias
+//!   codes are kept too, for the int8 kernels' integer arithmetic.
 //! - `QuantizeLinear` then `DequantizeLinear` on an activation: rounding to
 //!   a per-tensor grid. The pair becomes one [`QDQ_OP`] node, which the plan
 //!   lowers to a quantize step and which tells a following int8 conv its
@@ -75,6 +76,9 @@ pub fn rewrite(g: &mut Graph, types: &HashMap<String, i32>) -> Result<()> {
             let (dims, int8) = (codes.dims.clone(), dtype == dt::INT8 && int8_exact(&g.nodes, &out, codes, &p));
             if int8 {
                 g.int8_weights.insert(out.clone());
+                g.weight_scales.insert(out.clone(), p.scale.clone());
+            } else if let Some(codes) = bias_codes(codes, &p) {
+                g.bias_codes.insert(out.clone(), codes);
             }
             g.initializers.insert(out, Constant::f32(dims, values));
             folded_from.insert(x);
@@ -230,6 +234,16 @@ fn dequantize(node: &Node, codes: &Constant, p: &Params) -> Result<Vec<f32>> {
             (c - p.zero[at]) as f32 * p.scale[at]
         })
         .collect())
+}
+
+/// `codes` as an int32 bias's, kept for the int8 kernels: 1-D int32 codes
+/// with no zero point.
+fn bias_codes(codes: &Constant, p: &Params) -> Option<Vec<i32>> {
+    let TensorData::I64(values) = &codes.data else { return None };
+    if p.dtype != dt::INT32 || codes.dims.len() != 1 || p.zero.iter().any(|&z| z != 0) {
+        return None;
+    }
+    values.iter().map(|&v| i32::try_from(v).ok()).collect()
 }
 
 /// Whether the int8 kernels get `codes` back exactly from the dequantized

@@ -51,6 +51,7 @@ impl Lowerer<'_> {
                 transpose_into(&filter, cin_g, taps, dst, cin_g);
             }
         }
+        let requant = if int8 { self.requant(node, x, (1, 2), &bias) } else { None };
         let out =
             self.new_tensor(vec![s[0], cout, win.out[0], win.out[1]], Layout::Nhwc, self.output_name(node)?, None)?;
         self.push(Step::Conv(Conv {
@@ -68,7 +69,8 @@ impl Lowerer<'_> {
             bias,
             activation: Activation::None,
             int8,
-            input_quant: self.grids.get(&x).copied(),
+            input_quant: self.draft.grids.get(&x).copied(),
+            requant,
         }));
         self.define(node, Value::Act(out))
     }

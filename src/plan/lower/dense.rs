@@ -46,6 +46,9 @@ impl Lowerer<'_> {
             }
             Some(c) => return Err(Error::unsupported("Gemm", &node.name, format!("bias of shape {:?}", c.dims))),
         };
+        // alpha and beta rescale what the model's codes stand for.
+        let plain = alpha == 1.0 && (beta == 1.0 || node.input(2).is_none());
+        let requant = if int8 && plain { self.requant(node, x, (1, 2), &bias) } else { None };
         let mut out_shape = shape.clone();
         *out_shape.last_mut().unwrap_or(&mut 0) = m;
         let out = self.new_tensor(out_shape, Layout::Plain, self.output_name(node)?, None)?;
@@ -58,7 +61,8 @@ impl Lowerer<'_> {
             bias,
             activation: Activation::None,
             int8,
-            input_quant: self.grids.get(&x).copied(),
+            input_quant: self.draft.grids.get(&x).copied(),
+            requant,
         }));
         self.define(node, Value::Act(out))
     }

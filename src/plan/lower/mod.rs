@@ -72,6 +72,9 @@ pub(super) struct Draft {
     pub output: TensorId,
     pub output_name: String,
     pub folded_nodes: usize,
+    /// Tensors on a quantization grid (a quantize step's output, or a view
+    /// or relayout of one).
+    pub grids: HashMap<TensorId, ActQuant>,
 }
 
 struct Lowerer<'g> {
@@ -82,9 +85,6 @@ struct Lowerer<'g> {
     draft: Draft,
     to_nhwc: HashMap<TensorId, TensorId>,
     to_plain: HashMap<TensorId, TensorId>,
-    /// Tensors on a quantization grid (a quantize step's output, or a view
-    /// or relayout of one).
-    grids: HashMap<TensorId, ActQuant>,
 }
 
 fn shape_err(node: &Node, msg: impl std::fmt::Display) -> Error {
@@ -169,10 +169,10 @@ pub(super) fn lower(
             output: 0,
             output_name: String::new(),
             folded_nodes: 0,
+            grids: HashMap::new(),
         },
         to_nhwc: HashMap::new(),
         to_plain: HashMap::new(),
-        grids: HashMap::new(),
     };
     let input = lw.new_tensor(shape, Layout::Plain, &input_name, None)?;
     lw.draft.input = input;
