@@ -122,6 +122,15 @@ impl Backend {
         }
     }
 
+    /// Whether it runs quantize steps (QDQ models); the GPU refuses them.
+    pub fn quantizes(&self) -> bool {
+        match self {
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Gpu(..) => false,
+            _ => true,
+        }
+    }
+
     /// Whether Add, Softmax and the like may write over their own input.
     /// The CPU kernels refuse such a plan with a typed error instead.
     pub fn aliases_elementwise(&self) -> bool {

@@ -3,7 +3,7 @@
 //! layout at their own base in one arena, and the plan's input and output
 //! both span the whole arena, so one run feeds and returns every case.
 
-use webresnet::plan::{Conv, Dense, Layout, Plan, PlanInput, PlanOutput, Step, TensorInfo, ARENA_ALIGN};
+use webresnet::plan::{Conv, Dense, Layout, Plan, PlanInput, PlanOutput, QuantizedOp, Step, TensorInfo, ARENA_ALIGN};
 
 pub struct Batch {
     pub plan: Plan,
@@ -66,6 +66,9 @@ fn renumber(step: &Step, by: usize) -> Step {
         Step::Quantize(q) => {
             q.input += by;
             q.output += by;
+            if let Some(QuantizedOp::Add { b, .. }) = q.of.as_mut() {
+                *b += by;
+            }
         }
         Step::Add { a, b, output, .. } => {
             *a += by;

@@ -15,6 +15,7 @@ mod cases;
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 mod frames;
 mod int8;
+mod qdq;
 mod reference;
 #[cfg(not(target_arch = "wasm32"))]
 mod specific;
@@ -31,7 +32,11 @@ struct Checked {
 }
 
 fn checked_cases() -> Vec<Checked> {
-    cases::all()
+    with_references(cases::all())
+}
+
+fn with_references(cases: Vec<Case>) -> Vec<Checked> {
+    cases
         .into_iter()
         .map(|case| {
             let want = reference::run(&case.plan, &case.data);
@@ -40,15 +45,22 @@ fn checked_cases() -> Vec<Checked> {
         .collect()
 }
 
+/// Why `backend` can't be checked here: a failure under `CI=true`, else a
+/// loud skip.
+fn unavailable(backend: Backend) -> Option<Vec<String>> {
+    let (name, why) = (backend.name(), backend.unavailable()?);
+    if std::env::var("CI").as_deref() == Ok("true") {
+        return Some(vec![format!("{name}: CI=true: {why}")]);
+    }
+    eprintln!("\n!!!!!!!! SKIPPING BACKEND {name}: {why} !!!!!!!!\n");
+    Some(Vec::new())
+}
+
 /// Runs every case on `backend`; returns one line per failed case.
 fn check_backend(backend: Backend, cases: &[Checked]) -> Vec<String> {
     let name = backend.name();
-    if let Some(why) = backend.unavailable() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            return vec![format!("{name}: CI=true: {why}")];
-        }
-        eprintln!("\n!!!!!!!! SKIPPING BACKEND {name}: {why} !!!!!!!!\n");
-        return Vec::new();
+    if let Some(skipped) = unavailable(backend) {
+        return skipped;
     }
     let start = now_ms();
     let outputs = if backend.batches() { run_batched(backend, cases) } else { run_each(backend, cases) };
@@ -162,6 +174,28 @@ fn now_ms() -> f64 {
     }
 }
 
+/// The QDQ cases ([`qdq`]): bit for bit on a backend that runs quantize
+/// steps; one of them refused as an unsupported model by one that doesn't.
+fn check_qdq(backend: Backend, cases: &[Checked]) -> Vec<String> {
+    if let Some(skipped) = unavailable(backend) {
+        return skipped;
+    }
+    let checked = if backend.quantizes() { cases } else { &cases[..1] };
+    checked
+        .iter()
+        .filter_map(|c| {
+            let got = backend.run(&c.case.plan, &c.case.data, c.case.winograd);
+            let verdict = match (backend.quantizes(), got) {
+                (true, got) => check_case(backend, c, got),
+                (false, Err(Failure::Load(Error::UnsupportedModel(_)))) => Ok(()),
+                (false, Err(f)) => Err(format!("should be refused as an unsupported model, got: {f}")),
+                (false, Ok(_)) => Err("should be refused as an unsupported model, but it ran".into()),
+            };
+            verdict.err().map(|why| format!("{}: {}: {why}", backend.name(), c.case.name))
+        })
+        .collect()
+}
+
 fn report(failures: Vec<String>) {
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
@@ -176,6 +210,20 @@ fn every_case_on_every_backend() {
         runs.into_iter().flat_map(|r| r.join().expect("backend thread")).collect()
     });
     report(failures);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn qdq_cases_on_every_backend() {
+    let cases = &with_references(qdq::cases());
+    report(backends::all().into_iter().flat_map(|b| check_qdq(b, cases)).collect());
+}
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen_test::wasm_bindgen_test]
+fn qdq_cases_on_every_backend() {
+    let cases = with_references(qdq::cases());
+    report(backends::all().into_iter().flat_map(|b| check_qdq(b, &cases)).collect());
 }
 
 #[cfg(target_arch = "wasm32")]

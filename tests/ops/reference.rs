@@ -2,7 +2,7 @@
 //! written in logical terms with f64 accumulation. It shares nothing with
 //! the backends but the plan types, so a kernel bug cannot hide in both.
 
-use webresnet::plan::{Activation, Conv, Plan, Pool, PoolKind, Step, TensorInfo};
+use webresnet::plan::{ActQuant, Activation, Conv, Plan, Pool, PoolKind, QuantizedOp, Requant, Step, TensorInfo};
 
 /// Runs `plan` on `input` and returns its output, as every backend must.
 pub fn run(plan: &Plan, input: &[f32]) -> Vec<f32> {
@@ -19,9 +19,42 @@ pub fn run(plan: &Plan, input: &[f32]) -> Vec<f32> {
 fn step_output(step: &Step, t: &[TensorInfo], arena: &[f32]) -> Vec<f32> {
     let read = |id: usize| &arena[t[id].range()];
     match step {
-        Step::Conv(c) => conv(c, read(c.input), &t[c.input].shape, &t[c.output].shape, c.residual.map(read)),
+        Step::Conv(c) => match (c.input_quant, &c.requant) {
+            (Some(x), Some(r @ Requant { output: Some(y), .. })) => {
+                // The sums of code products, exact in f64.
+                let codes: Vec<f32> = read(c.input).iter().map(|&v| (code(v, x) - i32::from(x.zero)) as f32).collect();
+                let per = c.weight.len() / c.out_channels;
+                let w: Vec<f32> =
+                    c.weight.iter().enumerate().map(|(i, &v)| weight_code(v, r.weight_scale[i / per])).collect();
+                let sums = conv_sums(c, &codes, &w, &t[c.input].shape, &t[c.output].shape);
+                let o = |i: usize| i % c.out_channels;
+                sums.iter().enumerate().map(|(i, &acc)| requantized(acc as i64, r, o(i), x, *y)).collect()
+            }
+            _ => conv(c, read(c.input), &t[c.input].shape, &t[c.output].shape, c.residual.map(read)),
+        },
         Step::Pool(p) => pool(p, read(p.input), &t[p.input].shape, &t[p.output].shape),
         Step::GlobalAvgPool { input, .. } => global_avg_pool(read(*input), &t[*input].shape),
+        Step::Dense(d) if d.requant.as_ref().is_some_and(|r| r.output.is_some()) && d.input_quant.is_some() => {
+            let (Some(x), Some(r @ Requant { output: Some(y), .. })) = (d.input_quant, &d.requant) else {
+                unreachable!("matched above")
+            };
+            read(d.input)
+                .chunks(d.in_features)
+                .flat_map(|row| {
+                    (0..d.out_features).map(move |o| {
+                        let w = &d.weight[o * d.in_features..][..d.in_features];
+                        let acc: i64 = row
+                            .iter()
+                            .zip(w)
+                            .map(|(&v, &w)| {
+                                i64::from(code(v, x) - i32::from(x.zero)) * weight_code(w, r.weight_scale[o]) as i64
+                            })
+                            .sum();
+                        requantized(acc, r, o, x, *y)
+                    })
+                })
+                .collect()
+        }
         Step::Dense(d) => read(d.input)
             .chunks(d.in_features)
             .flat_map(|row| {
@@ -47,6 +80,41 @@ fn step_output(step: &Step, t: &[TensorInfo], arena: &[f32]) -> Vec<f32> {
         }
         Step::Permute { input, in_shape, perm, .. } => permute(read(*input), in_shape, perm),
         Step::Pad { input, pads, value, .. } => pad(read(*input), &t[*input].shape, pads, *value),
+        // ONNX Runtime's QLinearAdd: each code times its scale over the
+        // output's, plus the zero points' share, in two fused multiply-adds.
+        Step::Quantize(q) if matches!(q.of, Some(QuantizedOp::Add { .. })) => {
+            let Some(QuantizedOp::Add { b, grids: [ga, gb] }) = q.of else { unreachable!("matched above") };
+            let (ra, rb) = (ga.scale / q.scale, gb.scale / q.scale);
+            let fixed = q.zero as f32 - (ra * f32::from(ga.zero) + rb * f32::from(gb.zero));
+            read(q.input)
+                .iter()
+                .zip(read(b))
+                .map(|(&a, &b)| {
+                    let v = (code(a, ga) as f32).mul_add(ra, (code(b, gb) as f32).mul_add(rb, fixed));
+                    (v.round_ties_even().clamp(q.lo as f32, q.hi as f32) - q.zero as f32) * q.scale
+                })
+                .collect()
+        }
+        // ONNX Runtime's QLinearGlobalAveragePool: the sum of codes less
+        // their zero point, times input scale / (output scale × count) as
+        // f32, rounded half away from zero (exact in f64 at these sizes).
+        Step::Quantize(q) if matches!(q.of, Some(QuantizedOp::Mean { .. })) => {
+            let Some(QuantizedOp::Mean { grid }) = q.of else { unreachable!("matched above") };
+            let s = &t[q.input].shape;
+            let (pixels, channels) = (s[1] * s[2], s[3]);
+            let scale = grid.scale / (q.scale * pixels as f32);
+            let x = read(q.input);
+            (0..s[0] * channels)
+                .map(|i| {
+                    let (n, c) = (i / channels, i % channels);
+                    let acc: i64 = (0..pixels)
+                        .map(|p| i64::from(code(x[(n * pixels + p) * channels + c], grid) - i32::from(grid.zero)))
+                        .sum();
+                    let v = (acc as f64 * scale as f64).round() + f64::from(q.zero);
+                    (v.clamp(q.lo as f64, q.hi as f64) - f64::from(q.zero)) as f32 * q.scale
+                })
+                .collect()
+        }
         // ONNX QuantizeLinear (f32 division, round half to even, saturate), then DequantizeLinear.
         Step::Quantize(q) => read(q.input)
             .iter()
@@ -56,6 +124,26 @@ fn step_output(step: &Step, t: &[TensorInfo], arena: &[f32]) -> Vec<f32> {
             })
             .collect(),
     }
+}
+
+/// ONNX QuantizeLinear's code of `v` on `g`.
+fn code(v: f32, g: ActQuant) -> i32 {
+    ((v / g.scale).round_ties_even() + f32::from(g.zero)).clamp(0.0, 255.0) as i32
+}
+
+/// The int8 code of weight `w` at scale `s`.
+fn weight_code(w: f32, s: f32) -> f32 {
+    (w / s).round()
+}
+
+/// ONNX Runtime's requantization of output `o`'s sum of code products
+/// (QLinearConv, QGemm): the bias code added in wrapping i32, times
+/// `s_x × s_w / s_y` in f32, clamped to the codes, rounded half to even.
+fn requantized(acc: i64, r: &Requant, o: usize, x: ActQuant, y: ActQuant) -> f32 {
+    let sum = (acc + i64::from(r.bias[o])) as i32;
+    let zero = f32::from(y.zero);
+    let v = sum as f32 * (x.scale * r.weight_scale[o] / y.scale);
+    v.clamp(-zero, 255.0 - zero).round_ties_even() * y.scale
 }
 
 fn act(a: Activation, x: f64) -> f32 {
@@ -78,6 +166,13 @@ fn coord(o: usize, k: usize, stride: usize, dil: usize, pad_before: usize) -> is
 
 /// Direct convolution; weight OHWI.
 fn conv(c: &Conv, x: &[f32], ins: &[usize], os: &[usize], res: Option<&[f32]>) -> Vec<f32> {
+    let sums = conv_sums(c, x, &c.weight, ins, os);
+    let acc = |i: usize| sums[i] + c.bias[i % c.out_channels] as f64 + res.map_or(0.0, |r| r[i] as f64);
+    (0..sums.len()).map(|i| act(c.activation, acc(i))).collect()
+}
+
+/// `c`'s sums of products of `x` and weights `w` (OHWI), NHWC.
+fn conv_sums(c: &Conv, x: &[f32], w: &[f32], ins: &[usize], os: &[usize]) -> Vec<f64> {
     let (cin_g, cout_g) = (c.in_channels / c.groups, c.out_channels / c.groups);
     let [kh, kw] = c.kernel;
     let mut out = vec![0.0; os.iter().product()];
@@ -86,7 +181,7 @@ fn conv(c: &Conv, x: &[f32], ins: &[usize], os: &[usize], res: Option<&[f32]>) -
             let g = oc / cout_g;
             for oy in 0..os[1] {
                 for ox in 0..os[2] {
-                    let mut acc = c.bias[oc] as f64;
+                    let mut acc = 0f64;
                     for ky in 0..kh {
                         let iy = coord(oy, ky, c.stride[0], c.dilation[0], c.pad[0]);
                         for kx in 0..kw {
@@ -96,16 +191,12 @@ fn conv(c: &Conv, x: &[f32], ins: &[usize], os: &[usize], res: Option<&[f32]>) -
                             }
                             for icg in 0..cin_g {
                                 let xv = x[nhwc(ins, n, g * cin_g + icg, iy as usize, ix as usize)];
-                                let wv = c.weight[((oc * kh + ky) * kw + kx) * cin_g + icg];
+                                let wv = w[((oc * kh + ky) * kw + kx) * cin_g + icg];
                                 acc += xv as f64 * wv as f64;
                             }
                         }
                     }
-                    let i = nhwc(os, n, oc, oy, ox);
-                    if let Some(r) = res {
-                        acc += r[i] as f64;
-                    }
-                    out[i] = act(c.activation, acc);
+                    out[nhwc(os, n, oc, oy, ox)] = acc;
                 }
             }
         }

@@ -13,7 +13,7 @@
 use core::arch::wasm32::*;
 
 use super::quant::ActScale;
-use super::Epilogue;
+use super::{Epilogue, Rounding};
 use crate::cpu::simd::Act;
 
 /// What differs between the two builds, each item in both variants.
@@ -164,11 +164,14 @@ fn tile<const R: usize>(
                 Some(load2(&buf))
             }
         };
-        let y: [v128; 2] = std::array::from_fn(|h| {
-            let sum = f32x4_convert_i32x4(i32x4_sub(acc[h], offset[h]));
-            let v = f32x4_add(f32x4_mul(sum, scale[h]), bias[h]);
-            act.apply(prev.map_or(v, |p| f32x4_add(v, p[h])))
-        });
+        let y: [v128; 2] = match epi.rounding {
+            Some(r) => rounded(r, o, [i32x4_sub(acc[0], offset[0]), i32x4_sub(acc[1], offset[1])]),
+            None => std::array::from_fn(|h| {
+                let sum = f32x4_convert_i32x4(i32x4_sub(acc[h], offset[h]));
+                let v = f32x4_add(f32x4_mul(sum, scale[h]), bias[h]);
+                act.apply(prev.map_or(v, |p| f32x4_add(v, p[h])))
+            }),
+        };
         if full {
             store2(dst, &y);
         } else {
@@ -176,6 +179,18 @@ fn tile<const R: usize>(
             dst.copy_from_slice(&buf[..dst.len()]);
         }
     }
+}
+
+/// [`Rounding::apply`] on outputs `o..o + NR`: the same wrapping add,
+/// conversion, product, clamp and rounding (ties to even), lane by lane.
+#[inline(always)]
+fn rounded(r: &Rounding, o: usize, sum: [v128; 2]) -> [v128; 2] {
+    let (bias, mult) = (load2(&r.bias[o..]), load2(&r.mult[o..]));
+    let (lo, hi, step) = (f32x4_splat(r.lo), f32x4_splat(r.hi), f32x4_splat(r.step));
+    std::array::from_fn(|h| {
+        let v = f32x4_mul(f32x4_convert_i32x4(i32x4_add(sum[h], bias[h])), mult[h]);
+        f32x4_mul(f32x4_nearest(f32x4_pmin(hi, f32x4_pmax(lo, v))), step)
+    })
 }
 
 fn load2<T>(s: &[T]) -> [v128; 2] {
