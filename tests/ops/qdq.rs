@@ -6,7 +6,9 @@
 //!
 //! The cases have zero points off 0 and 255, outputs saturating at both
 //! ends, negative sums, a bias that wraps the i32 sum, odd shapes, grouped
-//! and depthwise convs, strides, padding and batch 2.
+//! and depthwise convs, strides, padding and batch 2; and scales that are
+//! powers of two, whose products land on ties, where the rounding rules
+//! (half to even, half away from zero for the mean) show.
 
 use crate::build::{Builder, Rng};
 use crate::cases::Case;
@@ -25,20 +27,24 @@ pub fn cases() -> Vec<Case> {
         (1, [5, 5], [12, 18], 3, 1, [1, 0, 2, 1], 6),
         (1, [4, 70], [9, 33], 1, 1, [0; 4], 1),
     ];
+    // (input scale, weight scale (None: random), output scale): the last
+    // multiplies sums by exactly 0.5.
+    let scales = [(0.03, None, 0.05), (0.03, None, 0.02), (0.5, Some(0.25), 0.25)];
     for (n, hw, c, k, s, pad, groups) in convs {
-        for (zero_x, zero_y, out_scale) in [(0, 0, 0.05), (131, 97, 0.02), (7, 250, 0.004)] {
+        for ((zero_x, zero_y), (in_scale, w_scale, out_scale)) in [(0, 0), (131, 97), (7, 250)].into_iter().zip(scales)
+        {
             let name = format!(
                 "qdq conv n{n} {hw:?} {}->{} k{k} s{s} pad{pad:?} g{groups} zero {zero_x}->{zero_y} scale {out_scale}",
                 c[0], c[1]
             );
             v.push(case(name, |b, r| {
-                let x_grid = ActQuant { scale: 0.03, zero: zero_x };
+                let x_grid = ActQuant { scale: in_scale, zero: zero_x };
                 let y_grid = ActQuant { scale: out_scale, zero: zero_y };
                 let x = quantized_input(b, r, &[n, hw[0], hw[1], c[0]], x_grid);
                 let (oh, ow) = ((hw[0] + pad[0] + pad[2] - k) / s + 1, (hw[1] + pad[1] + pad[3] - k) / s + 1);
                 let y = b.tensor(&[n, oh, ow, c[1]]);
                 let k_len = k * k * c[0] / groups;
-                let (weight, weight_scale, bias, codes) = layer(r, c[1], k_len, x_grid.scale);
+                let (weight, weight_scale, bias, codes) = layer(r, c[1], k_len, x_grid.scale, w_scale);
                 let conv = Conv {
                     input: x.1,
                     output: y,
@@ -67,7 +73,7 @@ pub fn cases() -> Vec<Case> {
             let (x_grid, y_grid) = (ActQuant { scale: 0.05, zero: 40 }, ActQuant { scale: 0.03, zero: 130 });
             let x = quantized_input(b, r, &[rows, in_f], x_grid);
             let y = b.tensor(&[rows, out_f]);
-            let (weight, weight_scale, bias, codes) = layer(r, out_f, in_f, x_grid.scale);
+            let (weight, weight_scale, bias, codes) = layer(r, out_f, in_f, x_grid.scale, None);
             let dense = Dense {
                 input: x.1,
                 output: y,
@@ -84,23 +90,31 @@ pub fn cases() -> Vec<Case> {
             (vec![x.0, Step::Dense(dense), quantize(y, out, y_grid, None)], out)
         }));
     }
-    for (shape, zero) in [([2, 5, 7, 19], 3), ([1, 3, 3, 40], 200)] {
-        v.push(case(format!("qdq add {shape:?} zero {zero}"), |b, r| {
-            let grids = [ActQuant { scale: 0.04, zero: 120 }, ActQuant { scale: 0.11, zero: 9 }];
+    // (shape, input scales and zero points, output scale and zero point):
+    // the last adds halves of codes.
+    let adds = [
+        ([2, 5, 7, 19], [(0.04, 120), (0.11, 9)], (0.035, 3)),
+        ([1, 3, 3, 40], [(0.04, 120), (0.11, 9)], (0.035, 200)),
+        ([1, 4, 5, 9], [(0.5, 1), (0.5, 3)], (1.0, 100)),
+    ];
+    for (shape, [(sa, za), (sb, zb)], (scale, zero)) in adds {
+        v.push(case(format!("qdq add {shape:?} scales {sa} {sb} -> {scale} zero {zero}"), |b, r| {
+            let grids = [ActQuant { scale: sa, zero: za }, ActQuant { scale: sb, zero: zb }];
             let a = quantized_input(b, r, &shape, grids[0]);
             let c = quantized_input(b, r, &shape, grids[1]);
             let out = b.tensor(&shape);
             let of = QuantizedOp::Add { b: c.1, grids };
-            (vec![a.0, c.0, quantize(a.1, out, ActQuant { scale: 0.035, zero }, Some(of))], out)
+            (vec![a.0, c.0, quantize(a.1, out, ActQuant { scale, zero }, Some(of))], out)
         }));
     }
-    for (shape, zero) in [([2, 7, 7, 23], 5), ([1, 1, 13, 8], 250)] {
-        v.push(case(format!("qdq global mean {shape:?} zero {zero}"), |b, r| {
-            let grid = ActQuant { scale: 0.05, zero: 64 };
+    // The last takes a quarter of each sum, on the input's grid.
+    for (shape, scale, zero) in [([2, 7, 7, 23], 0.02, 5), ([1, 1, 13, 8], 0.02, 250), ([2, 2, 2, 11], 0.1, 70)] {
+        v.push(case(format!("qdq global mean {shape:?} scale {scale} zero {zero}"), |b, r| {
+            let grid = ActQuant { scale: if scale == 0.1 { 0.1 } else { 0.05 }, zero: 64 };
             let x = quantized_input(b, r, &shape, grid);
             let out = b.tensor(&[shape[0], 1, 1, shape[3]]);
             let of = QuantizedOp::Mean { grid };
-            (vec![x.0, quantize(x.1, out, ActQuant { scale: 0.02, zero }, Some(of))], out)
+            (vec![x.0, quantize(x.1, out, ActQuant { scale, zero }, Some(of))], out)
         }));
     }
     v
@@ -127,11 +141,11 @@ fn quantized_input(b: &mut Builder, r: &mut Rng, shape: &[usize], grid: ActQuant
     (quantize(x, q, grid, None), q)
 }
 
-/// `n` outputs of `k` int8 weights: (weights, their scales, the f32 bias,
-/// its codes at input scale `sx`). The last output's bias code sits near
-/// i32's top, where the sum wraps.
-fn layer(r: &mut Rng, n: usize, k: usize, sx: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<i32>) {
-    let scales: Vec<f32> = (0..n).map(|_| 0.002 + r.uniform(0.001)).collect();
+/// `n` outputs of `k` int8 weights: (weights, their scales (`scale`, else
+/// random), the f32 bias, its codes at input scale `sx`). The last output's
+/// bias code sits near i32's top, where the sum wraps.
+fn layer(r: &mut Rng, n: usize, k: usize, sx: f32, scale: Option<f32>) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<i32>) {
+    let scales: Vec<f32> = (0..n).map(|_| scale.unwrap_or_else(|| 0.002 + r.uniform(0.001))).collect();
     let weight = scales
         .iter()
         .flat_map(|&s| (0..k).map(|_| (r.uniform(127.4).round()) * s).collect::<Vec<_>>())
