@@ -12,16 +12,17 @@ model's own activation scales) classify the evaluation crops of
 bench/int8_agreement.py: scikit-image's colour photos, cropped, flipped and
 scaled with its fixed seed.
 
-ONNX Runtime runs twice: as the ONNX spec defines the graph (graph
-optimizations off: each QuantizeLinear and DequantizeLinear on its own, float
-ops between), and by default (QDQ groups fused into its integer kernels,
-QLinearConv and friends, which requantize with their own float formulas). Rounding
-differences of one step flip near-tied top-1s, so the two runs of ONNX Runtime
-disagree too (on 4.5% of EfficientNet-Lite0's crops). A model passes when our
-top-1 agrees with the spec-defined run's on at least --min-top1 of the crops,
-or at least as often as ONNX Runtime's own default run does; both, and our
-agreement with the default run, are printed. A missing model file fails under CI=true and
-is skipped otherwise.
+ONNX Runtime runs twice: by default, as its users get it (QDQ groups fused
+into its integer kernels: QLinearConv, QLinearAdd, QLinearGlobalAveragePool,
+QGemm, each requantizing with its own arithmetic), and as the ONNX spec
+defines the graph (graph optimizations off: each QuantizeLinear and
+DequantizeLinear on its own, float ops between). The two land some values one
+step apart, which flips near-tied top-1s (they disagree on 4.5% of
+EfficientNet-Lite0's crops). A model passes when our top-1 agrees with the
+default run's on at least --min-top1 of the crops; the agreement with the
+spec-defined run and ONNX Runtime's own agreement between its two runs are
+printed beside it. A missing model file fails under CI=true and is skipped
+otherwise.
 """
 
 import os
@@ -71,14 +72,14 @@ def main():
             x = prep(images)
             spec, fused = spec_logits(path, x), agreement.ort_logits(path, x)
             ours = agreement.cli_logits(args.bin, path, x, Path(tmp))
-            top1, in5, overlap = agreement.agreement(spec, ours)
-            ort_top1 = agreement.agreement(spec, fused)[0]
-            ok = top1 >= min(args.min_top1, ort_top1)
+            top1, in5, overlap = agreement.agreement(fused, ours)
+            ok = top1 >= args.min_top1
             failed |= not ok
-            print(f"{'ok  ' if ok else 'FAIL'} {name}: top-1 agrees with ONNX Runtime (spec-defined run) on {top1:.1%} "
+            print(f"{'ok  ' if ok else 'FAIL'} {name}: top-1 agrees with ONNX Runtime (default run) on {top1:.1%} "
                   f"of {len(x)} crops (at least {args.min_top1:.0%}); its top-1 in our top-5 {in5:.1%}, top-5 overlap "
-                  f"{overlap:.1%}; with ONNX Runtime's default (fused) run {agreement.agreement(fused, ours)[0]:.1%}, "
-                  f"ONNX Runtime's fused run with its spec-defined one {ort_top1:.1%}",
+                  f"{overlap:.1%}, max |logit difference| {np.abs(fused - ours).max():.4g}; with ONNX Runtime's "
+                  f"spec-defined run {agreement.agreement(spec, ours)[0]:.1%}, ONNX Runtime's default run with its "
+                  f"spec-defined one {agreement.agreement(spec, fused)[0]:.1%}",
                   flush=True)
     return 1 if failed else 0
 
