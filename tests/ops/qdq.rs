@@ -18,8 +18,7 @@ use webresnet::plan::{ActQuant, Activation, Conv, Dense, Quantize, QuantizedOp, 
 /// Every QDQ case.
 pub fn cases() -> Vec<Case> {
     let mut v = Vec::new();
-    // (batch, [h, w], [in, out] channels, kernel, stride, pad, groups)
-    let convs: [(usize, [usize; 2], [usize; 2], usize, usize, [usize; 4], usize); 6] = [
+    let convs: [ConvShape; 6] = [
         (1, [5, 7], [3, 5], 3, 2, [0, 0, 1, 1], 1),
         (2, [6, 5], [13, 21], 1, 1, [0; 4], 1),
         (1, [9, 9], [17, 17], 3, 1, [1; 4], 17),
@@ -119,6 +118,9 @@ pub fn cases() -> Vec<Case> {
     }
     v
 }
+
+/// (batch, [h, w], [in, out] channels, kernel, stride, pad, groups)
+type ConvShape = (usize, [usize; 2], [usize; 2], usize, usize, [usize; 4], usize);
 
 fn case(name: String, build: impl FnOnce(&mut Builder, &mut Rng) -> (Vec<Step>, TensorId)) -> Case {
     let mut rng = Rng::from_name(&name);
