@@ -527,18 +527,35 @@ fn describe(plan: &Plan, step: &Step) -> String {
             if c.int8 {
                 s += " int8";
             }
-            s
+            s + requantized(c.requant.as_ref())
         }
         Step::Pool(p) => format!("{}x{} s{} pad{:?}", p.kernel[0], p.kernel[1], p.stride[0], p.pad),
         Step::Dense(d) => {
-            format!("{}->{} {:?}{}", d.in_features, d.out_features, d.activation, if d.int8 { " int8" } else { "" })
+            let int8 = if d.int8 { " int8" } else { "" };
+            format!("{}->{} {:?}{int8}{}", d.in_features, d.out_features, d.activation, requantized(d.requant.as_ref()))
         }
         Step::Affine(a) => format!("{} ch {:?}", a.channels, a.activation),
         Step::Add { activation, .. } => format!("{activation:?}"),
         Step::Permute { perm, .. } => format!("perm {perm:?}"),
         Step::Pad { pads, value, .. } => format!("{pads:?} value {value}"),
-        Step::Quantize(q) => format!("scale {} zero {} in {}..={}", q.scale, q.zero, q.lo, q.hi),
+        Step::Quantize(q) => {
+            let of = match q.of {
+                Some(webresnet::plan::QuantizedOp::Add { .. }) => " of Add",
+                Some(webresnet::plan::QuantizedOp::Mean { .. }) => " of GlobalAvgPool",
+                None => "",
+            };
+            format!("scale {} zero {} in {}..={}{of}", q.scale, q.zero, q.lo, q.hi)
+        }
         Step::GlobalAvgPool { input, .. } | Step::Softmax { input, .. } => shape(*input),
+    }
+}
+
+/// A layer's note when it rounds to its output grid ([`webresnet::plan::Requant`]).
+fn requantized(r: Option<&webresnet::plan::Requant>) -> &'static str {
+    if r.is_some_and(|r| r.output.is_some()) {
+        " requantized"
+    } else {
+        ""
     }
 }
 
