@@ -3,7 +3,7 @@
 
 use crate::build::Builder;
 use webresnet::cpu::CpuBackend;
-use webresnet::plan::{Activation, Conv, Plan, Step};
+use webresnet::plan::{ActQuant, Activation, Conv, Plan, Requant, Step};
 use webresnet::Error;
 
 /// A valid one-conv plan, handed to `edit` to break.
@@ -75,6 +75,16 @@ fn cpu_errors() {
     assert_cpu_rejects(|p| conv_of(p).input = 99);
     assert_cpu_rejects(|p| conv_of(p).residual = Some(0));
     assert_cpu_rejects(|p| p.arena_len -= 1);
+    // A QDQ layer's parameters for fewer outputs than it has.
+    let grid = ActQuant { scale: 0.1, zero: 3 };
+    let requant = |weight_scale: Vec<f32>, bias: Vec<i32>| Requant { weight_scale, bias, output: Some(grid) };
+    for r in [requant(vec![0.01; 3], vec![0; 4]), requant(vec![0.01; 4], vec![0; 5])] {
+        let (plan, _) = conv_plan(|p| {
+            let c = conv_of(p);
+            (c.int8, c.input_quant, c.requant) = (true, Some(grid), Some(r.clone()));
+        });
+        assert!(matches!(CpuBackend::new(&plan), Err(Error::Backend(_))), "{r:?} accepted");
+    }
     assert_cpu_rejects(|p| {
         // Output overlapping the input.
         let out = conv_of(p).output;

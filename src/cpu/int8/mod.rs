@@ -32,7 +32,7 @@ use std::ops::Range;
 use super::conv::{Geom, Operands};
 use super::window::Axis;
 use super::{dense, par, split, Kernel, Kernels, Tensors};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::{ActQuant, Activation, Conv, Dense, Requant};
 pub use qlinear::QLinearKernel;
 use quant::{ActScale, WeightCodes, ACT_LEVELS};
@@ -112,10 +112,15 @@ struct Layer {
 
 impl Layer {
     /// The weight codes: on the model's own scales where it gave them.
-    fn codes(&self, w: &[f32], n: usize, k: usize) -> WeightCodes {
+    fn codes(&self, w: &[f32], n: usize, k: usize) -> Result<WeightCodes> {
         match &self.requant {
-            Some(r) => WeightCodes::with_scales(w, n, k, &r.weight_scale),
-            None => WeightCodes::new(w, n, k),
+            Some(r) if r.weight_scale.len() != n || r.bias.len() != n => Err(Error::Backend(format!(
+                "{} weight scales and {} bias codes for {n} outputs",
+                r.weight_scale.len(),
+                r.bias.len()
+            ))),
+            Some(r) => Ok(WeightCodes::with_scales(w, n, k, &r.weight_scale)),
+            None => Ok(WeightCodes::new(w, n, k)),
         }
     }
 }
@@ -124,7 +129,7 @@ impl Int8Kernel {
     pub fn conv(c: &Conv, t: &Tensors, kernels: Kernels) -> Result<Self> {
         let g = Geom::new(c, t)?;
         let layer = Layer { bias: c.bias.clone(), act: c.activation, fixed: c.input_quant, requant: c.requant.clone() };
-        let w = layer.codes(&c.weight, g.out_c, g.k());
+        let w = layer.codes(&c.weight, g.out_c, g.k())?;
         Self::new(Io::Conv(Operands::new(c, t)?), g, w, layer, kernels)
     }
 
@@ -135,7 +140,7 @@ impl Int8Kernel {
         let g = Geom { batch: rows, in_c: d.in_features, out_c: d.out_features, groups: 1, h, w, out_h: 1, out_w: 1 };
         let io = Io::Dense { input: t.get(d.input)?.range(), output: t.get(d.output)?.range() };
         let layer = Layer { bias: d.bias.clone(), act: d.activation, fixed: d.input_quant, requant: d.requant.clone() };
-        let w = layer.codes(&d.weight, d.out_features, d.in_features);
+        let w = layer.codes(&d.weight, d.out_features, d.in_features)?;
         Self::new(io, g, w, layer, kernels)
     }
 
