@@ -77,12 +77,23 @@ impl Kernel for QuantizeKernel {
         let (reads, out) = split(arena, &self.output)?;
         let input = reads.get(&self.input)?;
         let q = &self.q;
-        let (zero, lo, hi) = (q.zero as f32, q.lo as f32, q.hi as f32);
+        // Saturating before rounding gives the same codes (the bounds are
+        // whole), less the zero point; a NaN saturates low, as in ONNX Runtime.
+        let (lo, hi) = ((q.lo - q.zero) as f32, (q.hi - q.zero) as f32);
         for (o, &x) in out.iter_mut().zip(input) {
-            *o = (((x / q.scale).round_ties_even() + zero).clamp(lo, hi) - zero) * q.scale;
+            *o = round_half_even((x / q.scale).max(lo).min(hi)) * q.scale;
         }
         Ok(())
     }
+}
+
+/// `v` rounded half to even, for `|v| < 2^22`: adding and taking away
+/// 1.5 × 2^23 leaves no fraction bits, in two adds where `round_ties_even`
+/// is a library call on targets without a rounding instruction.
+#[inline(always)]
+pub fn round_half_even(v: f32) -> f32 {
+    const SHIFT: f32 = 12_582_912.0;
+    v + SHIFT - SHIFT
 }
 
 /// `out = act(a + b)`.

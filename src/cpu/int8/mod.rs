@@ -30,6 +30,7 @@ mod simd;
 use std::ops::Range;
 
 use super::conv::{Geom, Operands};
+use super::elementwise::round_half_even;
 use super::window::Axis;
 use super::{dense, par, split, Kernel, Kernels, Tensors};
 use crate::error::{Error, Result};
@@ -84,6 +85,10 @@ impl Io {
 enum Gemm {
     /// `[n][k]` codes.
     Portable,
+    /// A grouped conv's `[n][k]` codes, one group's inputs per output.
+    Grouped(portable::Groups),
+    /// A depthwise conv's codes by tap, `[taps][n]`.
+    Depthwise(Vec<i8>),
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Simd(simd::Panels),
 }
@@ -147,14 +152,17 @@ impl Int8Kernel {
     fn new(io: Io, g: Geom, w: WeightCodes, layer: Layer, kernels: Kernels) -> Result<Self> {
         let Layer { mut bias, act, fixed, requant } = layer;
         // A fixed grid spans 256 codes, which the relaxed build's 7-bit dot
-        // product can't take: the portable GEMM runs those, and the grouped
-        // convs.
-        let portable = (fixed.is_some() && ACT_LEVELS != u8::MAX) || g.groups > 1;
-        let kernels = if portable { Kernels::Portable } else { kernels };
+        // product can't take: the portable GEMM runs those.
+        let kernels = if fixed.is_some() && ACT_LEVELS != u8::MAX { Kernels::Portable } else { kernels };
+        let taps = g.h.kernel * g.w.kernel;
         let gemm = match kernels {
-            Kernels::Portable => Gemm::Portable,
             #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
             Kernels::Simd128 => return Err(Kernels::unavailable()),
+            _ if g.groups > 1 && g.groups == g.in_c && g.groups == g.out_c => {
+                Gemm::Depthwise(portable::by_tap(&w.codes, g.out_c, taps))
+            }
+            _ if g.groups > 1 => Gemm::Grouped(portable::Groups { taps, in_c: g.in_c, groups: g.groups }),
+            Kernels::Portable => Gemm::Portable,
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Kernels::Simd128 => Gemm::Simd(simd::Panels::new(&w.codes, g.out_c, g.k())),
         };
@@ -246,20 +254,25 @@ impl Kernel for Int8Kernel {
         let (input, out, accumulate) = self.io.start(arena)?;
         let x = match (self.fixed, &self.gemm) {
             (Some(q), _) => ActScale::fixed(q),
-            (None, Gemm::Portable) => ActScale::of(input, ACT_LEVELS),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             (None, Gemm::Simd(_)) => simd::act_scale(input, ACT_LEVELS),
+            (None, _) => ActScale::of(input, ACT_LEVELS),
         };
         let epi = Epilogue::new(&self.w, x, &self.bias, self.act, accumulate, self.rounding.as_ref());
         match &self.gemm {
-            Gemm::Portable if self.g.groups > 1 => {
+            Gemm::Grouped(shape) => {
                 let mut codes: Vec<u8> = Vec::new();
                 x.codes(input, &mut codes);
-                let g = &self.g;
-                let taps = g.h.kernel * g.w.kernel;
-                let shape = portable::Groups { taps, in_c: g.in_c, groups: g.groups };
-                self.blocks(&codes, x.zero, taps * g.in_c, 1, out, |a, rows, out| {
-                    portable::grouped(a, rows, &self.w.codes, shape, &epi, out)
+                self.blocks(&codes, x.zero, shape.taps * shape.in_c, 1, out, |a, rows, out| {
+                    portable::grouped(a, rows, &self.w.codes, *shape, &epi, out)
+                });
+            }
+            Gemm::Depthwise(w) => {
+                let mut codes: Vec<u8> = Vec::new();
+                x.codes(input, &mut codes);
+                let taps = self.g.h.kernel * self.g.w.kernel;
+                self.blocks(&codes, x.zero, taps * self.g.in_c, 1, out, |a, rows, out| {
+                    portable::depthwise(a, rows, w, taps, &epi, out)
                 });
             }
             Gemm::Portable => {
@@ -317,7 +330,7 @@ impl Rounding {
     #[inline(always)]
     pub fn apply(&self, o: usize, sum: i32) -> f32 {
         let v = sum.wrapping_add(self.bias[o]) as f32 * self.mult[o];
-        v.max(self.lo).min(self.hi).round_ties_even() * self.step
+        round_half_even(v.max(self.lo).min(self.hi)) * self.step
     }
 }
 

@@ -64,3 +64,29 @@ pub fn grouped(a: &[u8], rows: usize, w: &[i8], s: Groups, epi: &Epilogue, out: 
         }
     }
 }
+
+/// `[n][taps]` depthwise codes as `[taps][n]`, for [`depthwise`].
+pub fn by_tap(w: &[i8], n: usize, taps: usize) -> Vec<i8> {
+    (0..taps).flat_map(|t| (0..n).map(move |o| w[o * taps + t])).collect()
+}
+
+/// `out[r][o] = epilogue(Σ_t a[r][t][o] * w[t][o])` for `rows` rows of `a`
+/// (`[rows][taps][n]`): a depthwise conv, each tap one pass over the
+/// channels, which vectorizes.
+pub fn depthwise(a: &[u8], rows: usize, w: &[i8], taps: usize, epi: &Epilogue, out: &mut [f32]) {
+    let n = epi.n;
+    let mut acc = vec![0i32; n];
+    for (ar, out) in a.chunks_exact(taps * n).take(rows).zip(out.chunks_exact_mut(n)) {
+        acc.fill(0);
+        for (x, w) in ar.chunks_exact(n).zip(w.chunks_exact(n)) {
+            // A code times a weight (at most 255 × 127) fits i16, whose
+            // products are one instruction on every target.
+            for ((acc, &x), &w) in acc.iter_mut().zip(x).zip(w) {
+                *acc += i32::from(i16::from(x) * i16::from(w));
+            }
+        }
+        for (o, (&acc, out)) in acc.iter().zip(out).enumerate() {
+            epi.apply(o, acc, out);
+        }
+    }
+}

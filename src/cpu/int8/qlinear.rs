@@ -6,6 +6,7 @@
 use std::ops::Range;
 
 use super::quant::ActScale;
+use crate::cpu::elementwise::round_half_even;
 use crate::cpu::{split, Kernel, Tensors};
 use crate::error::{Error, Result};
 use crate::plan::{Quantize, QuantizedOp};
@@ -85,7 +86,8 @@ impl Kernel for QLinearKernel {
             Op::Add { b, x: [xa, xb], ra, rb, fixed } => {
                 for ((o, &a), &b) in out.iter_mut().zip(input).zip(reads.get(b)?) {
                     let c = fma(f32::from(xa.code(a)), *ra, fma(f32::from(xb.code(b)), *rb, *fixed));
-                    *o = self.grid.value(c.round_ties_even() as i64);
+                    let (lo, hi) = (self.grid.lo as f32, self.grid.hi as f32);
+                    *o = self.grid.value(round_half_even(c.max(lo).min(hi)) as i64);
                 }
             }
             Op::Mean { x, pixels, channels, mult, shift } => {

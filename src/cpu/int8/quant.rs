@@ -2,6 +2,7 @@
 //! channel, activations to unsigned codes with one scale and zero point per
 //! tensor.
 
+use crate::cpu::elementwise::round_half_even;
 use crate::plan::ActQuant;
 
 /// The largest weight code magnitude (symmetric: -128 is unused), as in the
@@ -110,19 +111,20 @@ impl ActScale {
         out.extend(x.iter().map(|&v| T::from(self.code(v))));
     }
 
-    /// The code of `v`. Ties round to even: one wasm instruction, where
-    /// rounding away from zero is several. A fixed grid codes as ONNX's
-    /// QuantizeLinear does (divide, round, saturate), so values a quantize
-    /// step left on it come back as the same codes.
+    /// The code of `v`. Ties round to even, as the SIMD kernels' one
+    /// instruction does. A fixed grid codes as ONNX's QuantizeLinear does
+    /// (divide, round, saturate), so values a quantize step left on it come
+    /// back as the same codes.
     #[inline(always)]
     pub fn code(&self, v: f32) -> u8 {
         let (zero, hi) = (f32::from(self.zero), f32::from(self.levels));
+        // Saturating before rounding gives the same codes: the bounds are whole.
         let q = if self.fixed {
-            (v / self.scale).round_ties_even() + zero
+            round_half_even((v / self.scale).max(-zero).min(hi - zero)) + zero
         } else {
-            (v * self.inv() + zero).round_ties_even()
+            round_half_even((v * self.inv() + zero).max(0.0).min(hi))
         };
-        q.clamp(0.0, hi) as u8
+        q as u8
     }
 
     pub fn inv(&self) -> f32 {
