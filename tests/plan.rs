@@ -1,7 +1,7 @@
 //! Planner tests on hand-built graphs: folding, fusion, layout, liveness.
 
 use webresnet::model::{AttrValue, Constant, Dim, Graph, Node, ValueInfo};
-use webresnet::plan::{compile, compile_owned, Activation, CompileOptions, Layout, Plan, Step};
+use webresnet::plan::{compile, compile_owned, ActQuant, Activation, CompileOptions, Layout, Plan, QuantizedOp, Step};
 
 fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&str, AttrValue)>) -> Node {
     Node {
@@ -220,4 +220,58 @@ fn a_graph_handed_over_plans_as_a_borrowed_one() {
             assert_eq!(compile_owned(g.clone(), &opts).unwrap(), compile(&g, &opts).unwrap());
         }
     }
+}
+
+/// A QDQ graph as the importer leaves it: int8 conv weights with their
+/// scales, int32 bias codes, quantize pairs on the activations; the conv's
+/// output and a residual Add quantized, then a quantized global mean.
+fn qdq_graph(bias_scale: f32) -> Graph {
+    let mut b = Builder::new(&[1, 3, 6, 6]);
+    let qdq = |b: &mut Builder, x: &str, scale: f32, zero: i64| {
+        let attrs = vec![
+            ("scale", AttrValue::Float(scale)),
+            ("zero_point", AttrValue::Int(zero)),
+            ("qmin", AttrValue::Int(0)),
+            ("qmax", AttrValue::Int(255)),
+        ];
+        b.op(webresnet::model::onnx::QDQ_OP, &[x], attrs)
+    };
+    let (sx, sw) = (0.05f32, 0.01f32);
+    let x = qdq(&mut b, "x", sx, 128);
+    let codes: Vec<i64> = (0..3 * 3 * 3 * 3).map(|i| i % 255 - 127).collect();
+    let w = "w".to_string();
+    b.g.initializers.insert(w.clone(), Constant::f32(vec![3, 3, 3, 3], codes.iter().map(|&c| c as f32 * sw).collect()));
+    b.g.int8_weights.insert(w.clone());
+    b.g.weight_scales.insert(w.clone(), vec![sw]);
+    let bias_codes = vec![100, -2000, 7];
+    let bias: Vec<f32> = bias_codes.iter().map(|&c| c as f32 * bias_scale).collect();
+    b.g.initializers.insert("b".into(), Constant::f32(vec![3], bias));
+    b.g.bias_codes.insert("b".into(), bias_codes);
+    let c = b.op("Conv", &[&x, &w, "b"], vec![("pads", ints(&[1, 1, 1, 1]))]);
+    let c = qdq(&mut b, &c, 0.1, 120);
+    let sum = b.op("Add", &[&c, &x], vec![]);
+    let sum = qdq(&mut b, &sum, 0.12, 125);
+    let mean = b.op("GlobalAveragePool", &[&sum], vec![]);
+    let mean = qdq(&mut b, &mean, 0.02, 100);
+    b.finish(&mean)
+}
+
+#[test]
+fn qdq_layers_take_their_integer_arithmetic() {
+    let p = plan(&qdq_graph(0.05 * 0.01), None);
+    let kinds: Vec<&str> = p.steps.iter().map(Step::kind).collect();
+    assert_eq!(kinds, ["Quantize", "Permute", "Conv", "Quantize", "Quantize", "Quantize"], "{kinds:?}");
+    let Step::Conv(c) = &p.steps[2] else { unreachable!() };
+    let r = c.requant.as_ref().expect("the model's integer parameters");
+    assert_eq!((r.bias.as_slice(), r.weight_scale.as_slice()), ([100, -2000, 7].as_slice(), [0.01; 3].as_slice()));
+    assert_eq!(r.output, Some(ActQuant { scale: 0.1, zero: 120 }));
+    assert!(matches!(&p.steps[4], Step::Quantize(q) if matches!(q.of, Some(QuantizedOp::Add { .. }))));
+    assert!(
+        matches!(&p.steps[5], Step::Quantize(q) if q.of == Some(QuantizedOp::Mean { grid: ActQuant { scale: 0.12, zero: 125 } }))
+    );
+
+    // A bias whose codes are not at input × weight scale gets the float arithmetic.
+    let p = plan(&qdq_graph(0.05 * 0.02), None);
+    let Step::Conv(c) = &p.steps[2] else { unreachable!() };
+    assert_eq!(c.requant, None);
 }
