@@ -169,13 +169,22 @@ impl Int8Kernel {
             }
             return buf;
         }
+        // With dilation 1, a pixel's taps in one kernel row read adjacent
+        // input pixels: one copy each (a stem's 3 channels would otherwise
+        // copy 3 codes at a time).
+        let span = if g.w.dilation == 1 { g.w.kernel } else { 1 };
         for (r, row) in buf.chunks_exact_mut(kp).enumerate() {
             let (b, oy, ox) = g.pixel(p0 + r);
             for (ky, iy) in g.h.taps(oy) {
-                for (kx, ix) in g.w.taps(ox) {
+                let mut taps = g.w.taps(ox).peekable();
+                while let Some((kx, ix)) = taps.next() {
+                    let mut n = 1;
+                    while n < span && taps.next_if(|&(k, _)| k == kx + n).is_some() {
+                        n += 1;
+                    }
                     let src = ((b * g.h.size + iy) * g.w.size + ix) * ic;
                     let dst = (ky * g.w.kernel + kx) * ic;
-                    row[dst..dst + ic].copy_from_slice(&codes[src..src + ic]);
+                    row[dst..dst + n * ic].copy_from_slice(&codes[src..src + n * ic]);
                 }
             }
         }

@@ -35,13 +35,37 @@ mod lane {
     /// K values per lane of one dot product.
     pub const DEPTH: usize = if cfg!(target_feature = "relaxed-simd") { 4 } else { 2 };
 
-    /// `acc + w · x` per lane, `DEPTH` products each.
-    #[inline(always)]
-    pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
+    /// The dot product of weights and codes, `DEPTH` products per lane.
+    #[derive(Clone, Copy)]
+    pub struct Dot {
+        /// i16 lanes of 1, which widen the relaxed build's pair sums. Made
+        /// opaque: as a constant, an engine may rebuild it at every use.
         #[cfg(target_feature = "relaxed-simd")]
-        return i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc);
-        #[cfg(not(target_feature = "relaxed-simd"))]
-        return i32x4_add(acc, i32x4_dot_i16x8(w, x));
+        ones: v128,
+    }
+
+    impl Dot {
+        #[inline(always)]
+        pub fn new() -> Self {
+            #[cfg(target_feature = "relaxed-simd")]
+            return Dot { ones: std::hint::black_box(i16x8_splat(1)) };
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            return Dot {};
+        }
+
+        /// `acc + w · x` per lane.
+        #[inline(always)]
+        pub fn add(self, w: v128, x: v128, acc: v128) -> v128 {
+            // Pairs summed in i16 (exact: |2 × 127 × 127| < 2^15), then
+            // widened by a dot product with ones: where the CPU lacks a
+            // one-instruction dot product, engines lower this to three, but
+            // the i32x4 dot-add (which LLVM would fuse `extadd_pairwise` and
+            // the add into) to up to five.
+            #[cfg(target_feature = "relaxed-simd")]
+            return i32x4_add(acc, i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(w, x), self.ones));
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            return i32x4_add(acc, i32x4_dot_i16x8(w, x));
+        }
     }
 
     /// Sixteen codes (each lane in range) stored at `dst`.
@@ -61,7 +85,7 @@ mod lane {
     }
 }
 
-use lane::{dot, store16, Weight};
+use lane::{store16, Dot, Weight};
 pub use lane::{Code, DEPTH};
 
 /// Output channels per panel: two i32x4 sums per row.
@@ -136,6 +160,7 @@ fn tile<const R: usize>(
     let rows: [&[Code]; R] = std::array::from_fn(|r| &a[r * kp..(r + 1) * kp]);
     let (pa, pw) = (rows.map(|s| s.as_ptr()), panel.as_ptr() as *const v128);
     let mut acc = [[i32x4_splat(0); 2]; R];
+    let dot = Dot::new();
     for q in 0..kp / DEPTH {
         // SAFETY: q < kp / DEPTH; each row has kp codes (DEPTH of them are 4
         // bytes), and the panel 2 vectors per q.
@@ -144,8 +169,8 @@ fn tile<const R: usize>(
             let w1 = v128_load(pw.add(2 * q + 1));
             for r in 0..R {
                 let x = v128_load32_splat(pa[r].add(q * DEPTH) as *const u32);
-                acc[r][0] = dot(w0, x, acc[r][0]);
-                acc[r][1] = dot(w1, x, acc[r][1]);
+                acc[r][0] = dot.add(w0, x, acc[r][0]);
+                acc[r][1] = dot.add(w1, x, acc[r][1]);
             }
         }
     }
