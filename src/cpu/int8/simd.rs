@@ -26,6 +26,11 @@ pub trait Lane {
     type Weight: Copy + Default + From<i8> + Send + Sync;
     /// K values per lane of one dot product.
     const DEPTH: usize;
+    /// Steps of K (DEPTH values each) per load of a row's codes, each
+    /// step's broadcast by a shuffle: fewer loads, which engines that
+    /// bounds-check every memory access make dear, for a shuffle per step,
+    /// which competes with the multiplies for the CPU's vector ports.
+    const GROUP: usize;
 
     /// `acc + w · x` per lane; `ones` is i16 lanes of 1 ([`ones`]).
     fn dot(ones: v128, w: v128, x: v128, acc: v128) -> v128;
@@ -44,6 +49,9 @@ impl Lane for Wide {
     type Code = i16;
     type Weight = i16;
     const DEPTH: usize = 2;
+    // Twice the loads of Narrow for the same products: one each, or the
+    // multiplies would wait on shuffles.
+    const GROUP: usize = 1;
 
     #[inline(always)]
     fn dot(_: v128, w: v128, x: v128, acc: v128) -> v128 {
@@ -66,6 +74,7 @@ impl Lane for Narrow {
     type Code = u8;
     type Weight = i8;
     const DEPTH: usize = 4;
+    const GROUP: usize = 2;
 
     /// Pairs summed in i16 (exact: |2 × 127 × 127| < 2^15), then widened by a
     /// dot product with ones: where the CPU lacks a one-instruction dot
@@ -170,17 +179,27 @@ fn tile<L: Lane, const R: usize>(
     let (pa, pw) = (rows.map(|s| s.as_ptr()), panel.as_ptr() as *const v128);
     let mut acc = [[i32x4_splat(0); 2]; R];
     let ones = ones();
-    for q in 0..kp / L::DEPTH {
+    let (steps, whole) = (kp / L::DEPTH, kp / L::DEPTH / L::GROUP * L::GROUP);
+    for q in (0..whole).step_by(L::GROUP) {
+        // SAFETY: q + GROUP <= kp / DEPTH: each row has GROUP × DEPTH codes
+        // (4 or 8 bytes) from q × DEPTH on, and the panel 2 vectors per step.
+        unsafe {
+            if L::GROUP == 2 {
+                let x: [v128; R] = std::array::from_fn(|r| v128_load64_splat(pa[r].add(q * L::DEPTH) as *const u64));
+                step::<L, R, 0>(&mut acc, ones, pw.add(2 * q), &x);
+                step::<L, R, 1>(&mut acc, ones, pw.add(2 * q + 2), &x);
+            } else {
+                let x: [v128; R] = std::array::from_fn(|r| v128_load32_splat(pa[r].add(q * L::DEPTH) as *const u32));
+                step::<L, R, 0>(&mut acc, ones, pw.add(2 * q), &x);
+            }
+        }
+    }
+    for q in whole..steps {
         // SAFETY: q < kp / DEPTH; each row has kp codes (DEPTH of them are 4
         // bytes), and the panel 2 vectors per q.
         unsafe {
-            let w0 = v128_load(pw.add(2 * q));
-            let w1 = v128_load(pw.add(2 * q + 1));
-            for r in 0..R {
-                let x = v128_load32_splat(pa[r].add(q * L::DEPTH) as *const u32);
-                acc[r][0] = L::dot(ones, w0, x, acc[r][0]);
-                acc[r][1] = L::dot(ones, w1, x, acc[r][1]);
-            }
+            let x: [v128; R] = std::array::from_fn(|r| v128_load32_splat(pa[r].add(q * L::DEPTH) as *const u32));
+            step::<L, R, 0>(&mut acc, ones, pw.add(2 * q), &x);
         }
     }
     let o = cols.start;
@@ -209,6 +228,26 @@ fn tile<L: Lane, const R: usize>(
             store2(&mut buf, &y);
             dst.copy_from_slice(&buf[..dst.len()]);
         }
+    }
+}
+
+/// One step of K: lane `S` of each row's `x` (a broadcast of 4-byte lanes)
+/// against the two weight vectors at `w`.
+///
+/// # Safety
+/// `w` must point at two vectors.
+#[inline(always)]
+unsafe fn step<L: Lane, const R: usize, const S: usize>(
+    acc: &mut [[v128; 2]; R],
+    ones: v128,
+    w: *const v128,
+    x: &[v128; R],
+) {
+    let (w0, w1) = (v128_load(w), v128_load(w.add(1)));
+    for r in 0..R {
+        let x = i32x4_shuffle::<S, S, S, S>(x[r], x[r]);
+        acc[r][0] = L::dot(ones, w0, x, acc[r][0]);
+        acc[r][1] = L::dot(ones, w1, x, acc[r][1]);
     }
 }
 
