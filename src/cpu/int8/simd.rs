@@ -286,25 +286,31 @@ pub fn act_scale(x: &[f32], levels: u8) -> ActScale {
 }
 
 /// [`ActScale::codes`] sixteen at a time: the same arithmetic, rounding
-/// (ties to even) and clamp, so the same codes.
+/// (ties to even) and clamp, so the same codes. Clamped first, a value
+/// plus 2^23 has its rounded integer in the low bits: an add and a subtract
+/// where rounding and a saturating conversion take several instructions.
 pub fn codes<L: Lane>(a: &ActScale, x: &[f32], out: &mut Vec<L::Code>) {
     out.clear();
     out.resize(x.len(), L::Code::default());
     let c = a.coder();
     let (zero, hi, lo) = (f32x4_splat(c.zero), f32x4_splat(c.hi), f32x4_splat(0.0));
     let (scale, inv) = (f32x4_splat(c.scale), f32x4_splat(c.inv));
+    let magic = f32x4_splat(8_388_608.0);
     let chunks = x.chunks_exact(16);
     let rest = chunks.remainder();
     for (ch, d) in chunks.zip(out.chunks_exact_mut(16)) {
         let q: [v128; 4] = std::array::from_fn(|i| {
             // SAFETY: ch holds 16 values.
             let v = unsafe { v128_load(ch.as_ptr().add(4 * i) as *const v128) };
+            // A fixed grid rounds before adding the zero point, as scalar.
             let y = if c.fixed {
                 f32x4_add(f32x4_nearest(f32x4_div(v, scale)), zero)
             } else {
-                f32x4_nearest(f32x4_add(f32x4_mul(v, inv), zero))
+                f32x4_add(f32x4_mul(v, inv), zero)
             };
-            i32x4_trunc_sat_f32x4(f32x4_pmin(hi, f32x4_pmax(lo, y)))
+            // Rounding commutes with a clamp to whole bounds; NaN goes to 0.
+            let y = f32x4_pmin(hi, f32x4_pmax(lo, y));
+            i32x4_sub(f32x4_add(y, magic), magic)
         });
         // SAFETY: d holds 16 codes.
         unsafe { L::store16(q, d.as_mut_ptr()) };
