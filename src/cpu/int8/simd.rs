@@ -26,7 +26,7 @@ pub trait Lane {
     type Weight: Copy + Default + From<i8> + Send + Sync;
     /// K values per lane of one dot product.
     const DEPTH: usize;
-    /// Steps of K (DEPTH values each) per load of a row's codes, each
+    /// Steps of K (DEPTH values each), 1 or 2, per load of a row's codes, each
     /// step's broadcast by a shuffle: fewer loads, which engines that
     /// bounds-check every memory access make dear, for a shuffle per step,
     /// which competes with the multiplies for the CPU's vector ports.
@@ -49,8 +49,8 @@ impl Lane for Wide {
     type Code = i16;
     type Weight = i16;
     const DEPTH: usize = 2;
-    // Twice the loads of Narrow for the same products: one each, or the
-    // multiplies would wait on shuffles.
+    // Half the products per step of Narrow, so a shuffle per step would
+    // hold up the multiplies more than the saved loads help: one load each.
     const GROUP: usize = 1;
 
     #[inline(always)]
