@@ -4,10 +4,11 @@
 use core::arch::wasm32::*;
 use std::ops::Range;
 
-use super::gemm::{gemm, Out, PackedB, Rows, MR};
+use super::gemm::{gemm, Matrix, Out, PackedB, Rows, MR};
 use super::{madd, Act};
 use crate::cpu::conv::{Geom, DEPTHWISE_GRAIN};
 use crate::cpu::par;
+use crate::cpu::window::Axis;
 use crate::plan::Activation;
 
 /// One group's A operand: row `m` is output pixel `m0 + m`, segment `s` is
@@ -91,8 +92,17 @@ const GEMM_GRAIN: usize = 16;
 /// output pixels (the GEMM's rows). A row's sums don't depend on which rows
 /// share its call, so the split doesn't change the result.
 pub fn conv(g: &Geom, input: &[f32], packed: &[PackedB], act: Activation, out: &mut [f32], accumulate: bool) {
-    let zeros = vec![0.0; g.cin_g()];
     let m = g.batch * g.out_h * g.out_w;
+    if plain_rows(g) {
+        // The input pixels are A's rows as they lie: no per-row tap lookup,
+        // which costs as much as the row's multiply-adds when K is short.
+        let k = g.in_c;
+        return par::rows(out, m, g.out_c, GEMM_GRAIN, MR, |pixels, out| {
+            let rows = Matrix { data: &input[pixels.start * k..pixels.end * k], cols: k };
+            gemm(&rows, pixels.len(), &packed[0], act, Out { data: out, ld: g.out_c, col: 0, accumulate });
+        });
+    }
+    let zeros = vec![0.0; g.cin_g()];
     par::rows(out, m, g.out_c, GEMM_GRAIN, MR, |pixels, out| {
         for (grp, b) in packed.iter().enumerate() {
             let rows = TapRows { g, input, zeros: &zeros, c0: grp * g.cin_g(), m0: pixels.start };
@@ -100,6 +110,13 @@ pub fn conv(g: &Geom, input: &[f32], packed: &[PackedB], act: Activation, out: &
             gemm(&rows, pixels.len(), b, act, Out { data: &mut *out, ld: g.out_c, col, accumulate });
         }
     });
+}
+
+/// A 1x1, stride-1, unpadded conv with one group: output pixel `p`'s A row
+/// is input pixel `p`.
+fn plain_rows(g: &Geom) -> bool {
+    let one = |a: &Axis| a.kernel == 1 && a.stride == 1 && a.pad_before == 0 && a.pad_after == 0;
+    g.groups == 1 && one(&g.h) && one(&g.w)
 }
 
 /// Depthwise: per output pixel, channel vectors accumulate `x * w` over the
