@@ -74,11 +74,13 @@ pub trait Rows {
     /// Values `chans` of segment `s` of row `m`.
     fn seg(&self, m: usize, s: usize, chans: Range<usize>) -> &[f32];
 
-    /// Row `m`'s segments, one after another, into `dst`.
-    fn gather(&self, m: usize, dst: &mut [f32]) {
+    /// Rows `ms`, each its segments one after another, into `dst`.
+    fn gather(&self, ms: Range<usize>, dst: &mut [f32]) {
         let len = self.seg_len();
-        for (s, d) in dst.chunks_exact_mut(len).enumerate().take(self.segs()) {
-            d.copy_from_slice(self.seg(m, s, 0..len));
+        for (m, row) in ms.clone().zip(dst.chunks_exact_mut(len * self.segs())) {
+            for (s, d) in row.chunks_exact_mut(len).enumerate() {
+                d.copy_from_slice(self.seg(m, s, 0..len));
+            }
         }
     }
 }
@@ -251,9 +253,7 @@ fn gather(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
     let mut block = vec![0.0; MC.min(m) * k];
     for m0 in (0..m).step_by(MC) {
         let mc = MC.min(m - m0);
-        for (r, row) in block.chunks_exact_mut(k).take(mc).enumerate() {
-            rows.gather(m0 + r, row);
-        }
+        rows.gather(m0..m0 + mc, &mut block[..mc * k]);
         let a = Matrix { data: &block[..mc * k], cols: k };
         let data = &mut out.data[m0 * out.ld..];
         gemm(&a, mc, b, act, Out { data, ld: out.ld, col: out.col, accumulate: out.accumulate });
