@@ -382,6 +382,8 @@ fn simd_conv_cases() -> Vec<ConvSpec> {
             sq([21, 19], [3, 10], 3, 1, 1),
             // More rows than one row block and several K blocks (K = 9 * 100).
             sq([15, 13], [100, 17], 3, 1, 1),
+            // The same K blocks of whole taps with A packed (N at least K).
+            sq([7, 5], [100, 517], 3, 1, 1),
         ],
         ACTS_NARROW,
     );
@@ -393,6 +395,11 @@ fn simd_conv_cases() -> Vec<ConvSpec> {
             // K split into blocks inside one segment (1100 channels).
             sq([3, 5], [1100, 9], 1, 1, 0),
             ConvSpec { n: 3, ..sq([4, 3], [6, 20], 1, 1, 0) },
+            // A packed (N at least K), K not a multiple of 4, rows over
+            // three row blocks and a partial tile, batch 2.
+            ConvSpec { n: 2, ..sq([11, 13], [13, 37], 1, 1, 0) },
+            // Packed, K split inside one segment.
+            sq([3, 5], [600, 610], 1, 1, 0),
         ],
         ACTS_NARROW,
     ));
