@@ -101,19 +101,14 @@ pkg: setup build
 WASM_TEST := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	NODE_ARGS=--experimental-wasm-relaxed-simd \
 	$(CARGO) test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test ops
-# Node 20's baseline compiler (Liftoff) gets i32x4.relaxed_dot_i8x16_i7x16_add_s
-# wrong (twice the dot product, the addend dropped); its optimizing tier and
-# Chromium's get it right. The relaxed build's int8 kernels use it, so that
-# run skips Liftoff (the runner splits NODE_ARGS on commas).
 wasm-test: setup
 	RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-simd $(WASM_TEST)
-	RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed \
-		$(WASM_TEST:--experimental-wasm-relaxed-simd=--experimental-wasm-relaxed-simd,--no-liftoff)
+	RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed $(WASM_TEST)
 
 ## The wasm CPU path (SIMD128 and relaxed-SIMD builds) in Node 20 against the native CLI.
 node-test: pkg build setup
 	node --test tests/node/predictions.test.mjs tests/node/head.test.mjs tests/node/backend_choice.test.mjs
-	node --experimental-wasm-relaxed-simd --no-liftoff tests/node/parity.mjs
+	node --experimental-wasm-relaxed-simd tests/node/parity.mjs
 
 ## WebGPU (SwiftShader) and CPU in headless Chromium against the native CLI.
 browser-test: pkg build setup $(NODE_DEPS)

@@ -6,7 +6,9 @@ use crate::error::{Error, Result};
 use crate::plan::{strides, TensorId};
 
 /// Copies every index of `shape` from `src[src_off + idx·src_strides]` to
-/// `dst[dst_off + idx·dst_strides]`, innermost dimension in a tight loop.
+/// `dst[dst_off + idx·dst_strides]`, one dimension in a tight loop: the last
+/// where it is contiguous on both sides, else the longest (an NCHW -> NHWC
+/// permute would otherwise loop over its 3 channels per pixel).
 struct StridedCopy {
     shape: Vec<usize>,
     src_off: usize,
@@ -25,11 +27,14 @@ impl StridedCopy {
         if self.shape.contains(&0) {
             return;
         }
-        let (inner, si, di) = (self.shape[rank - 1], self.src_strides[rank - 1], self.dst_strides[rank - 1]);
-        let mut idx = vec![0usize; rank - 1];
+        let contiguous = self.src_strides[rank - 1] == 1 && self.dst_strides[rank - 1] == 1;
+        let d_in =
+            if contiguous { rank - 1 } else { (0..rank).rev().max_by_key(|&d| self.shape[d]).unwrap_or(rank - 1) };
+        let (inner, si, di) = (self.shape[d_in], self.src_strides[d_in], self.dst_strides[d_in]);
+        let outer: Vec<usize> = (0..rank).filter(|&d| d != d_in).collect();
+        let mut idx = vec![0usize; outer.len()];
+        let (mut s0, mut d0) = (self.src_off, self.dst_off);
         loop {
-            let at = |off: usize, strides: &[usize]| off + idx.iter().zip(strides).map(|(i, s)| i * s).sum::<usize>();
-            let (s0, d0) = (at(self.src_off, &self.src_strides), at(self.dst_off, &self.dst_strides));
             if si == 1 && di == 1 {
                 dst[d0..d0 + inner].copy_from_slice(&src[s0..s0 + inner]);
             } else {
@@ -37,18 +42,23 @@ impl StridedCopy {
                     dst[d0 + j * di] = src[s0 + j * si];
                 }
             }
-            // Odometer over the outer dimensions.
-            let mut d = rank - 1;
+            // Odometer over the outer dimensions, offsets kept incrementally.
+            let mut i = outer.len();
             loop {
-                if d == 0 {
+                if i == 0 {
                     return;
                 }
-                d -= 1;
-                idx[d] += 1;
-                if idx[d] < self.shape[d] {
+                i -= 1;
+                let d = outer[i];
+                idx[i] += 1;
+                s0 += self.src_strides[d];
+                d0 += self.dst_strides[d];
+                if idx[i] < self.shape[d] {
                     break;
                 }
-                idx[d] = 0;
+                s0 -= self.shape[d] * self.src_strides[d];
+                d0 -= self.shape[d] * self.dst_strides[d];
+                idx[i] = 0;
             }
         }
     }

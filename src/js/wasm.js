@@ -8,20 +8,18 @@ import { readLocalFile } from "./local_file.js";
 import { packageFile } from "./package_dir.js";
 
 // A module whose one export returns lane 0 of
-// i32x4.relaxed_dot_i8x16_i7x16_add_s(splat 1, splat 2, splat 10), which is 4 * 1 * 2 + 10 = 18.
-// Engines without relaxed SIMD refuse the module. Node 20's baseline compiler
-// (Liftoff, with relaxed SIMD behind a flag) returns twice the dot product and
-// drops the addend: the int8 kernels would then be wrong, so that engine gets the
-// SIMD128 build too.
+// i16x8.relaxed_dot_i8x16_i7x16_s(splat -3, splat 5), which is 2 * -3 * 5 = -30:
+// the instruction the relaxed build's int8 kernels are made of. Engines without
+// relaxed SIMD refuse the module; one that got it wrong (as Node 20's baseline
+// compiler does the i32x4 dot-add form) would get the SIMD128 build.
 function relaxedSimdWorks() {
   const v128 = (/** @type {number[]} */ bytes) => [0xfd, 0x0c, ...bytes]; // v128.const
   const body = [
     0x00, // no locals
-    ...v128(new Array(16).fill(1)),
-    ...v128(new Array(16).fill(2)),
-    ...v128([10, 0, 0, 0, 10, 0, 0, 0, 10, 0, 0, 0, 10, 0, 0, 0]),
-    ...[0xfd, 0x93, 0x02], // i32x4.relaxed_dot_i8x16_i7x16_add_s
-    ...[0xfd, 0x1b, 0x00], // i32x4.extract_lane 0
+    ...v128(new Array(16).fill(0xfd)), // -3 as i8
+    ...v128(new Array(16).fill(5)),
+    ...[0xfd, 0x92, 0x02], // i16x8.relaxed_dot_i8x16_i7x16_s
+    ...[0xfd, 0x18, 0x00], // i16x8.extract_lane_s 0
     0x0b, // end
   ];
   const code = [0x01, body.length, ...body];
@@ -34,7 +32,7 @@ function relaxedSimdWorks() {
   ]);
   try {
     const { f } = /** @type {{ f: () => number }} */ (new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports);
-    return f() === 18;
+    return f() === -30;
   } catch {
     return false;
   }

@@ -19,6 +19,11 @@ async function transferable(source) {
 // A healthy pool starts in well under a second; a stalled one never does.
 const POOL_START_LIMIT_MS = 15_000;
 
+// Workers that may try to start a thread pool before the classifier settles
+// for one thread. A stall is a launch's bad luck, not the build's: a fresh
+// worker usually starts its pool.
+const POOL_TRIES = 2;
+
 export class WorkerRunner {
   #worker;
   #poolTimer;
@@ -54,7 +59,7 @@ export class WorkerRunner {
     this.#pending.clear();
   }
 
-  static async create(options = {}) {
+  static async create(options = {}, poolTries = POOL_TRIES) {
     checkOptions(options);
     if (typeof Worker !== "function") throw new WebResnetError("INVALID_INPUT", "worker mode needs Web Workers");
     const { onProgress, onBackendChange, model, ...rest } = options;
@@ -76,9 +81,10 @@ export class WorkerRunner {
     } catch (e) {
       runner.#stop();
       if (!runner.#poolStalled) throw e;
-      // The stalled worker is gone; a fresh one without a pool cannot stall so.
+      if (poolTries > 1) return WorkerRunner.create(options, poolTries - 1);
+      // The last stalled worker is gone; a fresh one without a pool cannot stall so.
       const single = await WorkerRunner.create({ ...options, threads: 1 });
-      single.#threadsFallback = `the thread pool did not start within ${POOL_START_LIMIT_MS / 1000} s`;
+      single.#threadsFallback = `the thread pool did not start within ${POOL_START_LIMIT_MS / 1000} s, in ${POOL_TRIES} workers`;
       return single;
     }
     return runner;

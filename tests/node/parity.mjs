@@ -1,7 +1,6 @@
 // The wasm CPU path in Node 20 against the native CLI, on seeded inputs.
-// Both wasm builds: SIMD128 and relaxed SIMD (Node 20 needs the flag, and
-// --no-liftoff: its baseline compiler gets the relaxed int8 dot product wrong).
-// Usage: node --experimental-wasm-relaxed-simd --no-liftoff tests/node/parity.mjs
+// Both wasm builds: SIMD128 and relaxed SIMD (Node 20 needs the flag).
+// Usage: node --experimental-wasm-relaxed-simd tests/node/parity.mjs
 //        (after `make pkg` and `cargo build --release`)
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";

@@ -5,7 +5,7 @@
 
 use crate::build::{Builder, Rng};
 use webresnet::cpu::{Winograd, WinogradVariant};
-use webresnet::plan::{Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId};
+use webresnet::plan::{ActQuant, Activation, Affine, Conv, Dense, Plan, Pool, PoolKind, Step, TensorId};
 
 pub struct Case {
     pub name: String,
@@ -71,12 +71,29 @@ pub struct ConvSpec {
     winograd: Winograd,
     /// Weights on an int8 grid, marked int8 (the CPU's int8 kernels).
     int8: bool,
+    /// The input's grid fixed by the model (as a QDQ pair does): 256 codes
+    /// spanning the input's range and 0.
+    fixed: bool,
 }
 
 /// A square-kernel case; chain the setters for the rest.
 fn conv(n: usize, hw: [usize; 2], c: [usize; 2], k: usize, s: usize, pad: [usize; 4]) -> ConvSpec {
     let (act, res, winograd) = (Activation::None, Res::None, Winograd::Auto);
-    ConvSpec { n, hw, c, k: [k, k], s: [s, s], pad, d: [1, 1], groups: 1, act, res, winograd, int8: false }
+    ConvSpec {
+        n,
+        hw,
+        c,
+        k: [k, k],
+        s: [s, s],
+        pad,
+        d: [1, 1],
+        groups: 1,
+        act,
+        res,
+        winograd,
+        int8: false,
+        fixed: false,
+    }
 }
 
 impl ConvSpec {
@@ -97,6 +114,9 @@ impl ConvSpec {
     }
     fn int8(self) -> Self {
         ConvSpec { int8: true, ..self }
+    }
+    fn fixed(self) -> Self {
+        ConvSpec { fixed: true, ..self }
     }
 
     fn out_shape(&self) -> [usize; 4] {
@@ -141,13 +161,19 @@ impl ConvSpec {
         if self.int8 {
             name += " int8";
         }
+        if self.fixed {
+            name += " fixed grid";
+        }
         let mut rng = Rng::from_name(&name);
         let os = self.out_shape();
         let mut b = Builder::default();
-        let input = b.input(
-            &[self.n, self.hw[0], self.hw[1], self.c[0]],
-            rng.vec(self.n * self.hw[0] * self.hw[1] * self.c[0], 2.0),
-        );
+        let x = rng.vec(self.n * self.hw[0] * self.hw[1] * self.c[0], 2.0);
+        let input_quant = self.fixed.then(|| {
+            let (lo, hi) = x.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let scale = (hi - lo) / 255.0;
+            ActQuant { scale, zero: (-lo / scale).round() as u8 }
+        });
+        let input = b.input(&[self.n, self.hw[0], self.hw[1], self.c[0]], x);
         let (residual, output) = match self.res {
             Res::None => (None, b.tensor(&os)),
             Res::Separate => (Some(b.input(&os, rng.vec(os.iter().product(), 2.0))), b.tensor(&os)),
@@ -161,7 +187,10 @@ impl ConvSpec {
         } else {
             rng.vec(self.weight_len(), 1.0)
         };
-        let step = self.step(input, output, residual, weight, rng.vec(self.c[1], 1.0));
+        let mut step = self.step(input, output, residual, weight, rng.vec(self.c[1], 1.0));
+        if let Step::Conv(c) = &mut step {
+            c.input_quant = input_quant;
+        }
         let (plan, data) = b.plan(vec![step], output);
         Case { name, plan, data, exact: false, winograd: self.winograd }
     }
@@ -259,7 +288,8 @@ fn int8_grid(rng: &mut Rng, n: usize, k: usize) -> Vec<f32> {
 /// int8 convs: channels not multiples of 4 or 16, batch 2, residuals, the
 /// in-place 1x1 path and gathered taps, strides, padding, a stem, more
 /// pixels than one thread's piece, deep K; a grouped int8 conv, which runs
-/// on the f32 kernels.
+/// on the f32 kernels; inputs on a grid the model fixed (8-bit codes, which
+/// the relaxed build runs on its i16 dot product).
 fn int8_conv_cases() -> Vec<ConvSpec> {
     let specs = [
         conv(2, [7, 9], [5, 7], 3, 1, [1; 4]),
@@ -272,7 +302,16 @@ fn int8_conv_cases() -> Vec<ConvSpec> {
         conv(1, [3, 5], [1100, 9], 1, 1, [0; 4]),
         conv(1, [9, 7], [6, 9], 3, 1, [1; 4]).groups(3),
     ];
-    with_residuals(&specs.map(ConvSpec::int8), ACTS_NARROW)
+    // A grid the model fixed: 8-bit codes in every build.
+    let fixed = [
+        conv(2, [7, 9], [5, 7], 3, 1, [1; 4]),
+        conv(2, [7, 9], [13, 7], 1, 1, [0; 4]),
+        conv(1, [11, 5], [16, 13], 1, 2, [0; 4]),
+        conv(1, [9, 7], [100, 9], 3, 1, [1; 4]),
+    ];
+    let mut v = with_residuals(&specs.map(ConvSpec::int8), ACTS_NARROW);
+    v.extend(with_residuals(&fixed.map(|s| s.int8().fixed()), ACTS_NARROW));
+    v
 }
 
 /// int8 dense layers: batch 2, features not multiples of 4 or 16.
@@ -345,6 +384,8 @@ fn simd_conv_cases() -> Vec<ConvSpec> {
             sq([21, 19], [3, 10], 3, 1, 1),
             // More rows than one row block and several K blocks (K = 9 * 100).
             sq([15, 13], [100, 17], 3, 1, 1),
+            // The same K blocks of whole taps with A packed (N at least K).
+            sq([7, 5], [100, 517], 3, 1, 1),
         ],
         ACTS_NARROW,
     );
@@ -356,6 +397,11 @@ fn simd_conv_cases() -> Vec<ConvSpec> {
             // K split into blocks inside one segment (1100 channels).
             sq([3, 5], [1100, 9], 1, 1, 0),
             ConvSpec { n: 3, ..sq([4, 3], [6, 20], 1, 1, 0) },
+            // A packed (N at least K), K not a multiple of 4, rows over
+            // three row blocks and a partial tile, batch 2.
+            ConvSpec { n: 2, ..sq([11, 13], [13, 37], 1, 1, 0) },
+            // Packed, K split inside one segment.
+            sq([3, 5], [600, 610], 1, 1, 0),
         ],
         ACTS_NARROW,
     ));

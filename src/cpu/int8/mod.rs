@@ -19,7 +19,9 @@
 //! Grouped convs (depthwise included) stay on the f32 kernels, but for those
 //! on a fixed input grid, whose integer sums the portable kernel takes.
 //!
-//! With [`Kernels::Simd128`] the GEMM is `simd`'s, on weights packed at load.
+//! With [`Kernels::Simd128`] the GEMM is `simd`'s, on weights packed at load:
+//! the build's fastest dot product, or, for a fixed grid's 8-bit codes in a
+//! build whose fastest takes 7 bits, the i16 one.
 
 mod portable;
 mod qlinear;
@@ -89,8 +91,12 @@ enum Gemm {
     Grouped(portable::Groups),
     /// A depthwise conv's codes by tap, `[taps][n]`.
     Depthwise(Vec<i8>),
+    /// For codes of [`ACT_LEVELS`].
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    Simd(simd::Panels),
+    Simd(simd::Panels<simd::Best>),
+    /// For a fixed grid's 8-bit codes where [`ACT_LEVELS`] is 7 bits.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Wide(simd::Panels<simd::Wide>),
 }
 
 pub struct Int8Kernel {
@@ -151,9 +157,6 @@ impl Int8Kernel {
 
     fn new(io: Io, g: Geom, w: WeightCodes, layer: Layer, kernels: Kernels) -> Result<Self> {
         let Layer { mut bias, act, fixed, requant } = layer;
-        // A fixed grid spans 256 codes, which the relaxed build's 7-bit dot
-        // product can't take: the portable GEMM runs those.
-        let kernels = if fixed.is_some() && ACT_LEVELS != u8::MAX { Kernels::Portable } else { kernels };
         let taps = g.h.kernel * g.w.kernel;
         let gemm = match kernels {
             #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -163,6 +166,12 @@ impl Int8Kernel {
             }
             _ if g.groups > 1 => Gemm::Grouped(portable::Groups { taps, in_c: g.in_c, groups: g.groups }),
             Kernels::Portable => Gemm::Portable,
+            // A fixed grid spans 256 codes, which the relaxed build's 7-bit
+            // dot product can't take.
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernels::Simd128 if fixed.is_some() && ACT_LEVELS != u8::MAX => {
+                Gemm::Wide(simd::Panels::new(&w.codes, g.out_c, g.k()))
+            }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Kernels::Simd128 => Gemm::Simd(simd::Panels::new(&w.codes, g.out_c, g.k())),
         };
@@ -213,13 +222,22 @@ impl Int8Kernel {
             }
             return buf;
         }
+        // With dilation 1, a pixel's taps in one kernel row read adjacent
+        // input pixels: one copy each (a stem's 3 channels would otherwise
+        // copy 3 codes at a time).
+        let span = if g.w.dilation == 1 { g.w.kernel } else { 1 };
         for (r, row) in buf.chunks_exact_mut(kp).enumerate() {
             let (b, oy, ox) = g.pixel(p0 + r);
             for (ky, iy) in g.h.taps(oy) {
-                for (kx, ix) in g.w.taps(ox) {
+                let mut taps = g.w.taps(ox).peekable();
+                while let Some((kx, ix)) = taps.next() {
+                    let mut n = 1;
+                    while n < span && taps.next_if(|&(k, _)| k == kx + n).is_some() {
+                        n += 1;
+                    }
                     let src = ((b * g.h.size + iy) * g.w.size + ix) * ic;
                     let dst = (ky * g.w.kernel + kx) * ic;
-                    row[dst..dst + ic].copy_from_slice(&codes[src..src + ic]);
+                    row[dst..dst + n * ic].copy_from_slice(&codes[src..src + n * ic]);
                 }
             }
         }
@@ -255,7 +273,7 @@ impl Kernel for Int8Kernel {
         let x = match (self.fixed, &self.gemm) {
             (Some(q), _) => ActScale::fixed(q),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            (None, Gemm::Simd(_)) => simd::act_scale(input, ACT_LEVELS),
+            (None, Gemm::Simd(_) | Gemm::Wide(_)) => simd::act_scale(input, ACT_LEVELS),
             (None, _) => ActScale::of(input, ACT_LEVELS),
         };
         let epi = Epilogue::new(&self.w, x, &self.bias, self.act, accumulate, self.rounding.as_ref());
@@ -284,17 +302,9 @@ impl Kernel for Int8Kernel {
                 });
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Gemm::Simd(panels) => {
-                let mut codes = Vec::new();
-                if x.fixed {
-                    x.codes(input, &mut codes);
-                } else {
-                    simd::codes(&x, input, &mut codes);
-                }
-                let kp = simd::depth(self.g.k());
-                let zero = simd::Code::from(x.zero);
-                self.blocks(&codes, zero, kp, simd::MR, out, |a, rows, out| simd::gemm(a, rows, panels, &epi, out));
-            }
+            Gemm::Simd(panels) => self.simd(panels, &x, &epi, input, out),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Gemm::Wide(panels) => self.simd(panels, &x, &epi, input, out),
         }
         Ok(())
     }
@@ -331,6 +341,25 @@ impl Rounding {
     pub fn apply(&self, o: usize, sum: i32) -> f32 {
         let v = sum.wrapping_add(self.bias[o]) as f32 * self.mult[o];
         round_half_even(v.max(self.lo).min(self.hi)) * self.step
+    }
+}
+
+impl Int8Kernel {
+    /// The SIMD GEMM of lane `L` on `input` coded by `x`.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn simd<L: simd::Lane>(
+        &self,
+        panels: &simd::Panels<L>,
+        x: &ActScale,
+        epi: &Epilogue,
+        input: &[f32],
+        out: &mut [f32],
+    ) {
+        let mut codes = Vec::new();
+        simd::codes::<L>(x, input, &mut codes);
+        let kp = simd::depth::<L>(self.g.k());
+        let zero = L::Code::from(x.zero);
+        self.blocks(&codes, zero, kp, simd::MR, out, |a, rows, out| simd::gemm(a, rows, panels, epi, out));
     }
 }
 

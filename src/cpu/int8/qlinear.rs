@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use super::quant::ActScale;
+use super::quant::{ActScale, Coder};
 use crate::cpu::elementwise::round_half_even;
 use crate::cpu::{split, Kernel, Tensors};
 use crate::error::{Error, Result};
@@ -29,10 +29,10 @@ impl Grid {
 enum Op {
     /// `c = round_half_even(fma(a, ra, fma(b, rb, fixed)))`: each code times
     /// its scale over the output's, plus the zero points' share.
-    Add { b: Range<usize>, x: [ActScale; 2], ra: f32, rb: f32, fixed: f32 },
+    Add { b: Range<usize>, x: [Coder; 2], ra: f32, rb: f32, fixed: f32 },
     /// Per channel of `channels`, `pixels` codes summed less their zero
     /// points, times `mult / 2^shift` rounded half away from zero.
-    Mean { x: ActScale, pixels: usize, channels: usize, mult: i64, shift: u32 },
+    Mean { x: Coder, zero: i64, pixels: usize, channels: usize, mult: i64, shift: u32 },
 }
 
 pub struct QLinearKernel {
@@ -57,7 +57,7 @@ impl QLinearKernel {
                 }
                 let (ra, rb) = (ga.scale / q.scale, gb.scale / q.scale);
                 let fixed = q.zero as f32 - (ra * f32::from(ga.zero) + rb * f32::from(gb.zero));
-                Op::Add { b: b.range(), x: [ActScale::fixed(ga), ActScale::fixed(gb)], ra, rb, fixed }
+                Op::Add { b: b.range(), x: [ActScale::fixed(ga).coder(), ActScale::fixed(gb).coder()], ra, rb, fixed }
             }
             Some(QuantizedOp::Mean { grid: g }) => {
                 let [_, h, w, channels] = input.shape[..] else {
@@ -70,7 +70,14 @@ impl QLinearKernel {
                 // its exponent: an exact product in i64.
                 let bits = (g.scale / (q.scale * (h * w) as f32)).to_bits();
                 let (mult, shift) = (i64::from(bits & 0x7f_ffff | 0x80_0000), 150 - (bits >> 23));
-                Op::Mean { x: ActScale::fixed(g), pixels: h * w, channels, mult, shift }
+                Op::Mean {
+                    x: ActScale::fixed(g).coder(),
+                    zero: i64::from(g.zero),
+                    pixels: h * w,
+                    channels,
+                    mult,
+                    shift,
+                }
             }
             None => return Err(Error::Backend("a plain quantize step on the quantized-op kernel".into())),
         };
@@ -90,9 +97,9 @@ impl Kernel for QLinearKernel {
                     *o = self.grid.value(round_half_even(c.max(lo).min(hi)) as i64);
                 }
             }
-            Op::Mean { x, pixels, channels, mult, shift } => {
+            Op::Mean { x, zero, pixels, channels, mult, shift } => {
                 let c = *channels;
-                let bias = -i64::from(x.zero) * *pixels as i64;
+                let bias = -zero * *pixels as i64;
                 for (image, out) in input.chunks_exact(pixels * c).zip(out.chunks_exact_mut(c)) {
                     for (ch, o) in out.iter_mut().enumerate() {
                         let sum: i64 = image[ch..].iter().step_by(c).map(|&v| i64::from(x.code(v))).sum();

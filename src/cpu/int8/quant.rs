@@ -107,28 +107,48 @@ impl ActScale {
 
     /// `x` as codes into `out` (resized to fit).
     pub fn codes<T: From<u8>>(&self, x: &[f32], out: &mut Vec<T>) {
+        let c = self.coder();
         out.clear();
-        out.extend(x.iter().map(|&v| T::from(self.code(v))));
+        out.extend(x.iter().map(|&v| T::from(c.code(v))));
     }
 
+    /// What coding a value takes, worked out once per tensor.
+    pub fn coder(&self) -> Coder {
+        Coder {
+            scale: self.scale,
+            inv: 1.0 / self.scale,
+            zero: f32::from(self.zero),
+            hi: f32::from(self.levels),
+            fixed: self.fixed,
+        }
+    }
+}
+
+/// [`ActScale`] as the coding loops read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Coder {
+    pub scale: f32,
+    pub inv: f32,
+    pub zero: f32,
+    /// The largest code.
+    pub hi: f32,
+    pub fixed: bool,
+}
+
+impl Coder {
     /// The code of `v`. Ties round to even, as the SIMD kernels' one
     /// instruction does. A fixed grid codes as ONNX's QuantizeLinear does
     /// (divide, round, saturate), so values a quantize step left on it come
     /// back as the same codes.
     #[inline(always)]
     pub fn code(&self, v: f32) -> u8 {
-        let (zero, hi) = (f32::from(self.zero), f32::from(self.levels));
         // Saturating before rounding gives the same codes: the bounds are whole.
         let q = if self.fixed {
-            round_half_even((v / self.scale).max(-zero).min(hi - zero)) + zero
+            round_half_even((v / self.scale).max(-self.zero).min(self.hi - self.zero)) + self.zero
         } else {
-            round_half_even((v * self.inv() + zero).max(0.0).min(hi))
+            round_half_even((v * self.inv + self.zero).max(0.0).min(self.hi))
         };
         q as u8
-    }
-
-    pub fn inv(&self) -> f32 {
-        1.0 / self.scale
     }
 }
 

@@ -1,12 +1,14 @@
 //! The wasm SIMD int8 GEMM: `out = epilogue(A · Wᵀ)`, A's rows activation
 //! codes, W packed once at load into panels of [`NR`] output channels.
 //!
-//! One instruction sums [`DEPTH`] adjacent K values of four output channels
-//! into their i32 lanes:
-//! - SIMD128: `i32x4.dot_i16x8_s`, on codes and weights widened to i16;
-//! - relaxed SIMD: `i32x4.relaxed_dot_i8x16_i7x16_add_s`, i8 weights against
-//!   activation codes below 128 (its second operand's top bit must be clear),
-//!   which is why that build quantizes activations to 7 bits.
+//! Each [`Lane`] sums `DEPTH` adjacent K values of four output channels into
+//! their i32 lanes:
+//! - [`Wide`]: `i32x4.dot_i16x8_s`, on codes and weights widened to i16; any
+//!   8-bit code;
+//! - [`Narrow`] (relaxed SIMD): `i16x8.relaxed_dot_i8x16_i7x16_s`, i8 weights
+//!   against activation codes below 128 (its second operand's top bit must be
+//!   clear), which is why that build quantizes activations to 7 bits; a grid
+//!   the model fixed spans 8 bits and runs on [`Wide`] there.
 //!
 //! A `MR x NR` tile keeps its sums in registers over all of K (they cannot
 //! overflow: K is bounded by `MAX_K`), so the epilogue runs straight from them.
@@ -16,76 +18,116 @@ use super::quant::ActScale;
 use super::{Epilogue, Rounding};
 use crate::cpu::simd::Act;
 
-/// What differs between the two builds, each item in both variants.
-mod lane {
-    use core::arch::wasm32::*;
-
+/// One kind of dot product, with the code and weight types it reads.
+pub trait Lane {
     /// An activation code as the kernel reads it.
-    #[cfg(target_feature = "relaxed-simd")]
-    pub type Code = u8;
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    pub type Code = i16;
-
+    type Code: Copy + Default + From<u8> + Send + Sync;
     /// A weight code as packed.
-    #[cfg(target_feature = "relaxed-simd")]
-    pub type Weight = i8;
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    pub type Weight = i16;
-
+    type Weight: Copy + Default + From<i8> + Send + Sync;
     /// K values per lane of one dot product.
-    pub const DEPTH: usize = if cfg!(target_feature = "relaxed-simd") { 4 } else { 2 };
+    const DEPTH: usize;
+    /// Steps of K (DEPTH values each), 1 or 2, per load of a row's codes, each
+    /// step's broadcast by a shuffle: fewer loads, which engines that
+    /// bounds-check every memory access make dear, for a shuffle per step,
+    /// which competes with the multiplies for the CPU's vector ports.
+    const GROUP: usize;
 
-    /// `acc + w · x` per lane, `DEPTH` products each.
-    #[inline(always)]
-    pub fn dot(w: v128, x: v128, acc: v128) -> v128 {
-        #[cfg(target_feature = "relaxed-simd")]
-        return i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc);
-        #[cfg(not(target_feature = "relaxed-simd"))]
-        return i32x4_add(acc, i32x4_dot_i16x8(w, x));
-    }
+    /// `acc + w · x` per lane; `ones` is i16 lanes of 1 ([`ones`]).
+    fn dot(ones: v128, w: v128, x: v128, acc: v128) -> v128;
 
     /// Sixteen codes (each lane in range) stored at `dst`.
     ///
     /// # Safety
     /// `dst` must have room for 16 codes.
+    unsafe fn store16(q: [v128; 4], dst: *mut Self::Code);
+}
+
+/// `i32x4.dot_i16x8_s` on i16 codes and weights.
+pub struct Wide;
+
+impl Lane for Wide {
+    type Code = i16;
+    type Weight = i16;
+    const DEPTH: usize = 2;
+    // Half the products per step of Narrow, so a shuffle per step would
+    // hold up the multiplies more than the saved loads help: one load each.
+    const GROUP: usize = 1;
+
     #[inline(always)]
-    pub unsafe fn store16(q: [v128; 4], dst: *mut Code) {
-        let (lo, hi) = (i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
-        #[cfg(target_feature = "relaxed-simd")]
-        v128_store(dst as *mut v128, u8x16_narrow_i16x8(lo, hi));
-        #[cfg(not(target_feature = "relaxed-simd"))]
-        {
-            v128_store(dst as *mut v128, lo);
-            v128_store((dst as *mut v128).add(1), hi);
-        }
+    fn dot(_: v128, w: v128, x: v128, acc: v128) -> v128 {
+        i32x4_add(acc, i32x4_dot_i16x8(w, x))
+    }
+
+    #[inline(always)]
+    unsafe fn store16(q: [v128; 4], dst: *mut i16) {
+        v128_store(dst as *mut v128, i16x8_narrow_i32x4(q[0], q[1]));
+        v128_store((dst as *mut v128).add(1), i16x8_narrow_i32x4(q[2], q[3]));
     }
 }
 
-use lane::{dot, store16, Weight};
-pub use lane::{Code, DEPTH};
+/// `i16x8.relaxed_dot_i8x16_i7x16_s` on i8 weights and 7-bit codes.
+#[cfg(target_feature = "relaxed-simd")]
+pub struct Narrow;
+
+#[cfg(target_feature = "relaxed-simd")]
+impl Lane for Narrow {
+    type Code = u8;
+    type Weight = i8;
+    const DEPTH: usize = 4;
+    const GROUP: usize = 2;
+
+    /// Pairs summed in i16 (exact: |2 × 127 × 127| < 2^15), then widened by a
+    /// dot product with ones: where the CPU lacks a one-instruction dot
+    /// product, engines lower this to three instructions, but the i32x4
+    /// dot-add (which LLVM would fuse `extadd_pairwise` and the add into) to
+    /// up to five.
+    #[inline(always)]
+    fn dot(ones: v128, w: v128, x: v128, acc: v128) -> v128 {
+        i32x4_add(acc, i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(w, x), ones))
+    }
+
+    #[inline(always)]
+    unsafe fn store16(q: [v128; 4], dst: *mut u8) {
+        let (lo, hi) = (i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
+        v128_store(dst as *mut v128, u8x16_narrow_i16x8(lo, hi));
+    }
+}
+
+/// The build's fastest lane for codes of [`super::ACT_LEVELS`].
+#[cfg(target_feature = "relaxed-simd")]
+pub type Best = Narrow;
+#[cfg(not(target_feature = "relaxed-simd"))]
+pub type Best = Wide;
+
+/// i16 lanes of 1, made opaque: as a constant, an engine may rebuild it at
+/// every use in a loop.
+#[inline(always)]
+fn ones() -> v128 {
+    std::hint::black_box(i16x8_splat(1))
+}
 
 /// Output channels per panel: two i32x4 sums per row.
 pub const NR: usize = 8;
-/// Rows per tile: 8 sums, 2 weight vectors and 4 broadcast codes fit V8's
-/// 16 vector registers on x86-64.
+/// Rows per tile: 8 sums, 2 weight vectors, a broadcast code, a product and
+/// the ones fit V8's 16 vector registers on x86-64.
 pub const MR: usize = 4;
 
 /// `[n][k]` weight codes as `ceil(n / NR)` panels of `[kp / DEPTH][NR][DEPTH]`
 /// (K padded with zeros to `kp`, a multiple of `DEPTH`; outputs past `n` zero).
-pub struct Panels {
-    data: Vec<Weight>,
+pub struct Panels<L: Lane> {
+    data: Vec<L::Weight>,
     kp: usize,
     n: usize,
 }
 
-impl Panels {
+impl<L: Lane> Panels<L> {
     pub fn new(codes: &[i8], n: usize, k: usize) -> Self {
-        let kp = depth(k);
-        let mut data = vec![0; n.div_ceil(NR) * kp * NR];
+        let (d, kp) = (L::DEPTH, depth::<L>(k));
+        let mut data = vec![L::Weight::default(); n.div_ceil(NR) * kp * NR];
         for (o, row) in codes.chunks_exact(k.max(1)).take(n).enumerate() {
             let (j, c) = (o / NR, o % NR);
             for (i, &w) in row.iter().enumerate() {
-                data[(j * kp + i / DEPTH * DEPTH) * NR + c * DEPTH + i % DEPTH] = Weight::from(w);
+                data[(j * kp + i / d * d) * NR + c * d + i % d] = L::Weight::from(w);
             }
         }
         Panels { data, kp, n }
@@ -93,13 +135,13 @@ impl Panels {
 }
 
 /// A row's length for K values: K rounded up to a multiple of `DEPTH`.
-pub fn depth(k: usize) -> usize {
-    k.next_multiple_of(DEPTH)
+pub fn depth<L: Lane>(k: usize) -> usize {
+    k.next_multiple_of(L::DEPTH)
 }
 
 /// `out[r][o] = epi(o, Σ_i a[r][i] × w[o][i])` for `rows` rows of `a`
 /// (`[rows][kp]`; values past K are multiplied by zero weights).
-pub fn gemm(a: &[Code], rows: usize, w: &Panels, epi: &Epilogue, out: &mut [f32]) {
+pub fn gemm<L: Lane>(a: &[L::Code], rows: usize, w: &Panels<L>, epi: &Epilogue, out: &mut [f32]) {
     let (kp, n) = (w.kp, w.n);
     let (a, out) = (&a[..rows * kp], &mut out[..rows * n]);
     let act = Act::new(epi.act);
@@ -110,10 +152,10 @@ pub fn gemm(a: &[Code], rows: usize, w: &Panels, epi: &Epilogue, out: &mut [f32]
             let a = &a[r0 * kp..];
             let out = &mut out[r0 * n..];
             match MR.min(rows - r0) {
-                4 => tile::<4>(a, kp, panel, epi, act, &cols, n, out),
-                3 => tile::<3>(a, kp, panel, epi, act, &cols, n, out),
-                2 => tile::<2>(a, kp, panel, epi, act, &cols, n, out),
-                _ => tile::<1>(a, kp, panel, epi, act, &cols, n, out),
+                4 => tile::<L, 4>(a, kp, panel, epi, act, &cols, n, out),
+                3 => tile::<L, 3>(a, kp, panel, epi, act, &cols, n, out),
+                2 => tile::<L, 2>(a, kp, panel, epi, act, &cols, n, out),
+                _ => tile::<L, 1>(a, kp, panel, epi, act, &cols, n, out),
             }
         }
     }
@@ -123,30 +165,41 @@ pub fn gemm(a: &[Code], rows: usize, w: &Panels, epi: &Epilogue, out: &mut [f32]
 /// into output columns `cols` of `R` rows of `out` (rows `n` apart).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn tile<const R: usize>(
-    a: &[Code],
+fn tile<L: Lane, const R: usize>(
+    a: &[L::Code],
     kp: usize,
-    panel: &[Weight],
+    panel: &[L::Weight],
     epi: &Epilogue,
     act: Act,
     cols: &std::ops::Range<usize>,
     n: usize,
     out: &mut [f32],
 ) {
-    let rows: [&[Code]; R] = std::array::from_fn(|r| &a[r * kp..(r + 1) * kp]);
+    let rows: [&[L::Code]; R] = std::array::from_fn(|r| &a[r * kp..(r + 1) * kp]);
     let (pa, pw) = (rows.map(|s| s.as_ptr()), panel.as_ptr() as *const v128);
     let mut acc = [[i32x4_splat(0); 2]; R];
-    for q in 0..kp / DEPTH {
+    let ones = ones();
+    let (steps, whole) = (kp / L::DEPTH, kp / L::DEPTH / L::GROUP * L::GROUP);
+    for q in (0..whole).step_by(L::GROUP) {
+        // SAFETY: q + GROUP <= kp / DEPTH: each row has GROUP × DEPTH codes
+        // (4 or 8 bytes) from q × DEPTH on, and the panel 2 vectors per step.
+        unsafe {
+            if L::GROUP == 2 {
+                let x: [v128; R] = std::array::from_fn(|r| v128_load64_splat(pa[r].add(q * L::DEPTH) as *const u64));
+                step::<L, R, 0>(&mut acc, ones, pw.add(2 * q), &x);
+                step::<L, R, 1>(&mut acc, ones, pw.add(2 * q + 2), &x);
+            } else {
+                let x: [v128; R] = std::array::from_fn(|r| v128_load32_splat(pa[r].add(q * L::DEPTH) as *const u32));
+                step::<L, R, 0>(&mut acc, ones, pw.add(2 * q), &x);
+            }
+        }
+    }
+    for q in whole..steps {
         // SAFETY: q < kp / DEPTH; each row has kp codes (DEPTH of them are 4
         // bytes), and the panel 2 vectors per q.
         unsafe {
-            let w0 = v128_load(pw.add(2 * q));
-            let w1 = v128_load(pw.add(2 * q + 1));
-            for r in 0..R {
-                let x = v128_load32_splat(pa[r].add(q * DEPTH) as *const u32);
-                acc[r][0] = dot(w0, x, acc[r][0]);
-                acc[r][1] = dot(w1, x, acc[r][1]);
-            }
+            let x: [v128; R] = std::array::from_fn(|r| v128_load32_splat(pa[r].add(q * L::DEPTH) as *const u32));
+            step::<L, R, 0>(&mut acc, ones, pw.add(2 * q), &x);
         }
     }
     let o = cols.start;
@@ -193,6 +246,26 @@ fn rounded(r: &Rounding, o: usize, sum: [v128; 2]) -> [v128; 2] {
     })
 }
 
+/// One step of K: lane `S` of each row's `x` (a broadcast of 4-byte lanes)
+/// against the two weight vectors at `w`.
+///
+/// # Safety
+/// `w` must point at two vectors.
+#[inline(always)]
+unsafe fn step<L: Lane, const R: usize, const S: usize>(
+    acc: &mut [[v128; 2]; R],
+    ones: v128,
+    w: *const v128,
+    x: &[v128; R],
+) {
+    let (w0, w1) = (v128_load(w), v128_load(w.add(1)));
+    for r in 0..R {
+        let x = i32x4_shuffle::<S, S, S, S>(x[r], x[r]);
+        acc[r][0] = L::dot(ones, w0, x, acc[r][0]);
+        acc[r][1] = L::dot(ones, w1, x, acc[r][1]);
+    }
+}
+
 fn load2<T>(s: &[T]) -> [v128; 2] {
     let s = &s[..32 / std::mem::size_of::<T>()];
     // SAFETY: s holds 32 bytes; v128_load has no alignment requirement.
@@ -227,27 +300,38 @@ pub fn act_scale(x: &[f32], levels: u8) -> ActScale {
     ActScale::spanning(lo, hi, levels)
 }
 
-/// [`ActScale::codes`] sixteen at a time: the same multiply, add, rounding
-/// (ties to even) and clamp, so the same codes.
-pub fn codes(a: &ActScale, x: &[f32], out: &mut Vec<Code>) {
+/// [`ActScale::codes`] sixteen at a time: the same arithmetic, rounding
+/// (ties to even) and clamp, so the same codes. Clamped first, a value
+/// plus 2^23 has its rounded integer in the low bits: an add and a subtract
+/// where rounding and a saturating conversion take several instructions.
+pub fn codes<L: Lane>(a: &ActScale, x: &[f32], out: &mut Vec<L::Code>) {
     out.clear();
-    out.resize(x.len(), 0);
-    let (inv, zero, hi) = (f32x4_splat(a.inv()), f32x4_splat(f32::from(a.zero)), f32x4_splat(f32::from(a.levels)));
-    let lo = f32x4_splat(0.0);
+    out.resize(x.len(), L::Code::default());
+    let c = a.coder();
+    let (zero, hi, lo) = (f32x4_splat(c.zero), f32x4_splat(c.hi), f32x4_splat(0.0));
+    let (scale, inv) = (f32x4_splat(c.scale), f32x4_splat(c.inv));
+    let magic = f32x4_splat(8_388_608.0);
     let chunks = x.chunks_exact(16);
     let rest = chunks.remainder();
-    for (c, d) in chunks.zip(out.chunks_exact_mut(16)) {
+    for (ch, d) in chunks.zip(out.chunks_exact_mut(16)) {
         let q: [v128; 4] = std::array::from_fn(|i| {
-            // SAFETY: c holds 16 values.
-            let v = unsafe { v128_load(c.as_ptr().add(4 * i) as *const v128) };
-            let y = f32x4_nearest(f32x4_add(f32x4_mul(v, inv), zero));
-            i32x4_trunc_sat_f32x4(f32x4_pmin(hi, f32x4_pmax(lo, y)))
+            // SAFETY: ch holds 16 values.
+            let v = unsafe { v128_load(ch.as_ptr().add(4 * i) as *const v128) };
+            // A fixed grid rounds before adding the zero point, as scalar.
+            let y = if c.fixed {
+                f32x4_add(f32x4_nearest(f32x4_div(v, scale)), zero)
+            } else {
+                f32x4_add(f32x4_mul(v, inv), zero)
+            };
+            // Rounding commutes with a clamp to whole bounds; NaN goes to 0.
+            let y = f32x4_pmin(hi, f32x4_pmax(lo, y));
+            i32x4_sub(f32x4_add(y, magic), magic)
         });
         // SAFETY: d holds 16 codes.
-        unsafe { store16(q, d.as_mut_ptr()) };
+        unsafe { L::store16(q, d.as_mut_ptr()) };
     }
     let tail = x.len() - rest.len();
     for (d, &v) in out[tail..].iter_mut().zip(rest) {
-        *d = Code::from(a.code(v));
+        *d = L::Code::from(c.code(v));
     }
 }

@@ -4,10 +4,11 @@
 use core::arch::wasm32::*;
 use std::ops::Range;
 
-use super::gemm::{gemm, Out, PackedB, Rows, MR};
+use super::gemm::{gemm, Matrix, Out, PackedB, Rows, MR};
 use super::{madd, Act};
 use crate::cpu::conv::{Geom, DEPTHWISE_GRAIN};
 use crate::cpu::par;
+use crate::cpu::window::Axis;
 use crate::plan::Activation;
 
 /// One group's A operand: row `m` is output pixel `m0 + m`, segment `s` is
@@ -32,8 +33,50 @@ impl Rows for TapRows<'_> {
     }
 
     fn seg(&self, m: usize, s: usize, chans: Range<usize>) -> &[f32] {
+        self.tap(self.g.pixel(self.m0 + m), s, chans)
+    }
+
+    /// With one group and undilated columns, the taps of one kernel row
+    /// are adjacent input pixels: one copy per kernel row where all of them
+    /// are inside the image (the short-channel first convs this is for
+    /// would otherwise copy a few values per call). The pixel coordinates
+    /// advance from row to row instead of being divided out of each.
+    fn gather(&self, ms: Range<usize>, dst: &mut [f32]) {
         let g = self.g;
-        let (b, oy, ox) = g.pixel(self.m0 + m);
+        let (kw, ic, len) = (g.w.kernel, g.in_c, g.cin_g());
+        let (mut b, mut oy, mut ox) = g.pixel(self.m0 + ms.start);
+        for row in dst.chunks_exact_mut(self.segs() * len).take(ms.len()) {
+            let x0 = g.w.coord(ox, 0);
+            let run = g.groups == 1 && g.w.dilation == 1 && x0 >= 0 && x0 as usize + kw <= g.w.size;
+            for (ky, d) in row.chunks_exact_mut(kw * len).enumerate() {
+                match g.h.inside(oy, ky) {
+                    Some(iy) if run => {
+                        let at = ((b * g.h.size + iy) * g.w.size + x0 as usize) * ic;
+                        copy(d, &self.input[at..at + kw * ic]);
+                    }
+                    None => d.fill(0.0),
+                    Some(_) => {
+                        for (kx, d) in d.chunks_exact_mut(len).enumerate() {
+                            d.copy_from_slice(self.tap((b, oy, ox), ky * kw + kx, 0..len));
+                        }
+                    }
+                }
+            }
+            ox += 1;
+            if ox == g.out_w {
+                (ox, oy) = (0, oy + 1);
+                if oy == g.out_h {
+                    (oy, b) = (0, b + 1);
+                }
+            }
+        }
+    }
+}
+
+impl TapRows<'_> {
+    /// Channels `chans` of tap `s` of output pixel `(b, oy, ox)`.
+    fn tap(&self, (b, oy, ox): (usize, usize, usize), s: usize, chans: Range<usize>) -> &[f32] {
+        let g = self.g;
         let (ky, kx) = (s / g.w.kernel, s % g.w.kernel);
         match (g.h.inside(oy, ky), g.w.inside(ox, kx)) {
             (Some(iy), Some(ix)) => {
@@ -43,32 +86,21 @@ impl Rows for TapRows<'_> {
             _ => &self.zeros[chans],
         }
     }
+}
 
-    /// With one group and undilated columns, the taps of one kernel row
-    /// are adjacent input pixels: one copy per kernel row where all of them
-    /// are inside the image (the short-channel first convs this is for
-    /// would otherwise copy a few values per call).
-    fn gather(&self, m: usize, dst: &mut [f32]) {
-        let g = self.g;
-        let (b, oy, ox) = g.pixel(self.m0 + m);
-        let (kw, ic) = (g.w.kernel, g.in_c);
-        let x0 = g.w.coord(ox, 0);
-        let run = g.groups == 1 && g.w.dilation == 1 && x0 >= 0 && x0 as usize + kw <= g.w.size;
-        for (ky, d) in dst.chunks_exact_mut(kw * g.cin_g()).enumerate().take(g.h.kernel) {
-            match g.h.inside(oy, ky) {
-                Some(iy) if run => {
-                    let at = ((b * g.h.size + iy) * g.w.size + x0 as usize) * ic;
-                    d.copy_from_slice(&self.input[at..at + kw * ic]);
-                }
-                None => d.fill(0.0),
-                Some(_) => {
-                    let len = g.cin_g();
-                    for (kx, d) in d.chunks_exact_mut(len).enumerate() {
-                        d.copy_from_slice(self.seg(m, ky * kw + kx, 0..len));
-                    }
-                }
-            }
-        }
+/// `d = s` in vectors: a kernel row of a first conv is a few dozen values,
+/// short enough that a `memory.copy` call costs more than the copy.
+#[inline(always)]
+fn copy(d: &mut [f32], s: &[f32]) {
+    let s = &s[..d.len()];
+    let mut dq = d.chunks_exact_mut(4);
+    let mut sq = s.chunks_exact(4);
+    for (d, s) in (&mut dq).zip(&mut sq) {
+        // SAFETY: d and s have 4 values each.
+        unsafe { v128_store(d.as_mut_ptr() as *mut v128, load(s)) };
+    }
+    for (d, &s) in dq.into_remainder().iter_mut().zip(sq.remainder()) {
+        *d = s;
     }
 }
 
@@ -91,8 +123,17 @@ const GEMM_GRAIN: usize = 16;
 /// output pixels (the GEMM's rows). A row's sums don't depend on which rows
 /// share its call, so the split doesn't change the result.
 pub fn conv(g: &Geom, input: &[f32], packed: &[PackedB], act: Activation, out: &mut [f32], accumulate: bool) {
-    let zeros = vec![0.0; g.cin_g()];
     let m = g.batch * g.out_h * g.out_w;
+    if plain_rows(g) {
+        // The input pixels are A's rows as they lie: no per-row tap lookup,
+        // which costs as much as the row's multiply-adds when K is short.
+        let k = g.in_c;
+        return par::rows(out, m, g.out_c, GEMM_GRAIN, MR, |pixels, out| {
+            let rows = Matrix { data: &input[pixels.start * k..pixels.end * k], cols: k };
+            gemm(&rows, pixels.len(), &packed[0], act, Out { data: out, ld: g.out_c, col: 0, accumulate });
+        });
+    }
+    let zeros = vec![0.0; g.cin_g()];
     par::rows(out, m, g.out_c, GEMM_GRAIN, MR, |pixels, out| {
         for (grp, b) in packed.iter().enumerate() {
             let rows = TapRows { g, input, zeros: &zeros, c0: grp * g.cin_g(), m0: pixels.start };
@@ -100,6 +141,13 @@ pub fn conv(g: &Geom, input: &[f32], packed: &[PackedB], act: Activation, out: &
             gemm(&rows, pixels.len(), b, act, Out { data: &mut *out, ld: g.out_c, col, accumulate });
         }
     });
+}
+
+/// A 1x1, stride-1, unpadded conv with one group: output pixel `p`'s A row
+/// is input pixel `p`.
+fn plain_rows(g: &Geom) -> bool {
+    let one = |a: &Axis| a.kernel == 1 && a.stride == 1 && a.pad_before == 0 && a.pad_after == 0;
+    g.groups == 1 && one(&g.h) && one(&g.w)
 }
 
 /// Depthwise: per output pixel, channel vectors accumulate `x * w` over the

@@ -25,6 +25,11 @@ pub const MR: usize = 4;
 const KC: usize = 512;
 /// Rows per block, a multiple of `MR`.
 const MC: usize = 96;
+/// Whether A is packed ([`pack_a`]) for every K block. Packing reads and
+/// writes each A value once more; with separate multiplies and adds the
+/// microkernel only gains enough where many panels read the packed tiles
+/// (N at least K), with fused multiply-adds it measured faster everywhere.
+const PACK_ALL: bool = cfg!(target_feature = "relaxed-simd");
 /// Segments shorter than this (a first conv's 3 channels per tap) are
 /// gathered into contiguous rows first: run per segment, the microkernel
 /// would spend its time on loop overhead.
@@ -69,11 +74,13 @@ pub trait Rows {
     /// Values `chans` of segment `s` of row `m`.
     fn seg(&self, m: usize, s: usize, chans: Range<usize>) -> &[f32];
 
-    /// Row `m`'s segments, one after another, into `dst`.
-    fn gather(&self, m: usize, dst: &mut [f32]) {
+    /// Rows `ms`, each its segments one after another, into `dst`.
+    fn gather(&self, ms: Range<usize>, dst: &mut [f32]) {
         let len = self.seg_len();
-        for (s, d) in dst.chunks_exact_mut(len).enumerate().take(self.segs()) {
-            d.copy_from_slice(self.seg(m, s, 0..len));
+        for (m, row) in ms.clone().zip(dst.chunks_exact_mut(len * self.segs())) {
+            for (s, d) in row.chunks_exact_mut(len).enumerate() {
+                d.copy_from_slice(self.seg(m, s, 0..len));
+            }
         }
     }
 }
@@ -131,7 +138,7 @@ fn k_blocks(segs: usize, seg_len: usize) -> Vec<KBlock> {
 }
 
 /// `out = act(rows · B + bias (+ out))` for rows `0..m`.
-pub fn gemm<'a>(rows: &'a impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
+pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
     let (segs, seg_len) = (rows.segs(), rows.seg_len());
     debug_assert_eq!(segs * seg_len, b.k);
     if seg_len < GATHER_BELOW && segs > 1 {
@@ -139,34 +146,45 @@ pub fn gemm<'a>(rows: &'a impl Rows, m: usize, b: &PackedB, act: Activation, out
     }
     let act = Act::new(act);
     let blocks = k_blocks(segs, seg_len);
-    let mut a: Vec<&'a [f32]> = Vec::new();
+    let mut packed = Vec::new();
     for (bi, block) in blocks.iter().enumerate() {
         let (first, last) = (bi == 0, bi + 1 == blocks.len());
-        let nseg = block.segs.len();
+        // The block's K values are contiguous in B: whole segments, or part of one.
+        let ks = block.segs.start * seg_len + block.chans.start..(block.segs.end - 1) * seg_len + block.chans.end;
+        let pack = PACK_ALL || b.n >= ks.len();
         for m0 in (0..m).step_by(MC) {
             let mc = MC.min(m - m0);
-            // A slices of the block's tiles: [tile][segment][row], MR rows per tile.
-            a.clear();
-            for t0 in (m0..m0 + mc).step_by(MR) {
-                for s in block.segs.clone() {
-                    for r in 0..MR {
-                        a.push(rows.seg((t0 + r).min(m - 1), s, block.chans.clone()));
-                    }
-                }
-            }
+            let tiles = (m0..m0 + mc).step_by(MR);
+            // The A operand of each tile, in K order: [tile][part].
+            let parts: Vec<ATile> = if pack {
+                pack_a(rows, m, m0..m0 + mc, block, &mut packed);
+                let len = ks.len();
+                packed
+                    .chunks_exact(len * MR)
+                    .map(|t| ATile { rows: std::array::from_fn(|r| &t[r..]), step: MR, len })
+                    .collect()
+            } else {
+                let len = block.chans.len();
+                tiles
+                    .clone()
+                    .flat_map(|t0| {
+                        block.segs.clone().map(move |s| ATile {
+                            rows: std::array::from_fn(|r| rows.seg((t0 + r).min(m - 1), s, block.chans.clone())),
+                            step: 1,
+                            len,
+                        })
+                    })
+                    .collect()
+            };
+            let per_tile = parts.len() / mc.div_ceil(MR);
             for j in 0..b.n.div_ceil(NR) {
                 let nv = NR.min(b.n - j * NR);
-                let bias = &b.bias[j * NR..(j + 1) * NR];
                 let tile = Tile {
-                    b,
-                    j,
-                    block,
-                    seg_len,
+                    b: b.rows(j, ks.clone()),
                     load: !first || out.accumulate,
-                    epilogue: last.then_some((bias, act)),
+                    epilogue: last.then_some((&b.bias[j * NR..(j + 1) * NR], act)),
                 };
-                for (t, t0) in (m0..m0 + mc).step_by(MR).enumerate() {
-                    let at = &a[t * nseg * MR..(t + 1) * nseg * MR];
+                for (at, t0) in parts.chunks_exact(per_tile).zip(tiles.clone()) {
                     let c = &mut out.data[t0 * out.ld + out.col + j * NR..];
                     match MR.min(m - t0) {
                         4 => tile.run::<4>(at, c, out.ld, nv),
@@ -180,15 +198,62 @@ pub fn gemm<'a>(rows: &'a impl Rows, m: usize, b: &PackedB, act: Activation, out
     }
 }
 
+/// Part of a tile's A operand: `len` values of K for each of `MR` rows,
+/// value `k` of row `r` at `rows[r][k * step]` (rows read in place, or
+/// packed by [`pack_a`]).
+struct ATile<'a> {
+    rows: [&'a [f32]; MR],
+    step: usize,
+    len: usize,
+}
+
+/// Packs rows `ms` of K block `block` into `a` as `[tile][k][MR]`: one
+/// contiguous stream per tile, without a slice per row and segment. Rows
+/// past `m` repeat row `m - 1`; their sums are never stored.
+fn pack_a(rows: &impl Rows, m: usize, ms: Range<usize>, block: &KBlock, a: &mut Vec<f32>) {
+    let len = block.chans.len();
+    let tile_len = block.segs.len() * len * MR;
+    a.resize(ms.len().div_ceil(MR) * tile_len, 0.0);
+    for (dst, t0) in a.chunks_exact_mut(tile_len).zip(ms.step_by(MR)) {
+        for (d, s) in dst.chunks_exact_mut(len * MR).zip(block.segs.clone()) {
+            let src: [&[f32]; MR] = std::array::from_fn(|r| rows.seg((t0 + r).min(m - 1), s, block.chans.clone()));
+            interleave(src, d);
+        }
+    }
+}
+
+/// `d[k * MR + r] = src[r][k]`: four rows transposed four values at a time.
+#[inline(always)]
+fn interleave(src: [&[f32]; MR], d: &mut [f32]) {
+    let len = d.len() / MR;
+    let src = src.map(|s| &s[..len]);
+    let quads = len / 4;
+    for q in 0..quads {
+        let [r0, r1, r2, r3] = src.map(|s| load4(&s[4 * q..]));
+        let lo01 = u32x4_shuffle::<0, 4, 1, 5>(r0, r1);
+        let lo23 = u32x4_shuffle::<0, 4, 1, 5>(r2, r3);
+        let hi01 = u32x4_shuffle::<2, 6, 3, 7>(r0, r1);
+        let hi23 = u32x4_shuffle::<2, 6, 3, 7>(r2, r3);
+        let d = &mut d[16 * q..16 * q + 16];
+        store4(&mut d[0..], u64x2_shuffle::<0, 2>(lo01, lo23));
+        store4(&mut d[4..], u64x2_shuffle::<1, 3>(lo01, lo23));
+        store4(&mut d[8..], u64x2_shuffle::<0, 2>(hi01, hi23));
+        store4(&mut d[12..], u64x2_shuffle::<1, 3>(hi01, hi23));
+    }
+    for k in 4 * quads..len {
+        for (r, s) in src.iter().enumerate() {
+            d[k * MR + r] = s[k];
+        }
+    }
+}
+
 /// [`gemm`] over row blocks gathered into a contiguous `[MC][k]` matrix.
 fn gather(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
     let k = b.k;
     let mut block = vec![0.0; MC.min(m) * k];
     for m0 in (0..m).step_by(MC) {
         let mc = MC.min(m - m0);
-        for (r, row) in block.chunks_exact_mut(k).take(mc).enumerate() {
-            rows.gather(m0 + r, row);
-        }
+        rows.gather(m0..m0 + mc, &mut block[..mc * k]);
         let a = Matrix { data: &block[..mc * k], cols: k };
         let data = &mut out.data[m0 * out.ld..];
         gemm(&a, mc, b, act, Out { data, ld: out.ld, col: out.col, accumulate: out.accumulate });
@@ -197,10 +262,8 @@ fn gather(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
 
 /// One K block of one panel, applied to a tile of rows.
 struct Tile<'b> {
-    b: &'b PackedB,
-    j: usize,
-    block: &'b KBlock,
-    seg_len: usize,
+    /// The panel's B rows of the block, `NR` values each.
+    b: &'b [f32],
     /// Start from C's contents (partial sums or the residual) rather than 0.
     load: bool,
     /// Bias and activation, on the last K block.
@@ -208,10 +271,10 @@ struct Tile<'b> {
 }
 
 impl Tile<'_> {
-    /// `a`: `[segment][MR]` slices (rows past `R` unused); `c`: row 0's
-    /// first column of the panel, rows `ld` apart; `nv` valid columns.
+    /// `a`: the tile's A parts in K order (rows past `R` unused); `c`: row
+    /// 0's first column of the panel, rows `ld` apart; `nv` valid columns.
     #[inline(always)]
-    fn run<const R: usize>(&self, a: &[&[f32]], c: &mut [f32], ld: usize, nv: usize) {
+    fn run<const R: usize>(&self, a: &[ATile], c: &mut [f32], ld: usize, nv: usize) {
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         if self.load {
             for (r, acc) in acc.iter_mut().enumerate() {
@@ -225,12 +288,11 @@ impl Tile<'_> {
                 };
             }
         }
-        let chans = &self.block.chans;
-        for (i, s) in self.block.segs.clone().enumerate() {
-            let k0 = s * self.seg_len;
-            let b = self.b.rows(self.j, k0 + chans.start..k0 + chans.end);
-            let rows: [&[f32]; R] = std::array::from_fn(|r| a[i * MR + r]);
-            accumulate(&mut acc, rows, b);
+        let mut b = self.b;
+        for part in a {
+            let (bp, rest) = b.split_at(part.len * NR);
+            accumulate(&mut acc, part, bp);
+            b = rest;
         }
         if let Some((bias, act)) = self.epilogue {
             let bias = load2(bias);
@@ -251,26 +313,44 @@ impl Tile<'_> {
     }
 }
 
-/// The microkernel: `acc[r] += a[r][i] * b[i]` over the block, one B row
+/// The microkernel: `acc[r] += a[r][k] * b[k]` over the part, one B row
 /// (two vectors) and one broadcast A value per row per step.
 #[inline(always)]
-fn accumulate<const R: usize>(acc: &mut [[v128; 2]; R], a: [&[f32]; R], b: &[f32]) {
-    let len = b.len() / NR;
-    let a = a.map(|s| &s[..len]);
-    let (pa, mut pb) = (a.map(|s| s.as_ptr()), b.as_ptr());
-    for i in 0..len {
-        // SAFETY: i < len, every a[r] has exactly len values and b has len * NR.
+fn accumulate<const R: usize>(acc: &mut [[v128; 2]; R], a: &ATile, b: &[f32]) {
+    let (len, step) = (a.len, a.step);
+    let b = &b[..len * NR];
+    if len == 0 {
+        return;
+    }
+    let mut pa: [*const f32; R] = std::array::from_fn(|r| a.rows[r][..(len - 1) * step + 1].as_ptr());
+    let mut pb = b.as_ptr();
+    for _ in 0..len {
+        // SAFETY: pa[r] reads a.rows[r][k * step] for k < len, checked in
+        // bounds above; b holds len * NR values.
         unsafe {
             let b0 = v128_load(pb as *const v128);
             let b1 = v128_load(pb.add(4) as *const v128);
-            for r in 0..R {
-                let x = v128_load32_splat(pa[r].add(i) as *const u32);
-                acc[r][0] = madd(x, b0, acc[r][0]);
-                acc[r][1] = madd(x, b1, acc[r][1]);
+            for (acc, p) in acc.iter_mut().zip(pa.iter_mut()) {
+                let x = v128_load32_splat(*p as *const u32);
+                acc[0] = madd(x, b0, acc[0]);
+                acc[1] = madd(x, b1, acc[1]);
+                *p = p.wrapping_add(step);
             }
             pb = pb.add(NR);
         }
     }
+}
+
+fn load4(s: &[f32]) -> v128 {
+    let s = &s[..4];
+    // SAFETY: s has 4 values.
+    unsafe { v128_load(s.as_ptr() as *const v128) }
+}
+
+fn store4(d: &mut [f32], v: v128) {
+    let d = &mut d[..4];
+    // SAFETY: d has 4 values.
+    unsafe { v128_store(d.as_mut_ptr() as *mut v128, v) }
 }
 
 fn load2(s: &[f32]) -> [v128; 2] {
