@@ -68,8 +68,16 @@ await checks(async () => {
       `${backend}: ${classified} webcam frames: ${readBacks} pixel read-backs (getImageData/readPixels/copyTo), ` +
         `${gpuCopies} copyExternalImageToTexture (on WebGPU: none and one a frame; on the CPU: the reverse)`,
     );
+    // The top-1 probability's spread measures jitter only while the top-1
+    // class stays put: where the plain run's leader flips between near-tied
+    // classes, the smoothed leader holds on and its own average dips on the
+    // frames it loses, so there the leader changes are the measure.
+    const steadier =
+      r.leaderChanges.plain > 0
+        ? r.leaderChanges.smoothed <= r.leaderChanges.plain
+        : r.leaderChanges.smoothed === 0 && r.spread.smoothed <= r.spread.plain;
     check(
-      r.spread.smoothed <= r.spread.plain && r.leaderChanges.smoothed <= r.leaderChanges.plain,
+      steadier,
       `${backend}: smoothing 0.9 vs 0: top-1 probability spread ${r.spread.smoothed.toFixed(4)} vs ${r.spread.plain.toFixed(4)}, ` +
         `leader changes ${r.leaderChanges.smoothed} vs ${r.leaderChanges.plain}; ${r.fps?.toFixed(1)} FPS, latency ${r.latencyMs?.toFixed(0)} ms`,
     );
