@@ -53,10 +53,7 @@ fn absorb_affine(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
     // Match before cloning: most steps are convs with large weights.
     let Step::Affine(a) = &d.steps[i] else { return false };
     let a = a.clone();
-    if d.view_of[a.input].is_some() || uses[a.input] != 1 || a.input == d.input {
-        return false;
-    }
-    let Some(p) = producer(d, a.input) else { return false };
+    let Some(p) = sole_producer(d, a.input, uses) else { return false };
     let ok = match &mut d.steps[p] {
         // After a residual add only a pure activation can follow into the epilogue.
         Step::Conv(c) if c.activation == Activation::None && (c.residual.is_none() || is_identity(&a)) => {
@@ -133,10 +130,7 @@ fn absorb_pad(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
 fn absorb_add(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
     let Step::Add { a, b, output, activation } = d.steps[i] else { return false };
     let candidate = |t: TensorId| -> Option<usize> {
-        if d.view_of[t].is_some() || uses[t] != 1 {
-            return None;
-        }
-        let p = producer(d, t)?;
+        let p = sole_producer(d, t, uses)?;
         matches!(&d.steps[p], Step::Conv(c) if c.activation == Activation::None && c.residual.is_none()).then_some(p)
     };
     // Prefer the conv computed last: it then stays close to its inputs.
@@ -161,11 +155,10 @@ fn absorb_add(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
 /// reads into it, when that op's inputs are on grids.
 fn absorb_into_quantize(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
     let Step::Quantize(q) = &d.steps[i] else { return false };
-    let input = q.input;
-    if q.of.is_some() || q.grid().is_none() || d.view_of[input].is_some() || uses[input] != 1 || input == d.input {
+    if q.of.is_some() || q.grid().is_none() {
         return false;
     }
-    let Some(p) = producer(d, input) else { return false };
+    let Some(p) = sole_producer(d, q.input, uses) else { return false };
     let (x, of) = match &d.steps[p] {
         Step::Add { a, b, activation: Activation::None, .. } => match (d.grids.get(a), d.grids.get(b)) {
             (Some(&ga), Some(&gb)) => (*a, QuantizedOp::Add { b: *b, grids: [ga, gb] }),
@@ -182,6 +175,15 @@ fn absorb_into_quantize(d: &mut Draft, i: usize, uses: &[usize]) -> bool {
     q.of = Some(of);
     d.steps.remove(p);
     true
+}
+
+/// The step that makes `t`, where `t` is a whole tensor (no view, not the
+/// plan's input) read by one step alone.
+fn sole_producer(d: &Draft, t: TensorId, uses: &[usize]) -> Option<usize> {
+    if d.view_of[t].is_some() || uses[t] != 1 || t == d.input {
+        return None;
+    }
+    producer(d, t)
 }
 
 /// Height × width of NHWC tensor `t`.
@@ -228,11 +230,8 @@ fn mark_requant(d: &mut Draft) {
     let uses = use_counts(d);
     for i in 0..d.steps.len() {
         let Step::Quantize(q) = &d.steps[i] else { continue };
-        let (input, Some(grid)) = (q.input, q.grid()) else { continue };
-        if d.view_of[input].is_some() || uses[input] != 1 || input == d.input {
-            continue;
-        }
-        let Some(p) = producer(d, input) else { continue };
+        let Some(grid) = q.grid() else { continue };
+        let Some(p) = sole_producer(d, q.input, &uses) else { continue };
         let requant: Option<&mut Requant> = match &mut d.steps[p] {
             Step::Conv(c) if c.activation == Activation::None && c.residual.is_none() => c.requant.as_mut(),
             Step::Dense(dn) if dn.activation == Activation::None => dn.requant.as_mut(),

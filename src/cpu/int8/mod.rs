@@ -277,25 +277,28 @@ impl Kernel for Int8Kernel {
             (None, _) => ActScale::of(input, ACT_LEVELS),
         };
         let epi = Epilogue::new(&self.w, x, &self.bias, self.act, accumulate, self.rounding.as_ref());
+        // The portable kernels take 8-bit codes; the SIMD ones code their own.
+        let portable_codes = || {
+            let mut codes: Vec<u8> = Vec::new();
+            x.codes(input, &mut codes);
+            codes
+        };
         match &self.gemm {
             Gemm::Grouped(shape) => {
-                let mut codes: Vec<u8> = Vec::new();
-                x.codes(input, &mut codes);
+                let codes = portable_codes();
                 self.blocks(&codes, x.zero, shape.taps * shape.in_c, 1, out, |a, rows, out| {
                     portable::grouped(a, rows, &self.w.codes, *shape, &epi, out)
                 });
             }
             Gemm::Depthwise(w) => {
-                let mut codes: Vec<u8> = Vec::new();
-                x.codes(input, &mut codes);
+                let codes = portable_codes();
                 let taps = self.g.h.kernel * self.g.w.kernel;
                 self.blocks(&codes, x.zero, taps * self.g.in_c, 1, out, |a, rows, out| {
                     portable::depthwise(a, rows, w, taps, &epi, out)
                 });
             }
             Gemm::Portable => {
-                let mut codes: Vec<u8> = Vec::new();
-                x.codes(input, &mut codes);
+                let codes = portable_codes();
                 let k = self.g.k();
                 self.blocks(&codes, x.zero, k, 1, out, |a, rows, out| {
                     portable::gemm(a, rows, &self.w.codes, k, &epi, out)

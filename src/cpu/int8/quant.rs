@@ -27,17 +27,8 @@ impl WeightCodes {
     /// The per-row codes of `w` (`n` rows of `k`), which are `code * scale`
     /// already ([`row_scale`]).
     pub fn new(w: &[f32], n: usize, k: usize) -> Self {
-        let mut codes = Vec::with_capacity(n * k);
-        let mut scale = Vec::with_capacity(n);
-        let mut sums = Vec::with_capacity(n);
-        for row in w.chunks_exact(k.max(1)).take(n) {
-            let s = row_scale(row);
-            let start = codes.len();
-            codes.extend(row.iter().map(|v| (v / s).round().clamp(-WEIGHT_MAX, WEIGHT_MAX) as i8));
-            sums.push(codes[start..].iter().map(|&q| i32::from(q)).sum());
-            scale.push(s);
-        }
-        WeightCodes { codes, scale, sums }
+        let scales: Vec<f32> = w.chunks_exact(k.max(1)).take(n).map(row_scale).collect();
+        Self::with_scales(w, n, k, &scales)
     }
 
     /// The codes of `w` on the given scales, one per row: a QDQ model's,
