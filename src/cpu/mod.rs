@@ -73,6 +73,8 @@ pub enum Winograd {
     /// Every conv that can, with this variant: lets tests reach a variant
     /// on shapes the cost model would not give it.
     Every(WinogradVariant),
+    /// None: the direct kernels everywhere, the oracle for Winograd's.
+    Never,
 }
 
 pub struct CpuBackend {
@@ -102,9 +104,11 @@ impl CpuBackend {
         let tensors = Tensors { infos: &plan.tensors, arena_len: plan.arena_len };
         let input = tensors.sized(plan.input.tensor, plan.input_len(), "input")?;
         let output = tensors.sized(plan.output.tensor, plan.output_len(), "output")?;
+        let mode = wino;
         let wino = match wino {
             Winograd::Auto => winograd::choose(&plan.steps, |c| tensors.nhwc(c.output).ok()),
             Winograd::Every(v) => winograd::every(&plan.steps, v),
+            Winograd::Never => vec![None; plan.steps.len()],
         };
         let kernels = plan
             .steps
@@ -113,7 +117,7 @@ impl CpuBackend {
             .enumerate()
             .map(|(i, (step, wino))| {
                 check_overlap(step, &tensors)
-                    .and_then(|()| prepare(step, &tensors, kernels, wino))
+                    .and_then(|()| prepare(step, &tensors, kernels, mode, wino))
                     .map_err(|e| Error::Backend(format!("step {i} ({}): {e}", step.kind())))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -167,9 +171,15 @@ impl CpuBackend {
     }
 }
 
-fn prepare(step: &Step, t: &Tensors, kernels: Kernels, wino: Option<winograd::Variant>) -> Result<Box<dyn Kernel>> {
+fn prepare(
+    step: &Step,
+    t: &Tensors,
+    kernels: Kernels,
+    mode: Winograd,
+    wino: Option<winograd::Variant>,
+) -> Result<Box<dyn Kernel>> {
     Ok(match step {
-        Step::Conv(c) if int8::runs_conv(c) => Box::new(int8::Int8Kernel::conv(c, t, kernels)?),
+        Step::Conv(c) if int8::runs_conv(c) => Box::new(int8::Int8Kernel::conv(c, t, kernels, mode)?),
         Step::Conv(c) => Box::new(conv::ConvKernel::new(c, t, kernels, wino)?),
         Step::Pool(p) => Box::new(pool::PoolKernel::new(p, t)?),
         Step::GlobalAvgPool { input, output } => Box::new(pool::GlobalAvgPoolKernel::new(*input, *output, t)?),

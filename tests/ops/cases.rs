@@ -314,8 +314,21 @@ fn int8_conv_cases() -> Vec<ConvSpec> {
         conv(1, [11, 5], [16, 13], 1, 2, [0; 4]),
         conv(1, [9, 7], [100, 9], 3, 1, [1; 4]),
     ];
+    // On the exact int8 Winograd: odd sides, both paddings and an
+    // asymmetric one, batch 2, channels not multiples of 8, more tile rows
+    // than one thread's piece, deep K; and a fixed grid.
+    let winograd_specs = [
+        conv(2, [7, 9], [5, 7], 3, 1, [1; 4]),
+        conv(1, [8, 11], [13, 9], 3, 1, [0; 4]),
+        conv(1, [6, 7], [8, 12], 3, 1, [1, 0, 2, 1]),
+        conv(1, [20, 21], [17, 33], 3, 1, [1; 4]),
+        conv(1, [5, 6], [1100, 9], 3, 1, [1; 4]),
+    ];
+    let winograd = |s: ConvSpec| s.int8().winograd(WinogradVariant::F2);
     let mut v = with_residuals(&specs.map(ConvSpec::int8), ACTS_NARROW);
     v.extend(with_residuals(&fixed.map(|s| s.int8().fixed()), ACTS_NARROW));
+    v.extend(with_residuals(&winograd_specs.map(winograd), ACTS_NARROW));
+    v.extend(with_residuals(&[winograd(conv(2, [7, 9], [5, 7], 3, 1, [1; 4])).fixed()], ACTS_NARROW));
     v
 }
 

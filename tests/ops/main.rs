@@ -110,14 +110,14 @@ fn check_case(backend: Backend, c: &Checked, got: Result<Vec<f32>, Failure>) -> 
     // activations' quantization.
     if let Some(bound) = backend.int8_levels().and_then(|levels| int8::error_bound(plan, data, levels)) {
         compare(&got, &c.want, backend.tolerance(), bound)?;
-        // The SIMD int8 kernels quantize as the portable ones of the same
-        // build do, sum the same codes exactly in i32 and run the same f32
-        // epilogue: nothing may differ. (A grouped conv runs on f32 kernels.)
+        // Every CPU int8 kernel (SIMD or portable, direct or Winograd)
+        // quantizes as the portable ones of the same build do, makes the
+        // same i32 sums of the same codes and runs the same f32 epilogue:
+        // nothing may differ from the portable direct kernels. (A grouped
+        // conv runs on f32 kernels.)
         let rel = if int8::on_int8_kernels(plan) { 0.0 } else { backend.tolerance() };
-        return match backend.oracle() {
-            Oracle::Reference => Ok(()),
-            Oracle::Portable => compare(&got, &portable(c)?, rel, 0.0).map_err(|e| format!("vs portable: {e}")),
-        };
+        let direct = Backend::Portable.run(plan, data, Winograd::Never).map_err(|f| format!("portable direct: {f}"))?;
+        return compare(&got, &direct, rel, 0.0).map_err(|e| format!("vs portable direct: {e}"));
     }
     match backend.oracle() {
         Oracle::Reference => compare(&got, &c.want, backend.tolerance(), 0.0),

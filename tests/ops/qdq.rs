@@ -12,7 +12,7 @@
 
 use crate::build::{Builder, Rng};
 use crate::cases::Case;
-use webresnet::cpu::Winograd;
+use webresnet::cpu::{Winograd, WinogradVariant};
 use webresnet::plan::{ActQuant, Activation, Conv, Dense, Quantize, QuantizedOp, Requant, Step, TensorId};
 
 /// Every QDQ case.
@@ -26,17 +26,22 @@ pub fn cases() -> Vec<Case> {
         (1, [5, 5], [12, 18], 3, 1, [1, 0, 2, 1], 6),
         (1, [4, 70], [9, 33], 1, 1, [0; 4], 1),
     ];
+    // 3x3 stride-1 convs on the int8 Winograd: odd sides, both paddings.
+    let winograd: [ConvShape; 2] = [(2, [7, 5], [11, 9], 3, 1, [1; 4], 1), (1, [6, 9], [20, 7], 3, 1, [0; 4], 1)];
+    let convs = convs.map(|c| (c, Winograd::Auto));
+    let convs = convs.into_iter().chain(winograd.map(|c| (c, Winograd::Every(WinogradVariant::F2))));
     // (input scale, weight scale (None: random), output scale): the last
     // multiplies sums by exactly 0.5.
     let scales = [(0.03, None, 0.05), (0.03, None, 0.02), (0.5, Some(0.25), 0.25)];
-    for (n, hw, c, k, s, pad, groups) in convs {
+    for ((n, hw, c, k, s, pad, groups), wino) in convs {
         for ((zero_x, zero_y), (in_scale, w_scale, out_scale)) in [(0, 0), (131, 97), (7, 250)].into_iter().zip(scales)
         {
             let name = format!(
-                "qdq conv n{n} {hw:?} {}->{} k{k} s{s} pad{pad:?} g{groups} zero {zero_x}->{zero_y} scale {out_scale}",
+                "qdq conv n{n} {hw:?} {}->{} k{k} s{s} pad{pad:?} g{groups} zero {zero_x}->{zero_y} scale {out_scale} \
+                 {wino:?}",
                 c[0], c[1]
             );
-            v.push(case(name, |b, r| {
+            v.push(with_winograd(wino, name, |b, r| {
                 let x_grid = ActQuant { scale: in_scale, zero: zero_x };
                 let y_grid = ActQuant { scale: out_scale, zero: zero_y };
                 let x = quantized_input(b, r, &[n, hw[0], hw[1], c[0]], x_grid);
@@ -123,11 +128,19 @@ pub fn cases() -> Vec<Case> {
 type ConvShape = (usize, [usize; 2], [usize; 2], usize, usize, [usize; 4], usize);
 
 fn case(name: String, build: impl FnOnce(&mut Builder, &mut Rng) -> (Vec<Step>, TensorId)) -> Case {
+    with_winograd(Winograd::Auto, name, build)
+}
+
+fn with_winograd(
+    winograd: Winograd,
+    name: String,
+    build: impl FnOnce(&mut Builder, &mut Rng) -> (Vec<Step>, TensorId),
+) -> Case {
     let mut rng = Rng::from_name(&name);
     let mut b = Builder::default();
     let (steps, output) = build(&mut b, &mut rng);
     let (plan, data) = b.plan(steps, output);
-    Case { name, plan, data, exact: true, winograd: Winograd::Auto }
+    Case { name, plan, data, exact: true, winograd }
 }
 
 fn quantize(input: TensorId, output: TensorId, grid: ActQuant, of: Option<QuantizedOp>) -> Step {

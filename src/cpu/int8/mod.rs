@@ -28,13 +28,14 @@ mod qlinear;
 mod quant;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd;
+mod winograd;
 
 use std::ops::Range;
 
 use super::conv::{Geom, Operands};
 use super::elementwise::round_half_even;
 use super::window::Axis;
-use super::{dense, par, split, Kernel, Kernels, Tensors};
+use super::{dense, par, split, Kernel, Kernels, Tensors, Winograd};
 use crate::error::{Error, Result};
 use crate::plan::{ActQuant, Activation, Conv, Dense, Requant};
 pub use qlinear::QLinearKernel;
@@ -97,6 +98,8 @@ enum Gemm {
     /// For a fixed grid's 8-bit codes where [`ACT_LEVELS`] is 7 bits.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Wide(simd::Panels<simd::Wide>),
+    /// A 3x3 stride-1 conv as Winograd F(2x2, 3x3), exactly.
+    Winograd(winograd::Weights),
 }
 
 pub struct Int8Kernel {
@@ -137,11 +140,19 @@ impl Layer {
 }
 
 impl Int8Kernel {
-    pub fn conv(c: &Conv, t: &Tensors, kernels: Kernels) -> Result<Self> {
+    /// `wino`: [`Winograd::Auto`] takes Winograd where it measured faster,
+    /// [`Winograd::Every`] wherever it can run.
+    pub fn conv(c: &Conv, t: &Tensors, kernels: Kernels, wino: Winograd) -> Result<Self> {
         let g = Geom::new(c, t)?;
         let layer = Layer { bias: c.bias.clone(), act: c.activation, fixed: c.input_quant, requant: c.requant.clone() };
         let w = layer.codes(&c.weight, g.out_c, g.k())?;
-        Self::new(Io::Conv(Operands::new(c, t)?), g, w, layer, kernels)
+        let wino = winograd::eligible(&g)
+            && match wino {
+                Winograd::Auto => winograd::pays(&g),
+                Winograd::Every(_) => true,
+                Winograd::Never => false,
+            };
+        Self::new(Io::Conv(Operands::new(c, t)?), g, w, layer, kernels, wino)
     }
 
     /// A dense layer as a 1x1 conv over one-pixel images, one per row.
@@ -152,15 +163,16 @@ impl Int8Kernel {
         let io = Io::Dense { input: t.get(d.input)?.range(), output: t.get(d.output)?.range() };
         let layer = Layer { bias: d.bias.clone(), act: d.activation, fixed: d.input_quant, requant: d.requant.clone() };
         let w = layer.codes(&d.weight, d.out_features, d.in_features)?;
-        Self::new(io, g, w, layer, kernels)
+        Self::new(io, g, w, layer, kernels, false)
     }
 
-    fn new(io: Io, g: Geom, w: WeightCodes, layer: Layer, kernels: Kernels) -> Result<Self> {
+    fn new(io: Io, g: Geom, mut w: WeightCodes, layer: Layer, kernels: Kernels, wino: bool) -> Result<Self> {
         let Layer { mut bias, act, fixed, requant } = layer;
         let taps = g.h.kernel * g.w.kernel;
         let gemm = match kernels {
             #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
             Kernels::Simd128 => return Err(Kernels::unavailable()),
+            _ if wino => Gemm::Winograd(winograd::Weights::new(&w.codes, g.out_c, g.in_c, kernels)),
             _ if g.groups > 1 && g.groups == g.in_c && g.groups == g.out_c => {
                 Gemm::Depthwise(portable::by_tap(&w.codes, g.out_c, taps))
             }
@@ -175,6 +187,11 @@ impl Int8Kernel {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Kernels::Simd128 => Gemm::Simd(simd::Panels::new(&w.codes, g.out_c, g.k())),
         };
+        if wino {
+            // The transformed weights replace the codes; the epilogue reads
+            // only their scales and sums.
+            w.codes = Vec::new();
+        }
         let pad = g.out_c.next_multiple_of(PAD);
         bias.resize(pad, 0.0);
         let rounding = match (fixed, requant) {
@@ -274,6 +291,8 @@ impl Kernel for Int8Kernel {
             (Some(q), _) => ActScale::fixed(q),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             (None, Gemm::Simd(_) | Gemm::Wide(_)) => simd::act_scale(input, ACT_LEVELS),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            (None, Gemm::Winograd(wg)) if wg.simd() => simd::act_scale(input, ACT_LEVELS),
             (None, _) => ActScale::of(input, ACT_LEVELS),
         };
         let epi = Epilogue::new(&self.w, x, &self.bias, self.act, accumulate, self.rounding.as_ref());
@@ -308,6 +327,17 @@ impl Kernel for Int8Kernel {
             Gemm::Simd(panels) => self.simd(panels, &x, &epi, input, out),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Gemm::Wide(panels) => self.simd(panels, &x, &epi, input, out),
+            Gemm::Winograd(wg) => {
+                let mut codes: Vec<i16> = Vec::new();
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                if wg.simd() {
+                    simd::codes::<simd::Wide>(&x, input, &mut codes);
+                }
+                if codes.len() != input.len() {
+                    x.codes(input, &mut codes);
+                }
+                wg.run(&self.g, &codes, i16::from(x.zero), &epi, out);
+            }
         }
         Ok(())
     }

@@ -121,7 +121,10 @@ pub struct Panels<L: Lane> {
 }
 
 impl<L: Lane> Panels<L> {
-    pub fn new(codes: &[i8], n: usize, k: usize) -> Self {
+    pub fn new<T: Copy>(codes: &[T], n: usize, k: usize) -> Self
+    where
+        L::Weight: From<T>,
+    {
         let (d, kp) = (L::DEPTH, depth::<L>(k));
         let mut data = vec![L::Weight::default(); n.div_ceil(NR) * kp * NR];
         for (o, row) in codes.chunks_exact(k.max(1)).take(n).enumerate() {
@@ -175,6 +178,30 @@ fn tile<L: Lane, const R: usize>(
     n: usize,
     out: &mut [f32],
 ) {
+    let acc = sums::<L, R>(a, kp, panel);
+    for (r, acc) in acc.iter().enumerate() {
+        finish(epi, act, cols, acc, &mut out[r * n..]);
+    }
+}
+
+/// Panel `j`'s sums for `rows` (1 to [`MR`]) rows of `a` (rows `kp` apart):
+/// per row, two vectors of four outputs' sums.
+pub fn panel_sums<L: Lane>(a: &[L::Code], rows: usize, w: &Panels<L>, j: usize) -> [[v128; 2]; MR] {
+    let kp = w.kp;
+    let panel = &w.data[j * kp * NR..(j + 1) * kp * NR];
+    let mut out = [[i32x4_splat(0); 2]; MR];
+    match rows.min(MR) {
+        4 => out = sums::<L, 4>(a, kp, panel),
+        3 => out[..3].copy_from_slice(&sums::<L, 3>(a, kp, panel)),
+        2 => out[..2].copy_from_slice(&sums::<L, 2>(a, kp, panel)),
+        _ => out[..1].copy_from_slice(&sums::<L, 1>(a, kp, panel)),
+    }
+    out
+}
+
+/// `R` rows of `a` (rows `kp` apart) against one panel: the i32 sums.
+#[inline(always)]
+fn sums<L: Lane, const R: usize>(a: &[L::Code], kp: usize, panel: &[L::Weight]) -> [[v128; 2]; R] {
     let rows: [&[L::Code]; R] = std::array::from_fn(|r| &a[r * kp..(r + 1) * kp]);
     let (pa, pw) = (rows.map(|s| s.as_ptr()), panel.as_ptr() as *const v128);
     let mut acc = [[i32x4_splat(0); 2]; R];
@@ -202,35 +229,40 @@ fn tile<L: Lane, const R: usize>(
             step::<L, R, 0>(&mut acc, ones, pw.add(2 * q), &x);
         }
     }
+    acc
+}
+
+/// The epilogue of one row's sums `acc` for output columns `cols` (at most
+/// [`NR`]) into that row of `out`.
+#[inline(always)]
+pub fn finish(epi: &Epilogue, act: Act, cols: &std::ops::Range<usize>, acc: &[v128; 2], out: &mut [f32]) {
     let o = cols.start;
     let (offset, scale, bias) = (load2(&epi.offset[o..]), load2(&epi.scale[o..]), load2(&epi.bias[o..]));
-    for (r, acc) in acc.iter().enumerate() {
-        let dst = &mut out[r * n + o..r * n + cols.end];
-        // A partial panel goes through a buffer of NR values.
-        let mut buf = [0f32; NR];
-        let full = dst.len() == NR;
-        let prev = match (epi.accumulate, full) {
-            (false, _) => None,
-            (true, true) => Some(load2(dst)),
-            (true, false) => {
-                buf[..dst.len()].copy_from_slice(dst);
-                Some(load2(&buf))
-            }
-        };
-        let y: [v128; 2] = match epi.rounding {
-            Some(r) => rounded(r, o, [i32x4_sub(acc[0], offset[0]), i32x4_sub(acc[1], offset[1])]),
-            None => std::array::from_fn(|h| {
-                let sum = f32x4_convert_i32x4(i32x4_sub(acc[h], offset[h]));
-                let v = f32x4_add(f32x4_mul(sum, scale[h]), bias[h]);
-                act.apply(prev.map_or(v, |p| f32x4_add(v, p[h])))
-            }),
-        };
-        if full {
-            store2(dst, &y);
-        } else {
-            store2(&mut buf, &y);
-            dst.copy_from_slice(&buf[..dst.len()]);
+    let dst = &mut out[o..cols.end];
+    // A partial panel goes through a buffer of NR values.
+    let mut buf = [0f32; NR];
+    let full = dst.len() == NR;
+    let prev = match (epi.accumulate, full) {
+        (false, _) => None,
+        (true, true) => Some(load2(dst)),
+        (true, false) => {
+            buf[..dst.len()].copy_from_slice(dst);
+            Some(load2(&buf))
         }
+    };
+    let y: [v128; 2] = match epi.rounding {
+        Some(r) => rounded(r, o, [i32x4_sub(acc[0], offset[0]), i32x4_sub(acc[1], offset[1])]),
+        None => std::array::from_fn(|h| {
+            let sum = f32x4_convert_i32x4(i32x4_sub(acc[h], offset[h]));
+            let v = f32x4_add(f32x4_mul(sum, scale[h]), bias[h]);
+            act.apply(prev.map_or(v, |p| f32x4_add(v, p[h])))
+        }),
+    };
+    if full {
+        store2(dst, &y);
+    } else {
+        store2(&mut buf, &y);
+        dst.copy_from_slice(&buf[..dst.len()]);
     }
 }
 
