@@ -228,8 +228,9 @@ impl Weights {
                 }
             }
             for (t, &tile) in tiles.iter().enumerate() {
-                let y: [[v128; 4]; 2] =
-                    std::array::from_fn(|h| at(std::array::from_fn(|k| m[k * nt + t][h]), i32x4_add, i32x4_sub));
+                let y: [[v128; 4]; 2] = std::array::from_fn(|h| {
+                    at(std::array::from_fn(|k| m[k * nt + t][h]), |a, b| i32x4_add(a, b), |a, b| i32x4_sub(a, b))
+                });
                 for q in 0..4 {
                     if let Some(px) = out.pixel(tile, q) {
                         finish(epi, act, &cols, &[i32x4_shr(y[0][q], 2), i32x4_shr(y[1][q], 2)], px);
