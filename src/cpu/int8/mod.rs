@@ -54,6 +54,12 @@ const BLOCK: usize = 64;
 /// SIMD epilogue reads whole panels.
 const PAD: usize = 8;
 
+/// Whether the direct kernels would run on 8-bit dot products: the relaxed
+/// build's SIMD ones on its own 7-bit codes.
+fn narrow(kernels: Kernels, fixed: bool) -> bool {
+    kernels == Kernels::Simd128 && ACT_LEVELS != u8::MAX && !fixed
+}
+
 /// Whether `c` runs on the int8 kernels.
 pub fn runs_conv(c: &Conv) -> bool {
     let depth = c.kernel[0] * c.kernel[1] * (c.in_channels / c.groups.max(1));
@@ -148,7 +154,7 @@ impl Int8Kernel {
         let w = layer.codes(&c.weight, g.out_c, g.k())?;
         let wino = winograd::eligible(&g)
             && match wino {
-                Winograd::Auto => winograd::pays(&g),
+                Winograd::Auto => winograd::pays(&g, narrow(kernels, layer.fixed.is_some())),
                 Winograd::Every(_) => true,
                 Winograd::Never => false,
             };

@@ -34,9 +34,11 @@ const BLOCK_BYTES: usize = 256 << 10;
 /// Most tiles per block.
 const MAX_BLOCK: usize = 64;
 
-/// The smallest output side worth tiling: smaller maps waste a larger share
-/// of their 2x2 tiles, and their weights grow the most for their work.
-const MIN_SIDE: usize = 14;
+/// The smallest output side worth tiling where the direct kernels have
+/// the relaxed build's 8-bit dot product: on 7x7 maps, which waste a larger
+/// share of their 2x2 tiles, that beats the i16 one here. Against the direct
+/// kernels' own i16 dot product, Winograd pays at every size.
+const MIN_SIDE_NARROW: usize = 14;
 
 /// `2G`: Lavin & Gray's `G` (points 0, ±1, ∞) doubled into integers.
 const G2: [[i32; 3]; 4] = [[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]];
@@ -48,9 +50,9 @@ pub fn eligible(g: &Geom) -> bool {
 }
 
 /// Whether it pays over the direct kernels, by measurement on ResNet-50's
-/// shapes.
-pub fn pays(g: &Geom) -> bool {
-    g.out_h.min(g.out_w) >= MIN_SIDE
+/// shapes; `narrow`: whether those would run on 8-bit dot products.
+pub fn pays(g: &Geom, narrow: bool) -> bool {
+    !narrow || g.out_h.min(g.out_w) >= MIN_SIDE_NARROW
 }
 
 /// The transformed weights, as the chosen GEMM reads them.
