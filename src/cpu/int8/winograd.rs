@@ -233,9 +233,9 @@ impl Weights {
                 let y: [[v128; 4]; 2] = std::array::from_fn(|h| {
                     at(std::array::from_fn(|k| m[k * nt + t][h]), |a, b| i32x4_add(a, b), |a, b| i32x4_sub(a, b))
                 });
-                for q in 0..4 {
+                for (q, (&lo, &hi)) in y[0].iter().zip(&y[1]).enumerate() {
                     if let Some(px) = out.pixel(tile, q) {
-                        finish(epi, act, &cols, &[i32x4_shr(y[0][q], 2), i32x4_shr(y[1][q], 2)], px);
+                        finish(epi, act, &cols, &[i32x4_shr(lo, 2), i32x4_shr(hi, 2)], px);
                     }
                 }
             }
