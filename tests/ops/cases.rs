@@ -115,6 +115,10 @@ impl ConvSpec {
     fn int8(self) -> Self {
         ConvSpec { int8: true, ..self }
     }
+    /// No Winograd, where the CPU would otherwise choose it.
+    fn direct(self) -> Self {
+        ConvSpec { winograd: Winograd::Never, ..self }
+    }
     fn fixed(self) -> Self {
         ConvSpec { fixed: true, ..self }
     }
@@ -155,8 +159,10 @@ impl ConvSpec {
             "conv n{} {:?} {}->{} k{:?} s{:?} pad{:?} d{:?} g{} {:?} residual {:?}",
             self.n, self.hw, self.c[0], self.c[1], self.k, self.s, self.pad, self.d, self.groups, self.act, self.res
         );
-        if let Winograd::Every(v) = self.winograd {
-            name += &format!(" winograd {v:?}");
+        match self.winograd {
+            Winograd::Every(v) => name += &format!(" winograd {v:?}"),
+            Winograd::Never => name += " direct",
+            Winograd::Auto => {}
         }
         if self.int8 {
             name += " int8";
@@ -294,7 +300,8 @@ fn int8_grid(rng: &mut Rng, n: usize, k: usize) -> Vec<f32> {
 /// in-place 1x1 path and gathered taps, strides, padding, a stem, more
 /// pixels than one thread's piece, deep K; a grouped int8 conv, which runs
 /// on the f32 kernels; inputs on a grid the model fixed (8-bit codes, which
-/// the relaxed build runs on its i16 dot product).
+/// the relaxed build runs on its i16 dot product); 3x3 stride-1 convs forced
+/// onto the exact Winograd and onto the direct kernels.
 fn int8_conv_cases() -> Vec<ConvSpec> {
     let specs = [
         conv(2, [7, 9], [5, 7], 3, 1, [1; 4]),
@@ -329,6 +336,10 @@ fn int8_conv_cases() -> Vec<ConvSpec> {
     v.extend(with_residuals(&fixed.map(|s| s.int8().fixed()), ACTS_NARROW));
     v.extend(with_residuals(&winograd_specs.map(winograd), ACTS_NARROW));
     v.extend(with_residuals(&[winograd(conv(2, [7, 9], [5, 7], 3, 1, [1; 4])).fixed()], ACTS_NARROW));
+    // The direct kernels on shapes the CPU takes Winograd for.
+    let direct =
+        [conv(1, [20, 21], [17, 33], 3, 1, [1; 4]).int8(), conv(1, [9, 7], [100, 9], 3, 1, [1; 4]).int8().fixed()];
+    v.extend(with_residuals(&direct.map(ConvSpec::direct), ACTS_NARROW));
     v
 }
 
