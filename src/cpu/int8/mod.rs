@@ -193,9 +193,9 @@ impl Int8Kernel {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Kernels::Simd128 => Gemm::Simd(simd::Panels::new(&w.codes, g.out_c, g.k())),
         };
-        if wino {
-            // The transformed weights replace the codes; the epilogue reads
-            // only their scales and sums.
+        if !matches!(gemm, Gemm::Portable | Gemm::Grouped(_)) {
+            // The GEMM holds its own copy, packed or transformed; the
+            // epilogue reads only the codes' scales and sums.
             w.codes = Vec::new();
         }
         let pad = g.out_c.next_multiple_of(PAD);
