@@ -67,11 +67,13 @@ impl Kernels {
 /// Which 3x3 convs run as Winograd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Winograd {
-    /// Per layer, where the cost model says it pays, within a weight budget.
+    /// Per layer: f32 convs where the cost model says it pays, within a
+    /// weight budget; int8 convs where it measured faster (always F(2x2, 3x3)).
     #[default]
     Auto,
-    /// Every conv that can, with this variant: lets tests reach a variant
-    /// on shapes the cost model would not give it.
+    /// Every conv that can, with this variant (int8 convs with their own
+    /// exact F(2x2, 3x3)): lets tests reach a variant on shapes the choice
+    /// would not give it.
     Every(WinogradVariant),
     /// None: the direct kernels everywhere, the oracle for Winograd's.
     Never,

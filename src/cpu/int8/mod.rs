@@ -334,6 +334,8 @@ impl Kernel for Int8Kernel {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Gemm::Wide(panels) => self.simd(panels, &x, &epi, input, out),
             Gemm::Winograd(wg) => {
+                // Coded by SIMD for the SIMD kernels (the same codes), else
+                // by the portable coder.
                 let mut codes: Vec<i16> = Vec::new();
                 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
                 if wg.simd() {

@@ -34,10 +34,10 @@ const BLOCK_BYTES: usize = 256 << 10;
 /// Most tiles per block.
 const MAX_BLOCK: usize = 64;
 
-/// The smallest output side worth tiling where the direct kernels have
-/// the relaxed build's 8-bit dot product: on 7x7 maps, which waste a larger
-/// share of their 2x2 tiles, that beats the i16 one here. Against the direct
-/// kernels' own i16 dot product, Winograd pays at every size.
+/// The smallest output side on which Winograd beats direct kernels on the
+/// relaxed build's 8-bit dot product: on 7x7 maps (a larger share of their
+/// 2x2 tiles wasted) the direct ones win. Against direct kernels on their
+/// i16 dot product, Winograd pays at every size.
 const MIN_SIDE_NARROW: usize = 14;
 
 /// `2G`: Lavin & Gray's `G` (points 0, ±1, ∞) doubled into integers.
