@@ -27,9 +27,9 @@ pub trait Lane {
     /// K values per lane of one dot product.
     const DEPTH: usize;
     /// Steps of K (DEPTH values each), 1 or 2, per load of a row's codes, each
-    /// step's broadcast by a shuffle: fewer loads, which engines that
-    /// bounds-check every memory access make dear, for a shuffle per step,
-    /// which competes with the multiplies for the CPU's vector ports.
+    /// step's broadcast by a shuffle: fewer loads (dear in some engines'
+    /// code for this loop), for a shuffle per step, which competes with the
+    /// multiplies for the CPU's vector ports.
     const GROUP: usize;
 
     /// `acc + w · x` per lane; `ones` is i16 lanes of 1 ([`ones`]).
