@@ -166,6 +166,7 @@ const QUAD: usize = 4;
 /// [`QUAD`] pixels whose taps are all inside the image's columns go to
 /// [`quad`], the rest one at a time.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn depthwise_pixels(
     g: &Geom,
     input: &[f32],
