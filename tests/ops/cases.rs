@@ -573,6 +573,10 @@ fn pool_cases() -> Vec<PoolSpec> {
         // In ceil mode the last window reaches past the padded extent and is clipped to it.
         sq(1, [9, 9], 4, AVG_PAD, 3, 2, [1, 1, 0, 0], 1, true),
         sq(1, [9, 9], 4, MAX, 3, 2, [1, 1, 0, 0], 1, true),
+        // Channels in 16-wide chunks, with and without a remainder.
+        sq(2, [9, 7], 37, MAX, 3, 2, [1; 4], 1, false),
+        sq(1, [8, 9], 16, AVG, 3, 2, [0, 1, 1, 0], 1, true),
+        sq(1, [7, 7], 21, AVG_PAD, 3, 2, [1; 4], 1, false),
     ]);
     v
 }
