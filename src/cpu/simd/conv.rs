@@ -164,7 +164,9 @@ const QUAD: usize = 4;
 
 /// [`depthwise`] for output pixels `pixels`, written to `out`: runs of
 /// [`QUAD`] pixels whose taps are all inside the image's columns go to
-/// [`quad`], the rest one at a time.
+/// [`quad`], the rest one at a time. Its own wasm function: inlined into
+/// the conv step's `run`, which holds every strategy, V8 compiled these
+/// loops markedly slower whenever that function grew.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn depthwise_pixels(

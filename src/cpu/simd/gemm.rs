@@ -181,7 +181,7 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
             // A last tile of one row runs across several panels at once
             // below: alone, its two sums per panel would wait on the
             // multiply-add latency about as long as a full tile takes.
-            let lone = if mc % MR == 1 { 1 } else { 0 };
+            let lone = usize::from(mc % MR == 1);
             let full = mc.div_ceil(MR) - lone;
             for j in 0..b.n.div_ceil(NR) {
                 let nv = NR.min(b.n - j * NR);
@@ -346,7 +346,8 @@ struct RowPanels<'b> {
 
 impl RowPanels<'_> {
     /// Panels `j..j + P` of the row: `a` its A parts in K order (row 0
-    /// of each), `c` the row's first column. Returns `P`.
+    /// of each), `c` the row's first column. Returns `P`. Out of line:
+    /// inlined, it made V8's code for the tiles in [`gemm`] slower.
     #[inline(never)]
     fn run<const P: usize>(&self, a: &[ATile], c: &mut [f32], j: usize) -> usize {
         let nv: [usize; P] = std::array::from_fn(|p| NR.min(self.b.n - (j + p) * NR));
