@@ -53,6 +53,8 @@ impl Kernel for PoolKernel {
         let (reads, out) = split(arena, &self.output)?;
         let input = reads.get(&self.input)?;
         let c = self.c;
+        // Input offsets of the current window's in-image cells.
+        let mut taps = Vec::with_capacity(self.h.kernel * self.w.kernel);
         let mut pixels = out.chunks_exact_mut(c.max(1));
         for b in 0..self.batch {
             for oy in 0..self.out_h {
@@ -60,35 +62,24 @@ impl Kernel for PoolKernel {
                     let Some(acc) = pixels.next() else {
                         return Ok(());
                     };
-                    let init = match self.kind {
-                        PoolKind::Max => f32::NEG_INFINITY,
-                        PoolKind::Avg { .. } => 0.0,
-                    };
-                    acc.fill(init);
-                    let mut cells = 0;
+                    taps.clear();
                     for (_, iy) in self.h.taps(oy) {
                         for (_, ix) in self.w.taps(ox) {
-                            let src = ((b * self.h.size + iy) * self.w.size + ix) * c;
-                            let x = &input[src..src + c];
-                            match self.kind {
-                                // From -inf, `v > a` keeps f32::max's result (NaN never
-                                // wins) and vectorises under simd128, where f32::max
-                                // is a call to fmaxf per element.
-                                PoolKind::Max => acc.iter_mut().zip(x).for_each(|(a, &v)| {
-                                    if v > *a {
-                                        *a = v
-                                    }
-                                }),
-                                PoolKind::Avg { .. } => acc.iter_mut().zip(x).for_each(|(a, &v)| *a += v),
-                            }
-                            cells += 1;
+                            taps.push(((b * self.h.size + iy) * self.w.size + ix) * c);
                         }
+                    }
+                    match self.kind {
+                        // From -inf, `v > a` keeps f32::max's result (NaN never
+                        // wins) and vectorises under simd128, where f32::max
+                        // is a call to fmaxf per element.
+                        PoolKind::Max => reduce(input, &taps, acc, f32::NEG_INFINITY, |a, v| if v > a { v } else { a }),
+                        PoolKind::Avg { .. } => reduce(input, &taps, acc, 0.0, |a, v| a + v),
                     }
                     let divisor = match self.kind {
                         PoolKind::Avg { count_include_pad: true } => self.h.padded_taps(oy) * self.w.padded_taps(ox),
-                        _ => cells,
+                        _ => taps.len(),
                     };
-                    if cells == 0 {
+                    if taps.is_empty() {
                         acc.fill(0.0);
                     } else if let PoolKind::Avg { .. } = self.kind {
                         let inv = 1.0 / divisor as f32;
@@ -99,6 +90,42 @@ impl Kernel for PoolKernel {
         }
         Ok(())
     }
+}
+
+/// Channels per register-held chunk of [`reduce`]: four f32x4 vectors.
+const CHUNK: usize = 16;
+
+/// `acc[i] = op(..op(init, input[t0 + i]).., input[tn + i])` over the taps
+/// `t`, [`CHUNK`] channels at a time with the partial results in registers
+/// rather than read and written back per tap.
+#[inline(always)]
+fn reduce(input: &[f32], taps: &[usize], acc: &mut [f32], init: f32, op: impl Fn(f32, f32) -> f32 + Copy) {
+    let c0 = acc.len() / CHUNK * CHUNK;
+    for (i, d) in acc[..c0].chunks_exact_mut(CHUNK).enumerate() {
+        d.copy_from_slice(&reduce_chunk::<CHUNK>(input, taps, i * CHUNK, init, op));
+    }
+    for (i, d) in acc.iter_mut().enumerate().skip(c0) {
+        *d = reduce_chunk::<1>(input, taps, i, init, op)[0];
+    }
+}
+
+/// [`reduce`] for channels `c0..c0 + N`.
+#[inline(always)]
+fn reduce_chunk<const N: usize>(
+    input: &[f32],
+    taps: &[usize],
+    c0: usize,
+    init: f32,
+    op: impl Fn(f32, f32) -> f32,
+) -> [f32; N] {
+    let mut acc = [init; N];
+    for &t in taps {
+        let x = &input[t + c0..t + c0 + N];
+        for (a, &v) in acc.iter_mut().zip(x) {
+            *a = op(*a, v);
+        }
+    }
+    acc
 }
 
 /// `[n,h,w,c] -> [n,1,1,c]`, the mean over h and w.

@@ -415,6 +415,8 @@ fn simd_conv_cases() -> Vec<ConvSpec> {
             sq([15, 13], [100, 17], 3, 1, 1),
             // The same K blocks of whole taps with A packed (N at least K).
             sq([7, 5], [100, 517], 3, 1, 1),
+            // A last tile of one row (49 rows) across panels 2 + 1, A read per tap.
+            sq([7, 7], [5, 20], 3, 1, 1),
         ],
         ACTS_NARROW,
     );
@@ -431,6 +433,10 @@ fn simd_conv_cases() -> Vec<ConvSpec> {
             ConvSpec { n: 2, ..sq([11, 13], [13, 37], 1, 1, 0) },
             // Packed, K split inside one segment.
             sq([3, 5], [600, 610], 1, 1, 0),
+            // A last tile of one row across panels 4 + 1, the last partial;
+            // then over K blocks (25 rows, 1030 channels).
+            sq([7, 7], [13, 37], 1, 1, 0),
+            sq([5, 5], [1030, 21], 1, 1, 0),
         ],
         ACTS_NARROW,
     ));
@@ -591,6 +597,10 @@ fn pool_cases() -> Vec<PoolSpec> {
         // In ceil mode the last window reaches past the padded extent and is clipped to it.
         sq(1, [9, 9], 4, AVG_PAD, 3, 2, [1, 1, 0, 0], 1, true),
         sq(1, [9, 9], 4, MAX, 3, 2, [1, 1, 0, 0], 1, true),
+        // Channels in 16-wide chunks, with and without a remainder.
+        sq(2, [9, 7], 37, MAX, 3, 2, [1; 4], 1, false),
+        sq(1, [8, 9], 16, AVG, 3, 2, [0, 1, 1, 0], 1, true),
+        sq(1, [7, 7], 21, AVG_PAD, 3, 2, [1; 4], 1, false),
     ]);
     v
 }

@@ -164,8 +164,11 @@ const QUAD: usize = 4;
 
 /// [`depthwise`] for output pixels `pixels`, written to `out`: runs of
 /// [`QUAD`] pixels whose taps are all inside the image's columns go to
-/// [`quad`], the rest one at a time.
+/// [`quad`], the rest one at a time. Its own wasm function: inlined into
+/// the conv step's `run`, which holds every strategy, V8 compiled these
+/// loops markedly slower whenever that function grew.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn depthwise_pixels(
     g: &Geom,
     input: &[f32],
@@ -199,6 +202,8 @@ fn depthwise_pixels(
                 taps.push((((b * g.h.size + iy) * g.w.size + ix) * c, (ky * g.w.kernel + kx) * c));
             }
         }
+        // Checked once here so that [`channels`] loads without checks.
+        assert!(taps.iter().all(|&(x, w)| x + c <= input.len() && w + c <= weight.len()));
         let o = &mut o[..c];
         let mut c0 = 0;
         while c0 + 16 <= c {
@@ -254,8 +259,11 @@ fn quad<'a>(
             }
         }
         for &(w0, row) in rows.iter() {
+            // The kernel row's weights for these channels, bounds checked once.
+            let wr = &weight[w0 + c0..w0 + (kw - 1) * c + c0 + 4];
             for kx in 0..kw {
-                let w = load(&weight[w0 + kx * c + c0..]);
+                // SAFETY: kx * c + 4 <= (kw - 1) * c + 4 = wr.len().
+                let w = unsafe { v128_load(wr.as_ptr().add(kx * c) as *const v128) };
                 let at = kx * dil + c0;
                 for (q, s) in sum.iter_mut().enumerate() {
                     // SAFETY: at + q * step + 4 <= (kw - 1) * dil + (QUAD - 1) * step + c = span = row.len().
@@ -283,6 +291,8 @@ fn quad<'a>(
 }
 
 /// `V` vectors of channels from `c0`, written to `o` (`4 * V` values).
+/// Every tap `(x, w)` must have `x + c0 + 4 * V <= input.len()` and
+/// `w + c0 + 4 * V <= weight.len()` (checked by the caller, once per pixel).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn channels<const V: usize>(
@@ -295,17 +305,23 @@ fn channels<const V: usize>(
     c0: usize,
     accumulate: bool,
 ) {
-    let n = 4 * V;
     let mut sum: [v128; V] = std::array::from_fn(|v| load(&bias[c0 + 4 * v..]));
     if accumulate {
         for (v, s) in sum.iter_mut().enumerate() {
             *s = f32x4_add(*s, load(&o[4 * v..]));
         }
     }
+    let (input, weight) = (input.as_ptr(), weight.as_ptr());
     for &(x, w) in taps {
-        let (x, w) = (&input[x + c0..x + c0 + n], &weight[w + c0..w + c0 + n]);
         for (v, s) in sum.iter_mut().enumerate() {
-            *s = madd(load(&x[4 * v..]), load(&w[4 * v..]), *s);
+            // SAFETY: x + c0 + 4 * v + 4 <= input.len(), likewise w (the caller's check).
+            let (x, w) = unsafe {
+                (
+                    v128_load(input.add(x + c0 + 4 * v) as *const v128),
+                    v128_load(weight.add(w + c0 + 4 * v) as *const v128),
+                )
+            };
+            *s = madd(x, w, *s);
         }
     }
     for (v, s) in sum.iter().enumerate() {

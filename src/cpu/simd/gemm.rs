@@ -177,14 +177,20 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
                     .collect()
             };
             let per_tile = parts.len() / mc.div_ceil(MR);
+            let load = !first || out.accumulate;
+            // A last tile of one row runs across several panels at once
+            // below: alone, its two sums per panel would wait on the
+            // multiply-add latency about as long as a full tile takes.
+            let lone = usize::from(mc % MR == 1);
+            let full = mc.div_ceil(MR) - lone;
             for j in 0..b.n.div_ceil(NR) {
                 let nv = NR.min(b.n - j * NR);
                 let tile = Tile {
                     b: b.rows(j, ks.clone()),
-                    load: !first || out.accumulate,
+                    load,
                     epilogue: last.then_some((&b.bias[j * NR..(j + 1) * NR], act)),
                 };
-                for (at, t0) in parts.chunks_exact(per_tile).zip(tiles.clone()) {
+                for (at, t0) in parts.chunks_exact(per_tile).zip(tiles.clone()).take(full) {
                     let c = &mut out.data[t0 * out.ld + out.col + j * NR..];
                     match MR.min(m - t0) {
                         4 => tile.run::<4>(at, c, out.ld, nv),
@@ -192,6 +198,21 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
                         2 => tile.run::<2>(at, c, out.ld, nv),
                         _ => tile.run::<1>(at, c, out.ld, nv),
                     }
+                }
+            }
+            if lone == 1 {
+                let at = &parts[full * per_tile..];
+                let t0 = m0 + full * MR;
+                let c = &mut out.data[t0 * out.ld + out.col..];
+                let row = RowPanels { b, ks: ks.clone(), load, epilogue: last.then_some(act) };
+                let panels = b.n.div_ceil(NR);
+                let mut j = 0;
+                while j < panels {
+                    j += match panels - j {
+                        1 => row.run::<1>(at, c, j),
+                        2 | 3 => row.run::<2>(at, c, j),
+                        _ => row.run::<4>(at, c, j),
+                    };
                 }
             }
         }
@@ -310,6 +331,68 @@ impl Tile<'_> {
                 dst.copy_from_slice(&buf[..nv]);
             }
         }
+    }
+}
+
+/// One K block of one row over several panels: `P` panels' sums are
+/// independent chains where one panel's two would wait on each other.
+/// Per column, the same sums in the same order as [`Tile::run`].
+struct RowPanels<'b> {
+    b: &'b PackedB,
+    ks: Range<usize>,
+    load: bool,
+    epilogue: Option<Act>,
+}
+
+impl RowPanels<'_> {
+    /// Panels `j..j + P` of the row: `a` its A parts in K order (row 0
+    /// of each), `c` the row's first column. Returns `P`. Out of line:
+    /// inlined, it made V8's code for the tiles in [`gemm`] slower.
+    #[inline(never)]
+    fn run<const P: usize>(&self, a: &[ATile], c: &mut [f32], j: usize) -> usize {
+        let nv: [usize; P] = std::array::from_fn(|p| NR.min(self.b.n - (j + p) * NR));
+        let mut acc = [[f32x4_splat(0.0); 2]; P];
+        if self.load {
+            for (p, acc) in acc.iter_mut().enumerate() {
+                let mut buf = [0.0f32; NR];
+                buf[..nv[p]].copy_from_slice(&c[(j + p) * NR..(j + p) * NR + nv[p]]);
+                *acc = load2(&buf);
+            }
+        }
+        let panels: [&[f32]; P] = std::array::from_fn(|p| self.b.rows(j + p, self.ks.clone()));
+        let mut k0 = 0;
+        for part in a {
+            let (len, step) = (part.len, part.step);
+            if len == 0 {
+                continue;
+            }
+            let mut pa = part.rows[0][..(len - 1) * step + 1].as_ptr();
+            let mut pb: [*const f32; P] = panels.map(|b| b[k0 * NR..(k0 + len) * NR].as_ptr());
+            for _ in 0..len {
+                // SAFETY: pa reads part.rows[0][k * step] for k < len and
+                // pb[p] panel p's B rows k0..k0 + len, both checked above.
+                unsafe {
+                    let x = v128_load32_splat(pa as *const u32);
+                    for (acc, pb) in acc.iter_mut().zip(pb.iter_mut()) {
+                        acc[0] = madd(x, v128_load(*pb as *const v128), acc[0]);
+                        acc[1] = madd(x, v128_load(pb.add(4) as *const v128), acc[1]);
+                        *pb = pb.add(NR);
+                    }
+                    pa = pa.wrapping_add(step);
+                }
+            }
+            k0 += len;
+        }
+        for (p, acc) in acc.iter_mut().enumerate() {
+            if let Some(act) = self.epilogue {
+                let bias = load2(&self.b.bias[(j + p) * NR..]);
+                *acc = [act.apply(f32x4_add(acc[0], bias[0])), act.apply(f32x4_add(acc[1], bias[1]))];
+            }
+            let mut buf = [0.0f32; NR];
+            store2(&mut buf, acc);
+            c[(j + p) * NR..(j + p) * NR + nv[p]].copy_from_slice(&buf[..nv[p]]);
+        }
+        P
     }
 }
 
