@@ -207,11 +207,13 @@ fn depthwise_pixels(
         let o = &mut o[..c];
         let mut c0 = 0;
         while c0 + 16 <= c {
-            channels::<4>(&taps, input, weight, bias, act, &mut o[c0..c0 + 16], c0, acc);
+            // SAFETY: c0 + 16 <= c, and every tap's x + c and w + c are in bounds.
+            unsafe { channels::<4>(&taps, input, weight, bias, act, &mut o[c0..c0 + 16], c0, acc) };
             c0 += 16;
         }
         while c0 + 4 <= c {
-            channels::<1>(&taps, input, weight, bias, act, &mut o[c0..c0 + 4], c0, acc);
+            // SAFETY: c0 + 4 <= c, and every tap's x + c and w + c are in bounds.
+            unsafe { channels::<1>(&taps, input, weight, bias, act, &mut o[c0..c0 + 4], c0, acc) };
             c0 += 4;
         }
         for (ci, o) in o.iter_mut().enumerate().skip(c0) {
@@ -291,11 +293,13 @@ fn quad<'a>(
 }
 
 /// `V` vectors of channels from `c0`, written to `o` (`4 * V` values).
+///
+/// # Safety
 /// Every tap `(x, w)` must have `x + c0 + 4 * V <= input.len()` and
-/// `w + c0 + 4 * V <= weight.len()` (checked by the caller, once per pixel).
+/// `w + c0 + 4 * V <= weight.len()`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn channels<const V: usize>(
+unsafe fn channels<const V: usize>(
     taps: &[(usize, usize)],
     input: &[f32],
     weight: &[f32],
@@ -314,7 +318,7 @@ fn channels<const V: usize>(
     let (input, weight) = (input.as_ptr(), weight.as_ptr());
     for &(x, w) in taps {
         for (v, s) in sum.iter_mut().enumerate() {
-            // SAFETY: x + c0 + 4 * v + 4 <= input.len(), likewise w (the caller's check).
+            // SAFETY: x + c0 + 4 * v + 4 <= input.len(), likewise w (the contract).
             let (x, w) = unsafe {
                 (
                     v128_load(input.add(x + c0 + 4 * v) as *const v128),
