@@ -106,8 +106,7 @@ impl CpuBackend {
         let tensors = Tensors { infos: &plan.tensors, arena_len: plan.arena_len };
         let input = tensors.sized(plan.input.tensor, plan.input_len(), "input")?;
         let output = tensors.sized(plan.output.tensor, plan.output_len(), "output")?;
-        let mode = wino;
-        let wino = match wino {
+        let variants = match wino {
             Winograd::Auto => winograd::choose(&plan.steps, |c| tensors.nhwc(c.output).ok()),
             Winograd::Every(v) => winograd::every(&plan.steps, v),
             Winograd::Never => vec![None; plan.steps.len()],
@@ -115,11 +114,11 @@ impl CpuBackend {
         let kernels = plan
             .steps
             .iter()
-            .zip(wino)
+            .zip(variants)
             .enumerate()
-            .map(|(i, (step, wino))| {
+            .map(|(i, (step, variant))| {
                 check_overlap(step, &tensors)
-                    .and_then(|()| prepare(step, &tensors, kernels, mode, wino))
+                    .and_then(|()| prepare(step, &tensors, kernels, wino, variant))
                     .map_err(|e| Error::Backend(format!("step {i} ({}): {e}", step.kind())))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -177,12 +176,12 @@ fn prepare(
     step: &Step,
     t: &Tensors,
     kernels: Kernels,
-    mode: Winograd,
-    wino: Option<winograd::Variant>,
+    wino: Winograd,
+    variant: Option<winograd::Variant>,
 ) -> Result<Box<dyn Kernel>> {
     Ok(match step {
-        Step::Conv(c) if int8::runs_conv(c) => Box::new(int8::Int8Kernel::conv(c, t, kernels, mode)?),
-        Step::Conv(c) => Box::new(conv::ConvKernel::new(c, t, kernels, wino)?),
+        Step::Conv(c) if int8::runs_conv(c) => Box::new(int8::Int8Kernel::conv(c, t, kernels, wino)?),
+        Step::Conv(c) => Box::new(conv::ConvKernel::new(c, t, kernels, variant)?),
         Step::Pool(p) => Box::new(pool::PoolKernel::new(p, t)?),
         Step::GlobalAvgPool { input, output } => Box::new(pool::GlobalAvgPoolKernel::new(*input, *output, t)?),
         Step::Dense(d) if int8::runs_dense(d) => Box::new(int8::Int8Kernel::dense(d, t, kernels)?),

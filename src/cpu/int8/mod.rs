@@ -338,10 +338,13 @@ impl Kernel for Int8Kernel {
                 // by the portable coder.
                 let mut codes: Vec<i16> = Vec::new();
                 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                if wg.simd() {
+                let by_simd = wg.simd();
+                #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+                let by_simd = false;
+                if by_simd {
+                    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
                     simd::codes::<simd::Wide>(&x, input, &mut codes);
-                }
-                if codes.len() != input.len() {
+                } else {
                     x.codes(input, &mut codes);
                 }
                 wg.run(&self.g, &codes, i16::from(x.zero), &epi, out);
