@@ -297,11 +297,12 @@ fn int8_grid(rng: &mut Rng, n: usize, k: usize) -> Vec<f32> {
 }
 
 /// int8 convs: channels not multiples of 4 or 16, batch 2, residuals, the
-/// in-place 1x1 path and gathered taps, strides, padding, a stem, more
-/// pixels than one thread's piece, deep K; a grouped int8 conv, which runs
-/// on the f32 kernels; inputs on a grid the model fixed (8-bit codes, which
-/// the relaxed build runs on its i16 dot product); 3x3 stride-1 convs forced
-/// onto the exact Winograd and onto the direct kernels.
+/// in-place 1x1 path and gathered taps, strides, padding, stems (batch 2
+/// too), dilation, more pixels than one thread's piece, deep K; a grouped
+/// int8 conv, which runs on the f32 kernels; inputs on a grid the model
+/// fixed (8-bit codes, which the relaxed build runs on its i16 dot
+/// product); 3x3 stride-1 convs forced onto the exact Winograd and onto the
+/// direct kernels.
 fn int8_conv_cases() -> Vec<ConvSpec> {
     let specs = [
         conv(2, [7, 9], [5, 7], 3, 1, [1; 4]),
@@ -309,6 +310,8 @@ fn int8_conv_cases() -> Vec<ConvSpec> {
         conv(2, [7, 9], [13, 7], 1, 1, [0; 4]),
         conv(1, [11, 5], [5, 13], 1, 2, [0; 4]),
         conv(1, [23, 21], [3, 17], 7, 2, [3; 4]),
+        conv(2, [13, 10], [3, 9], 5, 2, [2, 1, 2, 2]),
+        conv(1, [12, 11], [5, 6], 3, 1, [2; 4]).dil(2),
         conv(1, [20, 21], [17, 33], 3, 1, [1; 4]),
         conv(1, [9, 7], [100, 9], 3, 1, [1; 4]),
         conv(1, [3, 5], [1100, 9], 1, 1, [0; 4]),

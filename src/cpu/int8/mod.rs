@@ -247,25 +247,52 @@ impl Int8Kernel {
         }
         // With dilation 1, a pixel's taps in one kernel row read adjacent
         // input pixels: one copy each (a stem's 3 channels would otherwise
-        // copy 3 codes at a time).
-        let span = if g.w.dilation == 1 { g.w.kernel } else { 1 };
-        for (r, row) in buf.chunks_exact_mut(kp).enumerate() {
-            let (b, oy, ox) = g.pixel(p0 + r);
-            for (ky, iy) in g.h.taps(oy) {
-                let mut taps = g.w.taps(ox).peekable();
-                while let Some((kx, ix)) = taps.next() {
-                    let mut n = 1;
-                    while n < span && taps.next_if(|&(k, _)| k == kx + n).is_some() {
-                        n += 1;
+        // copy 3 codes at a time). The pixel coordinates advance from row to
+        // row instead of being divided out of each.
+        let (kw, span) = (g.w.kernel, if g.w.dilation == 1 { g.w.kernel } else { 1 });
+        let (mut b, mut oy, mut ox) = g.pixel(p0);
+        for row in buf.chunks_exact_mut(kp) {
+            let x0 = g.w.coord(ox, 0);
+            if span == kw && x0 >= 0 && x0 as usize + kw <= g.w.size {
+                for (ky, iy) in g.h.taps(oy) {
+                    let src = ((b * g.h.size + iy) * g.w.size + x0 as usize) * ic;
+                    let dst = ky * kw * ic;
+                    copy(&mut row[dst..dst + kw * ic], &codes[src..src + kw * ic]);
+                }
+            } else {
+                for (ky, iy) in g.h.taps(oy) {
+                    let mut taps = g.w.taps(ox).peekable();
+                    while let Some((kx, ix)) = taps.next() {
+                        let mut n = 1;
+                        while n < span && taps.next_if(|&(k, _)| k == kx + n).is_some() {
+                            n += 1;
+                        }
+                        let src = ((b * g.h.size + iy) * g.w.size + ix) * ic;
+                        let dst = (ky * kw + kx) * ic;
+                        copy(&mut row[dst..dst + n * ic], &codes[src..src + n * ic]);
                     }
-                    let src = ((b * g.h.size + iy) * g.w.size + ix) * ic;
-                    let dst = (ky * g.w.kernel + kx) * ic;
-                    row[dst..dst + n * ic].copy_from_slice(&codes[src..src + n * ic]);
+                }
+            }
+            ox += 1;
+            if ox == g.out_w {
+                (ox, oy) = (0, oy + 1);
+                if oy == g.out_h {
+                    (oy, b) = (0, b + 1);
                 }
             }
         }
         buf
     }
+}
+
+/// `d = s`, in vectors where the build has them: the short runs of a first
+/// conv's taps would otherwise each be a `memory.copy` call.
+#[inline(always)]
+fn copy<T: Copy>(d: &mut [T], s: &[T]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    crate::cpu::simd::copy_short(d, s);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    d.copy_from_slice(s);
 }
 
 impl Int8Kernel {

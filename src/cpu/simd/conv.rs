@@ -5,7 +5,7 @@ use core::arch::wasm32::*;
 use std::ops::Range;
 
 use super::gemm::{gemm, Matrix, Out, PackedB, Rows, MR};
-use super::{madd, Act};
+use super::{copy_short, madd, Act};
 use crate::cpu::conv::{Geom, DEPTHWISE_GRAIN};
 use crate::cpu::par;
 use crate::cpu::window::Axis;
@@ -52,7 +52,7 @@ impl Rows for TapRows<'_> {
                 match g.h.inside(oy, ky) {
                     Some(iy) if run => {
                         let at = ((b * g.h.size + iy) * g.w.size + x0 as usize) * ic;
-                        copy(d, &self.input[at..at + kw * ic]);
+                        copy_short(d, &self.input[at..at + kw * ic]);
                     }
                     None => d.fill(0.0),
                     Some(_) => {
@@ -85,22 +85,6 @@ impl TapRows<'_> {
             }
             _ => &self.zeros[chans],
         }
-    }
-}
-
-/// `d = s` in vectors: a kernel row of a first conv is a few dozen values,
-/// short enough that a `memory.copy` call costs more than the copy.
-#[inline(always)]
-fn copy(d: &mut [f32], s: &[f32]) {
-    let s = &s[..d.len()];
-    let mut dq = d.chunks_exact_mut(4);
-    let mut sq = s.chunks_exact(4);
-    for (d, s) in (&mut dq).zip(&mut sq) {
-        // SAFETY: d and s have 4 values each.
-        unsafe { v128_store(d.as_mut_ptr() as *mut v128, load(s)) };
-    }
-    for (d, &s) in dq.into_remainder().iter_mut().zip(sq.remainder()) {
-        *d = s;
     }
 }
 

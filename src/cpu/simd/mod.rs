@@ -25,6 +25,31 @@ fn madd(a: v128, b: v128, c: v128) -> v128 {
     }
 }
 
+/// `d = s` in 16-byte vectors, the last one overlapping the one before: a
+/// first conv's kernel row is a few dozen bytes, short enough that a
+/// `memory.copy` call costs more than the copy.
+#[inline(always)]
+pub fn copy_short<T: Copy>(d: &mut [T], s: &[T]) {
+    let s = &s[..d.len()];
+    let bytes = std::mem::size_of_val(d);
+    let (dst, src) = (d.as_mut_ptr() as *mut u8, s.as_ptr() as *const u8);
+    if bytes < 16 {
+        d.copy_from_slice(s);
+        return;
+    }
+    // SAFETY: every 16-byte access starts at most `bytes - 16` bytes into
+    // `d` or `s`, both `bytes` long; they are distinct slices.
+    unsafe {
+        let mut at = 0;
+        while at + 16 < bytes {
+            v128_store(dst.add(at) as *mut v128, v128_load(src.add(at) as *const v128));
+            at += 16;
+        }
+        let last = bytes - 16;
+        v128_store(dst.add(last) as *mut v128, v128_load(src.add(last) as *const v128));
+    }
+}
+
 /// An activation as vector clamps. `pmax`/`pmin` are single instructions; a
 /// NaN maps to the bound, like `f32::max`/`min` in [`Activation::apply`].
 #[derive(Clone, Copy)]
