@@ -405,8 +405,29 @@ fn accumulate<const R: usize>(acc: &mut [[v128; 2]; R], a: &ATile, b: &[f32]) {
     if len == 0 {
         return;
     }
-    let mut pa: [*const f32; R] = std::array::from_fn(|r| a.rows[r][..(len - 1) * step + 1].as_ptr());
     let mut pb = b.as_ptr();
+    // Only `pack_a`'s tiles have a step of MR: there row r is row 0 moved by
+    // r, so one pointer reads every row, at constant offsets.
+    if step == MR {
+        let mut pa = a.rows[0][..(len - 1) * MR + R].as_ptr();
+        for _ in 0..len {
+            // SAFETY: pa reads a.rows[0][k * MR + r] for k < len, r < R,
+            // checked above; b holds len * NR values.
+            unsafe {
+                let b0 = v128_load(pb as *const v128);
+                let b1 = v128_load(pb.add(4) as *const v128);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = v128_load32_splat(pa.add(r) as *const u32);
+                    acc[0] = madd(x, b0, acc[0]);
+                    acc[1] = madd(x, b1, acc[1]);
+                }
+                pa = pa.add(MR);
+                pb = pb.add(NR);
+            }
+        }
+        return;
+    }
+    let mut pa: [*const f32; R] = std::array::from_fn(|r| a.rows[r][..(len - 1) * step + 1].as_ptr());
     for _ in 0..len {
         // SAFETY: pa[r] reads a.rows[r][k * step] for k < len, checked in
         // bounds above; b holds len * NR values.
