@@ -25,9 +25,10 @@ fn madd(a: v128, b: v128, c: v128) -> v128 {
     }
 }
 
-/// `d = s` in 16-byte vectors, the last one overlapping the one before: a
-/// first conv's kernel row is a few dozen bytes, short enough that a
-/// `memory.copy` call costs more than the copy.
+/// `d = s` in 16-byte vectors, the last one ending at the end (overlapping
+/// the one before where the length is not a multiple of 16): a first conv's
+/// kernel row is a few dozen bytes, short enough that a `memory.copy` call
+/// costs more than the copy.
 #[inline(always)]
 pub fn copy_short<T: Copy>(d: &mut [T], s: &[T]) {
     let s = &s[..d.len()];
