@@ -809,7 +809,9 @@ fn nchw_stem_cases() -> Vec<Case> {
         .collect()
 }
 
-/// Cases the GPU lowers with a folded step (see [`pooled_head_cases`] and [`nchw_stem_cases`]).
+/// Cases the GPU lowers with a folded step (see [`pooled_head_cases`] and
+/// [`nchw_stem_cases`]), for the native lowering tests.
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 pub fn folding_cases() -> Vec<Case> {
     pooled_head_cases().into_iter().chain(nchw_stem_cases()).collect()
 }
