@@ -253,24 +253,25 @@ impl Int8Kernel {
         let (mut b, mut oy, mut ox) = g.pixel(p0);
         for row in buf.chunks_exact_mut(kp) {
             let x0 = g.w.coord(ox, 0);
-            if span == kw && x0 >= 0 && x0 as usize + kw <= g.w.size {
-                for (ky, iy) in g.h.taps(oy) {
-                    let src = ((b * g.h.size + iy) * g.w.size + x0 as usize) * ic;
-                    let dst = ky * kw * ic;
-                    copy(&mut row[dst..dst + kw * ic], &codes[src..src + kw * ic]);
+            // Every column tap inside the image: a kernel row is one run.
+            let whole = span == kw && x0 >= 0 && x0 as usize + kw <= g.w.size;
+            for (ky, iy) in g.h.taps(oy) {
+                let mut put = |kx: usize, ix: usize, n: usize| {
+                    let src = ((b * g.h.size + iy) * g.w.size + ix) * ic;
+                    let dst = (ky * kw + kx) * ic;
+                    copy(&mut row[dst..dst + n * ic], &codes[src..src + n * ic]);
+                };
+                if whole {
+                    put(0, x0 as usize, kw);
+                    continue;
                 }
-            } else {
-                for (ky, iy) in g.h.taps(oy) {
-                    let mut taps = g.w.taps(ox).peekable();
-                    while let Some((kx, ix)) = taps.next() {
-                        let mut n = 1;
-                        while n < span && taps.next_if(|&(k, _)| k == kx + n).is_some() {
-                            n += 1;
-                        }
-                        let src = ((b * g.h.size + iy) * g.w.size + ix) * ic;
-                        let dst = (ky * kw + kx) * ic;
-                        copy(&mut row[dst..dst + n * ic], &codes[src..src + n * ic]);
+                let mut taps = g.w.taps(ox).peekable();
+                while let Some((kx, ix)) = taps.next() {
+                    let mut n = 1;
+                    while n < span && taps.next_if(|&(k, _)| k == kx + n).is_some() {
+                        n += 1;
                     }
+                    put(kx, ix, n);
                 }
             }
             ox += 1;
@@ -364,15 +365,10 @@ impl Kernel for Int8Kernel {
                 // Coded by SIMD for the SIMD kernels (the same codes), else
                 // by the portable coder.
                 let mut codes: Vec<i16> = Vec::new();
-                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                let by_simd = wg.simd();
-                #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-                let by_simd = false;
-                if by_simd {
+                match () {
                     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                    simd::codes::<simd::Wide>(&x, input, &mut codes);
-                } else {
-                    x.codes(input, &mut codes);
+                    () if wg.simd() => simd::codes::<simd::Wide>(&x, input, &mut codes),
+                    () => x.codes(input, &mut codes),
                 }
                 wg.run(&self.g, &codes, i16::from(x.zero), &epi, out);
             }

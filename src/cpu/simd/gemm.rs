@@ -299,14 +299,7 @@ impl Tile<'_> {
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         if self.load {
             for (r, acc) in acc.iter_mut().enumerate() {
-                let src = &c[r * ld..r * ld + nv];
-                *acc = if nv == NR {
-                    load2(src)
-                } else {
-                    let mut buf = [0.0f32; NR];
-                    buf[..nv].copy_from_slice(src);
-                    load2(&buf)
-                };
+                *acc = load_cols(&c[r * ld..r * ld + nv]);
             }
         }
         let mut b = self.b;
@@ -318,18 +311,11 @@ impl Tile<'_> {
         if let Some((bias, act)) = self.epilogue {
             let bias = load2(bias);
             for acc in acc.iter_mut() {
-                *acc = [act.apply(f32x4_add(acc[0], bias[0])), act.apply(f32x4_add(acc[1], bias[1]))];
+                *acc = finish(*acc, bias, act);
             }
         }
         for (r, acc) in acc.iter().enumerate() {
-            let dst = &mut c[r * ld..r * ld + nv];
-            if nv == NR {
-                store2(dst, acc);
-            } else {
-                let mut buf = [0.0f32; NR];
-                store2(&mut buf, acc);
-                dst.copy_from_slice(&buf[..nv]);
-            }
+            store_cols(&mut c[r * ld..r * ld + nv], acc);
         }
     }
 }
@@ -354,9 +340,7 @@ impl RowPanels<'_> {
         let mut acc = [[f32x4_splat(0.0); 2]; P];
         if self.load {
             for (p, acc) in acc.iter_mut().enumerate() {
-                let mut buf = [0.0f32; NR];
-                buf[..nv[p]].copy_from_slice(&c[(j + p) * NR..(j + p) * NR + nv[p]]);
-                *acc = load2(&buf);
+                *acc = load_cols(&c[(j + p) * NR..(j + p) * NR + nv[p]]);
             }
         }
         let panels: [&[f32]; P] = std::array::from_fn(|p| self.b.rows(j + p, self.ks.clone()));
@@ -385,12 +369,9 @@ impl RowPanels<'_> {
         }
         for (p, acc) in acc.iter_mut().enumerate() {
             if let Some(act) = self.epilogue {
-                let bias = load2(&self.b.bias[(j + p) * NR..]);
-                *acc = [act.apply(f32x4_add(acc[0], bias[0])), act.apply(f32x4_add(acc[1], bias[1]))];
+                *acc = finish(*acc, load2(&self.b.bias[(j + p) * NR..]), act);
             }
-            let mut buf = [0.0f32; NR];
-            store2(&mut buf, acc);
-            c[(j + p) * NR..(j + p) * NR + nv[p]].copy_from_slice(&buf[..nv[p]]);
+            store_cols(&mut c[(j + p) * NR..(j + p) * NR + nv[p]], acc);
         }
         P
     }
@@ -455,6 +436,36 @@ fn store4(d: &mut [f32], v: v128) {
     let d = &mut d[..4];
     // SAFETY: d has 4 values.
     unsafe { v128_store(d.as_mut_ptr() as *mut v128, v) }
+}
+
+/// The bias and activation on one row's sums of a panel.
+#[inline(always)]
+fn finish(acc: [v128; 2], bias: [v128; 2], act: Act) -> [v128; 2] {
+    [act.apply(f32x4_add(acc[0], bias[0])), act.apply(f32x4_add(acc[1], bias[1]))]
+}
+
+/// A row's columns of one panel (at most [`NR`]; a partial panel through a
+/// buffer, its missing columns 0).
+#[inline(always)]
+fn load_cols(src: &[f32]) -> [v128; 2] {
+    if src.len() == NR {
+        return load2(src);
+    }
+    let mut buf = [0.0f32; NR];
+    buf[..src.len()].copy_from_slice(src);
+    load2(&buf)
+}
+
+/// [`load_cols`]' inverse: the first `dst.len()` columns of `v` into `dst`.
+#[inline(always)]
+fn store_cols(dst: &mut [f32], v: &[v128; 2]) {
+    if dst.len() == NR {
+        return store2(dst, v);
+    }
+    let mut buf = [0.0f32; NR];
+    store2(&mut buf, v);
+    let n = dst.len();
+    dst.copy_from_slice(&buf[..n]);
 }
 
 fn load2(s: &[f32]) -> [v128; 2] {
