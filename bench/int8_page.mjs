@@ -1,7 +1,7 @@
 // Page side of bench/int8.mjs: our relaxed-SIMD build on the int8 model file
 // against ONNX Runtime Web's wasm backend on its QDQ model and on the f32
 // model, one thread each, timed in alternation on the page's thread.
-import init, { Session } from "/pkg/webresnet.js";
+import init, { int8FusedDot, Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 import { seededInput } from "/testkit/seeded.mjs";
 import { alternate } from "/bench/common.mjs";
@@ -31,7 +31,7 @@ window.bench = async ({ ours, qdq, f32, shape, runs, seed }) => {
     theirs.push(s);
   }
   try {
-    return await alternate(engines, runs);
+    return { fused: int8FusedDot(), times: await alternate(engines, runs) };
   } finally {
     session.free();
     for (const s of theirs) await s.release();

@@ -25,6 +25,7 @@ use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::plan::{Features, Plan, Step, TensorId, TensorInfo};
+pub use int8::{fused_dot as fused_int8_dot, use_fused_dot as use_fused_int8_dot};
 pub use winograd::Variant as WinogradVariant;
 
 /// A prepared step: validated shapes, packed weights, resolved arena ranges.

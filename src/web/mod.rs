@@ -18,6 +18,7 @@
 mod ahead;
 mod backend;
 mod digest;
+mod engine;
 mod errors;
 mod import;
 mod lock;

@@ -8,6 +8,7 @@ use wasm_bindgen::JsCast;
 
 use super::backend::build;
 use super::digest::hash_check;
+use super::engine::tune_cpu_kernels;
 use super::errors::{install_panic_hook, invalid};
 use super::import::{import, ModelStream};
 use super::mark;
@@ -57,6 +58,7 @@ impl Session {
         #[wasm_bindgen(js_name = warmUp)] warm_up: Option<Function>,
     ) -> std::result::Result<Session, JsValue> {
         install_panic_hook();
+        tune_cpu_kernels();
         let kind = BackendKind::parse(&backend)?;
         mark("start");
         // A typed array is read in place; anything else is copied into one.

@@ -49,6 +49,40 @@ window.runCase = async ({ model, backend, shape, seed }) => {
   }
 };
 
+// The relaxed-SIMD build in a glue instance of its own (the query string
+// loads the module afresh), loaded when first asked for.
+let relaxed;
+const relaxedGlue = () =>
+  (relaxed ??= import("/pkg/webresnet.js?relaxed").then(async (glue) => {
+    await glue.default({ module_or_path: "/pkg/webresnet_relaxed_bg.wasm" });
+    return glue;
+  }));
+
+// An int8 model on the relaxed build's CPU kernels with both of its dot
+// products: first the one its engine probe picked, then the other, forced.
+window.int8BothDots = async ({ model, shape, seed }) => {
+  try {
+    const glue = await relaxedGlue();
+    const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
+    const session = await glue.Session.create(bytes, "cpu", shape);
+    const input = seededInput(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    );
+    const picked = glue.int8FusedDot();
+    const t0 = performance.now();
+    const logits = await session.infer(input, shape);
+    const inferMs = performance.now() - t0;
+    glue.int8FusedDot(!picked);
+    const other = await session.infer(input, shape);
+    glue.int8FusedDot(picked);
+    session.free();
+    return { picked, logits: Array.from(logits), other: Array.from(other), inferMs };
+  } catch (e) {
+    return { error: { code: e?.code ?? null, name: e?.name, message: String(e?.message ?? e) } };
+  }
+};
+
 // classifyRgba on a photo decoded by the browser, as a page would hand over
 // canvas pixels. Colour conversion is off so the pixels equal the PNG's.
 window.classifyPhoto = async ({ model, backend, photo, topK }) => {

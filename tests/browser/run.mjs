@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, MODELS, ROOT, compare, nativeInfer } from "../../testkit/common.mjs";
+import { CLI, compare, compareInt8, INT8_REL_TOL, MODELS, nativeInfer, ROOT } from "../../testkit/common.mjs";
 import { serve } from "../../scripts/serve.mjs";
 import { check, fail, missing } from "../../testkit/report.mjs";
 import { openTestPage } from "../../testkit/test_page.mjs";
@@ -60,6 +60,38 @@ await checks(async () => {
     // adapterInfo() names the adapter as the browser does (wgpu alone leaves it empty here).
     if (backend === "webgpu" && probe.vendor && !r.adapter.startsWith(probe.vendor)) {
       fail(`adapterInfo() "${r.adapter}" does not start with the browser's vendor "${probe.vendor}"`);
+    }
+  }
+
+  // The int8 kernels in the build they are for, the relaxed one, against the
+  // native int8 run; its two dot products (the fused dot-add, which the
+  // engine probe picks where it is one VNNI instruction, and the pair sums
+  // widened) make the same sums, so they must agree to the bit.
+  {
+    const name = "default-int8.wrn";
+    const input = seededInput(
+      SHAPE.reduce((a, b) => a * b, 1),
+      SEED,
+    );
+    const native = nativeInfer(join(MODELS, name), SHAPE, input);
+    const r = await page.evaluate((c) => window.int8BothDots(c), {
+      model: `/.cache/models/${name}`,
+      shape: SHAPE,
+      seed: SEED,
+    });
+    if (r.error) fail(`cpu relaxed ${name}: ${r.error.code} ${r.error.message}`);
+    else {
+      const c = compareInt8(native, Float32Array.from(r.logits));
+      const same = r.other.length === r.logits.length && r.other.every((v, i) => Object.is(v, r.logits[i]));
+      const [picked, other] = r.picked
+        ? ["fused dot-add", "widened pair sums"]
+        : ["widened pair sums", "fused dot-add"];
+      check(
+        c.ok && same,
+        `cpu relaxed ${name} [${SHAPE}] on the ${picked} (the engine probe's pick): infer ${r.inferMs.toFixed(0)} ms; ` +
+          `max|diff| ${c.maxDiff.toExponential(3)} = ${c.rel.toExponential(2)} of range (limit ${INT8_REL_TOL.toPrecision(3)}); ` +
+          `top5 ${c.topGot} vs native ${c.topWant}; the ${other} ${same ? "bit-identical" : "DIFFER"}`,
+      );
     }
   }
 

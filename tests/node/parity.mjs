@@ -5,7 +5,16 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, MODELS, ROOT, compare, nativeInfer, seededInput } from "../../testkit/common.mjs";
+import {
+  CLI,
+  compare,
+  compareInt8,
+  INT8_REL_TOL,
+  MODELS,
+  nativeInfer,
+  ROOT,
+  seededInput,
+} from "../../testkit/common.mjs";
 import { check, fail, finish } from "../../testkit/report.mjs";
 
 const pkg = join(ROOT, "pkg");
@@ -36,17 +45,6 @@ const MODELS_TO_CHECK = [
   ["default-int8.wrn", null, "int8"],
 ];
 const REL_TOL = 1e-4;
-// An int8 model rounds each conv's input to 8-bit codes (7-bit in the relaxed
-// build, for its dot product), so an f32 difference of one ulp upstream can move
-// a code by one step: the native run is then a reference for the classes, not for
-// every bit. Four 7-bit steps of the range bound the logits; the op harness checks
-// each int8 kernel exactly against the portable one of the same build.
-const INT8_REL_TOL = 4 / 127;
-
-/** The same top-1, and the same five classes in the top 5 (near-ties may swap places). */
-function sameClasses(want, got) {
-  return want[0] === got[0] && [...want].sort().join() === [...got].sort().join();
-}
 
 if (!existsSync(CLI)) throw new Error(`${CLI} missing: run cargo build --release`);
 
@@ -77,8 +75,8 @@ for (const [i, [name, fixedShape, kind]] of MODELS_TO_CHECK.entries()) {
     const ms = performance.now() - t0;
     session.free();
     const tol = kind === "int8" ? INT8_REL_TOL : REL_TOL;
-    const r = compare(want, got, tol);
-    const ok = kind === "int8" ? r.maxDiff <= tol * r.range && sameClasses(r.topWant, r.topGot) : r.ok;
+    const r = kind === "int8" ? compareInt8(want, got) : compare(want, got, tol);
+    const ok = r.ok;
     check(
       ok,
       `${build} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +

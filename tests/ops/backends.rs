@@ -1,6 +1,8 @@
 //! The backends every case runs on. A new backend is one more variant here
 //! and one more entry in [`all`]; the harness then runs every case on it.
 
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+use webresnet::cpu::use_fused_int8_dot;
 use webresnet::cpu::{CpuBackend, Kernels, Winograd};
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 use webresnet::gpu::{GpuBackend, Occupancy, Options, Precision};
@@ -17,6 +19,12 @@ pub enum Backend {
     /// The wasm SIMD128 kernels (fused relaxed multiply-add in a `+relaxed-simd` build).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Simd128,
+    /// The relaxed-SIMD kernels with the int8 sums on the one-instruction
+    /// dot-add (`use_fused_int8_dot`), which the package picks per engine:
+    /// run where the runner sets `WEBRESNET_FUSED_DOT=1`, on an engine that
+    /// computes it right in every tier (Node 20 only with `--no-liftoff`).
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    FusedDot,
     /// WebGPU through native wgpu, with f32 or f16 weights (f16 needs
     /// `shader-f16`), convs cut as for a GPU even on an emulator, the head
     /// reducing with subgroup operations (they need `subgroups`) or, as in
@@ -48,6 +56,11 @@ pub fn all() -> Vec<Backend> {
     v.push(Backend::Threads);
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     v.push(Backend::Simd128);
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    if fused_dot_asked() {
+        // Only what differs from the run without it.
+        v = vec![Backend::FusedDot];
+    }
     #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
     v.extend([
         Backend::Gpu(Precision::F32, Reduction::Subgroups),
@@ -56,6 +69,18 @@ pub fn all() -> Vec<Backend> {
         Backend::Gpu(Precision::F16, Reduction::Workgroup),
     ]);
     v
+}
+
+/// Whether the runner set `WEBRESNET_FUSED_DOT=1` (Node's `process.env`).
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+fn fused_dot_asked() -> bool {
+    use js_sys::Reflect;
+    let get = |o: &wasm_bindgen::JsValue, k: &str| Reflect::get(o, &k.into()).ok().filter(|v| !v.is_undefined());
+    get(&js_sys::global(), "process")
+        .and_then(|p| get(&p, "env"))
+        .and_then(|e| get(&e, "WEBRESNET_FUSED_DOT"))
+        .and_then(|v| v.as_string())
+        .is_some_and(|v| v == "1")
 }
 
 /// What a backend's output is checked against.
@@ -84,6 +109,8 @@ impl Backend {
             Backend::Threads => "threads".into(),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
             Backend::Simd128 => "simd128+relaxed".into(),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            Backend::FusedDot => "simd128+relaxed, fused int8 dot".into(),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
             Backend::Simd128 => "simd128".into(),
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
@@ -95,6 +122,8 @@ impl Backend {
         match self {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Backend::Simd128 => Oracle::Portable,
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            Backend::FusedDot => Oracle::Portable,
             _ => Oracle::Reference,
         }
     }
@@ -193,6 +222,15 @@ impl Backend {
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Backend::Simd128 => cpu(plan, data, Kernels::Simd128, wino),
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            Backend::FusedDot => {
+                if !use_fused_int8_dot(true) {
+                    return Err(Failure::Run("the build refused the fused int8 dot product".into()));
+                }
+                let out = cpu(plan, data, Kernels::Simd128, wino);
+                use_fused_int8_dot(false);
+                out
+            }
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
             Backend::Gpu(p, r) => {
                 let mut b = GpuBackend::with_options_blocking(plan, r.options(*p)).map_err(Failure::Load)?;

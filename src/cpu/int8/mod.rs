@@ -41,6 +41,29 @@ use crate::plan::{ActQuant, Activation, Conv, Dense, Requant};
 pub use qlinear::QLinearKernel;
 use quant::{ActScale, WeightCodes, ACT_LEVELS};
 
+/// Whether the relaxed-SIMD build's 7-bit int8 GEMMs sum with the one
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` per step (`on`) or with the pair
+/// sums widened by a second dot product (the default). Both give the same
+/// sums; which is faster depends on the CPU and engine. Returns whether the
+/// fused form is now in use: never in a build without relaxed SIMD.
+pub fn use_fused_dot(on: bool) -> bool {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::use_fused(on);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        let _ = on;
+        false
+    }
+}
+
+/// Whether [`use_fused_dot`] put the int8 GEMMs on the fused form.
+pub fn fused_dot() -> bool {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::fused();
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    false
+}
+
 /// The deepest K whose i32 sums of products (at most 255 × 127) cannot overflow.
 const MAX_K: usize = i32::MAX as usize / (255 * 127);
 
@@ -100,10 +123,10 @@ enum Gemm {
     Depthwise(Vec<i8>),
     /// For codes of [`ACT_LEVELS`].
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    Simd(simd::Panels<simd::Best>),
+    Simd(simd::PanelsOf<simd::Best>),
     /// For a fixed grid's 8-bit codes where [`ACT_LEVELS`] is 7 bits.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    Wide(simd::Panels<simd::Wide>),
+    Wide(simd::PanelsOf<simd::Wide>),
     /// A 3x3 stride-1 conv as Winograd F(2x2, 3x3), exactly.
     Winograd(winograd::Weights),
 }
@@ -357,10 +380,12 @@ impl Kernel for Int8Kernel {
                     portable::gemm(a, rows, &self.w.codes, k, &epi, out)
                 });
             }
+            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+            Gemm::Simd(panels) if simd::fused() => self.simd::<simd::Fused>(panels, &x, &epi, input, out),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Gemm::Simd(panels) => self.simd(panels, &x, &epi, input, out),
+            Gemm::Simd(panels) => self.simd::<simd::Best>(panels, &x, &epi, input, out),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Gemm::Wide(panels) => self.simd(panels, &x, &epi, input, out),
+            Gemm::Wide(panels) => self.simd::<simd::Wide>(panels, &x, &epi, input, out),
             Gemm::Winograd(wg) => {
                 // Coded by SIMD for the SIMD kernels (the same codes), else
                 // by the portable coder.
@@ -416,7 +441,7 @@ impl Int8Kernel {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     fn simd<L: simd::Lane>(
         &self,
-        panels: &simd::Panels<L>,
+        panels: &simd::PanelsOf<L>,
         x: &ActScale,
         epi: &Epilogue,
         input: &[f32],
@@ -426,7 +451,7 @@ impl Int8Kernel {
         simd::codes::<L>(x, input, &mut codes);
         let kp = simd::depth::<L>(self.g.k());
         let zero = L::Code::from(x.zero);
-        self.blocks(&codes, zero, kp, simd::MR, out, |a, rows, out| simd::gemm(a, rows, panels, epi, out));
+        self.blocks(&codes, zero, kp, simd::MR, out, |a, rows, out| simd::gemm::<L>(a, rows, panels, epi, out));
     }
 }
 

@@ -8,24 +8,43 @@
 //! - [`Narrow`] (relaxed SIMD): `i16x8.relaxed_dot_i8x16_i7x16_s`, i8 weights
 //!   against activation codes below 128 (its second operand's top bit must be
 //!   clear), which is why that build quantizes activations to 7 bits; a grid
-//!   the model fixed spans 8 bits and runs on [`Wide`] there.
+//!   the model fixed spans 8 bits and runs on [`Wide`] there;
+//! - [`Fused`] (relaxed SIMD): `i32x4.relaxed_dot_i8x16_i7x16_add_s` on
+//!   [`Narrow`]'s codes and packed weights, where [`use_fused`] chose it.
 //!
 //! A `MR x NR` tile keeps its sums in registers over all of K (they cannot
 //! overflow: K is bounded by `MAX_K`), so the epilogue runs straight from them.
 use core::arch::wasm32::*;
+#[cfg(target_feature = "relaxed-simd")]
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::quant::ActScale;
 use super::{Epilogue, Rounding};
 use crate::cpu::simd::Act;
+
+/// A packed weight code, and the K values each i32 lane of a dot product
+/// on it sums: the packing follows from the weight type alone, so lanes of
+/// one weight type share packed weights.
+pub trait Packed: Copy + Default + From<i8> + Send + Sync {
+    const DEPTH: usize;
+}
+
+impl Packed for i16 {
+    const DEPTH: usize = 2;
+}
+
+impl Packed for i8 {
+    const DEPTH: usize = 4;
+}
 
 /// One kind of dot product, with the code and weight types it reads.
 pub trait Lane {
     /// An activation code as the kernel reads it.
     type Code: Copy + Default + From<u8> + Send + Sync;
     /// A weight code as packed.
-    type Weight: Copy + Default + From<i8> + Send + Sync;
+    type Weight: Packed;
     /// K values per lane of one dot product.
-    const DEPTH: usize;
+    const DEPTH: usize = <Self::Weight as Packed>::DEPTH;
     /// Steps of K (DEPTH values each), 1 or 2, per load of a row's codes, each
     /// step's broadcast by a shuffle: fewer loads (dear in some engines'
     /// code for this loop), for a shuffle per step, which competes with the
@@ -48,7 +67,6 @@ pub struct Wide;
 impl Lane for Wide {
     type Code = i16;
     type Weight = i16;
-    const DEPTH: usize = 2;
     // Half the products per step of Narrow, so a shuffle per step would
     // hold up the multiplies more than the saved loads help: one load each.
     const GROUP: usize = 1;
@@ -73,7 +91,6 @@ pub struct Narrow;
 impl Lane for Narrow {
     type Code = u8;
     type Weight = i8;
-    const DEPTH: usize = 4;
     const GROUP: usize = 2;
 
     /// Pairs summed in i16 (exact: |2 × 127 × 127| < 2^15), then widened by a
@@ -91,6 +108,53 @@ impl Lane for Narrow {
         let (lo, hi) = (i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
         v128_store(dst as *mut v128, u8x16_narrow_i16x8(lo, hi));
     }
+}
+
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s`: one instruction where the CPU
+/// has a 4-way 8-bit dot product that the engine emits (AVX-VNNI), several
+/// where it has not, so [`Narrow`] stays the default. Exact on these
+/// operands either way: no pair sum of 7-bit codes and i8 weights saturates
+/// i16.
+#[cfg(target_feature = "relaxed-simd")]
+pub struct Fused;
+
+#[cfg(target_feature = "relaxed-simd")]
+impl Lane for Fused {
+    type Code = u8;
+    type Weight = i8;
+    // One instruction per step leaves no room for a broadcast shuffle: the
+    // engine's own broadcast load is faster here.
+    const GROUP: usize = 1;
+
+    #[inline(always)]
+    fn dot(_: v128, w: v128, x: v128, acc: v128) -> v128 {
+        i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc)
+    }
+
+    #[inline(always)]
+    unsafe fn store16(q: [v128; 4], dst: *mut u8) {
+        Narrow::store16(q, dst)
+    }
+}
+
+#[cfg(target_feature = "relaxed-simd")]
+static FUSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the 7-bit GEMMs sum on [`Fused`] instead of [`Narrow`]: the
+/// caller's choice, from what the engine was seen to do. Both give the same
+/// sums. False where this build has no [`Fused`].
+pub fn use_fused(on: bool) -> bool {
+    #[cfg(target_feature = "relaxed-simd")]
+    FUSED.store(on, Ordering::Relaxed);
+    on && fused()
+}
+
+/// Whether [`use_fused`] chose [`Fused`].
+pub fn fused() -> bool {
+    #[cfg(target_feature = "relaxed-simd")]
+    return FUSED.load(Ordering::Relaxed);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    false
 }
 
 /// The build's fastest lane for codes of [`super::ACT_LEVELS`].
@@ -114,23 +178,26 @@ pub const MR: usize = 4;
 
 /// `[n][k]` weight codes as `ceil(n / NR)` panels of `[kp / DEPTH][NR][DEPTH]`
 /// (K padded with zeros to `kp`, a multiple of `DEPTH`; outputs past `n` zero).
-pub struct Panels<L: Lane> {
-    data: Vec<L::Weight>,
+pub struct Panels<W> {
+    data: Vec<W>,
     kp: usize,
     n: usize,
 }
 
-impl<L: Lane> Panels<L> {
+/// Weights packed for lane `L`.
+pub type PanelsOf<L> = Panels<<L as Lane>::Weight>;
+
+impl<W: Packed> Panels<W> {
     pub fn new<T: Copy>(codes: &[T], n: usize, k: usize) -> Self
     where
-        L::Weight: From<T>,
+        W: From<T>,
     {
-        let (d, kp) = (L::DEPTH, depth::<L>(k));
-        let mut data = vec![L::Weight::default(); n.div_ceil(NR) * kp * NR];
+        let (d, kp) = (W::DEPTH, k.next_multiple_of(W::DEPTH));
+        let mut data = vec![W::default(); n.div_ceil(NR) * kp * NR];
         for (o, row) in codes.chunks_exact(k.max(1)).take(n).enumerate() {
             let (j, c) = (o / NR, o % NR);
             for (i, &w) in row.iter().enumerate() {
-                data[(j * kp + i / d * d) * NR + c * d + i % d] = L::Weight::from(w);
+                data[(j * kp + i / d * d) * NR + c * d + i % d] = W::from(w);
             }
         }
         Panels { data, kp, n }
@@ -144,7 +211,7 @@ pub fn depth<L: Lane>(k: usize) -> usize {
 
 /// `out[r][o] = epi(o, Σ_i a[r][i] × w[o][i])` for `rows` rows of `a`
 /// (`[rows][kp]`; values past K are multiplied by zero weights).
-pub fn gemm<L: Lane>(a: &[L::Code], rows: usize, w: &Panels<L>, epi: &Epilogue, out: &mut [f32]) {
+pub fn gemm<L: Lane>(a: &[L::Code], rows: usize, w: &PanelsOf<L>, epi: &Epilogue, out: &mut [f32]) {
     let (kp, n) = (w.kp, w.n);
     let (a, out) = (&a[..rows * kp], &mut out[..rows * n]);
     let act = Act::new(epi.act);
@@ -186,7 +253,7 @@ fn tile<L: Lane, const R: usize>(
 
 /// Panel `j`'s sums for `rows` (1 to [`MR`]) rows of `a` (rows `kp` apart):
 /// per row, two vectors of four outputs' sums.
-pub fn panel_sums<L: Lane>(a: &[L::Code], rows: usize, w: &Panels<L>, j: usize) -> [[v128; 2]; MR] {
+pub fn panel_sums<L: Lane>(a: &[L::Code], rows: usize, w: &PanelsOf<L>, j: usize) -> [[v128; 2]; MR] {
     let kp = w.kp;
     let panel = &w.data[j * kp * NR..(j + 1) * kp * NR];
     let mut out = [[i32x4_splat(0); 2]; MR];

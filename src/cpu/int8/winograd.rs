@@ -61,7 +61,7 @@ enum Packed {
     Portable(Vec<i16>),
     /// One panel set per position.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    Simd(Vec<super::simd::Panels<super::simd::Wide>>),
+    Simd(Vec<super::simd::PanelsOf<super::simd::Wide>>),
 }
 
 pub struct Weights {
@@ -208,14 +208,14 @@ impl Weights {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     fn simd_gemm(
         &self,
-        panels: &[super::simd::Panels<super::simd::Wide>],
+        panels: &[super::simd::PanelsOf<super::simd::Wide>],
         v: &[i16],
         block: usize,
         tiles: &[[usize; 2]],
         epi: &Epilogue,
         out: &mut Out,
     ) {
-        use super::simd::{finish, panel_sums, MR, NR};
+        use super::simd::{finish, panel_sums, Wide, MR, NR};
         use core::arch::wasm32::*;
         let (n, cp, nt) = (self.n, self.cp, tiles.len());
         let act = crate::cpu::simd::Act::new(epi.act);
@@ -225,7 +225,7 @@ impl Weights {
             for (k, (m, panels)) in m.chunks_exact_mut(nt).zip(panels).enumerate() {
                 for t0 in (0..nt).step_by(MR) {
                     let rows = MR.min(nt - t0);
-                    let s = panel_sums(&v[(k * block + t0) * cp..], rows, panels, j);
+                    let s = panel_sums::<Wide>(&v[(k * block + t0) * cp..], rows, panels, j);
                     m[t0..t0 + rows].copy_from_slice(&s[..rows]);
                 }
             }
