@@ -9,8 +9,8 @@
 //!   against activation codes below 128 (its second operand's top bit must be
 //!   clear), which is why that build quantizes activations to 7 bits; a grid
 //!   the model fixed spans 8 bits and runs on [`Wide`] there;
-//! - [`Fused`] (relaxed SIMD): `i32x4.relaxed_dot_i8x16_i7x16_add_s` on
-//!   [`Narrow`]'s codes and packed weights, where [`use_fused`] chose it.
+//!   its [`Fused`] form sums with `i32x4.relaxed_dot_i8x16_i7x16_add_s`
+//!   instead, where [`use_fused`] chose it.
 //!
 //! A `MR x NR` tile keeps its sums in registers over all of K (they cannot
 //! overflow: K is bounded by `MAX_K`), so the epilogue runs straight from them.
@@ -83,24 +83,34 @@ impl Lane for Wide {
     }
 }
 
-/// `i16x8.relaxed_dot_i8x16_i7x16_s` on i8 weights and 7-bit codes.
+/// i8 weights against 7-bit codes with relaxed SIMD's 8-bit dot products,
+/// in two forms that give the same sums:
+/// - `FUSED = false`: `i16x8.relaxed_dot_i8x16_i7x16_s`, pairs summed in
+///   i16 (exact: |2 × 127 × 127| < 2^15), then widened by a dot product with
+///   ones: three instructions where the CPU lacks a one-instruction dot
+///   product, where engines lower the i32x4 dot-add (which LLVM would fuse
+///   `extadd_pairwise` and the add into) to up to five;
+/// - `FUSED = true` ([`Fused`]): `i32x4.relaxed_dot_i8x16_i7x16_add_s`, one
+///   instruction where the CPU has a 4-way 8-bit dot product that the engine
+///   emits (AVX-VNNI).
 #[cfg(target_feature = "relaxed-simd")]
-pub struct Narrow;
+pub struct Narrow<const FUSED: bool>;
 
 #[cfg(target_feature = "relaxed-simd")]
-impl Lane for Narrow {
+impl<const FUSED: bool> Lane for Narrow<FUSED> {
     type Code = u8;
     type Weight = i8;
-    const GROUP: usize = 2;
+    // A fused step leaves no room for a broadcast shuffle: the engine's own
+    // broadcast load is faster there.
+    const GROUP: usize = if FUSED { 1 } else { 2 };
 
-    /// Pairs summed in i16 (exact: |2 × 127 × 127| < 2^15), then widened by a
-    /// dot product with ones: where the CPU lacks a one-instruction dot
-    /// product, engines lower this to three instructions, but the i32x4
-    /// dot-add (which LLVM would fuse `extadd_pairwise` and the add into) to
-    /// up to five.
     #[inline(always)]
     fn dot(ones: v128, w: v128, x: v128, acc: v128) -> v128 {
-        i32x4_add(acc, i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(w, x), ones))
+        if FUSED {
+            i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc)
+        } else {
+            i32x4_add(acc, i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(w, x), ones))
+        }
     }
 
     #[inline(always)]
@@ -110,37 +120,14 @@ impl Lane for Narrow {
     }
 }
 
-/// `i32x4.relaxed_dot_i8x16_i7x16_add_s`: one instruction where the CPU
-/// has a 4-way 8-bit dot product that the engine emits (AVX-VNNI), several
-/// where it has not, so [`Narrow`] stays the default. Exact on these
-/// operands either way: no pair sum of 7-bit codes and i8 weights saturates
-/// i16.
+/// The one-instruction form, where [`use_fused`] chose it.
 #[cfg(target_feature = "relaxed-simd")]
-pub struct Fused;
-
-#[cfg(target_feature = "relaxed-simd")]
-impl Lane for Fused {
-    type Code = u8;
-    type Weight = i8;
-    // One instruction per step leaves no room for a broadcast shuffle: the
-    // engine's own broadcast load is faster here.
-    const GROUP: usize = 1;
-
-    #[inline(always)]
-    fn dot(_: v128, w: v128, x: v128, acc: v128) -> v128 {
-        i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc)
-    }
-
-    #[inline(always)]
-    unsafe fn store16(q: [v128; 4], dst: *mut u8) {
-        Narrow::store16(q, dst)
-    }
-}
+pub type Fused = Narrow<true>;
 
 #[cfg(target_feature = "relaxed-simd")]
 static FUSED: AtomicBool = AtomicBool::new(false);
 
-/// Whether the 7-bit GEMMs sum on [`Fused`] instead of [`Narrow`]: the
+/// Whether the 7-bit GEMMs sum on [`Fused`] instead of [`Best`]: the
 /// caller's choice, from what the engine was seen to do. Both give the same
 /// sums. False where this build has no [`Fused`].
 pub fn use_fused(on: bool) -> bool {
@@ -159,7 +146,7 @@ pub fn fused() -> bool {
 
 /// The build's fastest lane for codes of [`super::ACT_LEVELS`].
 #[cfg(target_feature = "relaxed-simd")]
-pub type Best = Narrow;
+pub type Best = Narrow<false>;
 #[cfg(not(target_feature = "relaxed-simd"))]
 pub type Best = Wide;
 
