@@ -190,7 +190,10 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
                     load,
                     epilogue: last.then_some((&b.bias[j * NR..(j + 1) * NR], act)),
                 };
-                for (at, t0) in parts.chunks_exact(per_tile).zip(tiles.clone()).take(full) {
+                for (i, (at, t0)) in parts.chunks_exact(per_tile).zip(tiles.clone()).take(full).enumerate() {
+                    if i == 1 && j + 1 < b.n.div_ceil(NR) {
+                        touch(b.rows(j + 1, ks.clone()));
+                    }
                     let c = &mut out.data[t0 * out.ld + out.col + j * NR..];
                     match MR.min(m - t0) {
                         4 => tile.run::<4>(at, c, out.ld, nv),
@@ -217,6 +220,20 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
             }
         }
     }
+}
+
+/// Reads one value per 64-byte line of `next` (the next panel's weights)
+/// while the later tiles of this panel run on weights already in cache.
+/// Weights that come from memory for few rows (a small map's Winograd
+/// GEMMs) otherwise arrive at the pace of the first tile, faster than
+/// memory delivers them; wasm has no prefetch instruction.
+#[inline(never)]
+fn touch(next: &[f32]) {
+    let mut sum = 0u32;
+    for &x in next.iter().step_by(16) {
+        sum = sum.wrapping_add(x.to_bits());
+    }
+    std::hint::black_box(sum);
 }
 
 /// Part of a tile's A operand: `len` values of K for each of `MR` rows,
