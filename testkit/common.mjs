@@ -73,22 +73,6 @@ export function topK(values, k) {
 
 // Parity of `got` against the reference `want`: max |diff| within
 // `relTol` x the reference's range, and the same top-5 in the same order.
-// An int8 model rounds each conv's input to 8-bit codes (7-bit in the relaxed
-// build, for its dot product), so an f32 difference of one ulp upstream can move
-// a code by one step: the native run is then a reference for the classes, not for
-// every bit. Four 7-bit steps of the range bound the logits; the op harness checks
-// each int8 kernel exactly against the portable one of the same build.
-export const INT8_REL_TOL = 4 / 127;
-
-/** {@link compare} for an int8 model: within INT8_REL_TOL of the range, the same
- * top-1, and the same five classes in the top 5 (near-ties may swap places). */
-export function compareInt8(want, got) {
-  const r = compare(want, got, INT8_REL_TOL);
-  if (!r.topWant) return r;
-  const same = r.topWant[0] === r.topGot[0] && [...r.topWant].sort().join() === [...r.topGot].sort().join();
-  return { ...r, ok: r.maxDiff <= INT8_REL_TOL * r.range && same };
-}
-
 export function compare(want, got, relTol) {
   if (want.length !== got.length) return { ok: false, why: `length ${got.length} != ${want.length}` };
   let maxDiff = 0;
@@ -107,4 +91,20 @@ export function compare(want, got, relTol) {
   // NaN anywhere makes maxDiff NaN, and NaN <= x is false: it fails.
   const ok = maxDiff <= relTol * range && sameTop;
   return { ok, maxDiff, range, rel: maxDiff / range, topWant, topGot };
+}
+
+// An int8 model rounds each conv's input to 8-bit codes (7-bit in the relaxed
+// build, for its dot product), so an f32 difference of one ulp upstream can move
+// a code by one step: the native run is then a reference for the classes, not for
+// every bit. Four 7-bit steps of the range bound the logits; the op harness checks
+// each int8 kernel exactly against the portable one of the same build.
+export const INT8_REL_TOL = 4 / 127;
+
+/** {@link compare} for an int8 model: within INT8_REL_TOL of the range, the same
+ * top-1, and the same five classes in the top 5 (near-ties may swap places). */
+export function compareInt8(want, got) {
+  const r = compare(want, got, INT8_REL_TOL);
+  if (!r.topWant) return r;
+  const same = r.topWant[0] === r.topGot[0] && [...r.topWant].sort().join() === [...r.topGot].sort().join();
+  return { ...r, ok: r.maxDiff <= INT8_REL_TOL * r.range && same };
 }

@@ -76,9 +76,8 @@ for (const [i, [name, fixedShape, kind]] of MODELS_TO_CHECK.entries()) {
     session.free();
     const tol = kind === "int8" ? INT8_REL_TOL : REL_TOL;
     const r = kind === "int8" ? compareInt8(want, got) : compare(want, got, tol);
-    const ok = r.ok;
     check(
-      ok,
+      r.ok,
       `${build} ${name} [${shape}] max|diff| ${r.maxDiff?.toExponential(3)} ` +
         `(${r.rel?.toExponential(2)} of range ${r.range?.toFixed(3)}, limit ${tol.toPrecision(3)}) ` +
         `top5 wasm ${r.topGot} native ${r.topWant}; wasm infer ${ms.toFixed(0)} ms`,
