@@ -8,6 +8,10 @@ MODELS  := $(CACHE)/models
 PHOTOS  := $(CACHE)/photos
 CARGO   := cargo
 NODE_DEPS := node_modules/.installed
+# LLVM flags for every wasm build (scripts/build_wasm.sh reads them too): a
+# loop's instructions in source order, each load next to its uses, which
+# the 6-row GEMM tile needs (src/cpu/simd/gemm.rs).
+export WASM_ORDER := -C llvm-args=-pre-RA-sched=source -C llvm-args=-enable-misched=false
 
 .PHONY: demo test setup build lint unit parity clean-cache
 
@@ -46,9 +50,9 @@ lint: $(NODE_DEPS) $(LINT_PKG)
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets --features threads -- -D warnings
 	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
-	RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-simd \
+	RUSTFLAGS="-C target-feature=+simd128 $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-simd \
 	  $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
-	RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed \
+	RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-relaxed \
 	  $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
 	node_modules/.bin/biome ci --error-on-warnings
 	node_modules/.bin/tsc -p src/js/tsconfig.json
@@ -101,9 +105,9 @@ pkg: setup build
 .PHONY: wasm-test
 WASM_TEST := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	$(CARGO) test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test ops
-RELAXED := RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed
+RELAXED := RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-relaxed
 wasm-test: setup
-	RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-simd $(WASM_TEST)
+	RUSTFLAGS="-C target-feature=+simd128 $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-simd $(WASM_TEST)
 	$(RELAXED) NODE_ARGS=--experimental-wasm-relaxed-simd $(WASM_TEST)
 	# The same relaxed build with its int8 sums on the fused dot-add, which
 	# Node 20 computes right only in its optimizing tier.
@@ -196,7 +200,8 @@ bench-engines: pkg setup $(NODE_DEPS)
 
 ## Ours (SIMD128 and relaxed-SIMD builds) vs ONNX Runtime Web's wasm backend
 ## (1 thread) in Node 20, with GFLOP/s against a measured SIMD peak, and int8
-## ResNet-50 against ORT's QDQ and f32 models there and in headless Chromium; then
+## ResNet-50 against ORT's QDQ and f32 models there and in headless Chromium
+## (with our f32 ResNet-50 there too); then
 ## the threaded build's speed-up, 2 threads vs 1, in headless Chromium (not a test).
 ## Node 20 has relaxed SIMD behind a flag; the CLI counts each model's MACs.
 bench-cpu: pkg build setup $(NODE_DEPS)

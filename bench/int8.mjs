@@ -1,8 +1,8 @@
-// make bench-cpu's Chromium int8 row: our relaxed-SIMD build on the int8
-// ResNet-50 file against ONNX Runtime Web (wasm, one thread) on ORT's
-// `quantize_static` QDQ model and on the f32 model, alternating runs on the
-// page's thread; wall-time medians and their ratios. bench/cpu.mjs makes the
-// two int8 files in .cache/bench/ first. Not a test.
+// make bench-cpu's Chromium rows: our relaxed-SIMD build on the int8
+// ResNet-50 file and on the f32 model against ONNX Runtime Web (wasm, one
+// thread) on ORT's `quantize_static` QDQ model and on the f32 model,
+// alternating runs on the page's thread; wall-time medians and their ratios.
+// bench/cpu.mjs makes the two int8 files in .cache/bench/ first. Not a test.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { serve, TEST_MOUNTS } from "../scripts/serve.mjs";
@@ -19,7 +19,11 @@ for (const f of Object.values(files)) {
 const { server, origin } = await serve({ mounts: { ...TEST_MOUNTS, "/.cache/bench/": ".cache/bench" } });
 const { page, context, close } = await openPage(`${origin}/bench/int8.html`, { echo: false, webgpu: false });
 try {
-  const { fused, times: t } = await page.evaluate((a) => window.bench(a), {
+  const {
+    fused,
+    tall,
+    times: t,
+  } = await page.evaluate((a) => window.bench(a), {
     ours: `/.cache/bench/${files.ours}`,
     qdq: `/.cache/bench/${files.qdq}`,
     f32: "/.cache/models/resnet50.onnx",
@@ -30,13 +34,14 @@ try {
   const med = Object.fromEntries(Object.entries(t).map(([n, ts]) => [n, median(ts)]));
   console.log(
     `Chromium ${context.browser()?.version() ?? ""}, one thread, median of ${RUNS} alternating runs; ` +
-      `our int8 sums on the ${fused ? "fused dot-add" : "widened pair sums"} (the engine probe's pick)`,
+      `our int8 sums on the ${fused ? "fused dot-add" : "widened pair sums"} (the engine probe's pick), ` +
+      `our f32 GEMMs on ${tall ? 6 : 4}-row tiles (the engine's pick)`,
   );
   const W = [26, 18, 11, 9, 9];
   console.log(row(["model", "engine", "wall", "/QDQ", "/f32"], W));
   for (const [j, [name, ms]] of Object.entries(med).entries()) {
     const r = (d) => (ms / d).toFixed(2);
-    console.log(row([j ? "" : "ResNet-50 int8 (random)", name, fmtMs(ms), r(med["ORT QDQ"]), r(med["ORT f32"])], W));
+    console.log(row([j ? "" : "ResNet-50 (random)", name, fmtMs(ms), r(med["ORT QDQ"]), r(med["ORT f32"])], W));
   }
 } finally {
   await close();

@@ -1,7 +1,8 @@
 // Page side of bench/int8.mjs: our relaxed-SIMD build on the int8 model file
-// against ONNX Runtime Web's wasm backend on its QDQ model and on the f32
-// model, one thread each, timed in alternation on the page's thread.
-import init, { int8FusedDot, Session } from "/pkg/webresnet.js";
+// and on the f32 model against ONNX Runtime Web's wasm backend on its QDQ
+// model and on the f32 model, one thread each, timed in alternation on the
+// page's thread.
+import init, { gemmTallTiles, int8FusedDot, Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 import { seededInput } from "/testkit/seeded.mjs";
 import { alternate } from "/bench/common.mjs";
@@ -19,7 +20,11 @@ window.bench = async ({ ours, qdq, f32, shape, runs, seed }) => {
     seed,
   );
   const session = await Session.create(await bytes(ours), "cpu", shape);
-  const engines = { "ours relaxed int8": () => session.infer(input, shape) };
+  const float = await Session.create(await bytes(f32), "cpu", shape);
+  const engines = {
+    "ours relaxed int8": () => session.infer(input, shape),
+    "ours relaxed f32": () => float.infer(input, shape),
+  };
   const theirs = [];
   for (const [name, url] of [
     ["ORT QDQ", qdq],
@@ -31,9 +36,10 @@ window.bench = async ({ ours, qdq, f32, shape, runs, seed }) => {
     theirs.push(s);
   }
   try {
-    return { fused: int8FusedDot(), times: await alternate(engines, runs) };
+    return { fused: int8FusedDot(), tall: gemmTallTiles(), times: await alternate(engines, runs) };
   } finally {
     session.free();
+    float.free();
     for (const s of theirs) await s.release();
   }
 };

@@ -22,7 +22,7 @@ fi
 build() { # target dir, extra target features, extra crate features, extra rustc flags, then cargo's leading args
   local dir=$1 feats=$2 crate=$3 flags=$4
   shift 4
-  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128$feats $flags" CARGO_TARGET_DIR=$dir \
+  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128$feats ${WASM_ORDER:?set by the Makefile} $flags" CARGO_TARGET_DIR=$dir \
     cargo "$@" --config 'profile.release.package.webresnet.codegen-units=1' \
     build --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu$crate
 }
