@@ -19,11 +19,7 @@ for (const f of Object.values(files)) {
 const { server, origin } = await serve({ mounts: { ...TEST_MOUNTS, "/.cache/bench/": ".cache/bench" } });
 const { page, context, close } = await openPage(`${origin}/bench/int8.html`, { echo: false, webgpu: false });
 try {
-  const {
-    fused,
-    tall,
-    times: t,
-  } = await page.evaluate((a) => window.bench(a), {
+  const { fused, times: t } = await page.evaluate((a) => window.bench(a), {
     ours: `/.cache/bench/${files.ours}`,
     qdq: `/.cache/bench/${files.qdq}`,
     f32: "/.cache/models/resnet50.onnx",
@@ -34,8 +30,7 @@ try {
   const med = Object.fromEntries(Object.entries(t).map(([n, ts]) => [n, median(ts)]));
   console.log(
     `Chromium ${context.browser()?.version() ?? ""}, one thread, median of ${RUNS} alternating runs; ` +
-      `our int8 sums on the ${fused ? "fused dot-add" : "widened pair sums"} (the engine probe's pick), ` +
-      `our f32 GEMMs on ${tall ? 6 : 4}-row tiles (the engine's pick)`,
+      `our int8 sums on the ${fused ? "fused dot-add" : "widened pair sums"} (the engine probe's pick)`,
   );
   const W = [26, 18, 11, 9, 9];
   console.log(row(["model", "engine", "wall", "/QDQ", "/f32"], W));

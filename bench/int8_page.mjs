@@ -2,7 +2,7 @@
 // and on the f32 model against ONNX Runtime Web's wasm backend on its QDQ
 // model and on the f32 model, one thread each, timed in alternation on the
 // page's thread.
-import init, { gemmTallTiles, int8FusedDot, Session } from "/pkg/webresnet.js";
+import init, { int8FusedDot, Session } from "/pkg/webresnet.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 import { seededInput } from "/testkit/seeded.mjs";
 import { alternate } from "/bench/common.mjs";
@@ -36,7 +36,7 @@ window.bench = async ({ ours, qdq, f32, shape, runs, seed }) => {
     theirs.push(s);
   }
   try {
-    return { fused: int8FusedDot(), tall: gemmTallTiles(), times: await alternate(engines, runs) };
+    return { fused: int8FusedDot(), times: await alternate(engines, runs) };
   } finally {
     session.free();
     float.free();

@@ -26,26 +26,6 @@ use std::ops::Range;
 use crate::error::{Error, Result};
 use crate::plan::{Features, Plan, Step, TensorId, TensorInfo};
 pub use int8::{fused_dot as fused_int8_dot, use_fused_dot as use_fused_int8_dot};
-
-/// Puts the f32 GEMMs of a relaxed-SIMD build on 6-row tiles (true) or
-/// 4-row tiles (false, the default). Both give the same bits; which is
-/// faster depends on how the engine schedules the microkernel's loads.
-/// Returns whether 6-row tiles are now in use: never in other builds.
-pub fn use_tall_tiles(on: bool) -> bool {
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    simd::gemm::use_tall_tiles(on);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
-    let _ = on;
-    tall_tiles()
-}
-
-/// Whether [`use_tall_tiles`] put the f32 GEMMs on 6-row tiles.
-pub fn tall_tiles() -> bool {
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    return simd::gemm::tall_tiles();
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
-    false
-}
 pub use winograd::Variant as WinogradVariant;
 
 /// A prepared step: validated shapes, packed weights, resolved arena ranges.

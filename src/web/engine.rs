@@ -1,13 +1,12 @@
 //! What the JS engine does with a relaxed-SIMD instruction whose result the
 //! standard leaves to it, seen by running it: that shows how the engine
-//! lowered it, which picks the faster of two equal int8 kernels. And which
-//! engine it is, which picks the faster of two equal f32 GEMM tiles.
+//! lowered it, which picks the faster of two equal int8 kernels.
 
 use std::sync::Once;
 
 use js_sys::{Function, Object, Reflect, Uint8Array, WebAssembly};
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsCast;
 
 /// `i32x4.relaxed_dot_i8x16_i7x16_add_s` of 127s against 0xFF bytes, plus
 /// zero: an unsigned 0xFF without saturation (a one-instruction x86 VNNI
@@ -19,49 +18,13 @@ const ONE_INSTRUCTION: f64 = 129_540.0;
 /// that gets this wrong (as Node 20's baseline compiler does) must not run it.
 const IN_RANGE: f64 = -53.0;
 
-/// Sets the int8 kernels' dot product and the f32 GEMM tile once per
-/// module instance.
+/// Sets the int8 kernels' dot product once per module instance.
 pub fn tune_cpu_kernels() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let fused = matches!(probe(), Some([a, b]) if a == ONE_INSTRUCTION && b == IN_RANGE);
         crate::cpu::use_fused_int8_dot(fused);
-        crate::cpu::use_tall_tiles(!hoists_loads());
     });
-}
-
-/// The last V8 major version seen to load everything a loop step reads at
-/// the step's top (Node 20's 11.3), where 6-row tiles spill. Chromium's
-/// V8 15 and Firefox keep each load by its use.
-const LAST_HOISTING_V8: u32 = 11;
-
-/// Whether this engine is a V8 old enough to hoist loads: Node's
-/// `process.versions.v8`, or a Chrome of that V8's time (Chrome 10x+y
-/// shipped V8 x.y).
-fn hoists_loads() -> bool {
-    let get = |o: &JsValue, k: &str| Reflect::get(o, &k.into()).ok().filter(|v| !v.is_undefined());
-    let leading = |s: &str| s.split('.').next()?.parse::<u32>().ok();
-    let global = js_sys::global().into();
-    let node_v8 = get(&global, "process").and_then(|p| get(&p, "versions")).and_then(|v| get(&v, "v8"));
-    if let Some(v8) = node_v8.and_then(|v| v.as_string()) {
-        return leading(&v8).is_some_and(|major| major <= LAST_HOISTING_V8);
-    }
-    let agent = get(&global, "navigator").and_then(|n| get(&n, "userAgent")).and_then(|a| a.as_string());
-    agent
-        .and_then(|a| a.split("Chrome/").nth(1).and_then(leading))
-        .is_some_and(|chrome| chrome < (LAST_HOISTING_V8 + 1) * 10)
-}
-
-/// The relaxed build's f32 GEMM tile, for tests and benchmarks: `force`
-/// sets it (true: 6 rows); without it, the engine's choice stands. Returns
-/// whether 6-row tiles are in use (never in the SIMD128 build).
-#[wasm_bindgen(js_name = gemmTallTiles)]
-pub fn gemm_tall_tiles(force: Option<bool>) -> bool {
-    tune_cpu_kernels();
-    match force {
-        Some(on) => crate::cpu::use_tall_tiles(on),
-        None => crate::cpu::tall_tiles(),
-    }
 }
 
 /// The relaxed build's int8 dot product, for tests and benchmarks: `force`

@@ -58,10 +58,9 @@ const relaxedGlue = () =>
     return glue;
   }));
 
-// A model on the relaxed build's CPU kernels both ways of one of the glue's
-// kernel choices (`int8FusedDot`: the int8 dot product; `gemmTallTiles`:
-// the f32 GEMM tile): first the one the engine got, then the other, forced.
-window.bothKernels = async ({ model, shape, seed, choice }) => {
+// An int8 model on the relaxed build's CPU kernels with both of its dot
+// products: first the one its engine probe picked, then the other, forced.
+window.int8BothDots = async ({ model, shape, seed }) => {
   try {
     const glue = await relaxedGlue();
     const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
@@ -70,13 +69,13 @@ window.bothKernels = async ({ model, shape, seed, choice }) => {
       shape.reduce((a, b) => a * b, 1),
       seed,
     );
-    const picked = glue[choice]();
+    const picked = glue.int8FusedDot();
     const t0 = performance.now();
     const logits = await session.infer(input, shape);
     const inferMs = performance.now() - t0;
-    glue[choice](!picked);
+    glue.int8FusedDot(!picked);
     const other = await session.infer(input, shape);
-    glue[choice](picked);
+    glue.int8FusedDot(picked);
     session.free();
     return { picked, logits: Array.from(logits), other: Array.from(other), inferMs };
   } catch (e) {

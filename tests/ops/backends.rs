@@ -2,7 +2,7 @@
 //! and one more entry in [`all`]; the harness then runs every case on it.
 
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-use webresnet::cpu::{use_fused_int8_dot, use_tall_tiles};
+use webresnet::cpu::use_fused_int8_dot;
 use webresnet::cpu::{CpuBackend, Kernels, Winograd};
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 use webresnet::gpu::{GpuBackend, Occupancy, Options, Precision};
@@ -25,11 +25,6 @@ pub enum Backend {
     /// computes it right in every tier (Node 20 only with `--no-liftoff`).
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     FusedDot,
-    /// The relaxed-SIMD kernels with the f32 GEMMs on 6-row tiles
-    /// (`use_tall_tiles`), which the package picks per engine; every case
-    /// must give the same bits on the default 4-row tiles.
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    TallTiles,
     /// WebGPU through native wgpu, with f32 or f16 weights (f16 needs
     /// `shader-f16`), convs cut as for a GPU even on an emulator, the head
     /// reducing with subgroup operations (they need `subgroups`) or, as in
@@ -61,8 +56,6 @@ pub fn all() -> Vec<Backend> {
     v.push(Backend::Threads);
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     v.push(Backend::Simd128);
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    v.push(Backend::TallTiles);
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     if fused_dot_asked() {
         // Only what differs from the run without it.
@@ -118,8 +111,6 @@ impl Backend {
             Backend::Simd128 => "simd128+relaxed".into(),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
             Backend::FusedDot => "simd128+relaxed, fused int8 dot".into(),
-            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-            Backend::TallTiles => "simd128+relaxed, 6-row tiles".into(),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
             Backend::Simd128 => "simd128".into(),
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
@@ -132,7 +123,7 @@ impl Backend {
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Backend::Simd128 => Oracle::Portable,
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-            Backend::FusedDot | Backend::TallTiles => Oracle::Portable,
+            Backend::FusedDot => Oracle::Portable,
             _ => Oracle::Reference,
         }
     }
@@ -233,15 +224,12 @@ impl Backend {
             Backend::Simd128 => cpu(plan, data, Kernels::Simd128, wino),
             #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
             Backend::FusedDot => {
-                forced(use_fused_int8_dot, "the fused int8 dot product", || cpu(plan, data, Kernels::Simd128, wino))
-            }
-            #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-            Backend::TallTiles => {
-                let tall = forced(use_tall_tiles, "6-row tiles", || cpu(plan, data, Kernels::Simd128, wino))?;
-                if !same_bits(&tall, &cpu(plan, data, Kernels::Simd128, wino)?) {
-                    return Err(Failure::Run("6-row tiles differ from 4-row tiles".into()));
+                if !use_fused_int8_dot(true) {
+                    return Err(Failure::Run("the build refused the fused int8 dot product".into()));
                 }
-                Ok(tall)
+                let out = cpu(plan, data, Kernels::Simd128, wino);
+                use_fused_int8_dot(false);
+                out
             }
             #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
             Backend::Gpu(p, r) => {
@@ -262,22 +250,6 @@ impl std::fmt::Display for Failure {
             Failure::Run(why) => f.write_str(why),
         }
     }
-}
-
-/// `run` with one of the relaxed build's kernel choices (`set`) turned on,
-/// then back off.
-#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-fn forced(
-    set: fn(bool) -> bool,
-    what: &str,
-    run: impl FnOnce() -> Result<Vec<f32>, Failure>,
-) -> Result<Vec<f32>, Failure> {
-    if !set(true) {
-        return Err(Failure::Run(format!("the build refused {what}")));
-    }
-    let out = run();
-    set(false);
-    out
 }
 
 fn cpu(plan: &Plan, data: &[f32], kernels: Kernels, wino: Winograd) -> Result<Vec<f32>, Failure> {

@@ -4,7 +4,7 @@
 use core::arch::wasm32::*;
 use std::ops::Range;
 
-use super::gemm::{gemm, Matrix, Out, PackedB, Rows, ROW_ALIGN};
+use super::gemm::{gemm, Matrix, Out, PackedB, Rows, MR};
 use super::{copy_short, madd, Act};
 use crate::cpu::conv::{Geom, DEPTHWISE_GRAIN};
 use crate::cpu::par;
@@ -112,13 +112,13 @@ pub fn conv(g: &Geom, input: &[f32], packed: &[PackedB], act: Activation, out: &
         // The input pixels are A's rows as they lie: no per-row tap lookup,
         // which costs as much as the row's multiply-adds when K is short.
         let k = g.in_c;
-        return par::rows(out, m, g.out_c, GEMM_GRAIN, ROW_ALIGN, |pixels, out| {
+        return par::rows(out, m, g.out_c, GEMM_GRAIN, MR, |pixels, out| {
             let rows = Matrix { data: &input[pixels.start * k..pixels.end * k], cols: k };
             gemm(&rows, pixels.len(), &packed[0], act, Out { data: out, ld: g.out_c, col: 0, accumulate });
         });
     }
     let zeros = vec![0.0; g.cin_g()];
-    par::rows(out, m, g.out_c, GEMM_GRAIN, ROW_ALIGN, |pixels, out| {
+    par::rows(out, m, g.out_c, GEMM_GRAIN, MR, |pixels, out| {
         for (grp, b) in packed.iter().enumerate() {
             let rows = TapRows { g, input, zeros: &zeros, c0: grp * g.cin_g(), m0: pixels.start };
             let col = grp * g.cout_g();

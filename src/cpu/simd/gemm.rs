@@ -1,6 +1,4 @@
-//! Packed-weight GEMM with an `H x NR` register-blocked SIMD128 microkernel,
-//! `H` rows per tile: [`SHORT`], or 6 where a relaxed build was told to
-//! (`use_tall_tiles`).
+//! Packed-weight GEMM with an `MR x NR` register-blocked SIMD128 microkernel.
 //!
 //! `C[m][n] = act(sum_k A[m][k] * B[k][n] + bias[n] (+ C[m][n]))`, where A's
 //! rows are gathered by a [`Rows`] source (conv taps, no im2col copy) and B is
@@ -12,8 +10,6 @@
 //! earlier K blocks live in C; the epilogue runs on the last one.
 use core::arch::wasm32::*;
 use std::ops::Range;
-#[cfg(target_feature = "relaxed-simd")]
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{madd, Act};
 use crate::plan::Activation;
@@ -21,39 +17,19 @@ use crate::transpose::transpose_into;
 
 /// Panel width: two f32x4 accumulators per row.
 pub const NR: usize = 8;
-/// Rows per microkernel tile, the default. V8 allocates 15 vector
-/// registers on x86-64, and some of its versions load everything a loop
-/// step reads at the step's top: 8 sums, 2 B vectors and 4 broadcasts fit.
-pub const SHORT: usize = 4;
-/// Rows per tile where the engine loads each broadcast just before its two
-/// multiply-adds (12 sums, 2 B vectors, 1 broadcast): 12 independent sums
-/// keep both multiply-add units busy, where 8 wait on their latency. On an
-/// engine that hoists the loads, the same tile spills and runs slower.
-/// Relaxed builds only: a separate multiply and add need a register for
-/// each product as well.
-#[cfg(target_feature = "relaxed-simd")]
-const TALL: usize = 6;
-/// Rows a thread's share of a GEMM is a multiple of: whole tiles of either height.
-pub const ROW_ALIGN: usize = 12;
-
-/// Whether [`gemm`] runs [`TALL`] tiles. Each row's sums are the same either
-/// way, so the choice (per engine) never changes a result.
-#[cfg(target_feature = "relaxed-simd")]
-static TALL_TILES: AtomicBool = AtomicBool::new(false);
-
-#[cfg(target_feature = "relaxed-simd")]
-pub fn use_tall_tiles(on: bool) {
-    TALL_TILES.store(on, Ordering::Relaxed);
-}
-
-#[cfg(target_feature = "relaxed-simd")]
-pub fn tall_tiles() -> bool {
-    TALL_TILES.load(Ordering::Relaxed)
-}
+/// Rows per microkernel tile. V8 allocates 15 vector registers on x86-64,
+/// and its older versions load everything a loop step reads at the step's
+/// top: the tile's sums, B's two vectors and each row's A value must fit.
+/// With fused multiply-adds a tile has 5 rows: 10 independent sums keep both
+/// multiply-add units busy where 8 wait on their latency, and rows 0 to 3
+/// come from one load as lane shuffles, which the engine computes next to
+/// their use (10 + 2 + A's vector, row 4's broadcast and one shuffle). With
+/// a separate multiply and add, each product needs a register too: 4 rows.
+pub const MR: usize = if cfg!(target_feature = "relaxed-simd") { 5 } else { 4 };
 /// K values per block (a `KC x NR` B panel block is 16 KiB).
 const KC: usize = 512;
-/// Rows per block, a multiple of both tile heights.
-const MC: usize = 96;
+/// Rows per block, a multiple of `MR`.
+const MC: usize = 96 / MR * MR;
 /// Whether A is packed ([`pack_a`]) for every K block. Packing reads and
 /// writes each A value once more; with separate multiplies and adds the
 /// microkernel only gains enough where many panels read the packed tiles
@@ -166,21 +142,14 @@ fn k_blocks(segs: usize, seg_len: usize) -> Vec<KBlock> {
     }
 }
 
-/// `out = act(rows · B + bias (+ out))` for rows `0..m`.
+/// `out = act(rows · B + bias (+ out))` for rows `0..m`. Out of line:
+/// inlined into a Winograd step's function, V8 compiled its loops slower.
+#[inline(never)]
 pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
-    #[cfg(target_feature = "relaxed-simd")]
-    if tall_tiles() {
-        return gemm_tiles::<TALL>(rows, m, b, act, out);
-    }
-    gemm_tiles::<SHORT>(rows, m, b, act, out)
-}
-
-/// [`gemm`] on tiles of `H` rows.
-fn gemm_tiles<const H: usize>(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
     let (segs, seg_len) = (rows.segs(), rows.seg_len());
     debug_assert_eq!(segs * seg_len, b.k);
     if seg_len < GATHER_BELOW && segs > 1 {
-        return gather::<H>(rows, m, b, act, out);
+        return gather(rows, m, b, act, out);
     }
     let act = Act::new(act);
     let blocks = k_blocks(segs, seg_len);
@@ -192,14 +161,14 @@ fn gemm_tiles<const H: usize>(rows: &impl Rows, m: usize, b: &PackedB, act: Acti
         let pack = PACK_ALL || b.n >= ks.len();
         for m0 in (0..m).step_by(MC) {
             let mc = MC.min(m - m0);
-            let tiles = (m0..m0 + mc).step_by(H);
+            let tiles = (m0..m0 + mc).step_by(MR);
             // The A operand of each tile, in K order: [tile][part].
-            let parts: Vec<ATile<H>> = if pack {
-                pack_a::<H>(rows, m, m0..m0 + mc, block, &mut packed);
+            let parts: Vec<ATile> = if pack {
+                pack_a(rows, m, m0..m0 + mc, block, &mut packed);
                 let len = ks.len();
                 packed
-                    .chunks_exact(len * H)
-                    .map(|t| ATile { rows: std::array::from_fn(|r| &t[r..]), step: H, len })
+                    .chunks_exact(len * MR)
+                    .map(|t| ATile { rows: std::array::from_fn(|r| &t[r..]), step: MR, len })
                     .collect()
             } else {
                 let len = block.chans.len();
@@ -214,13 +183,13 @@ fn gemm_tiles<const H: usize>(rows: &impl Rows, m: usize, b: &PackedB, act: Acti
                     })
                     .collect()
             };
-            let per_tile = parts.len() / mc.div_ceil(H);
+            let per_tile = parts.len() / mc.div_ceil(MR);
             let load = !first || out.accumulate;
             // A last tile of one row runs across several panels at once
             // below: alone, its two sums per panel would wait on the
             // multiply-add latency about as long as a full tile takes.
-            let lone = usize::from(mc % H == 1);
-            let full = mc.div_ceil(H) - lone;
+            let lone = usize::from(mc % MR == 1);
+            let full = mc.div_ceil(MR) - lone;
             for j in 0..b.n.div_ceil(NR) {
                 let nv = NR.min(b.n - j * NR);
                 let tile = Tile {
@@ -233,28 +202,27 @@ fn gemm_tiles<const H: usize>(rows: &impl Rows, m: usize, b: &PackedB, act: Acti
                         touch(b.rows(j + 1, ks.clone()));
                     }
                     let c = &mut out.data[t0 * out.ld + out.col + j * NR..];
-                    match H.min(m - t0) {
-                        6 => tile.run::<6, H>(at, c, out.ld, nv),
-                        5 => tile.run::<5, H>(at, c, out.ld, nv),
-                        4 => tile.run::<4, H>(at, c, out.ld, nv),
-                        3 => tile.run::<3, H>(at, c, out.ld, nv),
-                        2 => tile.run::<2, H>(at, c, out.ld, nv),
-                        _ => tile.run::<1, H>(at, c, out.ld, nv),
+                    match MR.min(m - t0) {
+                        5 => tile.run::<5>(at, c, out.ld, nv),
+                        4 => tile.run::<4>(at, c, out.ld, nv),
+                        3 => tile.run::<3>(at, c, out.ld, nv),
+                        2 => tile.run::<2>(at, c, out.ld, nv),
+                        _ => tile.run::<1>(at, c, out.ld, nv),
                     }
                 }
             }
             if lone == 1 {
                 let at = &parts[full * per_tile..];
-                let t0 = m0 + full * H;
+                let t0 = m0 + full * MR;
                 let c = &mut out.data[t0 * out.ld + out.col..];
                 let row = RowPanels { b, ks: ks.clone(), load, epilogue: last.then_some(act) };
                 let panels = b.n.div_ceil(NR);
                 let mut j = 0;
                 while j < panels {
                     j += match panels - j {
-                        1 => row.run::<1, H>(at, c, j),
-                        2 | 3 => row.run::<2, H>(at, c, j),
-                        _ => row.run::<4, H>(at, c, j),
+                        1 => row.run::<1>(at, c, j),
+                        2 | 3 => row.run::<2>(at, c, j),
+                        _ => row.run::<4>(at, c, j),
                     };
                 }
             }
@@ -276,39 +244,39 @@ fn touch(next: &[f32]) {
     std::hint::black_box(sum);
 }
 
-/// Part of a tile's A operand: `len` values of K for each of `H` rows,
+/// Part of a tile's A operand: `len` values of K for each of `MR` rows,
 /// value `k` of row `r` at `rows[r][k * step]` (rows read in place, or
 /// packed by [`pack_a`]).
-struct ATile<'a, const H: usize> {
-    rows: [&'a [f32]; H],
+struct ATile<'a> {
+    rows: [&'a [f32]; MR],
     step: usize,
     len: usize,
 }
 
-/// Packs rows `ms` of K block `block` into `a` as `[tile][k][H]`: one
+/// Packs rows `ms` of K block `block` into `a` as `[tile][k][MR]`: one
 /// contiguous stream per tile, without a slice per row and segment. Rows
 /// past `m` repeat row `m - 1`; their sums are never stored.
-fn pack_a<const H: usize>(rows: &impl Rows, m: usize, ms: Range<usize>, block: &KBlock, a: &mut Vec<f32>) {
+fn pack_a(rows: &impl Rows, m: usize, ms: Range<usize>, block: &KBlock, a: &mut Vec<f32>) {
     let len = block.chans.len();
-    let tile_len = block.segs.len() * len * H;
-    a.resize(ms.len().div_ceil(H) * tile_len, 0.0);
-    for (dst, t0) in a.chunks_exact_mut(tile_len).zip(ms.step_by(H)) {
-        for (d, s) in dst.chunks_exact_mut(len * H).zip(block.segs.clone()) {
-            let src: [&[f32]; H] = std::array::from_fn(|r| rows.seg((t0 + r).min(m - 1), s, block.chans.clone()));
+    let tile_len = block.segs.len() * len * MR;
+    a.resize(ms.len().div_ceil(MR) * tile_len, 0.0);
+    for (dst, t0) in a.chunks_exact_mut(tile_len).zip(ms.step_by(MR)) {
+        for (d, s) in dst.chunks_exact_mut(len * MR).zip(block.segs.clone()) {
+            let src: [&[f32]; MR] = std::array::from_fn(|r| rows.seg((t0 + r).min(m - 1), s, block.chans.clone()));
             interleave(src, d);
         }
     }
 }
 
-/// `d[k * H + r] = src[r][k]`: four values of K at a time, rows 0 to 3
-/// transposed as one 4x4 block, the rest of a tall tile's rows as pairs.
+/// `d[k * MR + r] = src[r][k]`: rows 0 to 3 transposed four values at a
+/// time, a fifth row's values stored between them.
 #[inline(always)]
-fn interleave<const H: usize>(src: [&[f32]; H], d: &mut [f32]) {
-    let len = d.len() / H;
+fn interleave(src: [&[f32]; MR], d: &mut [f32]) {
+    let len = d.len() / MR;
     let src = src.map(|s| &s[..len]);
     let quads = len / 4;
     for q in 0..quads {
-        let d = &mut d[4 * q * H..4 * (q + 1) * H];
+        let d = &mut d[4 * q * MR..4 * (q + 1) * MR];
         let [r0, r1, r2, r3] = std::array::from_fn(|r| load4(&src[r][4 * q..]));
         let lo01 = u32x4_shuffle::<0, 4, 1, 5>(r0, r1);
         let lo23 = u32x4_shuffle::<0, 4, 1, 5>(r2, r3);
@@ -321,26 +289,21 @@ fn interleave<const H: usize>(src: [&[f32]; H], d: &mut [f32]) {
             u64x2_shuffle::<1, 3>(hi01, hi23),
         ];
         for (k, col) in cols.into_iter().enumerate() {
-            store4(&mut d[k * H..], col);
-        }
-        for r in (4..H).step_by(2) {
-            let (a, b) = (load4(&src[r][4 * q..]), load4(&src[r + 1][4 * q..]));
-            let (lo, hi) = (u32x4_shuffle::<0, 4, 1, 5>(a, b), u32x4_shuffle::<2, 6, 3, 7>(a, b));
-            store_pair::<0>(&mut d[r..], lo);
-            store_pair::<1>(&mut d[H + r..], lo);
-            store_pair::<0>(&mut d[2 * H + r..], hi);
-            store_pair::<1>(&mut d[3 * H + r..], hi);
+            store4(&mut d[k * MR..], col);
+            if let Some(fifth) = src.get(4) {
+                d[k * MR + 4] = fifth[4 * q + k];
+            }
         }
     }
     for k in 4 * quads..len {
         for (r, s) in src.iter().enumerate() {
-            d[k * H + r] = s[k];
+            d[k * MR + r] = s[k];
         }
     }
 }
 
 /// [`gemm`] over row blocks gathered into a contiguous `[MC][k]` matrix.
-fn gather<const H: usize>(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
+fn gather(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) {
     let k = b.k;
     let mut block = vec![0.0; MC.min(m) * k];
     for m0 in (0..m).step_by(MC) {
@@ -348,7 +311,7 @@ fn gather<const H: usize>(rows: &impl Rows, m: usize, b: &PackedB, act: Activati
         rows.gather(m0..m0 + mc, &mut block[..mc * k]);
         let a = Matrix { data: &block[..mc * k], cols: k };
         let data = &mut out.data[m0 * out.ld..];
-        gemm_tiles::<H>(&a, mc, b, act, Out { data, ld: out.ld, col: out.col, accumulate: out.accumulate });
+        gemm(&a, mc, b, act, Out { data, ld: out.ld, col: out.col, accumulate: out.accumulate });
     }
 }
 
@@ -366,7 +329,7 @@ impl Tile<'_> {
     /// `a`: the tile's A parts in K order (rows past `R` unused); `c`: row
     /// 0's first column of the panel, rows `ld` apart; `nv` valid columns.
     #[inline(always)]
-    fn run<const R: usize, const H: usize>(&self, a: &[ATile<H>], c: &mut [f32], ld: usize, nv: usize) {
+    fn run<const R: usize>(&self, a: &[ATile], c: &mut [f32], ld: usize, nv: usize) {
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         if self.load {
             for (r, acc) in acc.iter_mut().enumerate() {
@@ -406,7 +369,7 @@ impl RowPanels<'_> {
     /// of each), `c` the row's first column. Returns `P`. Out of line:
     /// inlined, it made V8's code for the tiles in [`gemm`] slower.
     #[inline(never)]
-    fn run<const P: usize, const H: usize>(&self, a: &[ATile<H>], c: &mut [f32], j: usize) -> usize {
+    fn run<const P: usize>(&self, a: &[ATile], c: &mut [f32], j: usize) -> usize {
         let nv: [usize; P] = std::array::from_fn(|p| NR.min(self.b.n - (j + p) * NR));
         let mut acc = [[f32x4_splat(0.0); 2]; P];
         if self.load {
@@ -451,29 +414,32 @@ impl RowPanels<'_> {
 /// The microkernel: `acc[r] += a[r][k] * b[k]` over the part, one B row
 /// (two vectors) and one broadcast A value per row per step.
 #[inline(always)]
-fn accumulate<const R: usize, const H: usize>(acc: &mut [[v128; 2]; R], a: &ATile<H>, b: &[f32]) {
+fn accumulate<const R: usize>(acc: &mut [[v128; 2]; R], a: &ATile, b: &[f32]) {
     let (len, step) = (a.len, a.step);
     let b = &b[..len * NR];
     if len == 0 {
         return;
     }
     let mut pb = b.as_ptr();
-    // Only `pack_a`'s tiles have a step of H: there row r is row 0 moved by
+    // Only `pack_a`'s tiles have a step of MR: there row r is row 0 moved by
     // r, so one pointer reads every row, at constant offsets.
-    if step == H {
-        let mut pa = a.rows[0][..(len - 1) * H + R].as_ptr();
+    if step == MR {
+        // Packed tiles are whole (rows past `m` repeated): a tile's first
+        // four values of each k are there to load even where R < 4.
+        let mut pa = a.rows[0][..(len - 1) * MR + MR.max(4)].as_ptr();
         for _ in 0..len {
-            // SAFETY: pa reads a.rows[0][k * H + r] for k < len, r < R,
+            // SAFETY: pa reads a.rows[0][k * MR + r] for k < len, r < MR,
             // checked above; b holds len * NR values.
             unsafe {
                 let b0 = v128_load(pb as *const v128);
                 let b1 = v128_load(pb.add(4) as *const v128);
+                let first4 = v128_load(pa as *const v128);
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let x = v128_load32_splat(pa.add(r) as *const u32);
+                    let x = if MR == 5 && r < 4 { lane(first4, r) } else { v128_load32_splat(pa.add(r) as *const u32) };
                     acc[0] = madd(x, b0, acc[0]);
                     acc[1] = madd(x, b1, acc[1]);
                 }
-                pa = pa.add(H);
+                pa = pa.add(MR);
                 pb = pb.add(NR);
             }
         }
@@ -497,17 +463,21 @@ fn accumulate<const R: usize, const H: usize>(acc: &mut [[v128; 2]; R], a: &ATil
     }
 }
 
+/// Lane `r` of `a` in every lane.
+#[inline(always)]
+fn lane(a: v128, r: usize) -> v128 {
+    match r {
+        0 => i32x4_shuffle::<0, 0, 0, 0>(a, a),
+        1 => i32x4_shuffle::<1, 1, 1, 1>(a, a),
+        2 => i32x4_shuffle::<2, 2, 2, 2>(a, a),
+        _ => i32x4_shuffle::<3, 3, 3, 3>(a, a),
+    }
+}
+
 fn load4(s: &[f32]) -> v128 {
     let s = &s[..4];
     // SAFETY: s has 4 values.
     unsafe { v128_load(s.as_ptr() as *const v128) }
-}
-
-/// Lanes `2L` and `2L + 1` of `v` into `d[0..2]`.
-fn store_pair<const L: usize>(d: &mut [f32], v: v128) {
-    let d = &mut d[..2];
-    // SAFETY: d has 2 values.
-    unsafe { v128_store64_lane::<L>(v, d.as_mut_ptr() as *mut u64) }
 }
 
 fn store4(d: &mut [f32], v: v128) {
