@@ -10,8 +10,12 @@ CARGO   := cargo
 NODE_DEPS := node_modules/.installed
 # LLVM flags for every wasm build (scripts/build_wasm.sh reads them too): a
 # loop's instructions in source order, each load next to its uses, which
-# the 6-row GEMM tile needs (src/cpu/simd/gemm.rs).
+# the relaxed build's 5-row GEMM tile needs (src/cpu/simd/gemm.rs).
 export WASM_ORDER := -C llvm-args=-pre-RA-sched=source -C llvm-args=-enable-misched=false
+# The SIMD128 and relaxed-SIMD builds' flags and target dirs, as the pkg
+# build has them: lint and wasm-test share its builds.
+SIMD128 := RUSTFLAGS="-C target-feature=+simd128 $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-simd
+RELAXED := RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-relaxed
 
 .PHONY: demo test setup build lint unit parity clean-cache
 
@@ -50,10 +54,8 @@ lint: $(NODE_DEPS) $(LINT_PKG)
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets --features threads -- -D warnings
 	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
-	RUSTFLAGS="-C target-feature=+simd128 $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-simd \
-	  $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
-	RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-relaxed \
-	  $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
+	$(SIMD128) $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
+	$(RELAXED) $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
 	node_modules/.bin/biome ci --error-on-warnings
 	node_modules/.bin/tsc -p src/js/tsconfig.json
 
@@ -105,9 +107,8 @@ pkg: setup build
 .PHONY: wasm-test
 WASM_TEST := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	$(CARGO) test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test ops
-RELAXED := RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-relaxed
 wasm-test: setup
-	RUSTFLAGS="-C target-feature=+simd128 $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-simd $(WASM_TEST)
+	$(SIMD128) $(WASM_TEST)
 	$(RELAXED) NODE_ARGS=--experimental-wasm-relaxed-simd $(WASM_TEST)
 	# The same relaxed build with its int8 sums on the fused dot-add, which
 	# Node 20 computes right only in its optimizing tier.

@@ -424,9 +424,9 @@ fn accumulate<const R: usize>(acc: &mut [[v128; 2]; R], a: &ATile, b: &[f32]) {
     // Only `pack_a`'s tiles have a step of MR: there row r is row 0 moved by
     // r, so one pointer reads every row, at constant offsets.
     if step == MR {
-        // Packed tiles are whole (rows past `m` repeated): a tile's first
-        // four values of each k are there to load even where R < 4.
-        let mut pa = a.rows[0][..(len - 1) * MR + MR.max(4)].as_ptr();
+        // Packed tiles are whole (rows past `m` repeated): all MR values of
+        // each k are there to load even where R < MR.
+        let mut pa = a.rows[0][..len * MR].as_ptr();
         for _ in 0..len {
             // SAFETY: pa reads a.rows[0][k * MR + r] for k < len, r < MR,
             // checked above; b holds len * NR values.
