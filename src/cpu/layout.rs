@@ -68,7 +68,31 @@ impl StridedCopy {
 pub struct PermuteKernel {
     input: Range<usize>,
     output: Range<usize>,
-    copy: StridedCopy,
+    how: Permutation,
+}
+
+enum Permutation {
+    /// Axis 1 moved last, the rest in order (NCHW -> NHWC): per leading
+    /// index, `planes` planes of `plane` values interleaved.
+    ChannelsLast {
+        planes: usize,
+        plane: usize,
+    },
+    Strided(StridedCopy),
+}
+
+/// `dst[p * C + c] = src[c * plane + p]` for one image: one pass that
+/// writes each pixel's channels together, where the strided copy would
+/// write every `C`th value in `C` passes. `C` fixed (0: `planes`) so the
+/// common 3-channel input unrolls.
+fn interleave<const C: usize>(src: &[f32], dst: &mut [f32], planes: usize, plane: usize) {
+    let c = if C > 0 { C } else { planes };
+    let (src, dst) = (&src[..c * plane], &mut dst[..c * plane]);
+    for (p, px) in dst.chunks_exact_mut(c).enumerate() {
+        for (ch, d) in px.iter_mut().enumerate() {
+            *d = src[ch * plane + p];
+        }
+    }
 }
 
 impl PermuteKernel {
@@ -87,23 +111,42 @@ impl PermuteKernel {
                 to.len()
             )));
         }
-        let out_shape: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
-        let in_strides = strides(in_shape);
-        let copy = StridedCopy {
-            src_off: 0,
-            src_strides: perm.iter().map(|&p| in_strides[p]).collect(),
-            dst_off: 0,
-            dst_strides: strides(&out_shape),
-            shape: out_shape,
+        let rank = perm.len();
+        let channels_last =
+            rank >= 3 && perm[0] == 0 && perm[rank - 1] == 1 && (2..rank).eq(perm[1..rank - 1].iter().copied());
+        let how = if channels_last && n > 0 {
+            Permutation::ChannelsLast { planes: in_shape[1], plane: in_shape[2..].iter().product() }
+        } else {
+            let out_shape: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
+            let in_strides = strides(in_shape);
+            Permutation::Strided(StridedCopy {
+                src_off: 0,
+                src_strides: perm.iter().map(|&p| in_strides[p]).collect(),
+                dst_off: 0,
+                dst_strides: strides(&out_shape),
+                shape: out_shape,
+            })
         };
-        Ok(PermuteKernel { input: ti.range(), output: to.range(), copy })
+        Ok(PermuteKernel { input: ti.range(), output: to.range(), how })
     }
 }
 
 impl Kernel for PermuteKernel {
     fn run(&self, arena: &mut [f32], _scratch: &mut [f32]) -> Result<()> {
         let (reads, out) = split(arena, &self.output)?;
-        self.copy.run(reads.get(&self.input)?, out);
+        let input = reads.get(&self.input)?;
+        match self.how {
+            Permutation::ChannelsLast { planes, plane } => {
+                let image = planes * plane;
+                for (src, dst) in input.chunks_exact(image).zip(out.chunks_exact_mut(image)) {
+                    match planes {
+                        3 => interleave::<3>(src, dst, planes, plane),
+                        _ => interleave::<0>(src, dst, planes, plane),
+                    }
+                }
+            }
+            Permutation::Strided(ref copy) => copy.run(input, out),
+        }
         Ok(())
     }
 }
