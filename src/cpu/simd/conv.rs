@@ -221,10 +221,38 @@ fn quad<'a>(
     weight: &[f32],
     bias: &[f32],
     a: Activation,
-    (b, oy, ox): (usize, usize, usize),
+    at: (usize, usize, usize),
     out: &mut [f32],
     accumulate: bool,
 ) {
+    let args = (g, input, rows, weight, bias, a, at, out, accumulate);
+    match (g.w.kernel, g.w.stride, g.w.dilation) {
+        (3, 1, 1) => quad_of::<3, 1>(args),
+        (3, 2, 1) => quad_of::<3, 2>(args),
+        (5, 1, 1) => quad_of::<5, 1>(args),
+        (5, 2, 1) => quad_of::<5, 2>(args),
+        _ => quad_of::<0, 0>(args),
+    }
+}
+
+type QuadArgs<'a, 'b> = (
+    &'b Geom,
+    &'a [f32],
+    &'b mut Vec<(usize, &'a [f32])>,
+    &'b [f32],
+    &'b [f32],
+    Activation,
+    (usize, usize, usize),
+    &'b mut [f32],
+    bool,
+);
+
+/// [`quad`] for kernels `KW` wide at column stride `S`, undilated (0: any
+/// shape). With the shape fixed, a kernel row's taps of the four pixels read
+/// `(QUAD - 1) * S + KW` input pixels, each loaded once for every tap that
+/// reads it, where the general loop loads one per tap and pixel.
+#[inline(always)]
+fn quad_of<const KW: usize, const S: usize>((g, input, rows, weight, bias, a, (b, oy, ox), out, accumulate): QuadArgs) {
     let (c, kw, act) = (g.out_c, g.w.kernel, Act::new(a));
     let (step, dil) = (g.w.stride * c, g.w.dilation * c);
     let x0 = g.w.coord(ox, 0) as usize;
@@ -247,6 +275,25 @@ fn quad<'a>(
         for &(w0, row) in rows.iter() {
             // The kernel row's weights for these channels, bounds checked once.
             let wr = &weight[w0 + c0..w0 + (kw - 1) * c + c0 + 4];
+            if KW > 0 {
+                // SAFETY: kx * c + 4 <= (kw - 1) * c + 4 = wr.len(); input
+                // pixel j of the row is read at j * c + c0 with
+                // j < (QUAD - 1) * S + KW, so j * c + c0 + 4 <= span.
+                unsafe {
+                    let w: [v128; KW] = std::array::from_fn(|kx| v128_load(wr.as_ptr().add(kx * c) as *const v128));
+                    let mut p = row.as_ptr().add(c0);
+                    for j in 0..(QUAD - 1) * S + KW {
+                        let x = v128_load(p as *const v128);
+                        for (q, s) in sum.iter_mut().enumerate() {
+                            if j >= q * S && j - q * S < KW {
+                                *s = madd(x, w[j - q * S], *s);
+                            }
+                        }
+                        p = p.add(c);
+                    }
+                }
+                continue;
+            }
             for kx in 0..kw {
                 // SAFETY: kx * c + 4 <= (kw - 1) * c + 4 = wr.len().
                 let w = unsafe { v128_load(wr.as_ptr().add(kx * c) as *const v128) };
