@@ -58,10 +58,10 @@ pub fn tile_gemm(g: &Geom, v: Variant, packed: &[PackedB], xi: usize, tiles: usi
 pub struct Simd;
 
 impl Transforms for Simd {
-    fn input(&self, v: Variant, g: &Geom, input: &[f32], p: &Patch, _tmp: &mut Vec<f32>, vt: &mut [f32]) {
+    fn input(&self, v: Variant, g: &Geom, input: &[f32], p: &Patch, tmp: &mut Vec<f32>, vt: &mut [f32]) {
         match v {
-            Variant::F2 => input_tile::<4>(bt2, g.in_c, input, p, vt),
-            Variant::F4 => input_tile::<6>(bt4, g.in_c, input, p, vt),
+            Variant::F2 => input_tile::<4>(bt2, g.in_c, input, p, tmp, vt),
+            Variant::F4 => input_tile::<6>(bt4, g.in_c, input, p, tmp, vt),
         }
     }
 
@@ -126,56 +126,85 @@ fn at4(m: [v128; 6]) -> [v128; 4] {
     ]
 }
 
-/// `n <= 4` values of `s` from `at`, zeros past `n`.
+/// `n <= 4` values of `s` from `at`, zeros past `n`. `WHOLE`: `n` is 4,
+/// and the caller has checked `at + 4 <= s.len()`.
+///
+/// # Safety
+/// With `WHOLE`, `at + 4 <= s.len()`.
 #[inline(always)]
-fn load(s: &[f32], at: usize, n: usize) -> v128 {
-    if n == 4 {
-        let s = &s[at..at + 4];
-        // SAFETY: s has 4 values; v128_load has no alignment requirement.
-        unsafe { v128_load(s.as_ptr() as *const v128) }
+unsafe fn load<const WHOLE: bool>(s: &[f32], at: usize, n: usize) -> v128 {
+    if WHOLE {
+        v128_load(s.as_ptr().add(at) as *const v128)
     } else {
         let mut buf = [0.0f32; 4];
         buf[..n].copy_from_slice(&s[at..at + n]);
-        // SAFETY: buf has 4 values.
-        unsafe { v128_load(buf.as_ptr() as *const v128) }
+        v128_load(buf.as_ptr() as *const v128)
     }
 }
 
-/// Stores the first `n <= 4` lanes of `x` at `d[at..]`.
+/// Stores the first `n <= 4` lanes of `x` at `d[at..]`; `WHOLE` as in [`load`].
+///
+/// # Safety
+/// With `WHOLE`, `at + 4 <= d.len()`.
 #[inline(always)]
-fn store(d: &mut [f32], at: usize, n: usize, x: v128) {
-    if n == 4 {
-        let d = &mut d[at..at + 4];
-        // SAFETY: d has 4 values.
-        unsafe { v128_store(d.as_mut_ptr() as *mut v128, x) }
+unsafe fn store<const WHOLE: bool>(d: &mut [f32], at: usize, n: usize, x: v128) {
+    if WHOLE {
+        v128_store(d.as_mut_ptr().add(at) as *mut v128, x)
     } else {
         let mut buf = [0.0f32; 4];
-        // SAFETY: buf has 4 values.
-        unsafe { v128_store(buf.as_mut_ptr() as *mut v128, x) };
+        v128_store(buf.as_mut_ptr() as *mut v128, x);
         d[at..at + n].copy_from_slice(&buf[..n]);
     }
 }
 
 /// `vt[i][j] = (Bᵀ d B)[i][j]` for `A x A` patches, 4 channels at a time.
+/// Each patch value's channels are found once per tile: a slice of the
+/// input, or of `zeros` in the padding.
 #[inline(always)]
 fn input_tile<const A: usize>(
     bt: impl Fn([v128; A]) -> [v128; A],
     ic: usize,
     input: &[f32],
     p: &Patch,
+    zeros: &mut Vec<f32>,
     vt: &mut [f32],
 ) {
-    let zero = splat(0.0);
-    let offs: [[Option<usize>; A]; A] = std::array::from_fn(|k| std::array::from_fn(|x| p.at(k, x, ic)));
-    for c in (0..ic).step_by(4) {
-        let n = 4.min(ic - c);
-        // cols[x] = Bᵀ applied down patch column x.
-        let cols: [[v128; A]; A] =
-            std::array::from_fn(|x| bt(std::array::from_fn(|k| offs[k][x].map_or(zero, |o| load(input, o + c, n)))));
-        for (i, row) in (0..A).map(|i| bt(std::array::from_fn(|x| cols[x][i]))).enumerate() {
-            for (j, &r) in row.iter().enumerate() {
-                store(vt, (i * A + j) * ic + c, n, r);
-            }
+    zeros.clear();
+    zeros.resize(ic, 0.0);
+    let src: [[&[f32]; A]; A] =
+        std::array::from_fn(|k| std::array::from_fn(|x| p.at(k, x, ic).map_or(&zeros[..], |o| &input[o..o + ic])));
+    let vt = &mut vt[..A * A * ic];
+    let whole = ic / 4 * 4;
+    for c in (0..whole).step_by(4) {
+        // SAFETY: c + 4 <= ic, the length of every `src` slice and the
+        // distance from each position's first channel to the end of `vt`.
+        unsafe { input_channels::<A, true>(&bt, ic, &src, c, 4, vt) };
+    }
+    if whole < ic {
+        // SAFETY: without WHOLE, the loads and stores are checked.
+        unsafe { input_channels::<A, false>(&bt, ic, &src, whole, ic - whole, vt) };
+    }
+}
+
+/// [`input_tile`] for channels `c..c + n`.
+///
+/// # Safety
+/// With `WHOLE`, `c + 4 <= ic`, every `src` slice holds `ic` values and
+/// `vt` holds `A² * ic`.
+#[inline(always)]
+unsafe fn input_channels<const A: usize, const WHOLE: bool>(
+    bt: &impl Fn([v128; A]) -> [v128; A],
+    ic: usize,
+    src: &[[&[f32]; A]; A],
+    c: usize,
+    n: usize,
+    vt: &mut [f32],
+) {
+    // cols[x] = Bᵀ applied down patch column x.
+    let cols: [[v128; A]; A] = std::array::from_fn(|x| bt(std::array::from_fn(|k| load::<WHOLE>(src[k][x], c, n))));
+    for (i, row) in (0..A).map(|i| bt(std::array::from_fn(|x| cols[x][i]))).enumerate() {
+        for (j, &r) in row.iter().enumerate() {
+            store::<WHOLE>(vt, (i * A + j) * ic + c, n, r);
         }
     }
 }
@@ -190,22 +219,58 @@ fn output_tile<const A: usize, const M: usize>(
     o: &mut [f32],
 ) {
     let oc = g.out_c;
-    let act = Act::new(ctx.act);
-    for c in (0..oc).step_by(4) {
-        let n = 4.min(oc - c);
-        let bias = load(ctx.bias, c, n);
-        // cols[x] = Aᵀ applied down column x of M.
-        let cols: [[v128; M]; A] =
-            std::array::from_fn(|x| at(std::array::from_fn(|k| load(ctx.mat(k * A + x, oc), c, n))));
-        for (i, row) in (0..ctx.rows).map(|i| at(std::array::from_fn(|x| cols[x][i]))).enumerate() {
-            for (j, &r) in row.iter().enumerate().take(ctx.cols) {
-                let dst = (i * g.out_w + ctx.ox + j) * oc + c;
-                let mut y = f32x4_add(r, bias);
-                if ctx.accumulate {
-                    y = f32x4_add(load(o, dst, n), y);
-                }
-                store(o, dst, n, act.apply(y));
+    let m: [[&[f32]; A]; A] = std::array::from_fn(|k| std::array::from_fn(|x| ctx.mat(k * A + x, oc)));
+    // The tile's outputs all end by its last pixel's last channel.
+    let o = &mut o[..((ctx.rows - 1) * g.out_w + ctx.ox + ctx.cols) * oc];
+    let tile = Epilogue { bias: &ctx.bias[..oc], act: Act::new(ctx.act), ctx, out_w: g.out_w, oc };
+    let whole = oc / 4 * 4;
+    for c in (0..whole).step_by(4) {
+        // SAFETY: c + 4 <= oc, the length of every `m` slice and the bias,
+        // and the distance from each output pixel's first channel to the
+        // end of `o`.
+        unsafe { output_channels::<A, M, true>(&at, &tile, &m, c, 4, o) };
+    }
+    if whole < oc {
+        // SAFETY: without WHOLE, the loads and stores are checked.
+        unsafe { output_channels::<A, M, false>(&at, &tile, &m, whole, oc - whole, o) };
+    }
+}
+
+/// What [`output_channels`] applies to a tile's outputs, and where they go.
+struct Epilogue<'a> {
+    bias: &'a [f32],
+    act: Act,
+    ctx: &'a OutTile<'a>,
+    out_w: usize,
+    oc: usize,
+}
+
+/// [`output_tile`] for channels `c..c + n`.
+///
+/// # Safety
+/// With `WHOLE`, `c + 4 <= oc`, every `m` slice and the bias hold `oc`
+/// values, and `o` ends no earlier than the tile's last output pixel.
+#[inline(always)]
+unsafe fn output_channels<const A: usize, const M: usize, const WHOLE: bool>(
+    at: &impl Fn([v128; A]) -> [v128; M],
+    t: &Epilogue,
+    m: &[[&[f32]; A]; A],
+    c: usize,
+    n: usize,
+    o: &mut [f32],
+) {
+    let ctx = t.ctx;
+    let bias = load::<WHOLE>(t.bias, c, n);
+    // cols[x] = Aᵀ applied down column x of M.
+    let cols: [[v128; M]; A] = std::array::from_fn(|x| at(std::array::from_fn(|k| load::<WHOLE>(m[k][x], c, n))));
+    for (i, row) in (0..ctx.rows).map(|i| at(std::array::from_fn(|x| cols[x][i]))).enumerate() {
+        for (j, &r) in row.iter().enumerate().take(ctx.cols) {
+            let dst = (i * t.out_w + ctx.ox + j) * t.oc + c;
+            let mut y = f32x4_add(r, bias);
+            if ctx.accumulate {
+                y = f32x4_add(load::<WHOLE>(o, dst, n), y);
             }
+            store::<WHOLE>(o, dst, n, t.act.apply(y));
         }
     }
 }
