@@ -235,6 +235,7 @@ fn quad<'a>(
     }
 }
 
+/// [`quad`]'s arguments, handed on whole to the variant for the kernel's shape.
 type QuadArgs<'a, 'b> = (
     &'b Geom,
     &'a [f32],
