@@ -7,8 +7,8 @@ use crate::plan::{strides, TensorId};
 
 /// Copies every index of `shape` from `src[src_off + idx·src_strides]` to
 /// `dst[dst_off + idx·dst_strides]`, one dimension in a tight loop: the last
-/// where it is contiguous on both sides, else the longest (an NCHW -> NHWC
-/// permute would otherwise loop over its 3 channels per pixel).
+/// where it is contiguous on both sides, else the longest (a permute that
+/// moves a short axis last would otherwise loop over its few values).
 struct StridedCopy {
     shape: Vec<usize>,
     src_off: usize,

@@ -159,7 +159,8 @@ unsafe fn store<const WHOLE: bool>(d: &mut [f32], at: usize, n: usize, x: v128) 
 
 /// `vt[i][j] = (Bᵀ d B)[i][j]` for `A x A` patches, 4 channels at a time.
 /// Each patch value's channels are found once per tile: a slice of the
-/// input, or of `zeros` in the padding.
+/// input, or of `zeros` in the padding. `zeros` is the scratch of one
+/// thread's tiles, written nowhere else: it is zeroed once, not per tile.
 #[inline(always)]
 fn input_tile<const A: usize>(
     bt: impl Fn([v128; A]) -> [v128; A],
@@ -169,8 +170,10 @@ fn input_tile<const A: usize>(
     zeros: &mut Vec<f32>,
     vt: &mut [f32],
 ) {
-    zeros.clear();
-    zeros.resize(ic, 0.0);
+    if zeros.len() != ic {
+        zeros.clear();
+        zeros.resize(ic, 0.0);
+    }
     let src: [[&[f32]; A]; A] =
         std::array::from_fn(|k| std::array::from_fn(|x| p.at(k, x, ic).map_or(&zeros[..], |o| &input[o..o + ic])));
     let vt = &mut vt[..A * A * ic];
