@@ -229,12 +229,12 @@ pub struct ConvKernel {
 }
 
 impl ConvKernel {
-    /// `wino`: run as Winograd with this variant (3x3, stride 1, dilation 1, one group).
+    /// `wino`: run as Winograd with this variant (one of [`winograd::variants`]).
     pub fn new(c: &Conv, t: &Tensors, kernels: Kernels, wino: Option<Variant>) -> Result<Self> {
         let geom = Geom::new(c, t)?;
         let ops = Operands::new(c, t)?;
-        if wino.is_some() && !winograd::eligible(c) {
-            return Err(Error::Backend("Winograd needs a 3x3, stride-1, dilation-1 conv with one group".into()));
+        if let Some(v) = wino.filter(|v| !winograd::variants(c).contains(v)) {
+            return Err(Error::Backend(format!("Winograd {v:?} does not fit this conv's kernel, stride or groups")));
         }
         let strategy = Strategy::choose(c, &geom, kernels, wino)?;
         Ok(ConvKernel {

@@ -1,13 +1,15 @@
-//! Winograd convolution F(m x m, 3 x 3) for 3x3, stride-1, dilation-1,
-//! ungrouped convs over NHWC, with the fused epilogue.
+//! Winograd convolution F(m x m, 3 x 3) for 3x3, dilation-1, ungrouped
+//! convs over NHWC, with the fused epilogue: stride 1, and stride 2 through
+//! the input's even and odd phases.
 //!
-//! Output tiles of `m x m` read `a x a` input patches (`a = m + 2`). Per tile,
+//! Output tiles of `m x m` read `a x a` input patches. Per tile,
 //! the input transform `V = Bᵀ d B` gives `a²` channel vectors; each of the
 //! `a²` positions `xi` is then one GEMM over tiles, `M[xi] = V[xi] · U[xi]`
 //! (`U = G g Gᵀ`, the weights transformed once at load), and the output
 //! transform `Y = Aᵀ M A` yields the tile, to which bias, residual and
 //! activation are applied as it is written. A conv then multiplies
-//! `a² / (9 m²)` as much: 4x fewer for F(4,3), 2.25x for F(2,3).
+//! `a² / (9 m²)` as much: 4x fewer for F(4,3), 2.25x for F(2,3), 1.44x for
+//! the strided F(2,3).
 //!
 //! Tiles go in blocks of whole tile rows of one image, sized to bounded
 //! scratch: `V` as `[tile][xi][in_c]` (the input transform writes one tile's
@@ -43,6 +45,11 @@ pub enum Variant {
     F2,
     /// F(4x4, 3x3): 6x6 patches, 4x fewer multiplies, 36/9 the weights.
     F4,
+    /// F(2x2, 3x3) at stride 2: 5x5 patches. Along each axis, the even taps
+    /// (0 and 2) over the even inputs are F(2,2) with 3 products, the odd
+    /// tap over the odd inputs 2 plain ones: 25 products per tile instead
+    /// of 36, 25/9 the weights, and every coefficient ±1 or 0.
+    S2,
 }
 
 // Lavin & Gray's matrices, interpolation points 0, ±1 (and ±2 for F4, ∞).
@@ -69,24 +76,44 @@ const G4: [[f32; 3]; 6] = [
 const AT4: [[f32; 6]; 4] =
     [[1., 1., 1., 1., 1., 0.], [0., 1., -1., 2., -2., 0.], [0., 1., 1., 4., 4., 0.], [0., 1., -1., 8., -8., 1.]];
 
+// Stride 2, inputs d0..d4: the even phase's F(2,2) (d0 - d2, d2, d4 - d2
+// with g0, g0 + g2, g2), then the odd phase (d1, d3 with g1).
+const BTS2: [[f32; 5]; 5] =
+    [[1., 0., -1., 0., 0.], [0., 0., 1., 0., 0.], [0., 0., -1., 0., 1.], [0., 1., 0., 0., 0.], [0., 0., 0., 1., 0.]];
+const GS2: [[f32; 3]; 5] = [[1., 0., 0.], [1., 0., 1.], [0., 0., 1.], [0., 1., 0.], [0., 1., 0.]];
+const ATS2: [[f32; 5]; 2] = [[1., 1., 0., 1., 0.], [0., 1., 1., 0., 1.]];
+
 impl Variant {
     /// Output tile side `m`.
     pub fn m(self) -> usize {
         match self {
-            Variant::F2 => 2,
+            Variant::F2 | Variant::S2 => 2,
             Variant::F4 => 4,
         }
     }
 
-    /// Input patch side `a = m + 2`.
+    /// Input patch side `a`: `m + 2` at stride 1, `2m + 1` at stride 2.
     pub fn alpha(self) -> usize {
-        self.m() + 2
+        match self {
+            Variant::F2 => 4,
+            Variant::S2 => 5,
+            Variant::F4 => 6,
+        }
+    }
+
+    /// The stride of the convs it computes.
+    pub fn stride(self) -> usize {
+        match self {
+            Variant::F2 | Variant::F4 => 1,
+            Variant::S2 => 2,
+        }
     }
 
     fn bt(self, i: usize, k: usize) -> f32 {
         match self {
             Variant::F2 => BT2[i][k],
             Variant::F4 => BT4[i][k],
+            Variant::S2 => BTS2[i][k],
         }
     }
 
@@ -94,6 +121,7 @@ impl Variant {
         match self {
             Variant::F2 => G2[i][k],
             Variant::F4 => G4[i][k],
+            Variant::S2 => GS2[i][k],
         }
     }
 
@@ -101,6 +129,7 @@ impl Variant {
         match self {
             Variant::F2 => AT2[i][k],
             Variant::F4 => AT4[i][k],
+            Variant::S2 => ATS2[i][k],
         }
     }
 }
@@ -136,14 +165,21 @@ impl Shape {
     }
 }
 
-/// Whether a conv can run as Winograd: 3x3, stride 1, dilation 1, one group.
-pub fn eligible(c: &Conv) -> bool {
-    c.kernel == [3, 3] && c.stride == [1, 1] && c.dilation == [1, 1] && c.groups == 1
+/// The variants a conv can run as: 3x3, dilation 1 and one group, at stride 1 or 2.
+pub fn variants(c: &Conv) -> &'static [Variant] {
+    if c.kernel != [3, 3] || c.dilation != [1, 1] || c.groups != 1 {
+        return &[];
+    }
+    match c.stride {
+        [1, 1] => &[Variant::F2, Variant::F4],
+        [2, 2] => &[Variant::S2],
+        _ => &[],
+    }
 }
 
 /// `v` for every conv step that can take it, whatever it costs.
 pub fn every(steps: &[Step], v: Variant) -> Vec<Option<Variant>> {
-    steps.iter().map(|s| matches!(s, Step::Conv(c) if eligible(c)).then_some(v)).collect()
+    steps.iter().map(|s| matches!(s, Step::Conv(c) if variants(c).contains(&v)).then_some(v)).collect()
 }
 
 /// Which conv steps of a plan run as Winograd, and which variant: the
@@ -160,11 +196,10 @@ pub fn choose(steps: &[Step], shape_of: impl Fn(&Conv) -> Option<[usize; 4]>) ->
         .enumerate()
         .filter_map(|(i, s)| {
             let Step::Conv(c) = s else { return None };
-            let [batch, out_h, out_w, out_c] = shape_of(c).filter(|_| eligible(c))?;
+            let [batch, out_h, out_w, out_c] = shape_of(c).filter(|_| !variants(c).is_empty())?;
             let shape = Shape { batch, out_h, out_w, in_c: c.in_channels, out_c };
             let direct = shape.cost(None);
-            let mut vs: Vec<Variant> =
-                [Variant::F2, Variant::F4].into_iter().filter(|&v| shape.cost(Some(v)) < direct).collect();
+            let mut vs: Vec<Variant> = variants(c).iter().copied().filter(|&v| shape.cost(Some(v)) < direct).collect();
             vs.sort_by(|&a, &b| shape.cost(Some(a)).total_cmp(&shape.cost(Some(b))));
             (!vs.is_empty()).then_some((i, shape, vs))
         })
@@ -281,7 +316,7 @@ impl Tiling {
     where
         F: Fn(usize, usize, &[f32], &mut [f32]) -> Result<()> + Sync + Send,
     {
-        let (a, m) = (self.v.alpha(), self.v.m());
+        let (a, m, s) = (self.v.alpha(), self.v.m(), self.v.stride());
         let (a2, ic, oc) = (a * a, g.in_c, g.out_c);
         let row_len = g.out_w * oc;
         let failed = Mutex::new(None);
@@ -297,7 +332,7 @@ impl Tiling {
                     let mut tmp = Vec::new();
                     for (t, vt) in ts.zip(v.chunks_exact_mut(a2 * ic)) {
                         let (ty, tx) = (ty0 + t / self.tiles_w, t % self.tiles_w);
-                        let patch = Patch::new(self.v, g, b, ty * m, tx * m);
+                        let patch = Patch::new(self.v, g, b, ty * m * s, tx * m * s);
                         tr.input(self.v, g, input, &patch, &mut tmp, vt);
                     }
                 });
@@ -355,15 +390,17 @@ pub struct Patch {
 }
 
 impl Patch {
-    fn new(v: Variant, g: &Geom, b: usize, oy: usize, ox: usize) -> Self {
+    /// The patch of image `b` whose value `(0, 0)` is padded input pixel
+    /// `(y0, x0)` (the tile's first output pixel times the stride).
+    fn new(v: Variant, g: &Geom, b: usize, y0: usize, x0: usize) -> Self {
         let at = |k: usize, pad: usize, size: usize, o: usize| {
             let c = (o + k) as isize - pad as isize;
             (c >= 0 && (c as usize) < size).then_some(c as usize)
         };
         let (mut rows, mut cols) = ([None; 6], [None; 6]);
         for k in 0..v.alpha() {
-            rows[k] = at(k, g.h.pad_before, g.h.size, oy).map(|iy| (b * g.h.size + iy) * g.w.size);
-            cols[k] = at(k, g.w.pad_before, g.w.size, ox);
+            rows[k] = at(k, g.h.pad_before, g.h.size, y0).map(|iy| (b * g.h.size + iy) * g.w.size);
+            cols[k] = at(k, g.w.pad_before, g.w.size, x0);
         }
         Patch { rows, cols }
     }
@@ -545,7 +582,7 @@ mod tests {
 
     fn check(c: Case, v: Variant) {
         let pad = [c.pad; 4];
-        let [h, w] = Axis::hw([c.h, c.w], [3, 3], [1, 1], pad, [1, 1]).expect("axis");
+        let [h, w] = Axis::hw([c.h, c.w], [3, 3], [v.stride(); 2], pad, [1, 1]).expect("axis");
         let (out_h, out_w) = (h.out_floor().expect("fits"), w.out_floor().expect("fits"));
         let g = Geom { batch: c.batch, in_c: c.in_c, out_c: c.out_c, groups: 1, h, w, out_h, out_w };
         let input = values(c.batch * c.h * c.w * c.in_c, 1);
@@ -570,7 +607,7 @@ mod tests {
 
     #[test]
     fn matches_direct_conv_on_odd_shapes() {
-        for v in [Variant::F2, Variant::F4] {
+        for v in [Variant::F2, Variant::F4, Variant::S2] {
             // H and W not multiples of the tile, padding 0 and 1, channels not multiples of 4.
             for (h, w, pad) in [(7, 7, 1), (9, 5, 0), (6, 11, 1), (3, 3, 0), (1, 1, 1), (13, 10, 1)] {
                 for (in_c, out_c) in [(3, 5), (8, 16), (17, 9)] {
@@ -626,11 +663,12 @@ mod choice_tests {
     }
 
     #[test]
-    fn large_maps_f4_small_maps_f2_strided_direct() {
-        let shapes = [[1, 56, 56, 64], [1, 7, 7, 512], [1, 28, 28, 128], [1, 2, 2, 8]];
-        let steps = [conv(0, 64, 64, 1), conv(1, 512, 512, 1), conv(2, 64, 128, 2), conv(3, 8, 8, 1)];
+    fn large_maps_f4_small_maps_f2_strided_on_large_maps_s2() {
+        let shapes = [[1, 56, 56, 64], [1, 7, 7, 512], [1, 28, 28, 128], [1, 2, 2, 8], [1, 7, 7, 512]];
+        let steps =
+            [conv(0, 64, 64, 1), conv(1, 512, 512, 1), conv(2, 64, 128, 2), conv(3, 8, 8, 1), conv(4, 512, 512, 2)];
         let picks = choose(&steps, |c| Some(shapes[c.output]));
-        assert_eq!(picks, [Some(Variant::F4), Some(Variant::F2), None, None]);
+        assert_eq!(picks, [Some(Variant::F4), Some(Variant::F2), Some(Variant::S2), None, None]);
     }
 
     #[test]

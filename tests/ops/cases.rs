@@ -386,19 +386,22 @@ fn dense_case(shape: &'static [usize], out_f: usize, act: Activation, int8: bool
     })
 }
 
-/// Both Winograd variants forced on 3x3 stride-1 convs whatever the cost
-/// model would pick: H and W not multiples of either tile, padding 0, 1 and
-/// uneven, channels not multiples of 4, batch 2, residuals.
+/// Every Winograd variant forced on the 3x3 convs of its stride whatever
+/// the cost model would pick: H and W not multiples of either tile (odd
+/// and even at stride 2), padding 0, 1 and uneven, channels not multiples
+/// of 4, batch 2, residuals.
 fn winograd_cases() -> Vec<ConvSpec> {
-    let specs = [
-        conv(1, [7, 9], [5, 7], 3, 1, [1; 4]),
-        conv(2, [10, 11], [6, 13], 3, 1, [0; 4]),
-        conv(1, [13, 6], [17, 9], 3, 1, [1; 4]),
-        conv(2, [9, 7], [3, 5], 3, 1, [0, 1, 1, 0]),
-    ];
-    [WinogradVariant::F2, WinogradVariant::F4]
+    let specs = |s| {
+        [
+            conv(1, [7, 9], [5, 7], 3, s, [1; 4]),
+            conv(2, [10, 11], [6, 13], 3, s, [0; 4]),
+            conv(1, [13, 6], [17, 9], 3, s, [1; 4]),
+            conv(2, [9, 7], [3, 5], 3, s, [0, 1, 1, 0]),
+        ]
+    };
+    [WinogradVariant::F2, WinogradVariant::F4, WinogradVariant::S2]
         .into_iter()
-        .flat_map(|v| with_residuals(&specs.map(|s| s.winograd(v)), ACTS_NARROW))
+        .flat_map(|v| with_residuals(&specs(v.stride()).map(|s| s.winograd(v)), ACTS_NARROW))
         .collect()
 }
 

@@ -62,6 +62,7 @@ impl Transforms for Simd {
         match v {
             Variant::F2 => input_tile::<4>(bt2, g.in_c, input, p, tmp, vt),
             Variant::F4 => input_tile::<6>(bt4, g.in_c, input, p, tmp, vt),
+            Variant::S2 => input_tile::<5>(bts2, g.in_c, input, p, tmp, vt),
         }
     }
 
@@ -69,6 +70,7 @@ impl Transforms for Simd {
         match v {
             Variant::F2 => output_tile::<4, 2>(at2, g, ctx, o),
             Variant::F4 => output_tile::<6, 4>(at4, g, ctx, o),
+            Variant::S2 => output_tile::<5, 2>(ats2, g, ctx, o),
         }
     }
 }
@@ -104,11 +106,23 @@ fn bt4(d: [v128; 6]) -> [v128; 6] {
     ]
 }
 
+/// `Bᵀ d` for the strided F(2,3).
+#[inline(always)]
+fn bts2(d: [v128; 5]) -> [v128; 5] {
+    [f32x4_sub(d[0], d[2]), d[2], f32x4_sub(d[4], d[2]), d[1], d[3]]
+}
+
 /// `Aᵀ m` for F(2,3).
 #[inline(always)]
 fn at2(m: [v128; 4]) -> [v128; 2] {
     let s = f32x4_add(m[1], m[2]);
     [f32x4_add(m[0], s), f32x4_sub(f32x4_sub(m[1], m[2]), m[3])]
+}
+
+/// `Aᵀ m` for the strided F(2,3).
+#[inline(always)]
+fn ats2(m: [v128; 5]) -> [v128; 2] {
+    [f32x4_add(f32x4_add(m[0], m[1]), m[3]), f32x4_add(f32x4_add(m[1], m[2]), m[4])]
 }
 
 /// `Aᵀ m` for F(4,3).
