@@ -6,8 +6,8 @@
 //! - general kxk: im2col into bounded scratch, a chunk of output pixels at a time;
 //! - depthwise: a direct kernel with the inner loop over channels.
 //!
-//! 3x3 stride-1 convs that [`winograd::choose`] picks run as Winograd
-//! instead, on weights transformed once here (`winograd`).
+//! 3x3 convs of stride 1 or 2 that [`winograd::choose`] picks run as
+//! Winograd instead, on weights transformed once here (`winograd`).
 //!
 //! With [`Kernels::Simd128`] (wasm32 + simd128) every non-depthwise conv is
 //! an indirect GEMM over weights packed once here, and depthwise has its own
@@ -234,7 +234,9 @@ impl ConvKernel {
         let geom = Geom::new(c, t)?;
         let ops = Operands::new(c, t)?;
         if let Some(v) = wino.filter(|v| !winograd::variants(c).contains(v)) {
-            return Err(Error::Backend(format!("Winograd {v:?} does not fit this conv's kernel, stride or groups")));
+            return Err(Error::Backend(format!(
+                "Winograd {v:?} does not fit this conv's kernel, stride, dilation or groups"
+            )));
         }
         let strategy = Strategy::choose(c, &geom, kernels, wino)?;
         Ok(ConvKernel {
