@@ -92,13 +92,10 @@ impl Variant {
         }
     }
 
-    /// Input patch side `a`: `m + 2` at stride 1, `2m + 1` at stride 2.
+    /// Input patch side `a`: the inputs that `m` outputs of a 3x3 kernel
+    /// read at the variant's stride.
     pub fn alpha(self) -> usize {
-        match self {
-            Variant::F2 => 4,
-            Variant::S2 => 5,
-            Variant::F4 => 6,
-        }
+        (self.m() - 1) * self.stride() + 3
     }
 
     /// The stride of the convs it computes.
@@ -196,7 +193,7 @@ pub fn choose(steps: &[Step], shape_of: impl Fn(&Conv) -> Option<[usize; 4]>) ->
         .enumerate()
         .filter_map(|(i, s)| {
             let Step::Conv(c) = s else { return None };
-            let [batch, out_h, out_w, out_c] = shape_of(c).filter(|_| !variants(c).is_empty())?;
+            let [batch, out_h, out_w, out_c] = shape_of(c)?;
             let shape = Shape { batch, out_h, out_w, in_c: c.in_channels, out_c };
             let direct = shape.cost(None);
             let mut vs: Vec<Variant> = variants(c).iter().copied().filter(|&v| shape.cost(Some(v)) < direct).collect();
