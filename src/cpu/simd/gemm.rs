@@ -197,18 +197,18 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
                     load,
                     epilogue: last.then_some((&b.bias[j * NR..(j + 1) * NR], act)),
                 };
-                for (i, (at, t0)) in parts.chunks_exact(per_tile).zip(tiles.clone()).take(full).enumerate() {
+                let tile_parts = parts.chunks_exact(per_tile).zip(tiles.clone()).take(full);
+                if nv < NR {
+                    let c = &mut out.data[out.col + j * NR..];
+                    tile.run_partial_panel(tile_parts, m, c, out.ld, nv);
+                    continue;
+                }
+                for (i, (at, t0)) in tile_parts.enumerate() {
                     if i == 1 && j + 1 < b.n.div_ceil(NR) {
                         touch(b.rows(j + 1, ks.clone()));
                     }
                     let c = &mut out.data[t0 * out.ld + out.col + j * NR..];
-                    match MR.min(m - t0) {
-                        5 => tile.run::<5>(at, c, out.ld, nv),
-                        4 => tile.run::<4>(at, c, out.ld, nv),
-                        3 => tile.run::<3>(at, c, out.ld, nv),
-                        2 => tile.run::<2>(at, c, out.ld, nv),
-                        _ => tile.run::<1>(at, c, out.ld, nv),
-                    }
+                    tile.run_rows(MR.min(m - t0), at, c, out.ld);
                 }
             }
             if lone == 1 {
@@ -216,14 +216,20 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
                 let t0 = m0 + full * MR;
                 let c = &mut out.data[t0 * out.ld + out.col..];
                 let row = RowPanels { b, ks: ks.clone(), load, epilogue: last.then_some(act) };
-                let panels = b.n.div_ceil(NR);
+                let whole = b.n / NR;
                 let mut j = 0;
-                while j < panels {
-                    j += match panels - j {
+                while j < whole {
+                    let c = &mut c[j * NR..];
+                    j += match whole - j {
                         1 => row.run::<1>(at, c, j),
                         2 | 3 => row.run::<2>(at, c, j),
                         _ => row.run::<4>(at, c, j),
                     };
+                }
+                if whole * NR < b.n {
+                    on_copy(&mut c[whole * NR..], 0, 1, b.n - whole * NR, load, |c, _| {
+                        row.run::<1>(at, c, whole);
+                    });
                 }
             }
         }
@@ -326,14 +332,45 @@ struct Tile<'b> {
 }
 
 impl Tile<'_> {
-    /// `a`: the tile's A parts in K order (rows past `R` unused); `c`: row
-    /// 0's first column of the panel, rows `ld` apart; `nv` valid columns.
+    /// [`Tile::run`] on a tile of `rows` rows.
     #[inline(always)]
-    fn run<const R: usize>(&self, a: &[ATile], c: &mut [f32], ld: usize, nv: usize) {
+    fn run_rows(&self, rows: usize, a: &[ATile], c: &mut [f32], ld: usize) {
+        match rows {
+            5 => self.run::<5>(a, c, ld),
+            4 => self.run::<4>(a, c, ld),
+            3 => self.run::<3>(a, c, ld),
+            2 => self.run::<2>(a, c, ld),
+            _ => self.run::<1>(a, c, ld),
+        }
+    }
+
+    /// The tiles `(A parts, first row)` of a partial panel of `nv` columns,
+    /// each on a copy padded to a whole panel ([`on_copy`]). `c` is row 0's
+    /// first column of the panel. Out of line, away from the whole panels'
+    /// tiles: see [`on_copy`].
+    #[inline(never)]
+    fn run_partial_panel<'a>(
+        &self,
+        tiles: impl Iterator<Item = (&'a [ATile<'a>], usize)>,
+        m: usize,
+        c: &mut [f32],
+        ld: usize,
+        nv: usize,
+    ) {
+        for (at, t0) in tiles {
+            let rows = MR.min(m - t0);
+            on_copy(&mut c[t0 * ld..], ld, rows, nv, self.load, |c, ld| self.run_rows(rows, at, c, ld));
+        }
+    }
+
+    /// `a`: the tile's A parts in K order (rows past `R` unused); `c`: row
+    /// 0's first column of the panel, rows `ld` apart, `NR` columns each.
+    #[inline(always)]
+    fn run<const R: usize>(&self, a: &[ATile], c: &mut [f32], ld: usize) {
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         if self.load {
             for (r, acc) in acc.iter_mut().enumerate() {
-                *acc = load_cols(&c[r * ld..r * ld + nv]);
+                *acc = load2(&c[r * ld..]);
             }
         }
         let mut b = self.b;
@@ -349,7 +386,7 @@ impl Tile<'_> {
             }
         }
         for (r, acc) in acc.iter().enumerate() {
-            store_cols(&mut c[r * ld..r * ld + nv], acc);
+            store2(&mut c[r * ld..], acc);
         }
     }
 }
@@ -365,16 +402,16 @@ struct RowPanels<'b> {
 }
 
 impl RowPanels<'_> {
-    /// Panels `j..j + P` of the row: `a` its A parts in K order (row 0
-    /// of each), `c` the row's first column. Returns `P`. Out of line:
-    /// inlined, it made V8's code for the tiles in [`gemm`] slower.
+    /// Whole panels `j..j + P` of the row: `a` its A parts in K order (row
+    /// 0 of each), `c` the row from panel `j`'s first column. Returns `P`.
+    /// Out of line: inlined, it made V8's code for the tiles in [`gemm`]
+    /// slower.
     #[inline(never)]
     fn run<const P: usize>(&self, a: &[ATile], c: &mut [f32], j: usize) -> usize {
-        let nv: [usize; P] = std::array::from_fn(|p| NR.min(self.b.n - (j + p) * NR));
         let mut acc = [[f32x4_splat(0.0); 2]; P];
         if self.load {
             for (p, acc) in acc.iter_mut().enumerate() {
-                *acc = load_cols(&c[(j + p) * NR..(j + p) * NR + nv[p]]);
+                *acc = load2(&c[p * NR..]);
             }
         }
         let panels: [&[f32]; P] = std::array::from_fn(|p| self.b.rows(j + p, self.ks.clone()));
@@ -405,7 +442,7 @@ impl RowPanels<'_> {
             if let Some(act) = self.epilogue {
                 *acc = finish(*acc, load2(&self.b.bias[(j + p) * NR..]), act);
             }
-            store_cols(&mut c[(j + p) * NR..(j + p) * NR + nv[p]], acc);
+            store2(&mut c[p * NR..], acc);
         }
         P
     }
@@ -492,28 +529,24 @@ fn finish(acc: [v128; 2], bias: [v128; 2], act: Act) -> [v128; 2] {
     [act.apply(f32x4_add(acc[0], bias[0])), act.apply(f32x4_add(acc[1], bias[1]))]
 }
 
-/// A row's columns of one panel (at most [`NR`]; a partial panel through a
-/// buffer, its missing columns 0).
-#[inline(always)]
-fn load_cols(src: &[f32]) -> [v128; 2] {
-    if src.len() == NR {
-        return load2(src);
+/// Runs `kernel` on a copy of `rows` rows of a partial panel (`nv`
+/// columns of each at `c[r * ld..]`) padded to `NR` columns, with C's values
+/// where `load`, and copies the result back. The kernels thus load and store
+/// whole panels only. Firefox's compiler kept every tile's sums in memory
+/// instead of registers while a partial panel's copy sat among the tiles,
+/// inline or as a call per tile; once per panel, out of line, it does not.
+fn on_copy(c: &mut [f32], ld: usize, rows: usize, nv: usize, load: bool, kernel: impl FnOnce(&mut [f32], usize)) {
+    let mut buf = [0.0f32; MR * NR];
+    let pairs = || (0..rows).map(|r| (r * ld..r * ld + nv, r * NR..r * NR + nv));
+    if load {
+        for (from, to) in pairs() {
+            buf[to].copy_from_slice(&c[from]);
+        }
     }
-    let mut buf = [0.0f32; NR];
-    buf[..src.len()].copy_from_slice(src);
-    load2(&buf)
-}
-
-/// [`load_cols`]' inverse: the first `dst.len()` columns of `v` into `dst`.
-#[inline(always)]
-fn store_cols(dst: &mut [f32], v: &[v128; 2]) {
-    if dst.len() == NR {
-        return store2(dst, v);
+    kernel(&mut buf, NR);
+    for (to, from) in pairs() {
+        c[to].copy_from_slice(&buf[from]);
     }
-    let mut buf = [0.0f32; NR];
-    store2(&mut buf, v);
-    let n = dst.len();
-    dst.copy_from_slice(&buf[..n]);
 }
 
 fn load2(s: &[f32]) -> [v128; 2] {
