@@ -202,24 +202,27 @@ pub fn gemm<L: Lane>(a: &[L::Code], rows: usize, w: &PanelsOf<L>, epi: &Epilogue
     let (kp, n) = (w.kp, w.n);
     let (a, out) = (&a[..rows * kp], &mut out[..rows * n]);
     let act = Act::new(epi.act);
-    for j in 0..n.div_ceil(NR) {
+    let whole = n / NR;
+    for j in 0..whole {
         let panel = &w.data[j * kp * NR..(j + 1) * kp * NR];
-        let cols = j * NR..(j * NR + NR).min(n);
         for r0 in (0..rows).step_by(MR) {
             let a = &a[r0 * kp..];
-            let out = &mut out[r0 * n..];
+            let out = &mut out[r0 * n + j * NR..];
             match MR.min(rows - r0) {
-                4 => tile::<L, 4>(a, kp, panel, epi, act, &cols, n, out),
-                3 => tile::<L, 3>(a, kp, panel, epi, act, &cols, n, out),
-                2 => tile::<L, 2>(a, kp, panel, epi, act, &cols, n, out),
-                _ => tile::<L, 1>(a, kp, panel, epi, act, &cols, n, out),
+                4 => tile::<L, 4>(a, kp, panel, epi, act, j * NR, n, out),
+                3 => tile::<L, 3>(a, kp, panel, epi, act, j * NR, n, out),
+                2 => tile::<L, 2>(a, kp, panel, epi, act, j * NR, n, out),
+                _ => tile::<L, 1>(a, kp, panel, epi, act, j * NR, n, out),
             }
         }
+    }
+    if whole * NR < n {
+        partial_panel::<L>(a, rows, w, epi, act, out);
     }
 }
 
 /// `R` rows of `a` (rows `kp` apart) against one panel, then the epilogue
-/// into output columns `cols` of `R` rows of `out` (rows `n` apart).
+/// of outputs `o..o + NR` into `R` rows of `out` (rows `n` apart).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn tile<L: Lane, const R: usize>(
@@ -228,13 +231,39 @@ fn tile<L: Lane, const R: usize>(
     panel: &[L::Weight],
     epi: &Epilogue,
     act: Act,
-    cols: &std::ops::Range<usize>,
+    o: usize,
     n: usize,
     out: &mut [f32],
 ) {
     let acc = sums::<L, R>(a, kp, panel);
     for (r, acc) in acc.iter().enumerate() {
-        finish(epi, act, cols, acc, &mut out[r * n..]);
+        finish(epi, act, o, acc, &mut out[r * n..]);
+    }
+}
+
+/// [`gemm`]'s last panel where it is partial: each tile's rows through a
+/// buffer of whole panels, so the tiles only load and store whole panels
+/// (see the f32 GEMM's `on_copy`), out of line from the whole panels.
+#[inline(never)]
+fn partial_panel<L: Lane>(a: &[L::Code], rows: usize, w: &PanelsOf<L>, epi: &Epilogue, act: Act, out: &mut [f32]) {
+    let (kp, n, j) = (w.kp, w.n, w.n / NR);
+    let (o, nv) = (j * NR, w.n - j * NR);
+    for r0 in (0..rows).step_by(MR) {
+        let tile_rows = MR.min(rows - r0);
+        let mut buf = [0f32; MR * NR];
+        let pairs = || (0..tile_rows).map(|r| ((r0 + r) * n + o..(r0 + r) * n + o + nv, r * NR..r * NR + nv));
+        if epi.accumulate {
+            for (from, to) in pairs() {
+                buf[to].copy_from_slice(&out[from]);
+            }
+        }
+        let acc = panel_sums::<L>(&a[r0 * kp..], tile_rows, w, j);
+        for (acc, buf) in acc.iter().zip(buf.chunks_exact_mut(NR)).take(tile_rows) {
+            finish(epi, act, o, acc, buf);
+        }
+        for (to, from) in pairs() {
+            out[to].copy_from_slice(&buf[from]);
+        }
     }
 }
 
@@ -286,24 +315,12 @@ fn sums<L: Lane, const R: usize>(a: &[L::Code], kp: usize, panel: &[L::Weight]) 
     acc
 }
 
-/// The epilogue of one row's sums `acc` for output columns `cols` (at most
-/// [`NR`]) into that row of `out`.
+/// The epilogue of one row's sums `acc` for outputs `o..o + NR` into the
+/// first `NR` values of `dst`.
 #[inline(always)]
-pub fn finish(epi: &Epilogue, act: Act, cols: &std::ops::Range<usize>, acc: &[v128; 2], out: &mut [f32]) {
-    let o = cols.start;
+pub fn finish(epi: &Epilogue, act: Act, o: usize, acc: &[v128; 2], dst: &mut [f32]) {
     let (offset, scale, bias) = (load2(&epi.offset[o..]), load2(&epi.scale[o..]), load2(&epi.bias[o..]));
-    let dst = &mut out[o..cols.end];
-    // A partial panel goes through a buffer of NR values.
-    let mut buf = [0f32; NR];
-    let full = dst.len() == NR;
-    let prev = match (epi.accumulate, full) {
-        (false, _) => None,
-        (true, true) => Some(load2(dst)),
-        (true, false) => {
-            buf[..dst.len()].copy_from_slice(dst);
-            Some(load2(&buf))
-        }
-    };
+    let prev = epi.accumulate.then(|| load2(dst));
     let y: [v128; 2] = match epi.rounding {
         Some(r) => rounded(r, o, [i32x4_sub(acc[0], offset[0]), i32x4_sub(acc[1], offset[1])]),
         None => std::array::from_fn(|h| {
@@ -312,12 +329,21 @@ pub fn finish(epi: &Epilogue, act: Act, cols: &std::ops::Range<usize>, acc: &[v1
             act.apply(prev.map_or(v, |p| f32x4_add(v, p[h])))
         }),
     };
-    if full {
-        store2(dst, &y);
-    } else {
-        store2(&mut buf, &y);
-        dst.copy_from_slice(&buf[..dst.len()]);
+    store2(dst, &y);
+}
+
+/// [`finish`] into outputs `cols` (at most [`NR`], from a panel's first) of
+/// the row `out`: a partial panel through a buffer.
+pub fn finish_cols(epi: &Epilogue, act: Act, cols: &std::ops::Range<usize>, acc: &[v128; 2], out: &mut [f32]) {
+    let dst = &mut out[cols.clone()];
+    if dst.len() == NR {
+        return finish(epi, act, cols.start, acc, dst);
     }
+    let mut buf = [0f32; NR];
+    buf[..dst.len()].copy_from_slice(dst);
+    finish(epi, act, cols.start, acc, &mut buf);
+    let n = dst.len();
+    dst.copy_from_slice(&buf[..n]);
 }
 
 /// [`Rounding::apply`] on outputs `o..o + NR`: the same wrapping add,

@@ -215,7 +215,7 @@ impl Weights {
         epi: &Epilogue,
         out: &mut Out,
     ) {
-        use super::simd::{finish, panel_sums, Wide, MR, NR};
+        use super::simd::{finish_cols, panel_sums, Wide, MR, NR};
         use core::arch::wasm32::*;
         let (n, cp, nt) = (self.n, self.cp, tiles.len());
         let act = crate::cpu::simd::Act::new(epi.act);
@@ -235,7 +235,7 @@ impl Weights {
                 });
                 for (q, (&lo, &hi)) in y[0].iter().zip(&y[1]).enumerate() {
                     if let Some(px) = out.pixel(tile, q) {
-                        finish(epi, act, &cols, &[i32x4_shr(lo, 2), i32x4_shr(hi, 2)], px);
+                        finish_cols(epi, act, &cols, &[i32x4_shr(lo, 2), i32x4_shr(hi, 2)], px);
                     }
                 }
             }
