@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::quant::ActScale;
 use super::{Epilogue, Rounding};
-use crate::cpu::simd::Act;
+use crate::cpu::simd::{on_copy, Act};
 
 /// A packed weight code, and the K values each i32 lane of a dot product
 /// on it sums: the packing follows from the weight type alone, so lanes of
@@ -241,29 +241,20 @@ fn tile<L: Lane, const R: usize>(
     }
 }
 
-/// [`gemm`]'s last panel where it is partial: each tile's rows through a
-/// buffer of whole panels, so the tiles only load and store whole panels
-/// (see the f32 GEMM's `on_copy`), out of line from the whole panels.
+/// [`gemm`]'s last panel where it is partial, each tile on a copy padded to
+/// a whole panel ([`on_copy`]), out of line from the whole panels.
 #[inline(never)]
 fn partial_panel<L: Lane>(a: &[L::Code], rows: usize, w: &PanelsOf<L>, epi: &Epilogue, act: Act, out: &mut [f32]) {
     let (kp, n, j) = (w.kp, w.n, w.n / NR);
-    let (o, nv) = (j * NR, w.n - j * NR);
+    let o = j * NR;
     for r0 in (0..rows).step_by(MR) {
         let tile_rows = MR.min(rows - r0);
-        let mut buf = [0f32; MR * NR];
-        let pairs = || (0..tile_rows).map(|r| ((r0 + r) * n + o..(r0 + r) * n + o + nv, r * NR..r * NR + nv));
-        if epi.accumulate {
-            for (from, to) in pairs() {
-                buf[to].copy_from_slice(&out[from]);
+        on_copy(&mut out[r0 * n + o..], n, (tile_rows, n - o, NR), epi.accumulate, |c, ld| {
+            let acc = panel_sums::<L>(&a[r0 * kp..], tile_rows, w, j);
+            for (r, acc) in acc.iter().take(tile_rows).enumerate() {
+                finish(epi, act, o, acc, &mut c[r * ld..]);
             }
-        }
-        let acc = panel_sums::<L>(&a[r0 * kp..], tile_rows, w, j);
-        for (acc, buf) in acc.iter().zip(buf.chunks_exact_mut(NR)).take(tile_rows) {
-            finish(epi, act, o, acc, buf);
-        }
-        for (to, from) in pairs() {
-            out[to].copy_from_slice(&buf[from]);
-        }
+        });
     }
 }
 
@@ -333,17 +324,13 @@ pub fn finish(epi: &Epilogue, act: Act, o: usize, acc: &[v128; 2], dst: &mut [f3
 }
 
 /// [`finish`] into outputs `cols` (at most [`NR`], from a panel's first) of
-/// the row `out`: a partial panel through a buffer.
+/// the row `out`: a partial panel through [`on_copy`].
 pub fn finish_cols(epi: &Epilogue, act: Act, cols: &std::ops::Range<usize>, acc: &[v128; 2], out: &mut [f32]) {
-    let dst = &mut out[cols.clone()];
-    if dst.len() == NR {
-        return finish(epi, act, cols.start, acc, dst);
+    let (o, nv) = (cols.start, cols.len());
+    if nv == NR {
+        return finish(epi, act, o, acc, &mut out[o..]);
     }
-    let mut buf = [0f32; NR];
-    buf[..dst.len()].copy_from_slice(dst);
-    finish(epi, act, cols.start, acc, &mut buf);
-    let n = dst.len();
-    dst.copy_from_slice(&buf[..n]);
+    on_copy(&mut out[o..], 0, (1, nv, NR), epi.accumulate, |c, _| finish(epi, act, o, acc, c));
 }
 
 /// [`Rounding::apply`] on outputs `o..o + NR`: the same wrapping add,

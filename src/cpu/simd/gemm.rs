@@ -11,7 +11,7 @@
 use core::arch::wasm32::*;
 use std::ops::Range;
 
-use super::{madd, Act};
+use super::{madd, on_copy, Act};
 use crate::plan::Activation;
 use crate::transpose::transpose_into;
 
@@ -227,7 +227,7 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
                     };
                 }
                 if whole * NR < b.n {
-                    on_copy(&mut c[whole * NR..], 0, 1, b.n - whole * NR, load, |c, _| {
+                    on_copy(&mut c[whole * NR..], 0, (1, b.n - whole * NR, NR), load, |c, _| {
                         row.run::<1>(at, c, whole);
                     });
                 }
@@ -359,7 +359,7 @@ impl Tile<'_> {
     ) {
         for (at, t0) in tiles {
             let rows = MR.min(m - t0);
-            on_copy(&mut c[t0 * ld..], ld, rows, nv, self.load, |c, ld| self.run_rows(rows, at, c, ld));
+            on_copy(&mut c[t0 * ld..], ld, (rows, nv, NR), self.load, |c, ld| self.run_rows(rows, at, c, ld));
         }
     }
 
@@ -527,26 +527,6 @@ fn store4(d: &mut [f32], v: v128) {
 #[inline(always)]
 fn finish(acc: [v128; 2], bias: [v128; 2], act: Act) -> [v128; 2] {
     [act.apply(f32x4_add(acc[0], bias[0])), act.apply(f32x4_add(acc[1], bias[1]))]
-}
-
-/// Runs `kernel` on a copy of `rows` rows of a partial panel (`nv`
-/// columns of each at `c[r * ld..]`) padded to `NR` columns, with C's values
-/// where `load`, and copies the result back. The kernels thus load and store
-/// whole panels only. Firefox's compiler kept every tile's sums in memory
-/// instead of registers while a partial panel's copy sat among the tiles,
-/// inline or as a call per tile; once per panel, out of line, it does not.
-fn on_copy(c: &mut [f32], ld: usize, rows: usize, nv: usize, load: bool, kernel: impl FnOnce(&mut [f32], usize)) {
-    let mut buf = [0.0f32; MR * NR];
-    let pairs = || (0..rows).map(|r| (r * ld..r * ld + nv, r * NR..r * NR + nv));
-    if load {
-        for (from, to) in pairs() {
-            buf[to].copy_from_slice(&c[from]);
-        }
-    }
-    kernel(&mut buf, NR);
-    for (to, from) in pairs() {
-        c[to].copy_from_slice(&buf[from]);
-    }
 }
 
 fn load2(s: &[f32]) -> [v128; 2] {

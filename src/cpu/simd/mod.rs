@@ -51,6 +51,37 @@ pub fn copy_short<T: Copy>(d: &mut [T], s: &[T]) {
     }
 }
 
+/// Most rows times columns [`on_copy`] pads.
+const ON_COPY_MAX: usize = 64;
+
+/// Runs `kernel` on a copy of `rows` rows of a partial panel (`nv` columns
+/// of each at `c[r * ld..]`) padded to `width` columns, with C's values
+/// where `load`, and copies the result back. The GEMM kernels thus load and
+/// store whole panels only. Firefox's compiler keeps every tile's sums in
+/// memory instead of registers when a partial panel's copy sits among the
+/// tiles, inline or as a call per tile; once per panel, out of line, it
+/// does not.
+pub fn on_copy(
+    c: &mut [f32],
+    ld: usize,
+    (rows, nv, width): (usize, usize, usize),
+    load: bool,
+    kernel: impl FnOnce(&mut [f32], usize),
+) {
+    let mut buf = [0.0f32; ON_COPY_MAX];
+    let buf = &mut buf[..rows * width];
+    let pairs = || (0..rows).map(|r| (r * ld..r * ld + nv, r * width..r * width + nv));
+    if load {
+        for (from, to) in pairs() {
+            buf[to].copy_from_slice(&c[from]);
+        }
+    }
+    kernel(buf, width);
+    for (to, from) in pairs() {
+        c[to].copy_from_slice(&buf[from]);
+    }
+}
+
 /// An activation as vector clamps. `pmax`/`pmin` are single instructions; a
 /// NaN maps to the bound, like `f32::max`/`min` in [`Activation::apply`].
 #[derive(Clone, Copy)]
