@@ -227,9 +227,7 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
                     };
                 }
                 if whole * NR < b.n {
-                    on_copy(&mut c[whole * NR..], 0, (1, b.n - whole * NR, NR), load, |c, _| {
-                        row.run::<1>(at, c, whole);
-                    });
+                    row.run_partial(at, &mut c[whole * NR..], whole);
                 }
             }
         }
@@ -445,6 +443,15 @@ impl RowPanels<'_> {
             store2(&mut c[p * NR..], acc);
         }
         P
+    }
+
+    /// The row's partial last panel `j` ([`RowPanels::run`] on a padded
+    /// copy), out of line like [`Tile::run_partial_panel`].
+    #[inline(never)]
+    fn run_partial(&self, a: &[ATile], c: &mut [f32], j: usize) {
+        on_copy(c, 0, (1, self.b.n - j * NR, NR), self.load, |c, _| {
+            self.run::<1>(a, c, j);
+        });
     }
 }
 
