@@ -19,9 +19,6 @@ const engines = (process.env.ENGINES ?? "chromium,firefox,webkit").split(",");
 
 // { version, bench(arg), close } for `engine`, on the benchmark page.
 async function open(engine, url) {
-  const ready = async (evaluate) => {
-    while (!(await evaluate(() => window.ready === true))) await new Promise((tick) => setTimeout(tick, 100));
-  };
   if (engine === "chromium") {
     const { page, context, close } = await openPage(url, { echo: false, webgpu: false });
     return {
@@ -30,9 +27,9 @@ async function open(engine, url) {
       close,
     };
   }
-  const page = await openEngine(engine, url);
-  await ready(page.evaluate);
-  return { version: page.version, bench: (a) => page.evaluate((a) => window.bench(a), a), close: page.close };
+  const page = await openEngine(engine, url, { server });
+  while ((await page.call("ready")) !== true) await new Promise((tick) => setTimeout(tick, 100));
+  return { version: page.version, bench: (a) => page.call("bench", a), close: page.close };
 }
 
 const { server, origin } = await serve();

@@ -1,17 +1,20 @@
 // The two non-Chromium engines of the engine tests, behind one interface so
-// each check is written once: Firefox (Debian's firefox-esr, over WebDriver
-// BiDi through puppeteer-core; no geckodriver) and WebKit (WebKitGTK's
-// MiniBrowser through WebKitWebDriver, plain W3C WebDriver over HTTP, under
-// Xvfb because this MiniBrowser has no headless mode).
+// each check is written once: Firefox (Debian's firefox-esr, headless, driven
+// through the page's own server by page_driver.mjs, with no automation
+// session) and WebKit (WebKitGTK's MiniBrowser through WebKitWebDriver, plain
+// W3C WebDriver over HTTP, under Xvfb because this MiniBrowser has no
+// headless mode). A call runs pageCall (page_call.js) in the page.
 //
-//   const page = await openEngine("webkit", url, { camera: true });
-//   const answer = await page.evaluate((a, b) => a + b, 1, 2); // 3, awaited if a promise
+//   const page = await openEngine("webkit", url, { server, camera: true });
+//   const answer = await page.call("checks.worker", { threads: 2 }); // awaited if a promise
 //   await page.close();
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pageCall } from "./page_call.js";
+import { attachDriver } from "./page_driver.mjs";
 
 export const ENGINES = ["firefox", "webkit"];
 
@@ -22,6 +25,7 @@ const XVFB = process.env.XVFB ?? "/usr/bin/Xvfb";
 
 // A check may run for minutes (a soak); the drivers' defaults are seconds.
 const SCRIPT_TIMEOUT_MS = 10 * 60_000;
+const PAGE_LOAD_MS = 120_000;
 
 /** Why `engine` can't run on this machine, or null when it can. */
 export function absent(engine) {
@@ -34,8 +38,9 @@ export function absent(engine) {
  * Opens `url` in `engine` and resolves once it has loaded. Options:
  * `camera`: a fake camera (Firefox's fake stream, WebKit's mock capture
  * devices), with the permission granted; `env`: extra environment for the
- * browser's processes; `echo`: the page's console on ours.
- * Resolves to { engine, version, evaluate(fn, ...args), close() }.
+ * browser's processes; `echo`: the page's console on ours; `server`: the
+ * http.Server that serves `url` (Firefox's calls go through it).
+ * Resolves to { engine, version, call(path, ...args), typeOf(path), close() }.
  */
 export async function openEngine(engine, url, options = {}) {
   const open = engine === "firefox" ? openFirefox : engine === "webkit" ? openWebKit : null;
@@ -43,34 +48,52 @@ export async function openEngine(engine, url, options = {}) {
   return open(url, options);
 }
 
-async function openFirefox(url, { camera = false, env = {}, echo = false }) {
-  const { default: puppeteer } = await import("puppeteer-core");
-  const browser = await puppeteer.launch({
-    browser: "firefox",
-    executablePath: FIREFOX,
-    protocol: "webDriverBiDi",
-    headless: true,
+// Firefox runs with no automation session (see page_driver.mjs): a fresh
+// profile, the page opened from the command line, calls over the page's server.
+async function openFirefox(url, { server, camera = false, env = {}, echo = false }) {
+  if (!server) throw new Error("Firefox is driven through the page's own server: pass `server`");
+  const profile = mkdtempSync(join(tmpdir(), "webresnet-firefox-"));
+  const prefs = {
+    "browser.shell.checkDefaultBrowser": false,
+    "browser.startup.homepage_override.mstone": "ignore",
+    "datareporting.policy.dataSubmissionEnabled": false,
+    "app.update.disabledForTesting": true,
+    ...(camera ? { "media.navigator.streams.fake": true, "media.navigator.permission.disabled": true } : {}),
+  };
+  writeFileSync(
+    join(profile, "user.js"),
+    Object.entries(prefs)
+      .map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});\n`)
+      .join(""),
+  );
+  const driver = attachDriver(server, { echo });
+  const browser = spawn(FIREFOX, ["--headless", "--no-remote", "--profile", profile, driver.pageUrl(url)], {
+    stdio: "ignore",
     env: { ...process.env, ...env },
-    protocolTimeout: SCRIPT_TIMEOUT_MS,
-    extraPrefsFirefox: camera
-      ? { "media.navigator.streams.fake": true, "media.navigator.permission.disabled": true }
-      : {},
   });
-  try {
-    const page = await browser.newPage();
-    page.setDefaultTimeout(SCRIPT_TIMEOUT_MS);
-    if (echo) page.on("console", (m) => console.log(`  [firefox ${m.type()}] ${m.text()}`));
-    await page.goto(url, { waitUntil: "load" });
-    return {
-      engine: "firefox",
-      version: await browser.version(),
-      evaluate: (fn, ...args) => page.evaluate(fn, ...args),
-      close: () => browser.close(),
-    };
-  } catch (e) {
-    await browser.close();
-    throw e;
+  const exited = new Promise((resolve) => browser.on("exit", resolve));
+  const close = async () => {
+    driver.end();
+    browser.kill("SIGKILL");
+    await exited;
+    rmSync(profile, { recursive: true, force: true });
+  };
+  const opened = await Promise.race([
+    driver.connected.then(() => true),
+    exited.then(() => false),
+    new Promise((resolve) => setTimeout(() => resolve(false), PAGE_LOAD_MS)),
+  ]);
+  if (!opened) {
+    await close();
+    throw new Error(`Firefox did not open ${url} within ${PAGE_LOAD_MS / 1000} s`);
   }
+  return {
+    engine: "firefox",
+    version: execFileSync(FIREFOX, ["--version"], { encoding: "utf8" }).trim(),
+    call: driver.call,
+    typeOf: driver.typeOf,
+    close,
+  };
 }
 
 function freePort() {
@@ -164,7 +187,7 @@ async function openWebKit(url, { camera = false, env = {}, echo = false }) {
       capabilities: { alwaysMatch: { "webkitgtk:browserOptions": { binary: MINIBROWSER, args } } },
     });
     const session = `/session/${sessionId}`;
-    await command(base, "POST", `${session}/timeouts`, { script: SCRIPT_TIMEOUT_MS, pageLoad: 120_000 });
+    await command(base, "POST", `${session}/timeouts`, { script: SCRIPT_TIMEOUT_MS, pageLoad: PAGE_LOAD_MS });
     await command(base, "POST", `${session}/url`, { url });
     // The function's outcome comes back as data: a rejection's message is
     // kept, where the driver would report only "javascript error".
@@ -172,7 +195,7 @@ async function openWebKit(url, { camera = false, env = {}, echo = false }) {
       const script =
         "const done = arguments[arguments.length - 1];" +
         `Promise.resolve().then(() => (${fn})(...arguments[0]))` +
-        ".then((value) => done({ value }), (e) => done({ error: String(e && e.stack || e) }));";
+        ".then((value) => done({ value }), (e) => done({ error: String(e) + '\\n' + ((e && e.stack) || '') }));";
       const out = await command(base, "POST", `${session}/execute/async`, { script, args: [args] });
       if (out.error) throw new Error(out.error);
       return out.value;
@@ -180,7 +203,8 @@ async function openWebKit(url, { camera = false, env = {}, echo = false }) {
     return {
       engine: "webkit",
       version: `MiniBrowser (WebKitGTK) ${capabilities.browserVersion}`,
-      evaluate,
+      call: (path, ...args) => evaluate(pageCall, "call", path, args),
+      typeOf: (path) => evaluate(pageCall, "typeof", path, []),
       close: async () => {
         await command(base, "DELETE", session).catch(() => {});
         await stop();

@@ -44,12 +44,18 @@ async function verified(bytes, sha256, what) {
 // in src/web/digest.rs): a promise of digest_worker.js's reply.
 const PIECE_DIGESTS = Symbol.for("webresnet.pieceDigests");
 
+// How long the digests may take after the last chunk before the wasm digests
+// the pieces itself: a worker that never answers (Firefox under an automation
+// session, see docs/engines.md) must not hold `create` for good.
+const DIGEST_REPLY_MS = 10_000;
+
 // A worker that digests the pieces of a model file's data section as the
 // download delivers them: its hash check then costs this thread nothing (in
 // Chromium a digest runs on the calling thread). Each
 // chunk is transferred, not copied. Null where there are no workers (Node:
 // the wasm digests there, off the thread already); a worker that cannot
-// start resolves to null, and the wasm digests the pieces itself.
+// start, or does not answer in time, resolves to null, and the wasm digests
+// the pieces itself.
 function pieceDigester() {
   if (typeof Worker !== "function" || !globalThis.crypto?.subtle) return null;
   let worker;
@@ -72,7 +78,14 @@ function pieceDigester() {
     end() {
       ended = true;
       worker.postMessage("end");
-      return reply;
+      let timer;
+      const late = new Promise((resolve) => {
+        timer = setTimeout(() => {
+          worker.terminate();
+          resolve(null);
+        }, DIGEST_REPLY_MS);
+      });
+      return Promise.race([reply.finally(() => clearTimeout(timer)), late]);
     },
     // Stops a worker that was not asked for its digests (a failed read, a body read whole).
     cancel: () => ended || worker.terminate(),

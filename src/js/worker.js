@@ -9,8 +9,9 @@ import { choices } from "./backend_choice.js";
 
 let runner;
 
-// The page times the thread pool's start (worker_runner.js): in some Firefox
-// launches a pool thread never gets going, and this thread then blocks for good.
+// The page times the thread pool's start (worker_runner.js): a pool thread
+// that never gets going (Firefox under an automation session, see
+// docs/engines.md) would block this thread for good.
 const watchedBuild =
   threadedBuild &&
   (async (/** @type {number} */ n) => {

@@ -20,8 +20,8 @@ async function transferable(source) {
 const POOL_START_LIMIT_MS = 15_000;
 
 // Workers that may try to start a thread pool before the classifier settles
-// for one thread. A stall is a launch's bad luck, not the build's: a fresh
-// worker usually starts its pool.
+// for one thread. A stall is bad luck, not the build's: a fresh worker
+// usually starts its pool.
 const POOL_TRIES = 2;
 
 export class WorkerRunner {

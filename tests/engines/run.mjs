@@ -88,7 +88,7 @@ async function session(engine, name, url, options, body) {
 // Waits until the page has defined `global` (its module scripts ran).
 async function defined(page, global) {
   for (let i = 0; i < 600; i++) {
-    if (await page.evaluate((g) => typeof window[g] === "object", global)) return;
+    if ((await page.typeOf(global)) === "object") return;
     await new Promise((tick) => setTimeout(tick, 100));
   }
   throw new Error(`the page never defined window.${global}`);
@@ -108,8 +108,7 @@ async function within(seconds, what, call) {
   }
 }
 
-const call = (page, name, arg, seconds = 120) =>
-  within(seconds, name, () => page.evaluate((name, arg) => window.checks[name](arg), name, arg ?? {}));
+const call = (page, name, arg, seconds = 120) => within(seconds, name, () => page.call(`checks.${name}`, arg ?? {}));
 
 // The CPU threads the package should run in worker mode here: the threaded
 // build needs a cross-origin isolated page with SharedArrayBuffer.
@@ -223,8 +222,7 @@ async function packageChecks(engine, page, { soak }) {
 async function demoChecks(engine, page, { probe, main }) {
   const espresso = main.results.find((r) => r.top && r.top[0].index === ESPRESSO)?.label;
   const cat = main.catLabel;
-  const demo = (name, ...args) =>
-    within(300, name, () => page.evaluate((name, args) => window.demoTest[name](...args), name, args));
+  const demo = (name, ...args) => within(300, name, () => page.call(`demoTest.${name}`, ...args));
   const state = await demo("modelReady");
   const status = await demo("state");
   const threads = expectedThreads(probe);
@@ -284,7 +282,7 @@ async function demoChecks(engine, page, { probe, main }) {
     evalProbe.outcome === "EvalError" && evalProbe.reported,
     `${engine} demo: CSP: eval refused (${evalProbe.outcome}), reported: ${evalProbe.reported}`,
   );
-  const seen = await page.evaluate(() => window.demoTest.seen);
+  const seen = await page.call("demoTest.seen");
   const origin = new URL(demoServer.origin).origin;
   const url = (entry) => entry.slice(entry.indexOf(" ") + 1);
   const foreign = seen.resources.filter((e) => !/^(data|blob):/.test(url(e)) && new URL(url(e)).origin !== origin);
@@ -312,7 +310,7 @@ for (const engine of engines) {
     engine,
     "the package (pkg/ by URL, no bundler)",
     `${pkgServer.origin}/tests/engines/page.html`,
-    { camera: true, global: "checks" },
+    { server: pkgServer.server, camera: true, global: "checks" },
     async (page) => {
       pkg = await packageChecks(engine, page, { soak: engine === "webkit" });
     },
@@ -321,7 +319,7 @@ for (const engine of engines) {
     // JavaScriptCore itself runs the threaded build; WebKitGTK just doesn't
     // expose SharedArrayBuffer. JSC_useSharedArrayBuffer=1 switches it on, as
     // Safari does on a cross-origin isolated page.
-    const options = { env: { JSC_useSharedArrayBuffer: "1" }, global: "checks" };
+    const options = { server: pkgServer.server, env: { JSC_useSharedArrayBuffer: "1" }, global: "checks" };
     await session(
       engine,
       "threads with SharedArrayBuffer switched on",
@@ -349,7 +347,7 @@ for (const engine of engines) {
     engine,
     "the demo page (as `make demo` serves it)",
     `${demoServer.origin}/`,
-    { camera: true, global: "demoTest" },
+    { server: demoServer.server, camera: true, global: "demoTest" },
     (page) => demoChecks(engine, page, pkg),
   );
 }

@@ -187,13 +187,14 @@ window.disposeCase = wrap(async ({ model, backend, worker, calls, untilSubmitted
 
 window.ready = true;
 
-// Worker mode with a pool whose threads never start (/stalled-pkg/, see
-// run.mjs): create must still resolve, on a worker without a pool.
+// Worker mode with a pool whose threads never start and a digest worker that
+// never answers (/stalled-pkg/, see run.mjs): create must still resolve, on a
+// worker without a pool, after two pool waits (15 s each) and a digest wait (10 s).
 window.poolStallCase = wrap(async () => {
   const { Classifier: Stalled } = await import("/stalled-pkg/index.js");
   const t0 = performance.now();
   const create = Stalled.create({ worker: true, threads: 2, backend: "cpu", cache: false });
-  const stuck = sleep(60_000).then(() => Promise.reject(new Error("create did not resolve in 60 s")));
+  const stuck = sleep(90_000).then(() => Promise.reject(new Error("create did not resolve in 90 s")));
   const clf = await Promise.race([create, stuck]);
   const ms = performance.now() - t0;
   try {

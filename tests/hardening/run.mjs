@@ -49,6 +49,7 @@ const STALLED = join(".cache", "stalled-pkg");
 rmSync(join(ROOT, STALLED), { recursive: true, force: true });
 cpSync(join(ROOT, "pkg"), join(ROOT, STALLED), { recursive: true });
 writeFileSync(join(ROOT, STALLED, "thread_worker.js"), "// a pool thread that never starts\n");
+writeFileSync(join(ROOT, STALLED, "digest_worker.js"), "// a digest worker that never answers\n");
 const { page, checks } = await openTestPage("hardening", "hardening", {
   mounts: { "/stalled-pkg/": STALLED },
   args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
@@ -95,10 +96,10 @@ await checks(async () => {
 // package whose pool thread's script runs nothing stands in for that.
 async function poolStall() {
   const r = await call("poolStallCase", {});
-  if (r.error) return failed("stalled thread pool", r);
+  if (r.error) return failed("stalled thread pool and digest worker", r);
   check(
     r.threads === 1 && /did not start/.test(r.threadsFallback ?? "") && r.best === 967,
-    `stalled thread pool: create resolved in ${(r.ms / 1000).toFixed(1)} s on ${r.threads} thread(s), ` +
+    `stalled thread pool and digest worker: create resolved in ${(r.ms / 1000).toFixed(1)} s on ${r.threads} thread(s), ` +
       `threadsFallback ${JSON.stringify(r.threadsFallback)}, coffee.png top-1 ${r.best} (want 1 thread, a reason, 967)`,
   );
 }
