@@ -173,7 +173,7 @@ int8-agreement: setup
 	$(PY) bench/int8_agreement.py --bin $(BIN) --models-dir $(MODELS) --sensitivity 8,16 --min-top1 0.92
 
 .PHONY: engines-test
-## The package (pkg/ by URL, no bundler) and the demo page in Firefox (WebDriver BiDi)
+## The package (pkg/ by URL, no bundler) and the demo page in Firefox (headless, no automation session)
 ## and WebKit (WebKitGTK MiniBrowser over WebDriver, under Xvfb): image sources, worker
 ## mode, CPU fallback and threads, error codes, fake camera, CSP and no off-origin request;
 ## a 500-frame soak in WebKit. ENGINES=firefox or ENGINES=webkit runs one.
