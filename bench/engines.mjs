@@ -28,7 +28,7 @@ async function open(engine, url) {
     };
   }
   const page = await openEngine(engine, url, { server });
-  while ((await page.call("ready")) !== true) await new Promise((tick) => setTimeout(tick, 100));
+  while ((await page.read("ready")) !== true) await new Promise((tick) => setTimeout(tick, 100));
   return { version: page.version, bench: (a) => page.call("bench", a), close: page.close };
 }
 

@@ -40,7 +40,8 @@ export function absent(engine) {
  * devices), with the permission granted; `env`: extra environment for the
  * browser's processes; `echo`: the page's console on ours; `server`: the
  * http.Server that serves `url` (Firefox's calls go through it).
- * Resolves to { engine, version, call(path, ...args), typeOf(path), close() }.
+ * Resolves to { engine, version, call(path, ...args), read(path), typeOf(path),
+ * close() }: see page_call.js.
  */
 export async function openEngine(engine, url, options = {}) {
   const open = engine === "firefox" ? openFirefox : engine === "webkit" ? openWebKit : null;
@@ -78,20 +79,31 @@ async function openFirefox(url, { server, camera = false, env = {}, echo = false
     await exited;
     rmSync(profile, { recursive: true, force: true });
   };
+  let timer;
   const opened = await Promise.race([
     driver.connected.then(() => true),
     exited.then(() => false),
-    new Promise((resolve) => setTimeout(() => resolve(false), PAGE_LOAD_MS)),
+    new Promise((resolve) => {
+      timer = setTimeout(() => resolve(false), PAGE_LOAD_MS);
+    }),
   ]);
+  clearTimeout(timer);
   if (!opened) {
     await close();
     throw new Error(`Firefox did not open ${url} within ${PAGE_LOAD_MS / 1000} s`);
   }
+  // A call to a browser that is gone fails instead of waiting for an answer.
+  const gone = exited.then((code) => {
+    throw new Error(`Firefox exited (${code})`);
+  });
+  gone.catch(() => {});
+  const alive = (answer) => Promise.race([answer, gone]);
   return {
     engine: "firefox",
     version: execFileSync(FIREFOX, ["--version"], { encoding: "utf8" }).trim(),
-    call: driver.call,
-    typeOf: driver.typeOf,
+    call: (path, ...args) => alive(driver.call(path, ...args)),
+    read: (path) => alive(driver.read(path)),
+    typeOf: (path) => alive(driver.typeOf(path)),
     close,
   };
 }
@@ -204,6 +216,7 @@ async function openWebKit(url, { camera = false, env = {}, echo = false }) {
       engine: "webkit",
       version: `MiniBrowser (WebKitGTK) ${capabilities.browserVersion}`,
       call: (path, ...args) => evaluate(pageCall, "call", path, args),
+      read: (path) => evaluate(pageCall, "read", path, []),
       typeOf: (path) => evaluate(pageCall, "typeof", path, []),
       close: async () => {
         await command(base, "DELETE", session).catch(() => {});

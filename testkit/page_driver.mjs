@@ -10,6 +10,7 @@
 //   ...open url in a browser...
 //   await driver.connected;                        // the page's client is polling
 //   const v = await driver.call("checks.name", arg); // window.checks.name(arg)
+//   const seen = await driver.read("demoTest.seen");
 //   driver.end();
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -131,6 +132,7 @@ export function attachDriver(server, { echo = false } = {}) {
     },
     connected,
     call: (path, ...args) => ask("call", path, args),
+    read: (path) => ask("read", path, []),
     typeOf: (path) => ask("typeof", path, []),
     end() {
       sessions.delete(id);

@@ -282,7 +282,7 @@ async function demoChecks(engine, page, { probe, main }) {
     evalProbe.outcome === "EvalError" && evalProbe.reported,
     `${engine} demo: CSP: eval refused (${evalProbe.outcome}), reported: ${evalProbe.reported}`,
   );
-  const seen = await page.call("demoTest.seen");
+  const seen = await page.read("demoTest.seen");
   const origin = new URL(demoServer.origin).origin;
   const url = (entry) => entry.slice(entry.indexOf(" ") + 1);
   const foreign = seen.resources.filter((e) => !/^(data|blob):/.test(url(e)) && new URL(url(e)).origin !== origin);
