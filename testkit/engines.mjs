@@ -49,6 +49,8 @@ export async function openEngine(engine, url, options = {}) {
   return open(url, options);
 }
 
+let firefoxVersion; // `firefox-esr --version`, asked once
+
 // Firefox runs with no automation session (see page_driver.mjs): a fresh
 // profile, the page opened from the command line, calls over the page's server.
 async function openFirefox(url, { server, camera = false, env = {}, echo = false }) {
@@ -92,6 +94,7 @@ async function openFirefox(url, { server, camera = false, env = {}, echo = false
     await close();
     throw new Error(`Firefox did not open ${url} within ${PAGE_LOAD_MS / 1000} s`);
   }
+  firefoxVersion ??= execFileSync(FIREFOX, ["--version"], { encoding: "utf8" }).trim();
   // A call to a browser that is gone fails instead of waiting for an answer.
   const gone = exited.then((code) => {
     throw new Error(`Firefox exited (${code})`);
@@ -100,7 +103,7 @@ async function openFirefox(url, { server, camera = false, env = {}, echo = false
   const alive = (answer) => Promise.race([answer, gone]);
   return {
     engine: "firefox",
-    version: execFileSync(FIREFOX, ["--version"], { encoding: "utf8" }).trim(),
+    version: firefoxVersion,
     call: (path, ...args) => alive(driver.call(path, ...args)),
     read: (path) => alive(driver.read(path)),
     typeOf: (path) => alive(driver.typeOf(path)),

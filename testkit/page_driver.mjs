@@ -16,6 +16,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./common.mjs";
+import { interpose, wrapBody } from "./interpose.mjs";
 
 // The page's side, served under /__driver/SESSION/.
 const CLIENT_FILES = Object.fromEntries(
@@ -32,19 +33,17 @@ function hook(server) {
   if (sessions) return sessions;
   sessions = new Map();
   hooked.set(server, sessions);
-  const [handler] = server.listeners("request");
-  server.removeAllListeners("request");
-  server.on("request", (req, res) => {
+  interpose(server, (req, res) => {
     const url = new URL(req.url, "http://localhost");
     const [, root, id, route, arg] = url.pathname.split("/");
     if (root === "__driver") {
       const session = sessions.get(id);
-      if (!session) return res.writeHead(410).end();
-      return session.serve(route, arg, req, res);
+      if (session) session.serve(route, arg, req, res);
+      else res.writeHead(410).end();
+      return true;
     }
-    const session = sessions.get(url.searchParams.get(PARAM));
-    if (session) session.addClient(res);
-    handler(req, res);
+    sessions.get(url.searchParams.get(PARAM))?.addClient(res);
+    return false;
   });
   return sessions;
 }
@@ -59,12 +58,17 @@ export function attachDriver(server, { echo = false } = {}) {
   let connect;
   const connected = new Promise((resolve) => (connect = resolve));
 
-  const flush = () => {
-    if (!poll || !queue.length) return;
+  // Answers the waiting poll, if any: with a call, empty (204) or "over" (410).
+  const release = (status, call) => {
+    if (!poll) return;
     clearTimeout(poll.timer);
-    poll.res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-    poll.res.end(JSON.stringify(queue.shift()));
+    if (call) poll.res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+    else poll.res.writeHead(status);
+    poll.res.end(call && JSON.stringify(call));
     poll = null;
+  };
+  const flush = () => {
+    if (poll && queue.length) release(200, queue.shift());
   };
   const body = (req) =>
     new Promise((resolve) => {
@@ -76,18 +80,8 @@ export function attachDriver(server, { echo = false } = {}) {
   const session = {
     // The page's HTML gets the client's script after its own markup.
     addClient(res) {
-      const writeHead = res.writeHead;
-      res.writeHead = function (status, headers) {
-        if (status === 200) delete headers["content-length"];
-        return writeHead.call(this, status, headers);
-      };
-      const end = res.end;
-      res.end = function (chunk, ...rest) {
-        if (chunk && typeof chunk !== "function") this.write(chunk);
-        const src = `/__driver/${id}/page_driver_client.js?session=${id}${echo ? "&echo" : ""}`;
-        this.write(`\n<script type="module" src="${src}"></script>\n`);
-        return end.call(this, ...rest.filter((r) => typeof r === "function"));
-      };
+      const src = `/__driver/${id}/page_driver_client.js?session=${id}${echo ? "&echo" : ""}`;
+      wrapBody(res, { after: `\n<script type="module" src="${src}"></script>\n` });
     },
     async serve(route, arg, req, res) {
       if (CLIENT_FILES[route]) {
@@ -96,12 +90,8 @@ export function attachDriver(server, { echo = false } = {}) {
       }
       if (route === "next") {
         connect();
-        if (poll) poll.res.writeHead(204).end();
-        const timer = setTimeout(() => {
-          if (poll?.res === res) poll = null;
-          res.writeHead(204).end();
-        }, POLL_MS);
-        poll = { res, timer };
+        release(204); // a poll from an earlier load of the page
+        poll = { res, timer: setTimeout(() => release(204), POLL_MS) };
         return flush();
       }
       const data = await body(req);
@@ -136,11 +126,7 @@ export function attachDriver(server, { echo = false } = {}) {
     typeOf: (path) => ask("typeof", path, []),
     end() {
       sessions.delete(id);
-      if (poll) {
-        clearTimeout(poll.timer);
-        poll.res.writeHead(410).end();
-        poll = null;
-      }
+      release(410);
     },
   };
 }

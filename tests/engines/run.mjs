@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { ROOT } from "../../testkit/common.mjs";
 import { DEMO_CSP, DEMO_MOUNTS, TEST_MOUNTS, serve } from "../../scripts/serve.mjs";
 import { ENGINES, absent, openEngine } from "../../testkit/engines.mjs";
+import { interpose, wrapBody } from "../../testkit/interpose.mjs";
 import { check, fail, finish, missing } from "../../testkit/report.mjs";
 
 const ESPRESSO = 967;
@@ -35,20 +36,8 @@ const pct = (p) => `${(p * 100).toFixed(1)}%`;
 // Serves `prefix` in front of the file at URL path `path`, everything else
 // (the headers, the CSP among them) as served.
 function prepend(server, path, prefix) {
-  const [handler] = server.listeners("request");
-  server.removeAllListeners("request");
-  server.on("request", (req, res) => {
-    if (new URL(req.url, "http://localhost").pathname === path) {
-      const writeHead = res.writeHead;
-      res.writeHead = function (status, headers) {
-        if (status !== 200) return writeHead.call(this, status, headers);
-        delete headers["content-length"];
-        writeHead.call(this, status, headers);
-        this.write(prefix);
-        return this;
-      };
-    }
-    handler(req, res);
+  interpose(server, (req, res) => {
+    if (new URL(req.url, "http://localhost").pathname === path) wrapBody(res, { before: prefix });
   });
 }
 
