@@ -30,6 +30,7 @@ const teach = new TeachPanel(
 let ownModel = null; // { name, bytes }: a model file picked from disk
 let active = null; // { model, backend } the classifier in use was made with
 let loading = Promise.resolve(); // loads run one after another; classifying waits
+let newestLoad = null; // the AbortController of the load asked for last
 
 function showError(e) {
   say($("error"), typeof e === "string" ? e : explain(e));
@@ -78,12 +79,13 @@ async function describeFallback(requested, { backend, fallbackReason }) {
   return `Auto chose the CPU path: ${fallbackReason ?? "WebGPU failed to start on this GPU"}.`;
 }
 
-async function load(model, backend) {
+async function load(model, backend, signal) {
+  if (signal.aborted) return; // a newer choice came before this one started
   document.body.dataset.model = "loading";
   $("progress-field").hidden = false;
   onProgress({ phase: "download" });
   try {
-    const info = await holder.load(model, backend, onProgress);
+    const info = await holder.load(model, backend, onProgress, signal);
     active = { model, backend };
     // A failed load queued before this one may have set them back meanwhile.
     showActiveControls();
@@ -96,6 +98,8 @@ async function load(model, backend) {
     say($("error"), "");
     await teach.modelChanged();
   } catch (e) {
+    // Cancelled for a newer choice, which is queued: the controls show that one.
+    if (e?.code === "ABORTED") return;
     showError(e);
     showActiveControls();
   } finally {
@@ -118,7 +122,11 @@ function reload() {
   const model = key === "own" ? ownModel : key;
   if (!model) return; // "own" chosen, no file picked yet
   const backend = chosenBackend();
-  loading = loading.then(() => load(model, backend));
+  // The person changed their mind: the load under way (or queued) gives way.
+  newestLoad?.abort();
+  const controller = new AbortController();
+  newestLoad = controller;
+  loading = loading.then(() => load(model, backend, controller.signal));
 }
 
 $("model").addEventListener("change", reload);

@@ -46,8 +46,9 @@ export class ModelHolder {
   }
 
   // `model`: a key of MODELS, or { name, bytes } for a file picked from disk.
-  // Resolves to describe()'s fields, the model's name and loadMs.
-  async load(model, backend, onProgress) {
+  // Resolves to describe()'s fields, the model's name and loadMs; `signal`
+  // cancels it (the package rejects with ABORTED).
+  async load(model, backend, onProgress, signal) {
     const source = modelSource(model);
     const t0 = performance.now();
     let clf = null;
@@ -63,6 +64,7 @@ export class ModelHolder {
       worker: true,
       onProgress,
       onBackendChange,
+      signal,
     });
     const loadMs = performance.now() - t0;
     const old = this.#current;

@@ -21,3 +21,12 @@ export function toWebResnetError(e, fallbackCode = "BACKEND") {
 // Errors cross from a worker as plain data.
 export const errorToData = (e) => ({ code: e.code, message: e.message });
 export const errorFromData = (d) => new WebResnetError(d.code, d.message);
+
+// `create` given an AbortSignal that fired: its reason goes along as the cause.
+export function abortedError(signal) {
+  return new WebResnetError("ABORTED", "create was aborted by its signal", { cause: signal.reason });
+}
+
+export function throwIfAborted(signal) {
+  if (signal?.aborted) throw abortedError(signal);
+}

@@ -16,7 +16,8 @@ export type WebResnetErrorCode =
   | "WASM_LOAD" // the wasm module (or the worker) failed to load
   | "STREAM_ENDED" // classifyVideo: the video ended or the camera stopped
   | "UNSUPPORTED_MODEL" // the model can't do what was asked (a heatmap needs global average pooling then one dense layer)
-  | "DISPOSED"; // the classifier was disposed
+  | "DISPOSED" // the classifier was disposed
+  | "ABORTED"; // create's `signal` fired before it resolved
 
 export class WebResnetError extends Error {
   readonly name: "WebResnetError";
@@ -88,6 +89,11 @@ export interface ClassifierOptions {
   sha256?: string;
   /** Keep downloaded models in the Cache API (default true). */
   cache?: boolean;
+  /**
+   * Cancels `create`: the download stops, what was built is freed, and `create` rejects with ABORTED.
+   * Once `create` has resolved, the signal no longer matters (use `dispose`).
+   */
+  signal?: AbortSignal;
   /** Class names, index i naming class i; default: the model's own (ImageNet-1k for 1000 classes). */
   labels?: string[];
   onProgress?: (progress: Progress) => void;

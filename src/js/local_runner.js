@@ -1,6 +1,6 @@
 // One loaded model on one backend, in the thread that runs the wasm (the
 // page, or the worker in worker mode). Calls run one at a time, in order.
-import { WebResnetError, toWebResnetError } from "./errors.js";
+import { WebResnetError, abortedError, throwIfAborted, toWebResnetError } from "./errors.js";
 import { cpuThreads, loadWasm, wasmMemoryBytes, wasmThreads } from "./wasm.js";
 import { loadModelBytes } from "./model.js";
 import { toFrame, toPicture } from "./source.js";
@@ -27,6 +27,13 @@ export function checkOptions(options) {
     if (options[name] !== undefined && typeof options[name] !== "function") {
       throw new WebResnetError("INVALID_INPUT", `${name} must be a function`);
     }
+  }
+  const { signal } = options;
+  if (
+    signal !== undefined &&
+    !(typeof signal?.aborted === "boolean" && typeof signal.addEventListener === "function")
+  ) {
+    throw new WebResnetError("INVALID_INPUT", "signal must be an AbortSignal");
   }
   return backend;
 }
@@ -91,6 +98,7 @@ async function openSession(Session, bytes, backend, streamed, warmUp) {
 function streamInto(wasm, webgpu) {
   let glue, announced, stream;
   let waiting = [];
+  let discarded = false;
   wasm.then((g) => (glue = g)).catch(() => {});
   const feed = () => {
     stream ??= new glue.ModelStream(announced, webgpu);
@@ -99,6 +107,7 @@ function streamInto(wasm, webgpu) {
   };
   return {
     onChunk(chunk, total) {
+      if (discarded) return;
       announced ??= total;
       if (announced === undefined) return; // unknown length: the bytes are read after the download
       waiting.push(chunk);
@@ -107,7 +116,17 @@ function streamInto(wasm, webgpu) {
     take() {
       if (!glue || announced === undefined) return undefined;
       feed();
-      return stream;
+      const taken = stream;
+      stream = undefined;
+      return taken;
+    },
+    // A create that failed or was aborted before taking the stream frees
+    // what it had read into the wasm heap now, not at some later GC.
+    discard() {
+      discarded = true;
+      stream?.free();
+      stream = undefined;
+      waiting = [];
     },
   };
 }
@@ -162,12 +181,15 @@ export class LocalRunner {
    */
   static async create(options = {}, { threadedBuild } = {}) {
     const mode = checkOptions(options);
+    const { signal } = options;
+    throwIfAborted(signal);
     const progress = (phase, loaded, total) => options.onProgress?.({ phase, loaded, total });
+    let incoming;
     try {
       // WebGPU alone has no use for CPU threads.
       const threads = mode === "webgpu" ? 1 : cpuThreads(options.threads, threadedBuild);
       const wasm = loadWasm({ threads, threadedBuild });
-      const incoming = streamInto(wasm, mode === "webgpu");
+      incoming = streamInto(wasm, mode === "webgpu");
       const [{ Session }, bytes] = await Promise.all([
         wasm,
         loadModelBytes(options.model, {
@@ -175,8 +197,10 @@ export class LocalRunner {
           cache: options.cache,
           onProgress: options.onProgress,
           onChunk: incoming.onChunk,
+          signal,
         }),
       ]);
+      throwIfAborted(signal);
       progress("compile", 0, 1);
       // The session calls it when its backend is built (again, after a fallback).
       let warming = false;
@@ -187,6 +211,12 @@ export class LocalRunner {
         progress("warmup", 0, 1);
       };
       const { session, reason } = await openSession(Session, bytes, mode, incoming.take(), warmUp);
+      // The wasm's build and warm-up run to their end; an abort during them
+      // frees what they made.
+      if (signal?.aborted) {
+        session.free();
+        throw abortedError(signal);
+      }
       if (options.labels) session.setLabels(options.labels.map(String));
       const runner = new LocalRunner(session, mode, reason, options.onBackendChange);
       runner.modelId = modelIdentity(bytes);
@@ -194,6 +224,7 @@ export class LocalRunner {
       progress("warmup", 1, 1);
       return runner;
     } catch (e) {
+      incoming?.discard();
       throw toWebResnetError(e);
     }
   }

@@ -1,6 +1,6 @@
 // Model bytes from a URL (through the Cache API), a file (Node) or memory,
 // with an optional SHA-256 check.
-import { WebResnetError } from "./errors.js";
+import { WebResnetError, abortedError } from "./errors.js";
 import { readLocalFile } from "./local_file.js";
 import { packageFile, prebundledPackageDir } from "./package_dir.js";
 
@@ -96,7 +96,7 @@ function pieceDigester() {
 // place in a buffer of the announced length (grown if the body is longer),
 // and each is handed to `onChunk(bytes, announcedLength)` as it lands, and
 // to `digester` (see pieceDigester) if there is one.
-async function readBody(response, report, onChunk, digester) {
+async function readBody(response, { report, onChunk, signal }, digester) {
   const total = Number(response.headers.get("content-length")) || undefined;
   if (!response.body) {
     const bytes = new Uint8Array(await response.arrayBuffer());
@@ -106,8 +106,21 @@ async function readBody(response, report, onChunk, digester) {
   let bytes = new Uint8Array(total ?? 1 << 20);
   let loaded = 0;
   report(0, total);
-  for (const reader = response.body.getReader(); ; ) {
-    const { done, value } = await reader.read();
+  const reader = response.body.getReader();
+  for (;;) {
+    // A cached body is not tied to the fetch's signal: checked here as well.
+    if (signal?.aborted) {
+      reader.cancel().catch(() => {});
+      throw abortedError(signal);
+    }
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      if (signal?.aborted) throw abortedError(signal);
+      throw new WebResnetError("NETWORK", `the model's download broke off: ${e?.message ?? e}`, { cause: e });
+    }
+    const { done, value } = chunk;
     if (done) break;
     if (loaded + value.length > bytes.length) {
       const grown = new Uint8Array(Math.max(loaded + value.length, 2 * bytes.length));
@@ -145,24 +158,26 @@ async function download(url, options) {
   }
 }
 
-async function downloadWith(url, { sha256, cache, report, onChunk }, digester) {
+async function downloadWith(url, { sha256, cache, report, onChunk, signal }, digester) {
   const store = cache ? await openCache() : null;
   const hit = store && (await store.match(url.href));
   if (hit) {
     // Read as a download is, so the digest worker checks the file on the way.
-    const bytes = await readBody(hit, report, onChunk, digester);
+    const bytes = await readBody(hit, { report, onChunk, signal }, digester);
     if (await matchesHash(bytes, sha256)) return bytes;
     // Stale or damaged: fetch again; the copy is replaced only by one that matches.
   }
   let response;
   try {
-    response = await fetch(url);
+    response = await fetch(url, { signal });
   } catch (e) {
+    if (signal?.aborted) throw abortedError(signal);
     throw new WebResnetError("NETWORK", `cannot fetch ${url.href}: ${e?.message ?? e}`, { cause: e });
   }
   if (!response.ok) throw new WebResnetError("NETWORK", `cannot fetch ${url.href}: HTTP ${response.status}`);
   // After a stale cached copy (rare) the worker has had its turn: the wasm digests the new bytes itself.
-  const bytes = await verified(await readBody(response, report, onChunk, hit ? null : digester), sha256, url.href);
+  const body = await readBody(response, { report, onChunk, signal }, hit ? null : digester);
+  const bytes = await verified(body, sha256, url.href);
   if (store) {
     // A full or refusing cache must not fail the load.
     // The length lets a later read place the chunks without growing its buffer.
@@ -181,10 +196,11 @@ async function downloadWith(url, { sha256, cache, report, onChunk }, digester) {
  *   cache?: boolean,
  *   onProgress?: (progress: import("./index.js").Progress) => void,
  *   onChunk?: (chunk: Uint8Array, total: number | undefined) => void,
+ *   signal?: AbortSignal,
  * }} [options]
  * @returns {Promise<Uint8Array>}
  */
-export async function loadModelBytes(model, { sha256, cache = true, onProgress, onChunk } = {}) {
+export async function loadModelBytes(model, { sha256, cache = true, onProgress, onChunk, signal } = {}) {
   const report = (loaded, total) => onProgress?.({ phase: "download", loaded, total });
   if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
     const view = ArrayBuffer.isView(model)
@@ -209,5 +225,5 @@ export async function loadModelBytes(model, { sha256, cache = true, onProgress, 
     report(bytes.length, bytes.length);
     return bytes;
   }
-  return download(url, { sha256, cache, report, onChunk });
+  return download(url, { sha256, cache, report, onChunk, signal });
 }

@@ -1,6 +1,6 @@
 // Worker mode, page side: the same calls as LocalRunner, sent to worker.js.
 // Frames cross as transferred ImageBitmaps; results come back transferred.
-import { WebResnetError, errorFromData } from "./errors.js";
+import { WebResnetError, abortedError, errorFromData, throwIfAborted } from "./errors.js";
 import { checkClassIndex, checkInfer, checkOptions, checkTopK, disposedError } from "./local_runner.js";
 import { resolveModelUrl } from "./model.js";
 import { prebundledPackageDir } from "./package_dir.js";
@@ -62,7 +62,8 @@ export class WorkerRunner {
   static async create(options = {}, poolTries = POOL_TRIES) {
     checkOptions(options);
     if (typeof Worker !== "function") throw new WebResnetError("INVALID_INPUT", "worker mode needs Web Workers");
-    const { onProgress, onBackendChange, model, ...rest } = options;
+    const { onProgress, onBackendChange, model, signal, ...rest } = options;
+    throwIfAborted(signal);
     // Relative URLs mean the page's, not the worker script's; URL objects don't clone.
     const args = {
       ...rest,
@@ -76,6 +77,12 @@ export class WorkerRunner {
       ? new Worker(new URL("worker.js", prebundled), { type: "module" })
       : new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
     const runner = new WorkerRunner(worker, onBackendChange);
+    // Stopping the worker stops its download, build and warm-up at once.
+    const abort = () => {
+      runner.#stop();
+      runner.#rejectAll(abortedError(signal));
+    };
+    signal?.addEventListener("abort", abort);
     try {
       await runner.#send("create", args, [], onProgress);
     } catch (e) {
@@ -86,6 +93,8 @@ export class WorkerRunner {
       const single = await WorkerRunner.create({ ...options, threads: 1 });
       single.#threadsFallback = `the thread pool did not start within ${POOL_START_LIMIT_MS / 1000} s, in ${POOL_TRIES} workers`;
       return single;
+    } finally {
+      signal?.removeEventListener("abort", abort);
     }
     return runner;
   }

@@ -278,6 +278,31 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   top = await waitForBars(page, "#image-top", "coffee.png");
   check(top[0] === int8Top1, `int8 model on coffee.png: top-1 "${top[0]}", CLI "${int8Top1}"`);
 
+  // A choice made while a model loads cancels that load: ResNet-50, then at
+  // once the default. ResNet-50 never reaches its warm-up, and no error shows.
+  await page.evaluate(() => (window.progressTexts = []));
+  await page.selectOption("#model", "opennsfw");
+  await page.waitForFunction(() => window.progressTexts.some((t) => /^Downloading the model \(/.test(t)));
+  await page.selectOption("#model", "default");
+  await page.waitForFunction(
+    (name) => document.body.dataset.model === "ready" && document.getElementById("model-name").textContent === name,
+    "EfficientNet-Lite0, ImageNet-1k",
+    { timeout: 5 * 60_000 },
+  );
+  const switchTexts = await page.evaluate(() => window.progressTexts);
+  // Each load starts with the bare "Downloading the model…".
+  const starts = switchTexts.flatMap((t, i) => (t === "Downloading the model…" ? [i] : []));
+  const cancelled = switchTexts.slice(0, starts[1]);
+  const error = await page.textContent("#error");
+  check(
+    starts.length === 2 &&
+      !cancelled.some((t) => t.startsWith("Warming up")) &&
+      switchTexts.slice(starts[1]).some((t) => t.startsWith("Warming up")) &&
+      !error,
+    `ResNet-50 cancelled by choosing the default during its download: its load reached "${cancelled.at(-1)}", ` +
+      `then the default loaded (${switchTexts.length - starts[1]} progress texts); error shown: "${error}"`,
+  );
+
   // "Load your own": an ONNX file from disk (a random-weight test model, so
   // only that it loads and answers is checked).
   await page.selectOption("#model", "own");

@@ -26,6 +26,13 @@ async function rejection(call) {
   }
 }
 
+// The default model's create, aborted at its first progress report (in a
+// worker: the report's message reaches the page before create's reply).
+function abortedCreate(worker) {
+  const controller = new AbortController();
+  return Classifier.create({ worker, signal: controller.signal, onProgress: () => controller.abort() });
+}
+
 async function videoOf(stream) {
   const video = Object.assign(document.createElement("video"), { muted: true, playsInline: true, srcObject: stream });
   const ready = loaded(video, "loadeddata");
@@ -168,7 +175,8 @@ window.checks = {
     }
   },
 
-  // Bad input of every kind gets its typed error code.
+  // Bad input of every kind gets its typed error code; so does a create
+  // cancelled at its first progress report.
   async errors() {
     const junk = new Uint8Array(4096).fill(7);
     const notImage = new Blob(["not a picture"], { type: "image/png" });
@@ -177,6 +185,8 @@ window.checks = {
       badModelBytesWorker: await rejection(() => Classifier.create({ model: junk, worker: true })),
       missingModel: await rejection(() => Classifier.create({ model: "/.cache/models/no-such-model.wrn" })),
       badBackend: await rejection(() => Classifier.create({ backend: "tpu" })),
+      abortedMidway: await rejection(() => abortedCreate(false)),
+      abortedMidwayWorker: await rejection(() => abortedCreate(true)),
     };
     const clf = await Classifier.create({ backend: "cpu" });
     out.notAnImage = await rejection(() => clf.classify(notImage));

@@ -167,6 +167,8 @@ async function packageChecks(engine, page, { soak }) {
     badModelBytesWorker: "MODEL_FORMAT",
     missingModel: "NETWORK",
     badBackend: "INVALID_INPUT",
+    abortedMidway: "ABORTED",
+    abortedMidwayWorker: "ABORTED",
     notAnImage: "IMAGE_DECODE",
     noImage: "INVALID_INPUT",
     notASource: "INVALID_INPUT",

@@ -380,6 +380,8 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
     garbageModel: "MODEL_FORMAT",
     missingModel: "NETWORK",
     badBackend: "INVALID_INPUT",
+    abortedBefore: "ABORTED",
+    abortedMidway: "ABORTED",
   };
   for (const worker of [false, true]) {
     const r = await call("errorCase", { modelUrl: "/model.wrn", sha256, worker });

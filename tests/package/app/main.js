@@ -211,6 +211,22 @@ window.errorCase = wrap(async ({ modelUrl, sha256, worker }) => {
   await attempt("garbageModel", () => Classifier.create({ backend: "cpu", model: new Uint8Array(100), worker }));
   await attempt("missingModel", () => Classifier.create({ backend: "cpu", model: "/no-such-model.onnx", worker }));
   await attempt("badBackend", () => Classifier.create({ backend: "tpu", worker }));
+  await attempt("abortedBefore", () =>
+    Classifier.create({ backend: "cpu", model: modelUrl, worker, signal: AbortSignal.abort() }),
+  );
+  // Cancelled at the first progress report: the cached model's read on the
+  // main thread; in worker mode, the report's message, which reaches the page
+  // before create's reply.
+  const controller = new AbortController();
+  await attempt("abortedMidway", () =>
+    Classifier.create({
+      backend: "cpu",
+      model: modelUrl,
+      worker,
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    }),
+  );
   return { codes, after, cached, refetched };
 });
 
