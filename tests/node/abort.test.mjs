@@ -47,42 +47,39 @@ test("an already aborted signal rejects with ABORTED and its reason as the cause
   assert.equal(e.cause, reason);
 });
 
-test("aborting in the middle of a download stops it at once", { timeout: 20_000 }, async () => {
+const until = async (done) => {
+  while (!done()) await new Promise((r) => setTimeout(r, 10));
+};
+
+// A create from the stalling server, aborted once some bytes have come:
+// its rejection, and the time from the abort to it in ms.
+async function abortMidDownload() {
   const controller = new AbortController();
-  let seen = 0;
+  let seen = false;
   const created = Classifier.create({
     backend: "cpu",
     model: `${origin}/stall`,
     signal: controller.signal,
-    onProgress: ({ phase, loaded }) => {
-      if (phase === "download") seen = Math.max(seen, loaded);
-    },
+    onProgress: ({ phase, loaded }) => (seen ||= phase === "download" && loaded > 0),
   });
-  while (seen === 0) await new Promise((r) => setTimeout(r, 10));
+  await until(() => seen);
   const t0 = performance.now();
   controller.abort();
-  const e = await failure(created);
-  assert.equal(e.code, "ABORTED", e.message);
-  assert.ok(performance.now() - t0 < 2000, "rejected within 2 s of the abort");
-  while (!dropped.includes("/stall")) await new Promise((r) => setTimeout(r, 10));
+  const error = await failure(created);
+  return { error, ms: performance.now() - t0 };
+}
+
+test("aborting in the middle of a download stops it at once", { timeout: 20_000 }, async () => {
+  const { error, ms } = await abortMidDownload();
+  assert.equal(error.code, "ABORTED", error.message);
+  assert.ok(ms < 2000, "rejected within 2 s of the abort");
+  await until(() => dropped.includes("/stall"));
 });
 
 // What a download had built in the wasm heap (the model's buffers, sized
 // from its header) is freed with it: the heap does not grow with each abort.
 test("aborted downloads leave nothing behind in the wasm heap", { timeout: 60_000 }, async () => {
-  const abortMidway = async () => {
-    const controller = new AbortController();
-    let seen = false;
-    const created = Classifier.create({
-      backend: "cpu",
-      model: `${origin}/stall`,
-      signal: controller.signal,
-      onProgress: ({ phase, loaded }) => (seen ||= phase === "download" && loaded > 0),
-    });
-    while (!seen) await new Promise((r) => setTimeout(r, 10));
-    controller.abort();
-    assert.equal((await failure(created)).code, "ABORTED");
-  };
+  const abortMidway = async () => assert.equal((await abortMidDownload()).error.code, "ABORTED");
   const clf = await Classifier.create({ backend: "cpu", model: modelBytes });
   await abortMidway();
   const before = (await clf.stats()).wasmMemoryBytes;
