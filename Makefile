@@ -116,7 +116,7 @@ wasm-test: setup
 
 ## The wasm CPU path (SIMD128 and relaxed-SIMD builds) in Node 20 against the native CLI.
 node-test: pkg build setup
-	node --test tests/node/predictions.test.mjs tests/node/head.test.mjs tests/node/backend_choice.test.mjs tests/node/abort.test.mjs
+	node --test tests/node/predictions.test.mjs tests/node/head.test.mjs tests/node/backend_choice.test.mjs tests/node/abort.test.mjs tests/node/image_url.test.mjs
 	node --experimental-wasm-relaxed-simd tests/node/parity.mjs
 
 ## WebGPU (SwiftShader) and CPU in headless Chromium against the native CLI.

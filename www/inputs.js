@@ -1,11 +1,13 @@
-// Every way an image reaches the page: the file picker, drag-and-drop onto
-// the drop zone, paste from the clipboard, and the sample photos. Each ends
-// in `onImage(blob, name)`; a sample that can't be fetched in `onError(e)`.
+// Every way images reach the page: the file picker, drag-and-drop onto the
+// drop zone (one file or several), paste from the clipboard, and the sample
+// photos. Each ends in `onImages([{ blob, name }])`; a sample that can't be
+// fetched in `onError(e)`.
 
-export function wireInputs({ fileInput, dropZone, samples, onImage, onError }) {
+const photosOf = (files) => [...files].map((file) => ({ blob: file, name: file.name }));
+
+export function wireInputs({ fileInput, dropZone, samples, onImages, onError }) {
   fileInput.addEventListener("change", () => {
-    const file = fileInput.files[0];
-    if (file) onImage(file, file.name);
+    if (fileInput.files.length) onImages(photosOf(fileInput.files));
     // The same file picked twice in a row must fire `change` again.
     fileInput.value = "";
   });
@@ -22,8 +24,7 @@ export function wireInputs({ fileInput, dropZone, samples, onImage, onError }) {
   }
   dropZone.addEventListener("drop", (e) => {
     e.preventDefault();
-    const file = e.dataTransfer.files[0];
-    if (file) onImage(file, file.name);
+    if (e.dataTransfer.files.length) onImages(photosOf(e.dataTransfer.files));
   });
   // A file dropped beside the zone would otherwise navigate away from the page.
   window.addEventListener("dragover", (e) => e.preventDefault());
@@ -33,7 +34,7 @@ export function wireInputs({ fileInput, dropZone, samples, onImage, onError }) {
     const item = [...e.clipboardData.items].find((i) => i.kind === "file");
     if (!item) return;
     e.preventDefault();
-    onImage(item.getAsFile(), "pasted image");
+    onImages([{ blob: item.getAsFile(), name: "pasted image" }]);
   });
 
   for (const button of samples.querySelectorAll("button[data-photo]")) {
@@ -42,7 +43,7 @@ export function wireInputs({ fileInput, dropZone, samples, onImage, onError }) {
       try {
         const res = await fetch(url);
         if (!res.ok) throw new Error(`the sample ${url} could not be loaded (HTTP ${res.status})`);
-        onImage(await res.blob(), button.dataset.photo);
+        onImages([{ blob: await res.blob(), name: button.dataset.photo }]);
       } catch (e) {
         onError(e);
       }

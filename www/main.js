@@ -6,6 +6,7 @@ import { wireInputs } from "./inputs.js";
 import { drawPreview, fmtMs, renderTop, say } from "./view.js";
 import { TeachPanel } from "./teach.js";
 import { drawHeatmap, videoContentRect } from "./heatmap.js";
+import { Gallery } from "./gallery.js";
 
 const $ = (id) => document.getElementById(id);
 const backendRadios = () => [...document.querySelectorAll("input[name=backend]")];
@@ -97,6 +98,7 @@ async function load(model, backend, signal) {
     say($("notice"), await describeFallback(backend, info));
     say($("error"), "");
     await teach.modelChanged();
+    gallery.relabel();
   } catch (e) {
     // Cancelled for a newer choice, which is queued: the controls show that one.
     if (e?.code === "ABORTED") return;
@@ -183,11 +185,27 @@ async function classifyImage(blob, name) {
   }
 }
 
+const gallery = new Gallery($("gallery"), $("gallery-note"), {
+  classify: async (bitmap) => {
+    await loading;
+    const r = await holder.classify(bitmap);
+    showTimes(r.ms, r.firstMs);
+    return r.top;
+  },
+  open: ({ blob, name }) => classifyImage(blob, name),
+});
+
+// The first photo in the photo view; two or more in the gallery too.
+function showPhotos(photos) {
+  classifyImage(photos[0].blob, photos[0].name);
+  gallery.show(photos);
+}
+
 wireInputs({
   fileInput: $("file"),
   dropZone: $("drop"),
   samples: $("samples"),
-  onImage: classifyImage,
+  onImages: showPhotos,
   onError: showError,
 });
 

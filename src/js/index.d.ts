@@ -107,8 +107,14 @@ export interface Prediction {
   probability: number;
 }
 
-/** Anything that holds one image; encoded bytes are JPEG, PNG or WebP (in browsers, whatever they decode). */
+/**
+ * Anything that holds one image; encoded bytes are JPEG, PNG or WebP (in browsers, whatever they decode).
+ * A string or URL names an image to fetch, relative to the page (CORS applies); in Node a relative path
+ * or a `file:` URL is read from disk.
+ */
 export type ImageSource =
+  | string
+  | URL
   | HTMLImageElement
   | HTMLVideoElement
   | HTMLCanvasElement

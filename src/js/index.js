@@ -11,6 +11,7 @@ import { predictionFilter } from "./predictions.js";
 import { classifyVideo } from "./video.js";
 import { Head } from "./head.js";
 import { benchmark } from "./benchmark.js";
+import { fetchedSource } from "./source.js";
 
 export { WebResnetError };
 
@@ -141,8 +142,9 @@ export class Classifier {
     return this.#run(async () => {
       const filter = predictionFilter(options ?? {});
       const k = filter.wide ? ALL_CLASSES : filter.topK;
-      if (!options?.explain) return filter.apply(await this.#runner.classify(source, k));
-      const e = await this.#runner.explain(source, undefined, k);
+      const image = await fetchedSource(source);
+      if (!options?.explain) return filter.apply(await this.#runner.classify(image, k));
+      const e = await this.#runner.explain(image, undefined, k);
       return { predictions: filter.apply(e.top), explanation: explanationOf(e) };
     });
   }
@@ -156,7 +158,7 @@ export class Classifier {
    * @returns {Promise<import("./index.js").Explanation>}
    */
   explain(source, { classIndex } = {}) {
-    return this.#run(async () => explanationOf(await this.#runner.explain(source, classIndex, 1)));
+    return this.#run(async () => explanationOf(await this.#runner.explain(await fetchedSource(source), classIndex, 1)));
   }
 
   /**
@@ -176,7 +178,7 @@ export class Classifier {
    * @returns {Promise<Float32Array>}
    */
   embed(source) {
-    return this.#run(() => this.#runner.embed(source));
+    return this.#run(async () => this.#runner.embed(await fetchedSource(source)));
   }
 
   /**

@@ -2,24 +2,13 @@
 // with an optional SHA-256 check.
 import { WebResnetError, abortedError } from "./errors.js";
 import { readLocalFile } from "./local_file.js";
+import { resolveUrl } from "./url.js";
 import { packageFile, prebundledPackageDir } from "./package_dir.js";
 
 const CACHE_NAME = "webresnet-models";
 
 // The default ImageNet model shipped in the package (EfficientNet-Lite0, f16).
 export const defaultModelUrl = () => packageFile(new URL("./model/default.wrn", import.meta.url));
-
-// Resolves a string against the page (or, in Node, the working directory),
-// so "models/x.onnx" and "/x.onnx" mean what they mean in a <script>.
-export function resolveModelUrl(model) {
-  if (model instanceof URL) return model;
-  const base = globalThis.location?.href ?? `file://${globalThis.process?.cwd?.() ?? ""}/`;
-  try {
-    return new URL(model, base);
-  } catch {
-    throw new WebResnetError("INVALID_INPUT", `model: not a URL: ${model}`);
-  }
-}
 
 async function sha256Hex(bytes) {
   const subtle = globalThis.crypto?.subtle;
@@ -213,7 +202,7 @@ export async function loadModelBytes(model, { sha256, cache = true, onProgress, 
   if (model !== undefined && typeof model !== "string" && !(model instanceof URL)) {
     throw new WebResnetError("INVALID_INPUT", "model must be a URL, an ArrayBuffer, a Uint8Array or omitted");
   }
-  const url = model === undefined ? defaultModelUrl() : resolveModelUrl(model);
+  const url = model === undefined ? defaultModelUrl() : resolveUrl(model, "model");
   if (url.protocol === "file:") {
     let bytes;
     try {

@@ -1,6 +1,8 @@
 // Image sources -> what the wasm takes: `{ rgba, width, height }` pixels,
 // or `{ encoded }` bytes where the runtime has no image decoder (Node).
 import { WebResnetError } from "./errors.js";
+import { readLocalFile } from "./local_file.js";
+import { resolveUrl } from "./url.js";
 
 // Pixels exactly as stored in the file: the native CLI sees the same ones,
 // so results agree across the CLI, Node and the browser.
@@ -29,6 +31,25 @@ function bytesOf(source) {
   return source instanceof ArrayBuffer
     ? new Uint8Array(source)
     : new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+}
+
+// A URL (a string or a URL object) names an image to fetch, relative to the
+// page; in Node a relative path or a file: URL is read from disk, as a model's
+// is. Gives the image as a Blob or bytes; any other source as it is.
+export async function fetchedSource(source) {
+  if (source === "") throw new WebResnetError("INVALID_INPUT", "no image given: the URL is empty");
+  if (typeof source !== "string" && !(source instanceof URL)) return source;
+  const url = resolveUrl(source, "image");
+  const failed = (why, cause) =>
+    new WebResnetError("NETWORK", `cannot fetch the image ${url.href}: ${why}`, cause && { cause });
+  try {
+    if (url.protocol === "file:") return await readLocalFile(url);
+    const response = await fetch(url);
+    if (!response.ok) throw failed(`HTTP ${response.status}`);
+    return await response.blob();
+  } catch (e) {
+    throw e instanceof WebResnetError ? e : failed(e?.message ?? e, e);
+  }
 }
 
 // Waits until an element has pixels to give, or says why it never will.

@@ -2,7 +2,7 @@
 // Frames cross as transferred ImageBitmaps; results come back transferred.
 import { WebResnetError, abortedError, errorFromData, throwIfAborted } from "./errors.js";
 import { checkClassIndex, checkInfer, checkOptions, checkTopK, disposedError } from "./local_runner.js";
-import { resolveModelUrl } from "./model.js";
+import { resolveUrl } from "./url.js";
 import { prebundledPackageDir } from "./package_dir.js";
 import { isEncoded, isImageData, toBitmap } from "./source.js";
 import { choices } from "./backend_choice.js";
@@ -67,7 +67,7 @@ export class WorkerRunner {
     // Relative URLs mean the page's, not the worker script's; URL objects don't clone.
     const args = {
       ...rest,
-      model: typeof model === "string" || model instanceof URL ? resolveModelUrl(model).href : model,
+      model: typeof model === "string" || model instanceof URL ? resolveUrl(model, "model").href : model,
       // The worker has no localStorage: "auto"'s remembered choice goes along, and comes back in the state.
       backendChoice: choices.latest,
     };

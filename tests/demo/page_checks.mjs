@@ -58,6 +58,28 @@ async function waitForMessage(page, id, pattern) {
 export const waitForError = (page, pattern) => waitForMessage(page, "error", pattern);
 export const waitForNotice = (page, pattern) => waitForMessage(page, "notice", pattern);
 
+// The gallery's thumbnails once each has its caption: [{ name, top, caption, current }]
+// (`top` empty where the photo could not be classified).
+export async function galleryCaptions(page, count) {
+  const done = ({ count }) => {
+    const items = [...document.querySelectorAll("#gallery li")];
+    return items.length === count && items.every((li) => li.dataset.top !== undefined);
+  };
+  try {
+    await page.waitForFunction(done, { count }, { timeout: SLOW });
+  } catch (e) {
+    throw new Error(`${e.message.split("\n")[0]}; page says: ${await visibleError(page)}`);
+  }
+  return page.$$eval("#gallery li", (items) =>
+    items.map((li) => ({
+      name: li.dataset.name,
+      top: li.dataset.top,
+      caption: li.querySelector(".label").textContent,
+      current: li.hasAttribute("aria-current"),
+    })),
+  );
+}
+
 // The controls that Tab visits, from the top of the page, `n` presses at most:
 // ids, "backend:VALUE" for the radios, "sample:FILE" for the sample photos.
 export async function tabStops(page, n) {
@@ -82,6 +104,7 @@ export const labelledControls = (page) =>
   page.evaluate(() =>
     [...document.querySelectorAll("input, select, button, progress, canvas, video")]
       .filter((el) => el.getClientRects().length > 0 || el.classList.contains("visually-hidden"))
+      .filter((el) => !el.closest("[aria-hidden=true]"))
       .filter((el) => !(el.labels?.length || el.getAttribute("aria-label") || el.textContent.trim()))
       .map((el) => el.id || el.outerHTML.slice(0, 60)),
   );

@@ -15,7 +15,14 @@ import { DEMO_CSP, DEMO_MOUNTS, serve } from "../../scripts/serve.mjs";
 import { CHROMIUM, openPage } from "../../testkit/chromium.mjs";
 import { CI, check, fail, finish, missing, pass } from "../../testkit/report.mjs";
 import { y4m } from "./y4m.mjs";
-import { labelledControls, tabStops, waitForBars, waitForError, waitForNotice } from "./page_checks.mjs";
+import {
+  galleryCaptions,
+  labelledControls,
+  tabStops,
+  waitForBars,
+  waitForError,
+  waitForNotice,
+} from "./page_checks.mjs";
 import { instrument, packageWorker } from "./instrument.mjs";
 import { evalInLaterTask } from "../../testkit/eval_probe.mjs";
 
@@ -158,6 +165,37 @@ const dispatchPhoto = (page, photo, how, { name = photo, duringFrame = false } =
 
 const upload = (page, photo) => page.setInputFiles("#file", join(PHOTOS, photo));
 
+// Several files picked at once: the first in the photo view, and each in the
+// gallery captioned with the top class the photo view gives it (a file that is
+// no image says so); a thumbnail opens its photo; one photo after that hides
+// the gallery.
+async function galleryChecks(page, notAnImage) {
+  const png = (name) => ({ name, mimeType: "image/png", buffer: readFileSync(join(PHOTOS, name)) });
+  await page.setInputFiles("#file", [png("chelsea.png"), png("coffee.png"), notAnImage]);
+  const catTop = await waitForBars(page, "#image-top", "chelsea.png");
+  const items = await galleryCaptions(page, 3);
+  const shown = items.map((i) => `${i.name}: ${i.caption}${i.current ? " (shown)" : ""}`).join(", ");
+  const [cat, coffee, notes] = items;
+  check(
+    cat.top === catTop[0] && cat.current && coffee.top !== "" && notes.top === "" && /not an image/.test(notes.caption),
+    `three files at once: chelsea.png in the photo view (top-1 ${catTop[0]}); gallery [${shown}]`,
+  );
+  await page.click('#gallery li[data-name="coffee.png"] button');
+  const coffeeTop = await waitForBars(page, "#image-top", "coffee.png");
+  const current = await page.getAttribute('#gallery li[data-name="coffee.png"]', "aria-current");
+  check(
+    coffeeTop[0] === coffee.top && coffeeTop.includes(COFFEE) && current === "true",
+    `its coffee.png thumbnail opens it: top-1 ${coffeeTop[0]} (caption ${coffee.top}), "${COFFEE}" in top-5, marked current`,
+  );
+  await upload(page, "chelsea.png");
+  await waitForBars(page, "#image-top", "chelsea.png");
+  const hidden = await page.waitForSelector("#gallery", { state: "hidden", timeout: 10_000 }).then(
+    () => true,
+    () => false,
+  );
+  check(hidden, "one photo after them hides the gallery");
+}
+
 // ---- CPU path: inputs, errors, keyboard, layout; also grabs the webcam frames ----
 let cameraFile = null;
 await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
@@ -194,6 +232,7 @@ await session("photos on the CPU path", "?backend=cpu", {}, async (page) => {
   await dispatchPhoto(page, "chelsea.png", "paste");
   top = await waitForBars(page, "#image-top", "pasted image");
   check(top.includes(CAT), `pasted chelsea.png: "${CAT}" in top-5`);
+  await galleryChecks(page, notes);
 
   // A model file that is no model: a readable message, and the old model stays.
   await page.selectOption("#model", "own");

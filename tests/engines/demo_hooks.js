@@ -31,9 +31,9 @@
     const blob = await (await fetch(url)).blob();
     return new File([blob], name, { type: blob.type });
   };
-  const holding = (file) => {
+  const holding = (...files) => {
     const data = new DataTransfer();
-    data.items.add(file);
+    for (const file of files) data.items.add(file);
     return data;
   };
   const pick = (input, file) => {
@@ -72,6 +72,16 @@
       const answer = how === "paste" ? "pasted image" : name;
       await until(`result for ${name}`, () => list.dataset.for === answer);
       return { labels: labels("image-top"), error: shown("error"), latency: $("latency").textContent };
+    },
+
+    // Photos picked together: each thumbnail's caption once all have one.
+    async gallery(names) {
+      const input = $("file");
+      input.files = holding(...(await Promise.all(names.map((n) => photo(`/photos/${n}`))))).files;
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+      const items = () => [...$("gallery").querySelectorAll("li")];
+      await until("gallery captions", () => items().length === names.length && items().every((li) => li.dataset.top));
+      return items().map((li) => ({ name: li.dataset.name, top: li.dataset.top }));
     },
 
     // A file that is no image (#file) or no model (#own-model): the message shown.

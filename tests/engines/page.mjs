@@ -63,6 +63,12 @@ async function sourceKinds() {
       await ready;
       return { source: img };
     },
+    "URL string": () => ({ source: COFFEE }),
+    URL: () => ({ source: new URL(COFFEE, location.href) }),
+    "blob: URL": () => {
+      const url = URL.createObjectURL(blob);
+      return { source: url, done: () => URL.revokeObjectURL(url) };
+    },
     HTMLCanvasElement: () => ({ source: canvas }),
     OffscreenCanvas: () => {
       if (typeof OffscreenCanvas !== "function") return { missing: "no OffscreenCanvas" };
@@ -167,6 +173,7 @@ window.checks = {
         "Uint8Array",
         "ImageData",
         "HTMLImageElement",
+        "URL string",
       ]);
       const cat = await clf.classify(await fetchBlob(CAT), { topK: TOP });
       return { ...(await describe(clf)), results, cat: brief(cat), catLabel: cat[0].label };
@@ -192,6 +199,7 @@ window.checks = {
     out.notAnImage = await rejection(() => clf.classify(notImage));
     out.noImage = await rejection(() => clf.classify(null));
     out.notASource = await rejection(() => clf.classify({ width: 1 }));
+    out.missingImage = await rejection(() => clf.classify("/.cache/photos/no-such-photo.png"));
     out.badTopK = await rejection(() => clf.classify(notImage, { topK: 0 }));
     out.wrongLength = await rejection(() => clf.infer(new Float32Array(10), [1, 3, 7, 7]));
     out.wrongChannels = await rejection(() => clf.infer(new Float32Array(5 * 32 * 32), [1, 5, 32, 32]));

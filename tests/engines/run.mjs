@@ -172,6 +172,7 @@ async function packageChecks(engine, page, { soak }) {
     notAnImage: "IMAGE_DECODE",
     noImage: "INVALID_INPUT",
     notASource: "INVALID_INPUT",
+    missingImage: "NETWORK",
     badTopK: "INVALID_INPUT",
     wrongLength: "INVALID_INPUT",
     wrongChannels: "SHAPE",
@@ -253,6 +254,13 @@ async function demoChecks(engine, page, { probe, main }) {
       `${engine} demo: ${how} ${name}: top-1 "${r.labels[0]}" (want "${label}"), latency ${r.latency}`,
     );
   }
+
+  const gallery = await demo("gallery", ["chelsea.png", "coffee.png"]);
+  check(
+    gallery[0].top === cat && gallery[1].top === espresso,
+    `${engine} demo: two photos picked together: gallery ${gallery.map((g) => `${g.name} "${g.top}"`).join(", ")} ` +
+      `(want "${cat}", "${espresso}")`,
+  );
 
   let r = await demo("badFile", "file", "notes.txt");
   check(/not an image/.test(r.error), `${engine} demo: a file that is no image: "${r.error}"`);

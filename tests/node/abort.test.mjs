@@ -4,24 +4,15 @@
 // effect). Also a download that breaks off, which is a NETWORK error.
 // Usage: node --test tests/node/abort.test.mjs   (after `make pkg`)
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { MODELS, ROOT } from "../../testkit/common.mjs";
+import { failure, listen } from "../../testkit/node_test.mjs";
 
 const { Classifier } = await import(join(ROOT, "pkg", "index.js"));
 const modelBytes = readFileSync(join(MODELS, "default.wrn"));
 const coffee = readFileSync(join(ROOT, ".cache", "photos", "coffee.png"));
-
-const failure = async (promise) => {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  assert.fail("resolved");
-};
 
 // "/stall": the first half, then nothing until the client goes away.
 // "/break": the first half, then the connection is cut.
@@ -29,14 +20,12 @@ let server;
 let origin;
 const dropped = [];
 before(async () => {
-  server = createServer((req, res) => {
+  ({ server, origin } = await listen((req, res) => {
     res.writeHead(200, { "content-type": "application/octet-stream", "content-length": modelBytes.length });
     res.write(modelBytes.subarray(0, modelBytes.length >> 1));
     if (req.url === "/break") setTimeout(() => res.destroy(), 50);
     req.on("close", () => dropped.push(req.url));
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  origin = `http://127.0.0.1:${server.address().port}`;
+  }));
 });
 after(() => server.close());
 

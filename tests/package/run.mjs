@@ -260,7 +260,10 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
     return true;
   };
 
-  const kinds = ["image", "bytes", "arraybuffer", "blob", "file", "bitmap", "imagedata", "canvas", "offscreen"];
+  const kinds = [
+    ...["image", "bytes", "arraybuffer", "blob", "file", "bitmap", "imagedata", "canvas", "offscreen"],
+    ...["url", "urlobject", "bloburl"],
+  ];
   const items = [...kinds.map((k) => ["chelsea", k]), ["coffee", "image"], ["coffee", "video"]];
 
   // embed(chelsea) in the page against Node's (the same wasm on the same pixels).
@@ -373,6 +376,7 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
   const want = {
     garbageImage: "IMAGE_DECODE",
     notAnImage: "INVALID_INPUT",
+    missingImage: "NETWORK",
     badTopK: "INVALID_INPUT",
     badShape: "INVALID_INPUT",
     disposed: "DISPOSED",

@@ -22,6 +22,8 @@ export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Prom
   const heap: number = (await clf.stats()).wasmMemoryBytes;
   const threads: number = clf.threads + (await clf.stats()).threads;
   const fromFrame: Prediction[] = await clf.classify(new VideoFrame(video));
+  const fromUrl: Prediction[] = await clf.classify("/photos/cat.jpg");
+  const fromUrlObject: Float32Array = await clf.embed(new URL("https://example.com/cat.jpg"));
   clf.dispose();
 
   const fromBytes = await Classifier.create({ model: new Uint8Array(8), worker: true, sha256: "ab" });
@@ -35,8 +37,8 @@ export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Prom
   await Classifier.create({ backend: "tpu" });
   // @ts-expect-error: topK is a number
   await clf.classify(img, { topK: "5" });
-  // @ts-expect-error: a string is not an image source
-  await clf.classify("cat.jpg");
+  // @ts-expect-error: a number is not an image source
+  await clf.classify(42);
   // @ts-expect-error: runs is a number
   await Classifier.benchmark({ runs: "3" });
   // @ts-expect-error: made by Classifier.create only
@@ -44,5 +46,5 @@ export async function demo(img: HTMLImageElement, video: HTMLVideoElement): Prom
   // @ts-expect-error: not a code the package uses
   const code: WebResnetError["code"] = "OOPS";
 
-  return `${top[0].label} ${frame[0].probability} ${features.length} ${logits.length} ${backend} ${adapter} ${code} ${heap} ${threads} ${fromFrame.length} ${why} ${warm} ${autoChose}`;
+  return `${top[0].label} ${frame[0].probability} ${features.length} ${logits.length} ${backend} ${adapter} ${code} ${heap} ${threads} ${fromFrame.length} ${fromUrl.length} ${fromUrlObject.length} ${why} ${warm} ${autoChose}`;
 }

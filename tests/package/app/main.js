@@ -70,6 +70,12 @@ async function source(photo, kind) {
       return new Blob([bytes], { type: "image/png" });
     case "file":
       return new File([bytes], `${photo}.png`, { type: "image/png" });
+    case "url":
+      return url;
+    case "urlobject":
+      return new URL(url, location.href);
+    case "bloburl":
+      return URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
     case "bitmap":
       return createImageBitmap(new Blob([bytes]), bitmapOpts);
     case "imagedata": {
@@ -200,6 +206,7 @@ window.errorCase = wrap(async ({ modelUrl, sha256, worker }) => {
   const img = await source("coffee", "image");
   await attempt("garbageImage", () => clf.classify(new Uint8Array([1, 2, 3, 4])));
   await attempt("notAnImage", () => clf.classify({ hello: 1 }));
+  await attempt("missingImage", () => clf.classify("/no-such-photo.png"));
   await attempt("badTopK", () => clf.classify(img, { topK: 0 }));
   await attempt("badShape", () => clf.infer(new Float32Array(10), [1, 3, 224, 224]));
   const after = simple(await clf.classify(img, { topK: 1 }));
