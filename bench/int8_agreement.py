@@ -50,6 +50,8 @@ import skimage.io
 import skimage.transform
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+from ort_oracle import ort_session
+
 SEED = 21
 CALIBRATION_CROPS = 32
 # Images per CLI run: bounds the activations' memory.
@@ -120,7 +122,7 @@ def cli_logits(bin_path, model, x, tmp):
 
 
 def ort_logits(path, x):
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = ort_session(path)
     name = sess.get_inputs()[0].name
     return np.concatenate([sess.run(None, {name: x[at:at + CHUNK]})[0].reshape(len(x[at:at + CHUNK]), -1)
                            for at in range(0, len(x), CHUNK)])

@@ -74,7 +74,14 @@ function paced(bytesPerSecond) {
 // `isolate: false` leaves out COOP/COEP, as a server that knows nothing of
 // them would (the page then has no SharedArrayBuffer and no CPU threads).
 // `bytesPerSecond` paces every response, as a network of that speed would.
-export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null, isolate = true, bytesPerSecond = null } = {}) {
+export function serve({
+  port = 0,
+  mounts = TEST_MOUNTS,
+  csp = null,
+  isolate = true,
+  bytesPerSecond = null,
+  headers = {},
+} = {}) {
   const server = createServer((req, res) => {
     let path = null;
     try {
@@ -101,6 +108,7 @@ export function serve({ port = 0, mounts = TEST_MOUNTS, csp = null, isolate = tr
         : {}),
       "cache-control": "no-store",
       ...(csp ? { "content-security-policy": csp } : {}),
+      ...headers,
     });
     const file = createReadStream(path);
     (bytesPerSecond ? file.pipe(paced(bytesPerSecond)) : file).pipe(res);

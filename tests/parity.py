@@ -34,6 +34,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from ort_oracle import ort_session  # noqa: E402
+
 REL_TOL = 1e-4
 TOP_K = 5
 RUN_TIMEOUT_S = 600  # ResNet-50 at batch 2 in a debug build stays well under this
@@ -157,7 +160,7 @@ def main():
                     skipped += 1
                     print(f"SKIP {m['name']:30s} model file {missing} is missing")
                 continue
-            sess = ort.InferenceSession(str(oracle), opts, providers=["CPUExecutionProvider"])
+            sess = ort_session(oracle, opts)
             for shape in m["shapes"]:
                 case = f"{m['name']} {'x'.join(map(str, shape))}"
                 # Seeded per case, so any case can be rerun alone with the same input.

@@ -14,7 +14,9 @@ scaled with its fixed seed.
 
 ONNX Runtime runs twice: by default, as its users get it (QDQ groups fused
 into its integer kernels: QLinearConv, QLinearAdd, QLinearGlobalAveragePool,
-QGemm, each requantizing with its own arithmetic), and as the ONNX spec
+QGemm, each requantizing with its own arithmetic; the model's uint8-weight
+twin, which its kernels multiply exactly on every CPU: bench/ort_oracle.py),
+and as the ONNX spec
 defines the graph (graph optimizations off: each QuantizeLinear and
 DequantizeLinear on its own, float ops between). The two land some values one
 step apart, which flips near-tied top-1s (they disagree on 4.5% of

@@ -27,6 +27,7 @@ export class Gallery {
 
   /** Replaces the strip with `photos` (one or none: no strip), then captions each in turn. */
   async show(photos) {
+    const generation = ++this.#generation;
     this.#photos = photos.slice(0, MAX_PHOTOS);
     const extra = photos.length - this.#photos.length;
     this.#note.textContent = extra > 0 ? `The first ${MAX_PHOTOS} of ${photos.length} images are shown.` : "";
@@ -41,7 +42,7 @@ export class Gallery {
     this.#list.replaceChildren(...items.map((i) => i.li));
     this.#list.hidden = false;
     this.#select(items[0].li);
-    await this.#caption(items);
+    await this.#caption(items, generation);
   }
 
   /** Captions the same photos again, for a model just loaded. */
@@ -75,9 +76,8 @@ export class Gallery {
     li.setAttribute("aria-current", "true");
   }
 
-  // One photo at a time, in order; a newer set of photos stops the older one.
-  async #caption(items) {
-    const generation = ++this.#generation;
+  // One photo at a time, in order, until a newer set of photos (or none) replaces them.
+  async #caption(items, generation) {
     for (const { li, photo, canvas, caption } of items) {
       if (generation !== this.#generation) return;
       let bitmap;

@@ -329,8 +329,16 @@ fn copy_external(
     let _ = Reflect::set(&dst, &"premultipliedAlpha".into(), &false.into());
     let size = Array::of2(&width.into(), &height.into());
     copy.call3(queue, &src, &dst, &size).map(drop).map_err(|e| {
-        let why =
-            Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{e:?}"));
+        let field = |name: &str| Reflect::get(&e, &name.into()).ok().and_then(|m| m.as_string());
+        // A picture from another origin that did not allow this page (CORS) taints what it is drawn on.
+        if field("name").as_deref() == Some("SecurityError") {
+            return Error::InvalidInput(
+                "the image is from another origin that does not let this page read it (CORS): serve it with an \
+                 Access-Control-Allow-Origin header and load it with crossorigin=\"anonymous\""
+                    .into(),
+            );
+        }
+        let why = field("message").unwrap_or_else(|| format!("{e:?}"));
         Error::InvalidInput(format!("the browser could not copy the image to the GPU: {why}"))
     })
 }

@@ -6,12 +6,12 @@ export type WebResnetErrorCode =
   | "UNSUPPORTED_OP" // the model uses an op (or attribute) webresnet lacks
   | "SHAPE" // shapes disagree, or the model can't take this input shape
   | "IMAGE_DECODE" // the image can't be decoded (or a video has no frame yet)
-  | "INVALID_INPUT" // a bad argument or option
+  | "INVALID_INPUT" // a bad argument or option, or an image from another origin that does not allow reading it (CORS)
   | "LIMIT" // an image or tensor over the size limits
   | "WEBGPU_UNAVAILABLE" // no WebGPU, no adapter/device, or the device was lost
   | "BACKEND" // any other backend failure
   | "IO"
-  | "NETWORK" // the model could not be fetched or read
+  | "NETWORK" // the model, or an image given by URL, could not be fetched or read
   | "INTEGRITY" // the model's SHA-256 differs from `sha256`
   | "WASM_LOAD" // the wasm module (or the worker) failed to load
   | "STREAM_ENDED" // classifyVideo: the video ended or the camera stopped

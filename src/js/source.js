@@ -42,13 +42,17 @@ export async function fetchedSource(source) {
   const url = resolveUrl(source, "image");
   const failed = (why, cause) =>
     new WebResnetError("NETWORK", `cannot fetch the image ${url.href}: ${why}`, cause && { cause });
+  // A fetch the browser refuses says no more than "failed"; across origins, CORS is the likely cause.
+  const page = globalThis.location?.origin;
+  const corsHint =
+    page && url.origin !== page ? ` (an image from another origin needs its server to allow ${page} by CORS)` : "";
   try {
     if (url.protocol === "file:") return await readLocalFile(url);
     const response = await fetch(url);
     if (!response.ok) throw failed(`HTTP ${response.status}`);
     return await response.blob();
   } catch (e) {
-    throw e instanceof WebResnetError ? e : failed(e?.message ?? e, e);
+    throw e instanceof WebResnetError ? e : failed(`${e?.message ?? e}${corsHint}`, e);
   }
 }
 
@@ -80,16 +84,37 @@ export async function toBitmap(source) {
   }
 }
 
-export function bitmapPixels(bitmap) {
-  const { width, height } = bitmap;
+// The top-left `width` x `height` pixels of `bitmap`, as RGBA.
+function readPixels(bitmap, width, height) {
   const canvas =
     typeof OffscreenCanvas === "function"
       ? new OffscreenCanvas(width, height)
       : Object.assign(document.createElement("canvas"), { width, height });
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
   if (!ctx) throw new WebResnetError("BACKEND", "no 2D canvas context to read the image's pixels");
-  ctx.drawImage(bitmap, 0, 0);
-  return { rgba: ctx.getImageData(0, 0, width, height).data, width, height };
+  ctx.drawImage(bitmap, 0, 0, width, height, 0, 0, width, height);
+  try {
+    return ctx.getImageData(0, 0, width, height).data;
+  } catch (e) {
+    // A picture from another origin that did not allow this page (CORS) taints what it is drawn on.
+    if (e?.name !== "SecurityError") throw e;
+    throw new WebResnetError(
+      "INVALID_INPUT",
+      "the image is from another origin that does not let this page read it (CORS): serve it with an " +
+        'Access-Control-Allow-Origin header and load it with crossorigin="anonymous"',
+      { cause: e },
+    );
+  }
+}
+
+export function bitmapPixels(bitmap) {
+  const { width, height } = bitmap;
+  return { rgba: readPixels(bitmap, width, height), width, height };
+}
+
+// Refuses a bitmap this page may not read, which no worker may be sent either.
+export function checkReadable(bitmap) {
+  readPixels(bitmap, 1, 1);
 }
 
 // The largest side every WebGPU device takes for a texture (the default

@@ -4,7 +4,7 @@ import { WebResnetError, abortedError, errorFromData, throwIfAborted } from "./e
 import { checkClassIndex, checkInfer, checkOptions, checkTopK, disposedError } from "./local_runner.js";
 import { resolveUrl } from "./url.js";
 import { prebundledPackageDir } from "./package_dir.js";
-import { isEncoded, isImageData, toBitmap } from "./source.js";
+import { checkReadable, isEncoded, isImageData, toBitmap } from "./source.js";
 import { choices } from "./backend_choice.js";
 
 // What the worker can take as is. Anything drawable becomes an ImageBitmap
@@ -13,6 +13,12 @@ async function transferable(source) {
   if (source == null) throw new WebResnetError("INVALID_INPUT", "no image given");
   if (isImageData(source) || isEncoded(source) || source instanceof Blob) return { source, transfer: [] };
   const bitmap = await toBitmap(source);
+  try {
+    checkReadable(bitmap);
+  } catch (e) {
+    bitmap.close();
+    throw e;
+  }
   return { source: bitmap, transfer: [bitmap] };
 }
 

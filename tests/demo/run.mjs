@@ -15,6 +15,7 @@ import { DEMO_CSP, DEMO_MOUNTS, serve } from "../../scripts/serve.mjs";
 import { CHROMIUM, openPage } from "../../testkit/chromium.mjs";
 import { CI, check, fail, finish, missing, pass } from "../../testkit/report.mjs";
 import { y4m } from "./y4m.mjs";
+import { MAX_PHOTOS } from "../../www/gallery.js";
 import {
   galleryCaptions,
   labelledControls,
@@ -186,6 +187,14 @@ async function galleryChecks(page, notAnImage) {
   check(
     coffeeTop[0] === coffee.top && coffeeTop.includes(COFFEE) && current === "true",
     `its coffee.png thumbnail opens it: top-1 ${coffeeTop[0]} (caption ${coffee.top}), "${COFFEE}" in top-5, marked current`,
+  );
+  const many = Array.from({ length: MAX_PHOTOS + 2 }, (_, i) => ({ ...png("coffee.png"), name: `coffee-${i}.png` }));
+  await page.setInputFiles("#file", many);
+  const kept = await page.$$eval("#gallery li", (items) => items.length);
+  const note = await page.textContent("#gallery-note");
+  check(
+    kept === MAX_PHOTOS && note.includes(`first ${MAX_PHOTOS} of ${many.length}`),
+    `${many.length} files at once: ${kept} thumbnails; the page says "${note}"`,
   );
   await upload(page, "chelsea.png");
   await waitForBars(page, "#image-top", "chelsea.png");

@@ -184,7 +184,7 @@ window.checks = {
 
   // Bad input of every kind gets its typed error code; so does a create
   // cancelled at its first progress report.
-  async errors() {
+  async errors({ foreignOrigin }) {
     const junk = new Uint8Array(4096).fill(7);
     const notImage = new Blob(["not a picture"], { type: "image/png" });
     const out = {
@@ -203,6 +203,16 @@ window.checks = {
     out.badTopK = await rejection(() => clf.classify(notImage, { topK: 0 }));
     out.wrongLength = await rejection(() => clf.infer(new Float32Array(10), [1, 3, 7, 7]));
     out.wrongChannels = await rejection(() => clf.infer(new Float32Array(5 * 32 * 32), [1, 5, 32, 32]));
+    // From another origin that has not allowed this page to read it (no CORS).
+    const foreign = new Image();
+    const ready = loaded(foreign, "load");
+    foreign.src = `${foreignOrigin}/coffee.png`;
+    await ready;
+    out.foreignImage = await rejection(() => clf.classify(foreign));
+    out.foreignUrl = await rejection(() => clf.classify(foreign.src));
+    const inWorker = await Classifier.create({ backend: "cpu", worker: true });
+    out.foreignImageWorker = await rejection(() => inWorker.classify(foreign));
+    inWorker.dispose();
     clf.dispose();
     out.disposed = await rejection(() => clf.classify(notImage));
     return out;

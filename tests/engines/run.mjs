@@ -43,6 +43,13 @@ function prepend(server, path, prefix) {
 
 const pkgServer = await serve({ mounts: { ...TEST_MOUNTS, "/tests/engines/": "tests/engines" } });
 const demoServer = await serve({ mounts: DEMO_MOUNTS, csp: DEMO_CSP });
+// Photos from another origin, which lets other pages embed them (an isolated
+// page needs that) but not read them: no CORS.
+const foreignServer = await serve({
+  mounts: { "/": ".cache/photos" },
+  isolate: false,
+  headers: { "cross-origin-resource-policy": "cross-origin" },
+});
 prepend(
   demoServer.server,
   "/main.js",
@@ -161,7 +168,7 @@ async function packageChecks(engine, page, { soak }) {
   }
   checkResults(engine, "worker", worker);
 
-  const errors = await call(page, "errors");
+  const errors = await call(page, "errors", { foreignOrigin: foreignServer.origin });
   const wantCodes = {
     badModelBytes: "MODEL_FORMAT",
     badModelBytesWorker: "MODEL_FORMAT",
@@ -173,15 +180,20 @@ async function packageChecks(engine, page, { soak }) {
     noImage: "INVALID_INPUT",
     notASource: "INVALID_INPUT",
     missingImage: "NETWORK",
+    foreignImage: "INVALID_INPUT",
+    foreignImageWorker: "INVALID_INPUT",
+    foreignUrl: "NETWORK",
     badTopK: "INVALID_INPUT",
     wrongLength: "INVALID_INPUT",
     wrongChannels: "SHAPE",
     disposed: "DISPOSED",
   };
+  // What the message must say, where it has to tell the developer what to do.
+  const wantMessages = { foreignImage: /another origin/, foreignImageWorker: /another origin/, foreignUrl: /CORS/ };
   for (const [name, code] of Object.entries(wantCodes)) {
     const e = errors[name];
     check(
-      e?.typed && e.code === code,
+      e?.typed && e.code === code && (wantMessages[name]?.test(e.message) ?? true),
       `${engine}: ${name}: ${e ? `${e.typed ? "WebResnetError" : "untyped"} ${e.code}: ${e.message.slice(0, 90)}` : "resolved"} (want ${code})`,
     );
   }
@@ -353,4 +365,5 @@ for (const engine of engines) {
 console.log(`engines: ${engines.join(", ")} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 pkgServer.server.close();
 demoServer.server.close();
+foreignServer.server.close();
 finish("engines");

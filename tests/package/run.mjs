@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { CLI, ROOT } from "../../testkit/common.mjs";
 import { openPage } from "../../testkit/chromium.mjs";
+import { serve } from "../../scripts/serve.mjs";
 import { CI, check, failures, finish, missing } from "../../testkit/report.mjs";
 import { bundlerChecks } from "./bundlers.mjs";
 
@@ -355,6 +356,23 @@ async function browserChecks(page, nodeFeatures, { context, app }) {
     });
     if (report("webgpu, worker", gw, TOL.webgpu)) check(gw.backend === "webgpu", `WebGPU in a worker (${gw.adapter})`);
   }
+
+  // Photos on another origin, served with no CORS.
+  const foreign = await serve({ mounts: { "/": ".cache/photos" }, isolate: false });
+  const foreignOptions = [
+    { backend: "cpu" },
+    { backend: "cpu", worker: true },
+    ...(gpu ? [{ backend: "webgpu" }] : []),
+  ];
+  for (const options of foreignOptions) {
+    const r = await call("foreignCase", { options, foreignOrigin: foreign.origin });
+    const where = `${options.backend}${options.worker ? ", worker" : ""}`;
+    check(
+      r.code === "INVALID_INPUT" && /another origin.*CORS/.test(r.message),
+      `a photo from another origin without CORS (${where}, ran on ${r.backend}): ${r.code ?? r.error?.code ?? "resolved"}: ${r.message ?? r.error?.message}`,
+    );
+  }
+  foreign.server.close();
 
   // This preview sends no COOP/COEP: `threads` runs one thread, quietly.
   check(

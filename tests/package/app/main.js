@@ -182,6 +182,22 @@ window.fallbackCase = wrap(async () => {
   }
 });
 
+// A photo from another origin that has not allowed this page to read it
+// (no CORS): the browser shows it, the package must refuse it with a message
+// that says what to do.
+window.foreignCase = wrap(async ({ options, foreignOrigin }) => {
+  const img = await loadImage(`${foreignOrigin}/coffee.png`);
+  const clf = await Classifier.create(options);
+  try {
+    await clf.classify(img);
+    return { backend: clf.backend, resolved: true };
+  } catch (e) {
+    return { backend: clf.backend, code: e?.code ?? null, message: String(e?.message ?? e) };
+  } finally {
+    clf.dispose();
+  }
+});
+
 // Errors: each failed call rejects with a WebResnetError of a stable code,
 // and the classifier goes on working.
 window.errorCase = wrap(async ({ modelUrl, sha256, worker }) => {
