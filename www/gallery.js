@@ -1,6 +1,8 @@
 // Several photos at once: a strip of thumbnails, each classified in turn and
 // captioned with its top class; picking one shows it in the photo view. The
-// thumbnails are canvases, since the page's CSP loads no blob: images.
+// photo in the photo view is classified there, not twice: the page passes its
+// result to `captionShown`. The thumbnails are canvases, since the page's CSP
+// loads no blob: images.
 
 // A folder dropped whole would hold the page for minutes: the first ones only.
 export const MAX_PHOTOS = 48;
@@ -11,7 +13,7 @@ export class Gallery {
   #note;
   #classify;
   #open;
-  #photos = [];
+  #items = [];
   #generation = 0;
 
   /**
@@ -25,29 +27,40 @@ export class Gallery {
     this.#open = open;
   }
 
-  /** Replaces the strip with `photos` (one or none: no strip), then captions each in turn. */
+  /**
+   * Replaces the strip with `photos` (one or none: no strip), the first one
+   * marked as the photo view's, then captions the others in turn.
+   */
   async show(photos) {
     const generation = ++this.#generation;
-    this.#photos = photos.slice(0, MAX_PHOTOS);
-    const extra = photos.length - this.#photos.length;
+    const kept = photos.slice(0, MAX_PHOTOS);
+    const extra = photos.length - kept.length;
     this.#note.textContent = extra > 0 ? `The first ${MAX_PHOTOS} of ${photos.length} images are shown.` : "";
     this.#note.hidden = extra <= 0;
-    if (this.#photos.length < 2) {
-      this.#photos = [];
-      this.#list.replaceChildren();
-      this.#list.hidden = true;
-      return;
-    }
-    const items = this.#photos.map((photo) => this.#item(photo));
-    this.#list.replaceChildren(...items.map((i) => i.li));
-    this.#list.hidden = false;
-    this.#select(items[0].li);
-    await this.#caption(items, generation);
+    this.#items = kept.length < 2 ? [] : kept.map((photo) => this.#item(photo));
+    this.#list.replaceChildren(...this.#items.map((i) => i.li));
+    this.#list.hidden = this.#items.length === 0;
+    if (this.#items.length) this.#select(this.#items[0].li);
+    await this.#caption(generation);
   }
 
-  /** Captions the same photos again, for a model just loaded. */
+  /**
+   * Captions the same photos again in place, for a model just loaded; the
+   * photo view's photo stays marked and gets its caption from the page.
+   */
   async relabel() {
-    if (this.#photos.length) await this.show(this.#photos);
+    const generation = ++this.#generation;
+    for (const { li, caption } of this.#items) {
+      caption.textContent = "…";
+      delete li.dataset.top;
+    }
+    await this.#caption(generation);
+  }
+
+  /** The photo view's result for `photo`: its `top` classes, or the `error` it met. */
+  captionShown(photo, { top, error }) {
+    const item = this.#items.find((i) => i.photo === photo);
+    if (item) label(item, top, error);
   }
 
   #item(photo) {
@@ -76,34 +89,40 @@ export class Gallery {
     li.setAttribute("aria-current", "true");
   }
 
-  // One photo at a time, in order, until a newer set of photos (or none) replaces them.
-  async #caption(items, generation) {
-    for (const { li, photo, canvas, caption } of items) {
+  // One photo at a time, in order, until a newer set of photos (or model)
+  // takes over. The photo view's photo is only drawn: the page captions it.
+  async #caption(generation) {
+    for (const item of this.#items) {
       if (generation !== this.#generation) return;
       let bitmap;
       try {
-        bitmap = await createImageBitmap(photo.blob, { colorSpaceConversion: "none" });
+        bitmap = await createImageBitmap(item.photo.blob, { colorSpaceConversion: "none" });
       } catch {
-        caption.textContent = "not an image";
-        li.dataset.top = "";
+        label(item, null, "not an image");
         continue;
       }
       try {
-        drawCovering(canvas, bitmap);
-        const [best] = await this.#classify(bitmap);
+        drawCovering(item.canvas, bitmap);
+        if (item.li.hasAttribute("aria-current")) continue;
+        const top = await this.#classify(bitmap);
         if (generation !== this.#generation) return;
-        caption.textContent = `${best.label} ${(best.probability * 100).toFixed(0)}%`;
-        li.dataset.top = best.label;
+        label(item, top);
       } catch (e) {
         // A model being replaced: the new one captions them all again.
         if (e?.code === "DISPOSED") return;
-        caption.textContent = `failed: ${e?.code ?? e}`;
-        li.dataset.top = "";
+        label(item, null, `failed: ${e?.code ?? e}`);
       } finally {
         bitmap.close();
       }
     }
   }
+}
+
+// A thumbnail's caption: the top class, or what went wrong (`top` empty in its data).
+function label({ li, caption }, top, error) {
+  const [best] = top ?? [];
+  caption.textContent = best ? `${best.label} ${(best.probability * 100).toFixed(0)}%` : error;
+  li.dataset.top = best?.label ?? "";
 }
 
 // The bitmap's centre square, scaled to fill the canvas.

@@ -98,6 +98,7 @@ async function load(model, backend, signal) {
     say($("notice"), await describeFallback(backend, info));
     say($("error"), "");
     await teach.modelChanged();
+    if (lastPhoto) classifyImage(lastPhoto);
     gallery.relabel();
   } catch (e) {
     // Cancelled for a newer choice, which is queued: the controls show that one.
@@ -144,42 +145,53 @@ $("own-model").addEventListener("change", async () => {
 // ---- photos ----
 
 const why = () => $("why").checked;
-let lastPhoto = null; // { blob, name }: shown again with or without its heatmap
+let lastPhoto = null; // { blob, name }: shown again with or without its heatmap, or on a new model
+let photoRequest = 0; // only the newest photo request fills the photo view
 
-async function classifyImage(blob, name) {
-  lastPhoto = { blob, name };
+async function classifyImage(photo) {
+  lastPhoto = photo;
+  const request = ++photoRequest;
+  const { blob, name } = photo;
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none" });
   } catch {
+    if (request !== photoRequest) return;
     const type = blob.type ? ` (its type is ${blob.type})` : "";
     showError(`"${name}" is not an image the browser can decode${type}. Try a JPEG, PNG, WebP or GIF.`);
     return;
   }
-  say($("error"), "");
-  drawPreview($("preview"), bitmap, name);
-  const list = $("image-top");
-  list.replaceChildren();
-  delete list.dataset.for;
-  $("image-name").textContent = `${name}: classifying…`;
-  await loading;
   try {
-    const r = await holder.classify(bitmap, { explain: why() });
-    renderTop(list, r.top);
-    const canvas = $("preview");
-    if (r.explanation) {
-      drawHeatmap(canvas.getContext("2d"), r.explanation, { x: 0, y: 0, width: canvas.width, height: canvas.height });
-      canvas.dataset.heatmap = r.explanation.label;
-    } else delete canvas.dataset.heatmap;
-    list.dataset.for = name;
-    $("image-name").textContent = name;
-    showTimes(r.ms, r.firstMs);
-  } catch (e) {
-    // The model was replaced while this photo was on it: ask the new one.
-    if (e?.code === "DISPOSED") return classifyImage(blob, name);
-    list.dataset.for = name;
-    $("image-name").textContent = name;
-    showError(e);
+    if (request !== photoRequest) return;
+    say($("error"), "");
+    drawPreview($("preview"), bitmap, name);
+    const list = $("image-top");
+    list.replaceChildren();
+    delete list.dataset.for;
+    $("image-name").textContent = `${name}: classifying…`;
+    await loading;
+    try {
+      const r = await holder.classify(bitmap, { explain: why() });
+      if (request !== photoRequest) return;
+      renderTop(list, r.top);
+      const canvas = $("preview");
+      if (r.explanation) {
+        drawHeatmap(canvas.getContext("2d"), r.explanation, { x: 0, y: 0, width: canvas.width, height: canvas.height });
+        canvas.dataset.heatmap = r.explanation.label;
+      } else delete canvas.dataset.heatmap;
+      list.dataset.for = name;
+      $("image-name").textContent = name;
+      showTimes(r.ms, r.firstMs);
+      gallery.captionShown(photo, { top: r.top });
+    } catch (e) {
+      if (request !== photoRequest) return;
+      // The model was replaced while this photo was on it: ask the new one.
+      if (e?.code === "DISPOSED") return classifyImage(photo);
+      list.dataset.for = name;
+      $("image-name").textContent = name;
+      showError(e);
+      gallery.captionShown(photo, { error: `failed: ${e?.code ?? e}` });
+    }
   } finally {
     bitmap.close();
   }
@@ -192,12 +204,12 @@ const gallery = new Gallery($("gallery"), $("gallery-note"), {
     showTimes(r.ms, r.firstMs);
     return r.top;
   },
-  open: ({ blob, name }) => classifyImage(blob, name),
+  open: classifyImage,
 });
 
 // The first photo in the photo view; two or more in the gallery too.
 function showPhotos(photos) {
-  classifyImage(photos[0].blob, photos[0].name);
+  classifyImage(photos[0]);
   gallery.show(photos);
 }
 
@@ -262,7 +274,7 @@ $("why").addEventListener("change", () => {
     canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
     delete canvas.dataset.heatmap;
   }
-  if (lastPhoto) classifyImage(lastPhoto.blob, lastPhoto.name);
+  if (lastPhoto) classifyImage(lastPhoto);
 });
 
 $("smoothing").addEventListener("input", () => {

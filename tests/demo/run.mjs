@@ -188,6 +188,24 @@ async function galleryChecks(page, notAnImage) {
     coffeeTop[0] === coffee.top && coffeeTop.includes(COFFEE) && current === "true",
     `its coffee.png thumbnail opens it: top-1 ${coffeeTop[0]} (caption ${coffee.top}), "${COFFEE}" in top-5, marked current`,
   );
+  // Another model: the gallery is captioned again in place, coffee.png still
+  // the one shown, and the photo view answers with the new model.
+  await page.selectOption("#model", "int8");
+  await modelLoaded(page);
+  // The photo view's caption comes last, from the photo view's answer.
+  const relabelled = await galleryCaptions(page, 3);
+  const int8Top = await waitForBars(page, "#image-top", "coffee.png");
+  const want = ["chelsea.png", "coffee.png"].map((photo) => cliTop1(photo, "default-int8.wrn"));
+  check(
+    relabelled[0].top === want[0] &&
+      relabelled[1].top === want[1] &&
+      relabelled[1].top === int8Top[0] &&
+      relabelled.map((i) => i.current).join() === "false,true,false",
+    `int8 model loaded: gallery re-captioned [${relabelled.map((i) => `${i.name}: ${i.caption}${i.current ? " (shown)" : ""}`)}], ` +
+      `CLI ${want.join(", ")}; photo view coffee.png top-1 ${int8Top[0]}`,
+  );
+  await page.selectOption("#model", "default");
+  await modelLoaded(page);
   const many = Array.from({ length: MAX_PHOTOS + 2 }, (_, i) => ({ ...png("coffee.png"), name: `coffee-${i}.png` }));
   await page.setInputFiles("#file", many);
   const kept = await page.$$eval("#gallery li", (items) => items.length);
