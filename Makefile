@@ -106,7 +106,7 @@ pkg: setup build
 ## Each shares the pkg build's target dir and flags for that variant.
 .PHONY: wasm-test
 WASM_TEST := CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-	$(CARGO) test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test ops
+	$(CARGO) test --profile wasm-release --target wasm32-unknown-unknown --no-default-features --features gpu --test ops
 wasm-test: setup
 	$(SIMD128) $(WASM_TEST)
 	$(RELAXED) NODE_ARGS=--experimental-wasm-relaxed-simd $(WASM_TEST)

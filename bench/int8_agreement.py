@@ -36,9 +36,11 @@ agreement than ONNX Runtime's QDQ model; the exit status is then non-zero.
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -112,13 +114,15 @@ MODELS = {
 
 
 def cli_logits(bin_path, model, x, tmp):
-    outs = []
-    for at in range(0, len(x), CHUNK):
-        np.save(tmp / "in.npy", x[at:at + CHUNK])
-        subprocess.run([str(bin_path), "infer", "--model", str(model), "--input", str(tmp / "in.npy"),
-                        "--output", str(tmp / "out.npy")], check=True, capture_output=True)
-        outs.append(np.load(tmp / "out.npy").reshape(len(x[at:at + CHUNK]), -1))
-    return np.concatenate(outs)
+    # The CLI runs on one core: a chunk per core at a time.
+    def chunk(at):
+        src, dst = tmp / f"in-{at}.npy", tmp / f"out-{at}.npy"
+        np.save(src, x[at:at + CHUNK])
+        subprocess.run([str(bin_path), "infer", "--model", str(model), "--input", str(src), "--output", str(dst)],
+                       check=True, capture_output=True)
+        return np.load(dst).reshape(len(x[at:at + CHUNK]), -1)
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return np.concatenate(list(pool.map(chunk, range(0, len(x), CHUNK))))
 
 
 def ort_logits(path, x):

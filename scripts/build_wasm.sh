@@ -16,22 +16,19 @@ fi
 # simd128 is in every browser with WebGPU and in Node 20, and selects the
 # SIMD128 CPU kernels (src/cpu/simd/). Each variant has its own target dir:
 # different RUSTFLAGS in one dir would force a full rebuild every time.
-# Our crate is one codegen unit here: split in several, thin LTO inlines
-# and copies code per unit, and which code lands where shifts with any small
-# change, so the shipped size swung by tens of KB for no reason.
+# The profile is Cargo.toml's wasm-release.
 build() { # target dir, extra target features, extra crate features, extra rustc flags, then cargo's leading args
   local dir=$1 feats=$2 crate=$3 flags=$4
   shift 4
   RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128$feats ${WASM_ORDER:?set by the Makefile} $flags" CARGO_TARGET_DIR=$dir \
-    cargo "$@" --config 'profile.release.package.webresnet.codegen-units=1' \
-    build --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu$crate
+    cargo "$@" build --profile wasm-release --lib --target wasm32-unknown-unknown --no-default-features --features gpu$crate
 }
 dir=target/wasm-simd
 build $dir "" "" ""
 
 rm -rf pkg
 "$bindgen" --target web --out-dir pkg --out-name webresnet \
-  $dir/wasm32-unknown-unknown/release/webresnet.wasm
+  $dir/wasm32-unknown-unknown/wasm-release/webresnet.wasm
 
 # The relaxed-SIMD variant (fused multiply-add in the GEMM and depthwise
 # kernels): pkg/webresnet_relaxed_bg.wasm, for a loader that picks it when
@@ -43,7 +40,7 @@ if [ "${WASM_RELAXED:-1}" = 1 ]; then
   tmp=$(mktemp -d)
   # Same out-name: the wasm's import module names derive from it.
   "$bindgen" --target web --out-dir "$tmp" --out-name webresnet \
-    $rdir/wasm32-unknown-unknown/release/webresnet.wasm
+    $rdir/wasm32-unknown-unknown/wasm-release/webresnet.wasm
   if ! cmp -s "$tmp/webresnet.js" pkg/webresnet.js; then
     echo "relaxed-SIMD build's JS glue differs from pkg/webresnet.js" >&2
     exit 1
@@ -64,7 +61,7 @@ if [ "${WASM_THREADS:-1}" = 1 ]; then
   for sym in __wasm_init_tls __tls_size __tls_align __tls_base; do link="$link -C link-arg=--export=$sym"; done
   build $tdir ",+atomics,+bulk-memory,+mutable-globals" ",threads" "$link" +nightly -Z build-std=panic_abort,std
   "$bindgen" --target web --out-dir pkg/threads --out-name webresnet \
-    $tdir/wasm32-unknown-unknown/release/webresnet.wasm
+    $tdir/wasm32-unknown-unknown/wasm-release/webresnet.wasm
 fi
 
 for f in pkg/webresnet_bg.wasm pkg/webresnet_relaxed_bg.wasm pkg/threads/webresnet_bg.wasm; do
