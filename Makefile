@@ -48,14 +48,14 @@ build:
 LINT_PKG := $(if $(wildcard pkg/webresnet.d.ts),,pkg)
 
 ## Rust: rustfmt and clippy (native, and wasm32 plain, SIMD128 and relaxed SIMD, in the
-## wasm builds' own target dirs so their dependencies are shared). JS: Biome's lint and format check
+## wasm builds' own target dirs and profile, so that their proc-macros and build scripts are shared). JS: Biome's lint and format check
 ## (biome.json), and tsc on the npm package's sources against index.d.ts (src/js/tsconfig.json).
 lint: $(NODE_DEPS) $(LINT_PKG)
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets --features threads -- -D warnings
 	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
-	$(SIMD128) $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
-	$(RELAXED) $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
+	$(SIMD128) $(CARGO) clippy --profile wasm-release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
+	$(RELAXED) $(CARGO) clippy --profile wasm-release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
 	node_modules/.bin/biome ci --error-on-warnings
 	node_modules/.bin/tsc -p src/js/tsconfig.json
 
