@@ -60,7 +60,7 @@ export class Gallery {
   /** The photo view's result for `photo`: its `top` classes, or the `error` it met. */
   captionShown(photo, { top, error }) {
     const item = this.#items.find((i) => i.photo === photo);
-    if (item) label(item, top, error);
+    if (item) label(item, top, error && failure(error));
   }
 
   #item(photo) {
@@ -81,7 +81,7 @@ export class Gallery {
       this.#open(photo);
     });
     li.append(button);
-    return { li, photo, canvas, caption };
+    return { li, photo, canvas, caption, drawn: false };
   }
 
   #select(li) {
@@ -94,6 +94,8 @@ export class Gallery {
   async #caption(generation) {
     for (const item of this.#items) {
       if (generation !== this.#generation) return;
+      const shown = () => item.li.hasAttribute("aria-current");
+      if (item.drawn && shown()) continue;
       let bitmap;
       try {
         bitmap = await createImageBitmap(item.photo.blob, { colorSpaceConversion: "none" });
@@ -103,14 +105,15 @@ export class Gallery {
       }
       try {
         drawCovering(item.canvas, bitmap);
-        if (item.li.hasAttribute("aria-current")) continue;
+        item.drawn = true;
+        if (shown()) continue;
         const top = await this.#classify(bitmap);
         if (generation !== this.#generation) return;
         label(item, top);
       } catch (e) {
         // A model being replaced: the new one captions them all again.
         if (e?.code === "DISPOSED") return;
-        label(item, null, `failed: ${e?.code ?? e}`);
+        label(item, null, failure(e));
       } finally {
         bitmap.close();
       }
@@ -124,6 +127,8 @@ function label({ li, caption }, top, error) {
   caption.textContent = best ? `${best.label} ${(best.probability * 100).toFixed(0)}%` : error;
   li.dataset.top = best?.label ?? "";
 }
+
+const failure = (e) => `failed: ${e?.code ?? e}`;
 
 // The bitmap's centre square, scaled to fill the canvas.
 function drawCovering(canvas, bitmap) {

@@ -184,13 +184,13 @@ async function classifyImage(photo) {
       showTimes(r.ms, r.firstMs);
       gallery.captionShown(photo, { top: r.top });
     } catch (e) {
-      if (request !== photoRequest) return;
-      // The model was replaced while this photo was on it: ask the new one.
-      if (e?.code === "DISPOSED") return classifyImage(photo);
+      // The model was replaced while this photo was on it: the new model's
+      // load asks again.
+      if (request !== photoRequest || e?.code === "DISPOSED") return;
       list.dataset.for = name;
       $("image-name").textContent = name;
       showError(e);
-      gallery.captionShown(photo, { error: `failed: ${e?.code ?? e}` });
+      gallery.captionShown(photo, { error: e });
     }
   } finally {
     bitmap.close();
