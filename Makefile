@@ -13,7 +13,7 @@ NODE_DEPS := node_modules/.installed
 # the relaxed build's 5-row GEMM tile needs (src/cpu/simd/gemm.rs).
 export WASM_ORDER := -C llvm-args=-pre-RA-sched=source -C llvm-args=-enable-misched=false
 # The SIMD128 and relaxed-SIMD builds' flags and target dirs, as the pkg
-# build has them: lint and wasm-test share its builds.
+# build has them: wasm-test shares its builds.
 SIMD128 := RUSTFLAGS="-C target-feature=+simd128 $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-simd
 RELAXED := RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-relaxed
 
@@ -47,15 +47,16 @@ build:
 # pkg once, not again for the suites that need it.
 LINT_PKG := $(if $(wildcard pkg/webresnet.d.ts),,pkg)
 
-## Rust: rustfmt and clippy (native, and wasm32 plain, SIMD128 and relaxed SIMD, in the
-## wasm builds' own target dirs and profile, so that their proc-macros and build scripts are shared). JS: Biome's lint and format check
+WASM_CLIPPY := $(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu --
+## Rust: rustfmt and clippy (native, and wasm32 plain, SIMD128 and relaxed SIMD; the SIMD
+## target features go to our crate alone, so the three wasm passes check the dependencies once). JS: Biome's lint and format check
 ## (biome.json), and tsc on the npm package's sources against index.d.ts (src/js/tsconfig.json).
 lint: $(NODE_DEPS) $(LINT_PKG)
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets --features threads -- -D warnings
-	$(CARGO) clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
-	$(SIMD128) $(CARGO) clippy --profile wasm-release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
-	$(RELAXED) $(CARGO) clippy --profile wasm-release --lib --target wasm32-unknown-unknown --no-default-features --features gpu -- -D warnings
+	$(WASM_CLIPPY) -D warnings
+	$(WASM_CLIPPY) -C target-feature=+simd128 -D warnings
+	$(WASM_CLIPPY) -C target-feature=+simd128,+relaxed-simd -D warnings
 	node_modules/.bin/biome ci --error-on-warnings
 	node_modules/.bin/tsc -p src/js/tsconfig.json
 

@@ -220,8 +220,7 @@ step_qdq() {
 # older-version file, which is when they are (re)converted.
 step_convert() {
     local bin="$ROOT/target/release/webresnet"
-    log "convert: building the CLI"
-    (cd "$ROOT" && cargo build --release --bins --quiet)
+    wait_for_cli
     if ! "$bin" inspect "$MODELS/default.wrn" >/dev/null 2>&1; then
         log "convert: $MODELS/default.wrn"
         "$bin" convert "$MODELS/efficientnet-lite0-57934424.pth" "$MODELS/default.wrn" \
@@ -243,10 +242,26 @@ step_convert() {
     fi
 }
 
+# The CLI's build takes minutes of CPU, and the steps before convert mostly
+# wait on the network, so it starts first and runs beside them.
+cli_build=""
+build_cli() {
+    log "convert: building the CLI"
+    (cd "$ROOT" && cargo build --release --bins --quiet) &
+    cli_build=$!
+}
+wait_for_cli() {
+    [[ -n "$cli_build" ]] || build_cli
+    wait "$cli_build" || { log "convert: the CLI's build failed"; exit 1; }
+    cli_build=""
+}
+trap '[[ -z "$cli_build" ]] || kill "$cli_build" 2>/dev/null' EXIT
+
 main() {
     local steps=("$@")
     ((${#steps[@]})) || steps=(apt rust wasm-bindgen fuzz python assets models convert)
     local s
+    [[ " ${steps[*]} " != *" convert "* ]] || build_cli
     for s in "${steps[@]}"; do
         case "$s" in
             apt) step_apt ;;
