@@ -89,11 +89,9 @@ clean-cache:
 
 .PHONY: pkg node-test browser-test package-test bench-gpu bench-cpu
 
-# npm ci only when the lock file changed: CI starts from a clean clone, and
-# a developer's rerun should not reinstall.
+# npm ci, where setup has not run it.
 $(NODE_DEPS): package.json package-lock.json
-	npm ci --no-audit --no-fund
-	touch $@
+	scripts/setup.sh node
 
 ## The npm package `webresnet` in pkg/: wasm + JS glue (wasm-bindgen --target web),
 ## the wrapper from src/js/, package.json, README and the default model (f16).

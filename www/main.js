@@ -255,11 +255,11 @@ async function explainFrame() {
   const canvas = $("camera-heat");
   try {
     const e = await holder.explain(video);
+    // Unticked meanwhile: the change handler has cleared the overlay.
+    if (!why()) return;
     canvas.width = video.clientWidth;
     canvas.height = video.clientHeight;
-    const ctx = canvas.getContext("2d");
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    if (why()) drawHeatmap(ctx, e, videoContentRect(video));
+    drawHeatmap(canvas.getContext("2d"), e, videoContentRect(video));
     canvas.dataset.heatmap = e.label;
   } catch (e) {
     if (e?.code !== "DISPOSED") showError(e);

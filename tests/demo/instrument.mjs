@@ -14,8 +14,9 @@ function reportCspViolations(scope, where) {
 // Page init script: reports CSP violations; counts the classify messages
 // posted to any Worker that have no reply yet (window.workerCalls: inFlight,
 // max, and atDispose: the most a worker had when told to dispose, after
-// which their replies no longer count), and fires "classify-posted" on the
-// document as each one leaves.
+// which their replies no longer count), and fires "OP-posted" on the
+// document as each message with an op leaves ("classify-posted",
+// "explain-posted", ...).
 function pageHooks(report) {
   report(document, "page");
   const calls = { inFlight: 0, max: 0, atDispose: 0 };
@@ -35,11 +36,12 @@ function pageHooks(report) {
         calls.inFlight -= this.#waiting.size;
         this.#waiting.clear();
       }
-      if (message?.op !== "classify") return;
-      this.#waiting.add(message.id);
-      calls.inFlight++;
-      calls.max = Math.max(calls.max, calls.inFlight);
-      document.dispatchEvent(new Event("classify-posted"));
+      if (message?.op === "classify") {
+        this.#waiting.add(message.id);
+        calls.inFlight++;
+        calls.max = Math.max(calls.max, calls.inFlight);
+      }
+      if (message?.op) document.dispatchEvent(new Event(`${message.op}-posted`));
     }
   };
 }

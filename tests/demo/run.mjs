@@ -581,11 +581,29 @@ if (cameraFile) {
         .waitForFunction((id) => document.getElementById(id).dataset.heatmap, id, { timeout: 120_000 })
         .then((h) => h.jsonValue());
     const [cameraHeat, photoHeat] = [await heatOf("camera-heat"), await heatOf("preview")];
-    await page.uncheck("#why");
-    await page.waitForFunction(() => !document.getElementById("camera-heat").dataset.heatmap);
+    // Unticked while a frame's explanation is in flight: when it is answered,
+    // the overlay must stay gone. The worker answers in order, so two more
+    // camera results come after it.
+    await page.evaluate(
+      () =>
+        new Promise((unticked) =>
+          document.addEventListener(
+            "explain-posted",
+            () => {
+              document.getElementById("why").click();
+              unticked();
+            },
+            { once: true },
+          ),
+        ),
+    );
+    const n = await page.evaluate(() => window.cameraTops.length);
+    await page.waitForFunction((n) => window.cameraTops.length > n + 1, n, { timeout: 120_000 });
+    const after = await page.evaluate(() => document.getElementById("camera-heat").dataset.heatmap ?? "none");
     check(
-      cameraHeat === COFFEE && photoHeat === "tiger cat",
-      `Why?: heatmaps of "${cameraHeat}" over the camera and of "${photoHeat}" over the photo; gone again when unticked`,
+      cameraHeat === COFFEE && photoHeat === "tiger cat" && after === "none",
+      `Why?: heatmaps of "${cameraHeat}" over the camera and of "${photoHeat}" over the photo; ` +
+        `unticked with a frame's explanation in flight, the camera's heatmap after it is answered: ${after}`,
     );
     await page.screenshot({ path: join(ARTIFACTS, "demo-camera-1280.png"), fullPage: true });
     await switchModelsDuringFrames(page);
