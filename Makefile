@@ -89,9 +89,11 @@ clean-cache:
 
 .PHONY: pkg node-test browser-test package-test bench-gpu bench-cpu
 
-# npm ci, where setup has not run it.
+# npm ci only when the lock file changed: CI starts from a clean clone, and
+# a developer's rerun should not reinstall.
 $(NODE_DEPS): package.json package-lock.json
-	scripts/setup.sh node
+	npm ci --no-audit --no-fund
+	touch $@
 
 ## The npm package `webresnet` in pkg/: wasm + JS glue (wasm-bindgen --target web),
 ## the wrapper from src/js/, package.json, README and the default model (f16).

@@ -6,7 +6,7 @@
 #   scripts/setup.sh              everything
 #   scripts/setup.sh STEP...      only these steps, in the order given
 #
-# Steps: apt rust wasm-bindgen fuzz python assets models convert node
+# Steps: apt rust wasm-bindgen fuzz python assets models convert
 # Everything downloaded or generated goes under .cache/ (git-ignored).
 set -euo pipefail
 
@@ -218,14 +218,9 @@ step_qdq() {
 # licence inside), its int8 twin, and opennsfw with its Caffe preprocessing and labels, so that
 # `classify` needs no flags. `inspect` refuses a missing, damaged or
 # older-version file, which is when they are (re)converted.
-build_cli() {
-    log "convert: building the CLI"
-    (cd "$ROOT" && cargo build --release --bins --quiet)
-}
-
 step_convert() {
     local bin="$ROOT/target/release/webresnet"
-    finish "building the CLI" build_cli
+    wait_for_cli
     if ! "$bin" inspect "$MODELS/default.wrn" >/dev/null 2>&1; then
         log "convert: $MODELS/default.wrn"
         "$bin" convert "$MODELS/efficientnet-lite0-57934424.pth" "$MODELS/default.wrn" \
@@ -247,40 +242,26 @@ step_convert() {
     fi
 }
 
-# The JS tools and the bundler apps (package-lock.json), installed again only
-# when package.json or the lock file changed: CI starts from a clean clone,
-# and a developer's rerun should not reinstall.
-NODE_STAMP="$ROOT/node_modules/.installed"
-install_node_deps() {
-    [[ "$NODE_STAMP" -nt "$ROOT/package.json" && "$NODE_STAMP" -nt "$ROOT/package-lock.json" ]] && return
-    log "node: npm ci"
-    (cd "$ROOT" && npm ci --no-audit --no-fund)
-    touch "$NODE_STAMP"
+# The CLI's build takes minutes of CPU, and the steps before convert mostly
+# wait on the network, so it starts first and runs beside them.
+cli_build=""
+build_cli() {
+    log "convert: building the CLI"
+    (cd "$ROOT" && cargo build --release --bins --quiet) &
+    cli_build=$!
 }
-
-# The CLI's build (minutes of CPU) and npm ci (mostly network) need none of
-# the steps before theirs, so both start first and run beside the others.
-declare -A running=()
-start() { # what, then the command
-    local what=$1
-    shift
-    "$@" &
-    running[$what]=$!
+wait_for_cli() {
+    [[ -n "$cli_build" ]] || build_cli
+    wait "$cli_build" || { log "convert: the CLI's build failed"; exit 1; }
+    cli_build=""
 }
-finish() { # what, then the command, run now if it was not started
-    local what=$1
-    [[ -n "${running[$what]:-}" ]] || start "$@"
-    wait "${running[$what]}" || { log "$what failed"; exit 1; }
-    unset "running[$what]"
-}
-trap 'for p in "${running[@]}"; do kill "$p" 2>/dev/null; done' EXIT
+trap '[[ -z "$cli_build" ]] || kill "$cli_build" 2>/dev/null' EXIT
 
 main() {
     local steps=("$@")
-    ((${#steps[@]})) || steps=(apt rust wasm-bindgen fuzz python assets models convert node)
+    ((${#steps[@]})) || steps=(apt rust wasm-bindgen fuzz python assets models convert)
     local s
-    [[ " ${steps[*]} " != *" convert "* ]] || start "building the CLI" build_cli
-    [[ " ${steps[*]} " != *" node "* ]] || start "installing the npm packages" install_node_deps
+    [[ " ${steps[*]} " != *" convert "* ]] || build_cli
     for s in "${steps[@]}"; do
         case "$s" in
             apt) step_apt ;;
@@ -292,8 +273,7 @@ main() {
             assets) step_python; step_assets ;;
             models) step_python; step_models; step_qdq ;;
             convert) step_python; step_assets; step_convert ;;
-            node) finish "installing the npm packages" install_node_deps ;;
-            *) log "unknown step '$s' (steps: apt rust wasm-bindgen fuzz python assets models convert node)"; exit 2 ;;
+            *) log "unknown step '$s' (steps: apt rust wasm-bindgen fuzz python assets models convert)"; exit 2 ;;
         esac
     done
 }
