@@ -8,14 +8,17 @@ MODELS  := $(CACHE)/models
 PHOTOS  := $(CACHE)/photos
 CARGO   := cargo
 NODE_DEPS := node_modules/.installed
-# LLVM flags for every wasm build (scripts/build_wasm.sh reads them too): a
-# loop's instructions in source order, each load next to its uses, which
-# the relaxed build's 5-row GEMM tile needs (src/cpu/simd/gemm.rs).
-export WASM_ORDER := -C llvm-args=-pre-RA-sched=source -C llvm-args=-enable-misched=false
+# LLVM flags for every wasm build (scripts/build_wasm.sh reads them too):
+# - a loop's instructions in source order, each load next to its uses,
+#   which the relaxed build's 5-row GEMM tile needs (src/cpu/simd/gemm.rs);
+# - no loop strength reduction: the pointers it rewrites lose their
+#   no-wrap flag, so a load's constant offset became an add of its own,
+#   which V8 emits as one more instruction per load in the GEMM loops.
+export WASM_CODEGEN := -C llvm-args=-pre-RA-sched=source -C llvm-args=-enable-misched=false -C llvm-args=-disable-lsr
 # The SIMD128 and relaxed-SIMD builds' flags and target dirs, as the pkg
 # build has them: wasm-test shares its builds.
-SIMD128 := RUSTFLAGS="-C target-feature=+simd128 $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-simd
-RELAXED := RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd $(WASM_ORDER)" CARGO_TARGET_DIR=target/wasm-relaxed
+SIMD128 := RUSTFLAGS="-C target-feature=+simd128 $(WASM_CODEGEN)" CARGO_TARGET_DIR=target/wasm-simd
+RELAXED := RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd $(WASM_CODEGEN)" CARGO_TARGET_DIR=target/wasm-relaxed
 
 .PHONY: demo test setup build lint unit parity clean-cache
 

@@ -20,7 +20,7 @@ fi
 build() { # target dir, extra target features, extra crate features, extra rustc flags, then cargo's leading args
   local dir=$1 feats=$2 crate=$3 flags=$4
   shift 4
-  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128$feats ${WASM_ORDER:?set by the Makefile} $flags" CARGO_TARGET_DIR=$dir \
+  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128$feats ${WASM_CODEGEN:?set by the Makefile} $flags" CARGO_TARGET_DIR=$dir \
     cargo "$@" build --profile wasm-release --lib --target wasm32-unknown-unknown --no-default-features --features gpu$crate
 }
 dir=target/wasm-simd

@@ -274,33 +274,39 @@ pub fn panel_sums<L: Lane>(a: &[L::Code], rows: usize, w: &PanelsOf<L>, j: usize
 }
 
 /// `R` rows of `a` (rows `kp` apart) against one panel: the i32 sums.
+/// The row and panel pointers step on through K rather than being indexed
+/// by it: the wasm build has no loop strength reduction to do that.
 #[inline(always)]
 fn sums<L: Lane, const R: usize>(a: &[L::Code], kp: usize, panel: &[L::Weight]) -> [[v128; 2]; R] {
     let rows: [&[L::Code]; R] = std::array::from_fn(|r| &a[r * kp..(r + 1) * kp]);
-    let (pa, pw) = (rows.map(|s| s.as_ptr()), panel.as_ptr() as *const v128);
+    let (mut pa, mut pw) = (rows.map(|s| s.as_ptr()), panel.as_ptr() as *const v128);
     let mut acc = [[i32x4_splat(0); 2]; R];
     let ones = ones();
     let (steps, whole) = (kp / L::DEPTH, kp / L::DEPTH / L::GROUP * L::GROUP);
-    for q in (0..whole).step_by(L::GROUP) {
-        // SAFETY: q + GROUP <= kp / DEPTH: each row has GROUP × DEPTH codes
-        // (4 or 8 bytes) from q × DEPTH on, and the panel 2 vectors per step.
+    for _ in (0..whole).step_by(L::GROUP) {
+        // SAFETY: at step q (q + GROUP <= kp / DEPTH) each row pointer is at
+        // code q × DEPTH with GROUP × DEPTH codes (4 or 8 bytes) left, and
+        // the panel's at vector 2q, 2 per step.
         unsafe {
             if L::GROUP == 2 {
-                let x: [v128; R] = std::array::from_fn(|r| v128_load64_splat(pa[r].add(q * L::DEPTH) as *const u64));
-                step::<L, R, 0>(&mut acc, ones, pw.add(2 * q), &x);
-                step::<L, R, 1>(&mut acc, ones, pw.add(2 * q + 2), &x);
+                let x: [v128; R] = pa.map(|p| v128_load64_splat(p as *const u64));
+                step::<L, R, 0>(&mut acc, ones, pw, &x);
+                step::<L, R, 1>(&mut acc, ones, pw.add(2), &x);
             } else {
-                let x: [v128; R] = std::array::from_fn(|r| v128_load32_splat(pa[r].add(q * L::DEPTH) as *const u32));
-                step::<L, R, 0>(&mut acc, ones, pw.add(2 * q), &x);
+                let x: [v128; R] = pa.map(|p| v128_load32_splat(p as *const u32));
+                step::<L, R, 0>(&mut acc, ones, pw, &x);
             }
+            pa = pa.map(|p| p.add(L::GROUP * L::DEPTH));
+            pw = pw.add(2 * L::GROUP);
         }
     }
-    for q in whole..steps {
-        // SAFETY: q < kp / DEPTH; each row has kp codes (DEPTH of them are 4
-        // bytes), and the panel 2 vectors per q.
+    for _ in whole..steps {
+        // SAFETY: as above, for one step (DEPTH codes are 4 bytes).
         unsafe {
-            let x: [v128; R] = std::array::from_fn(|r| v128_load32_splat(pa[r].add(q * L::DEPTH) as *const u32));
-            step::<L, R, 0>(&mut acc, ones, pw.add(2 * q), &x);
+            let x: [v128; R] = pa.map(|p| v128_load32_splat(p as *const u32));
+            step::<L, R, 0>(&mut acc, ones, pw, &x);
+            pa = pa.map(|p| p.add(L::DEPTH));
+            pw = pw.add(2);
         }
     }
     acc

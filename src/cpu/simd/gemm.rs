@@ -1,12 +1,13 @@
 //! Packed-weight GEMM with an `MR x NR` register-blocked SIMD128 microkernel.
 //!
 //! `C[m][n] = act(sum_k A[m][k] * B[k][n] + bias[n] (+ C[m][n]))`, where A's
-//! rows are gathered by a [`Rows`] source (conv taps, no im2col copy) and B is
-//! packed once at load into column panels of `NR` ([`PackedB`]).
+//! rows are read from a [`Rows`] source (conv taps, no im2col of the whole
+//! input) and B is packed once at load into column panels of `NR`
+//! ([`PackedB`]).
 //!
 //! Blocking: K is cut into blocks of about `KC` values so one B panel block
-//! (`KC x NR`) stays in L1, and rows into blocks of `MC` so the A rows of a
-//! block stay in L2 while every panel sweeps over them. Partial sums of
+//! (`KC x NR`) stays in L1, and rows into blocks of `MC`, packed into tiles
+//! ([`pack_a`]) that stay in L2 while every panel sweeps over them. Partial sums of
 //! earlier K blocks live in C; the epilogue runs on the last one.
 use core::arch::wasm32::*;
 use std::ops::Range;
@@ -30,11 +31,6 @@ pub const MR: usize = if cfg!(target_feature = "relaxed-simd") { 5 } else { 4 };
 const KC: usize = 512;
 /// Rows per block, a multiple of `MR`.
 const MC: usize = 96 / MR * MR;
-/// Whether A is packed ([`pack_a`]) for every K block. Packing reads and
-/// writes each A value once more; with separate multiplies and adds the
-/// microkernel only gains enough where many panels read the packed tiles
-/// (N at least K), with fused multiply-adds it measured faster everywhere.
-const PACK_ALL: bool = cfg!(target_feature = "relaxed-simd");
 /// Segments shorter than this (a first conv's 3 channels per tap) are
 /// gathered into contiguous rows first: run per segment, the microkernel
 /// would spend its time on loop overhead.
@@ -158,32 +154,12 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
         let (first, last) = (bi == 0, bi + 1 == blocks.len());
         // The block's K values are contiguous in B: whole segments, or part of one.
         let ks = block.segs.start * seg_len + block.chans.start..(block.segs.end - 1) * seg_len + block.chans.end;
-        let pack = PACK_ALL || b.n >= ks.len();
+        let tile_len = ks.len() * MR;
         for m0 in (0..m).step_by(MC) {
             let mc = MC.min(m - m0);
-            let tiles = (m0..m0 + mc).step_by(MR);
-            // The A operand of each tile, in K order: [tile][part].
-            let parts: Vec<ATile> = if pack {
-                pack_a(rows, m, m0..m0 + mc, block, &mut packed);
-                let len = ks.len();
-                packed
-                    .chunks_exact(len * MR)
-                    .map(|t| ATile { rows: std::array::from_fn(|r| &t[r..]), step: MR, len })
-                    .collect()
-            } else {
-                let len = block.chans.len();
-                tiles
-                    .clone()
-                    .flat_map(|t0| {
-                        block.segs.clone().map(move |s| ATile {
-                            rows: std::array::from_fn(|r| rows.seg((t0 + r).min(m - 1), s, block.chans.clone())),
-                            step: 1,
-                            len,
-                        })
-                    })
-                    .collect()
-            };
-            let per_tile = parts.len() / mc.div_ceil(MR);
+            pack_a(rows, m, m0..m0 + mc, block, &mut packed);
+            // Each tile's packed A and its first row.
+            let tiles = packed.chunks_exact(tile_len).zip((m0..m0 + mc).step_by(MR));
             let load = !first || out.accumulate;
             // A last tile of one row runs across several panels at once
             // below: alone, its two sums per panel would wait on the
@@ -197,13 +173,13 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
                     load,
                     epilogue: last.then_some((&b.bias[j * NR..(j + 1) * NR], act)),
                 };
-                let tile_parts = parts.chunks_exact(per_tile).zip(tiles.clone()).take(full);
+                let whole_tiles = tiles.clone().take(full);
                 if nv < NR {
                     let c = &mut out.data[out.col + j * NR..];
-                    tile.run_partial_panel(tile_parts, m, c, out.ld, nv);
+                    tile.run_partial_panel(whole_tiles, m, c, out.ld, nv);
                     continue;
                 }
-                for (i, (at, t0)) in tile_parts.enumerate() {
+                for (i, (at, t0)) in whole_tiles.enumerate() {
                     if i == 1 && j + 1 < b.n.div_ceil(NR) {
                         touch(b.rows(j + 1, ks.clone()));
                     }
@@ -212,7 +188,7 @@ pub fn gemm(rows: &impl Rows, m: usize, b: &PackedB, act: Activation, out: Out) 
                 }
             }
             if lone == 1 {
-                let at = &parts[full * per_tile..];
+                let at = &packed[full * tile_len..][..tile_len];
                 let t0 = m0 + full * MR;
                 let c = &mut out.data[t0 * out.ld + out.col..];
                 let row = RowPanels { b, ks: ks.clone(), load, epilogue: last.then_some(act) };
@@ -248,18 +224,10 @@ fn touch(next: &[f32]) {
     std::hint::black_box(sum);
 }
 
-/// Part of a tile's A operand: `len` values of K for each of `MR` rows,
-/// value `k` of row `r` at `rows[r][k * step]` (rows read in place, or
-/// packed by [`pack_a`]).
-struct ATile<'a> {
-    rows: [&'a [f32]; MR],
-    step: usize,
-    len: usize,
-}
-
 /// Packs rows `ms` of K block `block` into `a` as `[tile][k][MR]`: one
-/// contiguous stream per tile, without a slice per row and segment. Rows
-/// past `m` repeat row `m - 1`; their sums are never stored.
+/// contiguous stream per tile, which the microkernel reads through one
+/// pointer at constant offsets. Rows past `m` repeat row `m - 1`; their
+/// sums are never stored.
 fn pack_a(rows: &impl Rows, m: usize, ms: Range<usize>, block: &KBlock, a: &mut Vec<f32>) {
     let len = block.chans.len();
     let tile_len = block.segs.len() * len * MR;
@@ -332,7 +300,7 @@ struct Tile<'b> {
 impl Tile<'_> {
     /// [`Tile::run`] on a tile of `rows` rows.
     #[inline(always)]
-    fn run_rows(&self, rows: usize, a: &[ATile], c: &mut [f32], ld: usize) {
+    fn run_rows(&self, rows: usize, a: &[f32], c: &mut [f32], ld: usize) {
         match rows {
             5 => self.run::<5>(a, c, ld),
             4 => self.run::<4>(a, c, ld),
@@ -342,14 +310,14 @@ impl Tile<'_> {
         }
     }
 
-    /// The tiles `(A parts, first row)` of a partial panel of `nv` columns,
+    /// The tiles `(packed A, first row)` of a partial panel of `nv` columns,
     /// each on a copy padded to a whole panel ([`on_copy`]). `c` is row 0's
     /// first column of the panel. Out of line, away from the whole panels'
     /// tiles: see [`on_copy`].
     #[inline(never)]
     fn run_partial_panel<'a>(
         &self,
-        tiles: impl Iterator<Item = (&'a [ATile<'a>], usize)>,
+        tiles: impl Iterator<Item = (&'a [f32], usize)>,
         m: usize,
         c: &mut [f32],
         ld: usize,
@@ -361,22 +329,17 @@ impl Tile<'_> {
         }
     }
 
-    /// `a`: the tile's A parts in K order (rows past `R` unused); `c`: row
-    /// 0's first column of the panel, rows `ld` apart, `NR` columns each.
+    /// `a`: the tile's packed A (rows past `R` unused); `c`: row 0's first
+    /// column of the panel, rows `ld` apart, `NR` columns each.
     #[inline(always)]
-    fn run<const R: usize>(&self, a: &[ATile], c: &mut [f32], ld: usize) {
+    fn run<const R: usize>(&self, a: &[f32], c: &mut [f32], ld: usize) {
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         if self.load {
             for (r, acc) in acc.iter_mut().enumerate() {
                 *acc = load2(&c[r * ld..]);
             }
         }
-        let mut b = self.b;
-        for part in a {
-            let (bp, rest) = b.split_at(part.len * NR);
-            accumulate(&mut acc, part, bp);
-            b = rest;
-        }
+        accumulate(&mut acc, a, self.b);
         if let Some((bias, act)) = self.epilogue {
             let bias = load2(bias);
             for acc in acc.iter_mut() {
@@ -400,41 +363,33 @@ struct RowPanels<'b> {
 }
 
 impl RowPanels<'_> {
-    /// Whole panels `j..j + P` of the row: `a` its A parts in K order (row
-    /// 0 of each), `c` the row from panel `j`'s first column. Returns `P`.
+    /// Whole panels `j..j + P` of the row: `a` its packed A (row 0 of the
+    /// tile), `c` the row from panel `j`'s first column. Returns `P`.
     /// Out of line: inlined, it made V8's code for the tiles in [`gemm`]
     /// slower.
     #[inline(never)]
-    fn run<const P: usize>(&self, a: &[ATile], c: &mut [f32], j: usize) -> usize {
+    fn run<const P: usize>(&self, a: &[f32], c: &mut [f32], j: usize) -> usize {
         let mut acc = [[f32x4_splat(0.0); 2]; P];
         if self.load {
             for (p, acc) in acc.iter_mut().enumerate() {
                 *acc = load2(&c[p * NR..]);
             }
         }
-        let panels: [&[f32]; P] = std::array::from_fn(|p| self.b.rows(j + p, self.ks.clone()));
-        let mut k0 = 0;
-        for part in a {
-            let (len, step) = (part.len, part.step);
-            if len == 0 {
-                continue;
-            }
-            let mut pa = part.rows[0][..(len - 1) * step + 1].as_ptr();
-            let mut pb: [*const f32; P] = panels.map(|b| b[k0 * NR..(k0 + len) * NR].as_ptr());
-            for _ in 0..len {
-                // SAFETY: pa reads part.rows[0][k * step] for k < len and
-                // pb[p] panel p's B rows k0..k0 + len, both checked above.
-                unsafe {
-                    let x = v128_load32_splat(pa as *const u32);
-                    for (acc, pb) in acc.iter_mut().zip(pb.iter_mut()) {
-                        acc[0] = madd(x, v128_load(*pb as *const v128), acc[0]);
-                        acc[1] = madd(x, v128_load(pb.add(4) as *const v128), acc[1]);
-                        *pb = pb.add(NR);
-                    }
-                    pa = pa.wrapping_add(step);
+        let len = self.ks.len();
+        let mut pa = a[..len * MR].as_ptr();
+        let mut pb: [*const f32; P] = std::array::from_fn(|p| self.b.rows(j + p, self.ks.clone()).as_ptr());
+        for _ in 0..len {
+            // SAFETY: pa reads a[k * MR] for k < len, checked above, and
+            // pb[p] panel p's len * NR B values.
+            unsafe {
+                let x = v128_load32_splat(pa as *const u32);
+                for (acc, pb) in acc.iter_mut().zip(pb.iter_mut()) {
+                    acc[0] = madd(x, v128_load(*pb as *const v128), acc[0]);
+                    acc[1] = madd(x, v128_load(pb.add(4) as *const v128), acc[1]);
+                    *pb = pb.add(NR);
                 }
+                pa = pa.add(MR);
             }
-            k0 += len;
         }
         for (p, acc) in acc.iter_mut().enumerate() {
             if let Some(act) = self.epilogue {
@@ -448,60 +403,38 @@ impl RowPanels<'_> {
     /// The row's partial last panel `j` ([`RowPanels::run`] on a padded
     /// copy), out of line like [`Tile::run_partial_panel`].
     #[inline(never)]
-    fn run_partial(&self, a: &[ATile], c: &mut [f32], j: usize) {
+    fn run_partial(&self, a: &[f32], c: &mut [f32], j: usize) {
         on_copy(c, 0, (1, self.b.n - j * NR, NR), self.load, |c, _| {
             self.run::<1>(a, c, j);
         });
     }
 }
 
-/// The microkernel: `acc[r] += a[r][k] * b[k]` over the part, one B row
-/// (two vectors) and one broadcast A value per row per step.
+/// The microkernel: `acc[r] += a[k][r] * b[k]` over a packed tile, one B
+/// row (two vectors) and one broadcast A value per row per step. One
+/// pointer reads every row at constant offsets, which the engine folds into
+/// the loads' addresses.
 #[inline(always)]
-fn accumulate<const R: usize>(acc: &mut [[v128; 2]; R], a: &ATile, b: &[f32]) {
-    let (len, step) = (a.len, a.step);
+fn accumulate<const R: usize>(acc: &mut [[v128; 2]; R], a: &[f32], b: &[f32]) {
+    let len = a.len() / MR;
     let b = &b[..len * NR];
-    if len == 0 {
-        return;
-    }
+    // Packed tiles are whole (rows past `m` repeated): all MR values of each
+    // k are there to load even where R < MR.
+    let mut pa = a[..len * MR].as_ptr();
     let mut pb = b.as_ptr();
-    // Only `pack_a`'s tiles have a step of MR: there row r is row 0 moved by
-    // r, so one pointer reads every row, at constant offsets.
-    if step == MR {
-        // Packed tiles are whole (rows past `m` repeated): all MR values of
-        // each k are there to load even where R < MR.
-        let mut pa = a.rows[0][..len * MR].as_ptr();
-        for _ in 0..len {
-            // SAFETY: pa reads a.rows[0][k * MR + r] for k < len, r < MR,
-            // checked above; b holds len * NR values.
-            unsafe {
-                let b0 = v128_load(pb as *const v128);
-                let b1 = v128_load(pb.add(4) as *const v128);
-                let first4 = v128_load(pa as *const v128);
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let x = if MR == 5 && r < 4 { lane(first4, r) } else { v128_load32_splat(pa.add(r) as *const u32) };
-                    acc[0] = madd(x, b0, acc[0]);
-                    acc[1] = madd(x, b1, acc[1]);
-                }
-                pa = pa.add(MR);
-                pb = pb.add(NR);
-            }
-        }
-        return;
-    }
-    let mut pa: [*const f32; R] = std::array::from_fn(|r| a.rows[r][..(len - 1) * step + 1].as_ptr());
     for _ in 0..len {
-        // SAFETY: pa[r] reads a.rows[r][k * step] for k < len, checked in
-        // bounds above; b holds len * NR values.
+        // SAFETY: pa reads a[k * MR + r] for k < len, r < MR, and pb
+        // b[k * NR..][..NR], both checked above.
         unsafe {
             let b0 = v128_load(pb as *const v128);
             let b1 = v128_load(pb.add(4) as *const v128);
-            for (acc, p) in acc.iter_mut().zip(pa.iter_mut()) {
-                let x = v128_load32_splat(*p as *const u32);
+            let first4 = v128_load(pa as *const v128);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = if MR == 5 && r < 4 { lane(first4, r) } else { v128_load32_splat(pa.add(r) as *const u32) };
                 acc[0] = madd(x, b0, acc[0]);
                 acc[1] = madd(x, b1, acc[1]);
-                *p = p.wrapping_add(step);
             }
+            pa = pa.add(MR);
             pb = pb.add(NR);
         }
     }
