@@ -12,7 +12,7 @@ NODE_DEPS := node_modules/.installed
 # - a loop's instructions in source order, each load next to its uses,
 #   which the relaxed build's 5-row GEMM tile needs (src/cpu/simd/gemm.rs);
 # - no loop strength reduction: the pointers it rewrites lose their
-#   no-wrap flag, so a load's constant offset became an add of its own,
+#   no-wrap flag, so a load's constant offset becomes an add of its own,
 #   which V8 emits as one more instruction per load in the GEMM loops.
 export WASM_CODEGEN := -C llvm-args=-pre-RA-sched=source -C llvm-args=-enable-misched=false -C llvm-args=-disable-lsr
 # The SIMD128 and relaxed-SIMD builds' flags and target dirs, as the pkg
