@@ -1,5 +1,5 @@
 //! Winograd on SIMD128: the GEMMs on the microkernel (one [`PackedB`] per
-//! transformed position `xi`, A rows read in place from the block's `V`)
+//! transformed position `xi`, A's rows taken from the block's `V`)
 //! and the tile transforms on channel vectors.
 use core::arch::wasm32::*;
 use std::ops::Range;
