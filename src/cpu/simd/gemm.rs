@@ -32,8 +32,9 @@ const KC: usize = 512;
 /// Rows per block, a multiple of `MR`.
 const MC: usize = 96 / MR * MR;
 /// Segments shorter than this (a first conv's 3 channels per tap) are
-/// gathered into contiguous rows first: run per segment, the microkernel
-/// would spend its time on loop overhead.
+/// gathered into contiguous rows first ([`Rows::gather`], which can copy a
+/// kernel row's taps at once): packed segment by segment, each copy would
+/// move only a few values.
 const GATHER_BELOW: usize = 16;
 
 /// B (`k x n`, plus a bias per column) packed as `ceil(n / NR)` panels of
